@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    iphone_import::mock::cli::main()
+}

@@ -1,0 +1,12 @@
+//! iphone-import: copy an iPhone's photos and videos over USB, and prove the copy is complete.
+//!
+//! Layers import downward only: `cli` → `import` → `library` → `afc` / `lockdown` → `usbmux`.
+//! `mock` composes the device roles of the same protocol code into a simulated iPhone.
+
+pub mod afc;
+pub mod cli;
+pub mod import;
+pub mod library;
+pub mod lockdown;
+pub mod mock;
+pub mod usbmux;

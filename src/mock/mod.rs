@@ -1,0 +1,6 @@
+//! A simulated iPhone, composed from the device roles of the same protocol code the host uses.
+//! Used by tests, benchmarks, `--demo` and the `iphone-mock` binary. Production code never
+//! depends on this module (the cli's `--demo` hook is the one bridge).
+
+pub mod cli;
+pub mod phone;
