@@ -1,8 +1,58 @@
-//! The command line: clap commands, progress, JSON output.
+//! The command line: clap commands, progress, JSON output. `anyhow` lives here and nowhere below.
+
+mod args;
+mod demo;
+mod devices;
+pub mod exit;
+mod session;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Entry point of the `iphone-import` binary.
 pub fn main() -> ExitCode {
-    eprintln!("iphone-import: no commands yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::ERROR);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => exit::code(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::code(session::exit_code_for(&err))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        args::Command::Devices(a) => devices::run(&cli.global, a).await,
+    }
+}
+
+/// Quiet by default: warnings only; -v info, -vv debug, -vvv trace; -q errors only.
+/// `RUST_LOG` overrides all of it.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("iphone_import={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

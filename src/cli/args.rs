@@ -1,0 +1,55 @@
+//! Command-line grammar (clap derive). Global options apply to every command.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iphone-import",
+    version,
+    about = "Copy the photos and videos of an iPhone to this computer over USB, and prove the copy is complete"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// How to reach the phone: the usbmuxd daemon when it answers, else direct USB (auto).
+    #[arg(long, global = true, value_enum, default_value_t = TransportArg::Auto, env = "IPHONE_IMPORT_TRANSPORT")]
+    pub transport: TransportArg,
+    /// Which phone, when several are connected.
+    #[arg(long, global = true, env = "IPHONE_IMPORT_UDID")]
+    pub udid: Option<String>,
+    /// Talk to a simulated iPhone in this process instead of a real one.
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    Auto,
+    Usb,
+    Usbmuxd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List connected iPhones and iPads.
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,20 @@
+//! Exit codes scripts can act on (documented in docs/scripting.md).
+
+use std::process::ExitCode;
+
+/// Everything worked.
+pub const OK: u8 = 0;
+/// Something failed; the message says what.
+pub const ERROR: u8 = 1;
+/// The command line was wrong (clap's own code).
+pub const USAGE: u8 = 2;
+/// Some items could not be copied (e.g. originals only in iCloud); the rest were.
+pub const PARTIAL: u8 = 3;
+/// No phone was found.
+pub const NO_DEVICE: u8 = 4;
+/// The phone is locked, or has not trusted this computer.
+pub const NOT_TRUSTED: u8 = 5;
+
+pub fn code(c: u8) -> ExitCode {
+    ExitCode::from(c)
+}
