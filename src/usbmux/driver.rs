@@ -737,6 +737,15 @@ impl MuxHost {
     }
 }
 
+impl std::fmt::Debug for MuxHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MuxHost")
+            .field("version", &self.version)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
 /// Serve the device role over `link` until the host goes away: answer the handshake, hand each
 /// accepted connection to `listener`. Returns `Ok` when the link closes, an error when the host
 /// breaks the protocol.
