@@ -319,3 +319,30 @@ async fn unanswered_syn_times_out_and_is_reset() {
     assert_eq!(&rst[16..20], &[0, 1, 0xf2, 0x7e]);
     assert_eq!(rst[29], 0x04, "RST flag");
 }
+
+#[tokio::test]
+async fn simulated_phone_serves_its_ports_through_the_mux() {
+    use iphone_import::mock::phone::{PhoneIdentity, ServiceFn, SimulatedPhone};
+    let phone = SimulatedPhone::new(PhoneIdentity::default());
+    let upper: ServiceFn = Arc::new(|mut stream: DeviceStream| {
+        Box::pin(async move {
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.unwrap();
+            buf.make_ascii_uppercase();
+            stream.write_all(&buf).await.unwrap();
+        })
+    });
+    phone.listen(62078, upper);
+    let (host_end, device_end) = in_process_pair(16);
+    tokio::spawn(serve_device(device_end, phone));
+    let host = MuxHost::start(host_end).await.unwrap();
+    let mut stream = host.connect(62078).await.unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HELLO");
+    assert!(matches!(
+        host.connect(1).await,
+        Err(MuxError::Refused { port: 1 })
+    ));
+}
