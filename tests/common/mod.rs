@@ -14,7 +14,10 @@ pub const PEER_TIMEOUT_SECS: u32 = 60;
 
 /// The running test's name (libtest names each test's thread after it).
 pub fn test_name() -> String {
-    std::thread::current().name().unwrap_or("unknown test").to_string()
+    std::thread::current()
+        .name()
+        .unwrap_or("unknown test")
+        .to_string()
 }
 
 /// True when a missing peer must fail the test instead of skipping it (CI sets this).
@@ -46,7 +49,11 @@ fn find_peer(name: &str) -> Option<PathBuf> {
         if let Some(p) = std::env::var_os("PYMOBILEDEVICE3") {
             candidates.push(PathBuf::from(p));
         }
-        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(name));
+        candidates.push(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".venv/bin")
+                .join(name),
+        );
         candidates.push(PathBuf::from(".venv/bin").join(name));
     }
     if let Some(path) = std::env::var_os("PATH") {
@@ -57,7 +64,8 @@ fn find_peer(name: &str) -> Option<PathBuf> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// What a peer did.
@@ -127,17 +135,25 @@ pub fn run_peer_in<S: AsRef<OsStr>>(
     cwd: Option<&Path>,
 ) -> PeerOutput {
     let mut command = Command::new("timeout");
-    command.arg("--kill-after=5").arg(PEER_TIMEOUT_SECS.to_string()).arg(cmd).args(args);
+    command
+        .arg("--kill-after=5")
+        .arg(PEER_TIMEOUT_SECS.to_string())
+        .arg(cmd)
+        .args(args);
     command.stdin(Stdio::null());
     // Keep the user's daemon and device choice out of the test.
-    command.env_remove("USBMUXD_SOCKET_ADDRESS").env_remove("PYMOBILEDEVICE3_UDID");
+    command
+        .env_remove("USBMUXD_SOCKET_ADDRESS")
+        .env_remove("PYMOBILEDEVICE3_UDID");
     for (k, v) in env {
         command.env(k, v);
     }
     if let Some(dir) = cwd {
         command.current_dir(dir);
     }
-    let out = command.output().unwrap_or_else(|e| panic!("cannot run timeout {}: {e}", cmd.display()));
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run timeout {}: {e}", cmd.display()));
     PeerOutput {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
