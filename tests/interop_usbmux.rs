@@ -7,7 +7,6 @@ mod common;
 use common::{MockServer, PeerHome, peer, peer_env, run_peer};
 use iphone_import::mock::phone::PhoneIdentity;
 use iphone_import::usbmux::TransportKind;
-use iphone_import::usbmux::muxd::{MuxdAddr, MuxdClient};
 
 fn udid() -> String {
     PhoneIdentity::default().udid
@@ -90,7 +89,7 @@ fn both_stacks_list_through_the_unix_socket() {
 #[tokio::test]
 async fn our_client_lists_and_reads_buid_from_the_served_binary() {
     let server = MockServer::start_with_args(&["--buid", "5A0A1B2C-3D4E-5F60-7182-93A4B5C6D7E8"]);
-    let client = MuxdClient::new(MuxdAddr::parse(&server.socket_address()).unwrap());
+    let client = server.muxd_client();
     assert!(client.probe().await);
     let devices = client.list_devices().await.unwrap();
     assert_eq!(devices.len(), 1);
@@ -107,7 +106,7 @@ async fn our_client_lists_and_reads_buid_from_the_served_binary() {
 async fn pair_records_persist_in_the_state_dir() {
     let server = MockServer::start_with_state();
     let state = server.state.as_ref().unwrap().path().to_path_buf();
-    let client = MuxdClient::new(MuxdAddr::parse(&server.socket_address()).unwrap());
+    let client = server.muxd_client();
     let buid = client.read_buid().await.unwrap();
     client
         .save_pair_record(&udid(), 1, b"<plist>record</plist>")
@@ -119,7 +118,7 @@ async fn pair_records_persist_in_the_state_dir() {
     );
 
     let restarted = MockServer::start_with_args(&["--state", &state.to_string_lossy()]);
-    let client = MuxdClient::new(MuxdAddr::parse(&restarted.socket_address()).unwrap());
+    let client = restarted.muxd_client();
     assert_eq!(
         client.read_buid().await.unwrap(),
         buid,

@@ -116,6 +116,18 @@ impl MuxdServer {
             .collect()
     }
 
+    /// Bind a TCP listener (port 0 picks a free one), serve it on a background task, and
+    /// return the bound address: the one-liner for in-process tests.
+    pub async fn spawn_tcp(
+        self: &Arc<Self>,
+        addr: std::net::SocketAddr,
+    ) -> io::Result<std::net::SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        tokio::spawn(self.clone().serve_tcp(listener));
+        Ok(bound)
+    }
+
     /// Accept TCP clients forever, each on its own task.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
         loop {
@@ -458,9 +470,7 @@ mod tests {
             state_dir: None,
         };
         let server = MuxdServer::new(vec![phone], config).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(server.clone().serve_tcp(listener));
+        let addr = server.spawn_tcp(([127, 0, 0, 1], 0).into()).await.unwrap();
         (server, MuxdClient::new(MuxdAddr::Tcp(addr.to_string())))
     }
 

@@ -173,25 +173,31 @@ pub struct MockServer {
 impl MockServer {
     /// Start a server with in-memory pair records.
     pub fn start() -> MockServer {
-        Self::spawn(&[], None)
+        Self::start_with(&[], false)
     }
 
     /// Start a server keeping pair records in a fresh state directory (inspect `state`).
     pub fn start_with_state() -> MockServer {
-        let dir = tempfile::tempdir().expect("state dir");
-        let arg = dir.path().to_string_lossy().into_owned();
-        Self::spawn(&["--state", &arg], Some(dir))
+        Self::start_with(&[], true)
     }
 
     /// Start a server with extra `serve` arguments.
     pub fn start_with_args(extra: &[&str]) -> MockServer {
-        Self::spawn(extra, None)
+        Self::start_with(extra, false)
     }
 
-    fn spawn(extra: &[&str], state: Option<tempfile::TempDir>) -> MockServer {
+    /// Start `iphone-mock serve --listen 127.0.0.1:0 EXTRA…`, with `--state <fresh tempdir>`
+    /// when `with_state`.
+    pub fn start_with(extra: &[&str], with_state: bool) -> MockServer {
+        let state = with_state.then(|| tempfile::tempdir().expect("state dir"));
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        if let Some(dir) = &state {
+            args.push("--state".into());
+            args.push(dir.path().to_string_lossy().into_owned());
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_iphone-mock"))
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -222,6 +228,12 @@ impl MockServer {
     /// `USBMUXD_SOCKET_ADDRESS=127.0.0.1:PORT`, the form every client accepts.
     pub fn socket_address(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Our own usbmuxd client, pointed at this server.
+    pub fn muxd_client(&self) -> iphone_import::usbmux::muxd::MuxdClient {
+        use iphone_import::usbmux::muxd::{MuxdAddr, MuxdClient};
+        MuxdClient::new(MuxdAddr::Tcp(self.socket_address()))
     }
 
     /// The environment a peer needs to reach this server.
