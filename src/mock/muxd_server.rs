@@ -652,6 +652,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn listen_events_work_as_a_stream() {
+        use futures::StreamExt;
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let events = client.listen().await.unwrap().into_stream();
+        let mut events = std::pin::pin!(events);
+        let first = events.next().await.expect("an event").unwrap();
+        assert!(
+            matches!(first, DeviceEvent::Attached(ref r) if r.serial_number == udid()),
+            "{first:?}"
+        );
+        client
+            .clone()
+            .save_pair_record(&udid(), FIRST_DEVICE_ID, b"r")
+            .await
+            .unwrap();
+        let paired = events.next().await.expect("an event").unwrap();
+        assert_eq!(
+            paired,
+            DeviceEvent::Paired {
+                device_id: FIRST_DEVICE_ID
+            }
+        );
+    }
+
+    #[tokio::test]
     async fn list_listeners_counts_listen_clients() {
         let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
         let mut events = client.listen().await.unwrap();

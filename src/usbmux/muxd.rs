@@ -155,6 +155,19 @@ pub struct MuxdEvents {
 }
 
 impl MuxdEvents {
+    /// The events as a `futures::Stream`; it ends when the daemon closes the connection.
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<DeviceEvent, MuxdError>> + Send {
+        futures::stream::unfold(Some(self), |events| async move {
+            let mut events = events?;
+            match events.next_event().await {
+                Ok(Some(event)) => Some((Ok(event), Some(events))),
+                Ok(None) => None,
+                // Report the error once, then end.
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+
     /// The next event; `Ok(None)` when the daemon closed the connection.
     pub async fn next_event(&mut self) -> Result<Option<DeviceEvent>, MuxdError> {
         match self.conn.read_reply(&self.addr, "Listen").await {
@@ -162,6 +175,17 @@ impl MuxdEvents {
             Ok(other) => Err(unexpected(&self.addr, "Listen", &other)),
             Err(MuxdError::Closed { .. }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl Clone for MuxdClient {
+    fn clone(&self) -> Self {
+        MuxdClient {
+            addr: self.addr.clone(),
+            bad_env: self.bad_env.clone(),
+            client: self.client.clone(),
+            next_tag: AtomicU32::new(self.next_tag.load(Ordering::Relaxed)),
         }
     }
 }
