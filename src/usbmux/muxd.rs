@@ -124,20 +124,17 @@ pub enum MuxdError {
         request: &'static str,
         reply: String,
     },
-    #[error("usbmuxd at {addr} did not answer {request} in time")]
-    Timeout {
-        addr: MuxdAddr,
-        request: &'static str,
-    },
     #[error("the phone (usbmuxd device {device_id}) is no longer attached; reconnect it and retry")]
     NoSuchDevice { device_id: u32 },
     #[error("the phone refused a connection to port {port}: the service is not running there")]
     ConnectionRefused { device_id: u32, port: u16 },
-    #[error("usbmuxd refused {request} with result {code}")]
+    #[error(
+        "usbmuxd refused {request} (result {code}); check that the phone is still attached and see usbmuxd's log"
+    )]
     Failed { request: &'static str, code: u32 },
 }
 
-/// A usbmuxd client. Cheap to clone the address out of; every call opens its own connection.
+/// A usbmuxd client. Every call opens its own connection, so one client serves many tasks.
 #[derive(Debug)]
 pub struct MuxdClient {
     addr: MuxdAddr,
@@ -261,6 +258,10 @@ impl MuxdClient {
         const REQ: &str = "ListDevices";
         match self.request(&Request::ListDevices, REQ).await? {
             Reply::DeviceList(records) => Ok(device_infos(records)),
+            Reply::Result(code) => Err(MuxdError::Failed {
+                request: REQ,
+                code: code.as_u32(),
+            }),
             other => Err(unexpected(&self.addr, REQ, &other)),
         }
     }
@@ -404,8 +405,8 @@ fn expect_ok(addr: &MuxdAddr, request: &'static str, reply: Reply) -> Result<(),
 }
 
 fn unexpected(addr: &MuxdAddr, request: &'static str, reply: &Reply) -> MuxdError {
-    let mut reply = format!("{reply:?}");
-    reply.truncate(200);
+    // The reply is untrusted: cut by characters, never inside one.
+    let reply: String = format!("{reply:?}").chars().take(200).collect();
     MuxdError::UnexpectedReply {
         addr: addr.clone(),
         request,
@@ -419,9 +420,10 @@ fn device_infos(records: Vec<DeviceRecord>) -> Vec<DeviceInfo> {
         .into_iter()
         .partition(|r| r.connection_type == "USB");
     let mut out: Vec<DeviceInfo> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for r in usb.into_iter().chain(other) {
         let udid = dashed_udid(&r.serial_number);
-        if out.iter().any(|d| d.udid == udid) {
+        if !seen.insert(udid.clone()) {
             continue;
         }
         out.push(DeviceInfo {
@@ -570,6 +572,16 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn unexpected_replies_are_cut_safely() {
+        let addr = MuxdAddr::Tcp("127.0.0.1:1".into());
+        let reply = Reply::Buid("é".repeat(300));
+        let MuxdError::UnexpectedReply { reply, .. } = unexpected(&addr, "ReadBUID", &reply) else {
+            panic!("wrong error")
+        };
+        assert_eq!(reply.chars().count(), 200);
     }
 
     #[test]
