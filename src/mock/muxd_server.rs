@@ -29,6 +29,8 @@ const ENOENT: u32 = 2;
 const EINVAL: u32 = 22;
 /// First DeviceID handed out; usbmuxd counts from 1 as well.
 const FIRST_DEVICE_ID: u32 = 1;
+/// Most pair records kept in memory (one per phone is the real need).
+const MAX_MEMORY_RECORDS: usize = 256;
 /// File in the state directory holding the BUID, named and shaped as usbmuxd's.
 const SYSTEM_CONFIG_FILE: &str = "SystemConfiguration.plist";
 
@@ -131,17 +133,25 @@ impl MuxdServer {
     /// Accept TCP clients forever, each on its own task.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
         loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(self.clone().serve_connection(stream));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(self.clone().serve_connection(stream));
+                }
+                Err(e) => accept_failed(e).await,
+            }
         }
     }
 
     /// Accept unix-socket clients forever, each on its own task.
     pub async fn serve_unix(self: Arc<Self>, listener: UnixListener) -> io::Result<()> {
         loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(self.clone().serve_connection(stream));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(self.clone().serve_connection(stream));
+                }
+                Err(e) => accept_failed(e).await,
+            }
         }
     }
 
@@ -306,6 +316,13 @@ impl MuxdServer {
     }
 }
 
+/// A failed accept (out of file descriptors, a client that vanished) must not end the server:
+/// note it and pause briefly so a persistent failure does not spin.
+async fn accept_failed(e: io::Error) {
+    tracing::warn!("usbmuxd front: accept failed: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
 /// Read exactly one message (never past it: after Connect the rest belongs to the phone).
 /// `Ok(None)` on a clean close; a protocol error closes the connection.
 async fn read_frame<S: AsyncRead + Unpin>(
@@ -420,10 +437,12 @@ impl PairRecordStore {
         match &self.dir {
             Some(dir) => write_atomically(&Self::path(dir, udid), data),
             None => {
-                self.memory
-                    .lock()
-                    .expect("records lock")
-                    .insert(udid.to_string(), data.to_vec());
+                let mut memory = self.memory.lock().expect("records lock");
+                // Bounded: a misbehaving client cannot grow the mock without limit.
+                if memory.len() >= MAX_MEMORY_RECORDS && !memory.contains_key(udid) {
+                    return Err(io::Error::other("too many pair records"));
+                }
+                memory.insert(udid.to_string(), data.to_vec());
                 Ok(())
             }
         }
