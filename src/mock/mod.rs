@@ -3,6 +3,5 @@
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
 pub mod cli;
-pub mod phone;
-
 pub mod muxd_server;
+pub mod phone;
