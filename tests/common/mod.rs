@@ -25,8 +25,8 @@ pub fn interop_required() -> bool {
     std::env::var("REQUIRE_INTEROP").is_ok_and(|v| v == "1")
 }
 
-/// Find a third-party client: in PATH, and for `pymobiledevice3` also `$PYMOBILEDEVICE3` and
-/// `./.venv/bin/`. Missing: prints a loud `SKIP:` line and returns `None`, or panics when
+/// Find a third-party client in PATH; for `pymobiledevice3` look first in `$PYMOBILEDEVICE3`
+/// and last in `./.venv/bin/`. Missing: prints a loud `SKIP:` line and returns `None`, or panics when
 /// `REQUIRE_INTEROP=1`.
 pub fn peer(name: &str) -> Option<PathBuf> {
     let found = find_peer(name);
@@ -45,19 +45,22 @@ pub fn peer(name: &str) -> Option<PathBuf> {
 
 fn find_peer(name: &str) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
+    if name == "pymobiledevice3"
+        && let Some(p) = std::env::var_os("PYMOBILEDEVICE3")
+    {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
+    }
     if name == "pymobiledevice3" {
-        if let Some(p) = std::env::var_os("PYMOBILEDEVICE3") {
-            candidates.push(PathBuf::from(p));
-        }
+        // The venv .ci/run creates (tests run from the package root).
         candidates.push(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join(".venv/bin")
                 .join(name),
         );
         candidates.push(PathBuf::from(".venv/bin").join(name));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
     }
     candidates.into_iter().find(|p| is_executable(p))
 }
