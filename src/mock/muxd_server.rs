@@ -695,6 +695,31 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_short_connections_beside_an_open_listener() {
+        // pymobiledevice3 opens 10-14 connections per command, some overlapping.
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let mut events = client.listen().await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..48 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    assert_eq!(client.list_devices().await.unwrap()[0].udid, udid());
+                } else {
+                    assert_eq!(client.read_buid().await.unwrap(), BUID);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert!(matches!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Attached(_))
+        ));
+    }
+
     #[tokio::test]
     async fn list_listeners_counts_listen_clients() {
         let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
