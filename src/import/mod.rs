@@ -8,5 +8,6 @@
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 
+pub mod dates;
 pub mod layout;
 pub mod names;

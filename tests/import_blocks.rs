@@ -1,0 +1,237 @@
+//! Tests of the import building blocks (src/import/) against real files in temp folders.
+
+use std::io::Cursor;
+
+use chrono::{FixedOffset, NaiveDate, TimeZone};
+use iphone_import::import::dates::{self, DateSource, Fallbacks};
+
+// ---------- builders for tiny media files ----------
+
+/// A big-endian TIFF with IFD0 → Exif IFD holding DateTimeOriginal and, optionally,
+/// OffsetTimeOriginal.
+fn tiff_with_dates(date: &str, offset: Option<&str>) -> Vec<u8> {
+    let mut entries: Vec<(u16, Vec<u8>)> = vec![(0x9003, format!("{date}\0").into_bytes())];
+    if let Some(o) = offset {
+        entries.push((0x9011, format!("{o}\0").into_bytes()));
+    }
+    let mut t = Vec::new();
+    t.extend_from_slice(b"MM\0*");
+    t.extend_from_slice(&8u32.to_be_bytes());
+    // IFD0: one entry, ExifIFDPointer.
+    let exif_ifd = 8 + 2 + 12 + 4;
+    t.extend_from_slice(&1u16.to_be_bytes());
+    t.extend_from_slice(&0x8769u16.to_be_bytes());
+    t.extend_from_slice(&4u16.to_be_bytes()); // LONG
+    t.extend_from_slice(&1u32.to_be_bytes());
+    t.extend_from_slice(&(exif_ifd as u32).to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    // Exif IFD, values stored after it.
+    let mut data_at = exif_ifd + 2 + 12 * entries.len() + 4;
+    t.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+    let mut data = Vec::new();
+    for (tag, value) in &entries {
+        t.extend_from_slice(&tag.to_be_bytes());
+        t.extend_from_slice(&2u16.to_be_bytes()); // ASCII
+        t.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        if value.len() <= 4 {
+            let mut v = value.clone();
+            v.resize(4, 0);
+            t.extend_from_slice(&v);
+        } else {
+            t.extend_from_slice(&(data_at as u32).to_be_bytes());
+            data.extend_from_slice(value);
+            data_at += value.len();
+        }
+    }
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&data);
+    t
+}
+
+/// SOI + APP1 "Exif" + a little scan data + EOI.
+fn jpeg_with_exif(date: &str, offset: Option<&str>) -> Vec<u8> {
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(&tiff_with_dates(date, offset));
+    let mut j = vec![0xff, 0xd8, 0xff, 0xe1];
+    j.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    j.extend_from_slice(&payload);
+    j.extend_from_slice(&[0xff, 0xda, 0x00, 0x02, 1, 2, 3, 0xff, 0xd9]);
+    j
+}
+
+fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// ftyp + mdat + moov{mvhd, meta{hdlr, keys, ilst}} like an iPhone MOV (moov after mdat).
+fn mov(mvhd_secs_since_1904: u32, creationdate: Option<&str>) -> Vec<u8> {
+    let mut mvhd = vec![0u8; 100];
+    mvhd[4..8].copy_from_slice(&mvhd_secs_since_1904.to_be_bytes());
+    let mut moov = bx(b"mvhd", &mvhd);
+    if let Some(text) = creationdate {
+        let mut hdlr = vec![0u8; 8];
+        hdlr.extend_from_slice(b"mdta");
+        hdlr.extend_from_slice(&[0u8; 13]);
+        let key_names: [&[u8]; 2] = [b"com.apple.quicktime.make", b"com.apple.quicktime.creationdate"];
+        let mut keys = vec![0, 0, 0, 0];
+        keys.extend_from_slice(&2u32.to_be_bytes());
+        for k in key_names {
+            keys.extend_from_slice(&((k.len() + 8) as u32).to_be_bytes());
+            keys.extend_from_slice(b"mdta");
+            keys.extend_from_slice(k);
+        }
+        let data = |v: &[u8]| {
+            let mut d = 1u32.to_be_bytes().to_vec();
+            d.extend_from_slice(&[0, 0, 0, 0]);
+            d.extend_from_slice(v);
+            bx(b"data", &d)
+        };
+        let mut ilst = bx(&1u32.to_be_bytes(), &data(b"Apple"));
+        ilst.extend_from_slice(&bx(&2u32.to_be_bytes(), &data(text.as_bytes())));
+        let mut meta = bx(b"hdlr", &hdlr);
+        meta.extend_from_slice(&bx(b"keys", &keys));
+        meta.extend_from_slice(&bx(b"ilst", &ilst));
+        moov.extend_from_slice(&bx(b"meta", &meta));
+    }
+    let mut f = bx(b"ftyp", b"qt  \0\0\0\0qt  ");
+    f.extend_from_slice(&bx(b"wide", b""));
+    f.extend_from_slice(&bx(b"mdat", &[0xAB; 3000]));
+    f.extend_from_slice(&bx(b"moov", &moov));
+    f
+}
+
+/// ftyp + meta{hdlr, iinf{infe Exif}, iloc} + mdat holding the Exif item, like a HEIC.
+fn heic_with_exif(date: &str, offset: Option<&str>) -> Vec<u8> {
+    let full = |v: u8, body: &[u8]| {
+        let mut b = vec![v, 0, 0, 0];
+        b.extend_from_slice(body);
+        b
+    };
+    let mut item = 0u32.to_be_bytes().to_vec(); // offset to the TIFF header
+    item.extend_from_slice(&tiff_with_dates(date, offset));
+    let ftyp = bx(b"ftyp", b"heic\0\0\0\0mif1heic");
+    let build_meta = |extent_offset: u32| {
+        let mut hdlr = vec![0u8; 4];
+        hdlr.extend_from_slice(b"pict");
+        hdlr.extend_from_slice(&[0u8; 13]);
+        let mut infe = 1u16.to_be_bytes().to_vec();
+        infe.extend_from_slice(&0u16.to_be_bytes());
+        infe.extend_from_slice(b"Exif\0");
+        let mut iinf = 1u16.to_be_bytes().to_vec();
+        iinf.extend_from_slice(&bx(b"infe", &full(2, &infe)));
+        let mut iloc = vec![0x44, 0x00];
+        iloc.extend_from_slice(&1u16.to_be_bytes()); // item count
+        iloc.extend_from_slice(&1u16.to_be_bytes()); // item id
+        iloc.extend_from_slice(&0u16.to_be_bytes()); // data reference index
+        iloc.extend_from_slice(&1u16.to_be_bytes()); // extent count
+        iloc.extend_from_slice(&extent_offset.to_be_bytes());
+        iloc.extend_from_slice(&(item.len() as u32).to_be_bytes());
+        let mut meta = bx(b"hdlr", &full(0, &hdlr));
+        meta.extend_from_slice(&bx(b"iinf", &full(0, &iinf)));
+        meta.extend_from_slice(&bx(b"iloc", &full(0, &iloc)));
+        bx(b"meta", &full(0, &meta))
+    };
+    let meta_len = build_meta(0).len();
+    let item_at = (ftyp.len() + meta_len + 8) as u32;
+    let mut f = ftyp.clone();
+    f.extend_from_slice(&build_meta(item_at));
+    f.extend_from_slice(&bx(b"mdat", &item));
+    f
+}
+
+// ---------- dates ----------
+
+#[test]
+fn dates_from_heic_exif_item() {
+    let heic = heic_with_exif("2024:02:29 08:15:00", Some("-07:00"));
+    let d = dates::embedded_date(&mut Cursor::new(heic)).expect("a date");
+    assert_eq!(d.source, DateSource::Exif);
+    assert_eq!(d.at.to_rfc3339(), "2024-02-29T08:15:00-07:00");
+}
+
+#[test]
+fn dates_from_jpeg_exif_with_offset() {
+    let jpg = jpeg_with_exif("2023:05:07 14:03:22", Some("+02:00"));
+    let d = dates::embedded_date(&mut Cursor::new(jpg)).expect("a date");
+    assert_eq!(d.source, DateSource::Exif);
+    assert!(d.offset_known);
+    assert_eq!(d.at.to_rfc3339(), "2023-05-07T14:03:22+02:00");
+    assert_eq!(d.day(), NaiveDate::from_ymd_opt(2023, 5, 7).unwrap());
+    assert_eq!(d.instant().to_rfc3339(), "2023-05-07T12:03:22+00:00");
+}
+
+#[test]
+fn dates_from_jpeg_exif_without_offset_keep_wall_time() {
+    let jpg = jpeg_with_exif("2021:12:31 23:59:59", None);
+    let d = dates::embedded_date(&mut Cursor::new(jpg)).expect("a date");
+    assert!(!d.offset_known);
+    assert_eq!(d.wall().to_string(), "2021-12-31 23:59:59");
+}
+
+#[test]
+fn dates_from_mov_prefer_apple_creationdate() {
+    // mvhd says 2023-05-07T12:03:22Z; the mdta key says local 14:03:22+02:00, same instant.
+    let mvhd = (1_683_461_002i64 + 2_082_844_800) as u32;
+    let f = mov(mvhd, Some("2023-05-07T14:03:22+0200"));
+    let d = dates::embedded_date(&mut Cursor::new(f)).expect("a date");
+    assert_eq!(d.source, DateSource::QuickTimeCreationDate);
+    assert_eq!(d.at.to_rfc3339(), "2023-05-07T14:03:22+02:00");
+    assert_eq!(d.instant().timestamp(), 1_683_461_002);
+}
+
+#[test]
+fn dates_from_mov_fall_back_to_mvhd_utc() {
+    let mvhd = (1_683_461_002i64 + 2_082_844_800) as u32;
+    let d = dates::embedded_date(&mut Cursor::new(mov(mvhd, None))).expect("a date");
+    assert_eq!(d.source, DateSource::QuickTimeMovieHeader);
+    assert!(!d.offset_known);
+    assert_eq!(d.instant().timestamp(), 1_683_461_002);
+    // mvhd 0 means unset: no embedded date at all.
+    assert_eq!(dates::embedded_date(&mut Cursor::new(mov(0, None))), None);
+}
+
+#[test]
+fn dates_fallback_order() {
+    let db = FixedOffset::east_opt(-5 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2020, 1, 2, 3, 4, 5)
+        .unwrap();
+    let birth = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    let both = Fallbacks {
+        photos_db: Some(db),
+        birth_time: Some(birth),
+    };
+    let birth_only = Fallbacks {
+        photos_db: None,
+        birth_time: Some(birth),
+    };
+    let no_meta = || Cursor::new(vec![0u8; 64]);
+
+    let d = dates::capture_date(&mut no_meta(), &both).unwrap();
+    assert_eq!((d.source, d.at), (DateSource::PhotosDatabase, db));
+    let d = dates::capture_date(&mut no_meta(), &birth_only).unwrap();
+    assert_eq!(d.source, DateSource::FileBirthTime);
+    assert_eq!(d.system_time(), birth);
+    assert_eq!(dates::capture_date(&mut no_meta(), &Fallbacks::default()), None);
+    // Embedded metadata wins over every fallback.
+    let jpg = jpeg_with_exif("2023:05:07 14:03:22", Some("+02:00"));
+    let d = dates::capture_date(&mut Cursor::new(jpg), &both).unwrap();
+    assert_eq!(d.source, DateSource::Exif);
+}
+
+#[test]
+fn dates_survive_truncated_and_corrupt_files() {
+    let jpg = jpeg_with_exif("2023:05:07 14:03:22", Some("+02:00"));
+    for cut in [0, 1, 3, 10, 20, 40, jpg.len() / 2] {
+        let _ = dates::embedded_date(&mut Cursor::new(jpg[..cut].to_vec()));
+    }
+    let f = mov(5, Some("2023-05-07T14:03:22+0200"));
+    for cut in (0..f.len()).step_by(97) {
+        let _ = dates::embedded_date(&mut Cursor::new(f[..cut].to_vec()));
+    }
+    let mut bad = jpeg_with_exif("2023:13:45 99:99:99", None);
+    assert_eq!(dates::embedded_date(&mut Cursor::new(&mut bad)), None);
+}
