@@ -235,3 +235,125 @@ fn dates_survive_truncated_and_corrupt_files() {
     let mut bad = jpeg_with_exif("2023:13:45 99:99:99", None);
     assert_eq!(dates::embedded_date(&mut Cursor::new(&mut bad)), None);
 }
+
+// ---------- ledger ----------
+
+use iphone_import::import::ledger::{self, Entry, Ledger, LedgerError};
+
+fn entry(path: &str, n: u8) -> Entry {
+    Entry {
+        udid: "00008030-001A2B3C4D5E6F70".into(),
+        device_path: path.into(),
+        size: 1000 + u64::from(n),
+        device_mtime_ns: 1_683_461_002_000_000_000 + i64::from(n),
+        dest_path: format!("2023/05/{}", path.rsplit('/').next().unwrap()),
+        blake3: [n; 32],
+        imported_at_ns: 1_700_000_000_000_000_000 + i64::from(n),
+    }
+}
+
+#[test]
+fn ledger_round_trip_known_paths_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".iphone-import");
+    let udid = "00008030-001A2B3C4D5E6F70";
+    {
+        let mut l = Ledger::open(&state).unwrap();
+        assert_eq!(l.schema_version().unwrap(), ledger::SCHEMA_VERSION);
+        assert_eq!(l.count(None).unwrap(), 0);
+        l.record(&entry("DCIM/100APPLE/IMG_0001.HEIC", 1), "Ann's iPhone")
+            .unwrap();
+        l.record(&entry("DCIM/100APPLE/IMG_0001.MOV", 2), "Ann's iPhone")
+            .unwrap();
+        l.record(&entry("/DCIM/101APPLE/IMG_0100.JPG", 3), "Ann's iPhone")
+            .unwrap();
+        let mut other = entry("DCIM/100APPLE/IMG_0009.HEIC", 4);
+        other.udid = "other".into();
+        l.record(&other, "Bob").unwrap();
+    }
+    assert!(state.join(ledger::LEDGER_FILE).is_file());
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(
+        l.lookup(udid, "DCIM/100APPLE/IMG_0001.HEIC").unwrap(),
+        Some(entry("DCIM/100APPLE/IMG_0001.HEIC", 1))
+    );
+    assert_eq!(l.lookup(udid, "DCIM/100APPLE/IMG_0009.HEIC").unwrap(), None);
+    // A leading slash is the same device path.
+    assert_eq!(
+        l.lookup(udid, "DCIM/101APPLE/IMG_0100.JPG")
+            .unwrap()
+            .unwrap()
+            .size,
+        1003
+    );
+    let known = l.known_paths(udid, "DCIM/100APPLE").unwrap();
+    let mut known: Vec<_> = known.into_iter().collect();
+    known.sort();
+    assert_eq!(known, ["IMG_0001.HEIC", "IMG_0001.MOV"]);
+    assert_eq!(l.known_paths(udid, "/DCIM/101APPLE/").unwrap().len(), 1);
+    assert!(l.known_paths(udid, "DCIM/102APPLE").unwrap().is_empty());
+    assert_eq!(l.count(Some(udid)).unwrap(), 3);
+    assert_eq!(l.count(None).unwrap(), 4);
+    let dev = l.device(udid).unwrap().unwrap();
+    assert_eq!(dev.name, "Ann's iPhone");
+    assert_eq!(dev.last_received_path, "DCIM/101APPLE/IMG_0100.JPG");
+
+    let mut seen = Vec::new();
+    l.for_each::<LedgerError>(Some(udid), |e| {
+        seen.push(e.device_path);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            "DCIM/100APPLE/IMG_0001.HEIC",
+            "DCIM/100APPLE/IMG_0001.MOV",
+            "DCIM/101APPLE/IMG_0100.JPG"
+        ]
+    );
+    let mut all = 0;
+    l.for_each::<LedgerError>(None, |_| {
+        all += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(all, 4);
+}
+
+#[test]
+fn ledger_record_replaces_a_changed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(dir.path()).unwrap();
+    let mut e = entry("DCIM/100APPLE/IMG_0001.HEIC", 1);
+    l.record(&e, "p").unwrap();
+    e.size = 5;
+    e.blake3 = [9; 32];
+    l.record(&e, "p").unwrap();
+    assert_eq!(l.count(None).unwrap(), 1);
+    assert_eq!(l.lookup(&e.udid, &e.device_path).unwrap(), Some(e));
+}
+
+#[test]
+fn ledger_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Ledger::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(ledger::LEDGER_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    match Ledger::open(dir.path()) {
+        Err(LedgerError::TooNew { found: 99, .. }) => {}
+        other => panic!("expected TooNew, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn ledger_database_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Ledger::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(ledger::LEDGER_FILE)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}

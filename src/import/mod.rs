@@ -10,4 +10,5 @@
 
 pub mod dates;
 pub mod layout;
+pub mod ledger;
 pub mod names;
