@@ -357,3 +357,224 @@ fn ledger_database_is_in_wal_mode() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+// ---------- safe_write ----------
+
+use iphone_import::import::layout::RelPath;
+use iphone_import::import::safe_write::{
+    self, Destination, Outcome, SafeWriteError, SourceKey,
+};
+
+fn key(path: &str, size: u64) -> SourceKey<'_> {
+    SourceKey {
+        udid: "udid-1",
+        device_path: path,
+        size,
+        mtime_ns: 1_683_461_002_000_000_000,
+    }
+}
+
+fn content(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with(".iphone-import") {
+                    stack.push(p);
+                }
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn temps(dest: &Destination) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dest.state_dir().join(safe_write::TMP_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn safe_write_writes_hashes_sets_mtime_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let data = content(100_000, 1);
+    let mut p = dest.begin(&key("DCIM/100APPLE/IMG_0001.HEIC", 100_000)).unwrap();
+    assert_eq!(p.resume_offset(), 0);
+    p.copy_from(&mut &data[..]).unwrap();
+    let staged = p.finish().unwrap();
+    assert_eq!(staged.blake3(), blake3::hash(&data));
+    assert_eq!(std::fs::read(staged.temp_path()).unwrap(), data);
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_683_461_002);
+    let rel = RelPath::parse("2023/05/IMG_0001.HEIC").unwrap();
+    let c = staged.commit(&rel, Some(mtime), 0).unwrap();
+    assert_eq!(c.outcome, Outcome::Written);
+    assert_eq!((c.rel.clone(), c.suffix), (rel, 0));
+    let final_path = dir.path().join("2023/05/IMG_0001.HEIC");
+    assert_eq!(std::fs::read(&final_path).unwrap(), data);
+    assert_eq!(std::fs::metadata(&final_path).unwrap().modified().unwrap(), mtime);
+    assert!(temps(&dest).is_empty(), "temp file moved, not copied");
+    assert_eq!(safe_write::hash_file(&final_path).unwrap(), c.blake3);
+}
+
+#[test]
+fn safe_write_crash_mid_write_leaves_only_a_resumable_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let data = content(50_000, 2);
+    let k = key("DCIM/100APPLE/IMG_0002.JPG", 50_000);
+    {
+        let mut p = dest.begin(&k).unwrap();
+        p.write_all(&data[..20_000]).unwrap();
+        // "Crash": the writer is dropped without finish/commit.
+    }
+    assert!(files_under(dir.path()).is_empty(), "no file outside the state dir");
+    assert_eq!(temps(&dest).len(), 1);
+
+    // Resume: same key → same temp, prefix re-hashed, continue from 20 000.
+    let mut p = dest.begin(&k).unwrap();
+    assert_eq!(p.resume_offset(), 20_000);
+    p.copy_from(&mut &data[20_000..]).unwrap();
+    let staged = p.finish().unwrap();
+    assert_eq!(staged.blake3(), blake3::hash(&data), "hash covers the resumed prefix");
+    let c = staged
+        .commit(&RelPath::parse("IMG_0002.JPG").unwrap(), None, 0)
+        .unwrap();
+    assert_eq!(std::fs::read(dir.path().join("IMG_0002.JPG")).unwrap(), data);
+    assert_eq!(c.blake3, blake3::hash(&data));
+}
+
+#[test]
+fn safe_write_changed_source_discards_stale_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let path = "DCIM/100APPLE/IMG_0003.HEIC";
+    {
+        let mut p = dest.begin(&key(path, 1000)).unwrap();
+        p.write_all(&[1; 500]).unwrap();
+    }
+    let mut other_file = dest.begin(&key("DCIM/100APPLE/IMG_0004.HEIC", 10)).unwrap();
+    other_file.write_all(&[2; 5]).unwrap();
+    drop(other_file);
+    assert_eq!(temps(&dest).len(), 2);
+    // Same device file, new size/mtime (edited on the phone): starts from scratch.
+    let changed = SourceKey {
+        mtime_ns: 42,
+        ..key(path, 1000)
+    };
+    let p = dest.begin(&changed).unwrap();
+    assert_eq!(p.resume_offset(), 0);
+    assert_eq!(temps(&dest).len(), 2, "stale temp removed, other file's temp kept");
+    drop(p);
+    assert_eq!(dest.remove_temps().unwrap(), 2);
+}
+
+#[test]
+fn safe_write_collision_gets_suffix_identical_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let rel = RelPath::parse("2023/05/IMG_0001.HEIC").unwrap();
+    std::fs::create_dir_all(dir.path().join("2023/05")).unwrap();
+    let theirs = content(1000, 9);
+    std::fs::write(dir.path().join("2023/05/IMG_0001.HEIC"), &theirs).unwrap();
+
+    let write = |data: &[u8], dev: &str| {
+        let mut p = dest.begin(&key(dev, data.len() as u64)).unwrap();
+        p.write_all(data).unwrap();
+        p.finish().unwrap()
+    };
+    let ours = content(1000, 3); // same size, different bytes
+    let c = write(&ours, "a").commit(&rel, None, 0).unwrap();
+    assert_eq!(c.outcome, Outcome::Written);
+    assert_eq!(c.suffix, 1);
+    assert_eq!(c.rel.to_string(), "2023/05/IMG_0001 (1).HEIC");
+    assert_eq!(std::fs::read(dir.path().join("2023/05/IMG_0001.HEIC")).unwrap(), theirs);
+    assert_eq!(std::fs::read(dir.path().join("2023/05/IMG_0001 (1).HEIC")).unwrap(), ours);
+
+    // Identical content to the suffixed file: reused, nothing new written.
+    let c = write(&ours, "b").commit(&rel, None, 0).unwrap();
+    assert_eq!(c.outcome, Outcome::AlreadyPresent);
+    assert_eq!(c.rel.to_string(), "2023/05/IMG_0001 (1).HEIC");
+    // A Live Photo's video follows its photo's suffix.
+    let c = write(b"video", "c")
+        .commit(&RelPath::parse("2023/05/IMG_0001.MOV").unwrap(), None, 1)
+        .unwrap();
+    assert_eq!(c.rel.to_string(), "2023/05/IMG_0001 (1).MOV");
+    assert_eq!(
+        files_under(dir.path()),
+        [
+            "2023/05/IMG_0001 (1).HEIC",
+            "2023/05/IMG_0001 (1).MOV",
+            "2023/05/IMG_0001.HEIC"
+        ]
+    );
+    assert!(temps(&dest).is_empty());
+}
+
+#[test]
+fn safe_write_disk_full_is_typed_and_leaves_no_final_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let data = content(10_000, 4);
+    let k = key("DCIM/100APPLE/IMG_0005.MOV", 10_000);
+    let mut p = dest.begin(&k).unwrap();
+    p.fail_writes_after(4096);
+    let err = p.copy_from(&mut &data[..]).unwrap_err();
+    assert!(matches!(err, SafeWriteError::DiskFull { .. }), "{err:?}");
+    assert!(err.to_string().contains("full"), "{err}");
+    // Poisoned: no more writes, no finish.
+    assert!(matches!(p.write_all(b"x"), Err(SafeWriteError::Poisoned)));
+    assert!(matches!(p.finish(), Err(SafeWriteError::Poisoned)));
+    assert!(files_under(dir.path()).is_empty());
+    // The temp keeps the bytes that reached the disk and resumes from there.
+    let mut p = dest.begin(&k).unwrap();
+    assert_eq!(p.resume_offset(), 4096);
+    p.copy_from(&mut &data[4096..]).unwrap();
+    assert_eq!(p.finish().unwrap().blake3(), blake3::hash(&data));
+}
+
+#[test]
+fn safe_write_source_failure_and_wrong_size_never_commit() {
+    struct FailingSource(usize);
+    impl std::io::Read for FailingSource {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("device unplugged"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(7);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path()).unwrap();
+    let mut p = dest.begin(&key("x", 1000)).unwrap();
+    assert!(matches!(
+        p.copy_from(&mut FailingSource(300)),
+        Err(SafeWriteError::Source(_))
+    ));
+    assert!(matches!(
+        p.finish(),
+        Err(SafeWriteError::SizeMismatch {
+            expected: 1000,
+            got: 300
+        })
+    ));
+    let mut p = dest.begin(&key("y", 10)).unwrap();
+    assert!(matches!(
+        p.write_all(&[0; 11]),
+        Err(SafeWriteError::SizeMismatch { .. })
+    ));
+    assert!(files_under(dir.path()).is_empty());
+}

@@ -12,3 +12,4 @@ pub mod dates;
 pub mod layout;
 pub mod ledger;
 pub mod names;
+pub mod safe_write;
