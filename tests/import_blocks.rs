@@ -75,7 +75,10 @@ fn mov(mvhd_secs_since_1904: u32, creationdate: Option<&str>) -> Vec<u8> {
         let mut hdlr = vec![0u8; 8];
         hdlr.extend_from_slice(b"mdta");
         hdlr.extend_from_slice(&[0u8; 13]);
-        let key_names: [&[u8]; 2] = [b"com.apple.quicktime.make", b"com.apple.quicktime.creationdate"];
+        let key_names: [&[u8]; 2] = [
+            b"com.apple.quicktime.make",
+            b"com.apple.quicktime.creationdate",
+        ];
         let mut keys = vec![0, 0, 0, 0];
         keys.extend_from_slice(&2u32.to_be_bytes());
         for k in key_names {
@@ -215,7 +218,10 @@ fn dates_fallback_order() {
     let d = dates::capture_date(&mut no_meta(), &birth_only).unwrap();
     assert_eq!(d.source, DateSource::FileBirthTime);
     assert_eq!(d.system_time(), birth);
-    assert_eq!(dates::capture_date(&mut no_meta(), &Fallbacks::default()), None);
+    assert_eq!(
+        dates::capture_date(&mut no_meta(), &Fallbacks::default()),
+        None
+    );
     // Embedded metadata wins over every fallback.
     let jpg = jpeg_with_exif("2023:05:07 14:03:22", Some("+02:00"));
     let d = dates::capture_date(&mut Cursor::new(jpg), &both).unwrap();
@@ -361,9 +367,7 @@ fn ledger_database_is_in_wal_mode() {
 // ---------- safe_write ----------
 
 use iphone_import::import::layout::RelPath;
-use iphone_import::import::safe_write::{
-    self, Destination, Outcome, SafeWriteError, SourceKey,
-};
+use iphone_import::import::safe_write::{self, Destination, Outcome, SafeWriteError, SourceKey};
 
 fn key(path: &str, size: u64) -> SourceKey<'_> {
     SourceKey {
@@ -375,7 +379,9 @@ fn key(path: &str, size: u64) -> SourceKey<'_> {
 }
 
 fn content(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<String> {
@@ -409,7 +415,9 @@ fn safe_write_writes_hashes_sets_mtime_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let dest = Destination::open(dir.path()).unwrap();
     let data = content(100_000, 1);
-    let mut p = dest.begin(&key("DCIM/100APPLE/IMG_0001.HEIC", 100_000)).unwrap();
+    let mut p = dest
+        .begin(&key("DCIM/100APPLE/IMG_0001.HEIC", 100_000))
+        .unwrap();
     assert_eq!(p.resume_offset(), 0);
     p.copy_from(&mut &data[..]).unwrap();
     let staged = p.finish().unwrap();
@@ -422,7 +430,10 @@ fn safe_write_writes_hashes_sets_mtime_and_syncs() {
     assert_eq!((c.rel.clone(), c.suffix), (rel, 0));
     let final_path = dir.path().join("2023/05/IMG_0001.HEIC");
     assert_eq!(std::fs::read(&final_path).unwrap(), data);
-    assert_eq!(std::fs::metadata(&final_path).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::metadata(&final_path).unwrap().modified().unwrap(),
+        mtime
+    );
     assert!(temps(&dest).is_empty(), "temp file moved, not copied");
     assert_eq!(safe_write::hash_file(&final_path).unwrap(), c.blake3);
 }
@@ -438,7 +449,10 @@ fn safe_write_crash_mid_write_leaves_only_a_resumable_temp() {
         p.write_all(&data[..20_000]).unwrap();
         // "Crash": the writer is dropped without finish/commit.
     }
-    assert!(files_under(dir.path()).is_empty(), "no file outside the state dir");
+    assert!(
+        files_under(dir.path()).is_empty(),
+        "no file outside the state dir"
+    );
     assert_eq!(temps(&dest).len(), 1);
 
     // Resume: same key → same temp, prefix re-hashed, continue from 20 000.
@@ -446,11 +460,18 @@ fn safe_write_crash_mid_write_leaves_only_a_resumable_temp() {
     assert_eq!(p.resume_offset(), 20_000);
     p.copy_from(&mut &data[20_000..]).unwrap();
     let staged = p.finish().unwrap();
-    assert_eq!(staged.blake3(), blake3::hash(&data), "hash covers the resumed prefix");
+    assert_eq!(
+        staged.blake3(),
+        blake3::hash(&data),
+        "hash covers the resumed prefix"
+    );
     let c = staged
         .commit(&RelPath::parse("IMG_0002.JPG").unwrap(), None, 0)
         .unwrap();
-    assert_eq!(std::fs::read(dir.path().join("IMG_0002.JPG")).unwrap(), data);
+    assert_eq!(
+        std::fs::read(dir.path().join("IMG_0002.JPG")).unwrap(),
+        data
+    );
     assert_eq!(c.blake3, blake3::hash(&data));
 }
 
@@ -474,7 +495,11 @@ fn safe_write_changed_source_discards_stale_temp() {
     };
     let p = dest.begin(&changed).unwrap();
     assert_eq!(p.resume_offset(), 0);
-    assert_eq!(temps(&dest).len(), 2, "stale temp removed, other file's temp kept");
+    assert_eq!(
+        temps(&dest).len(),
+        2,
+        "stale temp removed, other file's temp kept"
+    );
     drop(p);
     assert_eq!(dest.remove_temps().unwrap(), 2);
 }
@@ -498,8 +523,14 @@ fn safe_write_collision_gets_suffix_identical_is_reused() {
     assert_eq!(c.outcome, Outcome::Written);
     assert_eq!(c.suffix, 1);
     assert_eq!(c.rel.to_string(), "2023/05/IMG_0001 (1).HEIC");
-    assert_eq!(std::fs::read(dir.path().join("2023/05/IMG_0001.HEIC")).unwrap(), theirs);
-    assert_eq!(std::fs::read(dir.path().join("2023/05/IMG_0001 (1).HEIC")).unwrap(), ours);
+    assert_eq!(
+        std::fs::read(dir.path().join("2023/05/IMG_0001.HEIC")).unwrap(),
+        theirs
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("2023/05/IMG_0001 (1).HEIC")).unwrap(),
+        ours
+    );
 
     // Identical content to the suffixed file: reused, nothing new written.
     let c = write(&ours, "b").commit(&rel, None, 0).unwrap();
@@ -577,4 +608,40 @@ fn safe_write_source_failure_and_wrong_size_never_commit() {
         Err(SafeWriteError::SizeMismatch { .. })
     ));
     assert!(files_under(dir.path()).is_empty());
+}
+
+// ---------- lock ----------
+
+use iphone_import::import::lock::{DestLock, LockError};
+
+#[test]
+fn lock_second_run_is_told_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".iphone-import");
+    let first = DestLock::acquire(dir.path(), &state, "pull /home/ann/Pictures/iPhone").unwrap();
+    let err = DestLock::acquire(dir.path(), &state, "pull again").unwrap_err();
+    match &err {
+        LockError::Busy { holder, dest } => {
+            assert_eq!(holder.pid, Some(std::process::id()));
+            assert_eq!(
+                holder.command.as_deref(),
+                Some("pull /home/ann/Pictures/iPhone")
+            );
+            assert!(holder.host.is_some());
+            assert!(holder.started.is_some());
+            assert_eq!(dest, dir.path());
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert!(msg.contains("`pull /home/ann/Pictures/iPhone`"), "{msg}");
+    assert!(msg.contains("wait"), "{msg}");
+    drop(first);
+    // Released on close (as when the holder dies): the next run gets it.
+    let again = DestLock::acquire(dir.path(), &state, "pull x").unwrap();
+    assert!(again.path().ends_with("lock"));
 }

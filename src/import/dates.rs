@@ -149,7 +149,9 @@ impl<R: Read> Read for Budget<R> {
         if self.left == 0 {
             return Err(io::Error::other("metadata read limit reached"));
         }
-        let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
         self.left -= n as u64;
         Ok(n)
@@ -229,7 +231,10 @@ fn exif_date<R: Read + Seek>(r: &mut R) -> Option<CaptureDate> {
         else {
             continue;
         };
-        let (at, offset_known) = match dt.offset.and_then(|m| FixedOffset::east_opt(i32::from(m) * 60)) {
+        let (at, offset_known) = match dt
+            .offset
+            .and_then(|m| FixedOffset::east_opt(i32::from(m) * 60))
+        {
             Some(off) => match off.from_local_datetime(&wall).single() {
                 Some(at) => (at, true),
                 None => continue,
@@ -437,7 +442,11 @@ mod tests {
             "2023-05-07T14:03:22+02:00",
             "2023-05-07T12:03:22Z",
         ] {
-            assert_eq!(parse_quicktime_date(s).map(|d| d.to_utc()), Some(want.to_utc()), "{s}");
+            assert_eq!(
+                parse_quicktime_date(s).map(|d| d.to_utc()),
+                Some(want.to_utc()),
+                "{s}"
+            );
         }
         assert_eq!(parse_quicktime_date("2023-05-07T14:03:22+0200"), Some(want));
         assert_eq!(parse_quicktime_date("garbage"), None);
@@ -462,7 +471,10 @@ mod tests {
         assert_eq!(b.read(&mut buf).unwrap(), 10);
         assert!(b.read(&mut buf).is_err());
         b.seek(SeekFrom::Start(0)).unwrap();
-        assert!(b.read(&mut buf).is_err(), "seeking does not refill the budget");
+        assert!(
+            b.read(&mut buf).is_err(),
+            "seeking does not refill the budget"
+        );
     }
 
     #[test]

@@ -161,8 +161,10 @@ impl Layout {
                             None => return Err(LayoutError::Unclosed { template: t() }),
                         }
                     }
-                    let var = Var::from_name(&name)
-                        .ok_or(LayoutError::UnknownVariable { name, template: t() })?;
+                    let var = Var::from_name(&name).ok_or(LayoutError::UnknownVariable {
+                        name,
+                        template: t(),
+                    })?;
                     let current = components.last_mut().expect("never empty");
                     if !lit.is_empty() {
                         current.push(Piece::Lit(std::mem::take(&mut lit)));
@@ -180,7 +182,10 @@ impl Layout {
             }
         }
         if !lit.is_empty() {
-            components.last_mut().expect("never empty").push(Piece::Lit(lit));
+            components
+                .last_mut()
+                .expect("never empty")
+                .push(Piece::Lit(lit));
         }
         for comp in &components {
             match comp.as_slice() {
@@ -425,7 +430,13 @@ mod tests {
 
     #[test]
     fn templates_that_escape_or_collide_are_refused() {
-        for t in ["/abs/{name}", "../{name}", "a/./{name}", "a//{name}", "{name}/"] {
+        for t in [
+            "/abs/{name}",
+            "../{name}",
+            "a/./{name}",
+            "a//{name}",
+            "{name}/",
+        ] {
             assert!(Layout::parse(t).is_err(), "{t}");
         }
         assert!(matches!(

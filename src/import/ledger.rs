@@ -272,7 +272,8 @@ impl Ledger {
     where
         E: From<LedgerError>,
     {
-        let sql = "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
+        let sql =
+            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
                    FROM resources WHERE (?1 IS NULL OR udid = ?1) ORDER BY udid, device_path";
         let mut stmt = self.conn.prepare(sql).map_err(LedgerError::from)?;
         let mut rows = stmt.query(params![udid]).map_err(LedgerError::from)?;

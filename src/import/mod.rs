@@ -9,7 +9,9 @@
 //! - [`filters`]: the pull filters as a pure predicate.
 
 pub mod dates;
+pub mod filters;
 pub mod layout;
 pub mod ledger;
+pub mod lock;
 pub mod names;
 pub mod safe_write;

@@ -131,7 +131,14 @@ mod tests {
 
     #[test]
     fn ordinary_and_unicode_names_pass() {
-        for n in ["IMG_0001.HEIC", "Zoë ☀️ 写真.jpg", ".hidden", "a b", "...", "a\\b"] {
+        for n in [
+            "IMG_0001.HEIC",
+            "Zoë ☀️ 写真.jpg",
+            ".hidden",
+            "a b",
+            "...",
+            "a\\b",
+        ] {
             assert_eq!(validate_name(n), Ok(n));
         }
     }
@@ -170,7 +177,10 @@ mod tests {
         let ok = "é".repeat(127); // 254 bytes
         assert!(validate_name(&ok).is_ok());
         let bad = "é".repeat(128); // 256 bytes
-        assert_eq!(validate_name(&bad).unwrap_err().problem, NameProblem::TooLong);
+        assert_eq!(
+            validate_name(&bad).unwrap_err().problem,
+            NameProblem::TooLong
+        );
     }
 
     #[test]
@@ -180,7 +190,15 @@ mod tests {
             vec!["DCIM", "100APPLE", "IMG_0001.HEIC"]
         );
         assert_eq!(validate_device_path("DCIM/x").unwrap(), vec!["DCIM", "x"]);
-        for bad in ["", "/", "DCIM/../x", "DCIM//x", "DCIM/x/", "//x", "DCIM/\u{1}"] {
+        for bad in [
+            "",
+            "/",
+            "DCIM/../x",
+            "DCIM//x",
+            "DCIM/x/",
+            "//x",
+            "DCIM/\u{1}",
+        ] {
             assert!(validate_device_path(bad).is_err(), "{bad:?}");
         }
     }

@@ -330,10 +330,12 @@ impl Partial {
             });
         }
         self.file.flush().map_err(|e| write_error(&self.path, e))?;
-        self.file.sync_all().map_err(|source| SafeWriteError::Sync {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.file
+            .sync_all()
+            .map_err(|source| SafeWriteError::Sync {
+                path: self.path.clone(),
+                source,
+            })?;
         Ok(Staged {
             hash: self.hasher.finalize(),
             len: self.written,
@@ -416,10 +418,12 @@ impl Staged {
             self.file
                 .set_modified(t)
                 .map_err(|e| write_error(&self.path, e))?;
-            self.file.sync_all().map_err(|source| SafeWriteError::Sync {
-                path: self.path.clone(),
-                source,
-            })?;
+            self.file
+                .sync_all()
+                .map_err(|source| SafeWriteError::Sync {
+                    path: self.path.clone(),
+                    source,
+                })?;
         }
         let final_parent = rel.under(&self.root);
         let final_parent = final_parent.parent().expect("a file under DEST");
