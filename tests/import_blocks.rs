@@ -645,3 +645,96 @@ fn lock_second_run_is_told_who_holds_it() {
     let again = DestLock::acquire(dir.path(), &state, "pull x").unwrap();
     assert!(again.path().ends_with("lock"));
 }
+
+#[test]
+fn lock_held_by_another_process_then_released_when_it_is_killed() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".iphone-import");
+    std::fs::create_dir_all(&state).unwrap();
+    let lock_path = state.join("lock");
+    // util-linux flock(1): take the lock, write our pid like iphone-import does, then wait.
+    // -F (no fork) makes the shell itself the holder, so killing it is a process death.
+    let script = format!(
+        "printf 'pid=%s\\ncommand=pull elsewhere\\n' $$ > '{}'; echo ready; exec cat",
+        lock_path.display()
+    );
+    let child = Command::new("flock")
+        .args(["-F", "-x"])
+        .arg(&lock_path)
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        println!("SKIP: flock(1) from util-linux is not installed");
+        return;
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "flock -F failed to start");
+    match DestLock::acquire(dir.path(), &state, "pull here") {
+        Err(LockError::Busy { holder, .. }) => {
+            assert_eq!(holder.pid, Some(child.id()));
+            assert_eq!(holder.command.as_deref(), Some("pull elsewhere"));
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The dead holder's lock file (still holding its pid) is no obstacle.
+    assert!(
+        std::fs::read_to_string(&lock_path)
+            .unwrap()
+            .contains("pid=")
+    );
+    DestLock::acquire(dir.path(), &state, "pull here").unwrap();
+}
+
+// ---------- blocks together ----------
+
+use iphone_import::import::layout::{Layout, ResourceVars};
+
+#[test]
+fn hostile_device_name_still_lands_inside_dest() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest_root = dir.path().join("dest");
+    let dest = Destination::open(&dest_root).unwrap();
+    let layout = Layout::parse("{device}/{dcim_folder}/{name}").unwrap();
+    let jpg = jpeg_with_exif("2023:05:07 14:03:22", Some("+02:00"));
+    let mut p = dest
+        .begin(&key("DCIM/100APPLE/IMG_0001.JPG", jpg.len() as u64))
+        .unwrap();
+    p.write_all(&jpg).unwrap();
+    let staged = p.finish().unwrap();
+    let date = dates::capture_date(
+        &mut std::fs::File::open(staged.temp_path()).unwrap(),
+        &Fallbacks::default(),
+    )
+    .unwrap();
+    let rel = layout
+        .render(&ResourceVars {
+            date: date.day(),
+            stem: "IMG_0001",
+            ext: "JPG",
+            device: "../../../tmp/evil",
+            dcim_folder: "..",
+        })
+        .unwrap();
+    let c = staged.commit(&rel, Some(date.system_time()), 0).unwrap();
+    let written = c.rel.under(&dest_root);
+    assert!(written.starts_with(&dest_root));
+    assert_eq!(std::fs::read(&written).unwrap(), jpg);
+    assert_eq!(c.rel.to_string(), ".._.._.._tmp_evil/_/IMG_0001.JPG");
+    assert_eq!(
+        files_under(&dest_root),
+        [".._.._.._tmp_evil/_/IMG_0001.JPG"]
+    );
+    assert_eq!(
+        std::fs::metadata(&written).unwrap().modified().unwrap(),
+        date.system_time()
+    );
+}

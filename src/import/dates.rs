@@ -310,7 +310,10 @@ fn find_box<R: Read + Seek>(r: &mut R, start: u64, end: u64, kind: &[u8; 4]) -> 
 fn quicktime_date<R: Read + Seek>(r: &mut R) -> Option<CaptureDate> {
     let len = r.seek(SeekFrom::End(0)).ok()?;
     let first = box_at(r, 0, len)?;
-    if &first.kind != b"ftyp" && &first.kind != b"wide" && &first.kind != b"moov" {
+    const TOP_LEVEL: [&[u8; 4]; 7] = [
+        b"ftyp", b"wide", b"moov", b"mdat", b"free", b"skip", b"pnot",
+    ];
+    if !TOP_LEVEL.contains(&&first.kind) {
         return None; // Not an ISOBMFF file; do not walk arbitrary bytes.
     }
     let moov = find_box(r, 0, len, b"moov")?;
