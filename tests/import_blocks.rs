@@ -261,10 +261,9 @@ fn entry(path: &str, n: u8) -> Entry {
 #[test]
 fn ledger_round_trip_known_paths_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join(".iphone-import");
     let udid = "00008030-001A2B3C4D5E6F70";
     {
-        let mut l = Ledger::open(&state).unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.schema_version().unwrap(), ledger::SCHEMA_VERSION);
         assert_eq!(l.count(None).unwrap(), 0);
         l.record(&entry("DCIM/100APPLE/IMG_0001.HEIC", 1), "Ann's iPhone")
@@ -277,8 +276,9 @@ fn ledger_round_trip_known_paths_and_reopen() {
         other.udid = "other".into();
         l.record(&other, "Bob").unwrap();
     }
-    assert!(state.join(ledger::LEDGER_FILE).is_file());
-    let l = Ledger::open(&state).unwrap();
+    assert!(dir.path().join(".iphone-import/ledger.sqlite").is_file());
+    assert!(ledger::ledger_path(dir.path()).is_file());
+    let l = Ledger::open(dir.path()).unwrap();
     assert_eq!(
         l.lookup(udid, "DCIM/100APPLE/IMG_0001.HEIC").unwrap(),
         Some(entry("DCIM/100APPLE/IMG_0001.HEIC", 1))
@@ -325,6 +325,21 @@ fn ledger_round_trip_known_paths_and_reopen() {
     })
     .unwrap();
     assert_eq!(all, 4);
+    // An error from the callback stops the walk and comes back.
+    let mut calls = 0;
+    let stopped = l.for_each(None, |_| {
+        calls += 1;
+        Err(LedgerError::Corrupt("stop".into()))
+    });
+    assert!(matches!(stopped, Err(LedgerError::Corrupt(_))));
+    assert_eq!(calls, 1);
+
+    let devices: Vec<_> = l.devices().unwrap().into_iter().map(|d| d.name).collect();
+    assert_eq!(devices, ["Ann's iPhone", "Bob"]);
+    let mut l = l;
+    assert!(l.forget(udid, "/DCIM/100APPLE/IMG_0001.MOV").unwrap());
+    assert!(!l.forget(udid, "/DCIM/100APPLE/IMG_0001.MOV").unwrap());
+    assert_eq!(l.known_paths(udid, "DCIM/100APPLE").unwrap().len(), 1);
 }
 
 #[test]
@@ -344,7 +359,7 @@ fn ledger_record_replaces_a_changed_file() {
 fn ledger_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     drop(Ledger::open(dir.path()).unwrap());
-    let conn = rusqlite::Connection::open(dir.path().join(ledger::LEDGER_FILE)).unwrap();
+    let conn = rusqlite::Connection::open(ledger::ledger_path(dir.path())).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     match Ledger::open(dir.path()) {
@@ -357,7 +372,7 @@ fn ledger_refuses_a_newer_schema() {
 fn ledger_database_is_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     drop(Ledger::open(dir.path()).unwrap());
-    let conn = rusqlite::Connection::open(dir.path().join(ledger::LEDGER_FILE)).unwrap();
+    let conn = rusqlite::Connection::open(ledger::ledger_path(dir.path())).unwrap();
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
@@ -617,9 +632,8 @@ use iphone_import::import::lock::{DestLock, LockError};
 #[test]
 fn lock_second_run_is_told_who_holds_it() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join(".iphone-import");
-    let first = DestLock::acquire(dir.path(), &state, "pull /home/ann/Pictures/iPhone").unwrap();
-    let err = DestLock::acquire(dir.path(), &state, "pull again").unwrap_err();
+    let first = DestLock::acquire(dir.path(), "pull /home/ann/Pictures/iPhone").unwrap();
+    let err = DestLock::acquire(dir.path(), "pull again").unwrap_err();
     match &err {
         LockError::Busy { holder, dest } => {
             assert_eq!(holder.pid, Some(std::process::id()));
@@ -642,7 +656,7 @@ fn lock_second_run_is_told_who_holds_it() {
     assert!(msg.contains("wait"), "{msg}");
     drop(first);
     // Released on close (as when the holder dies): the next run gets it.
-    let again = DestLock::acquire(dir.path(), &state, "pull x").unwrap();
+    let again = DestLock::acquire(dir.path(), "pull x").unwrap();
     assert!(again.path().ends_with("lock"));
 }
 
@@ -676,7 +690,7 @@ fn lock_held_by_another_process_then_released_when_it_is_killed() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready", "flock -F failed to start");
-    match DestLock::acquire(dir.path(), &state, "pull here") {
+    match DestLock::acquire(dir.path(), "pull here") {
         Err(LockError::Busy { holder, .. }) => {
             assert_eq!(holder.pid, Some(child.id()));
             assert_eq!(holder.command.as_deref(), Some("pull elsewhere"));
@@ -691,7 +705,7 @@ fn lock_held_by_another_process_then_released_when_it_is_killed() {
             .unwrap()
             .contains("pid=")
     );
-    DestLock::acquire(dir.path(), &state, "pull here").unwrap();
+    DestLock::acquire(dir.path(), "pull here").unwrap();
 }
 
 // ---------- blocks together ----------

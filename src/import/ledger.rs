@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::layout::STATE_DIR;
+
 /// File name of the ledger inside the state folder.
 pub const LEDGER_FILE: &str = "ledger.sqlite";
 /// Schema version written to `PRAGMA user_version`.
@@ -72,6 +74,11 @@ pub struct Ledger {
     path: PathBuf,
 }
 
+/// `DEST/.iphone-import/ledger.sqlite`.
+pub fn ledger_path(dest: &Path) -> PathBuf {
+    dest.join(STATE_DIR).join(LEDGER_FILE)
+}
+
 /// Splits `DCIM/100APPLE/IMG_1.HEIC` into (`DCIM/100APPLE`, `IMG_1.HEIC`).
 fn split_folder(device_path: &str) -> (&str, &str) {
     let p = device_path.strip_prefix('/').unwrap_or(device_path);
@@ -86,10 +93,12 @@ fn normalise(device_path: &str) -> &str {
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger at `state_dir/ledger.sqlite`, where `state_dir`
-    /// is `DEST/.iphone-import` (created if missing), and migrates it to [`SCHEMA_VERSION`].
-    pub fn open(state_dir: &Path) -> Result<Ledger, LedgerError> {
-        let path = state_dir.join(LEDGER_FILE);
+    /// Opens (creating if needed) the ledger of `dest`, [`ledger_path`], and migrates it to
+    /// [`SCHEMA_VERSION`].
+    pub fn open(dest: &Path) -> Result<Ledger, LedgerError> {
+        let state_dir = dest.join(STATE_DIR);
+        let state_dir = state_dir.as_path();
+        let path = ledger_path(dest);
         let open_err = |source| LedgerError::Open {
             path: path.clone(),
             source,
@@ -228,6 +237,27 @@ impl Ledger {
         Ok(())
     }
 
+    /// Removes the entry of one device file (e.g. when `verify` finds its copy gone and the
+    /// user wants it imported again). Returns whether there was one.
+    pub fn forget(&mut self, udid: &str, device_path: &str) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "DELETE FROM resources WHERE udid = ?1 AND device_path = ?2",
+            params![udid, normalise(device_path)],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Every device the ledger knows, by UDID.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT udid, name, last_received_ns, last_received_path FROM devices ORDER BY udid",
+        )?;
+        let rows = stmt
+            .query_map([], row_to_device)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// What is remembered about a device.
     pub fn device(&self, udid: &str) -> Result<Option<DeviceInfo>, LedgerError> {
         Ok(self
@@ -235,14 +265,7 @@ impl Ledger {
             .query_row(
                 "SELECT udid, name, last_received_ns, last_received_path FROM devices WHERE udid = ?1",
                 params![udid],
-                |r| {
-                    Ok(DeviceInfo {
-                        udid: r.get(0)?,
-                        name: r.get(1)?,
-                        last_received_ns: r.get(2)?,
-                        last_received_path: r.get(3)?,
-                    })
-                },
+                row_to_device,
             )
             .optional()?)
     }
@@ -283,6 +306,15 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        udid: r.get(0)?,
+        name: r.get(1)?,
+        last_received_ns: r.get(2)?,
+        last_received_path: r.get(3)?,
+    })
 }
 
 fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, LedgerError>> {

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 
+use super::layout::STATE_DIR;
+
 /// Lock file name inside the state folder.
 pub const LOCK_FILE: &str = "lock";
 /// Most bytes of holder information read back.
@@ -71,15 +73,16 @@ pub struct DestLock {
 }
 
 impl DestLock {
-    /// Takes the lock on `dest` (whose state folder is `state_dir`), without waiting.
+    /// Takes the lock on `dest` (file `DEST/.iphone-import/lock`), without waiting.
     /// `command` is shown to a second run, e.g. `pull ~/Pictures/iPhone`.
-    pub fn acquire(dest: &Path, state_dir: &Path, command: &str) -> Result<DestLock, LockError> {
+    pub fn acquire(dest: &Path, command: &str) -> Result<DestLock, LockError> {
+        let state_dir = dest.join(STATE_DIR);
         let path = state_dir.join(LOCK_FILE);
         let io_err = |source| LockError::Io {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(io_err)?;
+        std::fs::create_dir_all(&state_dir).map_err(io_err)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -99,13 +99,16 @@ pub fn validate_device_path(path: &str) -> Result<Vec<&str>, InvalidName> {
 }
 
 /// Turns a value from the phone (device name, folder name) into something usable *inside* one
-/// path component: `/`, `\` and control characters become `_`, and a value that would be empty,
+/// path component: `/`, control characters and the characters FAT/exFAT refuse
+/// (`\ : * ? " < > |`) become `_`, and a value that would be empty,
 /// `.` or `..` becomes `_`. Overlong values are cut at a character boundary.
 pub fn sanitize_component(value: &str) -> String {
     let mut out: String = value
         .chars()
         .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
+            // `/` and control characters are unsafe anywhere; the others are refused by
+            // FAT/exFAT, which many external photo drives use.
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
                 '_'
             } else {
                 c
@@ -209,6 +212,10 @@ mod tests {
         assert_eq!(sanitize_component(".."), "_");
         assert_eq!(sanitize_component(""), "_");
         assert_eq!(sanitize_component("a\nb\\c"), "a_b_c");
+        assert_eq!(
+            sanitize_component("iPhone: \"Ann\" <3?"),
+            "iPhone_ _Ann_ _3_"
+        );
         let s = sanitize_component(&"é".repeat(200));
         assert!(s.len() <= MAX_NAME_BYTES);
         assert!(validate_name(&s).is_ok());

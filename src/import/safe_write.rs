@@ -77,6 +77,20 @@ fn is_disk_full(e: &io::Error) -> bool {
         || e.kind() == ErrorKind::FileTooLarge
 }
 
+/// fsync can report ENOSPC too (delayed allocation, network filesystems).
+fn sync_error(path: &Path, source: io::Error) -> SafeWriteError {
+    if is_disk_full(&source) {
+        SafeWriteError::DiskFull {
+            path: path.to_path_buf(),
+        }
+    } else {
+        SafeWriteError::Sync {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 fn write_error(path: &Path, source: io::Error) -> SafeWriteError {
     if is_disk_full(&source) {
         SafeWriteError::DiskFull {
@@ -332,10 +346,7 @@ impl Partial {
         self.file.flush().map_err(|e| write_error(&self.path, e))?;
         self.file
             .sync_all()
-            .map_err(|source| SafeWriteError::Sync {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|e| sync_error(&self.path, e))?;
         Ok(Staged {
             hash: self.hasher.finalize(),
             len: self.written,
@@ -420,10 +431,7 @@ impl Staged {
                 .map_err(|e| write_error(&self.path, e))?;
             self.file
                 .sync_all()
-                .map_err(|source| SafeWriteError::Sync {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                .map_err(|e| sync_error(&self.path, e))?;
         }
         let final_parent = rel.under(&self.root);
         let final_parent = final_parent.parent().expect("a file under DEST");
@@ -521,10 +529,7 @@ fn sync_dirs(final_parent: &Path, created: &[PathBuf]) -> Result<(), SafeWriteEr
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SafeWriteError> {
-    let sync_err = |source| SafeWriteError::Sync {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let sync_err = |e| sync_error(dir, e);
     let f = File::open(dir).map_err(sync_err)?;
     match f.sync_all() {
         // Some filesystems (FUSE, some network mounts) cannot fsync a directory.
