@@ -356,6 +356,30 @@ fn ledger_record_replaces_a_changed_file() {
 }
 
 #[test]
+fn ledger_record_many_is_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(dir.path()).unwrap();
+    let batch = [
+        entry("DCIM/100APPLE/IMG_0007.HEIC", 7),
+        entry("DCIM/100APPLE/IMG_0007.MOV", 8),
+        entry("DCIM/100APPLE/IMG_0007.AAE", 9),
+    ];
+    l.record_many(&batch, "Ann's iPhone").unwrap();
+    assert_eq!(l.count(None).unwrap(), 3);
+    for e in &batch {
+        assert_eq!(l.lookup(&e.udid, &e.device_path).unwrap().as_ref(), Some(e));
+    }
+    let dev = l.device(&batch[0].udid).unwrap().unwrap();
+    assert_eq!(dev.last_received_path, "DCIM/100APPLE/IMG_0007.AAE");
+    // A size that does not fit SQLite's integer rolls the whole batch back.
+    let mut bad = entry("DCIM/100APPLE/IMG_0008.HEIC", 1);
+    bad.size = u64::MAX;
+    let ok = entry("DCIM/100APPLE/IMG_0009.HEIC", 1);
+    assert!(l.record_many(&[ok, bad], "x").is_err());
+    assert_eq!(l.count(None).unwrap(), 3);
+}
+
+#[test]
 fn ledger_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     drop(Ledger::open(dir.path()).unwrap());
@@ -724,11 +748,7 @@ fn hostile_device_name_still_lands_inside_dest() {
         .unwrap();
     p.write_all(&jpg).unwrap();
     let staged = p.finish().unwrap();
-    let date = dates::capture_date(
-        &mut std::fs::File::open(staged.temp_path()).unwrap(),
-        &Fallbacks::default(),
-    )
-    .unwrap();
+    let date = dates::capture_date_of(staged.temp_path(), &Fallbacks::default()).unwrap();
     let rel = layout
         .render(&ResourceVars {
             date: date.day(),

@@ -103,6 +103,15 @@ pub fn capture_date<R: Read + Seek>(file: &mut R, fallbacks: &Fallbacks) -> Opti
     embedded_date(file).or_else(|| fallback_date(fallbacks))
 }
 
+/// [`capture_date`] of a local file (e.g. `Staged::temp_path()`); if it cannot be opened, the
+/// fallbacks alone.
+pub fn capture_date_of(path: &std::path::Path, fallbacks: &Fallbacks) -> Option<CaptureDate> {
+    match std::fs::File::open(path) {
+        Ok(mut f) => capture_date(&mut f, fallbacks),
+        Err(_) => fallback_date(fallbacks),
+    }
+}
+
 /// The date from the caller's fallbacks alone (Photos.sqlite, then birth time).
 pub fn fallback_date(fallbacks: &Fallbacks) -> Option<CaptureDate> {
     if let Some(at) = fallbacks.photos_db {

@@ -204,11 +204,29 @@ impl Ledger {
     /// updates the device's "last received" info, in one durable transaction. Call it only after
     /// the file was renamed into place and its folder synced.
     pub fn record(&mut self, entry: &Entry, device_name: &str) -> Result<(), LedgerError> {
+        self.record_many(std::slice::from_ref(entry), device_name)
+    }
+
+    /// Like [`Self::record`] for several entries (an asset's resources, or a batch) in one
+    /// transaction: one durable commit instead of one per file.
+    pub fn record_many(&mut self, entries: &[Entry], device_name: &str) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for entry in entries {
+            Self::record_in(&tx, entry, device_name)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record_in(
+        tx: &rusqlite::Transaction<'_>,
+        entry: &Entry,
+        device_name: &str,
+    ) -> Result<(), LedgerError> {
         let size = i64::try_from(entry.size)
             .map_err(|_| LedgerError::Corrupt(format!("size {} too large", entry.size)))?;
         let path = normalise(&entry.device_path);
         let (folder, name) = split_folder(path);
-        let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT OR REPLACE INTO resources
              (udid, device_path, folder, name, size, device_mtime_ns, dest_path, blake3, imported_at_ns)
@@ -233,7 +251,6 @@ impl Ledger {
                last_received_path = excluded.last_received_path",
             params![entry.udid, device_name, entry.imported_at_ns, path],
         )?;
-        tx.commit()?;
         Ok(())
     }
 
