@@ -68,6 +68,14 @@ fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
 
 /// ftyp + mdat + moov{mvhd, meta{hdlr, keys, ilst}} like an iPhone MOV (moov after mdat).
 fn mov(mvhd_secs_since_1904: u32, creationdate: Option<&str>) -> Vec<u8> {
+    mov_with_mdat(mvhd_secs_since_1904, creationdate, 3000)
+}
+
+fn mov_with_mdat(
+    mvhd_secs_since_1904: u32,
+    creationdate: Option<&str>,
+    mdat_len: usize,
+) -> Vec<u8> {
     let mut mvhd = vec![0u8; 100];
     mvhd[4..8].copy_from_slice(&mvhd_secs_since_1904.to_be_bytes());
     let mut moov = bx(b"mvhd", &mvhd);
@@ -101,13 +109,18 @@ fn mov(mvhd_secs_since_1904: u32, creationdate: Option<&str>) -> Vec<u8> {
     }
     let mut f = bx(b"ftyp", b"qt  \0\0\0\0qt  ");
     f.extend_from_slice(&bx(b"wide", b""));
-    f.extend_from_slice(&bx(b"mdat", &[0xAB; 3000]));
+    f.extend_from_slice(&bx(b"mdat", &vec![0xAB; mdat_len]));
     f.extend_from_slice(&bx(b"moov", &moov));
     f
 }
 
 /// ftyp + meta{hdlr, iinf{infe Exif}, iloc} + mdat holding the Exif item, like a HEIC.
 fn heic_with_exif(date: &str, offset: Option<&str>) -> Vec<u8> {
+    heic_with_exif_after(date, offset, 0)
+}
+
+/// Same, with `padding` bytes of image data in `mdat` before the Exif item.
+fn heic_with_exif_after(date: &str, offset: Option<&str>, padding: usize) -> Vec<u8> {
     let full = |v: u8, body: &[u8]| {
         let mut b = vec![v, 0, 0, 0];
         b.extend_from_slice(body);
@@ -138,10 +151,12 @@ fn heic_with_exif(date: &str, offset: Option<&str>) -> Vec<u8> {
         bx(b"meta", &full(0, &meta))
     };
     let meta_len = build_meta(0).len();
-    let item_at = (ftyp.len() + meta_len + 8) as u32;
+    let item_at = (ftyp.len() + meta_len + 8 + padding) as u32;
     let mut f = ftyp.clone();
     f.extend_from_slice(&build_meta(item_at));
-    f.extend_from_slice(&bx(b"mdat", &item));
+    let mut mdat = vec![0x5A; padding];
+    mdat.extend_from_slice(&item);
+    f.extend_from_slice(&bx(b"mdat", &mdat));
     f
 }
 
@@ -194,6 +209,49 @@ fn dates_from_mov_fall_back_to_mvhd_utc() {
     assert_eq!(d.instant().timestamp(), 1_683_461_002);
     // mvhd 0 means unset: no embedded date at all.
     assert_eq!(dates::embedded_date(&mut Cursor::new(mov(0, None))), None);
+}
+
+/// Counts the bytes actually read (seeks are free).
+struct Counting<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Counting<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn dates_of_large_files_read_only_the_metadata() {
+    const BIG: usize = 24 * 1024 * 1024; // more than the 16 MiB read budget
+    let heic = heic_with_exif_after("2024:02:29 08:15:00", Some("+01:00"), BIG);
+    let mut r = Counting {
+        inner: Cursor::new(heic),
+        read: 0,
+    };
+    let d = dates::embedded_date(&mut r).expect("Exif item found past the image data");
+    assert_eq!(d.at.to_rfc3339(), "2024-02-29T08:15:00+01:00");
+    assert!(r.read < 256 * 1024, "read {} bytes", r.read);
+
+    // iPhone MOV: moov after a big mdat.
+    let f = mov_with_mdat(5, Some("2023-05-07T14:03:22+0200"), BIG);
+    let mut r = Counting {
+        inner: Cursor::new(f),
+        read: 0,
+    };
+    let d = dates::embedded_date(&mut r).expect("moov found after mdat");
+    assert_eq!(d.source, DateSource::QuickTimeCreationDate);
+    assert!(r.read < 256 * 1024, "read {} bytes", r.read);
 }
 
 #[test]
