@@ -553,6 +553,10 @@ fn safe_write_crash_mid_write_leaves_only_a_resumable_temp() {
     assert_eq!(temps(&dest).len(), 1);
 
     // Resume: same key → same temp, prefix re-hashed, continue from 20 000.
+    let k = SourceKey {
+        device_path: "/DCIM/100APPLE/IMG_0002.JPG",
+        ..k
+    };
     let mut p = dest.begin(&k).unwrap();
     assert_eq!(p.resume_offset(), 20_000);
     p.copy_from(&mut &data[20_000..]).unwrap();

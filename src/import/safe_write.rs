@@ -121,7 +121,12 @@ impl SourceKey<'_> {
         let mut h = blake3::Hasher::new();
         h.update(self.udid.as_bytes());
         h.update(b"\0");
-        h.update(self.device_path.as_bytes());
+        // `/DCIM/x` and `DCIM/x` are the same device file.
+        let path = self
+            .device_path
+            .strip_prefix('/')
+            .unwrap_or(self.device_path);
+        h.update(path.as_bytes());
         let id = h.finalize().to_hex()[..32].to_string();
         let mut v = blake3::Hasher::new();
         v.update(&self.size.to_le_bytes());
