@@ -400,7 +400,7 @@ async fn hold_then_answer_reversed(mut phone: DuplexStream, n: usize) {
         let path = std::str::from_utf8(&p.body[..p.body.len() - 1]).unwrap();
         let size = path.trim_start_matches("/f").parse::<u64>().unwrap();
         let body = format!(
-            "st_size\0{size}\0st_blocks\00\0st_nlink\01\0st_ifmt\0S_IFREG\0st_mtime\01\0st_birthtime\01\0"
+            "st_size\0{size}\0st_blocks\x000\0st_nlink\x001\0st_ifmt\0S_IFREG\0st_mtime\x001\0st_birthtime\x001\0"
         );
         phone
             .write_all(&Reply::Data(body.into_bytes().into()).encode(p.packet_num))
@@ -1145,4 +1145,36 @@ async fn client_rejects_a_read_reply_longer_than_asked() {
         c.peak_buffered_bytes() < 1000,
         "the oversized body was never allocated"
     );
+}
+
+#[tokio::test]
+async fn whole_file_copy_with_known_size_is_open_reads_close_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = make_library(tmp.path());
+    let srv = server(tmp.path());
+    let c = client(&srv);
+    let path = "DCIM/101APPLE/IMG_0100.HEIC"; // 9 MiB + 12345: three 4 MiB reads
+    let mut got = Vec::new();
+    bounded(c.read_file_to(
+        &format!("/{path}"),
+        Some(expected[path].len() as u64),
+        &mut got,
+    ))
+    .await
+    .unwrap();
+    assert!(got == expected[path]);
+    let requests = srv.stats().requests;
+    let expect: BTreeMap<Opcode, u64> = [
+        (Opcode::FileRefOpen, 1),
+        (Opcode::FileRefRead, 3),
+        (Opcode::FileRefClose, 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(requests, expect, "no stat, no seek, no extra reads");
+
+    // A single read never asks for more than 4 MiB, whatever the caller wants.
+    let h = bounded(c.open(&format!("/{path}"))).await.unwrap();
+    assert_eq!(bounded(c.read(h, 10 << 20)).await.unwrap().len(), 4 << 20);
+    bounded(c.close(h)).await.unwrap();
 }

@@ -525,7 +525,7 @@ mod tests {
         let body = encode_dict(&info.to_pairs());
         assert_eq!(FileInfo::parse(&body).unwrap(), info);
         assert_eq!(
-            FileInfo::parse(b"st_size\0big\0st_ifmt\0S_IFREG\0st_mtime\01\0"),
+            FileInfo::parse(b"st_size\0big\0st_ifmt\0S_IFREG\0st_mtime\x001\0"),
             Err(ProtocolError::BadNumber {
                 key: "st_size",
                 value: "big".into()
