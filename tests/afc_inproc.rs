@@ -1178,3 +1178,125 @@ async fn whole_file_copy_with_known_size_is_open_reads_close_only() {
     assert_eq!(bounded(c.read(h, 10 << 20)).await.unwrap().len(), 4 << 20);
     bounded(c.close(h)).await.unwrap();
 }
+
+// ---- Interop: pymobiledevice3's own AFC client against the server (no usbmux/lockdown). ----
+
+/// pymobiledevice3's AfcService on a plain TCP connection to the server: listdir, stat,
+/// pull of DCIM, and a placeholder read. Prints JSON the test checks.
+const PMD3_SCRIPT: &str = r#"
+import asyncio, json, sys
+from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
+from pymobiledevice3.service_connection import ServiceConnection
+from pymobiledevice3.services.afc import AfcService
+from pymobiledevice3.exceptions import AfcException
+
+async def main(port, dst):
+    conn = await ServiceConnection.create_using_tcp("127.0.0.1", port)
+    afc = AfcService(LockdownServiceProvider(), service_name="com.apple.afc")
+    afc._service = conn
+    out = {}
+    async with afc:
+        out["root"] = sorted(await afc.listdir("/"))
+        out["dcim"] = sorted(await afc.listdir("/DCIM"))
+        st = await afc.stat("/DCIM/100APPLE/IMG_0001.JPG")
+        out["size"] = st["st_size"]
+        out["ifmt"] = st["st_ifmt"]
+        out["isdir"] = await afc.isdir("/DCIM/100APPLE")
+        await afc.pull("/DCIM/101APPLE", dst, progress_bar=False)
+        await afc.pull("/DCIM/100APPLE/IMG_0005.MOV", dst, progress_bar=False)
+        try:
+            await afc.get_file_contents("/DCIM/100APPLE/IMG_0007.HEIC")
+            out["placeholder"] = "read"
+        except AfcException as e:
+            out["placeholder"] = int(e.status)
+        try:
+            await afc.stat("/../../etc/passwd")
+            out["escape"] = "served"
+        except AfcException as e:
+            out["escape"] = int(e.status)
+    print(json.dumps(out, default=str))
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"#;
+
+fn pmd3_python() -> Option<String> {
+    let mut candidates: Vec<String> = std::env::var("PMD3_PYTHON").into_iter().collect();
+    candidates.push(format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+    candidates.push("python3".into());
+    candidates.into_iter().find(|py| {
+        std::process::Command::new("timeout")
+            .args(["30", py, "-c", "import pymobiledevice3"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymobiledevice3_afc_client_reads_the_server() {
+    let Some(python) = pmd3_python() else {
+        assert!(
+            std::env::var("REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "pymobiledevice3 not found (set PMD3_PYTHON) and REQUIRE_INTEROP=1"
+        );
+        println!("SKIP: pymobiledevice3 not found (set PMD3_PYTHON to a python with it installed)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("Media");
+    fs::create_dir_all(&root).unwrap();
+    let expected = make_library(&root);
+    let dst = tmp.path().join("out");
+    fs::create_dir_all(&dst).unwrap();
+    let srv = server(&root);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept_srv = srv.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            sock.set_nodelay(true).unwrap();
+            tokio::spawn(accept_srv.clone().serve(Box::new(sock)));
+        }
+    });
+    let output = tokio::process::Command::new("timeout")
+        .args([
+            "60",
+            &python,
+            "-c",
+            PMD3_SCRIPT,
+            &port.to_string(),
+            dst.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pymobiledevice3 failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let got: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(got["root"], serde_json::json!(["DCIM", "PhotoData"]));
+    assert_eq!(got["dcim"], serde_json::json!(["100APPLE", "101APPLE"]));
+    assert_eq!(got["size"], 700_000);
+    assert_eq!(got["ifmt"], "S_IFREG");
+    assert_eq!(got["isdir"], true);
+    assert_eq!(
+        got["placeholder"], 20,
+        "placeholder read fails with IO_ERROR"
+    );
+    assert_eq!(got["escape"], 10, "escape refused with PERM_DENIED");
+    let pulled = fs::read(dst.join("101APPLE/IMG_0100.HEIC")).unwrap();
+    assert!(
+        pulled == expected["DCIM/101APPLE/IMG_0100.HEIC"],
+        "pulled file differs"
+    );
+    let pulled = fs::read(dst.join("IMG_0005.MOV")).unwrap();
+    assert!(
+        pulled == expected["DCIM/100APPLE/IMG_0005.MOV"],
+        "pulled file differs"
+    );
+    assert_eq!(srv.changing_ops(), 0);
+}
