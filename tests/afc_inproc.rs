@@ -570,8 +570,8 @@ async fn one_gib_file_streams_in_bounded_memory() {
     );
     assert_eq!(
         srv.stats().requests[&Opcode::FileRefRead],
-        256,
-        "1 GiB in 4 MiB reads"
+        257,
+        "1 GiB in 4 MiB reads, plus the end check"
     );
     assert_eq!(srv.changing_ops(), 0);
 }
@@ -1166,12 +1166,15 @@ async fn whole_file_copy_with_known_size_is_open_reads_close_only() {
     let requests = srv.stats().requests;
     let expect: BTreeMap<Opcode, u64> = [
         (Opcode::FileRefOpen, 1),
-        (Opcode::FileRefRead, 3),
+        (Opcode::FileRefRead, 4),
         (Opcode::FileRefClose, 1),
     ]
     .into_iter()
     .collect();
-    assert_eq!(requests, expect, "no stat, no seek, no extra reads");
+    assert_eq!(
+        requests, expect,
+        "no stat, no seek; three reads plus the pipelined end check"
+    );
 
     // A single read never asks for more than 4 MiB, whatever the caller wants.
     let h = bounded(c.open(&format!("/{path}"))).await.unwrap();
@@ -1299,4 +1302,38 @@ async fn pymobiledevice3_afc_client_reads_the_server() {
         "pulled file differs"
     );
     assert_eq!(srv.changing_ops(), 0);
+}
+
+#[tokio::test]
+async fn a_file_that_changed_size_since_listing_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = make_library(tmp.path());
+    let srv = server(tmp.path());
+    let c = client(&srv);
+    let path = "/DCIM/100APPLE/IMG_0001.JPG";
+    let real = expected[&path[1..]].len() as u64;
+    bounded(async {
+        for listed in [real - 1, real + 1, 0] {
+            let err = c
+                .read_file_to(path, Some(listed), &mut Vec::new())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, AfcError::SizeMismatch { expected, .. } if expected == listed),
+                "listed {listed}: {err}"
+            );
+        }
+        // Every handle was closed again, and the connection is still good.
+        let mut got = Vec::new();
+        assert_eq!(
+            c.read_file_to(path, Some(real), &mut got).await.unwrap(),
+            real
+        );
+    })
+    .await;
+    let stats = srv.stats();
+    assert_eq!(
+        stats.requests[&Opcode::FileRefOpen],
+        stats.requests[&Opcode::FileRefClose]
+    );
 }

@@ -409,7 +409,10 @@ impl AfcClient {
     /// Copy a whole file into `out`: FileRefOpen, pipelined FileRefReads, FileRefClose, and
     /// nothing else (pass `known_size` from an earlier listing to skip any stat). Memory stays
     /// at most `read_chunk * reads_in_flight` whatever the file size. With `known_size`, a file
-    /// that turns out shorter is a `SizeMismatch`. Returns the bytes copied.
+    /// that turns out shorter or longer is a `SizeMismatch` (the end is confirmed by one extra
+    /// 1-byte read sent along with the last chunk, so it costs no round trip). Returns the
+    /// bytes copied. If the future is dropped midway the handle stays open until the
+    /// connection closes; the client itself stays usable.
     pub async fn read_file_to<W>(
         &self,
         path: &str,
@@ -443,10 +446,22 @@ impl AfcClient {
         let mut requested = 0u64;
         let mut copied = 0u64;
         let mut at_end = false;
+        let mut probe_sent = false;
         loop {
             while !at_end && in_flight.len() < self.options.reads_in_flight {
                 let len = match known_size {
-                    Some(size) if requested >= size => break,
+                    Some(size) if requested >= size && probe_sent => break,
+                    // One more (pipelined) 1-byte read must find the end: a file that grew
+                    // since it was listed is reported, never silently truncated.
+                    Some(size) if requested >= size => {
+                        probe_sent = true;
+                        let req = HostRequest::Read {
+                            handle: handle.0,
+                            len: 1,
+                        };
+                        in_flight.push_back((0, req, self.send(&req)?));
+                        continue;
+                    }
                     Some(size) => chunk.min(size - requested),
                     None => chunk,
                 };
@@ -462,6 +477,17 @@ impl AfcClient {
             };
             let (reply, guard) = self.wait(rx).await?;
             let data = expect_data(&req, reply)?;
+            if asked == 0 {
+                if !data.is_empty() {
+                    let expected = known_size.unwrap_or_default();
+                    return Err(AfcError::SizeMismatch {
+                        path: path.to_string(),
+                        expected,
+                        got: copied + data.len() as u64,
+                    });
+                }
+                continue;
+            }
             if at_end && !data.is_empty() {
                 // Reads after a short one must be empty: the file cannot have more.
                 return Err(ProtocolError::UnexpectedReply {
