@@ -187,7 +187,7 @@ async fn reads_every_file_byte_exact() {
         assert!(small == expected["PhotoData/Photos.sqlite"]);
         assert!(matches!(
             c.read_to_vec("/DCIM/101APPLE/IMG_0100.HEIC", 1 << 20).await,
-            Err(AfcError::Protocol(ProtocolError::TooLarge { .. }))
+            Err(AfcError::FileTooLarge { limit: 1048576, .. })
         ));
     })
     .await;

@@ -522,11 +522,11 @@ impl AfcClient {
     pub async fn read_to_vec(&self, path: &str, limit: u64) -> Result<Vec<u8>, AfcError> {
         let info = self.stat(path).await?;
         if info.st_size > limit {
-            return Err(ProtocolError::TooLarge {
-                len: info.st_size,
-                max: limit,
-            }
-            .into());
+            return Err(AfcError::FileTooLarge {
+                path: path.to_string(),
+                size: info.st_size,
+                limit,
+            });
         }
         let mut out = Vec::with_capacity(info.st_size as usize);
         self.read_file_to(path, Some(info.st_size), &mut out)

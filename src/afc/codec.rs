@@ -85,8 +85,7 @@ impl Header {
             || this_length < HEADER_LEN as u64
             || this_length > entire_length
         {
-            // A body-less packet may carry this_length 0 in some implementations; accept only
-            // the self-consistent case to keep framing unambiguous.
+            // Framing needs 40 <= this_length <= entire_length; anything else is not AFC.
             return Err(ProtocolError::BadLengths {
                 entire: entire_length,
                 this: this_length,

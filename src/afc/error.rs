@@ -26,7 +26,10 @@ pub enum AfcError {
     /// Writing the copied bytes to the local destination failed (disk full, permissions).
     #[error("writing the copied data failed: {0}")]
     Output(Arc<std::io::Error>),
-    /// A file ended before the size the caller expected: it changed during the copy.
+    /// `read_to_vec` refused a file larger than the caller's limit.
+    #[error("{path} is {size} bytes, more than the {limit} bytes allowed in memory")]
+    FileTooLarge { path: String, size: u64, limit: u64 },
+    /// A file's length differs from the size the caller expected: it changed since it was listed.
     #[error(
         "{path}: the phone sent {got} bytes where {expected} were expected (the file changed; copy it again)"
     )]
