@@ -86,7 +86,7 @@ fn connect(server: &Arc<AfcServer>) -> DuplexStream {
 }
 
 fn client(server: &Arc<AfcServer>) -> AfcClient {
-    AfcClient::new(Box::new(connect(server)))
+    AfcClient::new(server.connect_in_process())
 }
 
 /// Walk the phone through the client: every regular file with its size.

@@ -75,7 +75,7 @@ pub struct Faults {
     /// Close the connection once this many reply bytes have gone out on it (mid-packet).
     pub disconnect_after_bytes: Option<u64>,
     /// Close the connection once this many bytes of the file at this media-relative path
-    /// have been served on it (mid-packet).
+    /// have been served through one handle (mid-packet).
     pub disconnect_in_file: Option<(String, u64)>,
     pub fail_paths: Vec<PathFault>,
     /// Stop answering (but keep reading and discarding) after this many requests.
@@ -239,6 +239,15 @@ impl AfcServer {
         })
     }
 
+    /// A connection to this service without any mux in between (a tokio duplex; the service
+    /// runs as its own task): for tests and benchmarks of the layers above AFC. Must be called
+    /// inside a tokio runtime.
+    pub fn connect_in_process(self: &Arc<Self>) -> DeviceStream {
+        let (host, phone) = tokio::io::duplex(1 << 20);
+        tokio::spawn(self.clone().serve(Box::new(phone)));
+        Box::new(host)
+    }
+
     /// Operations that would have changed the phone, refused so far. Tests assert zero.
     pub fn changing_ops(&self) -> u64 {
         self.counters.changing_ops.load(Ordering::SeqCst)
@@ -328,6 +337,13 @@ impl AfcServer {
                         body: body.into(),
                     };
                     conn.requests += 1;
+                    tracing::trace!(
+                        connection = conn.index,
+                        packet_num = packet.packet_num,
+                        op = %packet.operation,
+                        len = packet.body.len(),
+                        "afc request"
+                    );
                     *self
                         .counters
                         .requests
