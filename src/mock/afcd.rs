@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use crate::afc::codec::{HEADER_LEN, Header, MAX_BODY_LEN, Packet, ProtocolError};
@@ -305,7 +305,8 @@ impl AfcServer {
         Ok(Resolved { rel, host })
     }
 
-    /// Serve one connection until the client closes it (or a fault ends it).
+    /// Serve one connection until the client closes it (or a fault ends it). Requests are
+    /// answered in order; the client may send several before reading any reply.
     pub async fn serve(self: Arc<Self>, stream: DeviceStream) {
         let index = self.counters.connections.fetch_add(1, Ordering::SeqCst);
         let mut conn = Connection {
@@ -321,47 +322,20 @@ impl AfcServer {
         let (input, mut output) = tokio::io::split(stream);
         let mut input = BufReader::with_capacity(64 * 1024, input);
         loop {
-            let mut head = [0u8; HEADER_LEN];
-            if input.read_exact(&mut head).await.is_err() {
-                return;
-            }
-            let (packet_num, outcome) = match Header::decode(&head, MAX_BODY_LEN) {
-                Ok(header) => {
-                    let mut body = vec![0u8; header.body_len()];
-                    if input.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    let packet = Packet {
-                        packet_num: header.packet_num,
-                        operation: header.operation,
-                        body: body.into(),
-                    };
+            let (packet_num, outcome) = match read_request(&mut input).await {
+                Incoming::Request(packet) => {
                     conn.requests += 1;
-                    tracing::trace!(
-                        connection = conn.index,
-                        packet_num = packet.packet_num,
-                        op = %packet.operation,
-                        len = packet.body.len(),
-                        "afc request"
-                    );
-                    *self
-                        .counters
-                        .requests
-                        .lock()
-                        .expect("stats lock")
-                        .entry(packet.operation)
-                        .or_default() += 1;
+                    self.count_request(&conn, &packet);
+                    let faults = &self.faults;
                     if conn.faulty
-                        && self
-                            .faults
+                        && faults
                             .reset_after_requests
                             .is_some_and(|n| conn.requests > n)
                     {
                         return;
                     }
                     if conn.faulty
-                        && self
-                            .faults
+                        && faults
                             .stall_after_requests
                             .is_some_and(|n| conn.requests > n)
                     {
@@ -369,29 +343,14 @@ impl AfcServer {
                     }
                     (packet.packet_num, self.handle(&mut conn, &packet).await)
                 }
-                // A write too large to accept: refuse it like any change, without buffering it.
-                Err(ProtocolError::TooLarge { len, .. }) => {
-                    let header_op = Opcode::from_code(u64::from_le_bytes(
-                        head[32..40].try_into().expect("8 bytes"),
-                    ));
-                    if !header_op.changes_phone() {
-                        return;
-                    }
-                    let mut rest = (&mut input).take(len - HEADER_LEN as u64);
-                    if tokio::io::copy(&mut rest, &mut tokio::io::sink())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                Incoming::OversizedChange { packet_num } => {
+                    conn.requests += 1;
                     self.counters.changing_ops.fetch_add(1, Ordering::SeqCst);
-                    let packet_num = u64::from_le_bytes(head[24..32].try_into().expect("8 bytes"));
                     (packet_num, status(AfcStatus::PermDenied))
                 }
-                // Not AFC: a real service drops the connection.
-                Err(_) => return,
+                Incoming::Closed => return,
             };
-            let (reply, mut cut) = match outcome {
+            let (reply, cut) = match outcome {
                 Outcome::Reply(reply) => (reply.encode(packet_num), None),
                 Outcome::FileData { mut packet, cut } => {
                     let header = data_reply_header(packet_num, packet.len() - HEADER_LEN);
@@ -400,33 +359,61 @@ impl AfcServer {
                 }
                 Outcome::Stall => return drain(&mut input).await,
             };
-            if conn.faulty
-                && let Some(limit) = self.faults.disconnect_after_bytes
-            {
-                let left = limit.saturating_sub(conn.bytes_out) as usize;
-                if left < reply.len() {
-                    cut = Some(cut.map_or(left, |c| c.min(left)));
-                }
-            }
-            let to_send = cut.map_or(reply.len(), |c| c.min(reply.len()));
-            if let Some(at) =
-                conn.pace
-                    .reply_at(Instant::now(), &self.profile, self.pacer.as_ref(), to_send)
-            {
-                tokio::time::sleep_until(at).await;
-            }
-            if output.write_all(&reply[..to_send]).await.is_err() || output.flush().await.is_err() {
-                return;
-            }
-            conn.bytes_out += to_send as u64;
-            self.counters
-                .bytes_served
-                .fetch_add(to_send as u64, Ordering::SeqCst);
-            if cut.is_some() {
-                let _ = output.shutdown().await;
+            if !self.send_reply(&mut conn, &mut output, reply, cut).await {
                 return;
             }
         }
+    }
+
+    fn count_request(&self, conn: &Connection, packet: &Packet) {
+        tracing::trace!(
+            connection = conn.index,
+            packet_num = packet.packet_num,
+            op = %packet.operation,
+            len = packet.body.len(),
+            "afc request"
+        );
+        let mut requests = self.counters.requests.lock().expect("stats lock");
+        *requests.entry(packet.operation).or_default() += 1;
+    }
+
+    /// Pace and write one reply, or only its first `cut` bytes (then close). False when the
+    /// connection is over.
+    async fn send_reply<W: AsyncWrite + Unpin>(
+        &self,
+        conn: &mut Connection,
+        output: &mut W,
+        reply: Bytes,
+        mut cut: Option<usize>,
+    ) -> bool {
+        if conn.faulty
+            && let Some(limit) = self.faults.disconnect_after_bytes
+        {
+            let left = limit.saturating_sub(conn.bytes_out) as usize;
+            if left < reply.len() {
+                cut = Some(cut.map_or(left, |c| c.min(left)));
+            }
+        }
+        let to_send = cut.map_or(reply.len(), |c| c.min(reply.len()));
+        let pacer = self.pacer.as_ref();
+        if let Some(at) = conn
+            .pace
+            .reply_at(Instant::now(), &self.profile, pacer, to_send)
+        {
+            tokio::time::sleep_until(at).await;
+        }
+        if output.write_all(&reply[..to_send]).await.is_err() || output.flush().await.is_err() {
+            return false;
+        }
+        conn.bytes_out += to_send as u64;
+        self.counters
+            .bytes_served
+            .fetch_add(to_send as u64, Ordering::SeqCst);
+        if cut.is_some() {
+            let _ = output.shutdown().await;
+            return false;
+        }
+        true
     }
 
     async fn handle(&self, conn: &mut Connection, packet: &Packet) -> Outcome {
@@ -668,7 +655,53 @@ impl AfcServer {
     }
 }
 
+/// The next thing a client sent.
+enum Incoming {
+    Request(Packet),
+    /// A modifying request too large to accept (a big write): its body has been discarded.
+    OversizedChange {
+        packet_num: u64,
+    },
+    /// End of stream, an I/O error, or bytes that are not AFC (a real service hangs up).
+    Closed,
+}
+
+async fn read_request<R: AsyncRead + Unpin>(input: &mut R) -> Incoming {
+    let mut head = [0u8; HEADER_LEN];
+    if input.read_exact(&mut head).await.is_err() {
+        return Incoming::Closed;
+    }
+    match Header::decode(&head, MAX_BODY_LEN) {
+        Ok(header) => {
+            let mut body = vec![0u8; header.body_len()];
+            if input.read_exact(&mut body).await.is_err() {
+                return Incoming::Closed;
+            }
+            Incoming::Request(Packet {
+                packet_num: header.packet_num,
+                operation: header.operation,
+                body: body.into(),
+            })
+        }
+        // Refuse a big write like any change, without buffering it.
+        Err(ProtocolError::TooLarge { len, .. }) => {
+            let word = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().expect("8 bytes"));
+            if !Opcode::from_code(word(32)).changes_phone() {
+                return Incoming::Closed;
+            }
+            let mut rest = input.take(len - HEADER_LEN as u64);
+            match tokio::io::copy(&mut rest, &mut tokio::io::sink()).await {
+                Ok(n) if n == len - HEADER_LEN as u64 => Incoming::OversizedChange {
+                    packet_num: word(24),
+                },
+                _ => Incoming::Closed,
+            }
+        }
+        Err(_) => Incoming::Closed,
+    }
+}
+
 /// A stalled service: read and discard until the client gives up and closes.
-async fn drain<R: tokio::io::AsyncRead + Unpin>(input: &mut R) {
+async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
     let _ = tokio::io::copy(input, &mut tokio::io::sink()).await;
 }
