@@ -1222,26 +1222,52 @@ async def main(port, dst):
 asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
 "#;
 
+/// A python that can import pymobiledevice3: `$PMD3_PYTHON`, else the venv of
+/// `$PYMOBILEDEVICE3` or of a `pymobiledevice3` in PATH (as .ci/run sets up), else
+/// `./.venv`, else `python3`.
 fn pmd3_python() -> Option<String> {
-    let mut candidates: Vec<String> = std::env::var("PMD3_PYTHON").into_iter().collect();
-    candidates.push(format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PMD3_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let mut scripts: Vec<PathBuf> = std::env::var_os("PYMOBILEDEVICE3")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        scripts.extend(std::env::split_paths(&path).map(|dir| dir.join("pymobiledevice3")));
+    }
+    candidates.extend(
+        scripts
+            .iter()
+            .filter(|s| s.is_file())
+            .filter_map(|s| Some(s.parent()?.join("python"))),
+    );
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
     candidates.push("python3".into());
-    candidates.into_iter().find(|py| {
-        std::process::Command::new("timeout")
-            .args(["30", py, "-c", "import pymobiledevice3"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    candidates
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .find(|py| {
+            std::process::Command::new("timeout")
+                .args(["30", py, "-c", "import pymobiledevice3"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymobiledevice3_afc_client_reads_the_server() {
     let Some(python) = pmd3_python() else {
+        let msg = "SKIP: pymobiledevice3_afc_client_reads_the_server: pymobiledevice3 not installed \
+                   (set PYMOBILEDEVICE3 or PMD3_PYTHON)";
         assert!(
             std::env::var("REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "pymobiledevice3 not found (set PMD3_PYTHON) and REQUIRE_INTEROP=1"
+            "{msg} (REQUIRE_INTEROP=1 makes this a failure)"
         );
-        println!("SKIP: pymobiledevice3 not found (set PMD3_PYTHON to a python with it installed)");
+        // Straight to the stderr handle: libtest captures eprintln!, and a skip must be seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
