@@ -439,6 +439,44 @@ mod tests {
     }
 
     #[test]
+    fn no_host_request_can_change_the_phone() {
+        // Every variant the host can build; the match makes a new variant a compile error here.
+        let all = [
+            HostRequest::ReadDir { path: "/" },
+            HostRequest::GetFileInfo { path: "/" },
+            HostRequest::GetDeviceInfo,
+            HostRequest::OpenRead { path: "/x" },
+            HostRequest::Read { handle: 1, len: 1 },
+            HostRequest::Seek {
+                handle: 1,
+                whence: Whence::Start,
+                offset: 0,
+            },
+            HostRequest::Tell { handle: 1 },
+            HostRequest::Close { handle: 1 },
+        ];
+        for req in all {
+            match req {
+                HostRequest::ReadDir { .. }
+                | HostRequest::GetFileInfo { .. }
+                | HostRequest::GetDeviceInfo
+                | HostRequest::OpenRead { .. }
+                | HostRequest::Read { .. }
+                | HostRequest::Seek { .. }
+                | HostRequest::Tell { .. }
+                | HostRequest::Close { .. } => {}
+            }
+            let packet = req.encode(0).unwrap();
+            let op = Opcode::from_code(body_u64(Opcode::Unknown(0), &packet[32..40], 0).unwrap());
+            assert_eq!(op, req.opcode());
+            assert!(!op.changes_phone(), "{op}");
+            if op == Opcode::FileRefOpen {
+                assert_eq!(body_u64(op, &packet[40..], 0).unwrap(), OPEN_MODE_READ);
+            }
+        }
+    }
+
+    #[test]
     fn nul_in_a_path_is_refused() {
         assert!(matches!(
             HostRequest::GetFileInfo { path: "a\0b" }.encode(0),
