@@ -2,7 +2,9 @@
 //! Used by tests, benchmarks, `--demo` and the `iphone-mock` binary. Production code never
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
+pub mod afcd;
 pub mod cli;
 pub mod demo;
 pub mod muxd_server;
 pub mod phone;
+pub mod profile;
