@@ -55,3 +55,43 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: GenerateArgs,
+    }
+
+    #[test]
+    fn parses_flags_and_generates() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("media");
+        let w = Wrapper::try_parse_from([
+            "iphone-mock".as_ref(),
+            lib.as_os_str(),
+            "--photos".as_ref(),
+            "9".as_ref(),
+            "--videos".as_ref(),
+            "2".as_ref(),
+            "--seed".as_ref(),
+            "5".as_ref(),
+            "--items-per-folder".as_ref(),
+            "4".as_ref(),
+        ])
+        .unwrap();
+        assert!(!w.args.realistic_sizes);
+        run(&w.args).unwrap();
+        let truth = crate::mock::library::read_truth(&lib).unwrap();
+        assert_eq!(
+            (truth.counts.photos, truth.counts.videos, truth.seed),
+            (9, 2, 5)
+        );
+        assert!(lib.join("DCIM/102APPLE").is_dir());
+        assert!(!lib.join("DCIM/103APPLE").exists());
+    }
+}

@@ -100,6 +100,11 @@ pub enum GenerateError {
     NotEmpty { dir: PathBuf },
     #[error("cannot write {}: {source}", .path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "SQLite kept {} in journal mode {mode:?} instead of WAL; generate on a local filesystem",
+        .path.display()
+    )]
+    NotWal { path: PathBuf, mode: String },
     #[error("building Photos.sqlite failed: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("encoding a plist failed: {0}")]
