@@ -599,6 +599,46 @@ fn newest_rows_exist_only_in_the_wal() {
     ));
 }
 
+/// Top-level ISOBMFF boxes of a file; panics unless they tile the file exactly.
+fn top_level_boxes(path: &Path) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    let mut at = 0u64;
+    let mut kinds = Vec::new();
+    while at < len {
+        let mut h = [0u8; 8];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut h).unwrap();
+        let size = u32::from_be_bytes(h[..4].try_into().unwrap()) as u64;
+        assert!(size >= 8, "{}: bad box size at {at}", path.display());
+        kinds.push(String::from_utf8_lossy(&h[4..]).into_owned());
+        at += size;
+    }
+    assert_eq!(at, len, "{}: boxes overrun the file", path.display());
+    kinds
+}
+
+fn check_box_layout(path: &Path, format: FileFormat) {
+    let expected: &[&str] = match format {
+        FileFormat::Heic => &["ftyp", "meta", "mdat"],
+        FileFormat::Mov | FileFormat::Mp4 => &["ftyp", "mdat", "moov"],
+        _ => return,
+    };
+    assert_eq!(top_level_boxes(path), expected, "{}", path.display());
+}
+
+#[test]
+fn containers_are_exactly_tiled_by_their_boxes() {
+    let (dir, truth) = demo();
+    for a in &truth.assets {
+        check_box_layout(&dir.path().join(&a.original.path), a.format);
+        if let Some(v) = &a.live_video {
+            check_box_layout(&dir.path().join(&v.path), FileFormat::Mov);
+        }
+    }
+}
+
 #[test]
 fn realistic_sizes_stay_in_bounds_and_files_stay_valid() {
     let dir = tempfile::tempdir().unwrap();
@@ -613,6 +653,7 @@ fn realistic_sizes_stay_in_bounds_and_files_stay_valid() {
     for a in &truth.assets {
         let size = a.original.size;
         let path = dir.path().join(&a.original.path);
+        check_box_layout(&path, a.format);
         if a.kind == AssetKind::Video {
             assert!((20_000_000..=200_000_000).contains(&size), "video {size}");
             let info = nom_exif::read_track(&path).unwrap();
@@ -667,6 +708,19 @@ fn refuses_non_empty_dirs_and_impossible_counts() {
             ..
         })
     ));
+    let folders = LibraryOptions {
+        photos: 901,
+        videos: 0,
+        items_per_folder: 1,
+        ..LibraryOptions::default()
+    };
+    assert!(matches!(
+        library::generate(empty.path(), &folders),
+        Err(GenerateError::TooManyFolders { .. })
+    ));
+    assert!(library::is_mock_internal(".iphone-mock/truth.json"));
+    assert!(library::is_mock_internal("/.iphone-mock"));
+    assert!(!library::is_mock_internal("DCIM/100APPLE/IMG_0001.HEIC"));
     // Tiny libraries work too: one photo, no special cases, no WAL-only rows.
     let t = library::generate(empty.path(), &opts).unwrap();
     assert_eq!(t.counts.assets, 1);

@@ -46,6 +46,8 @@ pub const DEVICE_MODEL: &str = "iPhone 15 Pro";
 pub const IOS_VERSION: &str = "17.5.1";
 /// IMG_NNNN has four digits.
 pub const MAX_ASSETS: usize = 9999;
+/// DCIM folders are 100APPLE..999APPLE.
+pub const MAX_FOLDERS: usize = 900;
 /// Days Recently Deleted keeps an item (photo-library.md §8.2).
 pub const TRASH_RETENTION_DAYS: i64 = 30;
 
@@ -96,6 +98,10 @@ pub enum GenerateError {
     TooManyAssets { requested: usize, max: usize },
     #[error("items per folder must be between 1 and 1000, got {0}")]
     BadFolderSize(usize),
+    #[error(
+        "{requested} assets at {per_folder} per folder need more than 900 folders (100APPLE..999APPLE); raise --items-per-folder"
+    )]
+    TooManyFolders { requested: usize, per_folder: usize },
     #[error("{} is not empty; generate into a new or empty directory", .dir.display())]
     NotEmpty { dir: PathBuf },
     #[error("cannot write {}: {source}", .path.display())]
@@ -194,6 +200,12 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     }
     if !(1..=1000).contains(&opts.items_per_folder) {
         return Err(GenerateError::BadFolderSize(opts.items_per_folder));
+    }
+    if total.div_ceil(opts.items_per_folder) > MAX_FOLDERS {
+        return Err(GenerateError::TooManyFolders {
+            requested: total,
+            per_folder: opts.items_per_folder,
+        });
     }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     if fs::read_dir(dir).map_err(io_err(dir))?.next().is_some() {
@@ -659,6 +671,13 @@ fn set_dir_mtimes(dir: &Path, unix: i64) -> Result<(), GenerateError> {
         }
     }
     Ok(())
+}
+
+/// True for media-relative paths that belong to the mock, not the phone (`.iphone-mock/...`):
+/// the AFC server must neither list nor serve them.
+pub fn is_mock_internal(rel_path: &str) -> bool {
+    let rel = rel_path.trim_start_matches('/');
+    rel == MOCK_DIR || rel.starts_with(".iphone-mock/")
 }
 
 /// Reads `.iphone-mock/placeholders` of a generated library (the AFC server's view of which
