@@ -268,8 +268,9 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     let mut zone = ZONES[0];
     let mut assets = Vec::with_capacity(n);
     let mut recipes = Vec::with_capacity(n);
-    let mb = |rng: &mut ChaCha8Rng, lo: u64, hi: u64| {
-        Some(rng.gen_range(lo * 1_000_000..=hi * 1_000_000))
+    // Target file size in bytes, between `lo` and `hi` megabytes (decimal, like the brief).
+    let mb = |rng: &mut ChaCha8Rng, lo: f64, hi: f64| {
+        Some(rng.gen_range((lo * 1e6) as u64..=(hi * 1e6) as u64))
     };
     for (i, shape) in shapes.iter().copied().enumerate() {
         t += rng.gen_range(45..2 * 86_400);
@@ -311,15 +312,15 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
             subsec_millis: rng.gen_range(0..1000),
             original_target: match (realistic, is_video) {
                 (false, _) => None,
-                (true, false) => mb(rng, 1, 5).map(|b| b.max(1_500_000)),
-                (true, true) => mb(rng, 20, 200),
+                (true, false) => mb(rng, 1.5, 5.0),
+                (true, true) => mb(rng, 20.0, 200.0),
             },
             live_target: if realistic && live {
-                mb(rng, 2, 4)
+                mb(rng, 2.0, 4.0)
             } else {
                 None
             },
-            render_target: if realistic { mb(rng, 2, 5) } else { None },
+            render_target: if realistic { mb(rng, 2.0, 5.0) } else { None },
             edited_unix: t + rng.gen_range(600..3 * 86_400),
             with_aae: false,
         };
