@@ -5,6 +5,7 @@
 pub mod afcd;
 pub mod cli;
 pub mod demo;
+pub mod library;
 pub mod muxd_server;
 pub mod phone;
 pub mod profile;
