@@ -27,16 +27,23 @@
 //!   one bulk OUT transfer, plus a zero-length transfer when its length is an exact multiple of
 //!   the endpoint's packet size ([`needs_zlp`]). Submissions on one endpoint complete in order. At
 //!   most [`TX_IN_FLIGHT`] data transfers are outstanding (backpressure on `outgoing`).
+//! - **Backpressure without blocking:** callbacks never block. When `incoming` is full, the
+//!   released data waits in a backlog and the finished IN transfer is parked instead of
+//!   resubmitted; the event loop (polling every 5 ms while anything is parked) flushes the backlog
+//!   and resubmits once the reader catches up. So the phone's data waits in its own buffers, and
+//!   OUT completions keep being processed meanwhile (a blocked event thread could deadlock a
+//!   driver that waits to send before it reads).
 //! - **Failure:** any completion other than success (unplug gives NO_DEVICE or ERROR), a failed
-//!   resubmission, or a TX timeout marks the link dead, as usbmuxd does: the event loop sends one
-//!   `Err` on `incoming`, cancels everything and closes the channel. Event handling uses a
-//!   100 ms timeout, so this happens well within a second of the failure.
+//!   resubmission, or a TX timeout marks the link dead, as usbmuxd does: the event loop cancels
+//!   everything, sends one `Err` on `incoming` (or, if the reader's queue is full, just closes
+//!   it, which the `Link` contract also reads as unplugged) and closes the channel. Event
+//!   handling wakes at least every 100 ms and the drain is bounded, so this takes well under 2 s.
 //! - **Shutdown:** dropping `Link::outgoing` or `Link::incoming` stops the link: transfers are
-//!   cancelled, their callbacks awaited (2 s at most), the interface released and the device
+//!   cancelled, their callbacks awaited (1.5 s at most), the interface released and the device
 //!   closed. If libusb never returned a transfer, its memory and the device are leaked rather
 //!   than freed under libusb's feet.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::os::raw::{c_int, c_uint, c_void};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -65,9 +72,11 @@ pub const TX_IN_FLIGHT: usize = 16;
 const TX_TIMEOUT_MS: c_uint = 10_000;
 /// Longest the event loop waits before checking whether it should stop.
 const EVENT_POLL: Duration = Duration::from_millis(100);
+/// Event-loop period while IN transfers are parked waiting for the reader.
+const BACKLOG_POLL: Duration = Duration::from_millis(5);
 /// Longest shutdown waits for cancelled transfers to come back.
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
-/// Messages `incoming` buffers before the event thread waits for the reader.
+const DRAIN_LIMIT: Duration = Duration::from_millis(1500);
+/// Chunks `incoming` buffers before IN transfers are parked.
 const INCOMING_CAPACITY: usize = 64;
 const OUTGOING_CAPACITY: usize = 64;
 
@@ -88,26 +97,22 @@ pub fn start(
         state: Mutex::new(State::default()),
         rx_order: Mutex::new(RxOrder::new(RX_TRANSFERS)),
         incoming: Mutex::new(Some(incoming_tx)),
+        backlog: Mutex::new(Backlog::default()),
         tx_stop: Notify::new(),
     });
 
-    for _ in 0..RX_TRANSFERS {
-        if let Err(error) = engine.submit_rx() {
-            engine.stop(None);
-            // Reap whatever was submitted before the failure.
-            run_events(engine);
-            return Err(error);
-        }
-    }
-
+    // The event thread runs first, so a failure below is cleaned up like any other stop.
     let events = engine.clone();
     std::thread::Builder::new()
         .name("usb-events".into())
         .spawn(move || run_events(events))
-        .map_err(|_| {
+        .map_err(|_| rusb::Error::NoMem)?;
+    for _ in 0..RX_TRANSFERS {
+        if let Err(error) = engine.submit_rx() {
             engine.stop(None);
-            rusb::Error::NoMem
-        })?;
+            return Err(error);
+        }
+    }
     runtime.spawn(write_packets(engine, outgoing_rx));
     Ok(Link {
         outgoing: outgoing_tx,
@@ -123,8 +128,17 @@ struct Engine {
     rx_order: Mutex<RxOrder>,
     /// Taken (closed) by the event thread when the link ends.
     incoming: Mutex<Option<Incoming>>,
+    /// Received data and IN transfers waiting for room in `incoming` (event thread only).
+    backlog: Mutex<Backlog>,
     /// Wakes the writer task when the link stops.
     tx_stop: Notify,
+}
+
+#[derive(Default)]
+struct Backlog {
+    chunks: VecDeque<Bytes>,
+    /// Completed IN transfers not resubmitted yet (pointers as integers; not in flight).
+    parked: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -177,20 +191,59 @@ impl Engine {
         lock(&self.state).stopping
     }
 
-    /// Hand chunks to the reader, in order. Only the event thread calls this.
-    fn deliver(&self, chunks: Vec<Bytes>) {
-        if chunks.is_empty() || self.stopping() {
-            return;
+    /// Queue chunks for the reader, in order, and pass on as many as fit. Returns whether
+    /// everything went through (if not, the caller parks its IN transfer). Event thread only.
+    fn deliver(&self, chunks: Vec<Bytes>) -> bool {
+        let mut backlog = lock(&self.backlog);
+        backlog.chunks.extend(chunks);
+        self.flush(&mut backlog)
+    }
+
+    /// Move backlog chunks into `incoming` until it is full. Never blocks.
+    fn flush(&self, backlog: &mut Backlog) -> bool {
+        if self.stopping() {
+            backlog.chunks.clear();
+            return true;
         }
         let Some(sender) = lock(&self.incoming).clone() else {
-            return;
+            backlog.chunks.clear();
+            return true;
         };
-        for chunk in chunks {
-            // Blocking here is the backpressure: the phone's data waits in its own buffers
-            // while the reader catches up. The event thread is a plain thread, not a runtime.
-            if sender.blocking_send(Ok(chunk)).is_err() {
-                self.stop(None);
+        while let Some(chunk) = backlog.chunks.pop_front() {
+            match sender.try_send(Ok(chunk)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Ok(chunk))) => {
+                    backlog.chunks.push_front(chunk);
+                    return false;
+                }
+                Err(_) => {
+                    // The reader is gone: the Link was dropped.
+                    backlog.chunks.clear();
+                    self.stop(None);
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    /// Once the backlog has drained, resubmit the parked IN transfers (oldest first).
+    fn resume_parked(&self) {
+        let parked = {
+            let mut backlog = lock(&self.backlog);
+            if backlog.parked.is_empty() || !self.flush(&mut backlog) {
                 return;
+            }
+            std::mem::take(&mut backlog.parked)
+        };
+        for transfer in parked {
+            let transfer = transfer as *mut libusb_transfer;
+            if let Err(error) = self.submit(transfer) {
+                // SAFETY: parked transfers are ours and not in flight.
+                unsafe { free_transfer(transfer) };
+                if error != rusb::Error::Interrupted {
+                    self.stop(Some(LinkError::Disconnected));
+                }
             }
         }
     }
@@ -315,46 +368,48 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
     // shared borrow ends before the transfer is resubmitted (which writes the sequence number).
     let (engine, outcome) = unsafe {
         let ctx = &*((*transfer).user_data as *const TransferCtx);
-        let status = (*transfer).status;
-        let actual = usize::try_from((*transfer).actual_length).unwrap_or(0);
+        let finished = Finished {
+            status: (*transfer).status,
+            actual: usize::try_from((*transfer).actual_length).unwrap_or(0),
+            requested: ctx.buffer.len(),
+        };
         let outcome = match ctx.kind {
-            Kind::Rx { seq } if status == LIBUSB_TRANSFER_COMPLETED => {
-                let length = actual.min(ctx.buffer.len());
-                Outcome::Received {
+            Kind::Rx { seq } => match finished.rx() {
+                Ok(length) => Outcome::Received {
                     seq,
                     data: Bytes::copy_from_slice(&ctx.buffer[..length]),
-                }
-            }
-            Kind::Tx { .. }
-                if status == LIBUSB_TRANSFER_COMPLETED && actual == ctx.buffer.len() =>
-            {
-                Outcome::Sent
-            }
-            Kind::Tx { .. } if status == LIBUSB_TRANSFER_COMPLETED => Outcome::Failed(
-                LinkError::Transfer("the phone took only part of a packet".into()),
-            ),
-            _ if status == LIBUSB_TRANSFER_CANCELLED => Outcome::Cancelled,
-            _ => Outcome::Failed(status_error(status)),
+                },
+                Err(outcome) => outcome,
+            },
+            Kind::Tx { .. } => finished.tx(),
         };
         (ctx.engine.clone(), outcome)
     };
     lock(&engine.state).in_flight.remove(&(transfer as usize));
 
-    let resubmitted = match outcome {
+    // Whether the transfer is still ours to keep (resubmitted or parked) rather than freed.
+    let kept = match outcome {
         Outcome::Received { seq, data } => {
-            let ready = lock(&engine.rx_order).complete(seq, data);
-            match ready {
+            let all_delivered = match lock(&engine.rx_order).complete(seq, data) {
                 Ok(ready) => engine.deliver(ready),
-                Err(TooFarOutOfOrder) => engine.stop(Some(LinkError::Transfer(
-                    "USB IN transfers completed out of order".into(),
-                ))),
-            }
-            match engine.submit(transfer) {
-                Ok(()) => true,
-                Err(rusb::Error::Interrupted) => false,
-                Err(_) => {
-                    engine.stop(Some(LinkError::Disconnected));
-                    false
+                Err(TooFarOutOfOrder) => {
+                    engine.stop(Some(LinkError::Transfer(
+                        "USB IN transfers completed out of order".into(),
+                    )));
+                    true
+                }
+            };
+            if !all_delivered && !engine.stopping() {
+                lock(&engine.backlog).parked.push(transfer as usize);
+                true
+            } else {
+                match engine.submit(transfer) {
+                    Ok(()) => true,
+                    Err(rusb::Error::Interrupted) => false,
+                    Err(_) => {
+                        engine.stop(Some(LinkError::Disconnected));
+                        false
+                    }
                 }
             }
         }
@@ -371,12 +426,13 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
             false
         }
     };
-    if !resubmitted {
-        // SAFETY: the callback ran, so the transfer is no longer in flight; not resubmitted.
+    if !kept {
+        // SAFETY: the callback ran, so the transfer is no longer in flight; not kept.
         unsafe { free_transfer(transfer) };
     }
 }
 
+#[derive(Debug, PartialEq)]
 enum Outcome {
     Received { seq: u64, data: Bytes },
     Sent,
@@ -384,37 +440,62 @@ enum Outcome {
     Failed(LinkError),
 }
 
-/// The event thread: run callbacks until the link stops, then report, cancel and clean up.
+/// How a transfer came back, as libusb reports it.
+struct Finished {
+    status: c_int,
+    actual: usize,
+    requested: usize,
+}
+
+impl Finished {
+    /// An IN transfer: how many bytes to deliver (a short read is normal), or why not.
+    fn rx(&self) -> Result<usize, Outcome> {
+        match self.status {
+            LIBUSB_TRANSFER_COMPLETED => Ok(self.actual.min(self.requested)),
+            LIBUSB_TRANSFER_CANCELLED => Err(Outcome::Cancelled),
+            status => Err(Outcome::Failed(status_error(status))),
+        }
+    }
+
+    /// An OUT transfer: sent in full, or why not.
+    fn tx(&self) -> Outcome {
+        match self.status {
+            LIBUSB_TRANSFER_COMPLETED if self.actual == self.requested => Outcome::Sent,
+            LIBUSB_TRANSFER_COMPLETED => Outcome::Failed(LinkError::Transfer(
+                "the phone took only part of a packet".into(),
+            )),
+            LIBUSB_TRANSFER_CANCELLED => Outcome::Cancelled,
+            status => Outcome::Failed(status_error(status)),
+        }
+    }
+}
+
+/// The event thread: run callbacks until the link stops, then cancel, clean up and report.
 fn run_events(engine: Arc<Engine>) {
     let context = engine.handle.context().clone();
     loop {
-        match context.handle_events(Some(EVENT_POLL)) {
+        let parked = !lock(&engine.backlog).parked.is_empty();
+        let wait = if parked { BACKLOG_POLL } else { EVENT_POLL };
+        match context.handle_events(Some(wait)) {
             Ok(()) | Err(rusb::Error::Interrupted) => {}
             Err(error) => engine.stop(Some(LinkError::Transfer(format!(
                 "USB event handling failed: {error}"
             )))),
         }
-        let reader_gone = lock(&engine.incoming)
+        if lock(&engine.incoming)
             .as_ref()
-            .is_none_or(|s| s.is_closed());
-        if reader_gone {
+            .is_none_or(|s| s.is_closed())
+        {
             engine.stop(None);
         }
         if engine.stopping() {
             break;
         }
+        engine.resume_parked();
     }
 
-    // Report the failure after all data already delivered, then close `incoming`.
-    let error = lock(&engine.state).error.clone();
-    let sender = lock(&engine.incoming).take();
-    if let (Some(error), Some(sender)) = (error, sender) {
-        tracing::debug!(%error, "USB link ended");
-        let _ = sender.blocking_send(Err(error));
-    }
-
-    // Cancel what is in flight. Callbacks (the only code that frees transfers) run on this
-    // thread, and nothing new is submitted once `stopping` is set, so the snapshot stays valid.
+    // Cancel what is in flight. Callbacks (the only code that frees in-flight transfers) run on
+    // this thread, and nothing is submitted once `stopping` is set, so the snapshot stays valid.
     let flying: Vec<usize> = lock(&engine.state).in_flight.iter().copied().collect();
     for transfer in flying {
         // SAFETY: in flight, hence allocated; NOT_FOUND (just completed) is harmless.
@@ -423,6 +504,11 @@ fn run_events(engine: Arc<Engine>) {
     let deadline = Instant::now() + DRAIN_LIMIT;
     while !lock(&engine.state).in_flight.is_empty() && Instant::now() < deadline {
         let _ = context.handle_events(Some(Duration::from_millis(50)));
+    }
+    let parked = std::mem::take(&mut lock(&engine.backlog).parked);
+    for transfer in parked {
+        // SAFETY: parked transfers are ours and not in flight.
+        unsafe { free_transfer(transfer as *mut libusb_transfer) };
     }
     let stuck = lock(&engine.state).in_flight.len();
     if stuck == 0 {
@@ -433,6 +519,15 @@ fn run_events(engine: Arc<Engine>) {
             "USB transfers did not return after cancel; leaking them"
         );
         std::mem::forget(engine.clone());
+    }
+
+    // Report the failure, then close `incoming`. A full queue gets no Err: the reader sees the
+    // channel close after the data, which the Link contract also means "unplugged".
+    let error = lock(&engine.state).error.clone();
+    let sender = lock(&engine.incoming).take();
+    if let (Some(error), Some(sender)) = (error, sender) {
+        tracing::debug!(%error, "USB link ended");
+        let _ = sender.try_send(Err(error));
     }
 }
 
@@ -480,4 +575,78 @@ async fn write_packets(engine: Arc<Engine>, mut outgoing: mpsc::Receiver<Bytes>)
     }
     // Let later senders see the link is closed instead of filling a dead queue.
     outgoing.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(status: c_int, actual: usize, requested: usize) -> Finished {
+        Finished {
+            status,
+            actual,
+            requested,
+        }
+    }
+
+    #[test]
+    fn short_and_empty_reads_deliver_what_arrived() {
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 9093, RX_BUFFER_SIZE).rx(),
+            Ok(9093)
+        );
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 0, RX_BUFFER_SIZE).rx(),
+            Ok(0)
+        );
+        // A bogus length from below never reads past the buffer.
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 1 << 20, 16).rx(),
+            Ok(16)
+        );
+    }
+
+    #[test]
+    fn unplug_and_errors_end_the_link() {
+        for status in [LIBUSB_TRANSFER_NO_DEVICE, LIBUSB_TRANSFER_ERROR] {
+            assert_eq!(
+                finished(status, 0, 512).rx(),
+                Err(Outcome::Failed(LinkError::Disconnected))
+            );
+            assert_eq!(
+                finished(status, 0, 512).tx(),
+                Outcome::Failed(LinkError::Disconnected)
+            );
+        }
+        for status in [
+            LIBUSB_TRANSFER_STALL,
+            LIBUSB_TRANSFER_OVERFLOW,
+            LIBUSB_TRANSFER_TIMED_OUT,
+        ] {
+            assert!(matches!(
+                finished(status, 0, 512).tx(),
+                Outcome::Failed(LinkError::Transfer(_))
+            ));
+        }
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_CANCELLED, 0, 512).rx(),
+            Err(Outcome::Cancelled)
+        );
+    }
+
+    #[test]
+    fn writes_must_go_out_whole() {
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 512, 512).tx(),
+            Outcome::Sent
+        );
+        assert_eq!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 0, 0).tx(),
+            Outcome::Sent
+        );
+        assert!(matches!(
+            finished(LIBUSB_TRANSFER_COMPLETED, 100, 512).tx(),
+            Outcome::Failed(LinkError::Transfer(_))
+        ));
+    }
 }
