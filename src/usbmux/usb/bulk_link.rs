@@ -12,8 +12,8 @@
 //!   context, and no synchronous libusb I/O, which would handle events itself, is done on it
 //!   after start), and on top of that [`RxOrder`] numbers each submission and releases data only
 //!   in submission order (a completion stranded behind more than [`RX_TRANSFERS`] later ones
-//!   fails the link instead of buffering without bound). Several threads each calling `read_bulk` would race to deliver their
-//!   results and could reorder bytes; this design cannot.
+//!   fails the link instead of buffering without bound). Several threads each calling
+//!   `read_bulk` would race to deliver their results and could reorder bytes; this cannot.
 //! - **Short and zero-length completions** are delivered as they are (a zero-length one is
 //!   skipped): the mux frame decoder reassembles, so bytes are never merged, dropped or reordered
 //!   here.
