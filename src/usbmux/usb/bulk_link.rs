@@ -390,7 +390,9 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
     // Whether the transfer is still ours to keep (resubmitted or parked) rather than freed.
     let kept = match outcome {
         Outcome::Received { seq, data } => {
-            let all_delivered = match lock(&engine.rx_order).complete(seq, data) {
+            // Bound first so the order lock is not held while delivering.
+            let completed = lock(&engine.rx_order).complete(seq, data);
+            let all_delivered = match completed {
                 Ok(ready) => engine.deliver(ready),
                 Err(TooFarOutOfOrder) => {
                     engine.stop(Some(LinkError::Transfer(

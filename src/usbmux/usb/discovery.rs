@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use rusb::{Context, Device, UsbContext};
+use rusb::{Device, UsbContext};
 
 use super::error::{UsbError, UsbOp};
 use super::plan::{device_id, is_mux_product, location_id, speed_bits_per_second, sysfs_name};
@@ -17,7 +17,7 @@ const STRING_TIMEOUT: Duration = Duration::from_secs(1);
 /// Every iPhone/iPad/iPod currently on the bus in a mux-capable product range, with the UDID read
 /// from its serial number. Devices whose serial cannot be read are left out (and logged).
 pub fn list_devices() -> Result<Vec<DeviceInfo>, UsbError> {
-    let context = Context::new().map_err(|e| UsbError::from_rusb(UsbOp::Enumerate, e))?;
+    let context = UsbError::context()?;
     Ok(phones(&context)?
         .into_iter()
         .map(|(_, info)| info)

@@ -85,6 +85,13 @@ impl std::fmt::Display for UsbOp {
 /// Why the direct-USB route failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UsbError {
+    #[error(
+        "USB is not available on this machine (libusb could not start: {source}). Check that \
+         /dev/bus/usb exists (in a container or VM, pass the USB bus through), or use \
+         `--transport usbmuxd`"
+    )]
+    Unavailable { source: rusb::Error },
+
     #[error("no iPhone found on USB{}. Plug it in with a data cable and unlock it", match .udid {
         Some(udid) => format!(" with UDID {udid}"),
         None => String::new(),
@@ -123,6 +130,11 @@ pub enum UsbError {
 }
 
 impl UsbError {
+    /// A private libusb context, or why there is none.
+    pub fn context() -> Result<rusb::Context, UsbError> {
+        rusb::Context::new().map_err(|source| UsbError::Unavailable { source })
+    }
+
     /// Translate a libusb failure, guessing who holds the phone when it is busy.
     pub fn from_rusb(op: UsbOp, error: rusb::Error) -> UsbError {
         Self::classify(op, error, BusyHolder::detect)

@@ -14,7 +14,7 @@ pub mod plan;
 pub mod rx_order;
 pub mod watch;
 
-use rusb::{Context, Device, DeviceHandle, UsbContext};
+use rusb::{Device, DeviceHandle, UsbContext};
 
 pub use descriptor::{DescriptorError, UsbDescriptors};
 pub use discovery::list_devices;
@@ -33,7 +33,7 @@ pub fn open_link(
     runtime: &tokio::runtime::Handle,
 ) -> Result<(Link, DeviceInfo), UsbError> {
     // A private libusb context: only this link's event thread handles its events.
-    let context = Context::new().map_err(|e| UsbError::from_rusb(UsbOp::Enumerate, e))?;
+    let context = UsbError::context()?;
     let (device, info) = discovery::find(&context, udid)?;
     let descriptors = read_descriptors(&device)?;
     let handle = device

@@ -28,7 +28,7 @@ pub enum UsbEvent {
 /// Start watching. The first events are `Arrived` for the phones already connected. The watcher
 /// thread ends within about a second of the receiver being dropped.
 pub fn watch() -> Result<mpsc::Receiver<UsbEvent>, UsbError> {
-    let context = Context::new().map_err(|e| UsbError::from_rusb(UsbOp::Enumerate, e))?;
+    let context = UsbError::context()?;
     let (events, receiver) = mpsc::channel(16);
     std::thread::Builder::new()
         .name("usb-watch".into())
@@ -49,7 +49,11 @@ impl rusb::Hotplug<Context> for Wake {
 }
 
 fn run(context: Context, events: mpsc::Sender<UsbEvent>) {
-    let registration = if rusb::has_hotplug() {
+    // SAFETY: a capability query; libusb is initialised (our context exists). rusb::has_hotplug
+    // would initialise rusb's global context and panic where libusb cannot start.
+    let hotplug =
+        unsafe { rusb::ffi::libusb_has_capability(rusb::constants::LIBUSB_CAP_HAS_HOTPLUG) != 0 };
+    let registration = if hotplug {
         rusb::HotplugBuilder::new()
             .vendor_id(APPLE_VID)
             .register(&context, Box::new(Wake))
