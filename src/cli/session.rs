@@ -6,8 +6,8 @@ use anyhow::Context;
 use super::args::{GlobalArgs, TransportArg};
 use super::demo::DemoPhone;
 use super::exit;
-use crate::usbmux::transport::{TransportChoice, TransportError};
 use crate::usbmux::Transport;
+use crate::usbmux::transport::{TransportChoice, TransportError};
 
 /// A transport plus whatever must stay alive while it is used (the demo phone).
 pub struct Reach {
@@ -17,15 +17,23 @@ pub struct Reach {
 
 pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     if global.demo {
-        let (demo, transport) = DemoPhone::start().await.context("starting the simulated iPhone")?;
-        return Ok(Reach { transport, _demo: Some(demo) });
+        let (demo, transport) = DemoPhone::start()
+            .await
+            .context("starting the simulated iPhone")?;
+        return Ok(Reach {
+            transport,
+            _demo: Some(demo),
+        });
     }
     let choice = match global.transport {
         TransportArg::Auto => TransportChoice::Auto,
         TransportArg::Usb => TransportChoice::Usb,
         TransportArg::Usbmuxd => TransportChoice::Usbmuxd,
     };
-    Ok(Reach { transport: Transport::open(choice).await?, _demo: None })
+    Ok(Reach {
+        transport: Transport::open(choice).await?,
+        _demo: None,
+    })
 }
 
 /// Exit codes scripts can tell apart: no phone, phone not trusted, anything else.

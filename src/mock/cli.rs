@@ -32,6 +32,8 @@ pub enum Command {
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
     /// USBMUXD_SOCKET_ADDRESS.
     Serve(ServeArgs),
+    /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
+    GenerateLibrary(super::library::cli::GenerateArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,6 +69,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::GenerateLibrary(args) => super::library::cli::run(&args),
         }
     });
     match result {
