@@ -8,6 +8,7 @@ pub mod certs;
 pub mod channel;
 pub mod codec;
 pub mod error;
+pub mod records;
 pub mod tls;
 
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
