@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, IsCa, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256,
-    PublicKeyData, SerialNumber, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, IsCa, KeyPair, KeyUsagePurpose,
+    PKCS_RSA_SHA256, PublicKeyData, SerialNumber, SignatureAlgorithm,
 };
 use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
@@ -35,12 +35,16 @@ pub fn generate_rsa_key(bits: usize) -> Result<RsaPrivateKey, CertError> {
 
 /// PKCS#8 PEM (`BEGIN PRIVATE KEY`) of an RSA key.
 pub fn private_key_pem(key: &RsaPrivateKey) -> Result<String, CertError> {
-    Ok(key.to_pkcs8_pem(LineEnding::LF).map_err(|e| CertError::KeyGen(e.to_string()))?.to_string())
+    Ok(key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| CertError::KeyGen(e.to_string()))?
+        .to_string())
 }
 
 /// PKCS#1 PEM (`BEGIN RSA PUBLIC KEY`) of a public key: the DevicePublicKey format.
 pub fn public_key_pkcs1_pem(key: &RsaPublicKey) -> Result<String, CertError> {
-    key.to_pkcs1_pem(LineEnding::LF).map_err(|e| CertError::KeyGen(e.to_string()))
+    key.to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| CertError::KeyGen(e.to_string()))
 }
 
 /// The phone's public key as rcgen needs it: the PKCS#1 body of an rsaEncryption SPKI.
@@ -60,14 +64,19 @@ impl PublicKeyData for DevicePublicKey {
 
 /// Parse DevicePublicKey: PKCS#1 PEM as the phone sends it (SPKI PEM tolerated).
 pub fn parse_device_public_key(pem: &[u8]) -> Result<RsaPublicKey, CertError> {
-    let text = std::str::from_utf8(pem).map_err(|e| CertError::DevicePublicKey(e.to_string()))?.trim();
+    let text = std::str::from_utf8(pem)
+        .map_err(|e| CertError::DevicePublicKey(e.to_string()))?
+        .trim();
     RsaPublicKey::from_pkcs1_pem(text)
         .or_else(|_| RsaPublicKey::from_public_key_pem(text))
         .map_err(|e| CertError::DevicePublicKey(e.to_string()))
 }
 
 fn rcgen_key(key: &RsaPrivateKey) -> Result<KeyPair, CertError> {
-    Ok(KeyPair::from_pkcs8_pem_and_sign_algo(&private_key_pem(key)?, &PKCS_RSA_SHA256)?)
+    Ok(KeyPair::from_pkcs8_pem_and_sign_algo(
+        &private_key_pem(key)?,
+        &PKCS_RSA_SHA256,
+    )?)
 }
 
 fn base_params(is_ca: IsCa) -> CertificateParams {
@@ -79,7 +88,10 @@ fn base_params(is_ca: IsCa) -> CertificateParams {
     params.not_after = (now + TEN_YEARS).into();
     params.is_ca = is_ca;
     if matches!(params.is_ca, IsCa::ExplicitNoCa) {
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
     }
     params
 }
@@ -99,14 +111,20 @@ pub fn generate_with_keys(
 ) -> Result<PairingCertificates, CertError> {
     let device_key = parse_device_public_key(device_public_key_pem)?;
     let device_key = DevicePublicKey {
-        pkcs1_der: device_key.to_pkcs1_der().map_err(|e| CertError::DevicePublicKey(e.to_string()))?.into_vec(),
+        pkcs1_der: device_key
+            .to_pkcs1_der()
+            .map_err(|e| CertError::DevicePublicKey(e.to_string()))?
+            .into_vec(),
     };
 
     let root_pair = rcgen_key(root_key)?;
-    let root_cert = base_params(IsCa::Ca(BasicConstraints::Unconstrained)).self_signed(&root_pair)?;
+    let root_cert =
+        base_params(IsCa::Ca(BasicConstraints::Unconstrained)).self_signed(&root_pair)?;
     let host_pair = rcgen_key(host_key)?;
-    let host_cert = base_params(IsCa::ExplicitNoCa).signed_by(&host_pair, &root_cert, &root_pair)?;
-    let device_cert = base_params(IsCa::ExplicitNoCa).signed_by(&device_key, &root_cert, &root_pair)?;
+    let host_cert =
+        base_params(IsCa::ExplicitNoCa).signed_by(&host_pair, &root_cert, &root_pair)?;
+    let device_cert =
+        base_params(IsCa::ExplicitNoCa).signed_by(&device_key, &root_cert, &root_pair)?;
 
     Ok(PairingCertificates {
         root_certificate: root_cert.pem().into_bytes(),
@@ -138,13 +156,19 @@ mod tests {
         let digest = sha2::Sha256::digest(c.tbs_certificate.as_ref());
         // DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1).
         let prefix = hex_prefix();
-        let scheme = rsa::Pkcs1v15Sign { hash_len: Some(32), prefix: prefix.into() };
+        let scheme = rsa::Pkcs1v15Sign {
+            hash_len: Some(32),
+            prefix: prefix.into(),
+        };
         key.verify(scheme, &digest, &c.signature_value.data)
             .expect("signed by root");
     }
 
     fn hex_prefix() -> Vec<u8> {
-        vec![0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20]
+        vec![
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ]
     }
 
     #[test]
@@ -155,7 +179,11 @@ mod tests {
         let certs = generate(device_pem.as_bytes()).unwrap();
 
         for key in [&certs.root_private_key, &certs.host_private_key] {
-            assert!(std::str::from_utf8(key).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+            assert!(
+                std::str::from_utf8(key)
+                    .unwrap()
+                    .starts_with("-----BEGIN PRIVATE KEY-----")
+            );
         }
 
         let root_der = parse(&certs.root_certificate);
@@ -171,10 +199,16 @@ mod tests {
             assert_eq!(c.tbs_certificate.raw_serial(), &[1]);
             assert_eq!(c.subject().iter().count(), 0, "empty subject");
             assert_eq!(c.issuer().iter().count(), 0, "empty issuer");
-            assert_eq!(c.signature_algorithm.algorithm, x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA);
+            assert_eq!(
+                c.signature_algorithm.algorithm,
+                x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA
+            );
             let nb = c.validity().not_before.timestamp();
             let na = c.validity().not_after.timestamp();
-            assert!(nb <= now - 50 && nb >= now - 120, "not_before about a minute ago");
+            assert!(
+                nb <= now - 50 && nb >= now - 120,
+                "not_before about a minute ago"
+            );
             assert!(na - now > 10 * 365 * 24 * 3600 - 120, "valid ten years");
             signed_by(c, &root);
         }
@@ -188,7 +222,10 @@ mod tests {
             assert!(ku.critical);
             assert!(ku.value.digital_signature() && ku.value.key_encipherment());
             assert!(!ku.value.key_cert_sign());
-            assert!(c.extensions().iter().any(|e| matches!(e.parsed_extension(), ParsedExtension::SubjectKeyIdentifier(_))));
+            assert!(c.extensions().iter().any(|e| matches!(
+                e.parsed_extension(),
+                ParsedExtension::SubjectKeyIdentifier(_)
+            )));
         }
         // The device certificate carries the phone's own key.
         use rsa::pkcs8::EncodePublicKey;
@@ -199,7 +236,13 @@ mod tests {
 
     #[test]
     fn garbage_device_key_is_a_typed_error() {
-        assert!(matches!(generate(b"-----BEGIN RSA PUBLIC KEY-----\nAAAA\n"), Err(CertError::DevicePublicKey(_))));
-        assert!(matches!(parse_device_public_key(&[0xff, 0xfe]), Err(CertError::DevicePublicKey(_))));
+        assert!(matches!(
+            generate(b"-----BEGIN RSA PUBLIC KEY-----\nAAAA\n"),
+            Err(CertError::DevicePublicKey(_))
+        ));
+        assert!(matches!(
+            parse_device_public_key(&[0xff, 0xfe]),
+            Err(CertError::DevicePublicKey(_))
+        ));
     }
 }

@@ -45,7 +45,13 @@ impl Default for Channel {
 
 impl Channel {
     pub fn new() -> Self {
-        Channel { inbound: Vec::new(), outbound: Vec::new(), plain: Vec::new(), tls: None, max_frame: MAX_FRAME_LEN }
+        Channel {
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            plain: Vec::new(),
+            tls: None,
+            max_frame: MAX_FRAME_LEN,
+        }
     }
 
     /// Bytes arrived from the socket.
@@ -69,7 +75,11 @@ impl Channel {
 
     /// The next complete message, if one has arrived.
     pub fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
-        let buf = if self.tls.is_some() { &mut self.plain } else { &mut self.inbound };
+        let buf = if self.tls.is_some() {
+            &mut self.plain
+        } else {
+            &mut self.inbound
+        };
         Ok(decode_frame(buf, self.max_frame)?)
     }
 
@@ -87,7 +97,10 @@ impl Channel {
         debug_assert!(self.plain.is_empty());
         let mut conn = conn.into();
         Self::flush_tls(&mut conn, &mut self.outbound)?;
-        self.tls = Some(TlsLayer { conn, peer_closed: false });
+        self.tls = Some(TlsLayer {
+            conn,
+            peer_closed: false,
+        });
         self.pump()
     }
 
@@ -112,13 +125,17 @@ impl Channel {
     /// The certificates the peer presented in the TLS handshake.
     pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         let tls = self.tls.as_ref()?;
-        tls.conn.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+        tls.conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
     }
 
     /// Feed complete TLS records to rustls, one at a time, until the peer closes TLS.
     fn pump(&mut self) -> Result<(), LockdownError> {
         loop {
-            let Some(tls) = &mut self.tls else { return Ok(()) };
+            let Some(tls) = &mut self.tls else {
+                return Ok(());
+            };
             if self.inbound.len() < RECORD_HEADER_LEN {
                 return Ok(());
             }
@@ -148,7 +165,8 @@ impl Channel {
             };
             if state.plaintext_bytes_to_read() > 0 {
                 let start = self.plain.len();
-                self.plain.resize(start + state.plaintext_bytes_to_read(), 0);
+                self.plain
+                    .resize(start + state.plaintext_bytes_to_read(), 0);
                 tls.conn.reader().read_exact(&mut self.plain[start..])?;
             }
             Self::flush_tls(&mut tls.conn, &mut self.outbound)?;

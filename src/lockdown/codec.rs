@@ -16,7 +16,10 @@ pub fn encode_frame(message: &Dictionary) -> Result<Vec<u8>, FrameError> {
     let mut body = Vec::with_capacity(512);
     plist::to_writer_xml(&mut body, &Value::Dictionary(message.clone()))
         .map_err(|e| FrameError::Encode(e.to_string()))?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong { len: body.len(), max: MAX_FRAME_LEN })?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong {
+        len: body.len(),
+        max: MAX_FRAME_LEN,
+    })?;
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&body);
@@ -58,7 +61,10 @@ mod tests {
     #[test]
     fn round_trip_fed_one_byte_at_a_time() {
         let frame = encode_frame(&sample()).unwrap();
-        assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
         assert!(frame[4..].starts_with(b"<?xml"));
         let mut buf = Vec::new();
         for (i, b) in frame.iter().enumerate() {
@@ -83,7 +89,10 @@ mod tests {
         assert_eq!(buf, vec![0x16, 0x03, 0x01]);
         // Interpreted as a length this is huge: rejected without waiting for the body.
         buf.push(0);
-        assert!(matches!(decode_frame(&mut buf, MAX_FRAME_LEN), Err(FrameError::TooLong { .. })));
+        assert!(matches!(
+            decode_frame(&mut buf, MAX_FRAME_LEN),
+            Err(FrameError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -92,14 +101,19 @@ mod tests {
         plist::to_writer_binary(&mut body, &Value::Dictionary(sample())).unwrap();
         let mut buf = (body.len() as u32).to_be_bytes().to_vec();
         buf.extend(body);
-        assert_eq!(decode_frame(&mut buf, MAX_FRAME_LEN).unwrap().unwrap(), sample());
+        assert_eq!(
+            decode_frame(&mut buf, MAX_FRAME_LEN).unwrap().unwrap(),
+            sample()
+        );
     }
 
     #[test]
     fn oversize_length_is_rejected_before_the_body_arrives() {
         let mut buf = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec();
         match decode_frame(&mut buf, MAX_FRAME_LEN) {
-            Err(FrameError::TooLong { len, max }) => assert_eq!((len, max), (MAX_FRAME_LEN + 1, MAX_FRAME_LEN)),
+            Err(FrameError::TooLong { len, max }) => {
+                assert_eq!((len, max), (MAX_FRAME_LEN + 1, MAX_FRAME_LEN))
+            }
             other => panic!("expected TooLong, got {other:?}"),
         }
     }
@@ -108,12 +122,18 @@ mod tests {
     fn garbage_and_non_dictionaries_are_typed_errors() {
         let mut buf = 5u32.to_be_bytes().to_vec();
         buf.extend_from_slice(b"\xff\x00zz\x01");
-        assert!(matches!(decode_frame(&mut buf, MAX_FRAME_LEN), Err(FrameError::BadPlist(_))));
+        assert!(matches!(
+            decode_frame(&mut buf, MAX_FRAME_LEN),
+            Err(FrameError::BadPlist(_))
+        ));
 
         let mut body = Vec::new();
         plist::to_writer_xml(&mut body, &Value::String("hi".into())).unwrap();
         let mut buf = (body.len() as u32).to_be_bytes().to_vec();
         buf.extend(body);
-        assert!(matches!(decode_frame(&mut buf, MAX_FRAME_LEN), Err(FrameError::NotADictionary)));
+        assert!(matches!(
+            decode_frame(&mut buf, MAX_FRAME_LEN),
+            Err(FrameError::NotADictionary)
+        ));
     }
 }

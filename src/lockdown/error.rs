@@ -113,7 +113,10 @@ pub enum CertError {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("pair record storage {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("pair record {what} is not valid: {detail}")]
     Parse { what: String, detail: String },
     #[error("pair record {what} lacks the key {key}")]
@@ -141,7 +144,9 @@ pub enum LockdownError {
     Protocol { request: String, detail: String },
     #[error("lockdownd refused {request}: {error}")]
     Device { request: String, error: DeviceError },
-    #[error("the iPhone is locked. Unlock your iPhone (enter its passcode), keep it unlocked and try again")]
+    #[error(
+        "the iPhone is locked. Unlock your iPhone (enter its passcode), keep it unlocked and try again"
+    )]
     PasswordProtected,
     #[error(
         "\"Don't Trust\" was tapped on the iPhone, so it refuses this computer. To be asked again: on the iPhone open \
@@ -152,9 +157,13 @@ pub enum LockdownError {
     PairingTimedOut(Duration),
     #[error("pairing was cancelled")]
     PairingCancelled,
-    #[error("the phone no longer accepts this computer's pairing ({detail}): run `iphone-import pair`")]
+    #[error(
+        "the phone no longer accepts this computer's pairing: run `iphone-import pair` ({detail})"
+    )]
     PairingNotAccepted { detail: String },
-    #[error("this computer is not paired with the iPhone {udid}: run `iphone-import pair` and tap Trust on the iPhone")]
+    #[error(
+        "this computer is not paired with the iPhone {udid}: run `iphone-import pair` and tap Trust on the iPhone"
+    )]
     NotPaired { udid: String },
     #[error("no lockdown session is active (start_session first)")]
     NoSession,
@@ -217,7 +226,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for s in ALL {
             let e = DeviceError::from_wire(s);
-            assert!(!matches!(e, DeviceError::Other(_)), "{s} fell through to Other");
+            assert!(
+                !matches!(e, DeviceError::Other(_)),
+                "{s} fell through to Other"
+            );
             assert_eq!(e.as_wire(), *s);
             assert!(seen.insert(format!("{e:?}")), "{s} shares a variant");
         }
@@ -234,10 +246,19 @@ mod tests {
 
     #[test]
     fn user_facing_errors_say_what_to_do() {
-        assert!(LockdownError::PasswordProtected.to_string().contains("Unlock your iPhone"));
+        assert!(
+            LockdownError::PasswordProtected
+                .to_string()
+                .contains("Unlock your iPhone")
+        );
         let denied = LockdownError::UserDeniedPairing.to_string();
-        assert!(denied.contains("Reset Location & Privacy") && denied.contains("iphone-import pair"));
-        let gone = LockdownError::PairingNotAccepted { detail: "InvalidHostID".into() }.to_string();
+        assert!(
+            denied.contains("Reset Location & Privacy") && denied.contains("iphone-import pair")
+        );
+        let gone = LockdownError::PairingNotAccepted {
+            detail: "InvalidHostID".into(),
+        }
+        .to_string();
         assert!(gone.contains("no longer accepts") && gone.contains("run `iphone-import pair`"));
     }
 }

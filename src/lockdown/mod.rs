@@ -6,9 +6,16 @@
 
 pub mod certs;
 pub mod channel;
+pub mod client;
 pub mod codec;
 pub mod error;
+pub mod messages;
 pub mod records;
 pub mod tls;
 
+pub use client::{
+    LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT, pair_device,
+    start_paired_session, unpair_device,
+};
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
+pub use records::{DirectoryStore, PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};

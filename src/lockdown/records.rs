@@ -50,16 +50,28 @@ fn bytes_of(dict: &Dictionary, key: &'static str, what: &str) -> Result<Vec<u8>,
     match dict.get(key) {
         Some(Value::Data(d)) => Ok(d.clone()),
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(_) => Err(RecordError::Parse { what: what.into(), detail: format!("{key} is neither data nor a string") }),
-        None => Err(RecordError::MissingKey { what: what.into(), key }),
+        Some(_) => Err(RecordError::Parse {
+            what: what.into(),
+            detail: format!("{key} is neither data nor a string"),
+        }),
+        None => Err(RecordError::MissingKey {
+            what: what.into(),
+            key,
+        }),
     }
 }
 
 fn string_of(dict: &Dictionary, key: &'static str, what: &str) -> Result<String, RecordError> {
     match dict.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(RecordError::Parse { what: what.into(), detail: format!("{key} is not a string") }),
-        None => Err(RecordError::MissingKey { what: what.into(), key }),
+        Some(_) => Err(RecordError::Parse {
+            what: what.into(),
+            detail: format!("{key} is not a string"),
+        }),
+        None => Err(RecordError::MissingKey {
+            what: what.into(),
+            key,
+        }),
     }
 }
 
@@ -91,7 +103,10 @@ impl PairRecord {
             Some(Value::Data(d)) => Some(d.clone()),
             _ => None,
         };
-        let wifi_mac_address = dict.get("WiFiMACAddress").and_then(Value::as_string).map(str::to_string);
+        let wifi_mac_address = dict
+            .get("WiFiMACAddress")
+            .and_then(Value::as_string)
+            .map(str::to_string);
         let mut extra = dict.clone();
         for k in KNOWN_KEYS {
             extra.remove(k);
@@ -115,20 +130,41 @@ impl PairRecord {
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<PairRecord, RecordError> {
         match plist::from_bytes::<Value>(bytes) {
             Ok(Value::Dictionary(d)) => PairRecord::from_dictionary(&d, what),
-            Ok(_) => Err(RecordError::Parse { what: what.into(), detail: "not a dictionary".into() }),
-            Err(e) => Err(RecordError::Parse { what: what.into(), detail: e.to_string() }),
+            Ok(_) => Err(RecordError::Parse {
+                what: what.into(),
+                detail: "not a dictionary".into(),
+            }),
+            Err(e) => Err(RecordError::Parse {
+                what: what.into(),
+                detail: e.to_string(),
+            }),
         }
     }
 
     /// The whole record, as saved (usbmuxd layout, limd 1.3.0 key set).
     pub fn to_dictionary(&self) -> Dictionary {
         let mut d = self.extra.clone();
-        d.insert("DeviceCertificate".into(), Value::Data(self.device_certificate.clone()));
-        d.insert("HostCertificate".into(), Value::Data(self.host_certificate.clone()));
-        d.insert("HostPrivateKey".into(), Value::Data(self.host_private_key.clone()));
-        d.insert("RootCertificate".into(), Value::Data(self.root_certificate.clone()));
+        d.insert(
+            "DeviceCertificate".into(),
+            Value::Data(self.device_certificate.clone()),
+        );
+        d.insert(
+            "HostCertificate".into(),
+            Value::Data(self.host_certificate.clone()),
+        );
+        d.insert(
+            "HostPrivateKey".into(),
+            Value::Data(self.host_private_key.clone()),
+        );
+        d.insert(
+            "RootCertificate".into(),
+            Value::Data(self.root_certificate.clone()),
+        );
         if !self.root_private_key.is_empty() {
-            d.insert("RootPrivateKey".into(), Value::Data(self.root_private_key.clone()));
+            d.insert(
+                "RootPrivateKey".into(),
+                Value::Data(self.root_private_key.clone()),
+            );
         }
         d.insert("HostID".into(), self.host_id.clone().into());
         d.insert("SystemBUID".into(), self.system_buid.clone().into());
@@ -144,9 +180,18 @@ impl PairRecord {
     /// The record as sent inside a Pair request: no private keys (limd strips them).
     pub fn to_pair_request_dictionary(&self) -> Dictionary {
         let mut d = Dictionary::new();
-        d.insert("DeviceCertificate".into(), Value::Data(self.device_certificate.clone()));
-        d.insert("HostCertificate".into(), Value::Data(self.host_certificate.clone()));
-        d.insert("RootCertificate".into(), Value::Data(self.root_certificate.clone()));
+        d.insert(
+            "DeviceCertificate".into(),
+            Value::Data(self.device_certificate.clone()),
+        );
+        d.insert(
+            "HostCertificate".into(),
+            Value::Data(self.host_certificate.clone()),
+        );
+        d.insert(
+            "RootCertificate".into(),
+            Value::Data(self.root_certificate.clone()),
+        );
         d.insert("SystemBUID".into(), self.system_buid.clone().into());
         d.insert("HostID".into(), self.host_id.clone().into());
         d
@@ -155,7 +200,8 @@ impl PairRecord {
     /// XML plist bytes, as usbmuxd and /var/lib/lockdown keep them.
     pub fn to_xml(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        plist::to_writer_xml(&mut out, &Value::Dictionary(self.to_dictionary())).expect("plist to memory");
+        plist::to_writer_xml(&mut out, &Value::Dictionary(self.to_dictionary()))
+            .expect("plist to memory");
         out
     }
 }
@@ -167,7 +213,11 @@ pub trait PairRecordSource: Send + Sync {
     fn describe(&self) -> String;
     /// The record for this (dashed) UDID, `None` when there is none.
     fn read<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>>;
-    fn save<'a>(&'a self, udid: &'a str, record: &'a PairRecord) -> BoxFuture<'a, Result<(), RecordError>>;
+    fn save<'a>(
+        &'a self,
+        udid: &'a str,
+        record: &'a PairRecord,
+    ) -> BoxFuture<'a, Result<(), RecordError>>;
     fn delete<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<(), RecordError>>;
     /// The host's SystemBUID, if this source has one.
     fn system_buid(&self) -> BoxFuture<'_, Result<Option<String>, RecordError>>;
@@ -184,17 +234,26 @@ pub struct DirectoryStore {
 impl DirectoryStore {
     /// Our own store in `dir`: created 0700 on first save, files 0600, atomic writes.
     pub fn own(dir: impl Into<PathBuf>) -> DirectoryStore {
-        DirectoryStore { dir: dir.into(), writable: true }
+        DirectoryStore {
+            dir: dir.into(),
+            writable: true,
+        }
     }
 
     /// A store we only read (the system's `/var/lib/lockdown`).
     pub fn read_only(dir: impl Into<PathBuf>) -> DirectoryStore {
-        DirectoryStore { dir: dir.into(), writable: false }
+        DirectoryStore {
+            dir: dir.into(),
+            writable: false,
+        }
     }
 
     /// `$XDG_DATA_HOME/iphone-import/lockdown` (default `~/.local/share/iphone-import/lockdown`).
     pub fn default_own_dir() -> Result<PathBuf, RecordError> {
-        Ok(dirs::data_dir().ok_or(RecordError::NoDataDir)?.join("iphone-import").join("lockdown"))
+        Ok(dirs::data_dir()
+            .ok_or(RecordError::NoDataDir)?
+            .join("iphone-import")
+            .join("lockdown"))
     }
 
     /// Where usbmuxd and limd keep records on Linux.
@@ -207,23 +266,34 @@ impl DirectoryStore {
     fn record_path(&self, udid: &str) -> Result<PathBuf, RecordError> {
         // The UDID comes from the device: it must not be able to name another file.
         if udid.is_empty() || !udid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(RecordError::Parse { what: "UDID".into(), detail: format!("{udid:?} is not a UDID") });
+            return Err(RecordError::Parse {
+                what: "UDID".into(),
+                detail: format!("{udid:?} is not a UDID"),
+            });
         }
         Ok(self.dir.join(format!("{udid}.plist")))
     }
 
     fn read_file(path: &Path) -> Result<Option<Vec<u8>>, RecordError> {
         use std::io::Read;
-        let io_err = |source| RecordError::Io { path: path.to_path_buf(), source };
+        let io_err = |source| RecordError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(e)),
         };
         let mut bytes = Vec::new();
-        file.take(MAX_RECORD_FILE + 1).read_to_end(&mut bytes).map_err(io_err)?;
+        file.take(MAX_RECORD_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
         if bytes.len() as u64 > MAX_RECORD_FILE {
-            return Err(RecordError::Parse { what: path.display().to_string(), detail: "file too large".into() });
+            return Err(RecordError::Parse {
+                what: path.display().to_string(),
+                detail: "file too large".into(),
+            });
         }
         Ok(Some(bytes))
     }
@@ -232,12 +302,18 @@ impl DirectoryStore {
     pub fn read_sync(&self, udid: &str) -> Result<Option<PairRecord>, RecordError> {
         let path = self.record_path(udid)?;
         match Self::read_file(&path) {
-            Ok(Some(bytes)) => Ok(Some(PairRecord::from_bytes(&bytes, &path.display().to_string())?)),
+            Ok(Some(bytes)) => Ok(Some(PairRecord::from_bytes(
+                &bytes,
+                &path.display().to_string(),
+            )?)),
             Ok(None) => Ok(None),
             Err(RecordError::Io { source, .. })
                 if !self.writable && source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                tracing::debug!("cannot read {}: permission denied; skipping", path.display());
+                tracing::debug!(
+                    "cannot read {}: permission denied; skipping",
+                    path.display()
+                );
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -246,8 +322,15 @@ impl DirectoryStore {
 
     fn ensure_dir(&self) -> Result<(), RecordError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let io_err = |source| RecordError::Io { path: self.dir.clone(), source };
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io_err)?;
+        let io_err = |source| RecordError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(io_err)?;
         // An existing folder may have looser permissions; keys live here.
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)
     }
@@ -261,9 +344,17 @@ impl DirectoryStore {
         self.ensure_dir()?;
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let io_err = |source| RecordError::Io { path: tmp.clone(), source };
+        let io_err = |source| RecordError::Io {
+            path: tmp.clone(),
+            source,
+        };
         let result = (|| {
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)?;
@@ -277,7 +368,11 @@ impl DirectoryStore {
 
     pub fn save_sync(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
         let path = self.record_path(udid)?;
-        let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         self.write_atomic(&name, &record.to_xml())
     }
 
@@ -287,7 +382,9 @@ impl DirectoryStore {
         }
         let path = self.record_path(udid)?;
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RecordError::Io { path, source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RecordError::Io { path, source: e })
+            }
             _ => Ok(()),
         }
     }
@@ -298,16 +395,27 @@ impl DirectoryStore {
         let bytes = match Self::read_file(&path) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(None),
-            Err(RecordError::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(RecordError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
         let what = path.display().to_string();
         match plist::from_bytes::<Value>(&bytes) {
-            Ok(Value::Dictionary(d)) => Ok(d.get("SystemBUID").and_then(Value::as_string).map(str::to_string)),
-            Ok(_) => Err(RecordError::Parse { what, detail: "not a dictionary".into() }),
-            Err(e) => Err(RecordError::Parse { what, detail: e.to_string() }),
+            Ok(Value::Dictionary(d)) => Ok(d
+                .get("SystemBUID")
+                .and_then(Value::as_string)
+                .map(str::to_string)),
+            Ok(_) => Err(RecordError::Parse {
+                what,
+                detail: "not a dictionary".into(),
+            }),
+            Err(e) => Err(RecordError::Parse {
+                what,
+                detail: e.to_string(),
+            }),
         }
     }
 
@@ -335,7 +443,11 @@ impl PairRecordSource for DirectoryStore {
         Box::pin(async move { self.read_sync(udid) })
     }
 
-    fn save<'a>(&'a self, udid: &'a str, record: &'a PairRecord) -> BoxFuture<'a, Result<(), RecordError>> {
+    fn save<'a>(
+        &'a self,
+        udid: &'a str,
+        record: &'a PairRecord,
+    ) -> BoxFuture<'a, Result<(), RecordError>> {
         Box::pin(async move { self.save_sync(udid, record) })
     }
 
@@ -367,12 +479,17 @@ pub struct PairRecordStores {
 impl PairRecordStores {
     /// Only our own store, in `own_dir` (tests, or a custom location).
     pub fn new(own_dir: impl Into<PathBuf>) -> PairRecordStores {
-        PairRecordStores { usbmuxd: None, system: None, own: DirectoryStore::own(own_dir) }
+        PairRecordStores {
+            usbmuxd: None,
+            system: None,
+            own: DirectoryStore::own(own_dir),
+        }
     }
 
     /// The real locations: our store under `$XDG_DATA_HOME` plus `/var/lib/lockdown`.
     pub fn default_locations() -> Result<PairRecordStores, RecordError> {
-        Ok(PairRecordStores::new(DirectoryStore::default_own_dir()?).with_system_dir(DirectoryStore::SYSTEM_DIR))
+        Ok(PairRecordStores::new(DirectoryStore::default_own_dir()?)
+            .with_system_dir(DirectoryStore::SYSTEM_DIR))
     }
 
     /// Also read (never write) records from a system directory like `/var/lib/lockdown`.
@@ -392,7 +509,10 @@ impl PairRecordStores {
     }
 
     /// The first record found for `udid`: usbmuxd → system → own.
-    pub async fn find(&self, udid: &str) -> Result<Option<(PairRecord, RecordOrigin)>, RecordError> {
+    pub async fn find(
+        &self,
+        udid: &str,
+    ) -> Result<Option<(PairRecord, RecordOrigin)>, RecordError> {
         if let Some(muxd) = &self.usbmuxd {
             match muxd.read(udid).await {
                 Ok(Some(r)) => return Ok(Some((r, RecordOrigin::Usbmuxd))),
@@ -451,7 +571,9 @@ pub fn host_id_for_this_computer() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, name.as_bytes()).to_string().to_uppercase()
+    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, name.as_bytes())
+        .to_string()
+        .to_uppercase()
 }
 
 #[cfg(test)]
@@ -491,7 +613,11 @@ mod tests {
         // No temp file left behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         // XML on disk, like usbmuxd writes.
-        assert!(std::fs::read(dir.join(format!("{UDID}.plist"))).unwrap().starts_with(b"<?xml"));
+        assert!(
+            std::fs::read(dir.join(format!("{UDID}.plist")))
+                .unwrap()
+                .starts_with(b"<?xml")
+        );
         store.delete_sync(UDID).unwrap();
         assert!(store.read_sync(UDID).unwrap().is_none());
     }
@@ -500,8 +626,13 @@ mod tests {
     fn loose_existing_folder_is_tightened() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        DirectoryStore::own(tmp.path()).save_sync(UDID, &record()).unwrap();
-        assert_eq!(std::fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        DirectoryStore::own(tmp.path())
+            .save_sync(UDID, &record())
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]
@@ -511,8 +642,15 @@ mod tests {
         d.insert("HostCertificate".into(), "host".into());
         d.remove("EscrowBag");
         d.insert("SomethingElse".into(), 7.into());
-        plist::to_file_binary(tmp.path().join(format!("{UDID}.plist")), &Value::Dictionary(d)).unwrap();
-        let r = DirectoryStore::read_only(tmp.path()).read_sync(UDID).unwrap().unwrap();
+        plist::to_file_binary(
+            tmp.path().join(format!("{UDID}.plist")),
+            &Value::Dictionary(d),
+        )
+        .unwrap();
+        let r = DirectoryStore::read_only(tmp.path())
+            .read_sync(UDID)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.host_certificate, b"host");
         assert_eq!(r.escrow_bag, None);
         assert_eq!(r.extra.get("SomethingElse"), Some(&Value::from(7)));
@@ -523,11 +661,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = DirectoryStore::own(tmp.path());
         std::fs::write(tmp.path().join(format!("{UDID}.plist")), b"not a plist").unwrap();
-        assert!(matches!(store.read_sync(UDID), Err(RecordError::Parse { .. })));
+        assert!(matches!(
+            store.read_sync(UDID),
+            Err(RecordError::Parse { .. })
+        ));
         let mut d = record().to_dictionary();
         d.remove("HostID");
-        plist::to_file_xml(tmp.path().join(format!("{UDID}.plist")), &Value::Dictionary(d)).unwrap();
-        assert!(matches!(store.read_sync(UDID), Err(RecordError::MissingKey { key: "HostID", .. })));
+        plist::to_file_xml(
+            tmp.path().join(format!("{UDID}.plist")),
+            &Value::Dictionary(d),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.read_sync(UDID),
+            Err(RecordError::MissingKey { key: "HostID", .. })
+        ));
         assert!(store.read_sync("../etc/passwd").is_err());
     }
 
@@ -535,30 +683,52 @@ mod tests {
     fn read_only_store_refuses_writes() {
         let tmp = tempfile::tempdir().unwrap();
         let store = DirectoryStore::read_only(tmp.path());
-        assert!(matches!(store.save_sync(UDID, &record()), Err(RecordError::ReadOnly(_))));
-        assert!(matches!(store.delete_sync(UDID), Err(RecordError::ReadOnly(_))));
+        assert!(matches!(
+            store.save_sync(UDID, &record()),
+            Err(RecordError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            store.delete_sync(UDID),
+            Err(RecordError::ReadOnly(_))
+        ));
     }
 
     #[test]
     fn pair_request_record_carries_no_private_keys() {
         let d = record().to_pair_request_dictionary();
         assert!(!d.contains_key("HostPrivateKey") && !d.contains_key("RootPrivateKey"));
-        for k in ["DeviceCertificate", "HostCertificate", "RootCertificate", "HostID", "SystemBUID"] {
+        for k in [
+            "DeviceCertificate",
+            "HostCertificate",
+            "RootCertificate",
+            "HostID",
+            "SystemBUID",
+        ] {
             assert!(d.contains_key(k), "{k}");
         }
     }
 
     /// A usbmuxd stand-in holding records in memory.
-    struct MemorySource(std::sync::Mutex<std::collections::HashMap<String, PairRecord>>, Option<String>);
+    struct MemorySource(
+        std::sync::Mutex<std::collections::HashMap<String, PairRecord>>,
+        Option<String>,
+    );
 
     impl PairRecordSource for MemorySource {
         fn describe(&self) -> String {
             "memory".into()
         }
-        fn read<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>> {
+        fn read<'a>(
+            &'a self,
+            udid: &'a str,
+        ) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>> {
             Box::pin(async move { Ok(self.0.lock().unwrap().get(udid).cloned()) })
         }
-        fn save<'a>(&'a self, udid: &'a str, r: &'a PairRecord) -> BoxFuture<'a, Result<(), RecordError>> {
+        fn save<'a>(
+            &'a self,
+            udid: &'a str,
+            r: &'a PairRecord,
+        ) -> BoxFuture<'a, Result<(), RecordError>> {
             Box::pin(async move {
                 self.0.lock().unwrap().insert(udid.into(), r.clone());
                 Ok(())
@@ -588,25 +758,41 @@ mod tests {
 
         let muxd = Arc::new(MemorySource(Default::default(), Some("MUXD-BUID".into())));
         let stores = PairRecordStores::new(&own).with_system_dir(&sys);
-        assert_eq!(stores.find(UDID).await.unwrap().unwrap().1, RecordOrigin::System);
+        assert_eq!(
+            stores.find(UDID).await.unwrap().unwrap().1,
+            RecordOrigin::System
+        );
         assert_eq!(stores.system_buid().await.unwrap(), "SYS-BUID");
 
         let stores = stores.with_usbmuxd(muxd.clone());
         assert_eq!(stores.system_buid().await.unwrap(), "MUXD-BUID");
         stores.save_new(UDID, &record()).await.unwrap();
         let (found, origin) = stores.find(UDID).await.unwrap().unwrap();
-        assert_eq!((found.host_id.as_str(), origin), (record().host_id.as_str(), RecordOrigin::Usbmuxd));
-        assert!(DirectoryStore::own(&own).read_sync(UDID).unwrap().is_some(), "also saved to our store");
+        assert_eq!(
+            (found.host_id.as_str(), origin),
+            (record().host_id.as_str(), RecordOrigin::Usbmuxd)
+        );
+        assert!(
+            DirectoryStore::own(&own).read_sync(UDID).unwrap().is_some(),
+            "also saved to our store"
+        );
 
         stores.delete(UDID).await.unwrap();
         assert!(muxd.0.lock().unwrap().is_empty());
         // The system store is never written: its record is still found.
-        assert_eq!(stores.find(UDID).await.unwrap().unwrap().1, RecordOrigin::System);
+        assert_eq!(
+            stores.find(UDID).await.unwrap().unwrap().1,
+            RecordOrigin::System
+        );
 
         let only_own = PairRecordStores::new(&own);
         assert!(only_own.find(UDID).await.unwrap().is_none());
         let buid = only_own.system_buid().await.unwrap();
-        assert_eq!(buid, only_own.system_buid().await.unwrap(), "created once, then reused");
+        assert_eq!(
+            buid,
+            only_own.system_buid().await.unwrap(),
+            "created once, then reused"
+        );
         assert_eq!(buid, buid.to_uppercase());
     }
 

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -20,13 +22,25 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A PEM certificate (as kept in pair records) as DER.
-pub fn cert_der_from_pem(pem: &[u8], what: &'static str) -> Result<CertificateDer<'static>, CertError> {
-    CertificateDer::from_pem_slice(pem).map_err(|e| CertError::BadRecordMaterial { what, detail: e.to_string() })
+pub fn cert_der_from_pem(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<CertificateDer<'static>, CertError> {
+    CertificateDer::from_pem_slice(pem).map_err(|e| CertError::BadRecordMaterial {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// A PEM private key (PKCS#8 or PKCS#1) as DER.
-pub fn key_der_from_pem(pem: &[u8], what: &'static str) -> Result<PrivateKeyDer<'static>, CertError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| CertError::BadRecordMaterial { what, detail: e.to_string() })
+pub fn key_der_from_pem(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<PrivateKeyDer<'static>, CertError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| CertError::BadRecordMaterial {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// Accepts the phone's certificate without validation.
@@ -83,7 +97,9 @@ pub fn host_client_config(
     host_key_pem: &[u8],
 ) -> Result<Arc<rustls::ClientConfig>, LockdownError> {
     let provider = provider();
-    let schemes = provider.signature_verification_algorithms.supported_schemes();
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
     let cert = cert_der_from_pem(host_cert_pem, "HostCertificate")?;
     let key = key_der_from_pem(host_key_pem, "HostPrivateKey")?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -97,26 +113,30 @@ pub fn host_client_config(
 }
 
 /// A client connection for the host role.
-pub fn host_client_connection(config: Arc<rustls::ClientConfig>) -> Result<rustls::ClientConnection, LockdownError> {
+pub fn host_client_connection(
+    config: Arc<rustls::ClientConfig>,
+) -> Result<rustls::ClientConnection, LockdownError> {
     let name = ServerName::try_from("Device").expect("static DNS name");
     Ok(rustls::ClientConnection::new(config, name)?)
 }
 
-/// Device role: asks for a client certificate but accepts any (no chain validation), and
-/// verifies the handshake signature so the host proves it owns the key. Which certificate is
-/// acceptable is decided after the handshake against the stored pair record.
+/// Device role: asks for a client certificate without chain validation, verifies the handshake
+/// signature (the host proves it owns the key), and, when `allowed` is not empty, accepts only
+/// those exact certificates: the HostCertificate or RootCertificate stored for the session's
+/// HostID (limd presents the root certificate, pymobiledevice3 the host certificate).
 #[derive(Debug)]
-struct AnyClientCertificate {
+struct PairedClientCertificate {
     algorithms: WebPkiSupportedAlgorithms,
+    allowed: Vec<CertificateDer<'static>>,
 }
 
-impl ClientCertVerifier for AnyClientCertificate {
+impl ClientCertVerifier for PairedClientCertificate {
     fn offer_client_auth(&self) -> bool {
         true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        !self.allowed.is_empty()
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -125,11 +145,22 @@ impl ClientCertVerifier for AnyClientCertificate {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
+        if self.allowed.is_empty()
+            || self
+                .allowed
+                .iter()
+                .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
     }
 
     fn verify_tls12_signature(
@@ -155,17 +186,22 @@ impl ClientCertVerifier for AnyClientCertificate {
     }
 }
 
-/// Device role: TLS server with the host-issued DeviceCertificate and the phone's own key.
+/// Device role: TLS server with the host-issued DeviceCertificate and the phone's own key,
+/// accepting only the `allowed` client certificates (any, when empty).
 pub fn device_server_config(
     device_cert_pem: &[u8],
     device_key: PrivateKeyDer<'static>,
+    allowed: Vec<CertificateDer<'static>>,
 ) -> Result<Arc<rustls::ServerConfig>, LockdownError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
     let cert = cert_der_from_pem(device_cert_pem, "DeviceCertificate")?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(AnyClientCertificate { algorithms }))
+        .with_client_cert_verifier(Arc::new(PairedClientCertificate {
+            algorithms,
+            allowed,
+        }))
         .with_single_cert(vec![cert], device_key)?;
     Ok(Arc::new(config))
 }

@@ -3,4 +3,5 @@
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
 pub mod cli;
+pub mod lockdownd;
 pub mod phone;
