@@ -157,7 +157,13 @@ impl Channel {
             }
             let mut record = &self.inbound[..record_len];
             while !record.is_empty() {
-                tls.conn.read_tls(&mut record)?;
+                if tls.conn.read_tls(&mut record)? == 0 {
+                    // rustls took nothing: never spin on a record it will not accept.
+                    return Err(LockdownError::Protocol {
+                        request: "TLS".into(),
+                        detail: "the TLS layer refused more input".into(),
+                    });
+                }
             }
             self.inbound.drain(..record_len);
             let state = match tls.conn.process_new_packets() {
@@ -323,6 +329,30 @@ mod tests {
         transfer(&mut phone, &mut host, chunk);
         assert!(!host.is_tls(), "host back to plaintext");
         assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+    }
+
+    /// Random bytes in either mode give errors, never panics or hangs.
+    #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let (client_config, _) = tls_configs(rustls::DEFAULT_VERSIONS);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for round in 0..400 {
+            let mut ch = Channel::new();
+            if round % 2 == 1 {
+                ch.start_tls(host_client_connection(client_config.clone()).unwrap())
+                    .unwrap();
+            }
+            let len = rng.gen_range(0..600);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            // Often make it look like a plausible header so the parsers get past the first check.
+            if round % 4 < 2 && bytes.len() > 5 {
+                bytes[0] = if round % 2 == 1 { 0x16 } else { 0 };
+                bytes[1..3].copy_from_slice(&[3, 3]);
+            }
+            let _ = ch.receive(&bytes);
+            while let Ok(Some(_)) = ch.next_message() {}
+        }
     }
 
     #[test]
