@@ -16,6 +16,7 @@ pub mod error;
 pub mod messages;
 pub mod records;
 pub mod tls;
+pub mod tls_stream;
 
 pub use client::{
     LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
@@ -23,3 +24,4 @@ pub use client::{
 };
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
 pub use records::{DirectoryStore, PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
+pub use tls_stream::TlsStream;
