@@ -6,6 +6,7 @@ pub mod afcd;
 pub mod cli;
 pub mod demo;
 pub mod library;
+pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;
 pub mod profile;

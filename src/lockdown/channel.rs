@@ -1,0 +1,367 @@
+//! One lockdown connection as a sans-I/O object: raw socket bytes in, raw socket bytes and
+//! decoded messages out, in plaintext or inside TLS.
+//!
+//! Lockdown switches the *same* socket plaintext → TLS (right after StartSession's reply) →
+//! plaintext (after StopSession and close_notify both ways). To make the way back exact, TLS
+//! records are handed to rustls one at a time (we parse the 5-byte record header ourselves):
+//! once the peer's close_notify has been fed, nothing after it ever reaches rustls, so the next
+//! plaintext frame is still in our buffer.
+
+use std::io::{Read, Write};
+
+use plist::Dictionary;
+use rustls::pki_types::CertificateDer;
+
+use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
+use super::error::LockdownError;
+
+/// TLS record header: type, version (2), length (2).
+const RECORD_HEADER_LEN: usize = 5;
+/// Largest record a peer may send: 2^14 plaintext + 2048 expansion (RFC 8446 §5.2, RFC 5246 §6.2.3).
+const MAX_RECORD_BODY: usize = 16384 + 2048;
+
+struct TlsLayer {
+    conn: rustls::Connection,
+    peer_closed: bool,
+}
+
+/// The state of one lockdown socket, whichever end we play.
+pub struct Channel {
+    /// Bytes from the socket not yet consumed (plaintext frames or TLS records).
+    inbound: Vec<u8>,
+    /// Bytes waiting to be written to the socket.
+    outbound: Vec<u8>,
+    /// Decrypted bytes not yet framed (TLS mode only).
+    plain: Vec<u8>,
+    tls: Option<TlsLayer>,
+    max_frame: usize,
+}
+
+impl Default for Channel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Channel {
+    pub fn new() -> Self {
+        Channel {
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            plain: Vec::new(),
+            tls: None,
+            max_frame: MAX_FRAME_LEN,
+        }
+    }
+
+    /// Bytes arrived from the socket.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), LockdownError> {
+        self.inbound.extend_from_slice(data);
+        self.pump()
+    }
+
+    /// Queue one message (XML), encrypted when TLS is on.
+    pub fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
+        let frame = encode_frame(message)?;
+        match &mut self.tls {
+            Some(tls) => {
+                tls.conn.writer().write_all(&frame)?;
+                Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+            }
+            None => self.outbound.extend_from_slice(&frame),
+        }
+        Ok(())
+    }
+
+    /// The next complete message, if one has arrived.
+    pub fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
+        let buf = if self.tls.is_some() {
+            &mut self.plain
+        } else {
+            &mut self.inbound
+        };
+        Ok(decode_frame(buf, self.max_frame)?)
+    }
+
+    /// Bytes to write to the socket now (empties the queue).
+    pub fn take_outbound(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbound)
+    }
+
+    pub fn has_outbound(&self) -> bool {
+        !self.outbound.is_empty()
+    }
+
+    /// Switch to TLS. Bytes already received stay queued and are treated as TLS records.
+    pub fn start_tls(&mut self, conn: impl Into<rustls::Connection>) -> Result<(), LockdownError> {
+        debug_assert!(self.plain.is_empty());
+        let mut conn = conn.into();
+        Self::flush_tls(&mut conn, &mut self.outbound)?;
+        self.tls = Some(TlsLayer {
+            conn,
+            peer_closed: false,
+        });
+        self.pump()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.conn.is_handshaking())
+    }
+
+    /// Send our close_notify. TLS stays on until the peer's close_notify arrives; then the
+    /// channel is plaintext again.
+    pub fn close_tls(&mut self) -> Result<(), LockdownError> {
+        if let Some(tls) = &mut self.tls {
+            tls.conn.send_close_notify();
+            Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+        }
+        Ok(())
+    }
+
+    /// The negotiated TLS version, while TLS is on.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls.as_ref()?.conn.protocol_version()
+    }
+
+    /// The certificates the peer presented in the TLS handshake.
+    pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+        let tls = self.tls.as_ref()?;
+        tls.conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+    }
+
+    /// Feed complete TLS records to rustls, one at a time, until the peer closes TLS.
+    fn pump(&mut self) -> Result<(), LockdownError> {
+        loop {
+            let Some(tls) = &mut self.tls else {
+                return Ok(());
+            };
+            if self.inbound.len() < RECORD_HEADER_LEN {
+                return Ok(());
+            }
+            let body_len = u16::from_be_bytes([self.inbound[3], self.inbound[4]]) as usize;
+            if body_len > MAX_RECORD_BODY {
+                return Err(LockdownError::Protocol {
+                    request: "TLS".into(),
+                    detail: format!("TLS record of {body_len} bytes is larger than TLS allows"),
+                });
+            }
+            let record_len = RECORD_HEADER_LEN + body_len;
+            if self.inbound.len() < record_len {
+                return Ok(());
+            }
+            let mut record = &self.inbound[..record_len];
+            while !record.is_empty() {
+                if tls.conn.read_tls(&mut record)? == 0 {
+                    // rustls took nothing: never spin on a record it will not accept.
+                    return Err(LockdownError::Protocol {
+                        request: "TLS".into(),
+                        detail: "the TLS layer refused more input".into(),
+                    });
+                }
+            }
+            self.inbound.drain(..record_len);
+            let state = match tls.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // Let the peer see our alert before we give up.
+                    let _ = Self::flush_tls(&mut tls.conn, &mut self.outbound);
+                    return Err(e.into());
+                }
+            };
+            if state.plaintext_bytes_to_read() > 0 {
+                let start = self.plain.len();
+                self.plain
+                    .resize(start + state.plaintext_bytes_to_read(), 0);
+                tls.conn.reader().read_exact(&mut self.plain[start..])?;
+            }
+            Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+            if state.peer_has_closed() {
+                tls.peer_closed = true;
+            }
+            if tls.peer_closed {
+                // Answer close_notify with close_notify (limd waits for it), then plaintext.
+                tls.conn.send_close_notify();
+                Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+                self.tls = None;
+                if !self.plain.is_empty() {
+                    return Err(LockdownError::Protocol {
+                        request: "StopSession".into(),
+                        detail: "a partial message was cut off by close_notify".into(),
+                    });
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn flush_tls(conn: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<(), LockdownError> {
+        while conn.wants_write() {
+            conn.write_tls(out)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lockdown::certs::{generate_rsa_key, generate_with_keys, public_key_pkcs1_pem};
+    use crate::lockdown::tls::{
+        cert_der_from_pem, device_server_config_with_versions, host_client_config,
+        host_client_connection,
+    };
+    use rsa::pkcs8::EncodePrivateKey;
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    fn msg(request: &str) -> Dictionary {
+        let mut d = Dictionary::new();
+        d.insert("Request".into(), request.into());
+        d
+    }
+
+    /// Move everything `from` wants to send into `to`, `chunk` bytes per receive call.
+    fn transfer(from: &mut Channel, to: &mut Channel, chunk: usize) {
+        let bytes = from.take_outbound();
+        for piece in bytes.chunks(chunk.max(1)) {
+            to.receive(piece).unwrap();
+        }
+    }
+
+    type Configs = (
+        std::sync::Arc<rustls::ClientConfig>,
+        std::sync::Arc<rustls::ServerConfig>,
+    );
+
+    /// Host client and phone server configs from one generated pairing.
+    fn tls_configs(versions: &[&'static rustls::SupportedProtocolVersion]) -> Configs {
+        let root = generate_rsa_key(2048).unwrap();
+        let host = generate_rsa_key(2048).unwrap();
+        let device = generate_rsa_key(2048).unwrap();
+        let device_pem = public_key_pkcs1_pem(&device.to_public_key()).unwrap();
+        let certs = generate_with_keys(device_pem.as_bytes(), &root, &host).unwrap();
+        let client = host_client_config(&certs.host_certificate, &certs.host_private_key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            device.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+        ));
+        let allowed = vec![cert_der_from_pem(&certs.host_certificate, "host").unwrap()];
+        let server =
+            device_server_config_with_versions(&certs.device_certificate, key, allowed, versions)
+                .unwrap();
+        (client, server)
+    }
+
+    /// plaintext → TLS → plaintext on one byte stream, fed in awkward pieces, with the first
+    /// plaintext request glued to the close_notify in the same read.
+    #[test]
+    fn plaintext_tls_plaintext_switch_is_exact() {
+        let tls13 = tls_configs(rustls::DEFAULT_VERSIONS);
+        let tls12 = tls_configs(&[&rustls::version::TLS12]);
+        let runs = [
+            (&tls13, rustls::ProtocolVersion::TLSv1_3),
+            (&tls12, rustls::ProtocolVersion::TLSv1_2),
+        ];
+        for ((client_config, server_config), version) in runs {
+            for chunk in [1, 7, 4096] {
+                switch_round_trip(client_config, server_config, version, chunk);
+            }
+        }
+    }
+
+    fn switch_round_trip(
+        client_config: &std::sync::Arc<rustls::ClientConfig>,
+        server_config: &std::sync::Arc<rustls::ServerConfig>,
+        version: rustls::ProtocolVersion,
+        chunk: usize,
+    ) {
+        let (mut host, mut phone) = (Channel::new(), Channel::new());
+        host.send(&msg("StartSession")).unwrap();
+        transfer(&mut host, &mut phone, chunk);
+        assert_eq!(phone.next_message().unwrap(), Some(msg("StartSession")));
+        phone.send(&msg("StartSession")).unwrap();
+        // The phone switches right after queuing its plaintext reply.
+        phone
+            .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
+            .unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert_eq!(host.next_message().unwrap(), Some(msg("StartSession")));
+        host.start_tls(host_client_connection(client_config.clone()).unwrap())
+            .unwrap();
+        while host.is_handshaking()
+            || phone.is_handshaking()
+            || host.has_outbound()
+            || phone.has_outbound()
+        {
+            transfer(&mut host, &mut phone, chunk);
+            transfer(&mut phone, &mut host, chunk);
+        }
+        assert!(host.is_tls() && phone.is_tls());
+        assert_eq!(host.protocol_version(), Some(version));
+        assert!(phone.peer_certificates().is_some_and(|c| c.len() == 1));
+
+        host.send(&msg("GetValue")).unwrap();
+        transfer(&mut host, &mut phone, chunk);
+        assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
+        phone.send(&msg("StopSession")).unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+
+        // close_notify and a plaintext request in one write.
+        host.close_tls().unwrap();
+        let mut glued = host.take_outbound();
+        glued.extend(encode_frame(&msg("QueryType")).unwrap());
+        if chunk == 4096 {
+            phone.receive(&glued).unwrap();
+        } else {
+            for piece in glued.chunks(chunk) {
+                phone.receive(piece).unwrap();
+            }
+        }
+        assert!(!phone.is_tls(), "phone back to plaintext");
+        assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+        // The phone answered with its own close_notify, then a plaintext reply.
+        phone.send(&msg("QueryType")).unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert!(!host.is_tls(), "host back to plaintext");
+        assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+    }
+
+    /// Random bytes in either mode give errors, never panics or hangs.
+    #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let (client_config, _) = tls_configs(rustls::DEFAULT_VERSIONS);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for round in 0..400 {
+            let mut ch = Channel::new();
+            if round % 2 == 1 {
+                ch.start_tls(host_client_connection(client_config.clone()).unwrap())
+                    .unwrap();
+            }
+            let len = rng.gen_range(0..600);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            // Often make it look like a plausible header so the parsers get past the first check.
+            if round % 4 < 2 && bytes.len() > 5 {
+                bytes[0] = if round % 2 == 1 { 0x16 } else { 0 };
+                bytes[1..3].copy_from_slice(&[3, 3]);
+            }
+            let _ = ch.receive(&bytes);
+            while let Ok(Some(_)) = ch.next_message() {}
+        }
+    }
+
+    #[test]
+    fn oversized_tls_record_is_an_error_not_an_allocation() {
+        let (client_config, _) = tls_configs(rustls::DEFAULT_VERSIONS);
+        let mut host = Channel::new();
+        host.start_tls(host_client_connection(client_config).unwrap())
+            .unwrap();
+        let err = host.receive(&[0x17, 0x03, 0x03, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(err, LockdownError::Protocol { .. }), "{err:?}");
+    }
+}
