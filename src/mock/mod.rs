@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod lockdownd;
+pub mod muxd_server;
 pub mod phone;
