@@ -141,12 +141,13 @@ async fn pairing_with_three_pending_polls_then_session_service_and_plaintext_aga
     // Session on the same socket: TLS, then requests inside it.
     client.start_session(&record).await.expect("session");
     assert!(client.is_tls() && client.in_session());
+    let info = client.info().await.unwrap();
+    // The phone has answered inside TLS, so it has seen our whole handshake.
     assert_eq!(fx.lockdownd.sessions_started(), 1);
     assert_eq!(
         fx.lockdownd.last_presented_certificate(),
         Some(PresentedCertificate::Host)
     );
-    let info = client.info().await.unwrap();
     assert_eq!(info.len(), 26);
     assert_eq!(
         info.get("UniqueDeviceID").unwrap().as_string(),
@@ -394,9 +395,31 @@ async fn root_certificate_is_accepted_and_a_foreign_one_is_not() {
         client.info().await
     }
     .await;
+    let err = result.expect_err("a foreign client certificate must not get a session");
     assert!(
-        result.is_err(),
-        "a foreign client certificate must not get a session"
+        matches!(err, LockdownError::PairingNotAccepted { .. }),
+        "{err:?}"
     );
     assert_eq!(fx.lockdownd.sessions_started(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockdownd_drops_garbage_and_keeps_serving_others() {
+    let fx = Fixture::new(TrustBehaviour::TrustImmediately);
+    for garbage in [
+        b"\xff\xff\xff\xff".to_vec(), // length beyond the limit
+        [&5u32.to_be_bytes()[..], b"\x00\x01\x02\x03\x04"].concat(), // not a plist
+    ] {
+        let (mut host, device) = tokio::io::duplex(1024);
+        assert!(fx.phone.accept(LOCKDOWN_PORT, Box::new(device)));
+        host.write_all(&garbage).await.unwrap();
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "closed without an answer");
+    }
+    let mut client = fx.connect();
+    assert_eq!(
+        client.query_type().await.unwrap(),
+        "com.apple.mobile.lockdown"
+    );
 }

@@ -71,6 +71,9 @@ pub struct LockdownClient {
     channel: Channel,
     label: String,
     session_id: Option<String>,
+    /// TLS 1.3 lets the phone reject our certificate only after our side of the handshake is
+    /// done; the first answer inside the session confirms it was accepted.
+    session_unconfirmed: bool,
     read_buf: Vec<u8>,
 }
 
@@ -85,6 +88,7 @@ impl LockdownClient {
             channel: Channel::new(),
             label: label.to_string(),
             session_id: None,
+            session_unconfirmed: false,
             read_buf: vec![0; 16 * 1024],
         }
     }
@@ -135,9 +139,24 @@ impl LockdownClient {
             .and_then(Value::as_string)
             .unwrap_or("?")
             .to_string();
-        self.channel.send(&message)?;
-        self.flush().await?;
-        let reply = self.recv().await?;
+        let exchange = async {
+            self.channel.send(&message)?;
+            self.flush().await?;
+            self.recv().await
+        };
+        let reply = match exchange.await {
+            Ok(reply) => reply,
+            Err(e @ (LockdownError::Tls(_) | LockdownError::Closed | LockdownError::Io(_)))
+                if self.session_unconfirmed =>
+            {
+                self.session_unconfirmed = false;
+                return Err(LockdownError::PairingNotAccepted {
+                    detail: format!("it ended the TLS session: {e}"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.session_unconfirmed = false;
         messages::check_reply(reply, &name)
     }
 
@@ -297,6 +316,7 @@ impl LockdownClient {
                 .map_err(|e| LockdownError::PairingNotAccepted {
                     detail: format!("the TLS handshake failed: {e}"),
                 })?;
+            self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
         Ok(())
