@@ -200,3 +200,62 @@ fn pymobiledevice3_pairs_then_reads_info_over_tls() {
     assert_eq!(info["ProductVersion"], "17.6.1");
     assert_eq!(info["UniqueDeviceID"], udid());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_cross_between_pymobiledevice3_and_our_client() {
+    let Some(pmd3) = peer("pymobiledevice3") else {
+        return;
+    };
+    // Our pairing, used by pymobiledevice3 (it reads usbmuxd's record first).
+    let server = MockServer::start_with_state();
+    let own = tempfile::tempdir().unwrap();
+    let (mut client, stores) = our_client(&server, own.path()).await;
+    let ours = pair_device(
+        &mut client,
+        &stores,
+        &udid(),
+        &PairingOptions::default(),
+        |_| {},
+        std::future::pending(),
+    )
+    .await
+    .expect("pairing");
+    let home = PeerHome::new();
+    let env = peer_env(&server, &home);
+    let p = pmd3.clone();
+    let out = tokio::task::spawn_blocking(move || run_peer(&p, &["lockdown", "info"], &env))
+        .await
+        .unwrap();
+    out.assert_success("pymobiledevice3 lockdown info with our record");
+    assert_eq!(
+        server_record(&server).unwrap().host_id,
+        ours.host_id,
+        "pymobiledevice3 did not pair again"
+    );
+
+    // pymobiledevice3's pairing (host certificate presented by us too), used by our client.
+    let server = MockServer::start_with_state();
+    let home = PeerHome::new();
+    let env = peer_env(&server, &home);
+    let out = tokio::task::spawn_blocking(move || run_peer(&pmd3, &["lockdown", "pair"], &env))
+        .await
+        .unwrap();
+    out.assert_success("pymobiledevice3 lockdown pair");
+    let theirs = server_record(&server).unwrap();
+    let own = tempfile::tempdir().unwrap();
+    let (mut client, stores) = our_client(&server, own.path()).await;
+    let used = start_paired_session(&mut client, &stores, &udid())
+        .await
+        .expect("session with pymobiledevice3's record");
+    assert_eq!(used.host_id, theirs.host_id);
+    assert_eq!(
+        client
+            .info()
+            .await
+            .unwrap()
+            .get("DeviceClass")
+            .and_then(|v| v.as_string()),
+        Some("iPhone")
+    );
+    client.stop_session().await.unwrap();
+}
