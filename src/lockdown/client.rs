@@ -490,3 +490,45 @@ pub async fn unpair_device(
     stores.delete(udid).await?;
     Ok(())
 }
+
+/// A session, pairing first when this computer has no record for the phone (what `info` and
+/// `import` want). A record the phone no longer accepts is reported, not silently replaced:
+/// the user decides to run `iphone-import pair`.
+pub async fn ensure_paired_session<P, C>(
+    client: &mut LockdownClient,
+    stores: &PairRecordStores,
+    udid: &str,
+    options: &PairingOptions,
+    on_progress: P,
+    cancel: C,
+) -> Result<PairRecord, LockdownError>
+where
+    P: FnMut(PairingProgress) + Send,
+    C: Future<Output = ()> + Send,
+{
+    match start_paired_session(client, stores, udid).await {
+        Err(LockdownError::NotPaired { .. }) => {
+            let record = pair_device(client, stores, udid, options, on_progress, cancel).await?;
+            client.start_session(&record).await?;
+            Ok(record)
+        }
+        other => other,
+    }
+}
+
+/// Start a service the way ifuse does: session, StartService, StopSession (the service
+/// connection itself needs no lockdown session). The lockdown socket stays usable.
+pub async fn start_service_once(
+    client: &mut LockdownClient,
+    record: &PairRecord,
+    service: &str,
+) -> Result<ServiceEndpoint, LockdownError> {
+    if !client.in_session() {
+        client.start_session(record).await?;
+    }
+    let endpoint = client.start_service(service, None).await;
+    let stopped = client.stop_session().await;
+    let endpoint = endpoint?;
+    stopped?;
+    Ok(endpoint)
+}
