@@ -34,7 +34,7 @@ pub struct PairingOptions {
     pub poll_interval: Duration,
     /// Sent as HostName (the phone may show it); `None` leaves it out.
     pub host_name: Option<String>,
-    /// HostID for the new record; `None` = stable per computer (pymobiledevice3's scheme).
+    /// HostID for the new record; `None` = stable per computer (`host_id_for_this_computer`).
     pub host_id: Option<String>,
 }
 
