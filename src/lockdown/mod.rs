@@ -14,6 +14,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod messages;
+pub mod muxd_records;
 pub mod records;
 pub mod tls;
 pub mod tls_stream;

@@ -87,7 +87,15 @@ pub fn build_phone(args: &ServeArgs) -> Arc<SimulatedPhone> {
     if let Some(udid) = &args.udid {
         identity.udid = crate::usbmux::transport::dashed_udid(udid);
     }
-    SimulatedPhone::new(identity)
+    let phone = SimulatedPhone::new(identity);
+    // lockdownd on 62078; the Trust alert is accepted at once (real clients poll forever otherwise).
+    crate::mock::lockdownd::Lockdownd::new(
+        phone.clone(),
+        crate::mock::lockdownd::TrustBehaviour::TrustImmediately,
+    )
+    .expect("device key generation")
+    .install();
+    phone
 }
 
 /// `iphone-mock serve`: run until interrupted.
