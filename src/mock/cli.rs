@@ -6,14 +6,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
-use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
+use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
+use crate::mock::profile::Profile;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +55,13 @@ pub struct ServeArgs {
     /// The simulated phone's UDID.
     #[arg(long, value_name = "UDID")]
     pub udid: Option<String>,
+    /// The phone's media folder (/var/mobile/Media), e.g. written by `generate-library`.
+    /// Default: a small demo library generated into a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub library: Option<PathBuf>,
+    /// Speed of the simulated phone: none (as fast as possible), usb2 (40 MB/s), usb3 (300 MB/s).
+    #[arg(long, default_value = "none")]
+    pub profile: Profile,
 }
 
 pub fn main() -> ExitCode {
@@ -82,25 +89,23 @@ pub fn main() -> ExitCode {
 }
 
 /// The one place the served phone is put together: identity plus the services it runs.
-pub fn build_phone(args: &ServeArgs) -> Arc<SimulatedPhone> {
-    let mut identity = PhoneIdentity::default();
+pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
+    let mut config = PhoneConfig::default();
     if let Some(udid) = &args.udid {
-        identity.udid = crate::usbmux::transport::dashed_udid(udid);
+        config.identity.udid = crate::usbmux::transport::dashed_udid(udid);
     }
-    let phone = SimulatedPhone::new(identity);
-    // lockdownd on 62078; the Trust alert is accepted at once (real clients poll forever otherwise).
-    crate::mock::lockdownd::Lockdownd::new(
-        phone.clone(),
-        crate::mock::lockdownd::TrustBehaviour::TrustImmediately,
-    )
-    .expect("device key generation")
-    .install();
-    phone
+    if let Some(dir) = &args.library {
+        config.media = MediaSource::Dir(dir.clone());
+    }
+    config.profile = args.profile.clone();
+    // The Trust alert is accepted at once: real clients would poll forever otherwise.
+    Ok(builder::build(config)?)
 }
 
 /// `iphone-mock serve`: run until interrupted.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let phone = build_phone(&args);
+    let built = build_phone(&args)?;
+    let phone = built.phone.clone();
     let config = MuxdServerConfig {
         buid: args.buid.clone(),
         state_dir: args.state.clone(),

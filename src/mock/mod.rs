@@ -3,6 +3,7 @@
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
 pub mod afcd;
+pub mod builder;
 pub mod cli;
 pub mod demo;
 pub mod library;
