@@ -4,6 +4,9 @@ mod args;
 mod demo;
 mod devices;
 pub mod exit;
+mod info;
+mod ls;
+mod pairing;
 mod session;
 
 use std::process::ExitCode;
@@ -38,6 +41,10 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         args::Command::Devices(a) => devices::run(&cli.global, a).await,
+        args::Command::Info(a) => info::run(&cli.global, a).await,
+        args::Command::Pair => pairing::pair(&cli.global).await,
+        args::Command::Unpair => pairing::unpair(&cli.global).await,
+        args::Command::Ls(a) => ls::run(&cli.global, a).await,
     }
 }
 

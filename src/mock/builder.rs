@@ -49,7 +49,10 @@ pub enum BuildError {
     #[error("cannot generate the simulated library: {0}")]
     Generate(#[from] library::GenerateError),
     #[error("cannot serve the media folder {path}: {source}")]
-    Media { path: PathBuf, source: std::io::Error },
+    Media {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot make the simulated phone's keys: {0}")]
     Keys(String),
 }
@@ -94,7 +97,16 @@ pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
         config.faults,
         &phone.identity.product_type,
     )
-    .map_err(|source| BuildError::Media { path: media_root.clone(), source })?;
+    .map_err(|source| BuildError::Media {
+        path: media_root.clone(),
+        source,
+    })?;
     phone.add_named_service("com.apple.afc", afc.service_fn());
-    Ok(BuiltPhone { phone, lockdownd, afc, media_root, _temp: temp })
+    Ok(BuiltPhone {
+        phone,
+        lockdownd,
+        afc,
+        media_root,
+        _temp: temp,
+    })
 }

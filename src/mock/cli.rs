@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
-use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
+use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::profile::Profile;
 
 #[derive(Debug, Parser)]
