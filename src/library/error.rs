@@ -16,9 +16,7 @@ pub enum LibraryError {
         source: AfcError,
     },
     /// The phone has no `/DCIM`: no camera roll, or the phone is locked / not trusted.
-    #[error(
-        "the phone shows no /DCIM folder; unlock the phone, tap \"Trust\" if asked, and retry"
-    )]
+    #[error("the phone shows no /DCIM folder; unlock the phone, tap \"Trust\" if asked, and retry")]
     NoDcim,
     /// A listing is larger than any real library: refuse rather than allocate without bound.
     #[error(
@@ -56,7 +54,9 @@ impl LibraryError {
         }
     }
 
-    pub(crate) fn cache(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> LibraryError + '_ {
+    pub(crate) fn cache(
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> LibraryError + '_ {
         move |source| LibraryError::Cache {
             path: path.to_owned(),
             source,

@@ -92,7 +92,10 @@ pub struct Inventory {
 
 /// Scan + database enrichment. A missing or damaged database is a warning, not an error: the
 /// DCIM listing alone is enough to import.
-pub async fn inventory(afc: &AfcClient, opts: &InventoryOptions) -> Result<Inventory, LibraryError> {
+pub async fn inventory(
+    afc: &AfcClient,
+    opts: &InventoryOptions,
+) -> Result<Inventory, LibraryError> {
     let scanned = scan(afc, &opts.scan).await?;
     let mut assets = scanned.assets;
     let mut warnings = scanned.warnings;
@@ -240,7 +243,10 @@ async fn add_renders(
         .iter()
         .map(|&i| {
             let a = &assets[i];
-            (i, format!("{MUTATIONS}/{}/{}/Adjustments", a.folder, a.stem))
+            (
+                i,
+                format!("{MUTATIONS}/{}/{}/Adjustments", a.folder, a.stem),
+            )
         })
         .collect();
     let mut listings = stream::iter(dirs.iter())

@@ -64,7 +64,13 @@ mod tests {
 
     #[test]
     fn accepts_camera_names() {
-        for n in ["IMG_0001.HEIC", "100APPLE", "FullSizeRender.jpg", "...", "a b.JPG"] {
+        for n in [
+            "IMG_0001.HEIC",
+            "100APPLE",
+            "FullSizeRender.jpg",
+            "...",
+            "a b.JPG",
+        ] {
             assert_eq!(check_name(n), Ok(()), "{n}");
         }
     }

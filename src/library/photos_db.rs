@@ -255,7 +255,11 @@ fn cache_is_current(cache_dir: &Path, state: &SourceState) -> bool {
     if read_state(cache_dir).as_ref() != Some(state) {
         return false;
     }
-    let len = |name| std::fs::metadata(cache_dir.join(name)).map(|m| m.len()).ok();
+    let len = |name| {
+        std::fs::metadata(cache_dir.join(name))
+            .map(|m| m.len())
+            .ok()
+    };
     len(CACHE_DB) == Some(state.db.0)
         && match state.wal {
             Some((size, _)) => len(CACHE_WAL) == Some(size),
@@ -263,12 +267,7 @@ fn cache_is_current(cache_dir: &Path, state: &SourceState) -> bool {
         }
 }
 
-async fn copy_one(
-    afc: &AfcClient,
-    rel: &str,
-    size: u64,
-    dest: &Path,
-) -> Result<(), LibraryError> {
+async fn copy_one(afc: &AfcClient, rel: &str, size: u64, dest: &Path) -> Result<(), LibraryError> {
     let part = dest.with_extension("part");
     let mut file = tokio::fs::File::create(&part)
         .await
@@ -553,7 +552,10 @@ fn read_albums(conn: &Connection, schema: &Schema) -> Result<Vec<DbAlbum>, Corru
     Ok(albums)
 }
 
-fn read_assets(conn: &Connection, schema: &Schema) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+fn read_assets(
+    conn: &Connection,
+    schema: &Schema,
+) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
     let t = schema.asset_table.as_str();
     if !schema.has(t, "Z_PK") {
         return Err(Corrupt::Other(LibraryError::UnknownSchema));
@@ -562,17 +564,24 @@ fn read_assets(conn: &Connection, schema: &Schema) -> Result<(Vec<DbAsset>, Vec<
     let mut offsets: HashMap<i64, i64> = HashMap::new();
     const AA: &str = "ZADDITIONALASSETATTRIBUTES";
     if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
-        for_rows(conn, &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"), |r| {
-            if let (Some(a), Some(o)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
-                offsets.insert(a, o);
-            }
-            Ok(())
-        })?;
+        for_rows(
+            conn,
+            &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"),
+            |r| {
+                if let (Some(a), Some(o)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
+                    offsets.insert(a, o);
+                }
+                Ok(())
+            },
+        )?;
     }
     const IR: &str = "ZINTERNALRESOURCE";
     let mut icloud_only: HashSet<i64> = HashSet::new();
     let mut resource_cloud: HashMap<i64, i64> = HashMap::new();
-    if ["ZASSET", "ZDATASTORESUBTYPE"].iter().all(|c| schema.has(IR, c)) {
+    if ["ZASSET", "ZDATASTORESUBTYPE"]
+        .iter()
+        .all(|c| schema.has(IR, c))
+    {
         let sql = format!(
             "SELECT r.ZASSET, {}, {}, {} FROM {IR} r WHERE r.ZDATASTORESUBTYPE = 1",
             col(schema, IR, "r", "ZLOCALAVAILABILITY"),
@@ -596,12 +605,16 @@ fn read_assets(conn: &Connection, schema: &Schema) -> Result<(Vec<DbAsset>, Vec<
     const CM: &str = "ZCLOUDMASTER";
     let mut master_cloud: HashMap<i64, i64> = HashMap::new();
     if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
-        for_rows(conn, &format!("SELECT Z_PK, ZCLOUDLOCALSTATE FROM {CM}"), |r| {
-            if let (Some(pk), Some(s)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
-                master_cloud.insert(pk, s);
-            }
-            Ok(())
-        })?;
+        for_rows(
+            conn,
+            &format!("SELECT Z_PK, ZCLOUDLOCALSTATE FROM {CM}"),
+            |r| {
+                if let (Some(pk), Some(s)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
+                    master_cloud.insert(pk, s);
+                }
+                Ok(())
+            },
+        )?;
     }
     let albums = read_albums(conn, schema)?;
     let album_by_pk: HashMap<i64, &DbAlbum> = albums.iter().map(|a| (a.pk, a)).collect();
@@ -638,7 +651,10 @@ fn read_assets(conn: &Connection, schema: &Schema) -> Result<(Vec<DbAsset>, Vec<
         "ZCLOUDLOCALSTATE",
     ];
     let list: Vec<String> = columns.iter().map(|c| col(schema, t, "a", c)).collect();
-    let sql = format!("SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK", list.join(", "));
+    let sql = format!(
+        "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
+        list.join(", ")
+    );
     let mut assets = Vec::new();
     for_rows(conn, &sql, |r| {
         let Some(pk) = int(r.get_ref(0)?) else {
@@ -700,12 +716,134 @@ pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
         schema,
         assets,
         albums,
-        wal_present: path.with_file_name(format!(
-            "{}-wal",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("")
-        ))
-        .exists(),
+        wal_present: path
+            .with_file_name(format!(
+                "{}-wal",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            ))
+            .exists(),
         fetched: false,
         cache_path: path.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(sql: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn
+    }
+
+    #[test]
+    fn ios13_generic_asset_and_z26_join() {
+        let conn = db("CREATE TABLE ZGENERICASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR,
+               ZDIRECTORY VARCHAR, ZFILENAME VARCHAR, ZKIND INTEGER, ZDATECREATED TIMESTAMP);
+             CREATE TABLE Z_26ASSETS (Z_26ALBUMS INTEGER, Z_34ASSETS INTEGER, Z_FOK_34ASSETS INTEGER);
+             CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, ZKIND INTEGER, ZTITLE VARCHAR);
+             INSERT INTO ZGENERICASSET VALUES (7, 'U7', 'DCIM/100APPLE', 'IMG_0001.JPG', 0, 700000000.5);
+             INSERT INTO ZGENERICALBUM VALUES (3, 2, 'Cats');
+             INSERT INTO Z_26ASSETS VALUES (3, 7, 1);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.asset_table, "ZGENERICASSET");
+        assert_eq!(
+            schema.join,
+            Some(JoinTable {
+                table: "Z_26ASSETS".into(),
+                album_column: "Z_26ALBUMS".into(),
+                asset_column: "Z_34ASSETS".into(),
+            })
+        );
+        // Columns that do not exist (ZHIDDEN, ZTRASHEDSTATE, side tables) are simply not read.
+        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        assert_eq!(albums.len(), 1);
+        assert_eq!(assets.len(), 1);
+        let a = &assets[0];
+        assert_eq!(a.uuid.as_deref(), Some("U7"));
+        assert_eq!(a.kind, DbKind::Photo);
+        assert!(!a.hidden && !a.trashed && !a.icloud_only);
+        assert_eq!(a.albums, vec!["Cats".to_string()]);
+        assert_eq!(
+            a.created.unwrap().timestamp(),
+            700_000_000 + CORE_DATA_EPOCH
+        );
+    }
+
+    #[test]
+    fn ios26_asset_with_z33_join_and_decoys() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZKIND INTEGER,
+               ZHIDDEN INTEGER, ZTRASHEDSTATE INTEGER, ZTRASHEDDATE TIMESTAMP, ZKINDSUBTYPE INTEGER);
+             CREATE TABLE Z_3SUGGESTIONSBEINGREPRESENTATIVEASSETS (Z_3ASSETS INTEGER,
+               Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS INTEGER);
+             CREATE TABLE Z_3ASSETS (Z_3ASSETS INTEGER, Z_40KEYASSETS INTEGER);
+             CREATE TABLE Z_33ASSETS (Z_33ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, ZKIND INTEGER, ZTITLE VARCHAR,
+               ZPARENTFOLDER INTEGER, ZTRASHEDSTATE INTEGER);
+             INSERT INTO ZGENERICALBUM VALUES (1, 3999, NULL, NULL, 0), (2, 4000, 'Trips', 1, 0),
+               (3, 2, 'Iceland 2025', 2, 0), (4, 2, 'Old', 1, 1), (5, 1505, 'Family', NULL, 0),
+               (6, 4000, 'Bin', 1, 1), (7, 2, 'In trashed folder', 6, 0), (8, 99999, 'weird', 1, 0);
+             INSERT INTO ZASSET VALUES (1, 'A', 1, 1, 1, 0.0, 4242), (2, 'B', 77, 'yes', NULL, NULL, 2);
+             INSERT INTO Z_33ASSETS VALUES (3, 1), (4, 1), (5, 1), (7, 1), (8, 1), (99, 1);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.asset_table, "ZASSET");
+        let j = schema.join.clone().unwrap();
+        assert_eq!(
+            (
+                j.table.as_str(),
+                j.album_column.as_str(),
+                j.asset_column.as_str()
+            ),
+            ("Z_33ASSETS", "Z_33ALBUMS", "Z_3ASSETS")
+        );
+        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        let paths: Vec<&str> = albums.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(paths, ["Family", "Trips/Iceland 2025"]);
+        let a = &assets[0];
+        assert_eq!(a.kind, DbKind::Video);
+        assert!(a.hidden && a.trashed && a.shared);
+        assert_eq!(subtype_name(a.kind_subtype), "unknown");
+        assert_eq!(
+            a.trashed_at.unwrap().timestamp(),
+            CORE_DATA_EPOCH,
+            "Core Data 0 = 2001-01-01"
+        );
+        assert_eq!(a.albums, ["Family", "Trips/Iceland 2025"]);
+        // Garbage values are unknown / false, never an error.
+        let b = &assets[1];
+        assert_eq!(b.kind, DbKind::Unknown);
+        assert!(!b.hidden && !b.trashed && b.albums.is_empty());
+        assert_eq!(subtype_name(b.kind_subtype), "live_photo");
+    }
+
+    #[test]
+    fn no_asset_table_is_unknown_schema() {
+        let conn = db("CREATE TABLE Z_28ASSETS (Z_28ALBUMS INTEGER, Z_3ASSETS INTEGER);");
+        assert!(matches!(
+            detect_schema(&conn),
+            Err(LibraryError::UnknownSchema)
+        ));
+    }
+
+    #[test]
+    fn join_without_album_column_is_not_the_join() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_3ASSETS (Z_3ASSETS INTEGER, Z_40KEYASSETS INTEGER);");
+        assert_eq!(detect_schema(&conn).unwrap().join, None);
+    }
+
+    #[test]
+    fn core_data_time_applies_offset() {
+        let t = core_data_time(0.0, Some(3600)).unwrap();
+        assert_eq!(t.to_rfc3339(), "2001-01-01T01:00:00+01:00");
+        assert_eq!(
+            core_data_time(0.0, Some(1_000_000))
+                .unwrap()
+                .offset()
+                .local_minus_utc(),
+            0
+        );
+        assert!(core_data_time(f64::MAX, None).is_none());
+    }
 }

@@ -159,7 +159,10 @@ pub async fn scan(afc: &AfcClient, opts: &ScanOptions) -> Result<Scan, LibraryEr
         && let Some(groups) = list_optional(afc, CPL_ASSETS, opts.max_entries_per_folder).await?
     {
         total += groups.len();
-        let groups = groups.into_iter().filter(|g| g.starts_with("group")).collect();
+        let groups = groups
+            .into_iter()
+            .filter(|g| g.starts_with("group"))
+            .collect();
         folders.extend(top_level_folders(CPL_ASSETS, groups, &mut out));
     }
     check_total(total, opts)?;
@@ -372,7 +375,11 @@ mod tests {
         );
         assert_eq!(s.assets[0].key, "DCIM/100APPLE/IMG_0001.HEIC");
         assert_eq!(s.assets[0].stem, "IMG_0001");
-        assert!(s.assets.iter().all(|a| a.resources.iter().all(|r| r.size.is_none())));
+        assert!(
+            s.assets
+                .iter()
+                .all(|a| a.resources.iter().all(|r| r.size.is_none()))
+        );
         // notes.txt and the orphan IMG_0005.AAE
         assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     }
