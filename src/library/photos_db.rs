@@ -203,9 +203,10 @@ pub async fn fetch_db(
             match copy_into_cache(afc, cache_dir, &state).await {
                 Ok(()) => fetched = true,
                 // The file changed while it was copied: that is a torn copy, try again.
-                Err(LibraryError::Afc { source, path })
-                    if matches!(source, crate::afc::AfcError::SizeMismatch { .. }) =>
-                {
+                Err(LibraryError::Afc {
+                    source: crate::afc::AfcError::SizeMismatch { .. },
+                    path,
+                }) => {
                     last_problem = format!("{path} changed while it was copied");
                     continue;
                 }
