@@ -386,3 +386,43 @@ async fn oversized_folder_is_refused() {
     let err = bounded(scan(&afc, &opts)).await.unwrap_err();
     assert!(err.to_string().contains("more than 5 entries"), "{err}");
 }
+
+#[tokio::test]
+async fn cpl_assets_are_listed_and_rows_without_files_counted() {
+    let phone = Phone::new();
+    // An asset synced from another device, under CPLAssets (no database row for it).
+    let group = phone.root.join("PhotoData/CPLAssets/group7");
+    std::fs::create_dir_all(&group).unwrap();
+    std::fs::write(group.join("0A1B2C3D-0000-4000-8000-000000000001.JPG"), b"x").unwrap();
+    // A camera-roll original whose file is gone from DCIM (as with an offloaded original).
+    let gone = phone
+        .truth
+        .assets
+        .iter()
+        .find(|t| t.live_video.is_none() && t.aae.is_none())
+        .unwrap();
+    std::fs::remove_file(phone.root.join(&gone.original.path)).unwrap();
+
+    let afc = phone.client();
+    let inv = bounded(inventory(&afc, &phone.options(false)))
+        .await
+        .unwrap();
+    let cpl = inv
+        .assets
+        .iter()
+        .find(|a| a.folder == "PhotoData/CPLAssets/group7")
+        .expect("CPLAssets asset listed");
+    assert_eq!(cpl.stem, "0A1B2C3D-0000-4000-8000-000000000001");
+    assert_eq!(inv.assets.len(), phone.truth.assets.len());
+    assert_eq!(inv.counts.files_without_db_row, 1);
+    assert_eq!(inv.counts.db_rows_without_files, 1);
+    assert_eq!(inv.missing_files.len(), 1);
+    assert_eq!(
+        inv.missing_files[0].uuid.as_deref(),
+        Some(gone.uuid.as_str())
+    );
+    assert_eq!(
+        inv.missing_files[0].path.as_deref(),
+        Some(gone.original.path.as_str())
+    );
+}
