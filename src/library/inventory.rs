@@ -60,7 +60,7 @@ pub struct InventoryCounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct MissingFile {
     pub uuid: Option<String>,
-    /// `ZDIRECTORY/ZFILENAME`.
+    /// `ZDIRECTORY/ZFILENAME`, control characters escaped (for display, not a path to request).
     pub path: Option<String>,
     pub icloud_only: bool,
     pub trashed: bool,
@@ -153,7 +153,8 @@ pub async fn inventory(
                     missing_files.push(MissingFile {
                         uuid: row.uuid.clone(),
                         path: match (&row.directory, &row.filename) {
-                            (Some(d), Some(f)) => Some(format!("{d}/{f}")),
+                            // From the database, not a checked listing: escaped for printing.
+                            (Some(d), Some(f)) => Some(printable(&format!("{d}/{f}"))),
                             _ => None,
                         },
                         icloud_only: row.icloud_only,
