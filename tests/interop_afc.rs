@@ -15,7 +15,12 @@ use iphone_import::mock::library::{LibraryOptions, generate, read_placeholders};
 fn served_library() -> (tempfile::TempDir, PathBuf, MockServer) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("Media");
-    let options = LibraryOptions { photos: 14, videos: 3, seed: 77, ..LibraryOptions::demo() };
+    let options = LibraryOptions {
+        photos: 14,
+        videos: 3,
+        seed: 77,
+        ..LibraryOptions::demo()
+    };
     generate(&root, &options).expect("generate library");
     let server = MockServer::start_with_args(&["--library", root.to_str().unwrap()]);
     (dir, root, server)
@@ -32,7 +37,12 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
             if entry.file_type().unwrap().is_dir() {
                 stack.push(path);
             } else {
-                out.insert(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                out.insert(
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -56,26 +66,44 @@ fn dcim_expectations(root: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
 /// Every readable file was copied byte-exact; no placeholder produced a complete copy.
 fn assert_copied(root: &Path, copy: &Path, what: &str) {
     let (readable, placeholders) = dcim_expectations(root);
-    assert!(!readable.is_empty() && !placeholders.is_empty(), "library has both kinds");
+    assert!(
+        !readable.is_empty() && !placeholders.is_empty(),
+        "library has both kinds"
+    );
     for rel in &readable {
         let want = std::fs::read(root.join("DCIM").join(rel)).unwrap();
         let got = std::fs::read(copy.join(rel))
             .unwrap_or_else(|e| panic!("{what}: {rel} missing from the copy: {e}"));
-        assert!(got == want, "{what}: {rel} differs ({} vs {} bytes)", got.len(), want.len());
+        assert!(
+            got == want,
+            "{what}: {rel} differs ({} vs {} bytes)",
+            got.len(),
+            want.len()
+        );
     }
     for rel in &placeholders {
-        let want = std::fs::metadata(root.join("DCIM").join(rel)).unwrap().len();
-        let got = std::fs::metadata(copy.join(rel)).map(|m| m.len()).unwrap_or(0);
+        let want = std::fs::metadata(root.join("DCIM").join(rel))
+            .unwrap()
+            .len();
+        let got = std::fs::metadata(copy.join(rel))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(got < want, "{what}: iCloud-only {rel} was read in full");
     }
 }
 
 #[test]
 fn pymobiledevice3_afc_ls_lists_the_whole_dcim_tree() {
-    let Some(pmd3) = peer("pymobiledevice3") else { return };
+    let Some(pmd3) = peer("pymobiledevice3") else {
+        return;
+    };
     let (_dir, root, server) = served_library();
     let home = PeerHome::new();
-    let out = run_peer(&pmd3, &["afc", "ls", "-r", "/DCIM"], &peer_env(&server, &home));
+    let out = run_peer(
+        &pmd3,
+        &["afc", "ls", "-r", "/DCIM"],
+        &peer_env(&server, &home),
+    );
     out.assert_success("pymobiledevice3 afc ls -r /DCIM");
     let listed: BTreeSet<String> = out
         .stdout
@@ -90,7 +118,9 @@ fn pymobiledevice3_afc_ls_lists_the_whole_dcim_tree() {
 
 #[test]
 fn pymobiledevice3_afc_pull_is_byte_identical() {
-    let Some(pmd3) = peer("pymobiledevice3") else { return };
+    let Some(pmd3) = peer("pymobiledevice3") else {
+        return;
+    };
     let (dir, root, server) = served_library();
     let home = PeerHome::new();
     let out_dir = dir.path().join("pulled");
@@ -108,7 +138,9 @@ fn pymobiledevice3_afc_pull_is_byte_identical() {
 #[test]
 fn ifuse_mount_and_cp_is_byte_identical() {
     let Some(ifuse) = peer("ifuse") else { return };
-    let Some(fusermount) = peer("fusermount") else { return };
+    let Some(fusermount) = peer("fusermount") else {
+        return;
+    };
     if !Path::new("/dev/fuse").exists() {
         let msg = format!("SKIP: {}: /dev/fuse missing", common::test_name());
         assert!(!common::interop_required(), "{msg}");
@@ -125,7 +157,11 @@ fn ifuse_mount_and_cp_is_byte_identical() {
     // cp reports the placeholders' EIO and exits non-zero; the other files must all be there.
     let cp = run_peer_in(
         Path::new("/bin/cp"),
-        &["-r", mnt.join("DCIM").to_str().unwrap(), copy.to_str().unwrap()],
+        &[
+            "-r",
+            mnt.join("DCIM").to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ],
         &env,
         None,
     );

@@ -274,7 +274,9 @@ fn pymobiledevice3_record_serves_ideviceinfo_and_iphone_import_info() {
     let home = PeerHome::new();
     let env = peer_env(&server, &home);
     run_peer(&pmd3, &["lockdown", "pair"], &env).assert_success("pymobiledevice3 lockdown pair");
-    let made = server_record(&server).expect("record saved through usbmuxd").host_id;
+    let made = server_record(&server)
+        .expect("record saved through usbmuxd")
+        .host_id;
 
     let out = run_peer(&ideviceinfo, &["-k", "ProductVersion"], &env);
     out.assert_success("ideviceinfo with pymobiledevice3's record");
