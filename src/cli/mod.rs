@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod devices;
 pub mod exit;
+pub mod pull;
 mod session;
 
 use std::process::ExitCode;

@@ -29,3 +29,5 @@ pub mod ledger;
 pub mod lock;
 pub mod names;
 pub mod safe_write;
+pub mod pull;
+pub mod scan;
