@@ -112,15 +112,7 @@ pub async fn run_with_cancel(
     };
     let output = Arc::new(Output::new(args.json));
     let observer: Arc<dyn Observer> = output.clone();
-    let result = pull(
-        connector,
-        device.clone(),
-        assets,
-        config,
-        observer,
-        cancel,
-    )
-    .await;
+    let result = pull(connector, device.clone(), assets, config, observer, cancel).await;
     output.finish_progress();
     match result {
         Ok(summary) => {

@@ -28,6 +28,6 @@ pub mod layout;
 pub mod ledger;
 pub mod lock;
 pub mod names;
-pub mod safe_write;
 pub mod pull;
+pub mod safe_write;
 pub mod scan;

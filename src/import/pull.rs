@@ -138,7 +138,10 @@ pub enum PullEvent {
         already_present: bool,
     },
     /// Not copied, by decision (unsafe name from the phone).
-    Skipped { device_path: String, reason: String },
+    Skipped {
+        device_path: String,
+        reason: String,
+    },
     /// Could not be copied; the run goes on.
     Failed {
         device_path: String,
@@ -488,7 +491,10 @@ async fn plan(
                 (_, Some(k)) => k.contains(r.name()),
                 (None, None) => false,
                 (Some(ledger), None) => {
-                    let set = ledger.lock().map_err(internal)?.known_paths(udid, &folder)?;
+                    let set = ledger
+                        .lock()
+                        .map_err(internal)?
+                        .known_paths(udid, &folder)?;
                     let hit = set.contains(r.name());
                     known_by_folder.insert(folder, set);
                     hit
@@ -773,9 +779,7 @@ async fn read_remote(
     }
     let handle = client.open(path).await?;
     let copied = async {
-        client
-            .seek(handle, Whence::Start, offset as i64)
-            .await?;
+        client.seek(handle, Whence::Start, offset as i64).await?;
         let mut left = size - offset;
         while left > 0 {
             let want = (MAX_READ_LEN as u64).min(left) as usize;

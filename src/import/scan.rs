@@ -11,7 +11,9 @@ use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 /// The media-root folder the camera writes to.
 pub const DCIM: &str = "DCIM";
 
-const PHOTO_EXTS: &[&str] = &["HEIC", "HEIF", "JPG", "JPEG", "PNG", "DNG", "GIF", "TIF", "TIFF", "WEBP"];
+const PHOTO_EXTS: &[&str] = &[
+    "HEIC", "HEIF", "JPG", "JPEG", "PNG", "DNG", "GIF", "TIF", "TIFF", "WEBP",
+];
 const VIDEO_EXTS: &[&str] = &["MOV", "MP4", "M4V", "3GP"];
 const SIDECAR_EXTS: &[&str] = &["AAE"];
 
@@ -119,12 +121,27 @@ mod tests {
     #[test]
     fn groups_live_photos_sidecars_and_videos() {
         let mut out = Vec::new();
-        let names = ["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0001.AAE", "IMG_0002.MOV", "IMG_0003.AAE", "notes.txt"];
-        group_folder("DCIM/100APPLE", names.iter().map(|s| s.to_string()).collect(), &mut out);
+        let names = [
+            "IMG_0001.HEIC",
+            "IMG_0001.MOV",
+            "IMG_0001.AAE",
+            "IMG_0002.MOV",
+            "IMG_0003.AAE",
+            "notes.txt",
+        ];
+        group_folder(
+            "DCIM/100APPLE",
+            names.iter().map(|s| s.to_string()).collect(),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].stem, "IMG_0001");
         assert_eq!(out[0].kind, AssetKind::Photo);
-        let roles: Vec<_> = out[0].resources.iter().map(|r| (r.role, r.name().to_string())).collect();
+        let roles: Vec<_> = out[0]
+            .resources
+            .iter()
+            .map(|r| (r.role, r.name().to_string()))
+            .collect();
         assert_eq!(
             roles,
             vec![
@@ -134,6 +151,9 @@ mod tests {
             ]
         );
         assert_eq!(out[1].kind, AssetKind::Video);
-        assert_eq!(out[1].resources[0].device_path, "DCIM/100APPLE/IMG_0002.MOV");
+        assert_eq!(
+            out[1].resources[0].device_path,
+            "DCIM/100APPLE/IMG_0002.MOV"
+        );
     }
 }
