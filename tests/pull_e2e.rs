@@ -887,3 +887,102 @@ async fn a_second_run_on_the_same_dest_is_refused_while_the_first_holds_it() {
     assert!(matches!(err, PullError::Lock(_)), "{err}");
     assert!(err.to_string().contains("pull other"), "{err}");
 }
+
+mod cli {
+    use super::*;
+    use clap::Parser;
+    use iphone_import::cli::exit;
+    use iphone_import::cli::pull::{PullArgs, run_with_cancel};
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: PullArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<PullArgs, clap::Error> {
+        Cmd::try_parse_from(std::iter::once("pull").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn arguments_and_defaults() {
+        let a = parse(&["/tmp/x"]).unwrap();
+        assert_eq!(a.jobs, 4);
+        assert_eq!(a.layout, DEFAULT_LAYOUT);
+        assert!(!a.dry_run && !a.json && !a.edited && !a.include_trashed && !a.exclude_hidden);
+        let a = parse(&[
+            "/tmp/x",
+            "--layout",
+            "{device}/{name}",
+            "--jobs",
+            "8",
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2024-12-31",
+            "--videos-only",
+            "--include-trashed",
+            "--exclude-hidden",
+            "--edited",
+            "--json",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert_eq!(a.jobs, 8);
+        assert_eq!(a.since.as_deref(), Some("2024-01-01"));
+        assert!(a.videos_only && a.include_trashed && a.exclude_hidden && a.edited && a.json);
+        assert!(parse(&["/tmp/x", "--photos-only", "--videos-only"]).is_err());
+        assert!(parse(&["/tmp/x", "--jobs", "0"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_codes_ok_partial_usage() {
+        let tmp = tempfile::tempdir().unwrap();
+        // iCloud-only originals → PARTIAL.
+        let root = tmp.path().join("phone");
+        let truth = demo_library(&root);
+        let srv = server(&root, Faults::none());
+        let connector: Arc<dyn AfcConnector> = Arc::new(Inproc(srv.clone()));
+        let dest = tmp.path().join("dest");
+        let args = parse(&[dest.to_str().unwrap(), "--json"]).unwrap();
+        let code = run_with_cancel(
+            connector.clone(),
+            &device(),
+            &args,
+            Some(assets_from_truth(&truth)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, exit::PARTIAL);
+
+        // Everything copied (DCIM listing as the inventory) → OK.
+        let root2 = tmp.path().join("phone2");
+        small_tree(&root2);
+        let srv2 = server(&root2, Faults::none());
+        let dest2 = tmp.path().join("dest2");
+        let args = parse(&[dest2.to_str().unwrap()]).unwrap();
+        let code = run_with_cancel(
+            Arc::new(Inproc(srv2.clone())),
+            &device(),
+            &args,
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, exit::OK);
+        assert_same(&root2, &dest2, BIG);
+
+        // A bad date is a usage error, and nothing is touched.
+        let dest3 = tmp.path().join("dest3");
+        let args = parse(&[dest3.to_str().unwrap(), "--since", "yesterday"]).unwrap();
+        let code = run_with_cancel(connector, &device(), &args, None, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(code, exit::USAGE);
+        assert!(!dest3.exists());
+        assert_eq!(srv.changing_ops() + srv2.changing_ops(), 0);
+    }
+}

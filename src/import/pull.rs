@@ -543,14 +543,17 @@ async fn plan(
     let mut client = None;
     if !need_stat.is_empty() {
         let c = connect(shared).await?;
-        let results: Vec<_> = futures::stream::iter(need_stat)
+        let stats = futures::stream::iter(need_stat)
             .map(|(j, i, path)| {
                 let c = &c;
                 async move { (j, i, c.stat(&path).await) }
             })
             .buffer_unordered(STATS_IN_FLIGHT)
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
+        let results = tokio::select! {
+            r = stats => r,
+            _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
+        };
         let mut dropped: HashSet<(usize, usize)> = HashSet::new();
         for (j, i, r) in results {
             match r {
@@ -844,6 +847,10 @@ async fn copy_resource(
         source,
     })?;
     let offset = partial.resume_offset();
+    if offset > 0 {
+        // Counted as done for the progress display: the plan's total includes them.
+        shared.observer.bytes(offset);
+    }
     let temp = partial.temp_path().to_path_buf();
     if let Some(n) = shared.config.fail_writes_after {
         partial.fail_writes_after(n);
