@@ -41,7 +41,10 @@ pub struct Resource {
 impl Resource {
     /// The file name (last path component).
     pub fn name(&self) -> &str {
-        self.device_path.rsplit('/').next().unwrap_or(&self.device_path)
+        self.device_path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.device_path)
     }
 }
 
@@ -72,6 +75,8 @@ pub struct Asset {
 
 impl Asset {
     pub fn original(&self) -> Option<&Resource> {
-        self.resources.iter().find(|r| r.role == ResourceRole::Original)
+        self.resources
+            .iter()
+            .find(|r| r.role == ResourceRole::Original)
     }
 }
