@@ -20,8 +20,9 @@ use iphone_import::import::pull::{
     pull,
 };
 use iphone_import::import::safe_write::SafeWriteError;
-use iphone_import::import::scan::scan_dcim;
-use iphone_import::library::{Asset, AssetKind, Resource, ResourceRole};
+use iphone_import::library::{
+    Asset, AssetKind, Resource, ResourceRole, ScanOptions, scan, scan_dcim,
+};
 use iphone_import::mock::afcd::{AfcServer, Faults};
 use iphone_import::mock::library::{self, LibraryOptions, LibraryTruth};
 use iphone_import::mock::profile::Profile;
@@ -631,7 +632,7 @@ async fn new_photos_on_the_phone_are_the_only_ones_copied() {
     let srv = server(&root, Faults::none());
     let list = || async {
         let client = AfcClient::new(srv.connect_in_process());
-        scan_dcim(&client).await.unwrap()
+        scan_dcim(&client, &ScanOptions::default()).await.unwrap()
     };
     let (r, _) = run_pull(&srv, list().await, config(&dest)).await;
     assert_eq!(r.unwrap().files_copied, 2);
@@ -704,14 +705,24 @@ async fn hostile_names_are_skipped_and_nothing_leaves_dest() {
     }
     let srv = server(&root, Faults::none());
     let client = AfcClient::new(srv.connect_in_process());
-    let mut assets = scan_dcim(&client).await.unwrap();
-    // And an inventory entry whose stem tries to climb out.
-    let mut climbing = assets
+    // The inventory refuses them (with warnings)…
+    let scanned = scan(&client, &ScanOptions::default()).await.unwrap();
+    assert_eq!(scanned.hostile_names, hostile.len());
+    let mut assets = scanned.assets;
+    assert_eq!(assets.len(), 2);
+    // …and the engine refuses them again if an inventory lets one through: a hostile device
+    // path, and a stem that tries to climb out.
+    let good = assets
         .iter()
         .find(|a| a.stem == "IMG_0002")
         .unwrap()
         .clone();
+    let mut hostile_path = good.clone();
+    hostile_path.resources[0].device_path = format!("DCIM/100APPLE/{}", hostile[0]);
+    hostile_path.stem = "IMG_0009".into();
+    let mut climbing = good;
     climbing.stem = "..".into();
+    assets.push(hostile_path);
     assets.push(climbing);
     let (r, obs) = run_pull(&srv, assets, config(&dest)).await;
     let summary = r.unwrap();
@@ -726,9 +737,9 @@ async fn hostile_names_are_skipped_and_nothing_leaves_dest() {
             _ => None,
         })
         .collect();
-    assert_eq!(skipped.len(), hostile.len() + 1, "{skipped:?}");
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
     assert!(skipped.iter().all(|(_, r)| r.contains("unsafe name")));
-    assert_eq!(summary.plan.unsafe_names, hostile.len() as u64 + 1);
+    assert_eq!(summary.plan.unsafe_names, 2);
     assert_eq!(summary.files_copied, 2);
     // Nothing outside DEST, nothing with a control character inside it.
     let mut beside: Vec<_> = fs::read_dir(tmp.path())
@@ -779,7 +790,7 @@ async fn a_different_file_at_the_target_gets_a_suffix_and_is_kept() {
     .unwrap();
     let srv = server(&root, Faults::none());
     let client = AfcClient::new(srv.connect_in_process());
-    let assets = scan_dcim(&client).await.unwrap();
+    let assets = scan_dcim(&client, &ScanOptions::default()).await.unwrap();
     let mut cfg = config(&dest);
     cfg.layout = Layout::parse("{name}").unwrap();
     let (r, _) = run_pull(&srv, assets, cfg).await;
@@ -892,7 +903,7 @@ mod cli {
     use super::*;
     use clap::Parser;
     use iphone_import::cli::exit;
-    use iphone_import::cli::pull::{PullArgs, run_with_cancel};
+    use iphone_import::cli::pull::{PullArgs, RunOptions, run_with_options};
 
     #[derive(Parser)]
     struct Cmd {
@@ -946,12 +957,15 @@ mod cli {
         let connector: Arc<dyn AfcConnector> = Arc::new(Inproc(srv.clone()));
         let dest = tmp.path().join("dest");
         let args = parse(&[dest.to_str().unwrap(), "--json"]).unwrap();
-        let code = run_with_cancel(
+        let code = run_with_options(
             connector.clone(),
             &device(),
             &args,
-            Some(assets_from_truth(&truth)),
-            CancellationToken::new(),
+            RunOptions {
+                assets: Some(assets_from_truth(&truth)),
+                cache_dir: None,
+                cancel: CancellationToken::new(),
+            },
         )
         .await
         .unwrap();
@@ -963,12 +977,15 @@ mod cli {
         let srv2 = server(&root2, Faults::none());
         let dest2 = tmp.path().join("dest2");
         let args = parse(&[dest2.to_str().unwrap()]).unwrap();
-        let code = run_with_cancel(
+        let code = run_with_options(
             Arc::new(Inproc(srv2.clone())),
             &device(),
             &args,
-            None,
-            CancellationToken::new(),
+            RunOptions {
+                assets: None,
+                cache_dir: None,
+                cancel: CancellationToken::new(),
+            },
         )
         .await
         .unwrap();
@@ -978,11 +995,55 @@ mod cli {
         // A bad date is a usage error, and nothing is touched.
         let dest3 = tmp.path().join("dest3");
         let args = parse(&[dest3.to_str().unwrap(), "--since", "yesterday"]).unwrap();
-        let code = run_with_cancel(connector, &device(), &args, None, CancellationToken::new())
-            .await
-            .unwrap();
+        let code = run_with_options(
+            connector.clone(),
+            &device(),
+            &args,
+            RunOptions {
+                assets: None,
+                cache_dir: None,
+                cancel: CancellationToken::new(),
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(code, exit::USAGE);
         assert!(!dest3.exists());
+
+        // The phone's own inventory (DCIM + Photos.sqlite from a cache folder): iCloud-only
+        // originals are known up front, everything readable arrives byte-exact.
+        let dest4 = tmp.path().join("dest4");
+        let args = parse(&[dest4.to_str().unwrap(), "--edited"]).unwrap();
+        let code = run_with_options(
+            connector,
+            &device(),
+            &args,
+            RunOptions {
+                assets: None,
+                cache_dir: Some(tmp.path().join("cache")),
+                cancel: CancellationToken::new(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, exit::PARTIAL);
+        for a in truth.assets.iter().filter(|a| !a.trashed && !a.icloud_only) {
+            for f in [
+                Some(&a.original),
+                a.live_video.as_ref(),
+                a.aae.as_ref(),
+                a.edited_render.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert_same(&root, &dest4, &f.path);
+            }
+        }
+        for a in truth.assets.iter().filter(|a| a.trashed) {
+            assert_eq!(dest_of(&dest4, &a.original.path), None);
+        }
+        assert_ledger_consistent(&dest4, &[]);
         assert_eq!(srv.changing_ops() + srv2.changing_ops(), 0);
     }
 }

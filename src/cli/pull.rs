@@ -18,8 +18,7 @@ use crate::import::layout::{DEFAULT_LAYOUT, Layout};
 use crate::import::pull::{
     AfcConnector, MAX_JOBS, Observer, PullConfig, PullDevice, PullError, PullEvent, Summary, pull,
 };
-use crate::import::scan::scan_dcim;
-use crate::library::Asset;
+use crate::library::{self, Asset, InventoryOptions};
 
 /// `pull` arguments.
 #[derive(Debug, Args, Clone)]
@@ -62,8 +61,28 @@ pub struct PullArgs {
     pub dry_run: bool,
 }
 
+/// How [`run_with_options`] gets its assets and stops.
+pub struct RunOptions {
+    /// The inventory to import; `None` = ask the phone (`library::inventory`).
+    pub assets: Option<Vec<Asset>>,
+    /// Where the copy of Photos.sqlite is cached; `None` = DCIM listing only (no dates, no
+    /// iCloud-only detection up front).
+    pub cache_dir: Option<PathBuf>,
+    /// Cancelled = stop cleanly.
+    pub cancel: CancellationToken,
+}
+
+/// Cache folder for one phone's Photos.sqlite copy: `$XDG_CACHE_HOME/iphone-import/<udid>/`.
+pub fn default_cache_dir(udid: &str) -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| {
+        d.join("iphone-import")
+            .join(crate::import::names::sanitize_component(udid))
+    })
+}
+
 /// Runs `pull` against a connected phone. Ctrl-C stops it cleanly (finished files are kept and
-/// recorded, a partly copied file resumes next time). The inventory is the DCIM listing.
+/// recorded, a partly copied file resumes next time; exit code ERROR). The inventory comes from
+/// the phone (DCIM listing + cached Photos.sqlite).
 pub async fn run_with(
     connector: Arc<dyn AfcConnector>,
     device: &PullDevice,
@@ -73,22 +92,26 @@ pub async fn run_with(
     let on_signal = cancel.clone();
     let signal_task = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing cleanly (files copied so far are kept)…");
+            eprintln!("interrupted: stopping cleanly (files copied so far are kept)…");
             on_signal.cancel();
         }
     });
-    let result = run_with_cancel(connector, device, args, None, cancel).await;
+    let options = RunOptions {
+        assets: None,
+        cache_dir: default_cache_dir(&device.udid),
+        cancel,
+    };
+    let result = run_with_options(connector, device, args, options).await;
     signal_task.abort();
     result
 }
 
-/// [`run_with`] with the caller's inventory (`None` = list DCIM) and cancellation.
-pub async fn run_with_cancel(
+/// [`run_with`] with the caller's inventory, cache folder and cancellation.
+pub async fn run_with_options(
     connector: Arc<dyn AfcConnector>,
     device: &PullDevice,
     args: &PullArgs,
-    assets: Option<Vec<Asset>>,
-    cancel: CancellationToken,
+    options: RunOptions,
 ) -> anyhow::Result<u8> {
     let config = match config_from(args) {
         Ok(c) => c,
@@ -97,7 +120,8 @@ pub async fn run_with_cancel(
             return Ok(exit::USAGE);
         }
     };
-    let assets = match assets {
+    let output = Arc::new(Output::new(args.json));
+    let assets = match options.assets {
         Some(a) => a,
         None => {
             let client = connector
@@ -105,14 +129,32 @@ pub async fn run_with_cancel(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("connecting to the phone's file service")?;
-            scan_dcim(&client)
-                .await
-                .context("listing the phone's DCIM folder")?
+            let inventory = library::inventory(
+                &client,
+                &InventoryOptions {
+                    cache_dir: options.cache_dir,
+                    edited: args.edited,
+                    ..InventoryOptions::default()
+                },
+            )
+            .await
+            .context("reading the phone's photo library")?;
+            for w in &inventory.warnings {
+                output.warning(w);
+            }
+            inventory.assets
         }
     };
-    let output = Arc::new(Output::new(args.json));
     let observer: Arc<dyn Observer> = output.clone();
-    let result = pull(connector, device.clone(), assets, config, observer, cancel).await;
+    let result = pull(
+        connector,
+        device.clone(),
+        assets,
+        config,
+        observer,
+        options.cancel,
+    )
+    .await;
     output.finish_progress();
     match result {
         Ok(summary) => {
@@ -192,6 +234,16 @@ impl Output {
     fn json_line(&self, value: &impl serde::Serialize) {
         if let (Ok(line), Ok(mut out)) = (serde_json::to_string(value), self.stdout.lock()) {
             let _ = writeln!(out, "{line}");
+        }
+    }
+
+    /// A warning from the inventory (hostile names, unreadable database…).
+    fn warning(&self, text: &str) {
+        match &self.style {
+            Style::Json => {
+                self.json_line(&serde_json::json!({"event": "warning", "message": text}));
+            }
+            _ => eprintln!("warning: {text}"),
         }
     }
 

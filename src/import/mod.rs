@@ -30,4 +30,3 @@ pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod safe_write;
-pub mod scan;
