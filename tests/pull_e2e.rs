@@ -837,6 +837,28 @@ async fn dry_run_writes_nothing_and_reads_no_file() {
     assert_eq!(would, summary.plan.files_to_copy);
     assert_eq!(summary.files_copied, 0);
     assert_eq!(requests(&srv, Opcode::FileRefOpen), 0);
+
+    // After a real run, a dry run lists only what is still missing and touches no file.
+    let (r, _) = run_pull(&srv, assets_from_truth(&truth), config(&dest)).await;
+    let real = r.unwrap();
+    let before = snapshot(&dest);
+    let opens = requests(&srv, Opcode::FileRefOpen);
+    let mut cfg = config(&dest);
+    cfg.dry_run = true;
+    let (r, obs) = run_pull(&srv, assets_from_truth(&truth), cfg).await;
+    let again = r.unwrap();
+    let missing = truth
+        .assets
+        .iter()
+        .filter(|a| a.icloud_only && !a.trashed)
+        .map(|a| 1 + a.live_video.iter().count() + a.aae.iter().count())
+        .sum::<usize>() as u64;
+    assert_eq!(real.files_failed, real.icloud_only_failed);
+    assert_eq!(again.plan.files_to_copy, missing);
+    assert_eq!(again.plan.already_imported, real.files_copied);
+    assert!(obs.copied().is_empty());
+    assert_eq!(requests(&srv, Opcode::FileRefOpen), opens);
+    assert_eq!(snapshot(&dest), before);
     assert_eq!(srv.changing_ops(), 0);
 }
 

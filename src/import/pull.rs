@@ -197,7 +197,7 @@ pub enum PullError {
     #[error(
         "cannot open a connection to the phone's file service: {0}; unlock the phone, keep it connected and run again"
     )]
-    Connect(ConnectError),
+    Connect(#[source] ConnectError),
     #[error(
         "lost the phone while copying {path}: {source}. Files copied so far are kept; reconnect and run again to continue (a partly copied file resumes)"
     )]
