@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use futures::future::BoxFuture;
-use iphone_import::afc::{AfcClient, Opcode};
+use iphone_import::afc::{AfcClient, AfcStatus, Opcode};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::ledger::Ledger;
@@ -23,7 +23,7 @@ use iphone_import::import::safe_write::SafeWriteError;
 use iphone_import::library::{
     Asset, AssetKind, Resource, ResourceRole, ScanOptions, scan, scan_dcim,
 };
-use iphone_import::mock::afcd::{AfcServer, Faults};
+use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
 use iphone_import::mock::library::{self, LibraryOptions, LibraryTruth};
 use iphone_import::mock::profile::Profile;
 use rand::{RngCore, SeedableRng};
@@ -905,6 +905,76 @@ async fn filters_and_json_events() {
         assert!(c["bytes"].is_u64());
     }
     assert_eq!(parsed.last().unwrap()["files_copied"], summary.files_copied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_the_phone_refuses_are_reported_and_the_rest_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    let mut assets = small_tree(&root);
+    fs::write(
+        root.join("DCIM/100APPLE/IMG_0003.JPG"),
+        random_bytes(3, 5000),
+    )
+    .unwrap();
+    let mut third = assets[1].clone();
+    third.stem = "IMG_0003".into();
+    third.resources[0].device_path = "DCIM/100APPLE/IMG_0003.JPG".into();
+    assets.push(third);
+    // One file vanished between listing and stat, one cannot be opened (locked phone, EPERM).
+    let faults = Faults {
+        fail_paths: vec![
+            PathFault {
+                path: SMALL.into(),
+                status: AfcStatus::ObjectNotFound,
+                on: FaultOn::Stat,
+            },
+            PathFault {
+                path: "DCIM/100APPLE/IMG_0003.JPG".into(),
+                status: AfcStatus::PermDenied,
+                on: FaultOn::Open,
+            },
+        ],
+        ..Faults::none()
+    };
+    let srv = server(&root, faults);
+    let (r, obs) = run_pull(&srv, assets.clone(), config(&dest)).await;
+    let summary = r.unwrap();
+    assert_eq!(summary.files_copied, 1);
+    assert_eq!(summary.files_failed, 2);
+    assert_eq!(summary.icloud_only_failed, 0);
+    assert!(summary.is_partial());
+    let failed: Vec<_> = obs
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            PullEvent::Failed {
+                device_path,
+                icloud_only,
+                ..
+            } => Some((device_path, icloud_only)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|(_, icloud)| !icloud));
+    assert_same(&root, &dest, BIG);
+    assert_eq!(dest_of(&dest, SMALL), None);
+    assert_ledger_consistent(&dest, &[]);
+
+    // Readable again: the next run copies exactly the two that failed.
+    let srv2 = server(&root, Faults::none());
+    let (r, obs) = run_pull(&srv2, assets, config(&dest)).await;
+    assert!(!r.unwrap().is_partial());
+    let mut copied = obs.copied();
+    copied.sort();
+    assert_eq!(
+        copied,
+        vec![SMALL.to_string(), "DCIM/100APPLE/IMG_0003.JPG".into()]
+    );
+    assert_ledger_consistent(&dest, &[]);
+    assert_eq!(srv.changing_ops() + srv2.changing_ops(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

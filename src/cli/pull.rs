@@ -4,6 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -206,6 +207,9 @@ enum Style {
 struct Output {
     style: Style,
     stdout: Mutex<std::io::Stdout>,
+    /// Files finished (copied or failed) and planned, for the progress bar's message.
+    files_done: AtomicU64,
+    files_total: AtomicU64,
 }
 
 impl Output {
@@ -228,6 +232,8 @@ impl Output {
         Output {
             style,
             stdout: Mutex::new(std::io::stdout()),
+            files_done: AtomicU64::new(0),
+            files_total: AtomicU64::new(0),
         }
     }
 
@@ -332,18 +338,18 @@ impl Observer for Output {
             Style::Bar(bar) => match event {
                 PullEvent::Plan(p) => {
                     bar.set_length(p.bytes_to_copy);
+                    self.files_total.store(p.files_to_copy, Ordering::Relaxed);
                     bar.set_message(format!("0/{} files", p.files_to_copy));
                 }
-                PullEvent::Copied { .. } => {
-                    let files = bar.message();
-                    let total = files.split('/').nth(1).unwrap_or("?").to_string();
-                    let done = files
-                        .split('/')
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .unwrap_or(0)
-                        + 1;
-                    bar.set_message(format!("{done}/{total}"));
+                PullEvent::Copied { .. } | PullEvent::Failed { .. } => {
+                    let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let total = self.files_total.load(Ordering::Relaxed);
+                    bar.set_message(format!("{done}/{total} files"));
+                    if let Some(text) =
+                        plain_text(event).filter(|_| matches!(event, PullEvent::Failed { .. }))
+                    {
+                        bar.println(text);
+                    }
                 }
                 other => {
                     if let Some(text) = plain_text(other) {

@@ -627,17 +627,22 @@ fn anchor_from_ledger(shared: &Shared, asset: &Asset) -> Result<Option<Anchor>, 
     };
     let date = dates::capture_date_of(&local, &fallbacks);
     let (dest_stem, _) = split_name(entry.dest_path.rsplit('/').next().unwrap_or(""));
-    let suffix = dest_stem
-        .strip_prefix(asset.stem.as_str())
-        .and_then(|rest| rest.strip_prefix(" ("))
-        .and_then(|rest| rest.strip_suffix(')'))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let suffix = collision_suffix(dest_stem, &asset.stem);
     Ok(date.map(|d| Anchor {
         day: d.day(),
         mtime: Some(d.system_time()),
         suffix,
     }))
+}
+
+/// The ` (N)` a committed file's stem carries beyond the asset's stem (0 = none).
+fn collision_suffix(dest_stem: &str, stem: &str) -> u32 {
+    dest_stem
+        .rsplit_once(" (")
+        .filter(|(base, _)| base.ends_with(stem))
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn connect(shared: &Shared) -> Result<AfcClient, PullError> {
@@ -1024,4 +1029,79 @@ pub fn display_dest(dest: &Path) -> String {
         .unwrap_or_else(|_| dest.to_path_buf())
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(kind: AssetKind, created: Option<&str>) -> Asset {
+        Asset {
+            key: "k".into(),
+            uuid: None,
+            folder: "DCIM/100APPLE".into(),
+            stem: "IMG_0001".into(),
+            kind,
+            resources: Vec::new(),
+            created: created.map(|c| DateTime::parse_from_rfc3339(c).unwrap()),
+            hidden: false,
+            trashed: false,
+            trashed_at: None,
+            icloud_only: false,
+            favorite: false,
+            albums: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn date_filters_use_the_local_day_and_take_undated_assets() {
+        let f = Filters::from_args(Some("2025-06-14"), None, false, false, false, false).unwrap();
+        // 23:30 on the 13th where it was taken (already the 14th in UTC): before --since.
+        assert!(!selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-13T23:30:00-02:00"))
+        ));
+        assert!(selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-14T00:10:00+09:00"))
+        ));
+        // No library date: the filter cannot decide before copying; the asset is taken.
+        assert!(selected(&f, &asset(AssetKind::Photo, None)));
+        // Kind filters still apply to undated assets.
+        let videos =
+            Filters::from_args(Some("2025-06-14"), None, false, true, false, false).unwrap();
+        assert!(!selected(&videos, &asset(AssetKind::Photo, None)));
+        let mut trashed = asset(AssetKind::Video, None);
+        trashed.trashed = true;
+        assert!(!selected(&videos, &trashed));
+    }
+
+    #[test]
+    fn collision_suffix_is_read_back_from_a_destination_name() {
+        assert_eq!(collision_suffix("IMG_0001", "IMG_0001"), 0);
+        assert_eq!(collision_suffix("IMG_0001 (3)", "IMG_0001"), 3);
+        assert_eq!(collision_suffix("100APPLE-IMG_0001 (2)", "IMG_0001"), 2);
+        assert_eq!(collision_suffix("IMG_0001 (x)", "IMG_0001"), 0);
+        assert_eq!(collision_suffix("IMG_0002 (1)", "IMG_0001"), 0);
+    }
+
+    #[test]
+    fn originals_go_first() {
+        let mut roles = [
+            ResourceRole::Sidecar,
+            ResourceRole::EditedRender,
+            ResourceRole::LiveVideo,
+            ResourceRole::Original,
+        ];
+        roles.sort_by_key(|r| role_rank(*r));
+        assert_eq!(roles[0], ResourceRole::Original);
+        assert_eq!(roles[1], ResourceRole::LiveVideo);
+    }
+
+    #[test]
+    fn folder_of_device_paths() {
+        assert_eq!(folder_of("DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("/DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("IMG_0001.HEIC"), "");
+    }
 }
