@@ -130,15 +130,15 @@ pub async fn run_with_options(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("connecting to the phone's file service")?;
-            let inventory = library::inventory(
-                &client,
-                &InventoryOptions {
-                    cache_dir: options.cache_dir,
-                    edited: args.edited,
-                    ..InventoryOptions::default()
-                },
-            )
-            .await
+            let inventory_options = InventoryOptions {
+                cache_dir: options.cache_dir,
+                edited: args.edited,
+                ..InventoryOptions::default()
+            };
+            let inventory = tokio::select! {
+                inv = library::inventory(&client, &inventory_options) => inv,
+                _ = options.cancel.cancelled() => return Err(PullError::Cancelled.into()),
+            }
             .context("reading the phone's photo library")?;
             for w in &inventory.warnings {
                 output.warning(w);
