@@ -779,9 +779,22 @@ async fn a_different_file_at_the_target_gets_a_suffix_and_is_kept() {
         random_bytes(3, 40_000),
     )
     .unwrap();
+    // A Live Photo whose *video* name is taken (another phone's IMG_0004.MOV).
+    fs::write(
+        root.join("DCIM/100APPLE/IMG_0004.JPG"),
+        random_bytes(4, 40_000),
+    )
+    .unwrap();
+    fs::write(
+        root.join("DCIM/100APPLE/IMG_0004.MOV"),
+        random_bytes(5, 80_000),
+    )
+    .unwrap();
     fs::create_dir_all(&dest).unwrap();
     let theirs = b"someone else's photo".to_vec();
     fs::write(dest.join("IMG_0001.JPG"), &theirs).unwrap();
+    let other_phone = random_bytes(6, 1000);
+    fs::write(dest.join("IMG_0004.MOV"), &other_phone).unwrap();
     // An identical copy already there is recognised, not duplicated.
     fs::copy(
         root.join("DCIM/100APPLE/IMG_0002.JPG"),
@@ -810,9 +823,31 @@ async fn a_different_file_at_the_target_gets_a_suffix_and_is_kept() {
     );
     assert_same(&root, &dest, "DCIM/100APPLE/IMG_0001.JPG");
     assert_same(&root, &dest, "DCIM/100APPLE/IMG_0001.MOV");
-    assert_eq!(summary.files_renamed, 2);
+    assert_eq!(
+        dest_of(&dest, "DCIM/100APPLE/IMG_0004.JPG").unwrap(),
+        "IMG_0004 (1).JPG"
+    );
+    assert_eq!(
+        dest_of(&dest, "DCIM/100APPLE/IMG_0004.MOV").unwrap(),
+        "IMG_0004 (1).MOV"
+    );
+    assert!(!dest.join("IMG_0004.JPG").exists());
+    assert_eq!(fs::read(dest.join("IMG_0004.MOV")).unwrap(), other_phone);
+    assert_eq!(summary.files_renamed, 4);
     assert_eq!(summary.files_already_present, 1);
-    assert_ledger_consistent(&dest, &["IMG_0001.JPG"]);
+    assert_ledger_consistent(&dest, &["IMG_0001.JPG", "IMG_0004.MOV"]);
+
+    // The ledger lost (new DEST state), same files: all recognised in place, nothing doubled.
+    fs::remove_dir_all(dest.join(".iphone-import")).unwrap();
+    let before = snapshot(&dest);
+    let client = AfcClient::new(srv.connect_in_process());
+    let assets = scan_dcim(&client, &ScanOptions::default()).await.unwrap();
+    let mut cfg = config(&dest);
+    cfg.layout = Layout::parse("{name}").unwrap();
+    let (r, _) = run_pull(&srv, assets, cfg).await;
+    let again = r.unwrap();
+    assert_eq!(again.files_already_present, 5);
+    assert_eq!(snapshot(&dest), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

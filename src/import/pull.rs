@@ -635,6 +635,41 @@ fn anchor_from_ledger(shared: &Shared, asset: &Asset) -> Result<Option<Anchor>, 
     }))
 }
 
+/// The first collision suffix at which none of an asset's companions (Live Photo video, AAE,
+/// edited render) would land on a different file, so they can all keep the original's stem
+/// (a second phone's `IMG_0001.MOV` must not split this phone's `IMG_0001` pair). An existing
+/// file of the companion's size counts as free: it is most likely this very file from an
+/// earlier import, and the commit checks its content anyway.
+fn companion_suffix(
+    root: &Path,
+    layout: &Layout,
+    vars: &ResourceVars<'_>,
+    companions: &[(ResourceRole, String, u64)],
+) -> u32 {
+    let free = |n: u32| {
+        companions.iter().all(|(role, name, size)| {
+            let (_, ext) = split_name(name);
+            let v = ResourceVars { ext, ..*vars };
+            let rel = if *role == ResourceRole::EditedRender {
+                layout.render_edited(&v, ext)
+            } else {
+                layout.render(&v)
+            };
+            let Some(path) = rel.ok().and_then(|r| r.with_suffix(n).ok()) else {
+                return true;
+            };
+            match std::fs::symlink_metadata(path.under(root)) {
+                Ok(meta) => meta.is_file() && meta.len() == *size,
+                Err(_) => true,
+            }
+        })
+    };
+    (0..COMPANION_SUFFIX_TRIES).find(|&n| free(n)).unwrap_or(0)
+}
+
+/// ` (N)` suffixes tried to keep an asset's files together before letting each find its own.
+const COMPANION_SUFFIX_TRIES: u32 = 100;
+
 /// The ` (N)` a committed file's stem carries beyond the asset's stem (0 = none).
 fn collision_suffix(dest_stem: &str, stem: &str) -> u32 {
     dest_stem
@@ -710,11 +745,16 @@ async fn copy_asset(shared: &Arc<Shared>, client: &AfcClient, job: Job) -> Resul
     let asset = Arc::new(asset);
     let mut entries = Vec::new();
     let mut outcome = Ok(());
+    let companions: Vec<Resource> = pending
+        .iter()
+        .filter(|r| r.role != ResourceRole::Original)
+        .cloned()
+        .collect();
     for res in pending {
         if res.role != ResourceRole::Original && anchor.is_none() {
             break;
         }
-        match copy_resource(shared, client, &asset, &res, anchor).await {
+        match copy_resource(shared, client, &asset, &res, anchor, &companions).await {
             Ok((entry, placed)) => {
                 if res.role == ResourceRole::Original {
                     anchor = Some(placed);
@@ -827,6 +867,7 @@ async fn copy_resource(
     asset: &Arc<Asset>,
     res: &Resource,
     anchor: Option<Anchor>,
+    companions: &[Resource],
 ) -> Result<(Entry, Anchor), ItemError> {
     let dest = shared
         .dest
@@ -931,6 +972,11 @@ async fn copy_resource(
     let role = res.role;
     let name = res.name().to_string();
     let device_mtime = UNIX_EPOCH + Duration::from_nanos(mtime_ns.max(0) as u64);
+    let companions: Vec<(ResourceRole, String, u64)> = companions
+        .iter()
+        .map(|c| (c.role, c.name().to_string(), c.size.unwrap_or(0)))
+        .collect();
+    let root = dest.root().to_path_buf();
     let committed = tokio::task::spawn_blocking(move || {
         let placed = match anchor {
             Some(a) => a,
@@ -967,7 +1013,12 @@ async fn copy_resource(
             Ok(rel) => rel,
             Err(e) => return Ok(Err(e)),
         };
-        let committed = staged.commit(&rel, placed.mtime, placed.suffix)?;
+        let first_suffix = if anchor.is_none() {
+            companion_suffix(&root, &layout, &vars, &companions)
+        } else {
+            placed.suffix
+        };
+        let committed = staged.commit(&rel, placed.mtime, first_suffix)?;
         let placed = Anchor {
             suffix: committed.suffix,
             ..placed
