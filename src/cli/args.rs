@@ -54,6 +54,8 @@ pub enum Command {
     Pair,
     /// Make the phone forget this computer, and delete this computer's pair record.
     Unpair,
+    /// Copy every photo and video to DEST, incrementally and safely (see docs/pull.md).
+    Pull(super::pull::PullArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
 }

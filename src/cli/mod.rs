@@ -7,6 +7,7 @@ pub mod exit;
 mod info;
 mod ls;
 mod pairing;
+pub mod pull;
 mod session;
 
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         args::Command::Pair => pairing::pair(&cli.global).await,
         args::Command::Unpair => pairing::unpair(&cli.global).await,
         args::Command::Ls(a) => ls::run(&cli.global, a).await,
+        args::Command::Pull(a) => pull_cmd(&cli.global, a).await,
     }
 }
 
@@ -62,6 +64,43 @@ fn error_text(err: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// `pull`: a paired session whose StartService gives each of the engine's AFC connections.
+async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Result<u8> {
+    use std::sync::Arc;
+
+    use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
+
+    struct SessionConnector(Arc<session::PhoneSession>);
+    impl AfcConnector for SessionConnector {
+        fn connect(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<crate::afc::AfcClient, ConnectError>> {
+            Box::pin(async move { self.0.afc().await.map_err(ConnectError::from) })
+        }
+    }
+
+    let session = Arc::new(session::PhoneSession::open(global).await?);
+    let name = session
+        .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
+        .await
+        .ok()
+        .and_then(|v| v.as_string().map(str::to_string))
+        .unwrap_or_else(|| "iPhone".to_string());
+    let device = PullDevice { udid: session.device.udid.clone(), name };
+    let connector: Arc<dyn AfcConnector> = Arc::new(SessionConnector(session.clone()));
+    let result = pull::run_with(connector, &device, a).await;
+    if let Ok(session) = Arc::try_unwrap(session) {
+        session.close().await;
+    }
+    match result {
+        Err(e) if pull::is_cancelled(&e) => {
+            eprintln!("interrupted: {}", error_text(&e));
+            Ok(exit::INTERRUPTED)
+        }
+        other => other,
+    }
 }
 
 /// Quiet by default: warnings only; -v info, -vv debug, -vvv trace; -q errors only.

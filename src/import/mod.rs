@@ -28,4 +28,5 @@ pub mod layout;
 pub mod ledger;
 pub mod lock;
 pub mod names;
+pub mod pull;
 pub mod safe_write;

@@ -1,0 +1,424 @@
+//! `iphone-import pull DEST`: the command line of the pull engine (`import::pull`): arguments,
+//! progress (indicatif on a terminal, plain lines otherwise, JSON lines with `--json`), the
+//! summary and the exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::exit;
+use crate::import::filters::Filters;
+use crate::import::layout::{DEFAULT_LAYOUT, Layout};
+use crate::import::pull::{
+    AfcConnector, MAX_JOBS, Observer, PullConfig, PullDevice, PullError, PullEvent, Summary, pull,
+};
+use crate::library::{self, Asset, InventoryOptions};
+
+/// `pull` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct PullArgs {
+    /// Folder to import into (created if missing). Its `.iphone-import/` holds the ledger.
+    pub dest: PathBuf,
+    /// Where each file goes under DEST. Variables: {year} {month} {day} {name} {stem} {ext}
+    /// {device} {dcim_folder}.
+    #[arg(long, default_value = DEFAULT_LAYOUT)]
+    pub layout: String,
+    /// Parallel connections to the phone.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
+    pub jobs: u16,
+    /// Only assets taken on or after this day (YYYY-MM-DD, local time where taken).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only assets taken on or before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only photos (Live Photos keep their video).
+    #[arg(long, conflicts_with = "videos_only")]
+    pub photos_only: bool,
+    /// Only videos.
+    #[arg(long)]
+    pub videos_only: bool,
+    /// Also import what is in Recently Deleted.
+    #[arg(long)]
+    pub include_trashed: bool,
+    /// Leave out hidden assets (they are imported by default).
+    #[arg(long)]
+    pub exclude_hidden: bool,
+    /// Also import edited versions, as `<stem>_edited.<ext>` next to the original.
+    #[arg(long)]
+    pub edited: bool,
+    /// JSON lines on stdout: one event per item, then a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Show what would be copied; create and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// How [`run_with_options`] gets its assets and stops.
+pub struct RunOptions {
+    /// The inventory to import; `None` = ask the phone (`library::inventory`).
+    pub assets: Option<Vec<Asset>>,
+    /// Where the copy of Photos.sqlite is cached; `None` = DCIM listing only (no dates, no
+    /// iCloud-only detection up front).
+    pub cache_dir: Option<PathBuf>,
+    /// Cancelled = stop cleanly.
+    pub cancel: CancellationToken,
+}
+
+/// Cache folder for one phone's Photos.sqlite copy: `$XDG_CACHE_HOME/iphone-import/<udid>/`.
+pub fn default_cache_dir(udid: &str) -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| {
+        d.join("iphone-import")
+            .join(crate::import::names::sanitize_component(udid))
+    })
+}
+
+/// Runs `pull` against a connected phone. Ctrl-C stops it cleanly (finished files are kept and
+/// recorded, a partly copied file resumes next time; exit code ERROR). The inventory comes from
+/// the phone (DCIM listing + cached Photos.sqlite).
+pub async fn run_with(
+    connector: Arc<dyn AfcConnector>,
+    device: &PullDevice,
+    args: &PullArgs,
+) -> anyhow::Result<u8> {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signal_task = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping cleanly (files copied so far are kept)…");
+            on_signal.cancel();
+        }
+    });
+    let options = RunOptions {
+        assets: None,
+        cache_dir: default_cache_dir(&device.udid),
+        cancel,
+    };
+    let result = run_with_options(connector, device, args, options).await;
+    signal_task.abort();
+    result
+}
+
+/// [`run_with`] with the caller's inventory, cache folder and cancellation.
+pub async fn run_with_options(
+    connector: Arc<dyn AfcConnector>,
+    device: &PullDevice,
+    args: &PullArgs,
+    options: RunOptions,
+) -> anyhow::Result<u8> {
+    let config = match config_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let output = Arc::new(Output::new(args.json));
+    let assets = match options.assets {
+        Some(a) => a,
+        None => {
+            let client = connector
+                .connect()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("connecting to the phone's file service")?;
+            let inventory_options = InventoryOptions {
+                cache_dir: options.cache_dir,
+                edited: args.edited,
+                ..InventoryOptions::default()
+            };
+            let inventory = tokio::select! {
+                inv = library::inventory(&client, &inventory_options) => inv,
+                _ = options.cancel.cancelled() => return Err(PullError::Cancelled.into()),
+            }
+            .context("reading the phone's photo library")?;
+            for w in &inventory.warnings {
+                output.warning(w);
+            }
+            inventory.assets
+        }
+    };
+    let observer: Arc<dyn Observer> = output.clone();
+    let result = pull(
+        connector,
+        device.clone(),
+        assets,
+        config,
+        observer,
+        options.cancel,
+    )
+    .await;
+    output.finish_progress();
+    match result {
+        Ok(summary) => {
+            output.summary(&summary, args);
+            Ok(if summary.is_partial() {
+                exit::PARTIAL
+            } else {
+                exit::OK
+            })
+        }
+        Err(e) => {
+            if args.json {
+                output.json_line(&serde_json::json!({"event": "error", "message": e.to_string()}));
+            }
+            Err(anyhow::Error::new(e))
+        }
+    }
+}
+
+fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
+    let layout = Layout::parse(&args.layout).context("--layout")?;
+    let filters = Filters::from_args(
+        args.since.as_deref(),
+        args.until.as_deref(),
+        args.photos_only,
+        args.videos_only,
+        args.include_trashed,
+        args.exclude_hidden,
+    )?;
+    Ok(PullConfig {
+        dest: args.dest.clone(),
+        layout,
+        filters,
+        jobs: usize::from(args.jobs),
+        edited: args.edited,
+        dry_run: args.dry_run,
+        command_line: format!("iphone-import pull {}", args.dest.display()),
+        fail_writes_after: None,
+    })
+}
+
+/// Which of the three output styles.
+enum Style {
+    Json,
+    Plain,
+    Bar(ProgressBar),
+}
+
+struct Output {
+    style: Style,
+    stdout: Mutex<std::io::Stdout>,
+    /// Files finished (copied or failed) and planned, for the progress bar's message.
+    files_done: AtomicU64,
+    files_total: AtomicU64,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        let style = if json {
+            Style::Json
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            Style::Bar(bar)
+        } else {
+            Style::Plain
+        };
+        Output {
+            style,
+            stdout: Mutex::new(std::io::stdout()),
+            files_done: AtomicU64::new(0),
+            files_total: AtomicU64::new(0),
+        }
+    }
+
+    fn json_line(&self, value: &impl serde::Serialize) {
+        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(value), self.stdout.lock()) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    /// A warning from the inventory (hostile names, unreadable database…).
+    fn warning(&self, text: &str) {
+        match &self.style {
+            Style::Json => {
+                self.json_line(&serde_json::json!({"event": "warning", "message": text}));
+            }
+            _ => eprintln!("warning: {text}"),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.style {
+            Style::Bar(bar) => bar.println(text),
+            _ => {
+                if let Ok(mut out) = self.stdout.lock() {
+                    let _ = writeln!(out, "{text}");
+                }
+            }
+        }
+    }
+
+    fn finish_progress(&self) {
+        if let Style::Bar(bar) = &self.style {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn summary(&self, s: &Summary, args: &PullArgs) {
+        if let Style::Json = self.style {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("event".into(), "summary".into());
+            }
+            self.json_line(&v);
+            return;
+        }
+        let dest = crate::import::pull::display_dest(&args.dest);
+        let p = &s.plan;
+        if s.dry_run {
+            self.line(&format!(
+                "dry run: {} files ({}) would be copied to {dest}; {} already imported, {} left out by filters. Nothing was written.",
+                p.files_to_copy,
+                human_bytes(p.bytes_to_copy),
+                p.already_imported,
+                p.filtered_out,
+            ));
+        } else {
+            self.line(&format!(
+                "{} files copied ({}) to {dest}; {} already imported, {} left out by filters.",
+                s.files_copied,
+                human_bytes(s.bytes_copied),
+                p.already_imported,
+                p.filtered_out,
+            ));
+            if s.files_renamed > 0 {
+                self.line(&format!(
+                    "{} files got a \" (N)\" suffix because a different file already had their name.",
+                    s.files_renamed
+                ));
+            }
+        }
+        if p.unsafe_names > 0 {
+            self.line(&format!(
+                "{} files were skipped because their names are unsafe (see the warnings above).",
+                p.unsafe_names
+            ));
+        }
+        if s.icloud_only_failed > 0 || (s.dry_run && p.icloud_only > 0) {
+            let n = if s.dry_run {
+                p.icloud_only
+            } else {
+                s.icloud_only_failed
+            };
+            self.line(&format!(
+                "{n} originals are only in iCloud (\"Optimize iPhone Storage\") and could not be copied. \
+                 On the phone, turn on Settings › Photos › Download and Keep Originals, wait for the \
+                 download to finish, then run pull again."
+            ));
+        }
+        let other = s.files_failed.saturating_sub(s.icloud_only_failed);
+        if other > 0 {
+            self.line(&format!(
+                "{other} files could not be copied (see the messages above); run pull again to retry them."
+            ));
+        }
+    }
+}
+
+impl Observer for Output {
+    fn event(&self, event: &PullEvent) {
+        match &self.style {
+            Style::Json => self.json_line(event),
+            Style::Bar(bar) => match event {
+                PullEvent::Plan(p) => {
+                    bar.set_length(p.bytes_to_copy);
+                    self.files_total.store(p.files_to_copy, Ordering::Relaxed);
+                    bar.set_message(format!("0/{} files", p.files_to_copy));
+                }
+                PullEvent::Copied { .. } | PullEvent::Failed { .. } => {
+                    let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let total = self.files_total.load(Ordering::Relaxed);
+                    bar.set_message(format!("{done}/{total} files"));
+                    if let Some(text) =
+                        plain_text(event).filter(|_| matches!(event, PullEvent::Failed { .. }))
+                    {
+                        bar.println(text);
+                    }
+                }
+                other => {
+                    if let Some(text) = plain_text(other) {
+                        bar.println(text);
+                    }
+                }
+            },
+            Style::Plain => {
+                if let Some(text) = plain_text(event) {
+                    self.line(&text);
+                }
+            }
+        }
+    }
+
+    fn bytes(&self, n: u64) {
+        if let Style::Bar(bar) = &self.style {
+            bar.inc(n);
+        }
+    }
+}
+
+fn plain_text(event: &PullEvent) -> Option<String> {
+    Some(match event {
+        PullEvent::Plan(p) => format!(
+            "{} assets on the phone, {} selected; {} files ({}) to copy, {} already imported",
+            p.assets,
+            p.selected,
+            p.files_to_copy,
+            human_bytes(p.bytes_to_copy),
+            p.already_imported
+        ),
+        PullEvent::WouldCopy {
+            device_path, bytes, ..
+        } => format!("would copy {device_path} ({})", human_bytes(*bytes)),
+        PullEvent::Copied {
+            device_path,
+            dest_path,
+            resumed_from,
+            already_present,
+            ..
+        } => {
+            let note = if *already_present {
+                " (identical file already there)"
+            } else if *resumed_from > 0 {
+                " (resumed)"
+            } else {
+                ""
+            };
+            format!("copied {device_path} -> {dest_path}{note}")
+        }
+        PullEvent::Skipped {
+            device_path,
+            reason,
+        } => format!("warning: skipped {}: {reason}", device_path.escape_debug()),
+        PullEvent::Failed {
+            device_path,
+            reason,
+            ..
+        } => format!("failed {device_path}: {reason}"),
+    })
+}
+
+fn human_bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+/// Whether an error from `run_with` is the user's interrupt (for the exit code).
+pub fn is_cancelled(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| matches!(c.downcast_ref::<PullError>(), Some(PullError::Cancelled)))
+}

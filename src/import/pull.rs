@@ -1,0 +1,1158 @@
+//! The pull engine: plan what to copy, copy it over `jobs` AFC connections, record it.
+//!
+//! Input is a list of [`Asset`]s (from the library inventory, or [`super::scan`]). Per run:
+//!
+//! 1. **Plan.** Unsafe device names are skipped with a warning; filters apply per asset; each
+//!    resource whose name is in `ledger.known_paths(udid, folder)` is done already, so a no-op
+//!    re-run stats and reads nothing on the phone. Only new resources are stat'ed (pipelined on
+//!    one connection) for their size and mtime. iCloud-only assets are counted here.
+//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue.
+//!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
+//!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
+//!    that hashes (BLAKE3) and writes while the next reads are in flight, fsync, capture date
+//!    from the temp file, layout, rename without replacing, folder fsync.
+//! 3. **Record.** An asset's committed resources go into the ledger in one transaction.
+//!
+//! The original goes first; its date and collision suffix are the *anchor* every other
+//! resource of the asset (Live Photo video, AAE, edited render) is placed with, so they keep
+//! one stem. Failures of one item (iCloud-only original, file vanished) are reported and the run
+//! goes on; failures of the run (phone gone, disk full, ledger) stop every worker, record what
+//! was completed, and return the error. Cancellation abandons in-flight files: their temp files
+//! stay for the next run, nothing partial ever reaches a final path.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, NaiveDate};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
+
+use super::dates::{self, Fallbacks};
+use super::filters::{self, AssetMeta, Filters};
+use super::layout::{Layout, LayoutError, ResourceVars, split_name};
+use super::ledger::{self, Entry, Ledger, LedgerError};
+use super::lock::{DestLock, LockError};
+use super::names;
+use super::safe_write::{Destination, Outcome, SafeWriteError, SourceKey};
+use crate::afc::{AfcClient, AfcError, AfcStatus, MAX_READ_LEN, Whence};
+use crate::library::{Asset, AssetKind, Resource, ResourceRole};
+
+/// Bytes buffered between the AFC reads and the disk writer of one file.
+const PIPE_BYTES: usize = 8 * 1024 * 1024;
+/// Stats kept in flight on the planning connection.
+const STATS_IN_FLIGHT: usize = 64;
+/// Upper bound on `--jobs` (each is an AFC connection on the phone).
+pub const MAX_JOBS: usize = 16;
+
+/// Why a connection could not be opened (lockdown, service start, transport): the lead's type.
+pub type ConnectError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens one more AFC connection to the phone. `pull` calls it once per job.
+pub trait AfcConnector: Send + Sync {
+    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>>;
+}
+
+/// Any `Fn() -> future of AfcClient` is a connector.
+impl<F> AfcConnector for F
+where
+    F: Fn() -> BoxFuture<'static, Result<AfcClient, ConnectError>> + Send + Sync,
+{
+    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>> {
+        (self)()
+    }
+}
+
+/// The phone being pulled from.
+#[derive(Debug, Clone)]
+pub struct PullDevice {
+    pub udid: String,
+    /// The name the user gave the phone (untrusted; `{device}` in layouts).
+    pub name: String,
+}
+
+/// Everything a run needs besides the phone.
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    pub dest: PathBuf,
+    pub layout: Layout,
+    pub filters: Filters,
+    /// AFC connections (1..=[`MAX_JOBS`]).
+    pub jobs: usize,
+    /// Also import edited renders (`<stem>_edited.<ext>`).
+    pub edited: bool,
+    /// Plan only: nothing is created or written under DEST.
+    pub dry_run: bool,
+    /// Shown to a second run that finds DEST locked.
+    pub command_line: String,
+    /// Test hook: every file's writes fail with "disk full" after this many bytes.
+    #[doc(hidden)]
+    pub fail_writes_after: Option<u64>,
+}
+
+/// Counts of the plan, emitted before copying starts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Plan {
+    /// Assets in the inventory.
+    pub assets: u64,
+    /// Assets the filters took.
+    pub selected: u64,
+    /// Assets the filters left out.
+    pub filtered_out: u64,
+    /// Files of selected assets already in the ledger (not touched).
+    pub already_imported: u64,
+    /// Files to copy and their bytes.
+    pub files_to_copy: u64,
+    pub bytes_to_copy: u64,
+    /// Selected assets whose original is only in iCloud (from the photo library).
+    pub icloud_only: u64,
+    /// Files skipped because their name from the phone is unsafe.
+    pub unsafe_names: u64,
+}
+
+/// One line of output per item (and the plan), serialised as JSON lines by `--json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PullEvent {
+    Plan(Plan),
+    /// `--dry-run`: this file would be copied.
+    WouldCopy {
+        device_path: String,
+        role: ResourceRole,
+        bytes: u64,
+    },
+    Copied {
+        device_path: String,
+        role: ResourceRole,
+        dest_path: String,
+        bytes: u64,
+        /// Bytes that were already in a temp file from an interrupted run.
+        resumed_from: u64,
+        /// An identical file was already at the destination; it was kept.
+        already_present: bool,
+    },
+    /// Not copied, by decision (unsafe name from the phone).
+    Skipped {
+        device_path: String,
+        reason: String,
+    },
+    /// Could not be copied; the run goes on.
+    Failed {
+        device_path: String,
+        reason: String,
+        /// The original is only in iCloud (or the phone could not read it, as it does then).
+        icloud_only: bool,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub plan: Plan,
+    pub dry_run: bool,
+    pub files_copied: u64,
+    /// Bytes received from the phone in this run (resumed bytes not included).
+    pub bytes_copied: u64,
+    pub files_resumed: u64,
+    /// Files whose identical copy was already at the destination.
+    pub files_already_present: u64,
+    /// Files that got a ` (N)` suffix because a different file had their name.
+    pub files_renamed: u64,
+    /// Files that could not be copied (including iCloud-only originals).
+    pub files_failed: u64,
+    /// Originals that could not be copied because they are only in iCloud.
+    pub icloud_only_failed: u64,
+}
+
+impl Summary {
+    /// Some items could not be copied (exit code PARTIAL).
+    pub fn is_partial(&self) -> bool {
+        self.files_failed > 0
+    }
+}
+
+/// Receives events and byte progress; called from worker tasks and blocking writer threads.
+pub trait Observer: Send + Sync {
+    fn event(&self, event: &PullEvent);
+    /// `n` more bytes of the phone's files reached the destination.
+    fn bytes(&self, _n: u64) {}
+}
+
+/// Failures that stop the run. Completed files are in the ledger; partial ones stay as temp
+/// files and resume next time.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Dest(#[from] SafeWriteError),
+    #[error(
+        "cannot open a connection to the phone's file service: {0}; unlock the phone, keep it connected and run again"
+    )]
+    Connect(#[source] ConnectError),
+    #[error(
+        "lost the phone while copying {path}: {source}. Files copied so far are kept; reconnect and run again to continue (a partly copied file resumes)"
+    )]
+    Disconnected { path: String, source: AfcError },
+    #[error("while copying {path}: {source}")]
+    Write {
+        path: String,
+        source: SafeWriteError,
+    },
+    #[error(
+        "interrupted; files copied so far are kept and recorded, run again to continue (a partly copied file resumes)"
+    )]
+    Cancelled,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Per-item failure (reported, run goes on) or run failure.
+enum ItemError {
+    Item { reason: String, icloud_only: bool },
+    Run(PullError),
+}
+
+impl From<PullError> for ItemError {
+    fn from(e: PullError) -> Self {
+        ItemError::Run(e)
+    }
+}
+
+/// Where an asset's companions go: the original's date, file mtime and collision suffix.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    day: NaiveDate,
+    mtime: Option<SystemTime>,
+    suffix: u32,
+}
+
+/// One asset's work: the resources still to copy (size and mtime known), original first.
+struct Job {
+    asset: Asset,
+    pending: Vec<Resource>,
+    /// Set when the original was imported by an earlier run.
+    anchor: Option<Anchor>,
+}
+
+struct Shared {
+    connector: Arc<dyn AfcConnector>,
+    config: PullConfig,
+    device: PullDevice,
+    observer: Arc<dyn Observer>,
+    dest: Option<Destination>,
+    ledger: Option<Arc<Mutex<Ledger>>>,
+    stop: CancellationToken,
+    summary: Mutex<Summary>,
+}
+
+fn internal(e: impl std::fmt::Display) -> PullError {
+    PullError::Internal(e.to_string())
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn folder_of(device_path: &str) -> &str {
+    let p = device_path.strip_prefix('/').unwrap_or(device_path);
+    p.rsplit_once('/').map_or("", |(f, _)| f)
+}
+
+fn role_rank(role: ResourceRole) -> u8 {
+    match role {
+        ResourceRole::Original => 0,
+        ResourceRole::LiveVideo => 1,
+        ResourceRole::Sidecar => 2,
+        ResourceRole::EditedRender => 3,
+    }
+}
+
+/// The camera folder name (`100APPLE`) of a DCIM path, for `{dcim_folder}`.
+fn dcim_folder(asset: &Asset) -> &str {
+    asset.folder.rsplit('/').next().unwrap_or(&asset.folder)
+}
+
+fn asset_meta(asset: &Asset) -> Option<AssetMeta> {
+    Some(AssetMeta {
+        kind: match asset.kind {
+            AssetKind::Photo => filters::AssetKind::Photo,
+            AssetKind::Video => filters::AssetKind::Video,
+        },
+        captured: asset.created?.date_naive(),
+        hidden: asset.hidden,
+        trashed: asset.trashed,
+    })
+}
+
+/// Whether the filters take the asset. Without a library date (no readable Photos.sqlite) a
+/// date filter cannot be decided before copying; such assets are taken.
+fn selected(filters: &Filters, asset: &Asset) -> bool {
+    match asset_meta(asset) {
+        Some(meta) => filters.matches(&meta),
+        None => {
+            let undated = Filters {
+                since: None,
+                until: None,
+                ..*filters
+            };
+            let meta = AssetMeta {
+                kind: match asset.kind {
+                    AssetKind::Photo => filters::AssetKind::Photo,
+                    AssetKind::Video => filters::AssetKind::Video,
+                },
+                captured: NaiveDate::default(),
+                hidden: asset.hidden,
+                trashed: asset.trashed,
+            };
+            undated.matches(&meta)
+        }
+    }
+}
+
+/// Runs a pull. `cancel` stops it cleanly (Ctrl-C): the result is then `PullError::Cancelled`.
+pub async fn pull(
+    connector: Arc<dyn AfcConnector>,
+    device: PullDevice,
+    assets: Vec<Asset>,
+    config: PullConfig,
+    observer: Arc<dyn Observer>,
+    cancel: CancellationToken,
+) -> Result<Summary, PullError> {
+    let jobs = config.jobs.clamp(1, MAX_JOBS);
+    let (lock, dest, ledger) = if config.dry_run {
+        // Nothing is created: an existing ledger is read to know what is done, a missing one
+        // means nothing is.
+        let ledger = if ledger::ledger_path(&config.dest).is_file() {
+            Some(Ledger::open(&config.dest)?)
+        } else {
+            None
+        };
+        (None, None, ledger)
+    } else {
+        let lock = DestLock::acquire(&config.dest, &config.command_line)?;
+        let dest = Destination::open(&config.dest)?;
+        let ledger = Ledger::open(&config.dest)?;
+        (Some(lock), Some(dest), Some(ledger))
+    };
+    let shared = Arc::new(Shared {
+        connector,
+        device,
+        observer,
+        dest,
+        ledger: ledger.map(|l| Arc::new(Mutex::new(l))),
+        stop: cancel.child_token(),
+        summary: Mutex::new(Summary {
+            dry_run: config.dry_run,
+            ..Summary::default()
+        }),
+        config,
+    });
+    let result = run(&shared, assets, jobs).await;
+    let result = match result {
+        Err(e) => Err(e),
+        Ok(()) if cancel.is_cancelled() => Err(PullError::Cancelled),
+        Ok(()) => {
+            if let Some(dest) = &shared.dest {
+                // A complete run: leftover temps are worthless (failed items were removed).
+                let dest = dest.clone();
+                tokio::task::spawn_blocking(move || dest.remove_temps())
+                    .await
+                    .map_err(internal)??;
+            }
+            Ok(shared.summary.lock().map_err(internal)?.clone())
+        }
+    };
+    drop(lock);
+    result
+}
+
+async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
+    let (queue, first_client) = plan(shared, assets).await?;
+    let plan = shared.summary.lock().map_err(internal)?.plan.clone();
+    shared.observer.event(&PullEvent::Plan(plan));
+    if shared.config.dry_run {
+        for job in &queue {
+            for r in &job.pending {
+                shared.observer.event(&PullEvent::WouldCopy {
+                    device_path: r.device_path.clone(),
+                    role: r.role,
+                    bytes: r.size.unwrap_or(0),
+                });
+            }
+        }
+        return Ok(());
+    }
+    if queue.is_empty() {
+        return Ok(());
+    }
+    let workers = jobs.min(queue.len());
+    let queue = Arc::new(Mutex::new(queue));
+    let mut first_client = first_client;
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let sh = shared.clone();
+        let q = queue.clone();
+        let client = first_client.take();
+        handles.push(tokio::spawn(async move {
+            let r = worker(&sh, q, client).await;
+            if r.is_err() {
+                sh.stop.cancel();
+            }
+            r
+        }));
+    }
+    let mut first_error = None;
+    for h in handles {
+        let r = h.await.map_err(internal).and_then(|r| r);
+        if let Err(e) = r {
+            // The cause beats the "cancelled" of the workers it stopped.
+            let replace = match (&first_error, &e) {
+                (None, _) => true,
+                (Some(PullError::Cancelled), e) => !matches!(e, PullError::Cancelled),
+                _ => false,
+            };
+            if replace {
+                first_error = Some(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Decides what to copy. Returns the jobs and the connection used for stats (if any), which
+/// becomes the first worker's.
+async fn plan(
+    shared: &Arc<Shared>,
+    assets: Vec<Asset>,
+) -> Result<(VecDeque<Job>, Option<AfcClient>), PullError> {
+    let cfg = &shared.config;
+    let udid = shared.device.udid.as_str();
+    let mut plan = Plan {
+        assets: assets.len() as u64,
+        ..Plan::default()
+    };
+    let mut known_by_folder: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut jobs = VecDeque::new();
+    for mut asset in assets {
+        if !selected(&cfg.filters, &asset) {
+            plan.filtered_out += 1;
+            continue;
+        }
+        plan.selected += 1;
+        if asset.icloud_only {
+            plan.icloud_only += 1;
+        }
+        asset.resources.sort_by_key(|r| role_rank(r.role));
+        let mut pending = Vec::new();
+        let mut original_known = false;
+        let mut unsafe_original = false;
+        for r in &asset.resources {
+            if r.role == ResourceRole::EditedRender && !cfg.edited {
+                continue;
+            }
+            let unsafe_reason = names::validate_device_path(&r.device_path)
+                .err()
+                .map(|e| e.to_string())
+                .or_else(|| {
+                    names::validate_name(&asset.stem)
+                        .err()
+                        .map(|e| format!("asset name: {e}"))
+                });
+            if let Some(reason) = unsafe_reason {
+                plan.unsafe_names += 1;
+                tracing::warn!(path = %r.device_path.escape_debug(), "skipping: {reason}");
+                shared.observer.event(&PullEvent::Skipped {
+                    device_path: r.device_path.clone(),
+                    reason: format!("unsafe name from the phone: {reason}"),
+                });
+                if r.role == ResourceRole::Original {
+                    unsafe_original = true;
+                    break;
+                }
+                continue;
+            }
+            let folder = folder_of(&r.device_path).to_string();
+            let known = match (&shared.ledger, known_by_folder.get(&folder)) {
+                (_, Some(k)) => k.contains(r.name()),
+                (None, None) => false,
+                (Some(ledger), None) => {
+                    let set = ledger
+                        .lock()
+                        .map_err(internal)?
+                        .known_paths(udid, &folder)?;
+                    let hit = set.contains(r.name());
+                    known_by_folder.insert(folder, set);
+                    hit
+                }
+            };
+            if known {
+                plan.already_imported += 1;
+                if r.role == ResourceRole::Original {
+                    original_known = true;
+                }
+            } else {
+                pending.push(r.clone());
+            }
+        }
+        if unsafe_original || pending.is_empty() {
+            continue;
+        }
+        let anchor = if original_known {
+            anchor_from_ledger(shared, &asset)?
+        } else {
+            None
+        };
+        if original_known && anchor.is_none() {
+            // The original's copy is gone from the ledger's view; companions wait for it.
+            continue;
+        }
+        jobs.push_back(Job {
+            asset,
+            pending,
+            anchor,
+        });
+    }
+
+    // Stat only what will be copied, pipelined on one connection.
+    let need_stat: Vec<(usize, usize, String)> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(j, job)| {
+            job.pending
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.size.is_none() || r.mtime_ns.is_none())
+                .map(move |(i, r)| (j, i, r.device_path.clone()))
+        })
+        .collect();
+    let mut client = None;
+    if !need_stat.is_empty() {
+        let c = connect(shared).await?;
+        let stats = futures::stream::iter(need_stat)
+            .map(|(j, i, path)| {
+                let c = &c;
+                async move { (j, i, c.stat(&path).await) }
+            })
+            .buffer_unordered(STATS_IN_FLIGHT)
+            .collect::<Vec<_>>();
+        let results = tokio::select! {
+            r = stats => r,
+            _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
+        };
+        let mut dropped: HashSet<(usize, usize)> = HashSet::new();
+        for (j, i, r) in results {
+            match r {
+                Ok(info) => {
+                    let res = &mut jobs[j].pending[i];
+                    res.size = Some(info.st_size);
+                    res.mtime_ns = Some(info.st_mtime_ns);
+                }
+                Err(e) if e.is_fatal() => {
+                    return Err(PullError::Disconnected {
+                        path: jobs[j].pending[i].device_path.clone(),
+                        source: e,
+                    });
+                }
+                Err(e) => {
+                    let path = jobs[j].pending[i].device_path.clone();
+                    report_failure(shared, &path, e.to_string(), false)?;
+                    dropped.insert((j, i));
+                }
+            }
+        }
+        if !dropped.is_empty() {
+            for (j, job) in jobs.iter_mut().enumerate() {
+                let mut i = 0;
+                job.pending.retain(|_| {
+                    let keep = !dropped.contains(&(j, i));
+                    i += 1;
+                    keep
+                });
+                // Without its original, an asset's companions have no anchor.
+                if job.anchor.is_none()
+                    && job
+                        .pending
+                        .first()
+                        .is_none_or(|r| r.role != ResourceRole::Original)
+                {
+                    job.pending.clear();
+                }
+            }
+            jobs.retain(|j| !j.pending.is_empty());
+        }
+        client = Some(c);
+    }
+    for job in &jobs {
+        for r in &job.pending {
+            plan.files_to_copy += 1;
+            plan.bytes_to_copy += r.size.unwrap_or(0);
+        }
+    }
+    shared.summary.lock().map_err(internal)?.plan = plan;
+    Ok((jobs, client))
+}
+
+/// The anchor of an asset whose original an earlier run imported: its destination's date and
+/// collision suffix, so a new companion (an AAE after an edit) lands beside it.
+fn anchor_from_ledger(shared: &Shared, asset: &Asset) -> Result<Option<Anchor>, PullError> {
+    let (Some(ledger), Some(original)) = (&shared.ledger, asset.original()) else {
+        return Ok(None);
+    };
+    let entry = ledger
+        .lock()
+        .map_err(internal)?
+        .lookup(&shared.device.udid, &original.device_path)?;
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    let local = shared.config.dest.join(&entry.dest_path);
+    let fallbacks = Fallbacks {
+        photos_db: asset.created,
+        birth_time: None,
+    };
+    let date = dates::capture_date_of(&local, &fallbacks);
+    let (dest_stem, _) = split_name(entry.dest_path.rsplit('/').next().unwrap_or(""));
+    let suffix = collision_suffix(dest_stem, &asset.stem);
+    Ok(date.map(|d| Anchor {
+        day: d.day(),
+        mtime: Some(d.system_time()),
+        suffix,
+    }))
+}
+
+/// The first collision suffix at which none of an asset's companions (Live Photo video, AAE,
+/// edited render) would land on a different file, so they can all keep the original's stem
+/// (a second phone's `IMG_0001.MOV` must not split this phone's `IMG_0001` pair). An existing
+/// file of the companion's size counts as free: it is most likely this very file from an
+/// earlier import, and the commit checks its content anyway.
+fn companion_suffix(
+    root: &Path,
+    layout: &Layout,
+    vars: &ResourceVars<'_>,
+    companions: &[(ResourceRole, String, u64)],
+) -> u32 {
+    let free = |n: u32| {
+        companions.iter().all(|(role, name, size)| {
+            let (_, ext) = split_name(name);
+            let v = ResourceVars { ext, ..*vars };
+            let rel = if *role == ResourceRole::EditedRender {
+                layout.render_edited(&v, ext)
+            } else {
+                layout.render(&v)
+            };
+            let Some(path) = rel.ok().and_then(|r| r.with_suffix(n).ok()) else {
+                return true;
+            };
+            match std::fs::symlink_metadata(path.under(root)) {
+                Ok(meta) => meta.is_file() && meta.len() == *size,
+                Err(_) => true,
+            }
+        })
+    };
+    (0..COMPANION_SUFFIX_TRIES).find(|&n| free(n)).unwrap_or(0)
+}
+
+/// ` (N)` suffixes tried to keep an asset's files together before letting each find its own.
+const COMPANION_SUFFIX_TRIES: u32 = 100;
+
+/// The ` (N)` a committed file's stem carries beyond the asset's stem (0 = none).
+fn collision_suffix(dest_stem: &str, stem: &str) -> u32 {
+    dest_stem
+        .rsplit_once(" (")
+        .filter(|(base, _)| base.ends_with(stem))
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn connect(shared: &Shared) -> Result<AfcClient, PullError> {
+    tokio::select! {
+        c = shared.connector.connect() => c.map_err(PullError::Connect),
+        _ = shared.stop.cancelled() => Err(PullError::Cancelled),
+    }
+}
+
+fn report_failure(
+    shared: &Shared,
+    path: &str,
+    reason: String,
+    icloud_only: bool,
+) -> Result<(), PullError> {
+    {
+        let mut s = shared.summary.lock().map_err(internal)?;
+        s.files_failed += 1;
+        if icloud_only {
+            s.icloud_only_failed += 1;
+        }
+    }
+    shared.observer.event(&PullEvent::Failed {
+        device_path: path.to_string(),
+        reason,
+        icloud_only,
+    });
+    Ok(())
+}
+
+async fn worker(
+    shared: &Arc<Shared>,
+    queue: Arc<Mutex<VecDeque<Job>>>,
+    client: Option<AfcClient>,
+) -> Result<(), PullError> {
+    let client = match client {
+        Some(c) => c,
+        None => match connect(shared).await {
+            Err(PullError::Cancelled) => return Ok(()),
+            other => other?,
+        },
+    };
+    loop {
+        if shared.stop.is_cancelled() {
+            return Ok(());
+        }
+        let Some(job) = queue.lock().map_err(internal)?.pop_front() else {
+            return Ok(());
+        };
+        match copy_asset(shared, &client, job).await {
+            Ok(()) | Err(PullError::Cancelled) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Copies an asset's pending resources and records the ones that reached their final path
+/// (also when the run fails midway, so the ledger matches DEST).
+async fn copy_asset(shared: &Arc<Shared>, client: &AfcClient, job: Job) -> Result<(), PullError> {
+    let Job {
+        asset,
+        pending,
+        mut anchor,
+    } = job;
+    let asset = Arc::new(asset);
+    let mut entries = Vec::new();
+    let mut outcome = Ok(());
+    let companions: Vec<Resource> = pending
+        .iter()
+        .filter(|r| r.role != ResourceRole::Original)
+        .cloned()
+        .collect();
+    for res in pending {
+        if res.role != ResourceRole::Original && anchor.is_none() {
+            break;
+        }
+        match copy_resource(shared, client, &asset, &res, anchor, &companions).await {
+            Ok((entry, placed)) => {
+                if res.role == ResourceRole::Original {
+                    anchor = Some(placed);
+                }
+                entries.push(entry);
+            }
+            Err(ItemError::Item {
+                reason,
+                icloud_only,
+            }) => {
+                report_failure(shared, &res.device_path, reason, icloud_only)?;
+                if res.role == ResourceRole::Original {
+                    break;
+                }
+            }
+            Err(ItemError::Run(e)) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    if !entries.is_empty()
+        && let Some(ledger) = &shared.ledger
+    {
+        let ledger = ledger.clone();
+        let name = shared.device.name.clone();
+        tokio::task::spawn_blocking(move || {
+            ledger
+                .lock()
+                .map_err(internal)?
+                .record_many(&entries, &name)
+                .map_err(PullError::from)
+        })
+        .await
+        .map_err(internal)??;
+    }
+    outcome
+}
+
+/// Counts bytes on their way to the disk writer, for the progress display.
+struct Counting<R> {
+    inner: R,
+    observer: Arc<dyn Observer>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.observer.bytes(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads `path` from `offset` to `size` into `out`: a plain pipelined whole-file read from the
+/// start, or open + seek + reads to resume.
+async fn read_remote(
+    client: &AfcClient,
+    path: &str,
+    size: u64,
+    offset: u64,
+    mut out: tokio::io::DuplexStream,
+) -> Result<u64, AfcError> {
+    if offset >= size {
+        return Ok(0);
+    }
+    if offset == 0 {
+        return client.read_file_to(path, Some(size), &mut out).await;
+    }
+    let handle = client.open(path).await?;
+    let copied = async {
+        client.seek(handle, Whence::Start, offset as i64).await?;
+        let mut left = size - offset;
+        while left > 0 {
+            let want = (MAX_READ_LEN as u64).min(left) as usize;
+            let data = client.read(handle, want).await?;
+            if data.is_empty() {
+                return Err(AfcError::SizeMismatch {
+                    path: path.to_string(),
+                    expected: size,
+                    got: size - left,
+                });
+            }
+            out.write_all(&data)
+                .await
+                .map_err(|e| AfcError::Output(Arc::new(e)))?;
+            left -= data.len() as u64;
+        }
+        out.flush()
+            .await
+            .map_err(|e| AfcError::Output(Arc::new(e)))?;
+        Ok(size - offset)
+    }
+    .await;
+    let closed = client.close(handle).await;
+    let copied = copied?;
+    closed?;
+    Ok(copied)
+}
+
+fn is_unreadable_original(e: &AfcError) -> bool {
+    e.status() == Some(AfcStatus::IoError)
+}
+
+/// Copies one resource to its final path. Returns its ledger entry and where it was placed.
+async fn copy_resource(
+    shared: &Arc<Shared>,
+    client: &AfcClient,
+    asset: &Arc<Asset>,
+    res: &Resource,
+    anchor: Option<Anchor>,
+    companions: &[Resource],
+) -> Result<(Entry, Anchor), ItemError> {
+    let dest = shared
+        .dest
+        .clone()
+        .ok_or_else(|| internal("copy without a destination"))?;
+    let size = res.size.unwrap_or(0);
+    let mtime_ns = res.mtime_ns.unwrap_or(0) as i64;
+    let udid = shared.device.udid.clone();
+    let path = res.device_path.clone();
+    let begin_dest = dest.clone();
+    let mut partial = tokio::task::spawn_blocking(move || {
+        begin_dest.begin(&SourceKey {
+            udid: &udid,
+            device_path: &path,
+            size,
+            mtime_ns,
+        })
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|source| PullError::Write {
+        path: res.device_path.clone(),
+        source,
+    })?;
+    let offset = partial.resume_offset();
+    if offset > 0 {
+        // Counted as done for the progress display: the plan's total includes them.
+        shared.observer.bytes(offset);
+    }
+    let temp = partial.temp_path().to_path_buf();
+    if let Some(n) = shared.config.fail_writes_after {
+        partial.fail_writes_after(n);
+    }
+    let (pipe_in, pipe_out) = tokio::io::duplex(PIPE_BYTES);
+    let mut reader = Counting {
+        inner: SyncIoBridge::new(pipe_out),
+        observer: shared.observer.clone(),
+    };
+    let writer = tokio::task::spawn_blocking(move || {
+        partial.copy_from(&mut reader)?;
+        partial.finish()
+    });
+    let read = read_remote(client, &res.device_path, size, offset, pipe_in);
+    let read_result = tokio::select! {
+        r = read => Some(r),
+        _ = shared.stop.cancelled() => None,
+    };
+    let written = writer.await.map_err(internal)?;
+    let Some(read_result) = read_result else {
+        // Abandoned: the temp file keeps what arrived, for the next run.
+        return Err(PullError::Cancelled.into());
+    };
+    let staged = match (read_result, written) {
+        (Ok(_), Ok(staged)) => staged,
+        (Err(e), _) if e.is_fatal() => {
+            return Err(PullError::Disconnected {
+                path: res.device_path.clone(),
+                source: e,
+            }
+            .into());
+        }
+        (Err(AfcError::Output(_)) | Ok(_), Err(SafeWriteError::SizeMismatch { expected, got })) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(ItemError::Item {
+                reason: format!(
+                    "the phone sent {got} bytes where {expected} were announced (the file changed); run again"
+                ),
+                icloud_only: false,
+            });
+        }
+        (Err(AfcError::Output(_)) | Ok(_), Err(source)) => {
+            return Err(PullError::Write {
+                path: res.device_path.clone(),
+                source,
+            }
+            .into());
+        }
+        (Err(e), _) => {
+            // The phone refused this file (vanished, unreadable, iCloud-only): drop its temp.
+            let _ = std::fs::remove_file(&temp);
+            let icloud = res.role == ResourceRole::Original
+                && (asset.icloud_only || is_unreadable_original(&e));
+            let reason = if icloud {
+                format!(
+                    "the original is only in iCloud (the phone could not read it: {e}); on the phone turn on Settings › Photos › Download and Keep Originals, wait for the download, and run again"
+                )
+            } else {
+                e.to_string()
+            };
+            return Err(ItemError::Item {
+                reason,
+                icloud_only: icloud,
+            });
+        }
+    };
+    let received = size - offset;
+
+    // Date, layout, rename: local, blocking.
+    let layout = shared.config.layout.clone();
+    let device_name = shared.device.name.clone();
+    let asset2 = asset.clone();
+    let role = res.role;
+    let name = res.name().to_string();
+    let device_mtime = UNIX_EPOCH + Duration::from_nanos(mtime_ns.max(0) as u64);
+    let companions: Vec<(ResourceRole, String, u64)> = companions
+        .iter()
+        .map(|c| (c.role, c.name().to_string(), c.size.unwrap_or(0)))
+        .collect();
+    let root = dest.root().to_path_buf();
+    let committed = tokio::task::spawn_blocking(move || {
+        let placed = match anchor {
+            Some(a) => a,
+            None => {
+                let fallbacks = Fallbacks {
+                    photos_db: asset2.created,
+                    birth_time: Some(device_mtime),
+                };
+                let date = dates::capture_date_of(staged.temp_path(), &fallbacks);
+                Anchor {
+                    day: date.map_or_else(
+                        || DateTime::<chrono::Utc>::from(device_mtime).date_naive(),
+                        |d| d.day(),
+                    ),
+                    mtime: date.map(|d| d.system_time()).or(Some(device_mtime)),
+                    suffix: 0,
+                }
+            }
+        };
+        let (_, ext) = split_name(&name);
+        let vars = ResourceVars {
+            date: placed.day,
+            stem: &asset2.stem,
+            ext,
+            device: &device_name,
+            dcim_folder: dcim_folder(&asset2),
+        };
+        let rel = if role == ResourceRole::EditedRender {
+            layout.render_edited(&vars, ext)
+        } else {
+            layout.render(&vars)
+        };
+        let rel = match rel {
+            Ok(rel) => rel,
+            Err(e) => return Ok(Err(e)),
+        };
+        let first_suffix = if anchor.is_none() {
+            companion_suffix(&root, &layout, &vars, &companions)
+        } else {
+            placed.suffix
+        };
+        let committed = staged.commit(&rel, placed.mtime, first_suffix)?;
+        let placed = Anchor {
+            suffix: committed.suffix,
+            ..placed
+        };
+        Ok::<_, SafeWriteError>(Ok((committed, placed)))
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|source| PullError::Write {
+        path: res.device_path.clone(),
+        source,
+    })?;
+    let (committed, placed) = committed.map_err(|e: LayoutError| {
+        let _ = std::fs::remove_file(&temp);
+        ItemError::Item {
+            reason: format!("no valid destination path: {e}"),
+            icloud_only: false,
+        }
+    })?;
+    let already_present = committed.outcome == Outcome::AlreadyPresent;
+    {
+        let mut s = shared.summary.lock().map_err(internal)?;
+        s.files_copied += 1;
+        s.bytes_copied += received;
+        if offset > 0 {
+            s.files_resumed += 1;
+        }
+        if already_present {
+            s.files_already_present += 1;
+        }
+        if committed.suffix > 0 && !already_present {
+            s.files_renamed += 1;
+        }
+    }
+    let dest_path = committed.rel.to_string();
+    shared.observer.event(&PullEvent::Copied {
+        device_path: res.device_path.clone(),
+        role: res.role,
+        dest_path: dest_path.clone(),
+        bytes: committed.len,
+        resumed_from: offset,
+        already_present,
+    });
+    let entry = Entry {
+        udid: shared.device.udid.clone(),
+        device_path: res.device_path.clone(),
+        size,
+        device_mtime_ns: mtime_ns,
+        dest_path,
+        blake3: *committed.blake3.as_bytes(),
+        imported_at_ns: now_ns(),
+    };
+    Ok((entry, placed))
+}
+
+/// DEST's absolute form for messages (best effort).
+pub fn display_dest(dest: &Path) -> String {
+    std::path::absolute(dest)
+        .unwrap_or_else(|_| dest.to_path_buf())
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(kind: AssetKind, created: Option<&str>) -> Asset {
+        Asset {
+            key: "k".into(),
+            uuid: None,
+            folder: "DCIM/100APPLE".into(),
+            stem: "IMG_0001".into(),
+            kind,
+            resources: Vec::new(),
+            created: created.map(|c| DateTime::parse_from_rfc3339(c).unwrap()),
+            hidden: false,
+            trashed: false,
+            trashed_at: None,
+            icloud_only: false,
+            favorite: false,
+            albums: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn date_filters_use_the_local_day_and_take_undated_assets() {
+        let f = Filters::from_args(Some("2025-06-14"), None, false, false, false, false).unwrap();
+        // 23:30 on the 13th where it was taken (already the 14th in UTC): before --since.
+        assert!(!selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-13T23:30:00-02:00"))
+        ));
+        assert!(selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-14T00:10:00+09:00"))
+        ));
+        // No library date: the filter cannot decide before copying; the asset is taken.
+        assert!(selected(&f, &asset(AssetKind::Photo, None)));
+        // Kind filters still apply to undated assets.
+        let videos =
+            Filters::from_args(Some("2025-06-14"), None, false, true, false, false).unwrap();
+        assert!(!selected(&videos, &asset(AssetKind::Photo, None)));
+        let mut trashed = asset(AssetKind::Video, None);
+        trashed.trashed = true;
+        assert!(!selected(&videos, &trashed));
+    }
+
+    #[test]
+    fn collision_suffix_is_read_back_from_a_destination_name() {
+        assert_eq!(collision_suffix("IMG_0001", "IMG_0001"), 0);
+        assert_eq!(collision_suffix("IMG_0001 (3)", "IMG_0001"), 3);
+        assert_eq!(collision_suffix("100APPLE-IMG_0001 (2)", "IMG_0001"), 2);
+        assert_eq!(collision_suffix("IMG_0001 (x)", "IMG_0001"), 0);
+        assert_eq!(collision_suffix("IMG_0002 (1)", "IMG_0001"), 0);
+    }
+
+    #[test]
+    fn originals_go_first() {
+        let mut roles = [
+            ResourceRole::Sidecar,
+            ResourceRole::EditedRender,
+            ResourceRole::LiveVideo,
+            ResourceRole::Original,
+        ];
+        roles.sort_by_key(|r| role_rank(*r));
+        assert_eq!(roles[0], ResourceRole::Original);
+        assert_eq!(roles[1], ResourceRole::LiveVideo);
+    }
+
+    #[test]
+    fn folder_of_device_paths() {
+        assert_eq!(folder_of("DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("/DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("IMG_0001.HEIC"), "");
+    }
+}
