@@ -88,7 +88,10 @@ async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Resu
         .ok()
         .and_then(|v| v.as_string().map(str::to_string))
         .unwrap_or_else(|| "iPhone".to_string());
-    let device = PullDevice { udid: session.device.udid.clone(), name };
+    let device = PullDevice {
+        udid: session.device.udid.clone(),
+        name,
+    };
     let connector: Arc<dyn AfcConnector> = Arc::new(SessionConnector(session.clone()));
     let result = pull::run_with(connector, &device, a).await;
     if let Ok(session) = Arc::try_unwrap(session) {

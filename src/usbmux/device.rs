@@ -82,6 +82,19 @@ impl DeviceEngine {
                 // which such a host would reject anyway).
                 self.v2 = major >= 2;
                 self.decoder.set_v2(self.v2);
+                if self.versioned {
+                    // A second VERSION: the host restarted its mux (a new process, a restarted
+                    // usbmuxd) and will reuse source ports. Its old connections are dead; end
+                    // ours quietly so its new SYNs are not refused as reused.
+                    for conn in self.conns.forget_all() {
+                        self.events.push_back(MuxEvent::Reset {
+                            conn,
+                            reason: Some("the host restarted its mux".into()),
+                            by_peer: true,
+                        });
+                    }
+                    self.control.clear();
+                }
                 self.versioned = true;
                 self.control.push_back(encode_version(2, 0));
             }
@@ -209,6 +222,39 @@ mod tests {
     use crate::usbmux::host::HostEngine;
     use crate::usbmux::tcp::{ACK, RST, WINDOW};
     use crate::usbmux::test_hex::hex;
+
+    #[test]
+    fn a_host_that_restarts_its_mux_can_reuse_its_ports() {
+        let mut dev = DeviceEngine::new();
+        let mut first = HostEngine::new();
+        pump(&mut first, &mut dev, 4096);
+        first.connect(62078).expect("sport");
+        let (_, de) = pump(&mut first, &mut dev, 4096);
+        assert!(
+            de.iter().any(|e| matches!(e, MuxEvent::Accepted { .. })),
+            "{de:?}"
+        );
+        // A new host process: VERSION again, source ports from 1 again, no RST for the old one.
+        let mut second = HostEngine::new();
+        let (_, de) = pump(&mut second, &mut dev, 4096);
+        assert!(
+            de.iter()
+                .any(|e| matches!(e, MuxEvent::Reset { by_peer: true, .. })),
+            "old connection torn down: {de:?}"
+        );
+        assert_eq!(dev.connection_count(), 0);
+        second.connect(62078).expect("sport");
+        let (he, de) = pump(&mut second, &mut dev, 4096);
+        assert!(
+            de.iter()
+                .any(|e| matches!(e, MuxEvent::Accepted { port: 62078, .. })),
+            "the reused source port is accepted: {de:?}"
+        );
+        assert!(
+            he.iter().any(|e| matches!(e, MuxEvent::Connected(_))),
+            "{he:?}"
+        );
+    }
 
     fn only_62078(port: u16) -> bool {
         port == 62078

@@ -501,6 +501,18 @@ impl ConnTable {
         }
     }
 
+    /// Drop every connection without sending anything: the peer that knew them is gone (a host
+    /// that restarted its mux). Returns their ids so the owner can tear down what it holds.
+    pub fn forget_all(&mut self) -> Vec<ConnId> {
+        let ids = self.ids();
+        for id in &ids {
+            self.forget(*id);
+        }
+        self.ready.clear();
+        self.anon.clear();
+        ids
+    }
+
     fn forget(&mut self, id: ConnId) {
         if let Some(slot) = self.slots.remove(&id) {
             self.by_ports
