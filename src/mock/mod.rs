@@ -4,4 +4,6 @@
 
 pub mod cli;
 pub mod demo;
+#[cfg(feature = "gadget")]
+pub mod gadget;
 pub mod phone;
