@@ -71,8 +71,19 @@ fn parse_u16(s: &str) -> Result<u16, String> {
     parsed.map_err(|e| format!("not a 16-bit number: {s} ({e})"))
 }
 
-/// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM. Needs root (configfs).
+/// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM, on a runtime of its own.
+/// Needs root (configfs). From async code call [`serve`] instead.
 pub fn run(args: GadgetArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(args))
+}
+
+/// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM. Needs root (configfs).
+pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     let identity = PhoneIdentity::default();
     let serial = match &args.serial {
         Some(s) => s.clone(),
@@ -106,7 +117,7 @@ pub fn run(args: GadgetArgs) -> anyhow::Result<()> {
         args.layout
     );
 
-    let result = serve(device.mux, device.out_ep, device.in_ep, device.others, phone);
+    let result = serve_mux(device.mux, device.out_ep, device.in_ep, device.others, phone).await;
     remove(reg);
     result
 }
@@ -272,19 +283,13 @@ enum Ep0 {
 }
 
 /// Run mux sessions, one per time the host enables the mux interface, until a signal arrives.
-fn serve(
+async fn serve_mux(
     mux: Custom,
     out_ep: EndpointReceiver,
     in_ep: EndpointSender,
     others: Vec<Placeholder>,
     phone: Arc<SimulatedPhone>,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-
     let (ep0_tx, mut ep0_rx) = mpsc::unbounded_channel();
     spawn_named("gadget-ep0", move || watch_ep0(mux, ep0_tx))?;
     for other in others {
@@ -295,7 +300,7 @@ fn serve(
     let (in_sessions, in_sessions_rx) = std_mpsc::channel();
     spawn_named("gadget-in", move || pump_in(in_ep, in_sessions_rx))?;
 
-    runtime.block_on(async move {
+    {
         let mut stop = std::pin::pin!(shutdown_signal());
         let mut enabled = false;
         loop {
@@ -349,7 +354,7 @@ fn serve(
                 }
             }
         }
-    })
+    }
 }
 
 /// One plug-in's worth of mux: the device role over the link, with the phone's services.
