@@ -1,1 +1,449 @@
-//! (being written)
+//! The device role of the mux protocol, without I/O: what an iPhone does on its end of the USB
+//! pipe. Used by the simulated phone. Answers VERSION with {2, 0}, accepts SETUP, accepts or
+//! refuses connections, and tolerates whatever packet counters the host uses.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::frame::{
+    self, Decoder, HOST_MTU, Packet, Protocol, Seqs, encode_control, encode_tcp, encode_version,
+};
+use super::host::ProtocolError;
+use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, SYN, TcpHeader};
+
+/// Device-role engine for one host.
+#[derive(Debug)]
+pub struct DeviceEngine {
+    /// Host's VERSION seen (and answered).
+    versioned: bool,
+    v2: bool,
+    decoder: Decoder,
+    tx_seq: u16,
+    rx_seq: u16,
+    control: VecDeque<Bytes>,
+    conns: ConnTable,
+    events: VecDeque<MuxEvent>,
+    isn: u32,
+}
+
+impl Default for DeviceEngine {
+    fn default() -> Self {
+        DeviceEngine::new()
+    }
+}
+
+impl DeviceEngine {
+    pub fn new() -> DeviceEngine {
+        DeviceEngine {
+            versioned: false,
+            v2: false,
+            decoder: Decoder::new(HOST_MTU),
+            tx_seq: 0,
+            rx_seq: 0,
+            control: VecDeque::new(),
+            conns: ConnTable::default(),
+            events: VecDeque::new(),
+            isn: 0,
+        }
+    }
+
+    /// Initial sequence number for accepted connections (0, as on a real phone; tests vary it).
+    pub fn set_isn(&mut self, isn: u32) {
+        self.isn = isn;
+    }
+
+    /// Bytes from the host. `listening(port)` decides whether a SYN is accepted. An error is
+    /// fatal for the link.
+    pub fn receive(
+        &mut self,
+        data: Bytes,
+        listening: &dyn Fn(u16) -> bool,
+    ) -> Result<(), ProtocolError> {
+        self.decoder.push(data);
+        while let Some(packet) = self.decoder.next_packet()? {
+            self.handle(packet, listening)?;
+        }
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        packet: Packet,
+        listening: &dyn Fn(u16) -> bool,
+    ) -> Result<(), ProtocolError> {
+        if let Some(seqs) = packet.seqs {
+            self.rx_seq = seqs.tx_seq;
+        }
+        match packet.protocol {
+            Protocol::Version => {
+                let (major, _minor) = frame::decode_version(&packet.payload)?;
+                // We are a v2 device; a host asking for 1 gets v1 framing (our answer says 2,
+                // which such a host would reject anyway).
+                self.v2 = major >= 2;
+                self.decoder.set_v2(self.v2);
+                self.versioned = true;
+                self.control.push_back(encode_version(2, 0));
+            }
+            _ if !self.versioned => return Err(ProtocolError::BeforeVersion(packet.protocol)),
+            Protocol::Setup | Protocol::Control => {
+                // SETUP (0x07) restarts the host's counters; we tolerate any values, so there is
+                // nothing to do. CONTROL never comes from a host.
+            }
+            Protocol::Tcp => {
+                let (hdr, payload) = TcpHeader::parse(packet.payload)?;
+                if hdr.flags == SYN {
+                    self.on_syn(&hdr, listening);
+                } else if let Some((conn, event)) = self.conns.on_segment(&hdr, payload) {
+                    match event {
+                        ConnEvent::Data(d) => self.events.push_back(MuxEvent::Data(conn, d)),
+                        ConnEvent::Reset { reason, by_peer } => {
+                            self.events.push_back(MuxEvent::Reset {
+                                conn,
+                                reason,
+                                by_peer,
+                            })
+                        }
+                        // Only a host gets these.
+                        ConnEvent::Connected | ConnEvent::Refused => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_syn(&mut self, syn: &TcpHeader, listening: &dyn Fn(u16) -> bool) {
+        if let Some(existing) = self.conns.lookup(syn.dport, syn.sport) {
+            // A SYN on a live connection: the host lost track of it. Reset ours and refuse.
+            self.conns.close(existing, Some("connection reused"));
+            self.events.push_back(MuxEvent::Reset {
+                conn: existing,
+                reason: Some("the host reopened this connection".into()),
+                by_peer: false,
+            });
+            self.conns.anon_rst(syn);
+            return;
+        }
+        if listening(syn.dport) {
+            let conn = self
+                .conns
+                .insert(Connection::accept(syn.dport, syn, self.isn));
+            self.events.push_back(MuxEvent::Accepted {
+                conn,
+                port: syn.dport,
+            });
+        } else {
+            self.conns.anon_rst(syn);
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<MuxEvent> {
+        self.events.pop_front()
+    }
+
+    /// Queue data; returns how many bytes the host's window accepted.
+    pub fn send(&mut self, conn: ConnId, data: Bytes) -> usize {
+        self.conns.send(conn, data)
+    }
+
+    pub fn sendable(&self, conn: ConnId) -> usize {
+        self.conns.sendable(conn)
+    }
+
+    /// The service has taken `n` received bytes: acknowledge them.
+    pub fn consumed(&mut self, conn: ConnId, n: usize) {
+        self.conns.consumed(conn, n)
+    }
+
+    /// Close a connection: queued data, then RST carrying `reason` (usbmuxd logs it).
+    pub fn close(&mut self, conn: ConnId, reason: Option<&str>) {
+        self.conns.close(conn, reason)
+    }
+
+    /// A CONTROL message to the host (kind 3 error, 5 warning, 7 info).
+    pub fn send_control(&mut self, kind: u8, text: &str) {
+        let seqs = self.next_seqs();
+        self.control.push_back(encode_control(seqs, kind, text));
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn connections(&self) -> Vec<ConnId> {
+        self.conns.ids()
+    }
+
+    pub fn has_transmit(&self) -> bool {
+        !self.control.is_empty() || self.conns.has_output()
+    }
+
+    fn next_seqs(&mut self) -> Option<Seqs> {
+        if !self.v2 {
+            return None;
+        }
+        let seqs = Seqs {
+            tx_seq: self.tx_seq,
+            rx_seq: self.rx_seq,
+        };
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        Some(seqs)
+    }
+
+    /// The next whole mux packet to send.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(p) = self.control.pop_front() {
+            return Some(p);
+        }
+        let (hdr, payload) = self.conns.next_segment()?;
+        let seqs = self.next_seqs();
+        Some(encode_tcp(seqs, &hdr.to_bytes(), &payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usbmux::frame::{DEV_MRU, encode_setup};
+    use crate::usbmux::host::HostEngine;
+    use crate::usbmux::tcp::{ACK, RST, WINDOW};
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn only_62078(port: u16) -> bool {
+        port == 62078
+    }
+
+    #[test]
+    fn answers_usbmuxd_bytes() {
+        let mut dev = DeviceEngine::new();
+        // usbmuxd's first three packets, delivered coalesced.
+        let input = hex(
+            "00000000 00000014 00000002 00000000 00000000
+             00000002 00000011 feedface 0000 ffff 07
+             00000006 00000024 feedface 0001 ffff 0001 f27e 00000000 00000000 50 02 0200 0000 0000",
+        );
+        dev.receive(Bytes::from(input), &only_62078).unwrap();
+        assert_eq!(
+            dev.poll_transmit().unwrap().as_ref(),
+            hex("00000000 00000014 00000002 00000000 00000000").as_slice()
+        );
+        let conn = match dev.poll_event() {
+            Some(MuxEvent::Accepted { conn, port: 62078 }) => conn,
+            other => panic!("{other:?}"),
+        };
+        let synack = dev.poll_transmit().unwrap();
+        // v2 header: our tx_seq 0, rx_seq = host's last tx_seq (1).
+        assert_eq!(
+            &synack[..16],
+            &hex("00000006 00000024 feedface 0000 0001")[..]
+        );
+        let (h, _) = TcpHeader::parse(synack.slice(16..)).unwrap();
+        assert_eq!(
+            (h.sport, h.dport, h.seq, h.ack, h.flags, h.window),
+            (62078, 1, 0, 1, 0x12, 512)
+        );
+        assert_eq!(dev.connection_count(), 1);
+        dev.close(conn, Some("bye"));
+        assert!(dev.poll_transmit().is_some());
+        assert_eq!(dev.connection_count(), 0);
+    }
+
+    #[test]
+    fn syn_to_closed_port_is_reset() {
+        let mut dev = DeviceEngine::new();
+        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        dev.poll_transmit();
+        let syn = TcpHeader {
+            sport: 4,
+            dport: 1234,
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            window: 512,
+        };
+        // Any counters are tolerated.
+        dev.receive(
+            encode_tcp(
+                Some(Seqs {
+                    tx_seq: 999,
+                    rx_seq: 3,
+                }),
+                &syn.to_bytes(),
+                &[],
+            ),
+            &only_62078,
+        )
+        .unwrap();
+        assert_eq!(dev.poll_event(), None);
+        let (h, _) = TcpHeader::parse(dev.poll_transmit().unwrap().slice(16..)).unwrap();
+        assert_eq!((h.sport, h.dport, h.flags), (1234, 4, RST));
+    }
+
+    #[test]
+    fn segment_for_unknown_connection_gets_anonymous_rst() {
+        let mut dev = DeviceEngine::new();
+        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        dev.poll_transmit();
+        let seg = TcpHeader {
+            sport: 9,
+            dport: 62078,
+            seq: 500,
+            ack: 42,
+            flags: ACK,
+            window: 512,
+        };
+        dev.receive(
+            encode_tcp(
+                Some(Seqs {
+                    tx_seq: 1,
+                    rx_seq: 0,
+                }),
+                &seg.to_bytes(),
+                b"?",
+            ),
+            &only_62078,
+        )
+        .unwrap();
+        let (h, _) = TcpHeader::parse(dev.poll_transmit().unwrap().slice(16..)).unwrap();
+        assert_eq!(
+            (h.sport, h.dport, h.seq, h.ack, h.flags),
+            (62078, 9, 42, 500, RST)
+        );
+    }
+
+    #[test]
+    fn packets_before_version_are_fatal() {
+        let mut dev = DeviceEngine::new();
+        assert!(
+            dev.receive(
+                encode_setup(Seqs {
+                    tx_seq: 0,
+                    rx_seq: 0xffff
+                }),
+                &only_62078
+            )
+            .is_err()
+        );
+        let mut dev = DeviceEngine::new();
+        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        // Host packets are limited to 49152 bytes.
+        assert!(
+            dev.receive(Bytes::from(hex("00000006 0000c001")), &only_62078)
+                .is_err()
+        );
+    }
+
+    /// Run both engines against each other, moving bytes in `chunk`-sized pieces.
+    fn pump(
+        host: &mut HostEngine,
+        dev: &mut DeviceEngine,
+        chunk: usize,
+    ) -> (Vec<MuxEvent>, Vec<MuxEvent>) {
+        let (mut he, mut de) = (Vec::new(), Vec::new());
+        loop {
+            let mut moved = false;
+            let mut h2d = Vec::new();
+            while let Some(p) = host.poll_transmit() {
+                h2d.extend_from_slice(&p);
+            }
+            for c in h2d.chunks(chunk) {
+                moved = true;
+                dev.receive(Bytes::copy_from_slice(c), &only_62078).unwrap();
+            }
+            let mut d2h = Vec::new();
+            while let Some(p) = dev.poll_transmit() {
+                d2h.extend_from_slice(&p);
+            }
+            for c in d2h.chunks(chunk) {
+                moved = true;
+                host.receive(Bytes::copy_from_slice(c)).unwrap();
+            }
+            while let Some(e) = host.poll_event() {
+                he.push(e);
+            }
+            while let Some(e) = dev.poll_event() {
+                de.push(e);
+            }
+            if !moved {
+                return (he, de);
+            }
+        }
+    }
+
+    #[test]
+    fn host_and_device_engines_talk_with_wrapping_sequences() {
+        for chunk in [1usize, 13, 4096, DEV_MRU] {
+            let mut host = HostEngine::new();
+            let mut dev = DeviceEngine::new();
+            dev.set_isn(u32::MAX - 50_000);
+            let conn = host.connect(62078).unwrap();
+            let refused = host.connect(5).unwrap();
+            let (he, de) = pump(&mut host, &mut dev, chunk);
+            assert!(he.contains(&MuxEvent::Connected(conn)), "{he:?}");
+            assert!(he.contains(&MuxEvent::Refused(refused)), "{he:?}");
+            let dconn = match de.as_slice() {
+                [MuxEvent::Accepted { conn, port: 62078 }] => *conn,
+                other => panic!("{other:?}"),
+            };
+            // Device → host, 3 windows' worth, across the sequence wrap.
+            let data: Vec<u8> = (0..3 * WINDOW as usize).map(|i| (i % 251) as u8).collect();
+            let mut sent = 0;
+            let mut got = Vec::new();
+            while got.len() < data.len() {
+                sent += dev.send(dconn, conn_slice(&data, sent));
+                let (he, _) = pump(&mut host, &mut dev, chunk);
+                for e in he {
+                    if let MuxEvent::Data(c, d) = e {
+                        assert_eq!(c, conn);
+                        host.consumed(c, d.len());
+                        got.extend_from_slice(&d);
+                    }
+                }
+            }
+            assert_eq!(got, data);
+        }
+    }
+
+    fn conn_slice(data: &[u8], from: usize) -> Bytes {
+        Bytes::copy_from_slice(&data[from..])
+    }
+
+    #[test]
+    fn device_send_waits_for_host_consumption() {
+        let mut host = HostEngine::new();
+        let mut dev = DeviceEngine::new();
+        let conn = host.connect(62078).unwrap();
+        let (_, de) = pump(&mut host, &mut dev, 4096);
+        let MuxEvent::Accepted { conn: dconn, .. } = de[0] else {
+            panic!()
+        };
+        assert_eq!(
+            dev.send(dconn, Bytes::from(vec![1u8; 200_000])),
+            WINDOW as usize
+        );
+        let (he, _) = pump(&mut host, &mut dev, 4096);
+        let received: usize = he
+            .iter()
+            .map(|e| {
+                if let MuxEvent::Data(_, d) = e {
+                    d.len()
+                } else {
+                    0
+                }
+            })
+            .sum();
+        assert_eq!(received, WINDOW as usize);
+        assert_eq!(dev.sendable(dconn), 0);
+        host.consumed(conn, 1000);
+        pump(&mut host, &mut dev, 4096);
+        assert_eq!(dev.sendable(dconn), 1000);
+    }
+}

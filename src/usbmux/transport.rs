@@ -270,8 +270,14 @@ mod tests {
 
     #[test]
     fn dashes_24_digit_serials_only() {
-        assert_eq!(dashed_udid("00008110000205A13E06401E"), "00008110-000205A13E06401E");
-        assert_eq!(dashed_udid("00008110-000205A13E06401E"), "00008110-000205A13E06401E");
+        assert_eq!(
+            dashed_udid("00008110000205A13E06401E"),
+            "00008110-000205A13E06401E"
+        );
+        assert_eq!(
+            dashed_udid("00008110-000205A13E06401E"),
+            "00008110-000205A13E06401E"
+        );
         assert_eq!(
             dashed_udid("0123456789abcdef0123456789abcdef01234567"),
             "0123456789abcdef0123456789abcdef01234567"
