@@ -1,34 +1,153 @@
 //! `iphone-mock`: serve or generate the simulated iPhone.
+//!
+//! Each subcommand is a variant of [`Command`] with its own argument struct; add new ones
+//! beside `Serve`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::{TcpListener, UnixListener};
 
-#[derive(Parser)]
-#[command(name = "iphone-mock", about = "A simulated iPhone for tests and demos")]
-struct Cli {
+use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
+use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
+
+#[derive(Debug, Parser)]
+#[command(name = "iphone-mock", version, about = "A simulated iPhone for tests, demos and interop checks")]
+pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Be a USB device (Linux USB gadget: configfs + FunctionFS; needs root and a UDC).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the simulated iPhone behind a usbmuxd-compatible socket, so that real clients
+    /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
+    /// USBMUXD_SOCKET_ADDRESS.
+    Serve(ServeArgs),
+    /// Be a USB device: the simulated iPhone through the Linux USB gadget framework (configfs +
+    /// FunctionFS; needs root and a device controller, e.g. dummy_hcd). Used by tests/usbvm.
     #[cfg(feature = "gadget")]
-    Gadget(super::gadget::GadgetArgs),
+    Gadget(crate::mock::gadget::GadgetArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// TCP address to listen on; port 0 picks a free one. Clients: USBMUXD_SOCKET_ADDRESS=HOST:PORT
+    /// (the one form every client accepts). Default 127.0.0.1:27015 when --socket is not given.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Also listen on this unix socket (libimobiledevice: USBMUXD_SOCKET_ADDRESS=UNIX:PATH,
+    /// pymobiledevice3: USBMUXD_SOCKET_ADDRESS=PATH).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Keep pair records and the BUID in this directory across runs (default: in memory).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// The BUID that ReadBUID reports (default: saved in --state, else random per run).
+    #[arg(long, value_name = "UUID")]
+    pub buid: Option<String>,
+    /// The simulated phone's UDID.
+    #[arg(long, value_name = "UDID")]
+    pub udid: Option<String>,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {
-        #[cfg(feature = "gadget")]
-        Command::Gadget(args) => super::gadget::run(args),
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iphone-mock: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            #[cfg(feature = "gadget")]
+            Command::Gadget(args) => crate::mock::gadget::serve(args).await,
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("iphone-mock: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The one place the served phone is put together: identity plus the services it runs.
+pub fn build_phone(args: &ServeArgs) -> Arc<SimulatedPhone> {
+    let mut identity = PhoneIdentity::default();
+    if let Some(udid) = &args.udid {
+        identity.udid = crate::usbmux::transport::dashed_udid(udid);
+    }
+    SimulatedPhone::new(identity)
+}
+
+/// `iphone-mock serve`: run until interrupted.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let phone = build_phone(&args);
+    let config = MuxdServerConfig { buid: args.buid.clone(), state_dir: args.state.clone() };
+    let server = MuxdServer::new(vec![phone.clone()], config).context("cannot set up the state directory")?;
+
+    let listen = match (args.listen, &args.socket) {
+        (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 27015))),
+        (listen, _) => listen,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}; pick another port or use port 0"))?;
+        let bound = listener.local_addr()?;
+        tasks.spawn(server.clone().serve_tcp(listener));
+        // Tests read this line to learn the port.
+        println!("listening on {bound}");
+    }
+    if let Some(path) = &args.socket {
+        remove_stale_socket(path)?;
+        let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+        tasks.spawn(server.clone().serve_unix(listener));
+        println!("listening on unix:{}", path.display());
+    }
+    eprintln!(
+        "iphone-mock: serving {} (UDID {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",
+        phone.identity.device_name,
+        phone.identity.udid,
+        server.buid()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context("the listener failed")),
+            Ok(Ok(())) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("the listener task failed")),
+        },
+    };
+    if let Some(path) = &args.socket {
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
+}
+
+/// A socket file left by an earlier run blocks bind; remove it, but never anything else.
+fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            std::fs::remove_file(path).with_context(|| format!("cannot remove the old socket {}", path.display()))
+        }
+        Ok(_) => bail!("{} exists and is not a socket; choose another --socket path", path.display()),
+        Err(_) => Ok(()),
     }
 }

@@ -6,4 +6,5 @@ pub mod cli;
 pub mod demo;
 #[cfg(feature = "gadget")]
 pub mod gadget;
+pub mod muxd_server;
 pub mod phone;
