@@ -65,19 +65,29 @@ impl SimulatedPhone {
     pub fn new(identity: PhoneIdentity) -> Arc<Self> {
         Arc::new(SimulatedPhone {
             identity,
-            ports: Mutex::new(Ports { listening: HashMap::new(), next: FIRST_SERVICE_PORT }),
+            ports: Mutex::new(Ports {
+                listening: HashMap::new(),
+                next: FIRST_SERVICE_PORT,
+            }),
             named: Mutex::new(HashMap::new()),
         })
     }
 
     /// Listen on a fixed port (lockdownd on 62078).
     pub fn listen(&self, port: u16, service: ServiceFn) {
-        self.ports.lock().expect("ports lock").listening.insert(port, service);
+        self.ports
+            .lock()
+            .expect("ports lock")
+            .listening
+            .insert(port, service);
     }
 
     /// Make a named service startable through lockdownd's StartService.
     pub fn add_named_service(&self, name: &str, service: ServiceFn) {
-        self.named.lock().expect("named lock").insert(name.to_string(), service);
+        self.named
+            .lock()
+            .expect("named lock")
+            .insert(name.to_string(), service);
     }
 
     /// StartService: listen for the named service on a fresh port and return it.
@@ -86,7 +96,11 @@ impl SimulatedPhone {
         let mut ports = self.ports.lock().expect("ports lock");
         loop {
             let port = ports.next;
-            ports.next = if ports.next == u16::MAX { FIRST_SERVICE_PORT } else { ports.next + 1 };
+            ports.next = if ports.next == u16::MAX {
+                FIRST_SERVICE_PORT
+            } else {
+                ports.next + 1
+            };
             if let std::collections::hash_map::Entry::Vacant(e) = ports.listening.entry(port) {
                 e.insert(service);
                 return Some(port);
@@ -95,13 +109,23 @@ impl SimulatedPhone {
     }
 
     pub fn is_listening(&self, port: u16) -> bool {
-        self.ports.lock().expect("ports lock").listening.contains_key(&port)
+        self.ports
+            .lock()
+            .expect("ports lock")
+            .listening
+            .contains_key(&port)
     }
 
     /// Hand an accepted connection to the service on `port`; false if nothing listens there.
     /// Must be called inside a tokio runtime: the service runs as its own task.
     pub fn accept(&self, port: u16, stream: DeviceStream) -> bool {
-        let service = self.ports.lock().expect("ports lock").listening.get(&port).cloned();
+        let service = self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .listening
+            .get(&port)
+            .cloned();
         match service {
             Some(service) => {
                 tokio::spawn(service(stream));
@@ -109,5 +133,15 @@ impl SimulatedPhone {
             }
             None => false,
         }
+    }
+}
+
+impl crate::usbmux::driver::PortListener for SimulatedPhone {
+    fn is_listening(&self, port: u16) -> bool {
+        SimulatedPhone::is_listening(self, port)
+    }
+
+    fn accept(&self, port: u16, stream: DeviceStream) -> bool {
+        SimulatedPhone::accept(self, port, stream)
     }
 }
