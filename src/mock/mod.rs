@@ -6,5 +6,6 @@ pub mod cli;
 pub mod demo;
 #[cfg(feature = "gadget")]
 pub mod gadget;
+pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;

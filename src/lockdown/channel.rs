@@ -1,0 +1,198 @@
+//! One lockdown connection as a sans-I/O object: raw socket bytes in, raw socket bytes and
+//! decoded messages out, in plaintext or inside TLS.
+//!
+//! Lockdown switches the *same* socket plaintext → TLS (right after StartSession's reply) →
+//! plaintext (after StopSession and close_notify both ways). To make the way back exact, TLS
+//! records are handed to rustls one at a time (we parse the 5-byte record header ourselves):
+//! once the peer's close_notify has been fed, nothing after it ever reaches rustls, so the next
+//! plaintext frame is still in our buffer.
+
+use std::io::{Read, Write};
+
+use plist::Dictionary;
+use rustls::pki_types::CertificateDer;
+
+use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
+use super::error::LockdownError;
+
+/// TLS record header: type, version (2), length (2).
+const RECORD_HEADER_LEN: usize = 5;
+/// Largest record a peer may send: 2^14 plaintext + 2048 expansion (RFC 8446 §5.2, RFC 5246 §6.2.3).
+const MAX_RECORD_BODY: usize = 16384 + 2048;
+
+struct TlsLayer {
+    conn: rustls::Connection,
+    peer_closed: bool,
+}
+
+/// The state of one lockdown socket, whichever end we play.
+pub struct Channel {
+    /// Bytes from the socket not yet consumed (plaintext frames or TLS records).
+    inbound: Vec<u8>,
+    /// Bytes waiting to be written to the socket.
+    outbound: Vec<u8>,
+    /// Decrypted bytes not yet framed (TLS mode only).
+    plain: Vec<u8>,
+    tls: Option<TlsLayer>,
+    max_frame: usize,
+}
+
+impl Default for Channel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Channel {
+    pub fn new() -> Self {
+        Channel {
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            plain: Vec::new(),
+            tls: None,
+            max_frame: MAX_FRAME_LEN,
+        }
+    }
+
+    /// Bytes arrived from the socket.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), LockdownError> {
+        self.inbound.extend_from_slice(data);
+        self.pump()
+    }
+
+    /// Queue one message (XML), encrypted when TLS is on.
+    pub fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
+        let frame = encode_frame(message)?;
+        match &mut self.tls {
+            Some(tls) => {
+                tls.conn.writer().write_all(&frame)?;
+                Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+            }
+            None => self.outbound.extend_from_slice(&frame),
+        }
+        Ok(())
+    }
+
+    /// The next complete message, if one has arrived.
+    pub fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
+        let buf = if self.tls.is_some() {
+            &mut self.plain
+        } else {
+            &mut self.inbound
+        };
+        Ok(decode_frame(buf, self.max_frame)?)
+    }
+
+    /// Bytes to write to the socket now (empties the queue).
+    pub fn take_outbound(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbound)
+    }
+
+    pub fn has_outbound(&self) -> bool {
+        !self.outbound.is_empty()
+    }
+
+    /// Switch to TLS. Bytes already received stay queued and are treated as TLS records.
+    pub fn start_tls(&mut self, conn: impl Into<rustls::Connection>) -> Result<(), LockdownError> {
+        debug_assert!(self.plain.is_empty());
+        let mut conn = conn.into();
+        Self::flush_tls(&mut conn, &mut self.outbound)?;
+        self.tls = Some(TlsLayer {
+            conn,
+            peer_closed: false,
+        });
+        self.pump()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.conn.is_handshaking())
+    }
+
+    /// Send our close_notify. TLS stays on until the peer's close_notify arrives; then the
+    /// channel is plaintext again.
+    pub fn close_tls(&mut self) -> Result<(), LockdownError> {
+        if let Some(tls) = &mut self.tls {
+            tls.conn.send_close_notify();
+            Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+        }
+        Ok(())
+    }
+
+    /// The certificates the peer presented in the TLS handshake.
+    pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+        let tls = self.tls.as_ref()?;
+        tls.conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+    }
+
+    /// Feed complete TLS records to rustls, one at a time, until the peer closes TLS.
+    fn pump(&mut self) -> Result<(), LockdownError> {
+        loop {
+            let Some(tls) = &mut self.tls else {
+                return Ok(());
+            };
+            if self.inbound.len() < RECORD_HEADER_LEN {
+                return Ok(());
+            }
+            let body_len = u16::from_be_bytes([self.inbound[3], self.inbound[4]]) as usize;
+            if body_len > MAX_RECORD_BODY {
+                return Err(LockdownError::Protocol {
+                    request: "TLS".into(),
+                    detail: format!("TLS record of {body_len} bytes is larger than TLS allows"),
+                });
+            }
+            let record_len = RECORD_HEADER_LEN + body_len;
+            if self.inbound.len() < record_len {
+                return Ok(());
+            }
+            let mut record = &self.inbound[..record_len];
+            while !record.is_empty() {
+                tls.conn.read_tls(&mut record)?;
+            }
+            self.inbound.drain(..record_len);
+            let state = match tls.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // Let the peer see our alert before we give up.
+                    let _ = Self::flush_tls(&mut tls.conn, &mut self.outbound);
+                    return Err(e.into());
+                }
+            };
+            if state.plaintext_bytes_to_read() > 0 {
+                let start = self.plain.len();
+                self.plain
+                    .resize(start + state.plaintext_bytes_to_read(), 0);
+                tls.conn.reader().read_exact(&mut self.plain[start..])?;
+            }
+            Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+            if state.peer_has_closed() {
+                tls.peer_closed = true;
+            }
+            if tls.peer_closed {
+                // Answer close_notify with close_notify (limd waits for it), then plaintext.
+                tls.conn.send_close_notify();
+                Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+                self.tls = None;
+                if !self.plain.is_empty() {
+                    return Err(LockdownError::Protocol {
+                        request: "StopSession".into(),
+                        detail: "a partial message was cut off by close_notify".into(),
+                    });
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn flush_tls(conn: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<(), LockdownError> {
+        while conn.wants_write() {
+            conn.write_tls(out)?;
+        }
+        Ok(())
+    }
+}

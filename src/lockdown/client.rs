@@ -1,0 +1,472 @@
+//! Host role: a lockdown client over one `DeviceStream` (a thin tokio driver around `Channel`),
+//! and the pairing / session / unpairing flows the CLI uses.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use plist::{Dictionary, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::certs;
+use super::channel::Channel;
+use super::error::{CertError, DeviceError, LockdownError};
+use super::messages;
+use super::records::{PairRecord, PairRecordStores, host_id_for_this_computer};
+use super::tls;
+use crate::usbmux::DeviceStream;
+
+/// `Label` we send with every request.
+pub const LABEL: &str = "iphone-import";
+
+/// What to tell the user while the phone shows its Trust alert.
+pub const TRUST_PROMPT: &str =
+    "Unlock your iPhone and tap Trust on the 'Trust This Computer?' alert";
+
+/// How long to wait for Trust by default.
+pub const DEFAULT_PAIRING_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Knobs of the pairing flow.
+#[derive(Debug, Clone)]
+pub struct PairingOptions {
+    /// Give up when nobody tapped Trust within this time.
+    pub timeout: Duration,
+    /// Resend Pair this often while the alert is up (real clients: once a second).
+    pub poll_interval: Duration,
+    /// Sent as HostName (the phone may show it); `None` leaves it out.
+    pub host_name: Option<String>,
+    /// HostID for the new record; `None` = stable per computer (pymobiledevice3's scheme).
+    pub host_id: Option<String>,
+}
+
+impl Default for PairingOptions {
+    fn default() -> Self {
+        PairingOptions {
+            timeout: DEFAULT_PAIRING_TIMEOUT,
+            poll_interval: Duration::from_secs(1),
+            host_name: None,
+            host_id: None,
+        }
+    }
+}
+
+/// What happens while pairing, for the caller to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingProgress {
+    /// The Trust alert is up (`polls` = how many times the phone said so). Show `TRUST_PROMPT`
+    /// when `polls == 1`.
+    WaitingForTrust { polls: u32 },
+}
+
+/// Where a started service listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceEndpoint {
+    pub port: u16,
+    /// The service expects TLS on its connection (EnableServiceSSL).
+    pub ssl: bool,
+}
+
+/// A lockdown connection, host side.
+pub struct LockdownClient {
+    stream: DeviceStream,
+    channel: Channel,
+    label: String,
+    session_id: Option<String>,
+    read_buf: Vec<u8>,
+}
+
+impl LockdownClient {
+    pub fn new(stream: DeviceStream) -> LockdownClient {
+        LockdownClient::with_label(stream, LABEL)
+    }
+
+    pub fn with_label(stream: DeviceStream, label: &str) -> LockdownClient {
+        LockdownClient {
+            stream,
+            channel: Channel::new(),
+            label: label.to_string(),
+            session_id: None,
+            read_buf: vec![0; 16 * 1024],
+        }
+    }
+
+    /// Is a session (and with it TLS) active?
+    pub fn in_session(&self) -> bool {
+        self.session_id.is_some()
+    }
+
+    /// Is the socket currently inside TLS?
+    pub fn is_tls(&self) -> bool {
+        self.channel.is_tls()
+    }
+
+    async fn flush(&mut self) -> Result<(), LockdownError> {
+        if self.channel.has_outbound() {
+            let out = self.channel.take_outbound();
+            self.stream.write_all(&out).await?;
+            self.stream.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn read_some(&mut self) -> Result<(), LockdownError> {
+        let n = self.stream.read(&mut self.read_buf).await?;
+        if n == 0 {
+            return Err(LockdownError::Closed);
+        }
+        let result = self.channel.receive(&self.read_buf[..n]);
+        // Alerts and close_notify answers go out even when the input was bad.
+        self.flush().await?;
+        result
+    }
+
+    async fn recv(&mut self) -> Result<Dictionary, LockdownError> {
+        loop {
+            if let Some(m) = self.channel.next_message()? {
+                return Ok(m);
+            }
+            self.read_some().await?;
+        }
+    }
+
+    /// Send a request and return its checked reply.
+    pub async fn request(&mut self, message: Dictionary) -> Result<Dictionary, LockdownError> {
+        let name = message
+            .get("Request")
+            .and_then(Value::as_string)
+            .unwrap_or("?")
+            .to_string();
+        self.channel.send(&message)?;
+        self.flush().await?;
+        let reply = self.recv().await?;
+        messages::check_reply(reply, &name)
+    }
+
+    /// QueryType: "com.apple.mobile.lockdown" from a normal phone.
+    pub async fn query_type(&mut self) -> Result<String, LockdownError> {
+        let reply = self.request(messages::query_type(&self.label)).await?;
+        messages::reply_string(&reply, "QueryType", "Type")
+    }
+
+    /// GetValue of one key, or (key `None`) the whole dictionary of the domain.
+    pub async fn get_value(
+        &mut self,
+        domain: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Value, LockdownError> {
+        let mut reply = self
+            .request(messages::get_value(&self.label, domain, key))
+            .await?;
+        reply
+            .remove("Value")
+            .ok_or_else(|| LockdownError::Protocol {
+                request: "GetValue".into(),
+                detail: "no Value in the reply".into(),
+            })
+    }
+
+    /// All values of the global domain (inside a session for the full set).
+    pub async fn info(&mut self) -> Result<Dictionary, LockdownError> {
+        match self.get_value(None, None).await? {
+            Value::Dictionary(d) => Ok(d),
+            _ => Err(LockdownError::Protocol {
+                request: "GetValue".into(),
+                detail: "Value is not a dictionary".into(),
+            }),
+        }
+    }
+
+    /// Pair: make keys and certificates, send Pair, resend while the Trust alert is up.
+    /// Returns the complete record (not yet saved). `cancel` resolving aborts (e.g. Ctrl-C).
+    pub async fn pair<P, C>(
+        &mut self,
+        system_buid: &str,
+        options: &PairingOptions,
+        on_progress: P,
+        cancel: C,
+    ) -> Result<PairRecord, LockdownError>
+    where
+        P: FnMut(PairingProgress) + Send,
+        C: Future<Output = ()> + Send,
+    {
+        let device_key = match self.get_value(None, Some("DevicePublicKey")).await? {
+            Value::Data(d) => d,
+            Value::String(s) => s.into_bytes(),
+            _ => {
+                return Err(LockdownError::Protocol {
+                    request: "GetValue".into(),
+                    detail: "DevicePublicKey is not data".into(),
+                });
+            }
+        };
+        // limd stores the phone's Wi-Fi address with the record; a phone that refuses it is fine.
+        let wifi = match self.get_value(None, Some("WiFiAddress")).await {
+            Ok(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        // RSA key generation takes a moment: keep it off the async workers.
+        let certs = tokio::task::spawn_blocking(move || certs::generate(&device_key))
+            .await
+            .map_err(|e| CertError::KeyGen(e.to_string()))??;
+        let host_id = options
+            .host_id
+            .clone()
+            .unwrap_or_else(host_id_for_this_computer);
+        let mut record = PairRecord::new(certs, host_id, system_buid.to_string(), wifi);
+        self.pair_with_record(&mut record, options, on_progress, cancel)
+            .await?;
+        Ok(record)
+    }
+
+    /// Send Pair for an existing record until the phone decides; stores the EscrowBag in it.
+    pub async fn pair_with_record<P, C>(
+        &mut self,
+        record: &mut PairRecord,
+        options: &PairingOptions,
+        mut on_progress: P,
+        cancel: C,
+    ) -> Result<(), LockdownError>
+    where
+        P: FnMut(PairingProgress) + Send,
+        C: Future<Output = ()> + Send,
+    {
+        let request = messages::pair(
+            &self.label,
+            record.to_pair_request_dictionary(),
+            options.host_name.as_deref(),
+        );
+        let deadline = Instant::now() + options.timeout;
+        let poll = async {
+            let mut polls = 0u32;
+            loop {
+                match self.request(request.clone()).await {
+                    Ok(reply) => return Ok(reply),
+                    Err(LockdownError::Device {
+                        error: DeviceError::PairingDialogResponsePending,
+                        ..
+                    }) => {
+                        polls += 1;
+                        on_progress(PairingProgress::WaitingForTrust { polls });
+                        if Instant::now() + options.poll_interval > deadline {
+                            return Err(LockdownError::PairingTimedOut(options.timeout));
+                        }
+                        tokio::time::sleep(options.poll_interval).await;
+                    }
+                    Err(e) => return Err(map_pairing_error(e)),
+                }
+            }
+        };
+        let reply = tokio::select! {
+            r = poll => r?,
+            _ = cancel => return Err(LockdownError::PairingCancelled),
+            _ = tokio::time::sleep_until(deadline.into()) => return Err(LockdownError::PairingTimedOut(options.timeout)),
+        };
+        if let Some(Value::Data(bag)) = reply.get("EscrowBag") {
+            record.escrow_bag = Some(bag.clone());
+        }
+        Ok(())
+    }
+
+    /// StartSession with a stored record, then TLS on this socket, presenting the host certificate.
+    pub async fn start_session(&mut self, record: &PairRecord) -> Result<(), LockdownError> {
+        let reply = match self
+            .request(messages::start_session(
+                &self.label,
+                &record.host_id,
+                &record.system_buid,
+            ))
+            .await
+        {
+            Ok(r) => r,
+            Err(LockdownError::Device {
+                error: DeviceError::InvalidHostID,
+                ..
+            }) => {
+                return Err(LockdownError::PairingNotAccepted {
+                    detail: "it answered InvalidHostID".into(),
+                });
+            }
+            Err(e) => return Err(map_common(e)),
+        };
+        let session_id = messages::reply_string(&reply, "StartSession", "SessionID")?;
+        if reply.get("EnableSessionSSL").and_then(Value::as_boolean) == Some(true) {
+            let config =
+                tls::host_client_config(&record.host_certificate, &record.host_private_key)?;
+            let conn = tls::host_client_connection(config)?;
+            self.handshake(conn)
+                .await
+                .map_err(|e| LockdownError::PairingNotAccepted {
+                    detail: format!("the TLS handshake failed: {e}"),
+                })?;
+        }
+        self.session_id = Some(session_id);
+        Ok(())
+    }
+
+    async fn handshake(&mut self, conn: rustls::ClientConnection) -> Result<(), LockdownError> {
+        self.channel.start_tls(conn)?;
+        self.flush().await?;
+        while self.channel.is_handshaking() {
+            self.read_some().await?;
+        }
+        Ok(())
+    }
+
+    /// StartService inside the session: where to connect for the named service.
+    pub async fn start_service(
+        &mut self,
+        name: &str,
+        escrow_bag: Option<&[u8]>,
+    ) -> Result<ServiceEndpoint, LockdownError> {
+        if self.session_id.is_none() {
+            return Err(LockdownError::NoSession);
+        }
+        let reply = self
+            .request(messages::start_service(&self.label, name, escrow_bag))
+            .await
+            .map_err(map_common)?;
+        let port = reply
+            .get("Port")
+            .and_then(Value::as_unsigned_integer)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| LockdownError::Protocol {
+                request: "StartService".into(),
+                detail: "no valid Port in the reply".into(),
+            })?;
+        let ssl = reply
+            .get("EnableServiceSSL")
+            .and_then(Value::as_boolean)
+            .unwrap_or(false);
+        Ok(ServiceEndpoint { port, ssl })
+    }
+
+    /// StopSession, then close_notify both ways: the socket is plaintext again afterwards
+    /// (or closed, if the phone hung up instead, which is fine).
+    pub async fn stop_session(&mut self) -> Result<(), LockdownError> {
+        let Some(session_id) = self.session_id.take() else {
+            return Err(LockdownError::NoSession);
+        };
+        self.request(messages::stop_session(&self.label, &session_id))
+            .await?;
+        if self.channel.is_tls() {
+            self.channel.close_tls()?;
+            self.flush().await?;
+            while self.channel.is_tls() {
+                match self.read_some().await {
+                    Ok(()) => {}
+                    Err(LockdownError::Closed) => break,
+                    Err(LockdownError::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                        ) =>
+                    {
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpair: ask the phone to forget this computer's record (works without a session).
+    pub async fn unpair(&mut self, record: &PairRecord) -> Result<(), LockdownError> {
+        let mut rec = record.to_pair_request_dictionary();
+        if let Some(bag) = &record.escrow_bag {
+            rec.insert("EscrowBag".into(), Value::Data(bag.clone()));
+        }
+        if let Some(mac) = &record.wifi_mac_address {
+            rec.insert("WiFiMACAddress".into(), mac.clone().into());
+        }
+        self.request(messages::unpair(&self.label, rec))
+            .await
+            .map_err(map_common)?;
+        Ok(())
+    }
+
+    /// Give the socket back (e.g. after stop_session).
+    pub fn into_stream(self) -> DeviceStream {
+        self.stream
+    }
+}
+
+/// Refusals every request can meet, turned into their actionable errors.
+fn map_common(e: LockdownError) -> LockdownError {
+    match e {
+        LockdownError::Device {
+            error: DeviceError::PasswordProtected,
+            ..
+        } => LockdownError::PasswordProtected,
+        e => e,
+    }
+}
+
+fn map_pairing_error(e: LockdownError) -> LockdownError {
+    match e {
+        LockdownError::Device {
+            error: DeviceError::UserDeniedPairing,
+            ..
+        } => LockdownError::UserDeniedPairing,
+        e => map_common(e),
+    }
+}
+
+/// Pair with the phone on this connection and keep the record (our store, and usbmuxd when used).
+pub async fn pair_device<P, C>(
+    client: &mut LockdownClient,
+    stores: &PairRecordStores,
+    udid: &str,
+    options: &PairingOptions,
+    on_progress: P,
+    cancel: C,
+) -> Result<PairRecord, LockdownError>
+where
+    P: FnMut(PairingProgress) + Send,
+    C: Future<Output = ()> + Send,
+{
+    let buid = stores.system_buid().await?;
+    let record = client.pair(&buid, options, on_progress, cancel).await?;
+    stores.save_new(udid, &record).await?;
+    Ok(record)
+}
+
+/// Find this computer's record for the phone and start a TLS session with it.
+pub async fn start_paired_session(
+    client: &mut LockdownClient,
+    stores: &PairRecordStores,
+    udid: &str,
+) -> Result<PairRecord, LockdownError> {
+    let Some((record, origin)) = stores.find(udid).await? else {
+        return Err(LockdownError::NotPaired {
+            udid: udid.to_string(),
+        });
+    };
+    tracing::debug!("using the pair record from {origin:?}");
+    client.start_session(&record).await?;
+    Ok(record)
+}
+
+/// Ask the phone to forget this computer, then delete our copies of the record.
+/// A phone that already forgot us (InvalidHostID) is not an error: the record goes anyway.
+pub async fn unpair_device(
+    client: &mut LockdownClient,
+    stores: &PairRecordStores,
+    udid: &str,
+) -> Result<(), LockdownError> {
+    let Some((record, _)) = stores.find(udid).await? else {
+        return Err(LockdownError::NotPaired {
+            udid: udid.to_string(),
+        });
+    };
+    match client.unpair(&record).await {
+        Ok(())
+        | Err(LockdownError::Device {
+            error: DeviceError::InvalidHostID,
+            ..
+        }) => {}
+        Err(e) => return Err(e),
+    }
+    stores.delete(udid).await?;
+    Ok(())
+}

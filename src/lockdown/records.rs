@@ -1,0 +1,806 @@
+//! Pair records: what a host keeps after pairing (protocol.md §5.1, §5.3), and where it keeps them.
+//!
+//! Lookup order: usbmuxd (when that transport is used) → `/var/lib/lockdown` (read-only, when
+//! readable) → our own store `$XDG_DATA_HOME/iphone-import/lockdown`. New records go to our store,
+//! and to usbmuxd when that transport is used, so libimobiledevice tools can use them too.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use plist::{Dictionary, Value};
+
+use super::certs::PairingCertificates;
+use super::error::RecordError;
+
+/// Largest pair record file we read (real ones are about 8 KiB).
+const MAX_RECORD_FILE: u64 = 1 << 20;
+
+/// One pairing between this computer and one phone. Certificates and keys are PEM bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairRecord {
+    pub device_certificate: Vec<u8>,
+    pub host_certificate: Vec<u8>,
+    pub host_private_key: Vec<u8>,
+    pub root_certificate: Vec<u8>,
+    pub root_private_key: Vec<u8>,
+    pub host_id: String,
+    pub system_buid: String,
+    pub escrow_bag: Option<Vec<u8>>,
+    pub wifi_mac_address: Option<String>,
+    /// Keys written by other tools, kept so saving the record does not lose them.
+    pub extra: Dictionary,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "DeviceCertificate",
+    "HostCertificate",
+    "HostPrivateKey",
+    "RootCertificate",
+    "RootPrivateKey",
+    "HostID",
+    "SystemBUID",
+    "EscrowBag",
+    "WiFiMACAddress",
+];
+
+/// PEM material may be stored as `<data>` (usbmuxd, limd) or as a string.
+fn bytes_of(dict: &Dictionary, key: &'static str, what: &str) -> Result<Vec<u8>, RecordError> {
+    match dict.get(key) {
+        Some(Value::Data(d)) => Ok(d.clone()),
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(_) => Err(RecordError::Parse {
+            what: what.into(),
+            detail: format!("{key} is neither data nor a string"),
+        }),
+        None => Err(RecordError::MissingKey {
+            what: what.into(),
+            key,
+        }),
+    }
+}
+
+fn string_of(dict: &Dictionary, key: &'static str, what: &str) -> Result<String, RecordError> {
+    match dict.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(RecordError::Parse {
+            what: what.into(),
+            detail: format!("{key} is not a string"),
+        }),
+        None => Err(RecordError::MissingKey {
+            what: what.into(),
+            key,
+        }),
+    }
+}
+
+impl PairRecord {
+    /// A record from freshly generated certificates and the phone's answers.
+    pub fn new(
+        certs: PairingCertificates,
+        host_id: String,
+        system_buid: String,
+        wifi_mac_address: Option<String>,
+    ) -> PairRecord {
+        PairRecord {
+            device_certificate: certs.device_certificate,
+            host_certificate: certs.host_certificate,
+            host_private_key: certs.host_private_key,
+            root_certificate: certs.root_certificate,
+            root_private_key: certs.root_private_key,
+            host_id,
+            system_buid,
+            escrow_bag: None,
+            wifi_mac_address,
+            extra: Dictionary::new(),
+        }
+    }
+
+    /// Read a record dictionary; `what` names it in errors (a path, "usbmuxd record …").
+    pub fn from_dictionary(dict: &Dictionary, what: &str) -> Result<PairRecord, RecordError> {
+        let escrow_bag = match dict.get("EscrowBag") {
+            Some(Value::Data(d)) => Some(d.clone()),
+            _ => None,
+        };
+        let wifi_mac_address = dict
+            .get("WiFiMACAddress")
+            .and_then(Value::as_string)
+            .map(str::to_string);
+        let mut extra = dict.clone();
+        for k in KNOWN_KEYS {
+            extra.remove(k);
+        }
+        Ok(PairRecord {
+            device_certificate: bytes_of(dict, "DeviceCertificate", what)?,
+            host_certificate: bytes_of(dict, "HostCertificate", what)?,
+            host_private_key: bytes_of(dict, "HostPrivateKey", what)?,
+            root_certificate: bytes_of(dict, "RootCertificate", what)?,
+            // limd records made before 1.3 may lack it; we never need it for a session.
+            root_private_key: bytes_of(dict, "RootPrivateKey", what).unwrap_or_default(),
+            host_id: string_of(dict, "HostID", what)?,
+            system_buid: string_of(dict, "SystemBUID", what)?,
+            escrow_bag,
+            wifi_mac_address,
+            extra,
+        })
+    }
+
+    /// Parse a stored record (XML or binary plist).
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<PairRecord, RecordError> {
+        match plist::from_bytes::<Value>(bytes) {
+            Ok(Value::Dictionary(d)) => PairRecord::from_dictionary(&d, what),
+            Ok(_) => Err(RecordError::Parse {
+                what: what.into(),
+                detail: "not a dictionary".into(),
+            }),
+            Err(e) => Err(RecordError::Parse {
+                what: what.into(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// The whole record, as saved (usbmuxd layout, limd 1.3.0 key set).
+    pub fn to_dictionary(&self) -> Dictionary {
+        let mut d = self.extra.clone();
+        d.insert(
+            "DeviceCertificate".into(),
+            Value::Data(self.device_certificate.clone()),
+        );
+        d.insert(
+            "HostCertificate".into(),
+            Value::Data(self.host_certificate.clone()),
+        );
+        d.insert(
+            "HostPrivateKey".into(),
+            Value::Data(self.host_private_key.clone()),
+        );
+        d.insert(
+            "RootCertificate".into(),
+            Value::Data(self.root_certificate.clone()),
+        );
+        if !self.root_private_key.is_empty() {
+            d.insert(
+                "RootPrivateKey".into(),
+                Value::Data(self.root_private_key.clone()),
+            );
+        }
+        d.insert("HostID".into(), self.host_id.clone().into());
+        d.insert("SystemBUID".into(), self.system_buid.clone().into());
+        if let Some(bag) = &self.escrow_bag {
+            d.insert("EscrowBag".into(), Value::Data(bag.clone()));
+        }
+        if let Some(mac) = &self.wifi_mac_address {
+            d.insert("WiFiMACAddress".into(), mac.clone().into());
+        }
+        d
+    }
+
+    /// The record as sent inside a Pair request: no private keys (limd strips them).
+    pub fn to_pair_request_dictionary(&self) -> Dictionary {
+        let mut d = Dictionary::new();
+        d.insert(
+            "DeviceCertificate".into(),
+            Value::Data(self.device_certificate.clone()),
+        );
+        d.insert(
+            "HostCertificate".into(),
+            Value::Data(self.host_certificate.clone()),
+        );
+        d.insert(
+            "RootCertificate".into(),
+            Value::Data(self.root_certificate.clone()),
+        );
+        d.insert("SystemBUID".into(), self.system_buid.clone().into());
+        d.insert("HostID".into(), self.host_id.clone().into());
+        d
+    }
+
+    /// XML plist bytes, as usbmuxd and /var/lib/lockdown keep them.
+    pub fn to_xml(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        plist::to_writer_xml(&mut out, &Value::Dictionary(self.to_dictionary()))
+            .expect("plist to memory");
+        out
+    }
+}
+
+/// A place pair records can come from: a directory, or usbmuxd (the lead wires the usbmuxd
+/// client to this trait: ReadPairRecord / SavePairRecord / DeletePairRecord / ReadBUID).
+pub trait PairRecordSource: Send + Sync {
+    /// For messages: "usbmuxd", a directory path.
+    fn describe(&self) -> String;
+    /// The record for this (dashed) UDID, `None` when there is none.
+    fn read<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>>;
+    fn save<'a>(
+        &'a self,
+        udid: &'a str,
+        record: &'a PairRecord,
+    ) -> BoxFuture<'a, Result<(), RecordError>>;
+    fn delete<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<(), RecordError>>;
+    /// The host's SystemBUID, if this source has one.
+    fn system_buid(&self) -> BoxFuture<'_, Result<Option<String>, RecordError>>;
+}
+
+/// Records in a directory: `<dir>/<UDID>.plist` and `<dir>/SystemConfiguration.plist`
+/// (SystemBUID), the layout of `/var/lib/lockdown`.
+#[derive(Debug, Clone)]
+pub struct DirectoryStore {
+    dir: PathBuf,
+    writable: bool,
+}
+
+impl DirectoryStore {
+    /// Our own store in `dir`: created 0700 on first save, files 0600, atomic writes.
+    pub fn own(dir: impl Into<PathBuf>) -> DirectoryStore {
+        DirectoryStore {
+            dir: dir.into(),
+            writable: true,
+        }
+    }
+
+    /// A store we only read (the system's `/var/lib/lockdown`).
+    pub fn read_only(dir: impl Into<PathBuf>) -> DirectoryStore {
+        DirectoryStore {
+            dir: dir.into(),
+            writable: false,
+        }
+    }
+
+    /// `$XDG_DATA_HOME/iphone-import/lockdown` (default `~/.local/share/iphone-import/lockdown`).
+    pub fn default_own_dir() -> Result<PathBuf, RecordError> {
+        Ok(dirs::data_dir()
+            .ok_or(RecordError::NoDataDir)?
+            .join("iphone-import")
+            .join("lockdown"))
+    }
+
+    /// Where usbmuxd and limd keep records on Linux.
+    pub const SYSTEM_DIR: &'static str = "/var/lib/lockdown";
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn record_path(&self, udid: &str) -> Result<PathBuf, RecordError> {
+        // The UDID comes from the device: it must not be able to name another file.
+        if udid.is_empty() || !udid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(RecordError::Parse {
+                what: "UDID".into(),
+                detail: format!("{udid:?} is not a UDID"),
+            });
+        }
+        Ok(self.dir.join(format!("{udid}.plist")))
+    }
+
+    fn read_file(path: &Path) -> Result<Option<Vec<u8>>, RecordError> {
+        use std::io::Read;
+        let io_err = |source| RecordError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_RECORD_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > MAX_RECORD_FILE {
+            return Err(RecordError::Parse {
+                what: path.display().to_string(),
+                detail: "file too large".into(),
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Read the record; a system store we may not read counts as empty.
+    pub fn read_sync(&self, udid: &str) -> Result<Option<PairRecord>, RecordError> {
+        let path = self.record_path(udid)?;
+        match Self::read_file(&path) {
+            Ok(Some(bytes)) => Ok(Some(PairRecord::from_bytes(
+                &bytes,
+                &path.display().to_string(),
+            )?)),
+            Ok(None) => Ok(None),
+            Err(RecordError::Io { source, .. })
+                if !self.writable && source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                tracing::debug!(
+                    "cannot read {}: permission denied; skipping",
+                    path.display()
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn ensure_dir(&self) -> Result<(), RecordError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let io_err = |source| RecordError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(io_err)?;
+        // An existing folder may have looser permissions; keys live here.
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)
+    }
+
+    /// Write `bytes` to `name` atomically: temp file (0600) + fsync + rename + fsync of the folder.
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), RecordError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !self.writable {
+            return Err(RecordError::ReadOnly(self.dir.clone()));
+        }
+        self.ensure_dir()?;
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let io_err = |source| RecordError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io_err)
+    }
+
+    pub fn save_sync(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
+        let path = self.record_path(udid)?;
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        self.write_atomic(&name, &record.to_xml())
+    }
+
+    pub fn delete_sync(&self, udid: &str) -> Result<(), RecordError> {
+        if !self.writable {
+            return Err(RecordError::ReadOnly(self.dir.clone()));
+        }
+        let path = self.record_path(udid)?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RecordError::Io { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// SystemBUID from `SystemConfiguration.plist`, if present.
+    pub fn system_buid_sync(&self) -> Result<Option<String>, RecordError> {
+        let path = self.dir.join("SystemConfiguration.plist");
+        let bytes = match Self::read_file(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(None),
+            Err(RecordError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let what = path.display().to_string();
+        match plist::from_bytes::<Value>(&bytes) {
+            Ok(Value::Dictionary(d)) => Ok(d
+                .get("SystemBUID")
+                .and_then(Value::as_string)
+                .map(str::to_string)),
+            Ok(_) => Err(RecordError::Parse {
+                what,
+                detail: "not a dictionary".into(),
+            }),
+            Err(e) => Err(RecordError::Parse {
+                what,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Our SystemBUID: the stored one, or a new random upper-case UUID, stored for next time.
+    pub fn system_buid_or_create(&self) -> Result<String, RecordError> {
+        if let Some(buid) = self.system_buid_sync()? {
+            return Ok(buid);
+        }
+        let buid = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let mut d = Dictionary::new();
+        d.insert("SystemBUID".into(), buid.clone().into());
+        let mut out = Vec::new();
+        plist::to_writer_xml(&mut out, &Value::Dictionary(d)).expect("plist to memory");
+        self.write_atomic("SystemConfiguration.plist", &out)?;
+        Ok(buid)
+    }
+}
+
+impl PairRecordSource for DirectoryStore {
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn read<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>> {
+        Box::pin(async move { self.read_sync(udid) })
+    }
+
+    fn save<'a>(
+        &'a self,
+        udid: &'a str,
+        record: &'a PairRecord,
+    ) -> BoxFuture<'a, Result<(), RecordError>> {
+        Box::pin(async move { self.save_sync(udid, record) })
+    }
+
+    fn delete<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<(), RecordError>> {
+        Box::pin(async move { self.delete_sync(udid) })
+    }
+
+    fn system_buid(&self) -> BoxFuture<'_, Result<Option<String>, RecordError>> {
+        Box::pin(async move { self.system_buid_sync() })
+    }
+}
+
+/// Where a found record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOrigin {
+    Usbmuxd,
+    System,
+    Own,
+}
+
+/// All the places records live, in lookup order.
+#[derive(Clone)]
+pub struct PairRecordStores {
+    usbmuxd: Option<Arc<dyn PairRecordSource>>,
+    system: Option<DirectoryStore>,
+    own: DirectoryStore,
+}
+
+impl PairRecordStores {
+    /// Only our own store, in `own_dir` (tests, or a custom location).
+    pub fn new(own_dir: impl Into<PathBuf>) -> PairRecordStores {
+        PairRecordStores {
+            usbmuxd: None,
+            system: None,
+            own: DirectoryStore::own(own_dir),
+        }
+    }
+
+    /// The real locations: our store under `$XDG_DATA_HOME` plus `/var/lib/lockdown`.
+    pub fn default_locations() -> Result<PairRecordStores, RecordError> {
+        Ok(PairRecordStores::new(DirectoryStore::default_own_dir()?)
+            .with_system_dir(DirectoryStore::SYSTEM_DIR))
+    }
+
+    /// Also read (never write) records from a system directory like `/var/lib/lockdown`.
+    pub fn with_system_dir(mut self, dir: impl Into<PathBuf>) -> PairRecordStores {
+        self.system = Some(DirectoryStore::read_only(dir));
+        self
+    }
+
+    /// Use usbmuxd's records first and save new ones there too (when the usbmuxd transport is used).
+    pub fn with_usbmuxd(mut self, source: Arc<dyn PairRecordSource>) -> PairRecordStores {
+        self.usbmuxd = Some(source);
+        self
+    }
+
+    pub fn own(&self) -> &DirectoryStore {
+        &self.own
+    }
+
+    /// The first record found for `udid`: usbmuxd → system → own.
+    pub async fn find(
+        &self,
+        udid: &str,
+    ) -> Result<Option<(PairRecord, RecordOrigin)>, RecordError> {
+        if let Some(muxd) = &self.usbmuxd {
+            match muxd.read(udid).await {
+                Ok(Some(r)) => return Ok(Some((r, RecordOrigin::Usbmuxd))),
+                Ok(None) => {}
+                // A broken usbmuxd answer must not hide a good local record.
+                Err(e) => tracing::warn!("reading the pair record from usbmuxd failed: {e}"),
+            }
+        }
+        if let Some(system) = &self.system {
+            match system.read_sync(udid) {
+                Ok(Some(r)) => return Ok(Some((r, RecordOrigin::System))),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipping the system pair record: {e}"),
+            }
+        }
+        Ok(self.own.read_sync(udid)?.map(|r| (r, RecordOrigin::Own)))
+    }
+
+    /// Keep a new record: in our store, and in usbmuxd when used.
+    pub async fn save_new(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
+        self.own.save_sync(udid, record)?;
+        if let Some(muxd) = &self.usbmuxd {
+            muxd.save(udid, record).await?;
+        }
+        Ok(())
+    }
+
+    /// Forget the record: in our store and in usbmuxd (the system directory is never written).
+    pub async fn delete(&self, udid: &str) -> Result<(), RecordError> {
+        self.own.delete_sync(udid)?;
+        if let Some(muxd) = &self.usbmuxd {
+            muxd.delete(udid).await?;
+        }
+        Ok(())
+    }
+
+    /// SystemBUID for a new pairing: usbmuxd's (ReadBUID) → the system's → ours (created once).
+    pub async fn system_buid(&self) -> Result<String, RecordError> {
+        if let Some(muxd) = &self.usbmuxd
+            && let Some(buid) = muxd.system_buid().await?
+        {
+            return Ok(buid);
+        }
+        if let Some(system) = &self.system
+            && let Ok(Some(buid)) = system.system_buid_sync()
+        {
+            return Ok(buid);
+        }
+        self.own.system_buid_or_create()
+    }
+}
+
+/// A stable HostID per computer, as pymobiledevice3 makes it: uuid3(DNS namespace, hostname),
+/// upper case. Re-pairing from the same computer then replaces the phone's entry for it.
+pub fn host_id_for_this_computer() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, name.as_bytes())
+        .to_string()
+        .to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const UDID: &str = "00008030-001A2B3C4D5E802E";
+
+    fn record() -> PairRecord {
+        let mut extra = Dictionary::new();
+        extra.insert("UDID".into(), UDID.into());
+        PairRecord {
+            device_certificate: b"-----BEGIN CERTIFICATE-----\ndev\n".to_vec(),
+            host_certificate: b"host".to_vec(),
+            host_private_key: b"hostkey".to_vec(),
+            root_certificate: b"root".to_vec(),
+            root_private_key: b"rootkey".to_vec(),
+            host_id: "D2DA463A-92C2-BE31-3D42-D6BFEC3E5E18".into(),
+            system_buid: "5A0A1B2C-3D4E-5F60-7182-93A4B5C6D7E8".into(),
+            escrow_bag: Some(vec![1, 2, 3]),
+            wifi_mac_address: Some("aa:bb:cc:dd:ee:02".into()),
+            extra,
+        }
+    }
+
+    #[test]
+    fn save_then_load_keeps_everything_with_private_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a").join("lockdown");
+        let store = DirectoryStore::own(&dir);
+        store.save_sync(UDID, &record()).unwrap();
+        assert_eq!(store.read_sync(UDID).unwrap().unwrap(), record());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(format!("{UDID}.plist"))), 0o600);
+        // No temp file left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        // XML on disk, like usbmuxd writes.
+        assert!(
+            std::fs::read(dir.join(format!("{UDID}.plist")))
+                .unwrap()
+                .starts_with(b"<?xml")
+        );
+        store.delete_sync(UDID).unwrap();
+        assert!(store.read_sync(UDID).unwrap().is_none());
+    }
+
+    #[test]
+    fn loose_existing_folder_is_tightened() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        DirectoryStore::own(tmp.path())
+            .save_sync(UDID, &record())
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn binary_records_and_string_pem_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut d = record().to_dictionary();
+        d.insert("HostCertificate".into(), "host".into());
+        d.remove("EscrowBag");
+        d.insert("SomethingElse".into(), 7.into());
+        plist::to_file_binary(
+            tmp.path().join(format!("{UDID}.plist")),
+            &Value::Dictionary(d),
+        )
+        .unwrap();
+        let r = DirectoryStore::read_only(tmp.path())
+            .read_sync(UDID)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.host_certificate, b"host");
+        assert_eq!(r.escrow_bag, None);
+        assert_eq!(r.extra.get("SomethingElse"), Some(&Value::from(7)));
+    }
+
+    #[test]
+    fn broken_records_are_typed_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirectoryStore::own(tmp.path());
+        std::fs::write(tmp.path().join(format!("{UDID}.plist")), b"not a plist").unwrap();
+        assert!(matches!(
+            store.read_sync(UDID),
+            Err(RecordError::Parse { .. })
+        ));
+        let mut d = record().to_dictionary();
+        d.remove("HostID");
+        plist::to_file_xml(
+            tmp.path().join(format!("{UDID}.plist")),
+            &Value::Dictionary(d),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.read_sync(UDID),
+            Err(RecordError::MissingKey { key: "HostID", .. })
+        ));
+        assert!(store.read_sync("../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn read_only_store_refuses_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirectoryStore::read_only(tmp.path());
+        assert!(matches!(
+            store.save_sync(UDID, &record()),
+            Err(RecordError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            store.delete_sync(UDID),
+            Err(RecordError::ReadOnly(_))
+        ));
+    }
+
+    #[test]
+    fn pair_request_record_carries_no_private_keys() {
+        let d = record().to_pair_request_dictionary();
+        assert!(!d.contains_key("HostPrivateKey") && !d.contains_key("RootPrivateKey"));
+        for k in [
+            "DeviceCertificate",
+            "HostCertificate",
+            "RootCertificate",
+            "HostID",
+            "SystemBUID",
+        ] {
+            assert!(d.contains_key(k), "{k}");
+        }
+    }
+
+    /// A usbmuxd stand-in holding records in memory.
+    struct MemorySource(
+        std::sync::Mutex<std::collections::HashMap<String, PairRecord>>,
+        Option<String>,
+    );
+
+    impl PairRecordSource for MemorySource {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        fn read<'a>(
+            &'a self,
+            udid: &'a str,
+        ) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>> {
+            Box::pin(async move { Ok(self.0.lock().unwrap().get(udid).cloned()) })
+        }
+        fn save<'a>(
+            &'a self,
+            udid: &'a str,
+            r: &'a PairRecord,
+        ) -> BoxFuture<'a, Result<(), RecordError>> {
+            Box::pin(async move {
+                self.0.lock().unwrap().insert(udid.into(), r.clone());
+                Ok(())
+            })
+        }
+        fn delete<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<(), RecordError>> {
+            Box::pin(async move {
+                self.0.lock().unwrap().remove(udid);
+                Ok(())
+            })
+        }
+        fn system_buid(&self) -> BoxFuture<'_, Result<Option<String>, RecordError>> {
+            Box::pin(async move { Ok(self.1.clone()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn lookup_order_is_usbmuxd_then_system_then_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (sys, own) = (tmp.path().join("sys"), tmp.path().join("own"));
+        let mut r_sys = record();
+        r_sys.host_id = "SYSTEM".into();
+        DirectoryStore::own(&sys).save_sync(UDID, &r_sys).unwrap();
+        let mut d = Dictionary::new();
+        d.insert("SystemBUID".into(), "SYS-BUID".into());
+        plist::to_file_xml(sys.join("SystemConfiguration.plist"), &Value::Dictionary(d)).unwrap();
+
+        let muxd = Arc::new(MemorySource(Default::default(), Some("MUXD-BUID".into())));
+        let stores = PairRecordStores::new(&own).with_system_dir(&sys);
+        assert_eq!(
+            stores.find(UDID).await.unwrap().unwrap().1,
+            RecordOrigin::System
+        );
+        assert_eq!(stores.system_buid().await.unwrap(), "SYS-BUID");
+
+        let stores = stores.with_usbmuxd(muxd.clone());
+        assert_eq!(stores.system_buid().await.unwrap(), "MUXD-BUID");
+        stores.save_new(UDID, &record()).await.unwrap();
+        let (found, origin) = stores.find(UDID).await.unwrap().unwrap();
+        assert_eq!(
+            (found.host_id.as_str(), origin),
+            (record().host_id.as_str(), RecordOrigin::Usbmuxd)
+        );
+        assert!(
+            DirectoryStore::own(&own).read_sync(UDID).unwrap().is_some(),
+            "also saved to our store"
+        );
+
+        stores.delete(UDID).await.unwrap();
+        assert!(muxd.0.lock().unwrap().is_empty());
+        // The system store is never written: its record is still found.
+        assert_eq!(
+            stores.find(UDID).await.unwrap().unwrap().1,
+            RecordOrigin::System
+        );
+
+        let only_own = PairRecordStores::new(&own);
+        assert!(only_own.find(UDID).await.unwrap().is_none());
+        let buid = only_own.system_buid().await.unwrap();
+        assert_eq!(
+            buid,
+            only_own.system_buid().await.unwrap(),
+            "created once, then reused"
+        );
+        assert_eq!(buid, buid.to_uppercase());
+    }
+
+    #[test]
+    fn host_id_is_stable_and_upper_case() {
+        let a = host_id_for_this_computer();
+        assert_eq!(a, host_id_for_this_computer());
+        assert_eq!(a, a.to_uppercase());
+        assert_eq!(a.len(), 36);
+    }
+}
