@@ -22,9 +22,11 @@ use usb_gadget::function::custom::{
 };
 use usb_gadget::{Class, Config, Gadget, Id, RegGadget, Strings, Udc};
 
+use crate::mock::lockdownd::{Lockdownd, TrustBehaviour};
 use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
+use crate::usbmux::APPLE_VID;
+use crate::usbmux::driver::serve_device;
 use crate::usbmux::link::{Link, LinkError};
-use crate::usbmux::{APPLE_VID, device};
 
 /// Name of our gadget under /sys/kernel/config/usb_gadget.
 const GADGET_NAME: &str = "iphone-mock";
@@ -95,7 +97,7 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     let mut identity = identity;
     identity.udid = dashed(&serial);
     identity.product_id = args.product_id;
-    let phone = SimulatedPhone::new(identity);
+    let phone = build_phone(identity)?;
 
     let udc = pick_udc(args.udc.as_deref())?;
     let device = build_device(&serial, args.product_id, args.layout)?;
@@ -120,6 +122,15 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     let result = serve_mux(device.mux, device.out_ep, device.in_ep, device.others, phone).await;
     remove(reg);
     result
+}
+
+/// The phone behind the USB port. The lead replaces this with the builder `iphone-mock serve` uses.
+fn build_phone(identity: PhoneIdentity) -> anyhow::Result<Arc<SimulatedPhone>> {
+    let phone = SimulatedPhone::new(identity);
+    Lockdownd::new(phone.clone(), TrustBehaviour::TrustImmediately)
+        .context("cannot create the simulated lockdownd")?
+        .install();
+    Ok(phone)
 }
 
 fn dashed(serial: &str) -> String {
@@ -359,7 +370,7 @@ async fn serve_mux(
 
 /// One plug-in's worth of mux: the device role over the link, with the phone's services.
 async fn serve_session(link: Link, phone: Arc<SimulatedPhone>) {
-    if let Err(e) = device::serve_device(link, phone).await {
+    if let Err(e) = serve_device(link, phone).await {
         eprintln!("iphone-mock gadget: mux: {e}");
     }
 }
