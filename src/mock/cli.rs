@@ -16,7 +16,11 @@ use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
 
 #[derive(Debug, Parser)]
-#[command(name = "iphone-mock", version, about = "A simulated iPhone for tests, demos and interop checks")]
+#[command(
+    name = "iphone-mock",
+    version,
+    about = "A simulated iPhone for tests, demos and interop checks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -92,8 +96,12 @@ pub fn build_phone(args: &ServeArgs) -> Arc<SimulatedPhone> {
 /// `iphone-mock serve`: run until interrupted.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let phone = build_phone(&args);
-    let config = MuxdServerConfig { buid: args.buid.clone(), state_dir: args.state.clone() };
-    let server = MuxdServer::new(vec![phone.clone()], config).context("cannot set up the state directory")?;
+    let config = MuxdServerConfig {
+        buid: args.buid.clone(),
+        state_dir: args.state.clone(),
+    };
+    let server = MuxdServer::new(vec![phone.clone()], config)
+        .context("cannot set up the state directory")?;
 
     let listen = match (args.listen, &args.socket) {
         (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 27015))),
@@ -111,7 +119,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.socket {
         remove_stale_socket(path)?;
-        let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
         tasks.spawn(server.clone().serve_unix(listener));
         println!("listening on unix:{}", path.display());
     }
@@ -144,10 +153,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            std::fs::remove_file(path).with_context(|| format!("cannot remove the old socket {}", path.display()))
-        }
-        Ok(_) => bail!("{} exists and is not a socket; choose another --socket path", path.display()),
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the old socket {}", path.display())),
+        Ok(_) => bail!(
+            "{} exists and is not a socket; choose another --socket path",
+            path.display()
+        ),
         Err(_) => Ok(()),
     }
 }

@@ -20,7 +20,8 @@ use tokio::sync::broadcast;
 
 use crate::mock::phone::SimulatedPhone;
 use crate::usbmux::muxd_proto::{
-    DeviceEvent, DeviceRecord, Frame, FrameDecoder, ProtoError, Reply, Request, ResultCode, VERSION_BINARY,
+    DeviceEvent, DeviceRecord, Frame, FrameDecoder, ProtoError, Reply, Request, ResultCode,
+    VERSION_BINARY,
 };
 
 /// errno values usbmuxd answers pair-record requests with.
@@ -28,6 +29,8 @@ const ENOENT: u32 = 2;
 const EINVAL: u32 = 22;
 /// First DeviceID handed out; usbmuxd counts from 1 as well.
 const FIRST_DEVICE_ID: u32 = 1;
+/// Most pair records kept in memory (one per phone is the real need).
+const MAX_MEMORY_RECORDS: usize = 256;
 /// File in the state directory holding the BUID, named and shaped as usbmuxd's.
 const SYSTEM_CONFIG_FILE: &str = "SystemConfiguration.plist";
 
@@ -60,7 +63,10 @@ pub struct MuxdServer {
 
 impl MuxdServer {
     /// A front for `phones`, numbered from DeviceID 1 in order.
-    pub fn new(phones: Vec<Arc<SimulatedPhone>>, config: MuxdServerConfig) -> io::Result<Arc<MuxdServer>> {
+    pub fn new(
+        phones: Vec<Arc<SimulatedPhone>>,
+        config: MuxdServerConfig,
+    ) -> io::Result<Arc<MuxdServer>> {
         if let Some(dir) = &config.state_dir {
             std::fs::create_dir_all(dir)?;
         }
@@ -72,13 +78,20 @@ impl MuxdServer {
         let devices = phones
             .into_iter()
             .zip(FIRST_DEVICE_ID..)
-            .map(|(phone, device_id)| Attached { device_id, location_id: 0x0112_0000 + device_id, phone })
+            .map(|(phone, device_id)| Attached {
+                device_id,
+                location_id: 0x0112_0000 + device_id,
+                phone,
+            })
             .collect();
         let (events, _) = broadcast::channel(64);
         Ok(Arc::new(MuxdServer {
             devices,
             buid,
-            records: PairRecordStore { dir: config.state_dir, memory: Mutex::new(HashMap::new()) },
+            records: PairRecordStore {
+                dir: config.state_dir,
+                memory: Mutex::new(HashMap::new()),
+            },
             events,
             listeners: Mutex::new(BTreeMap::new()),
             next_listener: AtomicU64::new(1),
@@ -105,20 +118,40 @@ impl MuxdServer {
             .collect()
     }
 
+    /// Bind a TCP listener (port 0 picks a free one), serve it on a background task, and
+    /// return the bound address: the one-liner for in-process tests.
+    pub async fn spawn_tcp(
+        self: &Arc<Self>,
+        addr: std::net::SocketAddr,
+    ) -> io::Result<std::net::SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        tokio::spawn(self.clone().serve_tcp(listener));
+        Ok(bound)
+    }
+
     /// Accept TCP clients forever, each on its own task.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
         loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(self.clone().serve_connection(stream));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(self.clone().serve_connection(stream));
+                }
+                Err(e) => accept_failed(e).await,
+            }
         }
     }
 
     /// Accept unix-socket clients forever, each on its own task.
     pub async fn serve_unix(self: Arc<Self>, listener: UnixListener) -> io::Result<()> {
         loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(self.clone().serve_connection(stream));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(self.clone().serve_connection(stream));
+                }
+                Err(e) => accept_failed(e).await,
+            }
         }
     }
 
@@ -130,7 +163,9 @@ impl MuxdServer {
     {
         let mut decoder = FrameDecoder::new();
         loop {
-            let Ok(Some(frame)) = read_frame(&mut stream, &mut decoder).await else { return };
+            let Ok(Some(frame)) = read_frame(&mut stream, &mut decoder).await else {
+                return;
+            };
             let tag = frame.tag;
             let binary = frame.version == VERSION_BINARY;
             let request = match Request::decode(&frame) {
@@ -148,7 +183,8 @@ impl MuxdServer {
             match request {
                 Request::Listen => return self.serve_listener(stream, tag, binary).await,
                 Request::Connect { device_id, port } => {
-                    let Some(device) = self.devices.iter().find(|d| d.device_id == device_id) else {
+                    let Some(device) = self.devices.iter().find(|d| d.device_id == device_id)
+                    else {
                         let reply = Reply::Result(ResultCode::BadDevice);
                         if write_reply(&mut stream, &reply, tag, binary).await.is_err() {
                             return;
@@ -162,7 +198,10 @@ impl MuxdServer {
                         }
                         continue;
                     }
-                    if write_reply(&mut stream, &Reply::Result(ResultCode::Ok), tag, binary).await.is_ok() {
+                    if write_reply(&mut stream, &Reply::Result(ResultCode::Ok), tag, binary)
+                        .await
+                        .is_ok()
+                    {
                         device.phone.accept(port, Box::new(stream));
                     }
                     return;
@@ -182,18 +221,30 @@ impl MuxdServer {
         match request {
             Request::ListDevices => Reply::DeviceList(self.device_records()),
             Request::ReadBuid => Reply::Buid(self.buid.clone()),
-            Request::ListListeners => {
-                Reply::ListenerList(self.listeners.lock().expect("listeners lock").values().cloned().collect())
-            }
+            Request::ListListeners => Reply::ListenerList(
+                self.listeners
+                    .lock()
+                    .expect("listeners lock")
+                    .values()
+                    .cloned()
+                    .collect(),
+            ),
             Request::ReadPairRecord { udid } => match self.records.read(&udid) {
                 Ok(Some(data)) => Reply::PairRecordData(data),
                 Ok(None) => Reply::Result(ResultCode::from_u32(ENOENT)),
                 Err(_) => Reply::Result(ResultCode::from_u32(EINVAL)),
             },
-            Request::SavePairRecord { udid, device_id, data } => match self.records.save(&udid, &data) {
+            Request::SavePairRecord {
+                udid,
+                device_id,
+                data,
+            } => match self.records.save(&udid, &data) {
                 Ok(()) => {
                     let device_id = device_id.or_else(|| {
-                        self.devices.iter().find(|d| d.phone.identity.udid == udid).map(|d| d.device_id)
+                        self.devices
+                            .iter()
+                            .find(|d| d.phone.identity.udid == udid)
+                            .map(|d| d.device_id)
                     });
                     if let Some(device_id) = device_id {
                         // Nobody listening is fine.
@@ -209,7 +260,9 @@ impl MuxdServer {
                 Err(_) => Reply::Result(ResultCode::from_u32(EINVAL)),
             },
             // Listen and Connect are handled by the connection loop; anything else is unknown.
-            Request::Listen | Request::Connect { .. } | Request::Unknown(_) => Reply::Result(ResultCode::BadCommand),
+            Request::Listen | Request::Connect { .. } | Request::Unknown(_) => {
+                Reply::Result(ResultCode::BadCommand)
+            }
         }
     }
 
@@ -223,16 +276,26 @@ impl MuxdServer {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
         let mut entry = Dictionary::new();
         entry.insert("ID String".into(), Value::String(id.to_string()));
-        self.listeners.lock().expect("listeners lock").insert(id, entry);
+        self.listeners
+            .lock()
+            .expect("listeners lock")
+            .insert(id, entry);
 
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut greeting = vec![Reply::Result(ResultCode::Ok)];
-        greeting.extend(self.device_records().into_iter().map(|r| Reply::Event(DeviceEvent::Attached(r))));
+        greeting.extend(
+            self.device_records()
+                .into_iter()
+                .map(|r| Reply::Event(DeviceEvent::Attached(r))),
+        );
         let mut ok = true;
         for (i, reply) in greeting.iter().enumerate() {
             // The Result echoes the tag; events are unsolicited (tag 0).
             let reply_tag = if i == 0 { tag } else { 0 };
-            if write_reply(&mut writer, reply, reply_tag, binary).await.is_err() {
+            if write_reply(&mut writer, reply, reply_tag, binary)
+                .await
+                .is_err()
+            {
                 ok = false;
                 break;
             }
@@ -253,9 +316,19 @@ impl MuxdServer {
     }
 }
 
+/// A failed accept (out of file descriptors, a client that vanished) must not end the server:
+/// note it and pause briefly so a persistent failure does not spin.
+async fn accept_failed(e: io::Error) {
+    tracing::warn!("usbmuxd front: accept failed: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
 /// Read exactly one message (never past it: after Connect the rest belongs to the phone).
 /// `Ok(None)` on a clean close; a protocol error closes the connection.
-async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, decoder: &mut FrameDecoder) -> io::Result<Option<Frame>> {
+async fn read_frame<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    decoder: &mut FrameDecoder,
+) -> io::Result<Option<Frame>> {
     let mut chunk = [0u8; 4096];
     loop {
         match decoder.next_frame() {
@@ -272,8 +345,17 @@ async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, decoder: &mut FrameDec
     }
 }
 
-async fn write_reply<W: AsyncWrite + Unpin>(writer: &mut W, reply: &Reply, tag: u32, binary: bool) -> io::Result<()> {
-    let bytes = if binary { reply.encode_binary(tag) } else { None };
+async fn write_reply<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    reply: &Reply,
+    tag: u32,
+    binary: bool,
+) -> io::Result<()> {
+    let bytes = if binary {
+        reply.encode_binary(tag)
+    } else {
+        None
+    };
     let bytes = bytes.unwrap_or_else(|| reply.encode_plist(tag));
     writer.write_all(&bytes).await?;
     writer.flush().await
@@ -287,7 +369,10 @@ fn new_buid() -> String {
 fn load_or_create_buid(dir: &Path) -> io::Result<String> {
     let path = dir.join(SYSTEM_CONFIG_FILE);
     if let Ok(value) = Value::from_file(&path)
-        && let Some(buid) = value.as_dictionary().and_then(|d| d.get("SystemBUID")).and_then(Value::as_string)
+        && let Some(buid) = value
+            .as_dictionary()
+            .and_then(|d| d.get("SystemBUID"))
+            .and_then(Value::as_string)
     {
         return Ok(buid.to_string());
     }
@@ -295,7 +380,9 @@ fn load_or_create_buid(dir: &Path) -> io::Result<String> {
     let mut d = Dictionary::new();
     d.insert("SystemBUID".into(), Value::String(buid.clone()));
     let mut bytes = Vec::new();
-    Value::Dictionary(d).to_writer_xml(&mut bytes).map_err(io::Error::other)?;
+    Value::Dictionary(d)
+        .to_writer_xml(&mut bytes)
+        .map_err(io::Error::other)?;
     write_atomically(&path, &bytes)?;
     Ok(buid)
 }
@@ -316,8 +403,17 @@ impl PairRecordStore {
     /// The record id comes from an untrusted client and may become a file name: only UDID
     /// characters are allowed, so it cannot leave the state directory.
     fn check_id(udid: &str) -> io::Result<()> {
-        let ok = !udid.is_empty() && udid.len() <= 64 && udid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if ok { Ok(()) } else { Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid pair record id")) }
+        let ok = !udid.is_empty()
+            && udid.len() <= 64
+            && udid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if ok {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid pair record id",
+            ))
+        }
     }
 
     fn path(dir: &Path, udid: &str) -> PathBuf {
@@ -341,7 +437,12 @@ impl PairRecordStore {
         match &self.dir {
             Some(dir) => write_atomically(&Self::path(dir, udid), data),
             None => {
-                self.memory.lock().expect("records lock").insert(udid.to_string(), data.to_vec());
+                let mut memory = self.memory.lock().expect("records lock");
+                // Bounded: a misbehaving client cannot grow the mock without limit.
+                if memory.len() >= MAX_MEMORY_RECORDS && !memory.contains_key(udid) {
+                    return Err(io::Error::other("too many pair records"));
+                }
+                memory.insert(udid.to_string(), data.to_vec());
                 Ok(())
             }
         }
@@ -356,7 +457,434 @@ impl PairRecordStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(e),
             },
-            None => Ok(self.memory.lock().expect("records lock").remove(udid).is_some()),
+            None => Ok(self
+                .memory
+                .lock()
+                .expect("records lock")
+                .remove(udid)
+                .is_some()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::phone::{PhoneIdentity, ServiceFn};
+    use crate::usbmux::muxd::{MuxdAddr, MuxdClient, MuxdError};
+    use crate::usbmux::muxd_proto::{ClientInfo, Header, VERSION_PLIST, message};
+    use crate::usbmux::{LOCKDOWN_PORT, TransportKind};
+    use tokio::net::TcpStream;
+
+    const BUID: &str = "5A0A1B2C-3D4E-5F60-7182-93A4B5C6D7E8";
+
+    fn udid() -> String {
+        PhoneIdentity::default().udid
+    }
+
+    /// A server on a free loopback port, and a client for it.
+    async fn start(phone: Arc<SimulatedPhone>) -> (Arc<MuxdServer>, MuxdClient) {
+        let config = MuxdServerConfig {
+            buid: Some(BUID.into()),
+            state_dir: None,
+        };
+        let server = MuxdServer::new(vec![phone], config).unwrap();
+        let addr = server.spawn_tcp(([127, 0, 0, 1], 0).into()).await.unwrap();
+        (server, MuxdClient::new(MuxdAddr::Tcp(addr.to_string())))
+    }
+
+    fn echo_service() -> ServiceFn {
+        Arc::new(|mut stream| {
+            Box::pin(async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+    }
+
+    /// Send raw request bytes on a fresh connection and decode the first reply frame.
+    async fn raw_exchange(client: &MuxdClient, request: &[u8]) -> (TcpStream, Frame) {
+        let MuxdAddr::Tcp(addr) = client.addr() else {
+            unreachable!()
+        };
+        let mut stream = TcpStream::connect(addr.as_str()).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut decoder = FrameDecoder::new();
+        let frame = read_frame(&mut stream, &mut decoder)
+            .await
+            .unwrap()
+            .expect("a reply");
+        (stream, frame)
+    }
+
+    #[tokio::test]
+    async fn lists_the_phone_with_its_identity() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let devices = client.list_devices().await.unwrap();
+        assert_eq!(devices.len(), 1);
+        let d = &devices[0];
+        assert_eq!(
+            (d.udid.as_str(), d.device_id, d.product_id),
+            (udid().as_str(), FIRST_DEVICE_ID, 0x12a8)
+        );
+        assert_eq!(d.connection_speed, Some(480_000_000));
+        assert!(d.location_id.is_some());
+        assert_eq!(d.transport, TransportKind::Usbmuxd);
+    }
+
+    #[tokio::test]
+    async fn read_buid_answers_the_configured_buid() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        assert!(client.probe().await);
+        assert_eq!(client.read_buid().await.unwrap(), BUID);
+    }
+
+    #[tokio::test]
+    async fn connect_to_a_closed_port_is_refused_and_to_an_open_one_reaches_the_service() {
+        let phone = SimulatedPhone::new(PhoneIdentity::default());
+        let (_server, client) = start(phone.clone()).await;
+        let err = client
+            .connect(FIRST_DEVICE_ID, LOCKDOWN_PORT)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(
+                err,
+                MuxdError::ConnectionRefused {
+                    port: LOCKDOWN_PORT,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = client
+            .connect(99, LOCKDOWN_PORT)
+            .await
+            .err()
+            .expect("no such device");
+        assert!(
+            matches!(err, MuxdError::NoSuchDevice { device_id: 99 }),
+            "{err:?}"
+        );
+
+        phone.listen(LOCKDOWN_PORT, echo_service());
+        let mut stream = client
+            .connect(FIRST_DEVICE_ID, LOCKDOWN_PORT)
+            .await
+            .unwrap();
+        stream.write_all(b"hello phone").await.unwrap();
+        let mut back = [0u8; 11];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"hello phone");
+    }
+
+    #[tokio::test]
+    async fn pair_records_save_read_delete() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        assert_eq!(client.read_pair_record(&udid()).await.unwrap(), None);
+        client
+            .save_pair_record(&udid(), FIRST_DEVICE_ID, b"<plist>r1</plist>")
+            .await
+            .unwrap();
+        assert_eq!(
+            client.read_pair_record(&udid()).await.unwrap().as_deref(),
+            Some(&b"<plist>r1</plist>"[..])
+        );
+        client
+            .save_pair_record(&udid(), FIRST_DEVICE_ID, b"r2")
+            .await
+            .unwrap();
+        assert_eq!(
+            client.read_pair_record(&udid()).await.unwrap().as_deref(),
+            Some(&b"r2"[..])
+        );
+        client.delete_pair_record(&udid()).await.unwrap();
+        assert_eq!(client.read_pair_record(&udid()).await.unwrap(), None);
+        let err = client.delete_pair_record(&udid()).await.unwrap_err();
+        assert!(matches!(err, MuxdError::Failed { code: 2, .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn pair_record_ids_cannot_escape_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let config = MuxdServerConfig {
+            buid: None,
+            state_dir: Some(state.clone()),
+        };
+        let server =
+            MuxdServer::new(vec![SimulatedPhone::new(PhoneIdentity::default())], config).unwrap();
+        let (a, b) = tokio::io::duplex(4096);
+        tokio::spawn(server.clone().serve_connection(b));
+        let (mut reader, mut writer) = tokio::io::split(a);
+        let save = Request::SavePairRecord {
+            udid: "../escape".into(),
+            device_id: None,
+            data: b"x".to_vec(),
+        };
+        writer
+            .write_all(&save.encode_plist(3, &ClientInfo::default()))
+            .await
+            .unwrap();
+        let frame = read_frame(&mut reader, &mut FrameDecoder::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::Other(EINVAL))
+        );
+        assert!(!dir.path().join("escape.plist").exists());
+        assert!(
+            state.join(SYSTEM_CONFIG_FILE).exists(),
+            "the BUID is saved in the state dir"
+        );
+    }
+
+    #[tokio::test]
+    async fn listen_reports_attached_then_paired() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let mut events = client.listen().await.unwrap();
+        match events.next_event().await.unwrap() {
+            Some(DeviceEvent::Attached(rec)) => {
+                assert_eq!(rec.serial_number, udid());
+                assert_eq!(rec.device_id, FIRST_DEVICE_ID);
+                assert_eq!(rec.connection_type, "USB");
+            }
+            other => panic!("expected Attached, got {other:?}"),
+        }
+        client
+            .save_pair_record(&udid(), FIRST_DEVICE_ID, b"r")
+            .await
+            .unwrap();
+        assert_eq!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Paired {
+                device_id: FIRST_DEVICE_ID
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn listen_events_work_as_a_stream() {
+        use futures::StreamExt;
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let events = client.listen().await.unwrap().into_stream();
+        let mut events = std::pin::pin!(events);
+        let first = events.next().await.expect("an event").unwrap();
+        assert!(
+            matches!(first, DeviceEvent::Attached(ref r) if r.serial_number == udid()),
+            "{first:?}"
+        );
+        client
+            .clone()
+            .save_pair_record(&udid(), FIRST_DEVICE_ID, b"r")
+            .await
+            .unwrap();
+        let paired = events.next().await.expect("an event").unwrap();
+        assert_eq!(
+            paired,
+            DeviceEvent::Paired {
+                device_id: FIRST_DEVICE_ID
+            }
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_short_connections_beside_an_open_listener() {
+        // pymobiledevice3 opens 10-14 connections per command, some overlapping.
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let mut events = client.listen().await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..48 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    assert_eq!(client.list_devices().await.unwrap()[0].udid, udid());
+                } else {
+                    assert_eq!(client.read_buid().await.unwrap(), BUID);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert!(matches!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Attached(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn list_listeners_counts_listen_clients() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let mut events = client.listen().await.unwrap();
+        assert!(matches!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Attached(_))
+        ));
+        let (_s, frame) = raw_exchange(
+            &client,
+            &Request::ListListeners.encode_plist(4, &ClientInfo::default()),
+        )
+        .await;
+        match Reply::decode(&frame).unwrap() {
+            Reply::ListenerList(list) => assert_eq!(list.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_requests_get_badcommand_with_the_tag_echoed() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let req = Request::Unknown("Frobnicate".into()).encode_plist(42, &ClientInfo::default());
+        let (mut stream, frame) = raw_exchange(&client, &req).await;
+        assert_eq!(
+            (frame.version, frame.message, frame.tag),
+            (VERSION_PLIST, message::PLIST, 42)
+        );
+        assert!(frame.payload.starts_with(b"<?xml"));
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::BadCommand)
+        );
+
+        // The connection stays usable for the next request, as with usbmuxd.
+        stream
+            .write_all(&Request::ReadBuid.encode_plist(43, &ClientInfo::default()))
+            .await
+            .unwrap();
+        let frame = read_frame(&mut stream, &mut FrameDecoder::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (frame.tag, Reply::decode(&frame).unwrap()),
+            (43, Reply::Buid(BUID.into()))
+        );
+
+        // Garbage that is still framed is a BADCOMMAND, too.
+        let garbage = Frame {
+            version: 1,
+            message: 8,
+            tag: 44,
+            payload: b"<plist><dict><key>".to_vec(),
+        };
+        stream.write_all(&garbage.encode()).await.unwrap();
+        let frame = read_frame(&mut stream, &mut FrameDecoder::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (frame.tag, Reply::decode(&frame).unwrap()),
+            (44, Reply::Result(ResultCode::BadCommand))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_versions_get_badversion_and_oversized_messages_close_the_connection() {
+        let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
+        let odd = Frame {
+            version: 7,
+            message: 8,
+            tag: 5,
+            payload: vec![],
+        };
+        let (_s, frame) = raw_exchange(&client, &odd.encode()).await;
+        assert_eq!((frame.version, frame.tag), (VERSION_BINARY, 5));
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::BadVersion)
+        );
+
+        let MuxdAddr::Tcp(addr) = client.addr() else {
+            unreachable!()
+        };
+        let mut stream = TcpStream::connect(addr.as_str()).await.unwrap();
+        let huge = Header {
+            length: u32::MAX,
+            version: 1,
+            message: 8,
+            tag: 1,
+        };
+        stream.write_all(&huge.encode()).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            stream.read(&mut buf).await.unwrap(),
+            0,
+            "the server hangs up"
+        );
+    }
+
+    #[tokio::test]
+    async fn binary_clients_can_listen_and_connect() {
+        let phone = SimulatedPhone::new(PhoneIdentity::default());
+        let (_server, client) = start(phone.clone()).await;
+        let (mut stream, frame) =
+            raw_exchange(&client, &Request::Listen.encode_binary(8).unwrap()).await;
+        assert_eq!((frame.version, frame.tag), (VERSION_BINARY, 8));
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::Ok)
+        );
+        let frame = read_frame(&mut stream, &mut FrameDecoder::new())
+            .await
+            .unwrap()
+            .unwrap();
+        match Reply::decode(&frame).unwrap() {
+            Reply::Event(DeviceEvent::Attached(rec)) => assert_eq!(rec.serial_number, udid()),
+            other => panic!("{other:?}"),
+        }
+
+        let connect = Request::Connect {
+            device_id: FIRST_DEVICE_ID,
+            port: 1234,
+        }
+        .encode_binary(9)
+        .unwrap();
+        let (_s, frame) = raw_exchange(&client, &connect).await;
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::ConnectionRefused)
+        );
+        phone.listen(1234, echo_service());
+        let (mut s, frame) = raw_exchange(&client, &connect).await;
+        assert_eq!(
+            Reply::decode(&frame).unwrap(),
+            Reply::Result(ResultCode::Ok)
+        );
+        s.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+    }
+
+    #[tokio::test]
+    async fn serves_a_unix_socket_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usbmuxd.sock");
+        let server = MuxdServer::new(
+            vec![SimulatedPhone::new(PhoneIdentity::default())],
+            MuxdServerConfig::default(),
+        )
+        .unwrap();
+        tokio::spawn(
+            server
+                .clone()
+                .serve_unix(UnixListener::bind(&path).unwrap()),
+        );
+        let client = MuxdClient::new(MuxdAddr::parse(&format!("UNIX:{}", path.display())).unwrap());
+        let buid = client.read_buid().await.unwrap();
+        assert_eq!(buid, server.buid());
+        assert!(
+            uuid::Uuid::parse_str(&buid).is_ok() && buid == buid.to_uppercase(),
+            "{buid}"
+        );
+        assert_eq!(client.list_devices().await.unwrap()[0].udid, udid());
     }
 }

@@ -51,9 +51,16 @@ pub enum ProtoError {
     #[error("usbmuxd plist nests deeper than {MAX_PLIST_DEPTH} levels")]
     TooDeep,
     #[error("usbmuxd {context} lacks a valid {key}")]
-    MissingKey { context: &'static str, key: &'static str },
+    MissingKey {
+        context: &'static str,
+        key: &'static str,
+    },
     #[error("binary usbmuxd message type {message} has a {len}-byte body, expected {expected}")]
-    BadBinaryBody { message: u32, len: usize, expected: usize },
+    BadBinaryBody {
+        message: u32,
+        len: usize,
+        expected: usize,
+    },
     #[error("unexpected usbmuxd message (version {version}, type {message})")]
     Unexpected { version: u32, message: u32 },
 }
@@ -80,8 +87,14 @@ impl Header {
 
     /// Parse and bound-check a header.
     pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtoError> {
-        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        let header = Header { length: word(0), version: word(4), message: word(8), tag: word(12) };
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let header = Header {
+            length: word(0),
+            version: word(4),
+            message: word(8),
+            tag: word(12),
+        };
         let len = header.length as usize;
         if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
             return Err(ProtoError::BadLength(header.length));
@@ -103,7 +116,12 @@ impl Frame {
     /// Serialize with a correct length field. Callers never build bodies near `u32::MAX`.
     pub fn encode(&self) -> Vec<u8> {
         let length = (HEADER_LEN + self.payload.len()) as u32;
-        let header = Header { length, version: self.version, message: self.message, tag: self.tag };
+        let header = Header {
+            length,
+            version: self.version,
+            message: self.message,
+            tag: self.tag,
+        };
         let mut out = Vec::with_capacity(length as usize);
         out.extend_from_slice(&header.encode());
         out.extend_from_slice(&self.payload);
@@ -114,11 +132,21 @@ impl Frame {
         let mut payload = Vec::new();
         // Writing XML into a Vec cannot fail.
         let _ = Value::Dictionary(dict).to_writer_xml(&mut payload);
-        Frame { version: VERSION_PLIST, message: message::PLIST, tag, payload }
+        Frame {
+            version: VERSION_PLIST,
+            message: message::PLIST,
+            tag,
+            payload,
+        }
     }
 
     fn binary(message: u32, tag: u32, payload: Vec<u8>) -> Frame {
-        Frame { version: VERSION_BINARY, message, tag, payload }
+        Frame {
+            version: VERSION_BINARY,
+            message,
+            tag,
+            payload,
+        }
     }
 }
 
@@ -163,7 +191,9 @@ impl FrameDecoder {
             return Err(err.clone());
         }
         if self.header.is_none() {
-            let Some(head) = self.buf.first_chunk::<HEADER_LEN>() else { return Ok(None) };
+            let Some(head) = self.buf.first_chunk::<HEADER_LEN>() else {
+                return Ok(None);
+            };
             match Header::decode(head) {
                 Ok(h) => self.header = Some(h),
                 Err(e) => {
@@ -173,7 +203,9 @@ impl FrameDecoder {
                 }
             }
         }
-        let Some(header) = self.header else { return Ok(None) };
+        let Some(header) = self.header else {
+            return Ok(None);
+        };
         let len = header.length as usize;
         if self.buf.len() < len {
             return Ok(None);
@@ -182,7 +214,12 @@ impl FrameDecoder {
         let mut whole = std::mem::replace(&mut self.buf, rest);
         let payload = whole.split_off(HEADER_LEN);
         self.header = None;
-        Ok(Some(Frame { version: header.version, message: header.message, tag: header.tag, payload }))
+        Ok(Some(Frame {
+            version: header.version,
+            message: header.message,
+            tag: header.tag,
+            payload,
+        }))
     }
 }
 
@@ -208,11 +245,22 @@ pub enum Request {
     ListDevices,
     Listen,
     /// `port` in host order; on the wire it travels as `htons(port)`.
-    Connect { device_id: u32, port: u16 },
+    Connect {
+        device_id: u32,
+        port: u16,
+    },
     ReadBuid,
-    ReadPairRecord { udid: String },
-    SavePairRecord { udid: String, device_id: Option<u32>, data: Vec<u8> },
-    DeletePairRecord { udid: String },
+    ReadPairRecord {
+        udid: String,
+    },
+    SavePairRecord {
+        udid: String,
+        device_id: Option<u32>,
+        data: Vec<u8>,
+    },
+    DeletePairRecord {
+        udid: String,
+    },
     ListListeners,
     /// Anything else a client sent; the daemon answers BADCOMMAND.
     Unknown(String),
@@ -236,7 +284,10 @@ impl Request {
     /// The plist request (version 1, message 8), as libusbmuxd builds it.
     pub fn encode_plist(&self, tag: u32, client: &ClientInfo) -> Vec<u8> {
         let mut d = Dictionary::new();
-        d.insert("ClientVersionString".into(), client.client_version.clone().into());
+        d.insert(
+            "ClientVersionString".into(),
+            client.client_version.clone().into(),
+        );
         d.insert("MessageType".into(), self.message_type().into());
         d.insert("ProgName".into(), client.prog_name.clone().into());
         d.insert("kLibUSBMuxVersion".into(), LIBUSBMUX_VERSION.into());
@@ -249,7 +300,11 @@ impl Request {
             Request::ReadPairRecord { udid } | Request::DeletePairRecord { udid } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
             }
-            Request::SavePairRecord { udid, device_id, data } => {
+            Request::SavePairRecord {
+                udid,
+                device_id,
+                data,
+            } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
                 d.insert("PairRecordData".into(), Value::Data(data.clone()));
                 if let Some(id) = device_id {
@@ -288,7 +343,11 @@ impl Request {
             (VERSION_BINARY, message::CONNECT) => {
                 let p = &frame.payload;
                 if p.len() != 8 {
-                    return Err(ProtoError::BadBinaryBody { message: message::CONNECT, len: p.len(), expected: 8 });
+                    return Err(ProtoError::BadBinaryBody {
+                        message: message::CONNECT,
+                        len: p.len(),
+                        expected: 8,
+                    });
                 }
                 let device_id = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
                 let port = u16::from_be_bytes([p[4], p[5]]);
@@ -301,11 +360,17 @@ impl Request {
 
     fn from_plist(d: &Dictionary) -> Result<Request, ProtoError> {
         const CX: &str = "request";
-        let kind = get_str(d, "MessageType").ok_or(ProtoError::MissingKey { context: CX, key: "MessageType" })?;
+        let kind = get_str(d, "MessageType").ok_or(ProtoError::MissingKey {
+            context: CX,
+            key: "MessageType",
+        })?;
         let udid = || {
             get_str(d, "PairRecordID")
                 .map(str::to_string)
-                .ok_or(ProtoError::MissingKey { context: CX, key: "PairRecordID" })
+                .ok_or(ProtoError::MissingKey {
+                    context: CX,
+                    key: "PairRecordID",
+                })
         };
         Ok(match kind {
             "ListDevices" => Request::ListDevices,
@@ -313,20 +378,38 @@ impl Request {
             "ReadBUID" => Request::ReadBuid,
             "ListListeners" => Request::ListListeners,
             "Connect" => {
-                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey { context: CX, key: "DeviceID" })?;
+                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey {
+                    context: CX,
+                    key: "DeviceID",
+                })?;
                 let raw = get_u64(d, "PortNumber")
                     .and_then(|p| u16::try_from(p).ok())
-                    .ok_or(ProtoError::MissingKey { context: CX, key: "PortNumber" })?;
-                Request::Connect { device_id, port: u16::from_be(raw) }
+                    .ok_or(ProtoError::MissingKey {
+                        context: CX,
+                        key: "PortNumber",
+                    })?;
+                Request::Connect {
+                    device_id,
+                    port: u16::from_be(raw),
+                }
             }
             "ReadPairRecord" => Request::ReadPairRecord { udid: udid()? },
             "DeletePairRecord" => Request::DeletePairRecord { udid: udid()? },
             "SavePairRecord" => {
                 let data = match d.get("PairRecordData") {
                     Some(Value::Data(data)) => data.clone(),
-                    _ => return Err(ProtoError::MissingKey { context: CX, key: "PairRecordData" }),
+                    _ => {
+                        return Err(ProtoError::MissingKey {
+                            context: CX,
+                            key: "PairRecordData",
+                        });
+                    }
                 };
-                Request::SavePairRecord { udid: udid()?, device_id: get_u32(d, "DeviceID"), data }
+                Request::SavePairRecord {
+                    udid: udid()?,
+                    device_id: get_u32(d, "DeviceID"),
+                    data,
+                }
             }
             other => Request::Unknown(other.to_string()),
         })
@@ -405,20 +488,33 @@ impl DeviceRecord {
 
     fn from_plist(d: &Dictionary) -> Result<DeviceRecord, ProtoError> {
         const CX: &str = "device record";
-        let props = d.get("Properties").and_then(Value::as_dictionary).unwrap_or(d);
+        let props = d
+            .get("Properties")
+            .and_then(Value::as_dictionary)
+            .unwrap_or(d);
         let device_id = get_u32(d, "DeviceID")
             .or_else(|| get_u32(props, "DeviceID"))
-            .ok_or(ProtoError::MissingKey { context: CX, key: "DeviceID" })?;
+            .ok_or(ProtoError::MissingKey {
+                context: CX,
+                key: "DeviceID",
+            })?;
         let serial_number = get_str(props, "SerialNumber")
-            .ok_or(ProtoError::MissingKey { context: CX, key: "SerialNumber" })?
+            .ok_or(ProtoError::MissingKey {
+                context: CX,
+                key: "SerialNumber",
+            })?
             .to_string();
         Ok(DeviceRecord {
             device_id,
             serial_number,
-            product_id: get_u64(props, "ProductID").and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+            product_id: get_u64(props, "ProductID")
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0),
             location_id: get_u32(props, "LocationID"),
             connection_speed: get_u64(props, "ConnectionSpeed"),
-            connection_type: get_str(props, "ConnectionType").unwrap_or("USB").to_string(),
+            connection_type: get_str(props, "ConnectionType")
+                .unwrap_or("USB")
+                .to_string(),
         })
     }
 
@@ -487,7 +583,10 @@ impl Reply {
                 d.insert("Number".into(), u64::from(code.as_u32()).into());
             }
             Reply::DeviceList(devices) => {
-                let list = devices.iter().map(|dev| Value::Dictionary(dev.to_plist())).collect();
+                let list = devices
+                    .iter()
+                    .map(|dev| Value::Dictionary(dev.to_plist()))
+                    .collect();
                 d.insert("DeviceList".into(), Value::Array(list));
             }
             Reply::Buid(buid) => {
@@ -533,16 +632,18 @@ impl Reply {
     pub fn decode(frame: &Frame) -> Result<Reply, ProtoError> {
         match (frame.version, frame.message) {
             (VERSION_PLIST, message::PLIST) => Reply::from_plist(&parse_dict(&frame.payload)?),
-            (VERSION_BINARY, message::RESULT) => Ok(Reply::Result(ResultCode::from_u32(binary_u32(frame)?))),
-            (VERSION_BINARY, message::DEVICE_ADD) => {
-                Ok(Reply::Event(DeviceEvent::Attached(DeviceRecord::from_binary(&frame.payload)?)))
+            (VERSION_BINARY, message::RESULT) => {
+                Ok(Reply::Result(ResultCode::from_u32(binary_u32(frame)?)))
             }
-            (VERSION_BINARY, message::DEVICE_REMOVE) => {
-                Ok(Reply::Event(DeviceEvent::Detached { device_id: binary_u32(frame)? }))
-            }
-            (VERSION_BINARY, message::DEVICE_PAIRED) => {
-                Ok(Reply::Event(DeviceEvent::Paired { device_id: binary_u32(frame)? }))
-            }
+            (VERSION_BINARY, message::DEVICE_ADD) => Ok(Reply::Event(DeviceEvent::Attached(
+                DeviceRecord::from_binary(&frame.payload)?,
+            ))),
+            (VERSION_BINARY, message::DEVICE_REMOVE) => Ok(Reply::Event(DeviceEvent::Detached {
+                device_id: binary_u32(frame)?,
+            })),
+            (VERSION_BINARY, message::DEVICE_PAIRED) => Ok(Reply::Event(DeviceEvent::Paired {
+                device_id: binary_u32(frame)?,
+            })),
             (version, message) => Err(ProtoError::Unexpected { version, message }),
         }
     }
@@ -551,27 +652,45 @@ impl Reply {
         const CX: &str = "reply";
         match get_str(d, "MessageType") {
             Some("Result") => {
-                let n = get_u32(d, "Number").ok_or(ProtoError::MissingKey { context: CX, key: "Number" })?;
+                let n = get_u32(d, "Number").ok_or(ProtoError::MissingKey {
+                    context: CX,
+                    key: "Number",
+                })?;
                 Ok(Reply::Result(ResultCode::from_u32(n)))
             }
-            Some("Attached") => Ok(Reply::Event(DeviceEvent::Attached(DeviceRecord::from_plist(d)?))),
+            Some("Attached") => Ok(Reply::Event(DeviceEvent::Attached(
+                DeviceRecord::from_plist(d)?,
+            ))),
             Some("Detached") => {
-                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey { context: CX, key: "DeviceID" })?;
+                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey {
+                    context: CX,
+                    key: "DeviceID",
+                })?;
                 Ok(Reply::Event(DeviceEvent::Detached { device_id }))
             }
             Some("Paired") => {
-                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey { context: CX, key: "DeviceID" })?;
+                let device_id = get_u32(d, "DeviceID").ok_or(ProtoError::MissingKey {
+                    context: CX,
+                    key: "DeviceID",
+                })?;
                 Ok(Reply::Event(DeviceEvent::Paired { device_id }))
             }
-            Some(_) => Err(ProtoError::MissingKey { context: CX, key: "known MessageType" }),
+            Some(_) => Err(ProtoError::MissingKey {
+                context: CX,
+                key: "known MessageType",
+            }),
             None => {
                 if let Some(list) = d.get("DeviceList") {
-                    let list = list.as_array().ok_or(ProtoError::MissingKey { context: CX, key: "DeviceList" })?;
+                    let list = list.as_array().ok_or(ProtoError::MissingKey {
+                        context: CX,
+                        key: "DeviceList",
+                    })?;
                     let mut devices = Vec::with_capacity(list.len());
                     for entry in list {
-                        let entry = entry
-                            .as_dictionary()
-                            .ok_or(ProtoError::MissingKey { context: CX, key: "DeviceList entry" })?;
+                        let entry = entry.as_dictionary().ok_or(ProtoError::MissingKey {
+                            context: CX,
+                            key: "DeviceList entry",
+                        })?;
                         devices.push(DeviceRecord::from_plist(entry)?);
                     }
                     Ok(Reply::DeviceList(devices))
@@ -580,9 +699,16 @@ impl Reply {
                 } else if let Some(Value::Data(data)) = d.get("PairRecordData") {
                     Ok(Reply::PairRecordData(data.clone()))
                 } else if let Some(Value::Array(list)) = d.get("ListenerList") {
-                    Ok(Reply::ListenerList(list.iter().filter_map(|v| v.as_dictionary().cloned()).collect()))
+                    Ok(Reply::ListenerList(
+                        list.iter()
+                            .filter_map(|v| v.as_dictionary().cloned())
+                            .collect(),
+                    ))
                 } else {
-                    Err(ProtoError::MissingKey { context: CX, key: "MessageType or result key" })
+                    Err(ProtoError::MissingKey {
+                        context: CX,
+                        key: "MessageType or result key",
+                    })
                 }
             }
         }
@@ -593,18 +719,25 @@ fn binary_u32(frame: &Frame) -> Result<u32, ProtoError> {
     let p = &frame.payload;
     match p.first_chunk::<4>() {
         Some(b) if p.len() == 4 => Ok(u32::from_le_bytes(*b)),
-        _ => Err(ProtoError::BadBinaryBody { message: frame.message, len: p.len(), expected: 4 }),
+        _ => Err(ProtoError::BadBinaryBody {
+            message: frame.message,
+            len: p.len(),
+            expected: 4,
+        }),
     }
 }
 
 /// Parse a plist body (XML or binary) that must be a dictionary of bounded depth.
 fn parse_dict(payload: &[u8]) -> Result<Dictionary, ProtoError> {
-    let value = Value::from_reader(Cursor::new(payload)).map_err(|e| ProtoError::BadPlist(e.to_string()))?;
+    let value = Value::from_reader(Cursor::new(payload))
+        .map_err(|e| ProtoError::BadPlist(e.to_string()))?;
     if depth_exceeds(&value, MAX_PLIST_DEPTH) {
         dismantle(value);
         return Err(ProtoError::TooDeep);
     }
-    value.into_dictionary().ok_or_else(|| ProtoError::BadPlist("the top level is not a dictionary".into()))
+    value
+        .into_dictionary()
+        .ok_or_else(|| ProtoError::BadPlist("the top level is not a dictionary".into()))
 }
 
 /// Depth check without recursion (a hostile plist could nest thousands of levels).
@@ -735,7 +868,16 @@ mod tests {
             516,
         );
         // 32498 on the wire is htons(62078): lockdown.
-        assert_eq!(one_request(&connect), (1, Request::Connect { device_id: 7, port: 62078 }));
+        assert_eq!(
+            one_request(&connect),
+            (
+                1,
+                Request::Connect {
+                    device_id: 7,
+                    port: 62078
+                }
+            )
+        );
     }
 
     #[test]
@@ -783,8 +925,23 @@ mod tests {
                 frames.push(f);
             }
         }
-        let decoded: Vec<_> = frames.iter().map(|f| (f.tag, Request::decode(f).unwrap())).collect();
-        assert_eq!(decoded, vec![(1, Request::ListDevices), (2, Request::Connect { device_id: 7, port: 62078 })]);
+        let decoded: Vec<_> = frames
+            .iter()
+            .map(|f| (f.tag, Request::decode(f).unwrap()))
+            .collect();
+        assert_eq!(
+            decoded,
+            vec![
+                (1, Request::ListDevices),
+                (
+                    2,
+                    Request::Connect {
+                        device_id: 7,
+                        port: 62078
+                    }
+                )
+            ]
+        );
     }
 
     #[test]
@@ -802,15 +959,31 @@ mod tests {
 
     #[test]
     fn every_request_round_trips_through_plist() {
-        let client = ClientInfo { prog_name: "t".into(), client_version: "v".into() };
+        let client = ClientInfo {
+            prog_name: "t".into(),
+            client_version: "v".into(),
+        };
         let requests = vec![
             Request::ListDevices,
             Request::Listen,
-            Request::Connect { device_id: 3, port: 49152 },
+            Request::Connect {
+                device_id: 3,
+                port: 49152,
+            },
             Request::ReadBuid,
-            Request::ReadPairRecord { udid: "00008030-001A2B3C4D5E802E".into() },
-            Request::SavePairRecord { udid: "U".into(), device_id: Some(9), data: b"<plist/>".to_vec() },
-            Request::SavePairRecord { udid: "U".into(), device_id: None, data: vec![0, 1, 2] },
+            Request::ReadPairRecord {
+                udid: "00008030-001A2B3C4D5E802E".into(),
+            },
+            Request::SavePairRecord {
+                udid: "U".into(),
+                device_id: Some(9),
+                data: b"<plist/>".to_vec(),
+            },
+            Request::SavePairRecord {
+                udid: "U".into(),
+                device_id: None,
+                data: vec![0, 1, 2],
+            },
             Request::DeletePairRecord { udid: "U".into() },
             Request::ListListeners,
         ];
@@ -819,28 +992,60 @@ mod tests {
             let frames = decode_all(&bytes);
             assert_eq!(frames[0].version, VERSION_PLIST);
             assert_eq!(frames[0].message, message::PLIST);
-            assert_eq!((frames[0].tag, Request::decode(&frames[0]).unwrap()), (tag as u32, req));
+            assert_eq!(
+                (frames[0].tag, Request::decode(&frames[0]).unwrap()),
+                (tag as u32, req)
+            );
             let dict = parse_dict(&frames[0].payload).unwrap();
-            assert_eq!(dict.get("kLibUSBMuxVersion").and_then(Value::as_unsigned_integer), Some(3));
+            assert_eq!(
+                dict.get("kLibUSBMuxVersion")
+                    .and_then(Value::as_unsigned_integer),
+                Some(3)
+            );
             assert_eq!(dict.get("ProgName").and_then(Value::as_string), Some("t"));
         }
     }
 
     #[test]
     fn connect_port_travels_in_network_order() {
-        let bytes = Request::Connect { device_id: 1, port: 49152 }.encode_plist(1, &ClientInfo::default());
+        let bytes = Request::Connect {
+            device_id: 1,
+            port: 49152,
+        }
+        .encode_plist(1, &ClientInfo::default());
         let dict = parse_dict(&decode_all(&bytes)[0].payload).unwrap();
-        assert_eq!(dict.get("PortNumber").and_then(Value::as_unsigned_integer), Some(192));
+        assert_eq!(
+            dict.get("PortNumber").and_then(Value::as_unsigned_integer),
+            Some(192)
+        );
 
-        let bin = Request::Connect { device_id: 7, port: 62078 }.encode_binary(4).unwrap();
+        let bin = Request::Connect {
+            device_id: 7,
+            port: 62078,
+        }
+        .encode_binary(4)
+        .unwrap();
         assert_eq!(
             bin,
-            [&[24, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0][..], &[7, 0, 0, 0, 0xf2, 0x7e, 0, 0]].concat()
+            [
+                &[24, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0][..],
+                &[7, 0, 0, 0, 0xf2, 0x7e, 0, 0]
+            ]
+            .concat()
         );
         let frame = &decode_all(&bin)[0];
-        assert_eq!(Request::decode(frame).unwrap(), Request::Connect { device_id: 7, port: 62078 });
+        assert_eq!(
+            Request::decode(frame).unwrap(),
+            Request::Connect {
+                device_id: 7,
+                port: 62078
+            }
+        );
         let listen = Request::Listen.encode_binary(1).unwrap();
-        assert_eq!(Request::decode(&decode_all(&listen)[0]).unwrap(), Request::Listen);
+        assert_eq!(
+            Request::decode(&decode_all(&listen)[0]).unwrap(),
+            Request::Listen
+        );
         assert_eq!(Request::ListDevices.encode_binary(1), None);
     }
 
@@ -877,7 +1082,10 @@ mod tests {
         ];
         for (tag, reply) in replies.into_iter().enumerate() {
             let bytes = reply.encode_plist(tag as u32);
-            assert!(bytes[HEADER_LEN..].starts_with(b"<?xml"), "replies must be XML");
+            assert!(
+                bytes[HEADER_LEN..].starts_with(b"<?xml"),
+                "replies must be XML"
+            );
             let frame = &decode_all(&bytes)[0];
             assert_eq!(frame.tag, tag as u32);
             assert_eq!(Reply::decode(frame).unwrap(), reply);
@@ -903,25 +1111,41 @@ mod tests {
 
     #[test]
     fn list_devices_reply_has_the_properties_clients_read() {
-        let dict = parse_dict(&Reply::DeviceList(vec![record(7)]).encode_plist(1)[HEADER_LEN..]).unwrap();
-        let entry = dict["DeviceList"].as_array().unwrap()[0].as_dictionary().unwrap();
+        let dict =
+            parse_dict(&Reply::DeviceList(vec![record(7)]).encode_plist(1)[HEADER_LEN..]).unwrap();
+        let entry = dict["DeviceList"].as_array().unwrap()[0]
+            .as_dictionary()
+            .unwrap();
         assert_eq!(entry["MessageType"].as_string(), Some("Attached"));
         assert_eq!(entry["DeviceID"].as_unsigned_integer(), Some(7));
         let props = entry["Properties"].as_dictionary().unwrap();
         let keys: Vec<_> = props.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["ConnectionSpeed", "ConnectionType", "DeviceID", "LocationID", "ProductID", "SerialNumber"]
+            [
+                "ConnectionSpeed",
+                "ConnectionType",
+                "DeviceID",
+                "LocationID",
+                "ProductID",
+                "SerialNumber"
+            ]
         );
         assert_eq!(props["ProductID"].as_unsigned_integer(), Some(4776));
-        assert_eq!(props["SerialNumber"].as_string(), Some("00008030-001A2B3C4D5E802E"));
+        assert_eq!(
+            props["SerialNumber"].as_string(),
+            Some("00008030-001A2B3C4D5E802E")
+        );
     }
 
     #[test]
     fn binary_events_round_trip() {
         for reply in [
             Reply::Result(ResultCode::ConnectionRefused),
-            Reply::Event(DeviceEvent::Attached(DeviceRecord { connection_speed: None, ..record(5) })),
+            Reply::Event(DeviceEvent::Attached(DeviceRecord {
+                connection_speed: None,
+                ..record(5)
+            })),
             Reply::Event(DeviceEvent::Detached { device_id: 5 }),
             Reply::Event(DeviceEvent::Paired { device_id: 5 }),
         ] {
@@ -930,7 +1154,9 @@ mod tests {
             assert_eq!(frame.version, VERSION_BINARY);
             assert_eq!(Reply::decode(frame).unwrap(), reply);
         }
-        let add = Reply::Event(DeviceEvent::Attached(record(5))).encode_binary(0).unwrap();
+        let add = Reply::Event(DeviceEvent::Attached(record(5)))
+            .encode_binary(0)
+            .unwrap();
         assert_eq!(add.len(), HEADER_LEN + DEVICE_RECORD_LEN);
         assert_eq!(Reply::Buid("x".into()).encode_binary(1), None);
     }
@@ -938,7 +1164,14 @@ mod tests {
     #[test]
     fn out_of_range_lengths_are_refused_before_buffering() {
         for len in [0u32, 15, (MAX_MESSAGE_LEN + 1) as u32, u32::MAX] {
-            let mut bytes = Header { length: len, version: 1, message: 8, tag: 1 }.encode().to_vec();
+            let mut bytes = Header {
+                length: len,
+                version: 1,
+                message: 8,
+                tag: 1,
+            }
+            .encode()
+            .to_vec();
             bytes.extend_from_slice(&[0; 32]);
             let mut d = FrameDecoder::new();
             d.feed(&bytes);
@@ -952,34 +1185,75 @@ mod tests {
 
     #[test]
     fn garbage_bodies_are_clean_errors() {
-        let frame = |version, message, payload: &[u8]| Frame { version, message, tag: 1, payload: payload.to_vec() };
-        assert!(matches!(Request::decode(&frame(1, 8, b"not a plist")), Err(ProtoError::BadPlist(_))));
-        assert!(matches!(Request::decode(&frame(1, 8, b"")), Err(ProtoError::BadPlist(_))));
+        let frame = |version, message, payload: &[u8]| Frame {
+            version,
+            message,
+            tag: 1,
+            payload: payload.to_vec(),
+        };
+        assert!(matches!(
+            Request::decode(&frame(1, 8, b"not a plist")),
+            Err(ProtoError::BadPlist(_))
+        ));
+        assert!(matches!(
+            Request::decode(&frame(1, 8, b"")),
+            Err(ProtoError::BadPlist(_))
+        ));
         let array = Value::Array(vec![]);
         let mut xml = Vec::new();
         array.to_writer_xml(&mut xml).unwrap();
-        assert!(matches!(Request::decode(&frame(1, 8, &xml)), Err(ProtoError::BadPlist(_))));
-        assert_eq!(Request::decode(&frame(2, 8, b"")), Err(ProtoError::BadVersion(2)));
-        assert!(matches!(Request::decode(&frame(0, 2, &[1, 2, 3])), Err(ProtoError::BadBinaryBody { .. })));
-        assert!(matches!(Reply::decode(&frame(0, 4, &[0; 10])), Err(ProtoError::BadBinaryBody { .. })));
-        assert!(matches!(Reply::decode(&frame(0, 1, &[])), Err(ProtoError::BadBinaryBody { .. })));
-        assert!(matches!(Reply::decode(&frame(0, 99, &[])), Err(ProtoError::Unexpected { .. })));
+        assert!(matches!(
+            Request::decode(&frame(1, 8, &xml)),
+            Err(ProtoError::BadPlist(_))
+        ));
+        assert_eq!(
+            Request::decode(&frame(2, 8, b"")),
+            Err(ProtoError::BadVersion(2))
+        );
+        assert!(matches!(
+            Request::decode(&frame(0, 2, &[1, 2, 3])),
+            Err(ProtoError::BadBinaryBody { .. })
+        ));
+        assert!(matches!(
+            Reply::decode(&frame(0, 4, &[0; 10])),
+            Err(ProtoError::BadBinaryBody { .. })
+        ));
+        assert!(matches!(
+            Reply::decode(&frame(0, 1, &[])),
+            Err(ProtoError::BadBinaryBody { .. })
+        ));
+        assert!(matches!(
+            Reply::decode(&frame(0, 99, &[])),
+            Err(ProtoError::Unexpected { .. })
+        ));
 
         // A Connect without a port, a port that is not 16 bits, an unknown reply type.
         let mut d = Dictionary::new();
         d.insert("MessageType".into(), "Connect".into());
         d.insert("DeviceID".into(), 1u64.into());
         let f = Frame::plist(1, d.clone());
-        assert!(matches!(Request::decode(&f), Err(ProtoError::MissingKey { key: "PortNumber", .. })));
+        assert!(matches!(
+            Request::decode(&f),
+            Err(ProtoError::MissingKey {
+                key: "PortNumber",
+                ..
+            })
+        ));
         d.insert("PortNumber".into(), 70000u64.into());
-        assert!(matches!(Request::decode(&Frame::plist(1, d)), Err(ProtoError::MissingKey { .. })));
+        assert!(matches!(
+            Request::decode(&Frame::plist(1, d)),
+            Err(ProtoError::MissingKey { .. })
+        ));
         let mut r = Dictionary::new();
         r.insert("MessageType".into(), "Surprise".into());
         assert!(Reply::decode(&Frame::plist(1, r)).is_err());
         // Unknown request types are not errors: the daemon answers them with BADCOMMAND.
         let mut u = Dictionary::new();
         u.insert("MessageType".into(), "Frobnicate".into());
-        assert_eq!(Request::decode(&Frame::plist(1, u)).unwrap(), Request::Unknown("Frobnicate".into()));
+        assert_eq!(
+            Request::decode(&Frame::plist(1, u)).unwrap(),
+            Request::Unknown("Frobnicate".into())
+        );
     }
 
     #[test]
@@ -991,7 +1265,12 @@ mod tests {
         xml.push_str(&"</array>".repeat(depth));
         xml.push_str("</plist>");
         assert!(xml.len() < MAX_MESSAGE_LEN);
-        let frame = Frame { version: 1, message: 8, tag: 1, payload: xml.into_bytes() };
+        let frame = Frame {
+            version: 1,
+            message: 8,
+            tag: 1,
+            payload: xml.into_bytes(),
+        };
         let result = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || Request::decode(&frame))
@@ -1015,7 +1294,14 @@ mod tests {
             let len = 16 + (next() % 64) as u32;
             let version = (next() % 3) as u32;
             let message = (next() % 10) as u32;
-            let mut bytes = Header { length: len, version, message, tag: 1 }.encode().to_vec();
+            let mut bytes = Header {
+                length: len,
+                version,
+                message,
+                tag: 1,
+            }
+            .encode()
+            .to_vec();
             bytes.extend((0..len - 16).map(|_| next() as u8));
             let frame = &decode_all(&bytes)[0];
             let _ = Request::decode(frame);

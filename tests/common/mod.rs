@@ -14,7 +14,10 @@ pub const PEER_TIMEOUT_SECS: u32 = 60;
 
 /// The running test's name (libtest names each test's thread after it).
 pub fn test_name() -> String {
-    std::thread::current().name().unwrap_or("unknown test").to_string()
+    std::thread::current()
+        .name()
+        .unwrap_or("unknown test")
+        .to_string()
 }
 
 /// True when a missing peer must fail the test instead of skipping it (CI sets this).
@@ -22,8 +25,8 @@ pub fn interop_required() -> bool {
     std::env::var("REQUIRE_INTEROP").is_ok_and(|v| v == "1")
 }
 
-/// Find a third-party client: in PATH, and for `pymobiledevice3` also `$PYMOBILEDEVICE3` and
-/// `./.venv/bin/`. Missing: prints a loud `SKIP:` line and returns `None`, or panics when
+/// Find a third-party client in PATH; for `pymobiledevice3` look first in `$PYMOBILEDEVICE3`
+/// and last in `./.venv/bin/`. Missing: prints a loud `SKIP:` line and returns `None`, or panics when
 /// `REQUIRE_INTEROP=1`.
 pub fn peer(name: &str) -> Option<PathBuf> {
     let found = find_peer(name);
@@ -42,22 +45,30 @@ pub fn peer(name: &str) -> Option<PathBuf> {
 
 fn find_peer(name: &str) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if name == "pymobiledevice3" {
-        if let Some(p) = std::env::var_os("PYMOBILEDEVICE3") {
-            candidates.push(PathBuf::from(p));
-        }
-        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(name));
-        candidates.push(PathBuf::from(".venv/bin").join(name));
+    if name == "pymobiledevice3"
+        && let Some(p) = std::env::var_os("PYMOBILEDEVICE3")
+    {
+        candidates.push(PathBuf::from(p));
     }
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(name)));
+    }
+    if name == "pymobiledevice3" {
+        // The venv .ci/run creates (tests run from the package root).
+        candidates.push(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".venv/bin")
+                .join(name),
+        );
+        candidates.push(PathBuf::from(".venv/bin").join(name));
     }
     candidates.into_iter().find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// What a peer did.
@@ -127,17 +138,25 @@ pub fn run_peer_in<S: AsRef<OsStr>>(
     cwd: Option<&Path>,
 ) -> PeerOutput {
     let mut command = Command::new("timeout");
-    command.arg("--kill-after=5").arg(PEER_TIMEOUT_SECS.to_string()).arg(cmd).args(args);
+    command
+        .arg("--kill-after=5")
+        .arg(PEER_TIMEOUT_SECS.to_string())
+        .arg(cmd)
+        .args(args);
     command.stdin(Stdio::null());
     // Keep the user's daemon and device choice out of the test.
-    command.env_remove("USBMUXD_SOCKET_ADDRESS").env_remove("PYMOBILEDEVICE3_UDID");
+    command
+        .env_remove("USBMUXD_SOCKET_ADDRESS")
+        .env_remove("PYMOBILEDEVICE3_UDID");
     for (k, v) in env {
         command.env(k, v);
     }
     if let Some(dir) = cwd {
         command.current_dir(dir);
     }
-    let out = command.output().unwrap_or_else(|e| panic!("cannot run timeout {}: {e}", cmd.display()));
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run timeout {}: {e}", cmd.display()));
     PeerOutput {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -157,25 +176,31 @@ pub struct MockServer {
 impl MockServer {
     /// Start a server with in-memory pair records.
     pub fn start() -> MockServer {
-        Self::spawn(&[], None)
+        Self::start_with(&[], false)
     }
 
     /// Start a server keeping pair records in a fresh state directory (inspect `state`).
     pub fn start_with_state() -> MockServer {
-        let dir = tempfile::tempdir().expect("state dir");
-        let arg = dir.path().to_string_lossy().into_owned();
-        Self::spawn(&["--state", &arg], Some(dir))
+        Self::start_with(&[], true)
     }
 
     /// Start a server with extra `serve` arguments.
     pub fn start_with_args(extra: &[&str]) -> MockServer {
-        Self::spawn(extra, None)
+        Self::start_with(extra, false)
     }
 
-    fn spawn(extra: &[&str], state: Option<tempfile::TempDir>) -> MockServer {
+    /// Start `iphone-mock serve --listen 127.0.0.1:0 EXTRA…`, with `--state <fresh tempdir>`
+    /// when `with_state`.
+    pub fn start_with(extra: &[&str], with_state: bool) -> MockServer {
+        let state = with_state.then(|| tempfile::tempdir().expect("state dir"));
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        if let Some(dir) = &state {
+            args.push("--state".into());
+            args.push(dir.path().to_string_lossy().into_owned());
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_iphone-mock"))
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -206,6 +231,12 @@ impl MockServer {
     /// `USBMUXD_SOCKET_ADDRESS=127.0.0.1:PORT`, the form every client accepts.
     pub fn socket_address(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Our own usbmuxd client, pointed at this server.
+    pub fn muxd_client(&self) -> iphone_import::usbmux::muxd::MuxdClient {
+        use iphone_import::usbmux::muxd::{MuxdAddr, MuxdClient};
+        MuxdClient::new(MuxdAddr::Tcp(self.socket_address()))
     }
 
     /// The environment a peer needs to reach this server.
