@@ -3,11 +3,12 @@
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use iphone_import::usbmux::DeviceStream;
 use iphone_import::usbmux::device::DeviceEngine;
-use iphone_import::usbmux::driver::{MuxError, MuxHost, PortListener, serve_device};
+use iphone_import::usbmux::driver::{MuxError, MuxHost, MuxOptions, PortListener, serve_device};
 use iphone_import::usbmux::link::{Link, in_process_pair, in_process_pair_rechunked};
 use iphone_import::usbmux::tcp::MuxEvent;
 use rand::{RngCore, SeedableRng};
@@ -275,4 +276,73 @@ async fn host_stops_cleanly_when_everything_is_dropped() {
     // With no handle and no stream left the host engine ends and drops its link end, so the
     // device side sees the host go away and returns Ok.
     assert!(s.device.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn unanswered_syn_times_out_and_is_reset() {
+    // A device that answers VERSION and then ignores everything, like the gadget in
+    // usb-vm.md §10.
+    let (host_end, mut device_end) = in_process_pair(16);
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<Bytes>();
+    tokio::spawn(async move {
+        let mut answered = false;
+        while let Some(Ok(data)) = device_end.incoming.recv().await {
+            if !answered {
+                answered = true;
+                device_end
+                    .outgoing
+                    .send(iphone_import::usbmux::frame::encode_version(2, 0))
+                    .await
+                    .unwrap();
+            }
+            let _ = seen_tx.send(data);
+        }
+    });
+    let options = MuxOptions {
+        connect_timeout: Duration::from_millis(200),
+        ..MuxOptions::default()
+    };
+    let host = MuxHost::start_with(host_end, options).await.unwrap();
+    assert!(matches!(host.connect(62078).await, Err(MuxError::Timeout)));
+    // The device saw VERSION, SETUP, the SYN and then the RST: usbmuxd's exact four packets.
+    let mut bytes = Vec::new();
+    while bytes.len() < 20 + 17 + 36 + 36 {
+        bytes.extend_from_slice(&seen.recv().await.unwrap());
+    }
+    let rst = &bytes[20 + 17 + 36..];
+    assert_eq!(
+        &rst[..16],
+        &[
+            0, 0, 0, 6, 0, 0, 0, 0x24, 0xfe, 0xed, 0xfa, 0xce, 0, 2, 0xff, 0xff
+        ]
+    );
+    assert_eq!(&rst[16..20], &[0, 1, 0xf2, 0x7e]);
+    assert_eq!(rst[29], 0x04, "RST flag");
+}
+
+#[tokio::test]
+async fn simulated_phone_serves_its_ports_through_the_mux() {
+    use iphone_import::mock::phone::{PhoneIdentity, ServiceFn, SimulatedPhone};
+    let phone = SimulatedPhone::new(PhoneIdentity::default());
+    let upper: ServiceFn = Arc::new(|mut stream: DeviceStream| {
+        Box::pin(async move {
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.unwrap();
+            buf.make_ascii_uppercase();
+            stream.write_all(&buf).await.unwrap();
+        })
+    });
+    phone.listen(62078, upper);
+    let (host_end, device_end) = in_process_pair(16);
+    tokio::spawn(serve_device(device_end, phone));
+    let host = MuxHost::start(host_end).await.unwrap();
+    let mut stream = host.connect(62078).await.unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HELLO");
+    assert!(matches!(
+        host.connect(1).await,
+        Err(MuxError::Refused { port: 1 })
+    ));
 }

@@ -29,6 +29,25 @@ use super::tcp::{ConnId, MuxEvent};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the phone has to answer a SYN.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeouts for `MuxHost::start_with`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MuxOptions {
+    /// How long the phone has to answer VERSION.
+    pub handshake_timeout: Duration,
+    /// How long the phone has to answer a SYN; then the connection is reset and `connect`
+    /// fails with `Timeout`.
+    pub connect_timeout: Duration,
+}
+
+impl Default for MuxOptions {
+    fn default() -> Self {
+        MuxOptions {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+        }
+    }
+}
+
 /// Written bytes a stream buffers beyond what the peer's window lets out.
 const TX_BUFFER: usize = 128 * 1024;
 
@@ -368,6 +387,7 @@ struct Conns {
     pending: HashMap<ConnId, PendingConnect>,
     signal: mpsc::UnboundedSender<ConnId>,
     listener: Option<Arc<dyn PortListener>>,
+    connect_timeout: Duration,
 }
 
 impl Conns {
@@ -598,7 +618,7 @@ async fn run<E: Engine>(
                 match command {
                     Some(Command::Connect { port, reply }) => match engine.connect(port) {
                         Some(id) => {
-                            let deadline = Instant::now() + CONNECT_TIMEOUT;
+                            let deadline = Instant::now() + conns.connect_timeout;
                             conns.pending.insert(id, PendingConnect { port, reply, deadline });
                         }
                         None => {
@@ -629,7 +649,12 @@ pub struct MuxHost {
 impl MuxHost {
     /// Negotiate the protocol version (and SETUP) over `link`, then start the engine task.
     /// Must be called inside a tokio runtime.
-    pub async fn start(mut link: Link) -> Result<MuxHost, MuxError> {
+    pub async fn start(link: Link) -> Result<MuxHost, MuxError> {
+        MuxHost::start_with(link, MuxOptions::default()).await
+    }
+
+    /// `start` with other timeouts.
+    pub async fn start_with(mut link: Link, options: MuxOptions) -> Result<MuxHost, MuxError> {
         let mut engine = HostEngine::new();
         while let Some(packet) = engine.poll_transmit() {
             link.outgoing
@@ -653,7 +678,7 @@ impl MuxHost {
                 }
             }
         };
-        let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        let version = tokio::time::timeout(options.handshake_timeout, handshake)
             .await
             .map_err(|_| MuxError::Timeout)??;
         let (signal, signals) = mpsc::unbounded_channel();
@@ -666,6 +691,7 @@ impl MuxHost {
             pending: HashMap::new(),
             signal,
             listener: None,
+            connect_timeout: options.connect_timeout,
         };
         tokio::spawn(async move {
             if let Err(e) = run(engine, link, conns, signals, Some(command_rx)).await {
@@ -711,6 +737,15 @@ impl MuxHost {
     }
 }
 
+impl std::fmt::Debug for MuxHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MuxHost")
+            .field("version", &self.version)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
 /// Serve the device role over `link` until the host goes away: answer the handshake, hand each
 /// accepted connection to `listener`. Returns `Ok` when the link closes, an error when the host
 /// breaks the protocol.
@@ -723,6 +758,7 @@ pub async fn serve_device(link: Link, listener: Arc<dyn PortListener>) -> Result
         pending: HashMap::new(),
         signal,
         listener: Some(listener),
+        connect_timeout: CONNECT_TIMEOUT,
     };
     match run(DeviceEngine::new(), link, conns, signals, None).await {
         Err(MuxError::Disconnected) => Ok(()),
