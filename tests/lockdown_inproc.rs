@@ -400,3 +400,24 @@ async fn root_certificate_is_accepted_and_a_foreign_one_is_not() {
     );
     assert_eq!(fx.lockdownd.sessions_started(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockdownd_drops_garbage_and_keeps_serving_others() {
+    let fx = Fixture::new(TrustBehaviour::TrustImmediately);
+    for garbage in [
+        b"\xff\xff\xff\xff".to_vec(), // length beyond the limit
+        [&5u32.to_be_bytes()[..], b"\x00\x01\x02\x03\x04"].concat(), // not a plist
+    ] {
+        let (mut host, device) = tokio::io::duplex(1024);
+        assert!(fx.phone.accept(LOCKDOWN_PORT, Box::new(device)));
+        host.write_all(&garbage).await.unwrap();
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "closed without an answer");
+    }
+    let mut client = fx.connect();
+    assert_eq!(
+        client.query_type().await.unwrap(),
+        "com.apple.mobile.lockdown"
+    );
+}

@@ -196,3 +196,117 @@ impl Channel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lockdown::certs::{generate_rsa_key, generate_with_keys, public_key_pkcs1_pem};
+    use crate::lockdown::tls::{
+        cert_der_from_pem, device_server_config, host_client_config, host_client_connection,
+    };
+    use rsa::pkcs8::EncodePrivateKey;
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    fn msg(request: &str) -> Dictionary {
+        let mut d = Dictionary::new();
+        d.insert("Request".into(), request.into());
+        d
+    }
+
+    /// Move everything `from` wants to send into `to`, `chunk` bytes per receive call.
+    fn transfer(from: &mut Channel, to: &mut Channel, chunk: usize) {
+        let bytes = from.take_outbound();
+        for piece in bytes.chunks(chunk.max(1)) {
+            to.receive(piece).unwrap();
+        }
+    }
+
+    type Configs = (
+        std::sync::Arc<rustls::ClientConfig>,
+        std::sync::Arc<rustls::ServerConfig>,
+    );
+
+    /// Host client and phone server configs from one generated pairing.
+    fn tls_configs() -> Configs {
+        let root = generate_rsa_key(2048).unwrap();
+        let host = generate_rsa_key(2048).unwrap();
+        let device = generate_rsa_key(2048).unwrap();
+        let device_pem = public_key_pkcs1_pem(&device.to_public_key()).unwrap();
+        let certs = generate_with_keys(device_pem.as_bytes(), &root, &host).unwrap();
+        let client = host_client_config(&certs.host_certificate, &certs.host_private_key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            device.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+        ));
+        let allowed = vec![cert_der_from_pem(&certs.host_certificate, "host").unwrap()];
+        let server = device_server_config(&certs.device_certificate, key, allowed).unwrap();
+        (client, server)
+    }
+
+    /// plaintext → TLS → plaintext on one byte stream, fed in awkward pieces, with the first
+    /// plaintext request glued to the close_notify in the same read.
+    #[test]
+    fn plaintext_tls_plaintext_switch_is_exact() {
+        let (client_config, server_config) = tls_configs();
+        for chunk in [1, 7, 4096] {
+            let (mut host, mut phone) = (Channel::new(), Channel::new());
+            host.send(&msg("StartSession")).unwrap();
+            transfer(&mut host, &mut phone, chunk);
+            assert_eq!(phone.next_message().unwrap(), Some(msg("StartSession")));
+            phone.send(&msg("StartSession")).unwrap();
+            // The phone switches right after queuing its plaintext reply.
+            phone
+                .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
+                .unwrap();
+            transfer(&mut phone, &mut host, chunk);
+            assert_eq!(host.next_message().unwrap(), Some(msg("StartSession")));
+            host.start_tls(host_client_connection(client_config.clone()).unwrap())
+                .unwrap();
+            while host.is_handshaking()
+                || phone.is_handshaking()
+                || host.has_outbound()
+                || phone.has_outbound()
+            {
+                transfer(&mut host, &mut phone, chunk);
+                transfer(&mut phone, &mut host, chunk);
+            }
+            assert!(host.is_tls() && phone.is_tls());
+            assert!(phone.peer_certificates().is_some_and(|c| c.len() == 1));
+
+            host.send(&msg("GetValue")).unwrap();
+            transfer(&mut host, &mut phone, chunk);
+            assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
+            phone.send(&msg("StopSession")).unwrap();
+            transfer(&mut phone, &mut host, chunk);
+            assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+
+            // close_notify and a plaintext request in one write.
+            host.close_tls().unwrap();
+            let mut glued = host.take_outbound();
+            glued.extend(encode_frame(&msg("QueryType")).unwrap());
+            if chunk == 4096 {
+                phone.receive(&glued).unwrap();
+            } else {
+                for piece in glued.chunks(chunk) {
+                    phone.receive(piece).unwrap();
+                }
+            }
+            assert!(!phone.is_tls(), "phone back to plaintext");
+            assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+            // The phone answered with its own close_notify, then a plaintext reply.
+            phone.send(&msg("QueryType")).unwrap();
+            transfer(&mut phone, &mut host, chunk);
+            assert!(!host.is_tls(), "host back to plaintext");
+            assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+        }
+    }
+
+    #[test]
+    fn oversized_tls_record_is_an_error_not_an_allocation() {
+        let (client_config, _) = tls_configs();
+        let mut host = Channel::new();
+        host.start_tls(host_client_connection(client_config).unwrap())
+            .unwrap();
+        let err = host.receive(&[0x17, 0x03, 0x03, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(err, LockdownError::Protocol { .. }), "{err:?}");
+    }
+}

@@ -586,6 +586,116 @@ fn bluetooth_address(wifi: &str) -> String {
 mod tests {
     use super::*;
 
+    fn request(pairs: &[(&str, Value)]) -> Dictionary {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn error_of(reply: &Dictionary) -> Option<&str> {
+        reply.get("Error").and_then(Value::as_string)
+    }
+
+    #[test]
+    fn requests_out_of_order_or_incomplete_get_lockdown_errors() {
+        let phone = SimulatedPhone::new(Default::default());
+        let key = generate_rsa_key(2048).unwrap();
+        let ld = Lockdownd::with_device_key(phone, TrustBehaviour::TrustImmediately, &key).unwrap();
+        let mut conn = Connection::default();
+        let cases: &[(Dictionary, &str)] = &[
+            (
+                request(&[("Request", "StopSession".into())]),
+                "MissingSessionID",
+            ),
+            (
+                request(&[("Request", "StopSession".into()), ("SessionID", "X".into())]),
+                "SessionInactive",
+            ),
+            (
+                request(&[
+                    ("Request", "StartService".into()),
+                    ("Service", "com.apple.afc".into()),
+                ]),
+                "SessionInactive",
+            ),
+            (
+                request(&[("Request", "StartSession".into())]),
+                "MissingHostID",
+            ),
+            (
+                request(&[
+                    ("Request", "StartSession".into()),
+                    ("HostID", "NOPE".into()),
+                ]),
+                "InvalidHostID",
+            ),
+            (request(&[("Request", "Pair".into())]), "MissingPairRecord"),
+            (
+                request(&[
+                    ("Request", "Pair".into()),
+                    ("PairRecord", Value::Dictionary(Dictionary::new())),
+                ]),
+                "MissingHostID",
+            ),
+            (
+                request(&[("Request", "ValidatePair".into())]),
+                "InvalidRequest",
+            ),
+            (request(&[("Label", "x".into())]), "InvalidRequest"),
+            (
+                request(&[
+                    ("Request", "GetValue".into()),
+                    ("Domain", "com.apple.nothing".into()),
+                ]),
+                "MissingValue",
+            ),
+            (
+                request(&[("Request", "GetValue".into()), ("Key", "Nope".into())]),
+                "MissingValue",
+            ),
+        ];
+        for (req, expected) in cases {
+            let (reply, tls) = ld.handle(&mut conn, req);
+            assert_eq!(error_of(&reply), Some(*expected), "{req:?} → {reply:?}");
+            assert!(tls.is_none());
+        }
+        // A Pair record with a certificate that is not PEM is refused.
+        let mut rec = Dictionary::new();
+        for k in ["HostCertificate", "RootCertificate", "DeviceCertificate"] {
+            rec.insert(k.into(), Value::Data(b"junk".to_vec()));
+        }
+        rec.insert("HostID".into(), "H".into());
+        let (reply, _) = ld.handle(
+            &mut conn,
+            &request(&[
+                ("Request", "Pair".into()),
+                ("PairRecord", Value::Dictionary(rec)),
+            ]),
+        );
+        assert_eq!(error_of(&reply), Some("InvalidPairRecord"));
+        assert!(ld.trusted_hosts().is_empty());
+        // Replies echo Request, and GetValue echoes Key and Domain.
+        let (reply, _) = ld.handle(
+            &mut conn,
+            &request(&[
+                ("Request", "GetValue".into()),
+                ("Domain", "com.apple.disk_usage".into()),
+                ("Key", "TotalDiskCapacity".into()),
+            ]),
+        );
+        assert_eq!(reply.get("Request").unwrap().as_string(), Some("GetValue"));
+        assert_eq!(
+            reply.get("Domain").unwrap().as_string(),
+            Some("com.apple.disk_usage")
+        );
+        assert_eq!(
+            reply.get("Key").unwrap().as_string(),
+            Some("TotalDiskCapacity")
+        );
+        assert!(reply.get("Value").is_some() && error_of(&reply).is_none());
+    }
+
     #[test]
     fn identity_values_follow_the_phone() {
         let phone = SimulatedPhone::new(Default::default());
