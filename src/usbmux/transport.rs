@@ -147,7 +147,7 @@ impl Transport {
             Route::Muxd(client) => Ok(client.list_devices().await?),
             Route::Usb(_) => Ok(tokio::task::spawn_blocking(usb::list_devices)
                 .await
-                .map_err(|e| UsbError::Internal(e.to_string()))??),
+                .unwrap_or(Err(UsbError::Usb { op: usb::UsbOp::Enumerate, source: rusb::Error::Other }))?),
             Route::Linked(devices) => Ok(devices.iter().map(|(info, _)| info.clone()).collect()),
         }
     }
@@ -185,9 +185,7 @@ impl Transport {
                 let alive = hosts.get(&device.udid).is_some_and(|(_, host)| host.is_alive());
                 if !alive {
                     let wanted = device.clone();
-                    let (link, info) = tokio::task::spawn_blocking(move || usb::open_link(&wanted))
-                        .await
-                        .map_err(|e| UsbError::Internal(e.to_string()))??;
+                    let (link, info) = usb::open(Some(wanted.udid)).await?;
                     let host = MuxHost::start(link).await?;
                     hosts.insert(device.udid.clone(), (info, host));
                 }
