@@ -6,8 +6,10 @@
 //! The mux interface's endpoints are bridged to a [`Link`] (device end) and served by the same
 //! device-role mux code the in-process link uses.
 
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
@@ -86,6 +88,8 @@ pub fn run(args: GadgetArgs) -> anyhow::Result<()> {
 
 /// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM. Needs root (configfs).
 pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM at any later point must still remove the gadget from configfs.
+    let mut stop = Box::pin(shutdown_signal()?);
     let identity = PhoneIdentity::default();
     let serial = match &args.serial {
         Some(s) => s.clone(),
@@ -97,7 +101,8 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     let mut identity = identity;
     identity.udid = dashed(&serial);
     identity.product_id = args.product_id;
-    let phone = build_phone(identity)?;
+    // Key generation for lockdownd is slow under emulation: do it while the host enumerates.
+    let phone = tokio::task::spawn_blocking(move || build_phone(identity));
 
     let udc = pick_udc(args.udc.as_deref())?;
     let device = build_device(&serial, args.product_id, args.layout)?;
@@ -119,7 +124,25 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
         args.layout
     );
 
-    let result = serve_mux(device.mux, device.out_ep, device.in_ep, device.others, phone).await;
+    let phone = tokio::select! {
+        built = phone => match built {
+            Ok(Ok(phone)) => phone,
+            Ok(Err(e)) => {
+                remove(reg);
+                return Err(e);
+            }
+            Err(e) => {
+                remove(reg);
+                bail!("building the simulated phone failed: {e}");
+            }
+        },
+        () = &mut stop => {
+            remove(reg);
+            return Ok(());
+        }
+    };
+    let result =
+        serve_mux(device.mux, device.out_ep, device.in_ep, device.others, phone, stop).await;
     remove(reg);
     result
 }
@@ -300,6 +323,7 @@ async fn serve_mux(
     in_ep: EndpointSender,
     others: Vec<Placeholder>,
     phone: Arc<SimulatedPhone>,
+    mut stop: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) -> anyhow::Result<()> {
     let (ep0_tx, mut ep0_rx) = mpsc::unbounded_channel();
     spawn_named("gadget-ep0", move || watch_ep0(mux, ep0_tx))?;
@@ -312,7 +336,6 @@ async fn serve_mux(
     spawn_named("gadget-in", move || pump_in(in_ep, in_sessions_rx))?;
 
     {
-        let mut stop = std::pin::pin!(shutdown_signal());
         let mut enabled = false;
         loop {
             // Wait until the host selects a configuration with the mux interface.
@@ -383,19 +406,17 @@ fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<
         .with_context(|| format!("cannot start thread {name}"))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not polled.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
 
 /// Forward ep0 events; stall every control request (Apple's mode requests are device-level and
@@ -411,7 +432,11 @@ fn watch_ep0(mut mux: Custom, events: mpsc::UnboundedSender<Ep0>) {
                 continue;
             }
             Err(e) => {
-                eprintln!("iphone-mock gadget: reading ep0 events failed: {e}");
+                // Also how it ends when the gadget is removed at shutdown: say so only if the
+                // serving loop still listens.
+                if !events.is_closed() {
+                    eprintln!("iphone-mock gadget: reading ep0 events failed: {e}");
+                }
                 return;
             }
         };
