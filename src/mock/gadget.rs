@@ -141,8 +141,15 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let result =
-        serve_mux(device.mux, device.out_ep, device.in_ep, device.others, phone, stop).await;
+    let result = serve_mux(
+        device.mux,
+        device.out_ep,
+        device.in_ep,
+        device.others,
+        phone,
+        stop,
+    )
+    .await;
     remove(reg);
     result
 }
@@ -157,7 +164,11 @@ fn build_phone(identity: PhoneIdentity) -> anyhow::Result<Arc<SimulatedPhone>> {
 }
 
 fn dashed(serial: &str) -> String {
-    if serial.len() == 24 { format!("{}-{}", &serial[..8], &serial[8..]) } else { serial.to_string() }
+    if serial.len() == 24 {
+        format!("{}-{}", &serial[..8], &serial[8..])
+    } else {
+        serial.to_string()
+    }
 }
 
 fn pick_udc(name: Option<&str>) -> anyhow::Result<Udc> {
@@ -166,9 +177,10 @@ fn pick_udc(name: Option<&str>) -> anyhow::Result<Udc> {
          support and a UDC driver such as dummy_hcd loaded?)",
     )?;
     match name {
-        Some(name) => udcs.into_iter().find(|u| u.name() == name).with_context(|| {
-            format!("no USB device controller named {name:?} in /sys/class/udc")
-        }),
+        Some(name) => udcs
+            .into_iter()
+            .find(|u| u.name() == name)
+            .with_context(|| format!("no USB device controller named {name:?} in /sys/class/udc")),
         None => {
             let mut udcs = udcs;
             udcs.sort_by_key(|u| u.name().to_os_string());
@@ -223,7 +235,14 @@ fn placeholder(
         interface = interface.with_endpoint(endpoint);
     }
     let (function, handle) = Custom::builder().with_interface(interface).build();
-    (Placeholder { function, _receivers: receivers, _senders: senders }, handle)
+    (
+        Placeholder {
+            function,
+            _receivers: receivers,
+            _senders: senders,
+        },
+        handle,
+    )
 }
 
 fn build_device(serial: &str, product_id: u16, layout: Layout) -> anyhow::Result<Device> {
@@ -298,7 +317,13 @@ fn build_device(serial: &str, product_id: u16, layout: Layout) -> anyhow::Result
             gadget_dir.display()
         );
     }
-    Ok(Device { gadget, mux, out_ep, in_ep, others })
+    Ok(Device {
+        gadget,
+        mux,
+        out_ep,
+        in_ep,
+        others,
+    })
 }
 
 fn remove(reg: RegGadget) {
@@ -328,7 +353,9 @@ async fn serve_mux(
     let (ep0_tx, mut ep0_rx) = mpsc::unbounded_channel();
     spawn_named("gadget-ep0", move || watch_ep0(mux, ep0_tx))?;
     for other in others {
-        spawn_named("gadget-placeholder", move || drain_placeholder(other.function))?;
+        spawn_named("gadget-placeholder", move || {
+            drain_placeholder(other.function)
+        })?;
     }
     let (out_sessions, out_sessions_rx) = std_mpsc::channel();
     spawn_named("gadget-out", move || pump_out(out_ep, out_sessions_rx))?;
@@ -354,7 +381,10 @@ async fn serve_mux(
             let (outgoing_tx, outgoing_rx) = mpsc::channel(LINK_QUEUE);
             let _ = out_sessions.send(incoming_tx);
             let _ = in_sessions.send(outgoing_rx);
-            let link = Link { outgoing: outgoing_tx, incoming: incoming_rx };
+            let link = Link {
+                outgoing: outgoing_tx,
+                incoming: incoming_rx,
+            };
             let session = serve_session(link, phone.clone());
             tokio::pin!(session);
             loop {
@@ -513,7 +543,11 @@ fn pump_in(mut ep: EndpointSender, sessions: std_mpsc::Receiver<mpsc::Receiver<B
         while let Some(packet) = outgoing.blocking_recv() {
             let needs_zlp = !packet.is_empty() && packet.len() % max_packet == 0;
             let sent = ep.send(packet).and_then(|()| {
-                if needs_zlp { ep.send(Bytes::new()) } else { Ok(()) }
+                if needs_zlp {
+                    ep.send(Bytes::new())
+                } else {
+                    Ok(())
+                }
             });
             if let Err(e) = sent {
                 eprintln!("iphone-mock gadget: bulk IN failed: {e}");
