@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use usb_gadget::function::custom::{
     Custom, Endpoint, EndpointDirection, EndpointReceiver, EndpointSender, Event, Interface,
@@ -25,7 +26,7 @@ use usb_gadget::function::custom::{
 use usb_gadget::{Class, Config, Gadget, Id, RegGadget, Strings, Udc};
 
 use crate::mock::lockdownd::{Lockdownd, TrustBehaviour};
-use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
+use crate::mock::phone::{PhoneIdentity, ServiceFn, SimulatedPhone};
 use crate::usbmux::APPLE_VID;
 use crate::usbmux::driver::serve_device;
 use crate::usbmux::link::{Link, LinkError};
@@ -65,6 +66,17 @@ pub struct GadgetArgs {
     /// File to create once the device is bound to the controller (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Benchmarks: also listen on this phone port with a service that sends
+    /// `--bench-bytes` bytes and closes (the mux path's throughput).
+    #[arg(long, value_name = "PORT")]
+    pub bench_port: Option<u16>,
+    /// Bytes the `--bench-port` service sends per connection.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub bench_bytes: u64,
+    /// Benchmarks: no mux at all; stream fixed-size bulk IN transfers as fast as the host reads
+    /// them (the plain USB path's throughput, to compare the mux path with).
+    #[arg(long, conflicts_with = "bench_port")]
+    pub raw_source: bool,
 }
 
 fn parse_u16(s: &str) -> Result<u16, String> {
@@ -101,11 +113,18 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     let mut identity = identity;
     identity.udid = dashed(&serial);
     identity.product_id = args.product_id;
-    // Key generation for lockdownd is slow under emulation: do it while the host enumerates.
-    let phone = tokio::task::spawn_blocking(move || build_phone(identity));
+    // The phone first (lockdownd's key generation takes seconds under emulation): a host that
+    // sees the device may send VERSION at once and give up if nothing answers.
+    let bench = args.bench_port.map(|port| (port, args.bench_bytes));
+    let building = tokio::task::spawn_blocking(move || build_phone(identity, bench));
+    let phone = tokio::select! {
+        built = building => built.context("building the simulated phone failed")??,
+        () = &mut stop => return Ok(()),
+    };
 
     let udc = pick_udc(args.udc.as_deref())?;
     let device = build_device(&serial, args.product_id, args.layout)?;
+    // From here on, dropping `reg` (also on `?`) removes the gadget from configfs.
     let reg = device.gadget.bind(&udc).with_context(|| {
         format!(
             "cannot bind the gadget to USB device controller {:?}; is another gadget bound to it?",
@@ -124,29 +143,13 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
         args.layout
     );
 
-    let phone = tokio::select! {
-        built = phone => match built {
-            Ok(Ok(phone)) => phone,
-            Ok(Err(e)) => {
-                remove(reg);
-                return Err(e);
-            }
-            Err(e) => {
-                remove(reg);
-                bail!("building the simulated phone failed: {e}");
-            }
-        },
-        () = &mut stop => {
-            remove(reg);
-            return Ok(());
-        }
-    };
     let result = serve_mux(
         device.mux,
         device.out_ep,
         device.in_ep,
         device.others,
         phone,
+        args.raw_source,
         stop,
     )
     .await;
@@ -155,12 +158,46 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
 }
 
 /// The phone behind the USB port. The lead replaces this with the builder `iphone-mock serve` uses.
-fn build_phone(identity: PhoneIdentity) -> anyhow::Result<Arc<SimulatedPhone>> {
+fn build_phone(
+    identity: PhoneIdentity,
+    bench: Option<(u16, u64)>,
+) -> anyhow::Result<Arc<SimulatedPhone>> {
     let phone = SimulatedPhone::new(identity);
     Lockdownd::new(phone.clone(), TrustBehaviour::TrustImmediately)
         .context("cannot create the simulated lockdownd")?
         .install();
+    if let Some((port, bytes)) = bench {
+        phone.listen(port, bench_source(bytes));
+    }
     Ok(phone)
+}
+
+/// A service that sends `total` bytes as fast as the mux takes them, then closes.
+fn bench_source(total: u64) -> ServiceFn {
+    Arc::new(move |mut stream| {
+        Box::pin(async move {
+            let chunk = vec![0x5a_u8; 64 * 1024];
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if stream.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                left -= n as u64;
+            }
+            let _ = stream.shutdown().await;
+        })
+    })
+}
+
+/// Bytes per transfer in `--raw-source` mode: not a multiple of any wMaxPacketSize, so every
+/// transfer ends with a short packet and needs no ZLP, and a 64 KiB host read takes it whole.
+const RAW_TRANSFER: usize = 65_000;
+
+/// `--raw-source`: instead of the mux, fill the IN pipe until the host goes away.
+async fn raw_source(link: Link) {
+    let transfer = Bytes::from(vec![0xa5_u8; RAW_TRANSFER]);
+    while link.outgoing.send(transfer.clone()).await.is_ok() {}
 }
 
 fn dashed(serial: &str) -> String {
@@ -348,6 +385,7 @@ async fn serve_mux(
     in_ep: EndpointSender,
     others: Vec<Placeholder>,
     phone: Arc<SimulatedPhone>,
+    raw_source_mode: bool,
     mut stop: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) -> anyhow::Result<()> {
     let (ep0_tx, mut ep0_rx) = mpsc::unbounded_channel();
@@ -385,8 +423,12 @@ async fn serve_mux(
                 outgoing: outgoing_tx,
                 incoming: incoming_rx,
             };
-            let session = serve_session(link, phone.clone());
-            tokio::pin!(session);
+            let session: Pin<Box<dyn Future<Output = ()> + Send>> = if raw_source_mode {
+                Box::pin(raw_source(link))
+            } else {
+                Box::pin(serve_session(link, phone.clone()))
+            };
+            let mut session = session;
             loop {
                 tokio::select! {
                     () = &mut session => {
@@ -450,7 +492,8 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static
 }
 
 /// Forward ep0 events; stall every control request (Apple's mode requests are device-level and
-/// never reach a FunctionFS function; interface requests have no meaning for usbmux).
+/// reach a FunctionFS function only with ALL_CTRL_RECIP, which we do not set; interface requests
+/// have no meaning for usbmux).
 fn watch_ep0(mut mux: Custom, events: mpsc::UnboundedSender<Ep0>) {
     loop {
         let ev = match mux.event_timeout(Duration::from_secs(1)) {
