@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use iphone_import::lockdown::{
     LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions, PairingProgress,
-    pair_device, start_paired_session, unpair_device,
+    ensure_paired_session, pair_device, start_paired_session, start_service_once, unpair_device,
 };
 use iphone_import::mock::lockdownd::{Lockdownd, PresentedCertificate, TrustBehaviour};
 use iphone_import::mock::phone::{ServiceFn, SimulatedPhone};
@@ -141,12 +141,13 @@ async fn pairing_with_three_pending_polls_then_session_service_and_plaintext_aga
     // Session on the same socket: TLS, then requests inside it.
     client.start_session(&record).await.expect("session");
     assert!(client.is_tls() && client.in_session());
+    let info = client.info().await.unwrap();
+    // The phone has answered inside TLS, so it has seen our whole handshake.
     assert_eq!(fx.lockdownd.sessions_started(), 1);
     assert_eq!(
         fx.lockdownd.last_presented_certificate(),
         Some(PresentedCertificate::Host)
     );
-    let info = client.info().await.unwrap();
     assert_eq!(info.len(), 26);
     assert_eq!(
         info.get("UniqueDeviceID").unwrap().as_string(),
@@ -394,9 +395,10 @@ async fn root_certificate_is_accepted_and_a_foreign_one_is_not() {
         client.info().await
     }
     .await;
+    let err = result.expect_err("a foreign client certificate must not get a session");
     assert!(
-        result.is_err(),
-        "a foreign client certificate must not get a session"
+        matches!(err, LockdownError::PairingNotAccepted { .. }),
+        "{err:?}"
     );
     assert_eq!(fx.lockdownd.sessions_started(), 1);
 }
@@ -419,5 +421,69 @@ async fn lockdownd_drops_garbage_and_keeps_serving_others() {
     assert_eq!(
         client.query_type().await.unwrap(),
         "com.apple.mobile.lockdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_paired_session_pairs_once_and_service_starts_like_ifuse() {
+    let fx = Fixture::new(TrustBehaviour::TrustAfterPolls(1));
+    fx.phone.add_named_service("com.example.greeter", greeter());
+    let mut prompts = 0;
+    let mut client = fx.connect();
+    let record = ensure_paired_session(
+        &mut client,
+        &fx.stores,
+        &fx.udid,
+        &Fixture::fast_options(),
+        |p| {
+            if p == (PairingProgress::WaitingForTrust { polls: 1 }) {
+                prompts += 1;
+            }
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(prompts, 1);
+    assert!(client.in_session());
+    client.stop_session().await.unwrap();
+
+    // Second time: the saved record, no Pair; the service starts and the session ends.
+    let requests = fx.lockdownd.pair_requests();
+    let mut client = fx.connect();
+    let again = ensure_paired_session(
+        &mut client,
+        &fx.stores,
+        &fx.udid,
+        &Fixture::fast_options(),
+        |_| panic!("no pairing expected"),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.host_id, record.host_id);
+    assert_eq!(fx.lockdownd.pair_requests(), requests);
+    let endpoint = start_service_once(&mut client, &again, "com.example.greeter")
+        .await
+        .unwrap();
+    assert!(!client.in_session() && !client.is_tls());
+    assert!(fx.phone.is_listening(endpoint.port));
+
+    // A revoked record is reported, not silently replaced.
+    fx.lockdownd.revoke_all();
+    let mut client = fx.connect();
+    let err = ensure_paired_session(
+        &mut client,
+        &fx.stores,
+        &fx.udid,
+        &Fixture::fast_options(),
+        |_| {},
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, LockdownError::PairingNotAccepted { .. }),
+        "{err:?}"
     );
 }

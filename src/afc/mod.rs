@@ -1,1 +1,26 @@
-//! (under construction)
+//! AFC (Apple File Conduit, `com.apple.afc`): the phone's file service, jailed to
+//! `/var/mobile/Media`. Sans-I/O codec in both roles (`codec`, `ops`, `device`) and an async
+//! host client (`client`).
+//!
+//! - The host can only read: `ops::HostRequest` has no variant for a modifying operation and
+//!   FileRefOpen is always encoded in mode 1, so "write to the phone" cannot be expressed.
+//! - The phone is untrusted: every length is checked against a limit before allocating
+//!   (`MAX_BODY_LEN` overall; a read's reply may not exceed what was asked), names that are not
+//!   UTF-8 are errors, and a reply to a packet nobody asked for ends the connection with an error.
+//! - Whole-file copies are open + pipelined reads (4 MiB each, 3 in flight) + close, with memory
+//!   bounded by the reads in flight, not by the file size.
+
+pub mod client;
+pub mod codec;
+pub mod device;
+pub mod error;
+pub mod opcode;
+pub mod ops;
+pub mod status;
+
+pub use client::{AfcClient, ClientOptions, FileHandle};
+pub use codec::{MAX_BODY_LEN, MAX_READ_LEN, ProtocolError};
+pub use error::AfcError;
+pub use opcode::Opcode;
+pub use ops::{DeviceInfo, FileInfo, FileKind, Whence};
+pub use status::AfcStatus;

@@ -26,6 +26,9 @@ pub struct GlobalArgs {
     /// Talk to a simulated iPhone in this process instead of a real one.
     #[arg(long, global = true)]
     pub demo: bool,
+    /// How long to wait for "Trust This Computer?" to be answered on the phone, in seconds.
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
+    pub trust_timeout: u64,
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -45,6 +48,37 @@ pub enum TransportArg {
 pub enum Command {
     /// List connected iPhones and iPads.
     Devices(DevicesArgs),
+    /// Show the phone's name, model, iOS version, UDID and storage (pairs on first use).
+    Info(JsonArgs),
+    /// Make this computer trusted by the phone ("Trust This Computer?").
+    Pair,
+    /// Make the phone forget this computer, and delete this computer's pair record.
+    Unpair,
+    /// List files in the phone's media folder (paths relative to it; default /DCIM).
+    Ls(LsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Folder or file, relative to the media folder.
+    #[arg(default_value = "/DCIM")]
+    pub path: String,
+    /// Sizes and dates.
+    #[arg(short, long)]
+    pub long: bool,
+    /// Descend into folders.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Machine-readable output (one JSON object per line).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

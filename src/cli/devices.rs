@@ -33,7 +33,11 @@ pub async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> 
             );
         }
     }
-    Ok(if devices.is_empty() { exit::NO_DEVICE } else { exit::OK })
+    Ok(if devices.is_empty() {
+        exit::NO_DEVICE
+    } else {
+        exit::OK
+    })
 }
 
 fn to_json(d: &DeviceInfo) -> DeviceJson<'_> {

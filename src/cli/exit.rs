@@ -15,6 +15,9 @@ pub const NO_DEVICE: u8 = 4;
 /// The phone is locked, or has not trusted this computer.
 pub const NOT_TRUSTED: u8 = 5;
 
+/// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;
+
 pub fn code(c: u8) -> ExitCode {
     ExitCode::from(c)
 }

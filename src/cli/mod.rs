@@ -4,6 +4,9 @@ mod args;
 mod demo;
 mod devices;
 pub mod exit;
+mod info;
+mod ls;
+mod pairing;
 mod session;
 
 use std::process::ExitCode;
@@ -16,7 +19,10 @@ pub use args::Cli;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -26,7 +32,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => exit::code(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             exit::code(session::exit_code_for(&err))
         }
     }
@@ -35,7 +41,27 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         args::Command::Devices(a) => devices::run(&cli.global, a).await,
+        args::Command::Info(a) => info::run(&cli.global, a).await,
+        args::Command::Pair => pairing::pair(&cli.global).await,
+        args::Command::Unpair => pairing::unpair(&cli.global).await,
+        args::Command::Ls(a) => ls::run(&cli.global, a).await,
     }
+}
+
+/// The error and its causes, each cause only when the text before does not already say it
+/// (our error types mostly embed their source in their own message).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Quiet by default: warnings only; -v info, -vv debug, -vvv trace; -q errors only.

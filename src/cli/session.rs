@@ -1,38 +1,199 @@
 //! Reaching the phone from the command line: the transport the global options ask for (or the
-//! simulated iPhone of `--demo`), and the exit code an error maps to.
+//! simulated iPhone of `--demo`), a paired lockdown session, AFC connections, and the exit code
+//! an error maps to.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::Mutex;
 
 use super::args::{GlobalArgs, TransportArg};
 use super::demo::DemoPhone;
 use super::exit;
+use crate::afc::AfcClient;
+use crate::lockdown::muxd_records::MuxdPairRecords;
+use crate::lockdown::{
+    LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions, PairingProgress,
+    TRUST_PROMPT, TlsStream,
+};
 use crate::usbmux::transport::{TransportChoice, TransportError};
-use crate::usbmux::Transport;
+use crate::usbmux::{DeviceInfo, DeviceStream, LOCKDOWN_PORT, Transport};
 
-/// A transport plus whatever must stay alive while it is used (the demo phone).
+/// The AFC service name (media folder access).
+pub const AFC_SERVICE: &str = "com.apple.afc";
+
+/// A transport plus whatever must stay alive while it is used (the demo phone and its records).
 pub struct Reach {
     pub transport: Transport,
-    _demo: Option<DemoPhone>,
+    demo: Option<(DemoPhone, tempfile::TempDir)>,
 }
 
 pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     if global.demo {
-        let (demo, transport) = DemoPhone::start().await.context("starting the simulated iPhone")?;
-        return Ok(Reach { transport, _demo: Some(demo) });
+        let (demo, transport) = DemoPhone::start()
+            .await
+            .context("starting the simulated iPhone")?;
+        // The simulated phone forgets its pairings when it stops: keep its records apart from
+        // the user's real ones, and as short-lived as the phone.
+        let records = tempfile::tempdir().context("creating a folder for the demo pair records")?;
+        return Ok(Reach {
+            transport,
+            demo: Some((demo, records)),
+        });
     }
     let choice = match global.transport {
         TransportArg::Auto => TransportChoice::Auto,
         TransportArg::Usb => TransportChoice::Usb,
         TransportArg::Usbmuxd => TransportChoice::Usbmuxd,
     };
-    Ok(Reach { transport: Transport::open(choice).await?, _demo: None })
+    Ok(Reach {
+        transport: Transport::open(choice).await?,
+        demo: None,
+    })
 }
 
-/// Exit codes scripts can tell apart: no phone, phone not trusted, anything else.
+impl Reach {
+    /// Where pair records for `device` are looked up and saved: usbmuxd first when that is the
+    /// route, then /var/lib/lockdown, then our own store.
+    pub fn pair_records(&self, device: &DeviceInfo) -> anyhow::Result<PairRecordStores> {
+        if let Some((_, dir)) = &self.demo {
+            return Ok(PairRecordStores::new(dir.path()));
+        }
+        let stores = PairRecordStores::default_locations()?;
+        Ok(match self.transport.muxd() {
+            Some(client) => stores.with_usbmuxd(Arc::new(MuxdPairRecords::new(
+                client.clone(),
+                device.device_id,
+            ))),
+            None => stores,
+        })
+    }
+
+    /// A plain (unpaired) lockdown connection to `device`.
+    pub async fn lockdown(&self, device: &DeviceInfo) -> anyhow::Result<LockdownClient> {
+        let stream = self.transport.connect(device, LOCKDOWN_PORT).await?;
+        let mut client = LockdownClient::new(stream);
+        client
+            .query_type()
+            .await
+            .context("the phone's lockdown service did not answer")?;
+        Ok(client)
+    }
+}
+
+/// How the command line pairs: the timeout flag, the Trust prompt on stderr, Ctrl-C to stop.
+pub fn pairing_options(global: &GlobalArgs) -> PairingOptions {
+    PairingOptions {
+        timeout: Duration::from_secs(global.trust_timeout),
+        ..Default::default()
+    }
+}
+
+pub fn show_progress(progress: PairingProgress) {
+    let PairingProgress::WaitingForTrust { polls } = progress;
+    if polls == 1 {
+        eprintln!("{TRUST_PROMPT} (waiting; Ctrl-C to stop)");
+    }
+}
+
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await
+    }
+}
+
+/// A phone with a paired lockdown session: what every command that reads the phone needs.
+pub struct PhoneSession {
+    pub reach: Reach,
+    pub device: DeviceInfo,
+    pub record: PairRecord,
+    lockdown: Mutex<LockdownClient>,
+}
+
+impl PhoneSession {
+    /// Select the phone, and start a lockdown session, pairing first when this computer has no
+    /// record for it (the same flow as `iphone-import pair`).
+    pub async fn open(global: &GlobalArgs) -> anyhow::Result<PhoneSession> {
+        let reach = open(global).await?;
+        let device = reach.transport.select(global.udid.as_deref()).await?;
+        let stores = reach.pair_records(&device)?;
+        let mut client = reach.lockdown(&device).await?;
+        let record = crate::lockdown::ensure_paired_session(
+            &mut client,
+            &stores,
+            &device.udid,
+            &pairing_options(global),
+            show_progress,
+            ctrl_c(),
+        )
+        .await?;
+        Ok(PhoneSession {
+            reach,
+            device,
+            record,
+            lockdown: Mutex::new(client),
+        })
+    }
+
+    /// Run `f` with the session's lockdown client.
+    pub async fn with_lockdown<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut LockdownClient) -> Result<T, LockdownError>,
+    ) -> Result<T, LockdownError> {
+        let mut client = self.lockdown.lock().await;
+        f(&mut client).await
+    }
+
+    /// A new AFC connection (StartService each time: every connection gets its own port).
+    pub async fn afc(&self) -> anyhow::Result<AfcClient> {
+        let stream = self.service_stream(AFC_SERVICE).await?;
+        Ok(AfcClient::new(stream))
+    }
+
+    /// Start `service` and connect to it, with TLS when the phone asks for it.
+    pub async fn service_stream(&self, service: &str) -> anyhow::Result<DeviceStream> {
+        let endpoint = self
+            .with_lockdown(async |c| c.start_service(service, None).await)
+            .await
+            .with_context(|| format!("starting {service} on the phone"))?;
+        let stream = self
+            .reach
+            .transport
+            .connect(&self.device, endpoint.port)
+            .await?;
+        if endpoint.ssl {
+            let tls = TlsStream::connect_service(stream, &self.record).await?;
+            return Ok(Box::new(tls));
+        }
+        Ok(stream)
+    }
+
+    /// End the session politely (close_notify both ways).
+    pub async fn close(self) {
+        let mut client = self.lockdown.into_inner();
+        if let Err(e) = client.stop_session().await {
+            tracing::debug!("StopSession: {e}");
+        }
+    }
+}
+
+/// Exit codes scripts can tell apart: no phone, phone not trusted or locked, anything else.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(TransportError::NoDevice { .. }) = cause.downcast_ref::<TransportError>() {
             return exit::NO_DEVICE;
+        }
+        if let Some(e) = cause.downcast_ref::<LockdownError>() {
+            match e {
+                LockdownError::PasswordProtected
+                | LockdownError::UserDeniedPairing
+                | LockdownError::PairingTimedOut(_)
+                | LockdownError::PairingNotAccepted { .. }
+                | LockdownError::NotPaired { .. } => return exit::NOT_TRUSTED,
+                LockdownError::PairingCancelled => return exit::INTERRUPTED,
+                _ => {}
+            }
         }
     }
     exit::ERROR

@@ -1,1 +1,31 @@
-//! (under construction)
+//! Importing from the phone: the building blocks of `pull`, independent of the AFC transport.
+//!
+//! - [`names`]: validation of names and paths that come from the (untrusted) phone.
+//! - [`layout`]: `--layout` templates, rendered per resource into paths that stay inside DEST.
+//! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
+//! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
+//! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
+//! - [`lock`]: one run per DEST at a time.
+//! - [`filters`]: the pull filters as a pure predicate.
+//!
+//! How `pull` strings them together, per run and per resource:
+//!
+//! 1. `lock::DestLock::acquire(dest, cmdline)`, `safe_write::Destination::open(dest)`,
+//!    `ledger::Ledger::open(dest)`, `layout::Layout::parse(template)`, `filters::Filters::from_args`.
+//! 2. Per device folder: `names::validate_name` each listed name; skip the names in
+//!    `ledger.known_paths(udid, folder)`; for the rest, `ledger.lookup` decides (same size and
+//!    mtime = done).
+//! 3. Per resource: `dest.begin(&SourceKey)` → read the phone file from `resume_offset()` into
+//!    `write_all` → `finish()` → `dates::capture_date_of(staged.temp_path(), &fallbacks)` →
+//!    `layout.render(&ResourceVars { date: date.day(), .. })` → `staged.commit(&rel,
+//!    Some(date.system_time()), first_suffix)` → `ledger.record(&Entry { dest_path:
+//!    committed.rel.to_string(), blake3: *committed.blake3.as_bytes(), .. }, device_name)`.
+//! 4. After a complete run: `dest.remove_temps()`.
+
+pub mod dates;
+pub mod filters;
+pub mod layout;
+pub mod ledger;
+pub mod lock;
+pub mod names;
+pub mod safe_write;

@@ -122,6 +122,11 @@ impl Channel {
         Ok(())
     }
 
+    /// The negotiated TLS version, while TLS is on.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls.as_ref()?.conn.protocol_version()
+    }
+
     /// The certificates the peer presented in the TLS handshake.
     pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         let tls = self.tls.as_ref()?;
@@ -152,7 +157,13 @@ impl Channel {
             }
             let mut record = &self.inbound[..record_len];
             while !record.is_empty() {
-                tls.conn.read_tls(&mut record)?;
+                if tls.conn.read_tls(&mut record)? == 0 {
+                    // rustls took nothing: never spin on a record it will not accept.
+                    return Err(LockdownError::Protocol {
+                        request: "TLS".into(),
+                        detail: "the TLS layer refused more input".into(),
+                    });
+                }
             }
             self.inbound.drain(..record_len);
             let state = match tls.conn.process_new_packets() {
@@ -202,7 +213,8 @@ mod tests {
     use super::*;
     use crate::lockdown::certs::{generate_rsa_key, generate_with_keys, public_key_pkcs1_pem};
     use crate::lockdown::tls::{
-        cert_der_from_pem, device_server_config, host_client_config, host_client_connection,
+        cert_der_from_pem, device_server_config_with_versions, host_client_config,
+        host_client_connection,
     };
     use rsa::pkcs8::EncodePrivateKey;
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -227,7 +239,7 @@ mod tests {
     );
 
     /// Host client and phone server configs from one generated pairing.
-    fn tls_configs() -> Configs {
+    fn tls_configs(versions: &[&'static rustls::SupportedProtocolVersion]) -> Configs {
         let root = generate_rsa_key(2048).unwrap();
         let host = generate_rsa_key(2048).unwrap();
         let device = generate_rsa_key(2048).unwrap();
@@ -238,7 +250,9 @@ mod tests {
             device.to_pkcs8_der().unwrap().as_bytes().to_vec(),
         ));
         let allowed = vec![cert_der_from_pem(&certs.host_certificate, "host").unwrap()];
-        let server = device_server_config(&certs.device_certificate, key, allowed).unwrap();
+        let server =
+            device_server_config_with_versions(&certs.device_certificate, key, allowed, versions)
+                .unwrap();
         (client, server)
     }
 
@@ -246,63 +260,104 @@ mod tests {
     /// plaintext request glued to the close_notify in the same read.
     #[test]
     fn plaintext_tls_plaintext_switch_is_exact() {
-        let (client_config, server_config) = tls_configs();
-        for chunk in [1, 7, 4096] {
-            let (mut host, mut phone) = (Channel::new(), Channel::new());
-            host.send(&msg("StartSession")).unwrap();
-            transfer(&mut host, &mut phone, chunk);
-            assert_eq!(phone.next_message().unwrap(), Some(msg("StartSession")));
-            phone.send(&msg("StartSession")).unwrap();
-            // The phone switches right after queuing its plaintext reply.
-            phone
-                .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
-                .unwrap();
-            transfer(&mut phone, &mut host, chunk);
-            assert_eq!(host.next_message().unwrap(), Some(msg("StartSession")));
-            host.start_tls(host_client_connection(client_config.clone()).unwrap())
-                .unwrap();
-            while host.is_handshaking()
-                || phone.is_handshaking()
-                || host.has_outbound()
-                || phone.has_outbound()
-            {
-                transfer(&mut host, &mut phone, chunk);
-                transfer(&mut phone, &mut host, chunk);
+        let tls13 = tls_configs(rustls::DEFAULT_VERSIONS);
+        let tls12 = tls_configs(&[&rustls::version::TLS12]);
+        let runs = [
+            (&tls13, rustls::ProtocolVersion::TLSv1_3),
+            (&tls12, rustls::ProtocolVersion::TLSv1_2),
+        ];
+        for ((client_config, server_config), version) in runs {
+            for chunk in [1, 7, 4096] {
+                switch_round_trip(client_config, server_config, version, chunk);
             }
-            assert!(host.is_tls() && phone.is_tls());
-            assert!(phone.peer_certificates().is_some_and(|c| c.len() == 1));
+        }
+    }
 
-            host.send(&msg("GetValue")).unwrap();
+    fn switch_round_trip(
+        client_config: &std::sync::Arc<rustls::ClientConfig>,
+        server_config: &std::sync::Arc<rustls::ServerConfig>,
+        version: rustls::ProtocolVersion,
+        chunk: usize,
+    ) {
+        let (mut host, mut phone) = (Channel::new(), Channel::new());
+        host.send(&msg("StartSession")).unwrap();
+        transfer(&mut host, &mut phone, chunk);
+        assert_eq!(phone.next_message().unwrap(), Some(msg("StartSession")));
+        phone.send(&msg("StartSession")).unwrap();
+        // The phone switches right after queuing its plaintext reply.
+        phone
+            .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
+            .unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert_eq!(host.next_message().unwrap(), Some(msg("StartSession")));
+        host.start_tls(host_client_connection(client_config.clone()).unwrap())
+            .unwrap();
+        while host.is_handshaking()
+            || phone.is_handshaking()
+            || host.has_outbound()
+            || phone.has_outbound()
+        {
             transfer(&mut host, &mut phone, chunk);
-            assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
-            phone.send(&msg("StopSession")).unwrap();
             transfer(&mut phone, &mut host, chunk);
-            assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+        }
+        assert!(host.is_tls() && phone.is_tls());
+        assert_eq!(host.protocol_version(), Some(version));
+        assert!(phone.peer_certificates().is_some_and(|c| c.len() == 1));
 
-            // close_notify and a plaintext request in one write.
-            host.close_tls().unwrap();
-            let mut glued = host.take_outbound();
-            glued.extend(encode_frame(&msg("QueryType")).unwrap());
-            if chunk == 4096 {
-                phone.receive(&glued).unwrap();
-            } else {
-                for piece in glued.chunks(chunk) {
-                    phone.receive(piece).unwrap();
-                }
+        host.send(&msg("GetValue")).unwrap();
+        transfer(&mut host, &mut phone, chunk);
+        assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
+        phone.send(&msg("StopSession")).unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+
+        // close_notify and a plaintext request in one write.
+        host.close_tls().unwrap();
+        let mut glued = host.take_outbound();
+        glued.extend(encode_frame(&msg("QueryType")).unwrap());
+        if chunk == 4096 {
+            phone.receive(&glued).unwrap();
+        } else {
+            for piece in glued.chunks(chunk) {
+                phone.receive(piece).unwrap();
             }
-            assert!(!phone.is_tls(), "phone back to plaintext");
-            assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
-            // The phone answered with its own close_notify, then a plaintext reply.
-            phone.send(&msg("QueryType")).unwrap();
-            transfer(&mut phone, &mut host, chunk);
-            assert!(!host.is_tls(), "host back to plaintext");
-            assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+        }
+        assert!(!phone.is_tls(), "phone back to plaintext");
+        assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+        // The phone answered with its own close_notify, then a plaintext reply.
+        phone.send(&msg("QueryType")).unwrap();
+        transfer(&mut phone, &mut host, chunk);
+        assert!(!host.is_tls(), "host back to plaintext");
+        assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+    }
+
+    /// Random bytes in either mode give errors, never panics or hangs.
+    #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let (client_config, _) = tls_configs(rustls::DEFAULT_VERSIONS);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for round in 0..400 {
+            let mut ch = Channel::new();
+            if round % 2 == 1 {
+                ch.start_tls(host_client_connection(client_config.clone()).unwrap())
+                    .unwrap();
+            }
+            let len = rng.gen_range(0..600);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            // Often make it look like a plausible header so the parsers get past the first check.
+            if round % 4 < 2 && bytes.len() > 5 {
+                bytes[0] = if round % 2 == 1 { 0x16 } else { 0 };
+                bytes[1..3].copy_from_slice(&[3, 3]);
+            }
+            let _ = ch.receive(&bytes);
+            while let Ok(Some(_)) = ch.next_message() {}
         }
     }
 
     #[test]
     fn oversized_tls_record_is_an_error_not_an_allocation() {
-        let (client_config, _) = tls_configs();
+        let (client_config, _) = tls_configs(rustls::DEFAULT_VERSIONS);
         let mut host = Channel::new();
         host.start_tls(host_client_connection(client_config).unwrap())
             .unwrap();

@@ -34,7 +34,7 @@ pub struct PairingOptions {
     pub poll_interval: Duration,
     /// Sent as HostName (the phone may show it); `None` leaves it out.
     pub host_name: Option<String>,
-    /// HostID for the new record; `None` = stable per computer (pymobiledevice3's scheme).
+    /// HostID for the new record; `None` = stable per computer (`host_id_for_this_computer`).
     pub host_id: Option<String>,
 }
 
@@ -71,6 +71,9 @@ pub struct LockdownClient {
     channel: Channel,
     label: String,
     session_id: Option<String>,
+    /// TLS 1.3 lets the phone reject our certificate only after our side of the handshake is
+    /// done; the first answer inside the session confirms it was accepted.
+    session_unconfirmed: bool,
     read_buf: Vec<u8>,
 }
 
@@ -85,6 +88,7 @@ impl LockdownClient {
             channel: Channel::new(),
             label: label.to_string(),
             session_id: None,
+            session_unconfirmed: false,
             read_buf: vec![0; 16 * 1024],
         }
     }
@@ -135,9 +139,24 @@ impl LockdownClient {
             .and_then(Value::as_string)
             .unwrap_or("?")
             .to_string();
-        self.channel.send(&message)?;
-        self.flush().await?;
-        let reply = self.recv().await?;
+        let exchange = async {
+            self.channel.send(&message)?;
+            self.flush().await?;
+            self.recv().await
+        };
+        let reply = match exchange.await {
+            Ok(reply) => reply,
+            Err(e @ (LockdownError::Tls(_) | LockdownError::Closed | LockdownError::Io(_)))
+                if self.session_unconfirmed =>
+            {
+                self.session_unconfirmed = false;
+                return Err(LockdownError::PairingNotAccepted {
+                    detail: format!("it ended the TLS session: {e}"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.session_unconfirmed = false;
         messages::check_reply(reply, &name)
     }
 
@@ -297,6 +316,7 @@ impl LockdownClient {
                 .map_err(|e| LockdownError::PairingNotAccepted {
                     detail: format!("the TLS handshake failed: {e}"),
                 })?;
+            self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
         Ok(())
@@ -469,4 +489,46 @@ pub async fn unpair_device(
     }
     stores.delete(udid).await?;
     Ok(())
+}
+
+/// A session, pairing first when this computer has no record for the phone (what `info` and
+/// `import` want). A record the phone no longer accepts is reported, not silently replaced:
+/// the user decides to run `iphone-import pair`.
+pub async fn ensure_paired_session<P, C>(
+    client: &mut LockdownClient,
+    stores: &PairRecordStores,
+    udid: &str,
+    options: &PairingOptions,
+    on_progress: P,
+    cancel: C,
+) -> Result<PairRecord, LockdownError>
+where
+    P: FnMut(PairingProgress) + Send,
+    C: Future<Output = ()> + Send,
+{
+    match start_paired_session(client, stores, udid).await {
+        Err(LockdownError::NotPaired { .. }) => {
+            let record = pair_device(client, stores, udid, options, on_progress, cancel).await?;
+            client.start_session(&record).await?;
+            Ok(record)
+        }
+        other => other,
+    }
+}
+
+/// Start a service the way ifuse does: session, StartService, StopSession (the service
+/// connection itself needs no lockdown session). The lockdown socket stays usable.
+pub async fn start_service_once(
+    client: &mut LockdownClient,
+    record: &PairRecord,
+    service: &str,
+) -> Result<ServiceEndpoint, LockdownError> {
+    if !client.in_session() {
+        client.start_session(record).await?;
+    }
+    let endpoint = client.start_service(service, None).await;
+    let stopped = client.stop_session().await;
+    let endpoint = endpoint?;
+    stopped?;
+    Ok(endpoint)
 }

@@ -3,6 +3,10 @@
 //! Sans-I/O core: `codec` (framing), `messages` (requests and replies), `channel` (one socket,
 //! plaintext ⇄ TLS), `tls` (rustls configs), `certs` and `records` (pairing material).
 //! Thin tokio drivers: `client` (host role). The device role lives in `crate::mock::lockdownd`.
+//!
+//! Typical host use: `LockdownClient::new(stream)` on port 62078, `query_type`, then
+//! `ensure_paired_session` (or `pair_device` for `pair`, `start_paired_session` to refuse
+//! pairing), then `info` / `start_service`, then `stop_session`. Records: `PairRecordStores`.
 
 pub mod certs;
 pub mod channel;
@@ -10,12 +14,15 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod messages;
+pub mod muxd_records;
 pub mod records;
 pub mod tls;
+pub mod tls_stream;
 
 pub use client::{
-    LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT, pair_device,
-    start_paired_session, unpair_device,
+    LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
+    ensure_paired_session, pair_device, start_paired_session, start_service_once, unpair_device,
 };
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
 pub use records::{DirectoryStore, PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
+pub use tls_stream::TlsStream;

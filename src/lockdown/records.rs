@@ -565,13 +565,20 @@ impl PairRecordStores {
     }
 }
 
-/// A stable HostID per computer, as pymobiledevice3 makes it: uuid3(DNS namespace, hostname),
-/// upper case. Re-pairing from the same computer then replaces the phone's entry for it.
+/// A stable HostID per computer (upper-case name-based UUID), so re-pairing from this computer
+/// replaces the phone's entry for it instead of piling up new ones. Not pymobiledevice3's
+/// uuid3(DNS, hostname): on the same computer the two tools would then overwrite each other's
+/// pairing on the phone and each would find its record rejected.
 pub fn host_id_for_this_computer() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, name.as_bytes())
+    host_id_for_host_name(&name)
+}
+
+fn host_id_for_host_name(name: &str) -> String {
+    let scoped = format!("iphone-import.{name}");
+    uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, scoped.as_bytes())
         .to_string()
         .to_uppercase()
 }
@@ -802,5 +809,11 @@ mod tests {
         assert_eq!(a, host_id_for_this_computer());
         assert_eq!(a, a.to_uppercase());
         assert_eq!(a.len(), 36);
+        // Distinct from pymobiledevice3's HostID for the same host name.
+        let pmd3 = uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_DNS, b"box")
+            .to_string()
+            .to_uppercase();
+        assert_ne!(host_id_for_host_name("box"), pmd3);
+        assert_ne!(host_id_for_host_name("box"), host_id_for_host_name("other"));
     }
 }

@@ -193,11 +193,26 @@ pub fn device_server_config(
     device_key: PrivateKeyDer<'static>,
     allowed: Vec<CertificateDer<'static>>,
 ) -> Result<Arc<rustls::ServerConfig>, LockdownError> {
+    device_server_config_with_versions(
+        device_cert_pem,
+        device_key,
+        allowed,
+        rustls::DEFAULT_VERSIONS,
+    )
+}
+
+/// As `device_server_config`, limited to some TLS versions (a phone that only speaks TLS 1.2).
+pub fn device_server_config_with_versions(
+    device_cert_pem: &[u8],
+    device_key: PrivateKeyDer<'static>,
+    allowed: Vec<CertificateDer<'static>>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<rustls::ServerConfig>, LockdownError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
     let cert = cert_der_from_pem(device_cert_pem, "DeviceCertificate")?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_client_cert_verifier(Arc::new(PairedClientCertificate {
             algorithms,
             allowed,

@@ -6,14 +6,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
+use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
-use crate::mock::phone::{PhoneIdentity, SimulatedPhone};
+use crate::mock::profile::Profile;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +32,8 @@ pub enum Command {
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
     /// USBMUXD_SOCKET_ADDRESS.
     Serve(ServeArgs),
+    /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
+    GenerateLibrary(super::library::cli::GenerateArgs),
     /// Be a USB device: the simulated iPhone through the Linux USB gadget framework (configfs +
     /// FunctionFS; needs root and a device controller, e.g. dummy_hcd). Used by tests/usbvm.
     #[cfg(feature = "gadget")]
@@ -57,6 +59,13 @@ pub struct ServeArgs {
     /// The simulated phone's UDID.
     #[arg(long, value_name = "UDID")]
     pub udid: Option<String>,
+    /// The phone's media folder (/var/mobile/Media), e.g. written by `generate-library`.
+    /// Default: a small demo library generated into a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub library: Option<PathBuf>,
+    /// Speed of the simulated phone: none (as fast as possible), usb2 (40 MB/s), usb3 (300 MB/s).
+    #[arg(long, default_value = "none")]
+    pub profile: Profile,
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +80,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::GenerateLibrary(args) => super::library::cli::run(&args),
             #[cfg(feature = "gadget")]
             Command::Gadget(args) => crate::mock::gadget::serve(args).await,
         }
@@ -85,17 +95,23 @@ pub fn main() -> ExitCode {
 }
 
 /// The one place the served phone is put together: identity plus the services it runs.
-pub fn build_phone(args: &ServeArgs) -> Arc<SimulatedPhone> {
-    let mut identity = PhoneIdentity::default();
+pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
+    let mut config = PhoneConfig::default();
     if let Some(udid) = &args.udid {
-        identity.udid = crate::usbmux::transport::dashed_udid(udid);
+        config.identity.udid = crate::usbmux::transport::dashed_udid(udid);
     }
-    SimulatedPhone::new(identity)
+    if let Some(dir) = &args.library {
+        config.media = MediaSource::Dir(dir.clone());
+    }
+    config.profile = args.profile.clone();
+    // The Trust alert is accepted at once: real clients would poll forever otherwise.
+    Ok(builder::build(config)?)
 }
 
 /// `iphone-mock serve`: run until interrupted.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let phone = build_phone(&args);
+    let built = build_phone(&args)?;
+    let phone = built.phone.clone();
     let config = MuxdServerConfig {
         buid: args.buid.clone(),
         state_dir: args.state.clone(),

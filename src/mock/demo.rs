@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::phone::{PhoneIdentity, SimulatedPhone};
+use super::builder::{self, BuildError, BuiltPhone, PhoneConfig};
 use crate::usbmux::driver::{PortListener, serve_device};
 use crate::usbmux::link::{Link, in_process_pair};
 use crate::usbmux::{DeviceInfo, TransportKind};
@@ -15,15 +15,21 @@ const LINK_DEPTH: usize = 64;
 
 /// A running simulated iPhone; stops when dropped.
 pub struct DemoDevice {
-    pub phone: Arc<SimulatedPhone>,
+    pub built: BuiltPhone,
     task: JoinHandle<()>,
 }
 
 impl DemoDevice {
-    /// Start the simulated phone; returns it, how the host lists it, and the host end of its link.
-    /// Must run inside a tokio runtime.
-    pub fn start() -> std::io::Result<(DemoDevice, DeviceInfo, Link)> {
-        let phone = SimulatedPhone::new(PhoneIdentity::default());
+    /// Start the default simulated phone (demo library); returns it, how the host lists it, and
+    /// the host end of its link. Must run inside a tokio runtime.
+    pub fn start() -> Result<(DemoDevice, DeviceInfo, Link), BuildError> {
+        DemoDevice::start_with(PhoneConfig::default())
+    }
+
+    /// Start a simulated phone built from `config`.
+    pub fn start_with(config: PhoneConfig) -> Result<(DemoDevice, DeviceInfo, Link), BuildError> {
+        let built = builder::build(config)?;
+        let phone = built.phone.clone();
         let (host_end, device_end) = in_process_pair(LINK_DEPTH);
         let listener: Arc<dyn PortListener> = phone.clone();
         let task = tokio::spawn(async move {
@@ -39,7 +45,7 @@ impl DemoDevice {
             location_id: None,
             transport: TransportKind::Demo,
         };
-        Ok((DemoDevice { phone, task }, info, host_end))
+        Ok((DemoDevice { built, task }, info, host_end))
     }
 }
 

@@ -25,7 +25,7 @@ use usb_gadget::function::custom::{
 };
 use usb_gadget::{Class, Config, Gadget, Id, RegGadget, Strings, Udc};
 
-use crate::mock::lockdownd::{Lockdownd, TrustBehaviour};
+use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
 use crate::mock::phone::{PhoneIdentity, ServiceFn, SimulatedPhone};
 use crate::usbmux::APPLE_VID;
 use crate::usbmux::driver::serve_device;
@@ -66,6 +66,10 @@ pub struct GadgetArgs {
     /// File to create once the device is bound to the controller (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// The phone's media folder (/var/mobile/Media), e.g. written by `iphone-mock
+    /// generate-library`. Default: a small demo library generated into a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub library: Option<PathBuf>,
     /// Benchmarks: also listen on this phone port with a service that sends
     /// `--bench-bytes` bytes and closes (the mux path's throughput).
     #[arg(long, value_name = "PORT")]
@@ -116,8 +120,9 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     // The phone first (lockdownd's key generation takes seconds under emulation): a host that
     // sees the device may send VERSION at once and give up if nothing answers.
     let bench = args.bench_port.map(|port| (port, args.bench_bytes));
-    let building = tokio::task::spawn_blocking(move || build_phone(identity, bench));
-    let phone = tokio::select! {
+    let library = args.library.clone();
+    let building = tokio::task::spawn_blocking(move || build_phone(identity, library, bench));
+    let built = tokio::select! {
         built = building => built.context("building the simulated phone failed")??,
         () = &mut stop => return Ok(()),
     };
@@ -148,28 +153,35 @@ pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
         device.out_ep,
         device.in_ep,
         device.others,
-        phone,
+        built.phone.clone(),
         args.raw_source,
         stop,
     )
     .await;
     remove(reg);
+    // The phone (and its temporary media folder, if generated) lives until the gadget is gone.
+    drop(built);
     result
 }
 
-/// The phone behind the USB port. The lead replaces this with the builder `iphone-mock serve` uses.
+/// The phone behind the USB port: the same builder as `iphone-mock serve` and `--demo`.
 fn build_phone(
     identity: PhoneIdentity,
+    library: Option<PathBuf>,
     bench: Option<(u16, u64)>,
-) -> anyhow::Result<Arc<SimulatedPhone>> {
-    let phone = SimulatedPhone::new(identity);
-    Lockdownd::new(phone.clone(), TrustBehaviour::TrustImmediately)
-        .context("cannot create the simulated lockdownd")?
-        .install();
-    if let Some((port, bytes)) = bench {
-        phone.listen(port, bench_source(bytes));
+) -> anyhow::Result<BuiltPhone> {
+    let mut config = PhoneConfig {
+        identity,
+        ..PhoneConfig::default()
+    };
+    if let Some(dir) = library {
+        config.media = MediaSource::Dir(dir);
     }
-    Ok(phone)
+    let built = builder::build(config)?;
+    if let Some((port, bytes)) = bench {
+        built.phone.listen(port, bench_source(bytes));
+    }
+    Ok(built)
 }
 
 /// A service that sends `total` bytes as fast as the mux takes them, then closes.

@@ -2,10 +2,14 @@
 //! Used by tests, benchmarks, `--demo` and the `iphone-mock` binary. Production code never
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
+pub mod afcd;
+pub mod builder;
 pub mod cli;
 pub mod demo;
 #[cfg(feature = "gadget")]
 pub mod gadget;
+pub mod library;
 pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;
+pub mod profile;

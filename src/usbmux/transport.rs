@@ -74,6 +74,8 @@ pub enum TransportError {
     Usb(#[from] UsbError),
     #[error(transparent)]
     Mux(#[from] MuxError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// A route to phones: the usbmuxd daemon, our own mux over USB, or links handed in (the simulated
@@ -100,7 +102,7 @@ impl Transport {
             TransportChoice::Auto => {
                 let client = MuxdClient::from_env();
                 if client.probe().await {
-                    tracing::info!("usbmuxd answers at {}: using it", client.address());
+                    tracing::info!("usbmuxd answers at {}: using it", client.addr());
                     Route::Muxd(client)
                 } else {
                     tracing::info!("no usbmuxd daemon answers: using USB directly");
@@ -113,23 +115,24 @@ impl Transport {
 
     /// A transport over links that already exist (one per phone), e.g. the in-process simulated
     /// iPhone. The mux handshake runs here.
-    pub async fn from_links(
-        links: Vec<(DeviceInfo, Link)>,
-    ) -> Result<Transport, TransportError> {
+    pub async fn from_links(links: Vec<(DeviceInfo, Link)>) -> Result<Transport, TransportError> {
         let mut linked = Vec::with_capacity(links.len());
         for (info, link) in links {
             linked.push((info, MuxHost::start(link).await?));
         }
-        Ok(Transport { route: Route::Linked(linked) })
+        Ok(Transport {
+            route: Route::Linked(linked),
+        })
     }
 
     pub fn kind(&self) -> TransportKind {
         match &self.route {
             Route::Muxd(_) => TransportKind::Usbmuxd,
             Route::Usb(_) => TransportKind::Usb,
-            Route::Linked(devices) => {
-                devices.first().map(|(info, _)| info.transport).unwrap_or(TransportKind::Demo)
-            }
+            Route::Linked(devices) => devices
+                .first()
+                .map(|(info, _)| info.transport)
+                .unwrap_or(TransportKind::Demo),
         }
     }
 
@@ -147,7 +150,7 @@ impl Transport {
             Route::Muxd(client) => Ok(client.list_devices().await?),
             Route::Usb(_) => Ok(tokio::task::spawn_blocking(usb::list_devices)
                 .await
-                .unwrap_or(Err(UsbError::Usb { op: usb::UsbOp::Enumerate, source: rusb::Error::Other }))?),
+                .map_err(|e| TransportError::Internal(e.to_string()))??),
             Route::Linked(devices) => Ok(devices.iter().map(|(info, _)| info.clone()).collect()),
         }
     }
@@ -167,7 +170,11 @@ impl Transport {
     }
 
     /// Open a byte stream to `port` on the phone.
-    pub async fn connect(&self, device: &DeviceInfo, port: u16) -> Result<DeviceStream, TransportError> {
+    pub async fn connect(
+        &self,
+        device: &DeviceInfo,
+        port: u16,
+    ) -> Result<DeviceStream, TransportError> {
         match &self.route {
             Route::Muxd(client) => Ok(client.connect(device.device_id, port).await?),
             Route::Linked(devices) => {
@@ -182,10 +189,11 @@ impl Transport {
             }
             Route::Usb(hosts) => {
                 let mut hosts = hosts.lock().await;
-                let alive = hosts.get(&device.udid).is_some_and(|(_, host)| host.is_alive());
+                let alive = hosts
+                    .get(&device.udid)
+                    .is_some_and(|(_, host)| host.is_alive());
                 if !alive {
-                    let wanted = device.clone();
-                    let (link, info) = usb::open(Some(wanted.udid)).await?;
+                    let (link, info) = usb::open(Some(device.udid.clone())).await?;
                     let host = MuxHost::start(link).await?;
                     hosts.insert(device.udid.clone(), (info, host));
                 }
@@ -198,7 +206,11 @@ impl Transport {
 
 fn list_udids<'a>(devices: impl Iterator<Item = &'a DeviceInfo>) -> String {
     let list: Vec<&str> = devices.map(|d| d.udid.as_str()).collect();
-    if list.is_empty() { "none".into() } else { list.join(", ") }
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 /// Device selection, apart from I/O so it can be tested: an explicit UDID matches with or without
@@ -215,7 +227,10 @@ pub fn pick_device(
             devices
                 .into_iter()
                 .find(|d| normal(&d.udid) == normal(want))
-                .ok_or(TransportError::UnknownUdid { udid: want.to_string(), list })
+                .ok_or(TransportError::UnknownUdid {
+                    udid: want.to_string(),
+                    list,
+                })
         }
         None => match devices.len() {
             0 => Err(TransportError::NoDevice { route }),
@@ -254,7 +269,10 @@ mod tests {
         assert!(none.to_string().contains("no iPhone"), "{none}");
         let two = pick_device(vec![dev("A"), dev("B")], None, "on USB").unwrap_err();
         let text = two.to_string();
-        assert!(text.contains("--udid") && text.contains("A") && text.contains("B"), "{text}");
+        assert!(
+            text.contains("--udid") && text.contains("A") && text.contains("B"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -262,8 +280,13 @@ mod tests {
         let devices = vec![dev("00008030-001A2B3C4D5E802E"), dev("B")];
         let got = pick_device(devices.clone(), Some("00008030001a2b3c4d5e802e"), "x").unwrap();
         assert_eq!(got.udid, "00008030-001A2B3C4D5E802E");
-        let err = pick_device(devices, Some("C"), "x").unwrap_err().to_string();
-        assert!(err.contains("C") && err.contains("00008030-001A2B3C4D5E802E"), "{err}");
+        let err = pick_device(devices, Some("C"), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("C") && err.contains("00008030-001A2B3C4D5E802E"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,536 @@
+//! The host's AFC client: async, over one `DeviceStream`, read-only by construction.
+//!
+//! Several requests can be in flight on one connection: a writer task sends packets in
+//! packet_num order, a reader task routes each reply to its caller by packet_num (as
+//! pymobiledevice3 does). A reply to a packet_num nobody is waiting for fails the connection
+//! instead of hanging it. Each reply body is allocated at exactly its announced size, after
+//! the size has been checked against what the request can legitimately return.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError};
+use super::error::AfcError;
+use super::opcode::Opcode;
+use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list};
+use super::status::AfcStatus;
+use crate::usbmux::DeviceStream;
+
+/// How the client paces its reads.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// packet_num of the first request (pymobiledevice3 starts at 0, libimobiledevice at 1).
+    pub first_packet_num: u64,
+    /// Bytes asked for per FileRefRead in whole-file copies (capped at `MAX_READ_LEN`).
+    pub read_chunk: usize,
+    /// FileRefReads kept in flight during a whole-file copy. Memory held by a copy is at most
+    /// `read_chunk * reads_in_flight`.
+    pub reads_in_flight: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            first_packet_num: 0,
+            read_chunk: MAX_READ_LEN,
+            reads_in_flight: 3,
+        }
+    }
+}
+
+/// An open file on the phone (always opened read-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileHandle(pub u64);
+
+/// Bytes of reply bodies the client holds right now, and the most it ever held: the honest
+/// measure of how much memory the read path needs.
+#[derive(Debug, Default)]
+struct BufferMeter {
+    current: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Keeps a reply body counted in the meter until the data has been handed on.
+struct BufferGuard {
+    meter: Arc<BufferMeter>,
+    len: usize,
+}
+
+impl BufferGuard {
+    fn new(meter: &Arc<BufferMeter>, len: usize) -> BufferGuard {
+        let now = meter.current.fetch_add(len, Ordering::SeqCst) + len;
+        meter.peak.fetch_max(now, Ordering::SeqCst);
+        BufferGuard {
+            meter: meter.clone(),
+            len,
+        }
+    }
+}
+
+impl Drop for BufferGuard {
+    fn drop(&mut self) {
+        self.meter.current.fetch_sub(self.len, Ordering::SeqCst);
+    }
+}
+
+type ReplyResult = Result<(Reply, BufferGuard), AfcError>;
+
+struct Pending {
+    /// The largest body this request's reply may have; checked before allocating.
+    max_body: usize,
+    reply: oneshot::Sender<ReplyResult>,
+}
+
+struct State {
+    next_packet_num: u64,
+    pending: HashMap<u64, Pending>,
+    /// Set once the connection is unusable; every later request fails with it.
+    failed: Option<AfcError>,
+    outgoing: mpsc::UnboundedSender<Bytes>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    meter: Arc<BufferMeter>,
+}
+
+impl Shared {
+    fn fail(&self, error: AfcError) {
+        let mut state = self.state.lock().expect("afc client state");
+        if state.failed.is_none() {
+            state.failed = Some(error.clone());
+        }
+        for (_, pending) in state.pending.drain() {
+            let _ = pending.reply.send(Err(error.clone()));
+        }
+    }
+
+    fn failure(&self) -> AfcError {
+        let state = self.state.lock().expect("afc client state");
+        state
+            .failed
+            .clone()
+            .unwrap_or_else(|| AfcError::Connection("the client stopped".into()))
+    }
+}
+
+/// A read-only AFC client on one connection. Cheap to share by reference: every method takes
+/// `&self`, so several tasks may use one client concurrently (requests are pipelined).
+pub struct AfcClient {
+    shared: Arc<Shared>,
+    options: ClientOptions,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Drop for AfcClient {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What a reply means for a request that returns data.
+fn expect_data(req: &HostRequest<'_>, reply: Reply) -> Result<Bytes, AfcError> {
+    match reply {
+        Reply::Data(data) => Ok(data),
+        // limd treats STATUS 0 as success without data.
+        Reply::Status(AfcStatus::Success) => Ok(Bytes::new()),
+        reply => Err(unexpected(req, reply)),
+    }
+}
+
+fn expect_ok(req: &HostRequest<'_>, reply: Reply) -> Result<(), AfcError> {
+    match reply {
+        Reply::Status(AfcStatus::Success) => Ok(()),
+        Reply::Data(data) if data.is_empty() => Ok(()),
+        reply => Err(unexpected(req, reply)),
+    }
+}
+
+fn unexpected(req: &HostRequest<'_>, reply: Reply) -> AfcError {
+    match reply {
+        Reply::Status(status) if !status.is_success() => AfcError::Status {
+            op: req.opcode(),
+            path: req.path().map(str::to_string),
+            status,
+        },
+        reply => {
+            let op = match reply {
+                Reply::Status(_) => Opcode::Status,
+                Reply::Data(_) => Opcode::Data,
+                Reply::FileOpened(_) => Opcode::FileRefOpenResult,
+                Reply::Position(_) => Opcode::FileRefTellResult,
+                Reply::Other(op) => op,
+            };
+            ProtocolError::UnexpectedReply {
+                request: req.opcode(),
+                reply: op,
+            }
+            .into()
+        }
+    }
+}
+
+fn connection_error(e: &io::Error) -> AfcError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        AfcError::Connection("the phone closed the connection".into())
+    } else {
+        AfcError::Connection(e.to_string().into())
+    }
+}
+
+async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<Shared>) {
+    let error = loop {
+        let mut head = [0u8; HEADER_LEN];
+        if let Err(e) = input.read_exact(&mut head).await {
+            break connection_error(&e);
+        }
+        let header = match Header::decode(&head, MAX_BODY_LEN) {
+            Ok(header) => header,
+            Err(e) => break e.into(),
+        };
+        let pending = shared
+            .state
+            .lock()
+            .expect("afc client state")
+            .pending
+            .remove(&header.packet_num);
+        let Some(pending) = pending else {
+            break ProtocolError::UnknownPacketNum(header.packet_num).into();
+        };
+        let len = header.body_len();
+        if len > pending.max_body {
+            let error: AfcError = ProtocolError::TooLarge {
+                len: len as u64,
+                max: pending.max_body as u64,
+            }
+            .into();
+            let _ = pending.reply.send(Err(error.clone()));
+            break error;
+        }
+        let guard = BufferGuard::new(&shared.meter, len);
+        let mut body = vec![0u8; len];
+        if let Err(e) = input.read_exact(&mut body).await {
+            let error = connection_error(&e);
+            let _ = pending.reply.send(Err(error.clone()));
+            break error;
+        }
+        let packet = Packet {
+            packet_num: header.packet_num,
+            operation: header.operation,
+            body: body.into(),
+        };
+        let reply = Reply::decode(packet)
+            .map_err(AfcError::from)
+            .map(|reply| (reply, guard));
+        // The caller may have given up (dropped its future); its reply is simply discarded.
+        let _ = pending.reply.send(reply);
+    };
+    shared.fail(error);
+}
+
+async fn writer_loop(
+    mut output: WriteHalf<DeviceStream>,
+    mut queue: mpsc::UnboundedReceiver<Bytes>,
+    shared: Arc<Shared>,
+) {
+    while let Some(packet) = queue.recv().await {
+        let mut result = output.write_all(&packet).await;
+        if result.is_ok() && queue.is_empty() {
+            result = output.flush().await;
+        }
+        if let Err(e) = result {
+            shared.fail(connection_error(&e));
+            return;
+        }
+    }
+}
+
+impl AfcClient {
+    /// Start a client on a connection to `com.apple.afc`. Must be called inside a tokio runtime.
+    pub fn new(stream: DeviceStream) -> AfcClient {
+        AfcClient::with_options(stream, ClientOptions::default())
+    }
+
+    pub fn with_options(stream: DeviceStream, mut options: ClientOptions) -> AfcClient {
+        options.read_chunk = options.read_chunk.clamp(1, MAX_READ_LEN);
+        options.reads_in_flight = options.reads_in_flight.max(1);
+        let (input, output) = tokio::io::split(stream);
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_packet_num: options.first_packet_num,
+                pending: HashMap::new(),
+                failed: None,
+                outgoing,
+            }),
+            meter: Arc::new(BufferMeter::default()),
+        });
+        let reader = tokio::spawn(reader_loop(
+            BufReader::with_capacity(64 * 1024, input),
+            shared.clone(),
+        ));
+        let writer = tokio::spawn(writer_loop(output, queue, shared.clone()));
+        AfcClient {
+            shared,
+            options,
+            tasks: [reader, writer],
+        }
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// The most reply-body bytes this client has held at once (received but not yet handed
+    /// to the caller or written out). Whole-file copies keep it at or below
+    /// `read_chunk * reads_in_flight` whatever the file size.
+    pub fn peak_buffered_bytes(&self) -> usize {
+        self.shared.meter.peak.load(Ordering::SeqCst)
+    }
+
+    /// Queue one request; the reply arrives on the returned channel.
+    fn send(&self, req: &HostRequest<'_>) -> Result<oneshot::Receiver<ReplyResult>, AfcError> {
+        let mut state = self.shared.state.lock().expect("afc client state");
+        if let Some(error) = &state.failed {
+            return Err(error.clone());
+        }
+        let packet_num = state.next_packet_num;
+        let packet = req.encode(packet_num)?;
+        let (tx, rx) = oneshot::channel();
+        // A STATUS reply (8 bytes) may answer any request, even a read of fewer bytes.
+        let max_body = req.max_reply_body().max(8);
+        state.pending.insert(
+            packet_num,
+            Pending {
+                max_body,
+                reply: tx,
+            },
+        );
+        // Sent under the lock so packet numbers reach the wire in increasing order.
+        if state.outgoing.send(packet).is_err() {
+            state.pending.remove(&packet_num);
+            drop(state);
+            return Err(self.shared.failure());
+        }
+        state.next_packet_num = packet_num.wrapping_add(1);
+        Ok(rx)
+    }
+
+    async fn wait(&self, rx: oneshot::Receiver<ReplyResult>) -> ReplyResult {
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(self.shared.failure()),
+        }
+    }
+
+    async fn request(&self, req: HostRequest<'_>) -> ReplyResult {
+        let rx = self.send(&req)?;
+        self.wait(rx).await
+    }
+
+    /// The names in a directory, without "." and "..".
+    pub async fn read_dir(&self, path: &str) -> Result<Vec<String>, AfcError> {
+        let req = HostRequest::ReadDir { path };
+        let (reply, _guard) = self.request(req).await?;
+        let names = parse_list(&expect_data(&req, reply)?, "ReadDir")?;
+        Ok(names
+            .into_iter()
+            .filter(|n| n != "." && n != "..")
+            .collect())
+    }
+
+    pub async fn stat(&self, path: &str) -> Result<FileInfo, AfcError> {
+        let req = HostRequest::GetFileInfo { path };
+        let (reply, _guard) = self.request(req).await?;
+        Ok(FileInfo::parse(&expect_data(&req, reply)?)?)
+    }
+
+    pub async fn device_info(&self) -> Result<DeviceInfo, AfcError> {
+        let req = HostRequest::GetDeviceInfo;
+        let (reply, _guard) = self.request(req).await?;
+        Ok(DeviceInfo::parse(&expect_data(&req, reply)?)?)
+    }
+
+    /// Open a file for reading (the only mode the host has).
+    pub async fn open(&self, path: &str) -> Result<FileHandle, AfcError> {
+        let req = HostRequest::OpenRead { path };
+        match self.request(req).await?.0 {
+            Reply::FileOpened(handle) => Ok(FileHandle(handle)),
+            reply => Err(unexpected(&req, reply)),
+        }
+    }
+
+    /// Read up to `len` bytes (at most `MAX_READ_LEN`) at the handle's position; empty at the end.
+    pub async fn read(&self, handle: FileHandle, len: usize) -> Result<Bytes, AfcError> {
+        let req = HostRequest::Read {
+            handle: handle.0,
+            len: len.min(MAX_READ_LEN) as u64,
+        };
+        let (reply, _guard) = self.request(req).await?;
+        expect_data(&req, reply)
+    }
+
+    pub async fn seek(
+        &self,
+        handle: FileHandle,
+        whence: Whence,
+        offset: i64,
+    ) -> Result<(), AfcError> {
+        let req = HostRequest::Seek {
+            handle: handle.0,
+            whence,
+            offset,
+        };
+        expect_ok(&req, self.request(req).await?.0)
+    }
+
+    pub async fn tell(&self, handle: FileHandle) -> Result<u64, AfcError> {
+        let req = HostRequest::Tell { handle: handle.0 };
+        match self.request(req).await?.0 {
+            Reply::Position(pos) => Ok(pos),
+            reply => Err(unexpected(&req, reply)),
+        }
+    }
+
+    pub async fn close(&self, handle: FileHandle) -> Result<(), AfcError> {
+        let req = HostRequest::Close { handle: handle.0 };
+        expect_ok(&req, self.request(req).await?.0)
+    }
+
+    /// Copy a whole file into `out`: FileRefOpen, pipelined FileRefReads, FileRefClose, and
+    /// nothing else (pass `known_size` from an earlier listing to skip any stat). Memory stays
+    /// at most `read_chunk * reads_in_flight` whatever the file size. With `known_size`, a file
+    /// that turns out shorter or longer is a `SizeMismatch` (the end is confirmed by one extra
+    /// 1-byte read sent along with the last chunk, so it costs no round trip). Returns the
+    /// bytes copied. If the future is dropped midway the handle stays open until the
+    /// connection closes; the client itself stays usable.
+    pub async fn read_file_to<W>(
+        &self,
+        path: &str,
+        known_size: Option<u64>,
+        out: &mut W,
+    ) -> Result<u64, AfcError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let handle = self.open(path).await?;
+        let copied = self.copy_handle(path, handle, known_size, out).await;
+        let closed = self.close(handle).await;
+        let copied = copied?;
+        closed?;
+        Ok(copied)
+    }
+
+    async fn copy_handle<W>(
+        &self,
+        path: &str,
+        handle: FileHandle,
+        known_size: Option<u64>,
+        out: &mut W,
+    ) -> Result<u64, AfcError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let chunk = self.options.read_chunk as u64;
+        let mut in_flight: VecDeque<(u64, HostRequest<'static>, oneshot::Receiver<ReplyResult>)> =
+            VecDeque::new();
+        let mut requested = 0u64;
+        let mut copied = 0u64;
+        let mut at_end = false;
+        let mut probe_sent = false;
+        loop {
+            while !at_end && in_flight.len() < self.options.reads_in_flight {
+                let len = match known_size {
+                    Some(size) if requested >= size && probe_sent => break,
+                    // One more (pipelined) 1-byte read must find the end: a file that grew
+                    // since it was listed is reported, never silently truncated.
+                    Some(size) if requested >= size => {
+                        probe_sent = true;
+                        let req = HostRequest::Read {
+                            handle: handle.0,
+                            len: 1,
+                        };
+                        in_flight.push_back((0, req, self.send(&req)?));
+                        continue;
+                    }
+                    Some(size) => chunk.min(size - requested),
+                    None => chunk,
+                };
+                let req = HostRequest::Read {
+                    handle: handle.0,
+                    len,
+                };
+                in_flight.push_back((len, req, self.send(&req)?));
+                requested += len;
+            }
+            let Some((asked, req, rx)) = in_flight.pop_front() else {
+                break;
+            };
+            let (reply, guard) = self.wait(rx).await?;
+            let data = expect_data(&req, reply)?;
+            if asked == 0 {
+                if !data.is_empty() {
+                    let expected = known_size.unwrap_or_default();
+                    return Err(AfcError::SizeMismatch {
+                        path: path.to_string(),
+                        expected,
+                        got: copied + data.len() as u64,
+                    });
+                }
+                continue;
+            }
+            if at_end && !data.is_empty() {
+                // Reads after a short one must be empty: the file cannot have more.
+                return Err(ProtocolError::UnexpectedReply {
+                    request: Opcode::FileRefRead,
+                    reply: Opcode::Data,
+                }
+                .into());
+            }
+            out.write_all(&data)
+                .await
+                .map_err(|e| AfcError::Output(Arc::new(e)))?;
+            drop(guard);
+            copied += data.len() as u64;
+            if (data.len() as u64) < asked {
+                if let Some(expected) = known_size {
+                    return Err(AfcError::SizeMismatch {
+                        path: path.to_string(),
+                        expected,
+                        got: copied,
+                    });
+                }
+                at_end = true;
+            }
+        }
+        out.flush()
+            .await
+            .map_err(|e| AfcError::Output(Arc::new(e)))?;
+        Ok(copied)
+    }
+
+    /// Read a whole small file into memory, refusing files larger than `limit` bytes.
+    pub async fn read_to_vec(&self, path: &str, limit: u64) -> Result<Vec<u8>, AfcError> {
+        let info = self.stat(path).await?;
+        if info.st_size > limit {
+            return Err(AfcError::FileTooLarge {
+                path: path.to_string(),
+                size: info.st_size,
+                limit,
+            });
+        }
+        let mut out = Vec::with_capacity(info.st_size as usize);
+        self.read_file_to(path, Some(info.st_size), &mut out)
+            .await?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,488 @@
+//! `--layout TEMPLATE`: where each imported file goes under DEST.
+//!
+//! The template is parsed once (unknown variables fail at parse time) and rendered per resource.
+//! Rendering works on the *asset*: a Live Photo's photo and video share the asset's stem and
+//! differ only in extension, and an edited render is `<stem>_edited.<ext>` beside the original.
+//! Every rendered component is validated, so a hostile value from the phone (a device called
+//! `../..`) can never make a path that leaves DEST.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate};
+
+use super::names::{InvalidName, NameProblem, sanitize_component, validate_name};
+
+/// The layout used when `--layout` is not given.
+pub const DEFAULT_LAYOUT: &str = "{year}/{month}/{name}";
+
+/// Folder under DEST that holds the importer's own state; no rendered path may start with it.
+pub const STATE_DIR: &str = ".iphone-import";
+
+/// Variables a template may use, in the order they are listed in error messages.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "year",
+    "month",
+    "day",
+    "name",
+    "stem",
+    "ext",
+    "device",
+    "dcim_folder",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    Year,
+    Month,
+    Day,
+    Name,
+    Stem,
+    Ext,
+    Device,
+    DcimFolder,
+}
+
+impl Var {
+    fn from_name(name: &str) -> Option<Var> {
+        Some(match name {
+            "year" => Var::Year,
+            "month" => Var::Month,
+            "day" => Var::Day,
+            "name" => Var::Name,
+            "stem" => Var::Stem,
+            "ext" => Var::Ext,
+            "device" => Var::Device,
+            "dcim_folder" => Var::DcimFolder,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Lit(String),
+    Var(Var),
+}
+
+/// Errors from parsing a template or rendering a path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error(
+        "unknown variable {{{name}}} in --layout {template:?}; known variables: {}",
+        known_list()
+    )]
+    UnknownVariable { name: String, template: String },
+    #[error(
+        "unclosed `{{` in --layout {template:?}; write `{{{{` for a literal brace, or close the variable with `}}`"
+    )]
+    Unclosed { template: String },
+    #[error("stray `}}` in --layout {template:?}; write `}}}}` for a literal brace")]
+    StrayBrace { template: String },
+    #[error("--layout {template:?} must be a relative path inside DEST (no leading `/`)")]
+    Absolute { template: String },
+    #[error(
+        "--layout {template:?} has an empty, `.` or `..` folder; every folder must be a plain name"
+    )]
+    BadComponent { template: String },
+    #[error("--layout {template:?} would write into DEST/{STATE_DIR}, which is the importer's own")]
+    StateDir { template: String },
+    #[error(
+        "the last part of --layout {template:?} must contain {{name}}, or both {{stem}} and {{ext}}, so that files (and the two halves of a Live Photo) get distinct names"
+    )]
+    NoFileName { template: String },
+    #[error("--layout produced an unusable path: {0}")]
+    Rendered(#[from] InvalidName),
+}
+
+fn known_list() -> String {
+    KNOWN_VARIABLES
+        .iter()
+        .map(|v| format!("{{{v}}}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A parsed `--layout` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    template: String,
+    /// One entry per path component (split at literal `/`).
+    components: Vec<Vec<Piece>>,
+}
+
+/// What a resource contributes to its path. `stem` is the *asset's* stem (a Live Photo's video
+/// passes the photo's stem) and `ext` the resource's own extension without the dot.
+/// `date` is the capture date as local wall time (see `dates::CaptureDate::wall`).
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceVars<'a> {
+    pub date: NaiveDate,
+    pub stem: &'a str,
+    pub ext: &'a str,
+    /// Device name as the phone reports it (untrusted; sanitised here).
+    pub device: &'a str,
+    /// Camera folder on the phone, e.g. `100APPLE` (untrusted; sanitised here).
+    pub dcim_folder: &'a str,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::parse(DEFAULT_LAYOUT).expect("the default layout parses")
+    }
+}
+
+impl Layout {
+    /// Parses a template; all errors (unknown variable, bad braces, escaping folders) surface here.
+    pub fn parse(template: &str) -> Result<Layout, LayoutError> {
+        let t = || template.to_string();
+        if template.starts_with('/') {
+            return Err(LayoutError::Absolute { template: t() });
+        }
+        let mut components: Vec<Vec<Piece>> = vec![Vec::new()];
+        let mut lit = String::new();
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '}' => return Err(LayoutError::StrayBrace { template: t() }),
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(LayoutError::Unclosed { template: t() }),
+                        }
+                    }
+                    let var = Var::from_name(&name).ok_or(LayoutError::UnknownVariable {
+                        name,
+                        template: t(),
+                    })?;
+                    let current = components.last_mut().expect("never empty");
+                    if !lit.is_empty() {
+                        current.push(Piece::Lit(std::mem::take(&mut lit)));
+                    }
+                    current.push(Piece::Var(var));
+                }
+                '/' => {
+                    let current = components.last_mut().expect("never empty");
+                    if !lit.is_empty() {
+                        current.push(Piece::Lit(std::mem::take(&mut lit)));
+                    }
+                    components.push(Vec::new());
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            components
+                .last_mut()
+                .expect("never empty")
+                .push(Piece::Lit(lit));
+        }
+        for comp in &components {
+            match comp.as_slice() {
+                [] => return Err(LayoutError::BadComponent { template: t() }),
+                [Piece::Lit(s)] if s == "." || s == ".." => {
+                    return Err(LayoutError::BadComponent { template: t() });
+                }
+                [Piece::Lit(s)] => {
+                    validate_name(s)?;
+                }
+                _ => {}
+            }
+        }
+        if let [Piece::Lit(s)] = components[0].as_slice()
+            && s == STATE_DIR
+        {
+            return Err(LayoutError::StateDir { template: t() });
+        }
+        let last = components.last().expect("never empty");
+        let has = |v: Var| last.contains(&Piece::Var(v));
+        if !(has(Var::Name) || (has(Var::Stem) && has(Var::Ext))) {
+            return Err(LayoutError::NoFileName { template: t() });
+        }
+        Ok(Layout {
+            template: template.to_string(),
+            components,
+        })
+    }
+
+    /// The template as given.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// Renders the relative destination path of one resource.
+    pub fn render(&self, vars: &ResourceVars<'_>) -> Result<RelPath, LayoutError> {
+        let stem = sanitize_component(vars.stem);
+        let ext = if vars.ext.is_empty() {
+            String::new()
+        } else {
+            sanitize_component(vars.ext)
+        };
+        let name = if ext.is_empty() {
+            stem.clone()
+        } else {
+            format!("{stem}.{ext}")
+        };
+        let device = sanitize_component(vars.device);
+        let folder = sanitize_component(vars.dcim_folder);
+        let mut out = Vec::with_capacity(self.components.len());
+        for comp in &self.components {
+            let mut s = String::new();
+            for piece in comp {
+                match piece {
+                    Piece::Lit(l) => s.push_str(l),
+                    Piece::Var(Var::Year) => s.push_str(&format!("{:04}", vars.date.year())),
+                    Piece::Var(Var::Month) => s.push_str(&format!("{:02}", vars.date.month())),
+                    Piece::Var(Var::Day) => s.push_str(&format!("{:02}", vars.date.day())),
+                    Piece::Var(Var::Name) => s.push_str(&name),
+                    Piece::Var(Var::Stem) => s.push_str(&stem),
+                    Piece::Var(Var::Ext) => s.push_str(&ext),
+                    Piece::Var(Var::Device) => s.push_str(&device),
+                    Piece::Var(Var::DcimFolder) => s.push_str(&folder),
+                }
+            }
+            out.push(s);
+        }
+        Ok(RelPath::new(out)?)
+    }
+
+    /// Renders the path of an edited render (`--edited`): `<stem>_edited.<edited_ext>` in the
+    /// folder of the original, whatever the template does to the name.
+    pub fn render_edited(
+        &self,
+        vars: &ResourceVars<'_>,
+        edited_ext: &str,
+    ) -> Result<RelPath, LayoutError> {
+        let stem = format!("{}_edited", vars.stem);
+        self.render(&ResourceVars {
+            stem: &stem,
+            ext: edited_ext,
+            ..*vars
+        })
+    }
+}
+
+/// Splits a file name into (stem, extension without the dot). A leading dot is part of the stem.
+pub fn split_name(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i + 1..]),
+        _ => (name, ""),
+    }
+}
+
+/// A relative path under DEST whose every component is a validated plain name, and which does
+/// not lead into DEST/.iphone-import. Joining it to DEST can never leave DEST (short of
+/// symlinks the user made inside DEST).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelPath(Vec<String>);
+
+impl RelPath {
+    /// Validates components into a path.
+    pub fn new(components: Vec<String>) -> Result<RelPath, InvalidName> {
+        if components.is_empty() {
+            return Err(InvalidName::new("", NameProblem::Empty));
+        }
+        for c in &components {
+            validate_name(c)?;
+        }
+        if components[0] == STATE_DIR {
+            return Err(InvalidName::new(STATE_DIR, NameProblem::Reserved));
+        }
+        Ok(RelPath(components))
+    }
+
+    /// Parses a `/`-separated path as stored in the ledger.
+    pub fn parse(s: &str) -> Result<RelPath, InvalidName> {
+        RelPath::new(s.split('/').map(str::to_string).collect())
+    }
+
+    /// Components, outermost first.
+    pub fn components(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The last component.
+    pub fn file_name(&self) -> &str {
+        self.0.last().expect("never empty")
+    }
+
+    /// As a relative `Path`.
+    pub fn to_path_buf(&self) -> PathBuf {
+        self.0.iter().collect()
+    }
+
+    /// `dest.join(self)`.
+    pub fn under(&self, dest: &Path) -> PathBuf {
+        let mut p = dest.to_path_buf();
+        p.extend(self.0.iter());
+        p
+    }
+
+    /// The same path with a collision suffix on the file name: `IMG_0001 (2).HEIC` for `n = 2`
+    /// (the convention of desktop file managers and immich-go); `n = 0` is the path itself.
+    pub fn with_suffix(&self, n: u32) -> Result<RelPath, InvalidName> {
+        if n == 0 {
+            return Ok(self.clone());
+        }
+        let (stem, ext) = split_name(self.file_name());
+        let name = if ext.is_empty() {
+            format!("{stem} ({n})")
+        } else {
+            format!("{stem} ({n}).{ext}")
+        };
+        let mut comps = self.0.clone();
+        *comps.last_mut().expect("never empty") = name;
+        RelPath::new(comps)
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(stem: &'a str, ext: &'a str, device: &'a str) -> ResourceVars<'a> {
+        ResourceVars {
+            date: NaiveDate::from_ymd_opt(2023, 5, 7).unwrap(),
+            stem,
+            ext,
+            device,
+            dcim_folder: "100APPLE",
+        }
+    }
+
+    #[test]
+    fn default_layout_renders_year_month_name() {
+        let l = Layout::default();
+        let p = l.render(&vars("IMG_0001", "HEIC", "iPhone")).unwrap();
+        assert_eq!(p.to_string(), "2023/05/IMG_0001.HEIC");
+        assert_eq!(p.to_path_buf(), PathBuf::from("2023/05/IMG_0001.HEIC"));
+    }
+
+    #[test]
+    fn live_photo_halves_share_the_asset_stem() {
+        let l = Layout::parse("{year}/{year}-{month}-{day}_{stem}.{ext}").unwrap();
+        let photo = l.render(&vars("IMG_0042", "HEIC", "x")).unwrap();
+        let video = l.render(&vars("IMG_0042", "MOV", "x")).unwrap();
+        assert_eq!(photo.to_string(), "2023/2023-05-07_IMG_0042.HEIC");
+        assert_eq!(video.to_string(), "2023/2023-05-07_IMG_0042.MOV");
+    }
+
+    #[test]
+    fn edited_render_sits_beside_the_original() {
+        let l = Layout::parse("{device}/{dcim_folder}/{day}-{name}").unwrap();
+        let v = vars("IMG_0042", "HEIC", "Ann's iPhone");
+        assert_eq!(
+            l.render(&v).unwrap().to_string(),
+            "Ann's iPhone/100APPLE/07-IMG_0042.HEIC"
+        );
+        assert_eq!(
+            l.render_edited(&v, "jpg").unwrap().to_string(),
+            "Ann's iPhone/100APPLE/07-IMG_0042_edited.jpg"
+        );
+    }
+
+    #[test]
+    fn unknown_variable_lists_known_ones() {
+        let err = Layout::parse("{year}/{album}/{name}").unwrap_err();
+        assert!(matches!(&err, LayoutError::UnknownVariable { name, .. } if name == "album"));
+        let msg = err.to_string();
+        for v in KNOWN_VARIABLES {
+            assert!(msg.contains(&format!("{{{v}}}")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn braces_escape_and_errors() {
+        let l = Layout::parse("{{x}}/{name}").unwrap();
+        assert_eq!(
+            l.render(&vars("a", "b", "d")).unwrap().to_string(),
+            "{x}/a.b"
+        );
+        assert!(matches!(
+            Layout::parse("{year/{name}"),
+            Err(LayoutError::UnknownVariable { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{name"),
+            Err(LayoutError::Unclosed { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("a}/{name}"),
+            Err(LayoutError::StrayBrace { .. })
+        ));
+    }
+
+    #[test]
+    fn templates_that_escape_or_collide_are_refused() {
+        for t in [
+            "/abs/{name}",
+            "../{name}",
+            "a/./{name}",
+            "a//{name}",
+            "{name}/",
+        ] {
+            assert!(Layout::parse(t).is_err(), "{t}");
+        }
+        assert!(matches!(
+            Layout::parse(".iphone-import/{name}"),
+            Err(LayoutError::StateDir { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{year}/{stem}"),
+            Err(LayoutError::NoFileName { .. })
+        ));
+        assert!(matches!(
+            Layout::parse("{name}/x"),
+            Err(LayoutError::NoFileName { .. })
+        ));
+    }
+
+    #[test]
+    fn device_name_cannot_escape() {
+        let l = Layout::parse("{device}/{name}").unwrap();
+        for dev in ["Bob's ../iPhone", "..", "../../etc", "/", "a\nb", ""] {
+            let p = l.render(&vars("IMG_1", "JPG", dev)).unwrap();
+            assert_eq!(p.components().len(), 2, "{dev:?} -> {p}");
+            assert!(p.components().iter().all(|c| c != ".." && c != "."));
+            assert!(!p.to_path_buf().is_absolute());
+        }
+        let l = Layout::parse("{device}{year}/{name}").unwrap();
+        assert_eq!(
+            l.render(&vars("a", "b", "..")).unwrap().to_string(),
+            "_2023/a.b"
+        );
+    }
+
+    #[test]
+    fn split_and_suffix() {
+        assert_eq!(split_name("IMG_1.HEIC"), ("IMG_1", "HEIC"));
+        assert_eq!(split_name("a.tar.gz"), ("a.tar", "gz"));
+        assert_eq!(split_name(".hidden"), (".hidden", ""));
+        assert_eq!(split_name("noext"), ("noext", ""));
+        let p = RelPath::parse("2023/05/IMG_1.HEIC").unwrap();
+        assert_eq!(p.with_suffix(0).unwrap(), p);
+        assert_eq!(
+            p.with_suffix(2).unwrap().to_string(),
+            "2023/05/IMG_1 (2).HEIC"
+        );
+        assert!(RelPath::parse("../x").is_err());
+        assert!(RelPath::parse(".iphone-import/x").is_err());
+        assert!(RelPath::parse("a//b").is_err());
+    }
+}

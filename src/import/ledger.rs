@@ -1,0 +1,379 @@
+//! The import ledger: which file of which phone was imported to where, with the BLAKE3 of the
+//! bytes written. It makes re-runs incremental (compare names per folder, no per-file stat) and
+//! lets `verify` re-hash everything. SQLite at `DEST/.iphone-import/ledger.sqlite`, WAL mode,
+//! `synchronous=FULL` so a committed row survives power loss as surely as the renamed file.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::layout::STATE_DIR;
+
+/// File name of the ledger inside the state folder.
+pub const LEDGER_FILE: &str = "ledger.sqlite";
+/// Schema version written to `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Ledger failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the import ledger {path}: {source}; check that DEST is writable")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {path}: {source}; check that DEST is writable")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the import ledger {path} has schema version {found}, newer than this iphone-import understands ({SCHEMA_VERSION}); use a newer iphone-import"
+    )]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("import ledger error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the import ledger holds an invalid row ({0}); run `verify` or remove the row")]
+    Corrupt(String),
+}
+
+/// One imported resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Device UDID (as reported by usbmux).
+    pub udid: String,
+    /// Path on the phone relative to the media root, e.g. `DCIM/100APPLE/IMG_0001.HEIC`.
+    pub device_path: String,
+    pub size: u64,
+    /// `st_mtime` on the phone, nanoseconds since the Unix epoch.
+    pub device_mtime_ns: i64,
+    /// Where it went, relative to DEST, `/`-separated.
+    pub dest_path: String,
+    /// BLAKE3 of the bytes written.
+    pub blake3: [u8; 32],
+    /// When it was imported, nanoseconds since the Unix epoch.
+    pub imported_at_ns: i64,
+}
+
+/// What the ledger remembers about a device as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub udid: String,
+    /// Device name at the last run.
+    pub name: String,
+    /// When the last file from it was received, nanoseconds since the Unix epoch.
+    pub last_received_ns: i64,
+    /// Its device path.
+    pub last_received_path: String,
+}
+
+/// An open ledger.
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// `DEST/.iphone-import/ledger.sqlite`.
+pub fn ledger_path(dest: &Path) -> PathBuf {
+    dest.join(STATE_DIR).join(LEDGER_FILE)
+}
+
+/// Splits `DCIM/100APPLE/IMG_1.HEIC` into (`DCIM/100APPLE`, `IMG_1.HEIC`).
+fn split_folder(device_path: &str) -> (&str, &str) {
+    let p = device_path.strip_prefix('/').unwrap_or(device_path);
+    match p.rfind('/') {
+        Some(i) => (&p[..i], &p[i + 1..]),
+        None => ("", p),
+    }
+}
+
+fn normalise(device_path: &str) -> &str {
+    device_path.strip_prefix('/').unwrap_or(device_path)
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger of `dest`, [`ledger_path`], and migrates it to
+    /// [`SCHEMA_VERSION`].
+    pub fn open(dest: &Path) -> Result<Ledger, LedgerError> {
+        let state_dir = dest.join(STATE_DIR);
+        let state_dir = state_dir.as_path();
+        let path = ledger_path(dest);
+        let open_err = |source| LedgerError::Open {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(|source| LedgerError::CreateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        // WAL: readers (verify) do not block the writer. FULL: a commit is durable on return.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        let mut ledger = Ledger { conn, path };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Current schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Brings the schema up to [`SCHEMA_VERSION`], one step per version, each in a transaction.
+    /// A future version adds `n => { ...; }` arms here.
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        for version in found..SCHEMA_VERSION {
+            let tx = self.conn.transaction()?;
+            match version {
+                0 => tx.execute_batch(
+                    "CREATE TABLE resources (
+                        udid TEXT NOT NULL,
+                        device_path TEXT NOT NULL,
+                        folder TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        device_mtime_ns INTEGER NOT NULL,
+                        dest_path TEXT NOT NULL,
+                        blake3 BLOB NOT NULL,
+                        imported_at_ns INTEGER NOT NULL,
+                        PRIMARY KEY (udid, device_path)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX resources_by_folder ON resources (udid, folder);
+                    CREATE TABLE devices (
+                        udid TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        last_received_ns INTEGER NOT NULL,
+                        last_received_path TEXT NOT NULL
+                    );",
+                )?,
+                _ => unreachable!("no migration from version {version}"),
+            }
+            tx.pragma_update(None, "user_version", version + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The entry for one device file, if it was imported.
+    pub fn lookup(&self, udid: &str, device_path: &str) -> Result<Option<Entry>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
+                 FROM resources WHERE udid = ?1 AND device_path = ?2",
+                params![udid, normalise(device_path)],
+                row_to_entry,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Names of the files already imported from one device folder (e.g. `DCIM/100APPLE`):
+    /// a re-run lists the folder and skips these names without stat'ing each file.
+    pub fn known_paths(&self, udid: &str, folder: &str) -> Result<HashSet<String>, LedgerError> {
+        let folder = normalise(folder).trim_end_matches('/');
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM resources WHERE udid = ?1 AND folder = ?2")?;
+        let names = stmt
+            .query_map(params![udid, folder], |r| r.get::<_, String>(0))?
+            .collect::<Result<HashSet<_>, _>>()?;
+        Ok(names)
+    }
+
+    /// Records one imported resource (replacing an older row for the same device file) and
+    /// updates the device's "last received" info, in one durable transaction. Call it only after
+    /// the file was renamed into place and its folder synced.
+    pub fn record(&mut self, entry: &Entry, device_name: &str) -> Result<(), LedgerError> {
+        self.record_many(std::slice::from_ref(entry), device_name)
+    }
+
+    /// Like [`Self::record`] for several entries (an asset's resources, or a batch) in one
+    /// transaction: one durable commit instead of one per file.
+    pub fn record_many(&mut self, entries: &[Entry], device_name: &str) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for entry in entries {
+            Self::record_in(&tx, entry, device_name)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn record_in(
+        tx: &rusqlite::Transaction<'_>,
+        entry: &Entry,
+        device_name: &str,
+    ) -> Result<(), LedgerError> {
+        let size = i64::try_from(entry.size)
+            .map_err(|_| LedgerError::Corrupt(format!("size {} too large", entry.size)))?;
+        let path = normalise(&entry.device_path);
+        let (folder, name) = split_folder(path);
+        tx.execute(
+            "INSERT OR REPLACE INTO resources
+             (udid, device_path, folder, name, size, device_mtime_ns, dest_path, blake3, imported_at_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                entry.udid,
+                path,
+                folder,
+                name,
+                size,
+                entry.device_mtime_ns,
+                entry.dest_path,
+                &entry.blake3[..],
+                entry.imported_at_ns
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (udid, name, last_received_ns, last_received_path)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (udid) DO UPDATE SET name = excluded.name,
+               last_received_ns = excluded.last_received_ns,
+               last_received_path = excluded.last_received_path",
+            params![entry.udid, device_name, entry.imported_at_ns, path],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the entry of one device file (e.g. when `verify` finds its copy gone and the
+    /// user wants it imported again). Returns whether there was one.
+    pub fn forget(&mut self, udid: &str, device_path: &str) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "DELETE FROM resources WHERE udid = ?1 AND device_path = ?2",
+            params![udid, normalise(device_path)],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Every device the ledger knows, by UDID.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT udid, name, last_received_ns, last_received_path FROM devices ORDER BY udid",
+        )?;
+        let rows = stmt
+            .query_map([], row_to_device)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// What is remembered about a device.
+    pub fn device(&self, udid: &str) -> Result<Option<DeviceInfo>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT udid, name, last_received_ns, last_received_path FROM devices WHERE udid = ?1",
+                params![udid],
+                row_to_device,
+            )
+            .optional()?)
+    }
+
+    /// Number of resources recorded for one device, or for all devices with `None`.
+    pub fn count(&self, udid: Option<&str>) -> Result<u64, LedgerError> {
+        let n: i64 = match udid {
+            Some(u) => self.conn.query_row(
+                "SELECT COUNT(*) FROM resources WHERE udid = ?1",
+                params![u],
+                |r| r.get(0),
+            )?,
+            None => self
+                .conn
+                .query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0))?,
+        };
+        Ok(n as u64)
+    }
+
+    /// Streams every entry (of one device, or all with `None`) to `f` in device-path order,
+    /// one row in memory at a time. `f` returning `Err` stops the walk and is passed back.
+    pub fn for_each<E>(
+        &self,
+        udid: Option<&str>,
+        mut f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<LedgerError>,
+    {
+        let sql =
+            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
+                   FROM resources WHERE (?1 IS NULL OR udid = ?1) ORDER BY udid, device_path";
+        let mut stmt = self.conn.prepare(sql).map_err(LedgerError::from)?;
+        let mut rows = stmt.query(params![udid]).map_err(LedgerError::from)?;
+        while let Some(row) = rows.next().map_err(LedgerError::from)? {
+            let entry = row_to_entry(row).map_err(LedgerError::from)??;
+            f(entry)?;
+        }
+        Ok(())
+    }
+}
+
+fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        udid: r.get(0)?,
+        name: r.get(1)?,
+        last_received_ns: r.get(2)?,
+        last_received_path: r.get(3)?,
+    })
+}
+
+fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, LedgerError>> {
+    let blob: Vec<u8> = r.get(5)?;
+    let size: i64 = r.get(2)?;
+    let device_path: String = r.get(1)?;
+    let Ok(blake3) = <[u8; 32]>::try_from(blob.as_slice()) else {
+        return Ok(Err(LedgerError::Corrupt(format!(
+            "hash of {device_path} is {} bytes",
+            blob.len()
+        ))));
+    };
+    let Ok(size) = u64::try_from(size) else {
+        return Ok(Err(LedgerError::Corrupt(format!(
+            "size of {device_path} is {size}"
+        ))));
+    };
+    Ok(Ok(Entry {
+        udid: r.get(0)?,
+        device_path,
+        size,
+        device_mtime_ns: r.get(3)?,
+        dest_path: r.get(4)?,
+        blake3,
+        imported_at_ns: r.get(6)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_split() {
+        assert_eq!(
+            split_folder("DCIM/100APPLE/IMG_1.HEIC"),
+            ("DCIM/100APPLE", "IMG_1.HEIC")
+        );
+        assert_eq!(
+            split_folder("/DCIM/100APPLE/IMG_1.HEIC"),
+            ("DCIM/100APPLE", "IMG_1.HEIC")
+        );
+        assert_eq!(split_folder("x"), ("", "x"));
+    }
+}

@@ -1,0 +1,564 @@
+//! The atomic writer: bytes from the phone go into a temp file under `DEST/.iphone-import/tmp/`,
+//! hashed with BLAKE3 on the way, fsynced, then renamed into place without ever replacing an
+//! existing file, and the folder is fsynced. Only then does the caller commit the ledger row.
+//! A final path therefore holds either nothing or a complete, durable file.
+//!
+//! Flow: [`Destination::begin`] → [`Partial::write_all`]… → [`Partial::finish`] → (read the
+//! capture date from [`Staged::temp_path`], render the layout) → [`Staged::commit`].
+//!
+//! Resume: the temp file's name is derived from (udid, device path, size, device mtime). If a
+//! previous run was interrupted and the phone's file is unchanged, `begin` finds the temp file,
+//! re-hashes its bytes and reports [`Partial::resume_offset`]; the caller reads the phone file
+//! from there. A temp file for an older version of the same device file is deleted.
+//!
+//! Collisions: a different file already at the final path is never touched; the new file gets
+//! the first free name `IMG_0001 (1).HEIC`, `IMG_0001 (2).HEIC`, … (the convention of desktop
+//! file managers and immich-go, and unlike `_1` it cannot be mistaken for a camera name). If
+//! the existing file has the same size and BLAKE3, it *is* this file: it is reused.
+//!
+//! All I/O here is blocking std I/O; async callers run it in `spawn_blocking` or accept short
+//! blocking writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::layout::{RelPath, STATE_DIR};
+use super::names::InvalidName;
+
+/// Temp folder, relative to DEST.
+pub const TMP_DIR: &str = "tmp";
+/// Suffix of temp files.
+const PART_EXT: &str = "part";
+/// How many collision suffixes are tried before giving up.
+const MAX_SUFFIX: u32 = 9999;
+
+/// Errors of the atomic writer. None of them leaves a partial file at a final path.
+#[derive(Debug, thiserror::Error)]
+pub enum SafeWriteError {
+    #[error("cannot create folder {path}: {source}; check that DEST is writable")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot open temp file {path}: {source}; check that DEST is writable")]
+    TempFile { path: PathBuf, source: io::Error },
+    #[error(
+        "the disk holding {path} is full; free some space and run again (the copy resumes where it stopped)"
+    )]
+    DiskFull { path: PathBuf },
+    #[error("cannot write {path}: {source}; run again to resume")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot flush {path} to disk: {source}; run again to resume")]
+    Sync { path: PathBuf, source: io::Error },
+    #[error(
+        "the phone's file had {got} bytes where {expected} were announced (it changed during the copy); run again"
+    )]
+    SizeMismatch { expected: u64, got: u64 },
+    #[error("cannot move {from} to {to}: {source}")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        source: io::Error,
+    },
+    #[error("no free name for {path} after {MAX_SUFFIX} tries; tidy up that folder")]
+    NoFreeName { path: PathBuf },
+    #[error("reading the file from the phone failed: {0}; run again to resume")]
+    Source(io::Error),
+    #[error("this writer already failed; start again with `Destination::begin`")]
+    Poisoned,
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::StorageFull
+        || e.kind() == ErrorKind::QuotaExceeded
+        || e.kind() == ErrorKind::FileTooLarge
+}
+
+/// fsync can report ENOSPC too (delayed allocation, network filesystems).
+fn sync_error(path: &Path, source: io::Error) -> SafeWriteError {
+    if is_disk_full(&source) {
+        SafeWriteError::DiskFull {
+            path: path.to_path_buf(),
+        }
+    } else {
+        SafeWriteError::Sync {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn write_error(path: &Path, source: io::Error) -> SafeWriteError {
+    if is_disk_full(&source) {
+        SafeWriteError::DiskFull {
+            path: path.to_path_buf(),
+        }
+    } else {
+        SafeWriteError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Identity of a device file version: a temp file is resumable only for the same key.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceKey<'a> {
+    pub udid: &'a str,
+    pub device_path: &'a str,
+    pub size: u64,
+    /// Device `st_mtime`, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+}
+
+impl SourceKey<'_> {
+    /// `<file id>.<version id>.part`: the file id names the device file, the version id its
+    /// size and mtime, so a changed source is recognised and its stale temp removed.
+    fn temp_names(&self) -> (String, String) {
+        let mut h = blake3::Hasher::new();
+        h.update(self.udid.as_bytes());
+        h.update(b"\0");
+        // `/DCIM/x` and `DCIM/x` are the same device file.
+        let path = self
+            .device_path
+            .strip_prefix('/')
+            .unwrap_or(self.device_path);
+        h.update(path.as_bytes());
+        let id = h.finalize().to_hex()[..32].to_string();
+        let mut v = blake3::Hasher::new();
+        v.update(&self.size.to_le_bytes());
+        v.update(&self.mtime_ns.to_le_bytes());
+        let version = v.finalize().to_hex()[..16].to_string();
+        (format!("{id}."), format!("{id}.{version}.{PART_EXT}"))
+    }
+}
+
+/// DEST, prepared for atomic writes.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    root: PathBuf,
+    tmp_dir: PathBuf,
+}
+
+impl Destination {
+    /// Prepares DEST (creating it and `DEST/.iphone-import/tmp` if needed).
+    pub fn open(root: &Path) -> Result<Destination, SafeWriteError> {
+        let tmp_dir = root.join(STATE_DIR).join(TMP_DIR);
+        fs::create_dir_all(&tmp_dir).map_err(|source| SafeWriteError::CreateDir {
+            path: tmp_dir.clone(),
+            source,
+        })?;
+        Ok(Destination {
+            root: root.to_path_buf(),
+            tmp_dir,
+        })
+    }
+
+    /// DEST itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `DEST/.iphone-import` (where the ledger and the lock live).
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// Starts (or resumes) writing one device file. Stale temp files of other versions of the
+    /// same device file are removed; a temp file of this version is kept and re-hashed.
+    pub fn begin(&self, key: &SourceKey<'_>) -> Result<Partial, SafeWriteError> {
+        let (prefix, name) = key.temp_names();
+        let read_dir = |source| SafeWriteError::Read {
+            path: self.tmp_dir.clone(),
+            source,
+        };
+        for item in fs::read_dir(&self.tmp_dir).map_err(read_dir)? {
+            let item = item.map_err(read_dir)?;
+            let file_name = item.file_name();
+            let file_name = file_name.to_string_lossy();
+            if file_name.starts_with(&prefix) && file_name != name {
+                // Best effort: a leftover we cannot delete does no harm beyond its space.
+                let _ = fs::remove_file(item.path());
+            }
+        }
+        let path = self.tmp_dir.join(&name);
+        let temp_err = |source| SafeWriteError::TempFile {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(temp_err)?;
+        let mut len = file.metadata().map_err(temp_err)?.len();
+        if len > key.size {
+            file.set_len(0).map_err(temp_err)?;
+            len = 0;
+        }
+        // Re-hash what is already there so the final hash covers every byte of the file.
+        let mut hasher = blake3::Hasher::new();
+        file.seek(SeekFrom::Start(0)).map_err(temp_err)?;
+        let copied = io::copy(&mut (&mut file).take(len), &mut hasher).map_err(temp_err)?;
+        if copied != len {
+            // Shrunk under us: start over rather than trust it.
+            file.set_len(0).map_err(temp_err)?;
+            hasher = blake3::Hasher::new();
+            len = 0;
+        }
+        file.seek(SeekFrom::Start(len)).map_err(temp_err)?;
+        Ok(Partial {
+            file,
+            path,
+            root: self.root.clone(),
+            hasher,
+            written: len,
+            resumed_from: len,
+            expected: key.size,
+            fail_after: None,
+            poisoned: false,
+        })
+    }
+
+    /// Deletes every temp file (after a run that completed; partials are worthless then).
+    pub fn remove_temps(&self) -> Result<usize, SafeWriteError> {
+        let read_dir = |source| SafeWriteError::Read {
+            path: self.tmp_dir.clone(),
+            source,
+        };
+        let mut n = 0;
+        for item in fs::read_dir(&self.tmp_dir).map_err(read_dir)? {
+            let item = item.map_err(read_dir)?;
+            if item.path().extension().is_some_and(|e| e == PART_EXT) {
+                fs::remove_file(item.path()).map_err(read_dir)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A temp file being written.
+#[derive(Debug)]
+pub struct Partial {
+    file: File,
+    path: PathBuf,
+    root: PathBuf,
+    hasher: blake3::Hasher,
+    written: u64,
+    resumed_from: u64,
+    expected: u64,
+    fail_after: Option<u64>,
+    poisoned: bool,
+}
+
+impl Partial {
+    /// Bytes already in the temp file when it was opened: read the phone file from this offset.
+    pub fn resume_offset(&self) -> u64 {
+        self.resumed_from
+    }
+
+    /// Bytes in the temp file now.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The temp file.
+    pub fn temp_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Test hook: writes fail with "disk full" once `n` more bytes have been written, so the
+    /// error path can be exercised without filling a disk.
+    #[doc(hidden)]
+    pub fn fail_writes_after(&mut self, n: u64) {
+        self.fail_after = Some(self.written.saturating_add(n));
+    }
+
+    /// Appends bytes (hashing them). On error the writer is poisoned and the temp file keeps
+    /// what reached it, for a later resume.
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<(), SafeWriteError> {
+        if self.poisoned {
+            return Err(SafeWriteError::Poisoned);
+        }
+        let after = self.written + buf.len() as u64;
+        if after > self.expected {
+            self.poisoned = true;
+            return Err(SafeWriteError::SizeMismatch {
+                expected: self.expected,
+                got: after,
+            });
+        }
+        let (allowed, injected) = match self.fail_after {
+            Some(limit) if after > limit => {
+                let n = usize::try_from(limit.saturating_sub(self.written)).unwrap_or(0);
+                (&buf[..n.min(buf.len())], true)
+            }
+            _ => (buf, false),
+        };
+        let result = self.file.write_all(allowed).and_then(|()| {
+            if injected {
+                Err(io::Error::from(ErrorKind::StorageFull))
+            } else {
+                Ok(())
+            }
+        });
+        match result {
+            Ok(()) => {
+                self.hasher.update(buf);
+                self.written = after;
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(write_error(&self.path, e))
+            }
+        }
+    }
+
+    /// Copies the rest of the file from `reader` (positioned at [`Self::resume_offset`]).
+    pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64, SafeWriteError> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(source) => return Err(SafeWriteError::Source(source)),
+            };
+            self.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+
+    /// Checks the length and makes the temp file durable. A short file stays as a temp for resume.
+    pub fn finish(mut self) -> Result<Staged, SafeWriteError> {
+        if self.poisoned {
+            return Err(SafeWriteError::Poisoned);
+        }
+        if self.written != self.expected {
+            return Err(SafeWriteError::SizeMismatch {
+                expected: self.expected,
+                got: self.written,
+            });
+        }
+        self.file.flush().map_err(|e| write_error(&self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| sync_error(&self.path, e))?;
+        Ok(Staged {
+            hash: self.hasher.finalize(),
+            len: self.written,
+            file: self.file,
+            path: self.path,
+            root: self.root,
+        })
+    }
+
+    /// Gives up on this file and deletes the temp file.
+    pub fn discard(self) -> Result<(), SafeWriteError> {
+        drop(self.file);
+        fs::remove_file(&self.path).map_err(|source| SafeWriteError::TempFile {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+/// A complete, durable temp file waiting for its final name.
+#[derive(Debug)]
+pub struct Staged {
+    file: File,
+    path: PathBuf,
+    root: PathBuf,
+    hash: blake3::Hash,
+    len: u64,
+}
+
+/// What happened at commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file was moved to the final path.
+    Written,
+    /// A file with identical content was already there; the temp file was dropped.
+    AlreadyPresent,
+}
+
+/// Where a staged file ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Final path relative to DEST (with the collision suffix, if any).
+    pub rel: RelPath,
+    /// Collision suffix used (0 = none).
+    pub suffix: u32,
+    pub outcome: Outcome,
+    pub blake3: blake3::Hash,
+    pub len: u64,
+}
+
+impl Staged {
+    /// The temp file (complete), e.g. to read the capture date before choosing the path.
+    pub fn temp_path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn blake3(&self) -> blake3::Hash {
+        self.hash
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the mtime (if given) and moves the file to `DEST/rel`, or `rel` with the first free
+    /// suffix ≥ `first_suffix` (pass the suffix a Live Photo's other half got, to keep one stem).
+    /// Never replaces an existing file; reuses one with identical content. Parent folders are
+    /// created and fsynced.
+    pub fn commit(
+        self,
+        rel: &RelPath,
+        mtime: Option<SystemTime>,
+        first_suffix: u32,
+    ) -> Result<Committed, SafeWriteError> {
+        if let Some(t) = mtime {
+            self.file
+                .set_modified(t)
+                .map_err(|e| write_error(&self.path, e))?;
+            self.file
+                .sync_all()
+                .map_err(|e| sync_error(&self.path, e))?;
+        }
+        let final_parent = rel.under(&self.root);
+        let final_parent = final_parent.parent().expect("a file under DEST");
+        let created = create_dirs(&self.root, final_parent)?;
+        for n in first_suffix..=MAX_SUFFIX {
+            let candidate = rel.with_suffix(n)?;
+            let full = candidate.under(&self.root);
+            match fs::symlink_metadata(&full) {
+                Ok(meta) => {
+                    if meta.is_file() && meta.len() == self.len && hash_file(&full)? == self.hash {
+                        fs::remove_file(&self.path).map_err(|source| SafeWriteError::TempFile {
+                            path: self.path.clone(),
+                            source,
+                        })?;
+                        sync_dirs(final_parent, &created)?;
+                        return Ok(self.committed(candidate, n, Outcome::AlreadyPresent));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(source) => return Err(SafeWriteError::Read { path: full, source }),
+            }
+            match rename_noreplace(&self.path, &full) {
+                Ok(()) => {
+                    sync_dirs(final_parent, &created)?;
+                    return Ok(self.committed(candidate, n, Outcome::Written));
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(source) => {
+                    return Err(SafeWriteError::Rename {
+                        from: self.path.clone(),
+                        to: full,
+                        source,
+                    });
+                }
+            }
+        }
+        Err(SafeWriteError::NoFreeName {
+            path: rel.under(&self.root),
+        })
+    }
+
+    fn committed(&self, rel: RelPath, suffix: u32, outcome: Outcome) -> Committed {
+        Committed {
+            rel,
+            suffix,
+            outcome,
+            blake3: self.hash,
+            len: self.len,
+        }
+    }
+}
+
+/// BLAKE3 of a local file.
+pub fn hash_file(path: &Path) -> Result<blake3::Hash, SafeWriteError> {
+    let read = |source| SafeWriteError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(path).map_err(read)?;
+    let mut h = blake3::Hasher::new();
+    io::copy(&mut f, &mut h).map_err(read)?;
+    Ok(h.finalize())
+}
+
+/// Creates `dir` (under `root`) and returns the folders that did not exist, outermost first.
+fn create_dirs(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, SafeWriteError> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while d != root && !d.exists() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    missing.reverse();
+    fs::create_dir_all(dir).map_err(|source| SafeWriteError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(missing)
+}
+
+/// Makes the new directory entries durable: the file's folder, and the parent of every folder
+/// that was created for it.
+fn sync_dirs(final_parent: &Path, created: &[PathBuf]) -> Result<(), SafeWriteError> {
+    sync_dir(final_parent)?;
+    for dir in created.iter().rev() {
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SafeWriteError> {
+    let sync_err = |e| sync_error(dir, e);
+    let f = File::open(dir).map_err(sync_err)?;
+    match f.sync_all() {
+        // Some filesystems (FUSE, some network mounts) cannot fsync a directory.
+        Err(e) if e.kind() == ErrorKind::InvalidInput || e.kind() == ErrorKind::Unsupported => {
+            Ok(())
+        }
+        other => other.map_err(sync_err),
+    }
+}
+
+/// Renames without replacing an existing file (`renameat2(RENAME_NOREPLACE)`); where the
+/// filesystem does not support that, falls back to check-then-rename, which is safe because
+/// the DEST lock keeps other importers out.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::INVAL || e == Errno::NOSYS || e == Errno::OPNOTSUPP => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

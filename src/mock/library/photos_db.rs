@@ -1,0 +1,502 @@
+//! `PhotoData/Photos.sqlite` shaped like iOS 17.0–17.5 (photo-library.md §6–§8): ZASSET,
+//! ZADDITIONALASSETATTRIBUTES, ZGENERICALBUM, the album join table Z_28ASSETS
+//! (Z_28ALBUMS, Z_3ASSETS), ZINTERNALRESOURCE, ZCLOUDMASTER, Z_PRIMARYKEY, Z_METADATA.
+//!
+//! Left in WAL mode like a live phone: everything up to a checkpoint is in the main file, the
+//! newest assets and one album are committed only in `Photos.sqlite-wal` (the connection closes
+//! without checkpointing). The WAL's random salts are then replaced by seed-derived ones (and
+//! the checksums recomputed) so the files are byte-identical per seed. No `-shm` is left behind;
+//! SQLite rebuilds it from the WAL.
+
+use super::time::core_data;
+use super::truth::{AssetKind, AssetTruth, CloudState, FileFormat, LibraryTruth};
+use super::{GenerateError, io_err, system_time};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, params};
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Z_METADATA PLModelVersion; osxphotos saw 5001 on an iPhone 14 running iOS 17 (§6.1).
+pub const MODEL_VERSION: i64 = 5001;
+/// Core Data entity ids (Z_ENT): the join table is named after the album entity (28) and the
+/// asset entity (3), as on iOS 16–17.5.
+const ENT_ADDITIONAL: i64 = 1;
+const ENT_ASSET: i64 = 3;
+const ENT_CLOUD_MASTER: i64 = 13;
+const ENT_GENERIC_ALBUM: i64 = 27;
+const ENT_ALBUM: i64 = 28;
+const ENT_SHARED_ALBUM: i64 = 29;
+const ENT_FOLDER: i64 = 31;
+const ENT_RESOURCE: i64 = 55;
+
+const SCHEMA: &str = r#"
+CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR, Z_SUPER INTEGER, Z_MAX INTEGER);
+CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR(255), Z_PLIST BLOB);
+CREATE TABLE Z_MODELCACHE (Z_CONTENT BLOB);
+CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZADJUSTMENTSSTATE INTEGER, ZAVALANCHEPICKTYPE INTEGER, ZBUNDLESCOPE INTEGER,
+  ZCLOUDLOCALSTATE INTEGER, ZCOMPLETE INTEGER, ZFAVORITE INTEGER, ZHASADJUSTMENTS INTEGER,
+  ZHEIGHT INTEGER, ZHIDDEN INTEGER, ZKIND INTEGER, ZKINDSUBTYPE INTEGER, ZORIENTATION INTEGER,
+  ZPLAYBACKSTYLE INTEGER, ZSAVEDASSETTYPE INTEGER, ZTRASHEDSTATE INTEGER, ZVISIBILITYSTATE INTEGER,
+  ZWIDTH INTEGER, ZADDITIONALATTRIBUTES INTEGER, ZMASTER INTEGER, ZADDEDDATE TIMESTAMP,
+  ZADJUSTMENTTIMESTAMP TIMESTAMP, ZDATECREATED TIMESTAMP, ZDURATION FLOAT, ZLATITUDE FLOAT,
+  ZLONGITUDE FLOAT, ZMODIFICATIONDATE TIMESTAMP, ZTRASHEDDATE TIMESTAMP, ZAVALANCHEUUID VARCHAR,
+  ZCLOUDASSETGUID VARCHAR, ZDIRECTORY VARCHAR, ZFILENAME VARCHAR, ZMEDIAGROUPUUID VARCHAR,
+  ZUNIFORMTYPEIDENTIFIER VARCHAR, ZUUID VARCHAR);
+CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZORIGINALFILESIZE INTEGER, ZORIGINALHEIGHT INTEGER, ZORIGINALWIDTH INTEGER,
+  ZTIMEZONEOFFSET INTEGER, ZASSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR,
+  ZORIGINALFILENAME VARCHAR, ZORIGINALSTABLEHASH VARCHAR, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR);
+CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZCLOUDLOCALSTATE INTEGER, ZCREATIONDATE TIMESTAMP, ZIMPORTDATE TIMESTAMP,
+  ZCLOUDMASTERGUID VARCHAR, ZORIGINALFILENAME VARCHAR, ZUNIFORMTYPEIDENTIFIER VARCHAR);
+CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZCLOUDLOCALSTATE INTEGER, ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER,
+  ZRECIPEID INTEGER, ZREMOTEAVAILABILITY INTEGER, ZRESOURCETYPE INTEGER, ZVERSION INTEGER,
+  ZUNORIENTEDHEIGHT INTEGER, ZUNORIENTEDWIDTH INTEGER, ZASSET INTEGER, ZDATALENGTH INTEGER,
+  ZFINGERPRINT VARCHAR, ZSTABLEHASH VARCHAR);
+CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZCACHEDCOUNT INTEGER, ZCACHEDPHOTOSCOUNT INTEGER, ZCACHEDVIDEOSCOUNT INTEGER, ZKIND INTEGER,
+  ZTRASHEDSTATE INTEGER, ZPARENTFOLDER INTEGER, ZCREATIONDATE TIMESTAMP, ZTRASHEDDATE TIMESTAMP,
+  ZCLOUDGUID VARCHAR, ZTITLE VARCHAR, ZUUID VARCHAR);
+CREATE TABLE Z_28ASSETS (Z_28ALBUMS INTEGER, Z_3ASSETS INTEGER, Z_FOK_3ASSETS INTEGER,
+  PRIMARY KEY (Z_28ALBUMS, Z_3ASSETS));
+CREATE TABLE Z_3SUGGESTIONSBEINGREPRESENTATIVEASSETS (Z_3ASSETS INTEGER,
+  Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS INTEGER, PRIMARY KEY (Z_3ASSETS, Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS));
+CREATE INDEX ZASSET_ZDIRECTORY_ZFILENAME ON ZASSET (ZDIRECTORY, ZFILENAME);
+CREATE INDEX ZASSET_ZUUID ON ZASSET (ZUUID);
+CREATE INDEX ZINTERNALRESOURCE_ZASSET ON ZINTERNALRESOURCE (ZASSET);
+CREATE INDEX Z_28ASSETS_Z_3ASSETS ON Z_28ASSETS (Z_3ASSETS, Z_28ALBUMS);
+"#;
+
+fn uti(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Heic => "public.heic",
+        FileFormat::Jpeg => "public.jpeg",
+        FileFormat::Png => "public.png",
+        FileFormat::Mov => "com.apple.quicktime-movie",
+        FileFormat::Mp4 => "public.mpeg-4",
+    }
+}
+
+/// A stable fake of Apple's resource fingerprint, derived from the asset UUID.
+fn fingerprint(uuid: &str, salt: &str) -> String {
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    format!("A{salt}{}", &hex[..24])
+}
+
+fn insert_asset(
+    conn: &Connection,
+    a: &AssetTruth,
+    next_resource: &mut i64,
+) -> rusqlite::Result<()> {
+    let synced = a.cloud_state == CloudState::Synced;
+    let (kind, subtype, playback) = match a.kind {
+        AssetKind::Photo => (0, 0, 1),
+        AssetKind::LivePhoto => (0, 2, 3),
+        AssetKind::Screenshot => (0, 10, 1),
+        AssetKind::Video => (1, 100, 4),
+    };
+    let added = a.capture.unix + 2;
+    let edited_unix = a.edited_render.as_ref().map(|r| r.mtime_unix);
+    conn.execute(
+        "INSERT INTO ZASSET (Z_PK, Z_ENT, Z_OPT, ZADJUSTMENTSSTATE, ZAVALANCHEPICKTYPE, ZBUNDLESCOPE,
+           ZCLOUDLOCALSTATE, ZCOMPLETE, ZFAVORITE, ZHASADJUSTMENTS, ZHEIGHT, ZHIDDEN, ZKIND,
+           ZKINDSUBTYPE, ZORIENTATION, ZPLAYBACKSTYLE, ZSAVEDASSETTYPE, ZTRASHEDSTATE,
+           ZVISIBILITYSTATE, ZWIDTH, ZADDITIONALATTRIBUTES, ZMASTER, ZADDEDDATE, ZADJUSTMENTTIMESTAMP,
+           ZDATECREATED, ZDURATION, ZLATITUDE, ZLONGITUDE, ZMODIFICATIONDATE, ZTRASHEDDATE,
+           ZAVALANCHEUUID, ZCLOUDASSETGUID, ZDIRECTORY, ZFILENAME, ZMEDIAGROUPUUID,
+           ZUNIFORMTYPEIDENTIFIER, ZUUID)
+         VALUES (?1, ?2, 1, ?3, 0, 0, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
+           ?14, ?15, ?16, ?17, -180.0, -180.0, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
+        params![
+            a.z_pk,
+            ENT_ASSET,
+            a.edited as i64,
+            synced as i64,
+            a.favorite as i64,
+            a.edited as i64,
+            a.height,
+            a.hidden as i64,
+            kind,
+            subtype,
+            playback,
+            a.trashed as i64,
+            a.width,
+            core_data(added),
+            edited_unix.map(core_data),
+            core_data(a.capture.unix),
+            a.duration_ms.map_or(0.0, |d| d as f64 / 1000.0),
+            core_data(edited_unix.unwrap_or(added)),
+            a.trashed_unix.map(core_data),
+            synced.then(|| fingerprint(&a.uuid, "G")),
+            a.directory,
+            a.filename,
+            a.content_identifier,
+            uti(a.format),
+            a.uuid,
+        ],
+    )?;
+    let exif_ts = (a.format != FileFormat::Png).then(|| {
+        let l = &a.capture.local;
+        format!("{}:{}:{} {}", &l[0..4], &l[5..7], &l[8..10], &l[11..])
+    });
+    conn.execute(
+        "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZORIGINALFILESIZE,
+           ZORIGINALHEIGHT, ZORIGINALWIDTH, ZTIMEZONEOFFSET, ZASSET, ZEXIFTIMESTAMPSTRING,
+           ZORIGINALFILENAME, ZORIGINALSTABLEHASH, ZTIMEZONENAME, ZTITLE)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, NULL)",
+        params![
+            a.z_pk,
+            ENT_ADDITIONAL,
+            a.original.size as i64,
+            a.height,
+            a.width,
+            a.capture.offset_secs,
+            exif_ts,
+            a.filename,
+            fingerprint(&a.uuid, "S"),
+            a.capture.time_zone,
+        ],
+    )?;
+    let cloud_state = if synced { 3 } else { 1 };
+    conn.execute(
+        "INSERT INTO ZCLOUDMASTER (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZCREATIONDATE, ZIMPORTDATE,
+           ZCLOUDMASTERGUID, ZORIGINALFILENAME, ZUNIFORMTYPEIDENTIFIER)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.z_pk,
+            ENT_CLOUD_MASTER,
+            cloud_state,
+            core_data(a.capture.unix),
+            core_data(added),
+            synced.then(|| fingerprint(&a.uuid, "M")),
+            a.filename,
+            uti(a.format),
+        ],
+    )?;
+    // Resources: the original (subtype 1), the Live Photo video (type 3), one local thumbnail.
+    let local = if a.icloud_only { -1 } else { 1 };
+    let mut resource = |rtype: i64, subtype: i64, local: i64, len: u64, fp: Option<String>| {
+        *next_resource += 1;
+        conn.execute(
+            "INSERT INTO ZINTERNALRESOURCE (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZDATASTORESUBTYPE,
+               ZLOCALAVAILABILITY, ZRECIPEID, ZREMOTEAVAILABILITY, ZRESOURCETYPE, ZVERSION,
+               ZUNORIENTEDHEIGHT, ZUNORIENTEDWIDTH, ZASSET, ZDATALENGTH, ZFINGERPRINT, ZSTABLEHASH)
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, NULL)",
+            params![
+                *next_resource,
+                ENT_RESOURCE,
+                cloud_state,
+                subtype,
+                local,
+                synced as i64,
+                rtype,
+                a.height,
+                a.width,
+                a.z_pk,
+                len as i64,
+                fp,
+            ],
+        )
+    };
+    let rtype = if a.kind == AssetKind::Video { 1 } else { 0 };
+    resource(
+        rtype,
+        1,
+        local,
+        a.original.size,
+        synced.then(|| fingerprint(&a.uuid, "O")),
+    )?;
+    if let Some(v) = &a.live_video {
+        resource(
+            3,
+            2,
+            local,
+            v.size,
+            synced.then(|| fingerprint(&a.uuid, "V")),
+        )?;
+    }
+    resource(0, 3, 1, 4096, None)?;
+    Ok(())
+}
+
+/// (Z_PK, Z_ENT, ZKIND, parent Z_PK, title, uuid, created, member Z_PKs)
+struct AlbumRow<'a> {
+    pk: i64,
+    ent: i64,
+    kind: i64,
+    parent: Option<i64>,
+    title: Option<&'a str>,
+    uuid: &'a str,
+    created: i64,
+    members: Vec<(i64, bool)>,
+}
+
+fn insert_album(conn: &Connection, r: &AlbumRow<'_>) -> rusqlite::Result<()> {
+    let photos = r.members.iter().filter(|(_, video)| !video).count() as i64;
+    let count = r.members.len() as i64;
+    conn.execute(
+        "INSERT INTO ZGENERICALBUM (Z_PK, Z_ENT, Z_OPT, ZCACHEDCOUNT, ZCACHEDPHOTOSCOUNT,
+           ZCACHEDVIDEOSCOUNT, ZKIND, ZTRASHEDSTATE, ZPARENTFOLDER, ZCREATIONDATE, ZTRASHEDDATE,
+           ZCLOUDGUID, ZTITLE, ZUUID)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, 0, ?7, ?8, NULL, NULL, ?9, ?10)",
+        params![
+            r.pk,
+            r.ent,
+            count,
+            photos,
+            count - photos,
+            r.kind,
+            r.parent,
+            core_data(r.created),
+            r.title,
+            r.uuid,
+        ],
+    )?;
+    for (i, (asset, _)) in r.members.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO Z_28ASSETS (Z_28ALBUMS, Z_3ASSETS, Z_FOK_3ASSETS) VALUES (?1, ?2, ?3)",
+            params![r.pk, asset, (i as i64 + 1) * 1024],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_primary_keys(
+    conn: &Connection,
+    assets: i64,
+    albums: i64,
+    resources: i64,
+) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM Z_PRIMARYKEY", [])?;
+    let rows: [(i64, &str, i64, i64); 8] = [
+        (ENT_ADDITIONAL, "AdditionalAssetAttributes", 0, assets),
+        (ENT_ASSET, "Asset", 0, assets),
+        (ENT_CLOUD_MASTER, "CloudMaster", 0, assets),
+        (ENT_GENERIC_ALBUM, "GenericAlbum", 0, albums),
+        (ENT_ALBUM, "Album", ENT_GENERIC_ALBUM, 0),
+        (ENT_SHARED_ALBUM, "CloudSharedAlbum", ENT_GENERIC_ALBUM, 0),
+        (ENT_FOLDER, "Folder", ENT_GENERIC_ALBUM, 0),
+        (ENT_RESOURCE, "InternalResource", 0, resources),
+    ];
+    for (ent, name, sup, max) in rows {
+        conn.execute(
+            "INSERT INTO Z_PRIMARYKEY (Z_ENT, Z_NAME, Z_SUPER, Z_MAX) VALUES (?1, ?2, ?3, ?4)",
+            params![ent, name, sup, max],
+        )?;
+    }
+    Ok(())
+}
+
+fn metadata_plist() -> Result<Vec<u8>, plist::Error> {
+    let mut d = plist::Dictionary::new();
+    d.insert(
+        "PLModelVersion".into(),
+        plist::Value::Integer(MODEL_VERSION.into()),
+    );
+    d.insert("NSStoreType".into(), plist::Value::String("SQLite".into()));
+    d.insert(
+        "NSStoreModelVersionHashesVersion".into(),
+        plist::Value::Integer(3.into()),
+    );
+    d.insert(
+        "NSPersistenceFrameworkVersion".into(),
+        plist::Value::Integer(1338.into()),
+    );
+    let mut out = Vec::new();
+    plist::Value::Dictionary(d).to_writer_binary(&mut out)?;
+    Ok(out)
+}
+
+/// Writes the database for `truth` at `path` (+ `-wal`).
+pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), GenerateError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let conn = Connection::open(path)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(GenerateError::NotWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    // Checkpoints only when we say so: the split between file and WAL is part of the fixture.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.execute_batch(SCHEMA)?;
+
+    let first = truth
+        .assets
+        .first()
+        .map_or(truth.snapshot_unix, |a| a.capture.unix);
+    let pk_of = |uuid: &str| {
+        truth
+            .asset(uuid)
+            .map(|a| (a.z_pk, a.kind == AssetKind::Video))
+            .expect("album members come from the asset list")
+    };
+    let root_pk = 1;
+    let mut albums: Vec<(AlbumRow<'_>, bool)> = vec![];
+    for (i, f) in truth.folders.iter().enumerate() {
+        albums.push((
+            AlbumRow {
+                pk: i as i64 + 1,
+                ent: ENT_FOLDER,
+                kind: f.kind,
+                parent: (f.kind != 3999).then_some(root_pk),
+                title: (!f.title.is_empty()).then_some(f.title.as_str()),
+                uuid: &f.uuid,
+                created: first,
+                members: vec![],
+            },
+            false,
+        ));
+    }
+    let folder_pk = |path: &str| {
+        truth
+            .folders
+            .iter()
+            .position(|f| f.path == path && f.kind == 4000)
+            .map(|i| i as i64 + 1)
+    };
+    for (i, al) in truth.albums.iter().enumerate() {
+        let parent = match al.path.rsplit_once('/') {
+            Some((folder, _)) => folder_pk(folder),
+            None if al.kind == 2 => Some(root_pk),
+            None => None,
+        };
+        albums.push((
+            AlbumRow {
+                pk: (truth.folders.len() + i) as i64 + 1,
+                ent: if al.kind == 1505 {
+                    ENT_SHARED_ALBUM
+                } else {
+                    ENT_ALBUM
+                },
+                kind: al.kind,
+                parent,
+                title: Some(&al.title),
+                uuid: &al.uuid,
+                created: if al.in_wal_only {
+                    truth.snapshot_unix - 600
+                } else {
+                    first
+                },
+                members: al.asset_uuids.iter().map(|u| pk_of(u)).collect(),
+            },
+            al.in_wal_only,
+        ));
+    }
+
+    let mut next_resource = 0;
+    // Phase 1: everything but the newest rows, then a checkpoint into the main file.
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT INTO Z_METADATA (Z_VERSION, Z_UUID, Z_PLIST) VALUES (1, ?1, ?2)",
+        params![
+            truth.folders.first().map_or("", |f| f.uuid.as_str()),
+            metadata_plist()?
+        ],
+    )?;
+    for a in truth.assets.iter().filter(|a| !a.in_wal_only) {
+        insert_asset(&tx, a, &mut next_resource)?;
+    }
+    for (row, _) in albums.iter().filter(|(_, wal)| !wal) {
+        insert_album(&tx, row)?;
+    }
+    let main_assets = truth.assets.iter().filter(|a| !a.in_wal_only).count() as i64;
+    let main_albums = albums.iter().filter(|(_, wal)| !wal).count() as i64;
+    write_primary_keys(&tx, main_assets, main_albums, next_resource)?;
+    tx.commit()?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+
+    // Phase 2: the newest assets and album, committed to the WAL only.
+    let tx = conn.unchecked_transaction()?;
+    for a in truth.assets.iter().filter(|a| a.in_wal_only) {
+        insert_asset(&tx, a, &mut next_resource)?;
+    }
+    for (row, _) in albums.iter().filter(|(_, wal)| *wal) {
+        insert_album(&tx, row)?;
+    }
+    write_primary_keys(
+        &tx,
+        truth.assets.len() as i64,
+        albums.len() as i64,
+        next_resource,
+    )?;
+    tx.commit()?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.close().map_err(|(_, e)| e)?;
+
+    let wal = path.with_file_name("Photos.sqlite-wal");
+    let shm = path.with_file_name("Photos.sqlite-shm");
+    let salts = (
+        (seed as u32) ^ 0x5A17_0001,
+        ((seed >> 32) as u32) ^ 0x0BAD_5EED,
+    );
+    reseal_wal(&wal, salts).map_err(io_err(&wal))?;
+    match fs::remove_file(&shm) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&shm)(e)),
+    }
+    for p in [path, wal.as_path()] {
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .and_then(|f| f.set_modified(system_time(truth.snapshot_unix)))
+            .map_err(io_err(p))?;
+    }
+    Ok(())
+}
+
+/// SQLite's WAL checksum: pairs of 32-bit words, accumulated (sqlite.org/fileformat.html §4.1).
+fn wal_checksum(big_endian: bool, data: &[u8], mut s: (u32, u32)) -> (u32, u32) {
+    for pair in data.chunks_exact(8) {
+        let word = |b: &[u8]| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        };
+        s.0 = s.0.wrapping_add(word(&pair[0..4])).wrapping_add(s.1);
+        s.1 = s.1.wrapping_add(word(&pair[4..8])).wrapping_add(s.0);
+    }
+    s
+}
+
+/// Replaces the WAL's salts (random per run) with `salts` and re-chains every checksum, so
+/// the WAL is deterministic and still valid. Only sound for a WAL whose frames all belong to
+/// the current generation, which the TRUNCATE checkpoint above guarantees.
+pub(crate) fn reseal_wal(path: &Path, salts: (u32, u32)) -> io::Result<()> {
+    let mut b = fs::read(path)?;
+    if b.len() < 32 {
+        return Ok(());
+    }
+    let be = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let big_endian = be(&b, 0) & 1 == 1;
+    let page_size = match be(&b, 8) {
+        1 => 65_536,
+        n => n as usize,
+    };
+    b[16..20].copy_from_slice(&salts.0.to_be_bytes());
+    b[20..24].copy_from_slice(&salts.1.to_be_bytes());
+    let mut s = wal_checksum(big_endian, &b[..24], (0, 0));
+    b[24..28].copy_from_slice(&s.0.to_be_bytes());
+    b[28..32].copy_from_slice(&s.1.to_be_bytes());
+    let mut at = 32;
+    while at + 24 + page_size <= b.len() {
+        b[at + 8..at + 12].copy_from_slice(&salts.0.to_be_bytes());
+        b[at + 12..at + 16].copy_from_slice(&salts.1.to_be_bytes());
+        s = wal_checksum(big_endian, &b[at..at + 8], s);
+        s = wal_checksum(big_endian, &b[at + 24..at + 24 + page_size], s);
+        b[at + 16..at + 20].copy_from_slice(&s.0.to_be_bytes());
+        b[at + 20..at + 24].copy_from_slice(&s.1.to_be_bytes());
+        at += 24 + page_size;
+    }
+    fs::write(path, b)
+}

@@ -1,0 +1,200 @@
+//! The known answers: what the generator put on the simulated phone, serialised to
+//! `.iphone-mock/truth.json` so later tests (AFC, importer, verification) compare against it.
+
+use serde::{Deserialize, Serialize};
+
+/// What the user sees the asset as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetKind {
+    Photo,
+    LivePhoto,
+    Screenshot,
+    Video,
+}
+
+/// Container format of the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Heic,
+    Jpeg,
+    Png,
+    Mov,
+    Mp4,
+}
+
+/// Where the capture date can be read from inside the original file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddedDate {
+    /// EXIF DateTimeOriginal + OffsetTimeOriginal.
+    ExifWithOffset,
+    /// `com.apple.quicktime.creationdate` (local + offset) and `mvhd` (UTC).
+    QuickTimeWithOffset,
+    /// Only `mvhd` creation time (UTC); the offset must come from the database.
+    QuickTimeUtcOnly,
+    /// None (PNG screenshot): database ZDATECREATED or file mtime.
+    None,
+}
+
+/// iCloud upload state of the original (ZCLOUDMASTER / ZINTERNALRESOURCE ZCLOUDLOCALSTATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudState {
+    /// 1: the only copy is on this phone, upload pending.
+    PendingUpload,
+    /// 3: in iCloud.
+    Synced,
+}
+
+/// One file on the phone, by its path relative to the media root (`/var/mobile/Media`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub path: String,
+    pub size: u64,
+    pub mtime_unix: i64,
+}
+
+/// When the asset was captured: the instant and the wall-clock zone it was taken in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureTime {
+    pub unix: i64,
+    pub offset_secs: i32,
+    /// `+01:00`
+    pub offset: String,
+    /// `2025-06-14T10:22:31` wall-clock time at `offset`.
+    pub local: String,
+    /// `2025-06-14T09:22:31Z`
+    pub utc: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetTruth {
+    /// ZASSET.ZUUID (uppercase).
+    pub uuid: String,
+    /// ZASSET.Z_PK.
+    pub z_pk: i64,
+    /// The NNNN of IMG_NNNN.
+    pub number: u32,
+    pub kind: AssetKind,
+    pub format: FileFormat,
+    /// ZDIRECTORY, e.g. `DCIM/100APPLE`.
+    pub directory: String,
+    /// ZFILENAME, e.g. `IMG_0001.HEIC`.
+    pub filename: String,
+    pub original: Resource,
+    /// The `.MOV` half of a Live Photo.
+    pub live_video: Option<Resource>,
+    /// `IMG_NNNN.AAE` next to the original.
+    pub aae: Option<Resource>,
+    /// `PhotoData/Mutations/<dir>/IMG_NNNN/Adjustments/FullSizeRender.<ext>`.
+    pub edited_render: Option<Resource>,
+    /// `.../Adjustments/Adjustments.plist` beside the render.
+    pub adjustments_plist: Option<Resource>,
+    pub capture: CaptureTime,
+    pub embedded_date: EmbeddedDate,
+    /// Live Photo content identifier (MakerNote 0x0011 = QuickTime content.identifier).
+    pub content_identifier: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub duration_ms: Option<u32>,
+    pub hidden: bool,
+    pub favorite: bool,
+    pub trashed: bool,
+    pub trashed_unix: Option<i64>,
+    /// trashed + 30 days: when Recently Deleted purges it.
+    pub purge_unix: Option<i64>,
+    /// Original not on the phone ("Optimize iPhone Storage"): listed, but reads fail.
+    pub icloud_only: bool,
+    pub edited: bool,
+    pub cloud_state: CloudState,
+    /// UUIDs of the albums (ZKIND 2 and 1505) holding this asset.
+    pub albums: Vec<String>,
+    /// Its database rows exist only in `Photos.sqlite-wal`.
+    pub in_wal_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumTruth {
+    pub uuid: String,
+    pub title: String,
+    /// ZGENERICALBUM.ZKIND: 2 user album, 1505 shared album.
+    pub kind: i64,
+    /// Folder path and title, e.g. `Trips/Iceland 2025`.
+    pub path: String,
+    pub asset_uuids: Vec<String>,
+    pub in_wal_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderTruth {
+    pub uuid: String,
+    pub title: String,
+    /// ZKIND 3999 root (empty path) or 4000 user folder.
+    pub kind: i64,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub assets: usize,
+    pub photos: usize,
+    pub live_photos: usize,
+    pub screenshots: usize,
+    pub videos: usize,
+    pub hidden: usize,
+    pub trashed: usize,
+    pub icloud_only: usize,
+    pub edited: usize,
+    pub favorites: usize,
+    pub pending_upload: usize,
+    pub in_wal_only: usize,
+    /// User albums (ZKIND 2) including WAL-only ones.
+    pub user_albums: usize,
+    pub shared_albums: usize,
+    /// Files under DCIM (originals, Live Photo videos, AAE sidecars).
+    pub dcim_files: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryTruth {
+    pub seed: u64,
+    pub device_model: String,
+    pub ios_version: String,
+    /// Z_METADATA PLModelVersion.
+    pub model_version: i64,
+    /// The phone's "now": every date in the library is before it.
+    pub snapshot_unix: i64,
+    pub assets: Vec<AssetTruth>,
+    pub albums: Vec<AlbumTruth>,
+    pub folders: Vec<FolderTruth>,
+    /// Media-relative paths whose reads fail (iCloud-only originals).
+    pub placeholders: Vec<String>,
+    pub counts: Counts,
+}
+
+impl LibraryTruth {
+    pub fn asset(&self, uuid: &str) -> Option<&AssetTruth> {
+        self.assets.iter().find(|a| a.uuid == uuid)
+    }
+
+    /// Every file the generator wrote under the media root, with its size (DCIM, Mutations,
+    /// database files excluded).
+    pub fn media_files(&self) -> Vec<&Resource> {
+        self.assets
+            .iter()
+            .flat_map(|a| {
+                [
+                    Some(&a.original),
+                    a.live_video.as_ref(),
+                    a.aae.as_ref(),
+                    a.edited_render.as_ref(),
+                    a.adjustments_plist.as_ref(),
+                ]
+            })
+            .flatten()
+            .collect()
+    }
+}
