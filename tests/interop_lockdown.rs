@@ -259,3 +259,40 @@ async fn records_cross_between_pymobiledevice3_and_our_client() {
     );
     client.stop_session().await.unwrap();
 }
+
+/// The cross-stack chain: pymobiledevice3 pairs; ideviceinfo and our own command line
+/// (through usbmuxd, as on a machine where the daemon owns the phone) both use that record.
+#[test]
+fn pymobiledevice3_record_serves_ideviceinfo_and_iphone_import_info() {
+    let Some(pmd3) = peer("pymobiledevice3") else {
+        return;
+    };
+    let Some(ideviceinfo) = peer("ideviceinfo") else {
+        return;
+    };
+    let server = MockServer::start_with_state();
+    let home = PeerHome::new();
+    let env = peer_env(&server, &home);
+    run_peer(&pmd3, &["lockdown", "pair"], &env).assert_success("pymobiledevice3 lockdown pair");
+    let made = server_record(&server)
+        .expect("record saved through usbmuxd")
+        .host_id;
+
+    let out = run_peer(&ideviceinfo, &["-k", "ProductVersion"], &env);
+    out.assert_success("ideviceinfo with pymobiledevice3's record");
+    assert_eq!(out.stdout.trim(), "17.6.1");
+
+    let ours = std::path::Path::new(env!("CARGO_BIN_EXE_iphone-import"));
+    let out = run_peer(ours, &["--transport", "usbmuxd", "info", "--json"], &env);
+    out.assert_success("iphone-import --transport usbmuxd info");
+    let info: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout));
+    assert_eq!(info["ios_version"], "17.6.1");
+    assert_eq!(info["udid"], udid());
+    assert_eq!(info["transport"], "usbmuxd");
+    assert_eq!(
+        server_record(&server).unwrap().host_id,
+        made,
+        "neither ideviceinfo nor iphone-import paired again"
+    );
+}

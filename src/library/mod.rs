@@ -2,5 +2,14 @@
 //! cached copy of Photos.sqlite.
 
 pub mod asset;
+pub mod error;
+pub mod inventory;
+pub mod names;
+pub mod photos_db;
+pub mod scan;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
+pub use error::LibraryError;
+pub use inventory::{Inventory, InventoryCounts, InventoryOptions, inventory};
+pub use photos_db::{LibraryDb, fetch_db};
+pub use scan::{Scan, ScanOptions, scan, scan_dcim};

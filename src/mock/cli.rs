@@ -124,6 +124,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (listen, _) => listen,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    // Bind everything before announcing anything: tests start clients on the first line.
+    let mut announce = Vec::new();
     if let Some(addr) = listen {
         let listener = TcpListener::bind(addr)
             .await
@@ -131,14 +133,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         tasks.spawn(server.clone().serve_tcp(listener));
         // Tests read this line to learn the port.
-        println!("listening on {bound}");
+        announce.push(format!("listening on {bound}"));
     }
     if let Some(path) = &args.socket {
         remove_stale_socket(path)?;
         let listener = UnixListener::bind(path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
         tasks.spawn(server.clone().serve_unix(listener));
-        println!("listening on unix:{}", path.display());
+        announce.push(format!("listening on unix:{}", path.display()));
+    }
+    for line in announce {
+        println!("{line}");
     }
     eprintln!(
         "iphone-mock: serving {} (UDID {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",

@@ -208,14 +208,7 @@ mod tests {
     use crate::usbmux::frame::{DEV_MRU, encode_setup};
     use crate::usbmux::host::HostEngine;
     use crate::usbmux::tcp::{ACK, RST, WINDOW};
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::usbmux::test_hex::hex;
 
     fn only_62078(port: u16) -> bool {
         port == 62078

@@ -293,14 +293,7 @@ pub fn encode_tcp(seqs: Option<Seqs>, tcp_header: &[u8; 20], payload: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::usbmux::test_hex::hex;
 
     #[test]
     fn version_bytes_match_usbmuxd() {

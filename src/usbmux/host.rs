@@ -230,14 +230,7 @@ impl HostEngine {
 mod tests {
     use super::*;
     use crate::usbmux::tcp::{ACK, RST, SYN};
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::usbmux::test_hex::hex;
 
     fn device_tcp(tx_seq: u16, hdr: TcpHeader, payload: &[u8]) -> Bytes {
         encode_tcp(Some(Seqs { tx_seq, rx_seq: 0 }), &hdr.to_bytes(), payload)

@@ -16,6 +16,18 @@ pub mod tcp;
 pub mod transport;
 pub mod usb;
 
+/// Hex test vectors (captured bytes from protocol.md and usb-vm.md) for the codec tests.
+#[cfg(test)]
+pub(crate) mod test_hex {
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
+            .collect()
+    }
+}
+
 pub use stream::DeviceStream;
 pub use transport::{DeviceInfo, Transport, TransportKind};
 

@@ -1,0 +1,70 @@
+//! What can go wrong reading the phone's photo library.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::afc::AfcError;
+
+#[derive(Debug, Error)]
+pub enum LibraryError {
+    /// Listing or reading a file on the phone failed.
+    #[error("reading {path} on the phone failed: {source}")]
+    Afc {
+        path: String,
+        #[source]
+        source: AfcError,
+    },
+    /// The phone has no `/DCIM`: no camera roll, or the phone is locked / not trusted.
+    #[error("the phone shows no /DCIM folder; unlock the phone, tap \"Trust\" if asked, and retry")]
+    NoDcim,
+    /// A listing is larger than any real library: refuse rather than allocate without bound.
+    #[error(
+        "{what} has more than {limit} entries, more than this tool accepts from a phone; if this is a real library, report it"
+    )]
+    TooManyEntries { what: String, limit: usize },
+    /// The local cache of Photos.sqlite could not be written or read.
+    #[error("the local copy of Photos.sqlite in {} failed: {source}; check free space and permissions there", .path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Photos.sqlite was copied twice and neither copy passed SQLite's integrity check (the phone
+    /// kept writing it, or it is damaged). The import still works without it.
+    #[error(
+        "the copy of Photos.sqlite is damaged ({detail}) even after copying it again; photos are still listed from DCIM, but hidden/trashed/album information is missing. Retry when the phone is idle (screen on, Photos app closed)"
+    )]
+    DbCorrupt { detail: String },
+    /// Photos.sqlite has no asset table this tool knows.
+    #[error(
+        "Photos.sqlite has neither a ZASSET nor a ZGENERICASSET table; this iOS version's library format is unknown to this tool"
+    )]
+    UnknownSchema,
+    /// A query on the local copy failed.
+    #[error("reading the copy of Photos.sqlite failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+impl LibraryError {
+    pub(crate) fn afc(path: &str) -> impl FnOnce(AfcError) -> LibraryError + '_ {
+        move |source| LibraryError::Afc {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn cache(
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> LibraryError + '_ {
+        move |source| LibraryError::Cache {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// The AFC connection is gone: nothing more can be read from the phone.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, LibraryError::Afc { source, .. } if source.is_fatal())
+    }
+}

@@ -1,0 +1,294 @@
+//! The phone's library as the importer and `status` see it: the DCIM/CPLAssets scan, enriched
+//! from the cached Photos.sqlite (identity, dates, hidden/trashed/iCloud-only, albums) and, on
+//! request, the edited renders under `PhotoData/Mutations`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, FixedOffset};
+use futures::StreamExt;
+use futures::stream;
+use serde::Serialize;
+
+use super::asset::{Asset, AssetKind, Resource, ResourceRole};
+use super::error::LibraryError;
+use super::names::{check_name, printable};
+use super::photos_db::{CloudState, DbAsset, DbKind, fetch_db};
+use super::scan::{ScanOptions, list, scan};
+use crate::afc::{AfcClient, AfcStatus};
+
+/// Days Recently Deleted keeps an item before purging it (photo-library.md §8.2).
+pub const TRASH_RETENTION_DAYS: i64 = 30;
+const MUTATIONS: &str = "PhotoData/Mutations";
+
+#[derive(Debug, Clone, Default)]
+pub struct InventoryOptions {
+    pub scan: ScanOptions,
+    /// Where the copy of Photos.sqlite is kept (e.g. `$XDG_CACHE_HOME/iphone-import/<udid>/`);
+    /// None = do not read the database (DCIM listing only).
+    pub cache_dir: Option<PathBuf>,
+    /// Add `FullSizeRender.*` of edited assets as EditedRender resources.
+    pub edited: bool,
+}
+
+/// Counts for `status`. Database-derived ones are 0 when the database was not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InventoryCounts {
+    /// Assets found as files.
+    pub assets: usize,
+    pub photos: usize,
+    pub videos: usize,
+    pub hidden: usize,
+    pub trashed: usize,
+    /// When the first trashed item is purged from Recently Deleted (trashed + 30 days).
+    pub earliest_purge: Option<DateTime<FixedOffset>>,
+    pub icloud_only: usize,
+    pub favorites: usize,
+    pub edited: usize,
+    /// Upload pending: the only copy is on this phone (cloud state 1).
+    pub pending_upload: usize,
+    /// Never synced (cloud state 0: iCloud Photos off or not uploaded).
+    pub not_synced: usize,
+    pub shared: usize,
+    /// Assets with files but no database row.
+    pub files_without_db_row: usize,
+    /// Database rows with no file in the listings (e.g. iCloud-only originals not in DCIM).
+    pub db_rows_without_files: usize,
+}
+
+/// A database row whose original was not in the listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingFile {
+    pub uuid: Option<String>,
+    /// `ZDIRECTORY/ZFILENAME`, control characters escaped (for display, not a path to request).
+    pub path: Option<String>,
+    pub icloud_only: bool,
+    pub trashed: bool,
+}
+
+/// About the database that was read.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbSummary {
+    pub asset_table: String,
+    pub join_table: Option<String>,
+    pub rows: usize,
+    pub albums: usize,
+    pub wal_present: bool,
+    /// Copied this run (false: the cached copy was current).
+    pub fetched: bool,
+    pub cache_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub assets: Vec<Asset>,
+    /// None when the database was not read (absent, not asked for, or damaged: see `warnings`).
+    pub db: Option<DbSummary>,
+    pub missing_files: Vec<MissingFile>,
+    pub counts: InventoryCounts,
+    /// Names skipped, unreadable database, renders not found… one line each, printable.
+    pub warnings: Vec<String>,
+}
+
+/// Scan + database enrichment. A missing or damaged database is a warning, not an error: the
+/// DCIM listing alone is enough to import.
+pub async fn inventory(
+    afc: &AfcClient,
+    opts: &InventoryOptions,
+) -> Result<Inventory, LibraryError> {
+    let scanned = scan(afc, &opts.scan).await?;
+    let mut assets = scanned.assets;
+    let mut warnings = scanned.warnings;
+    let mut counts = InventoryCounts::default();
+    let mut missing_files = Vec::new();
+    let mut summary = None;
+    // uuid-less assets get their details from the row matched by path.
+    let mut details: HashMap<usize, DbAsset> = HashMap::new();
+
+    let db = match &opts.cache_dir {
+        None => None,
+        Some(dir) => match fetch_db(afc, dir).await {
+            Ok(db) => db,
+            Err(e) if e.is_connection_lost() => return Err(e),
+            Err(e) => {
+                warnings.push(e.to_string());
+                None
+            }
+        },
+    };
+    if let Some(db) = db {
+        summary = Some(DbSummary {
+            asset_table: db.schema.asset_table.clone(),
+            join_table: db.schema.join.as_ref().map(|j| j.table.clone()),
+            rows: db.assets.len(),
+            albums: db.albums.len(),
+            wal_present: db.wal_present,
+            fetched: db.fetched,
+            cache_path: db.cache_path.clone(),
+        });
+        // Original path → asset index; exact first, then case-insensitive.
+        let mut by_path: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut by_lower: HashMap<(String, String), usize> = HashMap::new();
+        for (i, a) in assets.iter().enumerate() {
+            if let Some(o) = a.original() {
+                by_path.insert((a.folder.as_str(), o.name()), i);
+                by_lower.insert((a.folder.to_lowercase(), o.name().to_lowercase()), i);
+            }
+        }
+        let mut matches: Vec<(usize, DbAsset)> = Vec::new();
+        for row in db.assets {
+            let found = match (&row.directory, &row.filename) {
+                (Some(d), Some(f)) => by_path
+                    .get(&(d.as_str(), f.as_str()))
+                    .or_else(|| by_lower.get(&(d.to_lowercase(), f.to_lowercase())))
+                    .copied(),
+                _ => None,
+            };
+            match found {
+                Some(i) if !details.contains_key(&i) => {
+                    details.insert(i, row.clone());
+                    matches.push((i, row));
+                }
+                _ => {
+                    missing_files.push(MissingFile {
+                        uuid: row.uuid.clone(),
+                        path: match (&row.directory, &row.filename) {
+                            // From the database, not a checked listing: escaped for printing.
+                            (Some(d), Some(f)) => Some(printable(&format!("{d}/{f}"))),
+                            _ => None,
+                        },
+                        icloud_only: row.icloud_only,
+                        trashed: row.trashed,
+                    });
+                    count_row(&mut counts, &row);
+                }
+            }
+        }
+        for (i, row) in matches {
+            let a = &mut assets[i];
+            if let Some(uuid) = &row.uuid {
+                a.key = uuid.clone();
+                a.uuid = Some(uuid.clone());
+            }
+            a.kind = match row.kind {
+                DbKind::Photo => AssetKind::Photo,
+                DbKind::Video => AssetKind::Video,
+                DbKind::Unknown => a.kind,
+            };
+            a.created = row.created;
+            a.hidden = row.hidden;
+            a.trashed = row.trashed;
+            a.trashed_at = row.trashed_at;
+            a.icloud_only = row.icloud_only;
+            a.favorite = row.favorite;
+            a.albums = row.albums.clone();
+            count_row(&mut counts, &row);
+        }
+        counts.files_without_db_row = assets.len() - details.len();
+        counts.db_rows_without_files = missing_files.len();
+    }
+
+    if opts.edited {
+        let edited: Vec<usize> = (0..assets.len())
+            .filter(|i| details.get(i).is_some_and(|r| r.has_adjustments))
+            .collect();
+        add_renders(afc, opts, &mut assets, &edited, &mut warnings).await?;
+    }
+
+    counts.assets = assets.len();
+    counts.photos = assets.iter().filter(|a| a.kind == AssetKind::Photo).count();
+    counts.videos = assets.len() - counts.photos;
+    Ok(Inventory {
+        assets,
+        db: summary,
+        missing_files,
+        counts,
+        warnings,
+    })
+}
+
+/// Database-derived counts of one row (whether or not its file was found).
+fn count_row(c: &mut InventoryCounts, row: &DbAsset) {
+    c.hidden += row.hidden as usize;
+    c.favorites += row.favorite as usize;
+    c.edited += row.has_adjustments as usize;
+    c.icloud_only += row.icloud_only as usize;
+    c.shared += row.shared as usize;
+    match row.cloud {
+        CloudState::PendingUpload => c.pending_upload += 1,
+        CloudState::NotSynced => c.not_synced += 1,
+        CloudState::Synced | CloudState::Unknown => {}
+    }
+    if row.trashed {
+        c.trashed += 1;
+        if let Some(at) = row.trashed_at {
+            let purge = at + Duration::days(TRASH_RETENTION_DAYS);
+            if c.earliest_purge.is_none_or(|p| purge < p) {
+                c.earliest_purge = Some(purge);
+            }
+        }
+    }
+}
+
+/// Lists `PhotoData/Mutations/<folder>/<stem>/Adjustments` of each edited asset (several in
+/// flight) and adds its `FullSizeRender.*`.
+async fn add_renders(
+    afc: &AfcClient,
+    opts: &InventoryOptions,
+    assets: &mut [Asset],
+    edited: &[usize],
+    warnings: &mut Vec<String>,
+) -> Result<(), LibraryError> {
+    let limit = opts.scan.max_entries_per_folder;
+    let dirs: Vec<(usize, String)> = edited
+        .iter()
+        .map(|&i| {
+            let a = &assets[i];
+            (
+                i,
+                format!("{MUTATIONS}/{}/{}/Adjustments", a.folder, a.stem),
+            )
+        })
+        .collect();
+    let mut listings = stream::iter(dirs.iter())
+        .map(|(i, dir)| async move { (*i, dir, list(afc, dir, limit).await) })
+        .buffered(opts.scan.listings_in_flight.max(1));
+    while let Some((i, dir, listing)) = listings.next().await {
+        let names = match listing {
+            Ok(names) => names,
+            Err(LibraryError::Afc { source, .. })
+                if source.status() == Some(AfcStatus::ObjectNotFound) =>
+            {
+                warnings.push(format!("{dir}: edited, but no rendered edit on the phone"));
+                continue;
+            }
+            Err(LibraryError::Afc { source, .. }) if !source.is_fatal() => {
+                warnings.push(format!("{dir}: not listed ({source}); edit skipped"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut renders: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with("FullSizeRender."))
+            .filter(|n| match check_name(n) {
+                Ok(()) => true,
+                Err(why) => {
+                    warnings.push(format!("{dir}: skipped \"{}\" ({why})", printable(n)));
+                    false
+                }
+            })
+            .collect();
+        renders.sort();
+        match renders.first() {
+            Some(name) => assets[i].resources.push(Resource {
+                role: ResourceRole::EditedRender,
+                device_path: format!("{dir}/{name}"),
+                size: None,
+                mtime_ns: None,
+            }),
+            None => warnings.push(format!("{dir}: edited, but no FullSizeRender file")),
+        }
+    }
+    Ok(())
+}

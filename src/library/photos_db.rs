@@ -1,0 +1,850 @@
+//! Photos.sqlite, read from a local copy. The live database is in WAL mode, so the main file and
+//! `-wal` are both copied (streamed to temp files, then renamed) into a cache directory; an
+//! unchanged database (same sizes and mtimes on the phone) is not copied again. The copy is
+//! opened read-only and checked with `PRAGMA quick_check`; a torn copy is fetched once more.
+//!
+//! The schema is detected by inspection, never by iOS version (photo-library.md §6.2): the asset
+//! table is ZASSET or ZGENERICASSET, the album join table is the `Z_<n>ASSETS` table with a
+//! `Z_<n>ALBUMS` and a `Z_<n>ASSETS` column, and only columns that exist are queried.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+
+use super::error::LibraryError;
+use super::scan::afc_path;
+use crate::afc::{AfcClient, AfcStatus, FileInfo};
+
+pub const DB_PATH: &str = "PhotoData/Photos.sqlite";
+pub const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
+/// Core Data timestamps count seconds from 2001-01-01 UTC.
+pub const CORE_DATA_EPOCH: i64 = 978_307_200;
+/// Rows accepted from one table: far above any real library, low enough to bound memory.
+pub const MAX_ROWS: usize = 5_000_000;
+/// Album nesting followed when building folder paths (guards against parent cycles).
+const MAX_FOLDER_DEPTH: usize = 32;
+
+const CACHE_DB: &str = "Photos.sqlite";
+const CACHE_WAL: &str = "Photos.sqlite-wal";
+const CACHE_SHM: &str = "Photos.sqlite-shm";
+const CACHE_STATE: &str = "Photos.sqlite.source.json";
+
+/// ZASSET.ZKIND.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbKind {
+    Photo,
+    Video,
+    Unknown,
+}
+
+/// iCloud upload state of the original (ZCLOUDMASTER, else the original's ZINTERNALRESOURCE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudState {
+    /// 0: not synced (iCloud Photos off, or never uploaded).
+    NotSynced,
+    /// 1: the only copy is on this phone, upload pending.
+    PendingUpload,
+    /// 3: in iCloud.
+    Synced,
+    Unknown,
+}
+
+impl CloudState {
+    fn from_code(code: Option<i64>) -> CloudState {
+        match code {
+            Some(0) => CloudState::NotSynced,
+            Some(1) => CloudState::PendingUpload,
+            Some(3) => CloudState::Synced,
+            _ => CloudState::Unknown,
+        }
+    }
+}
+
+/// ZKINDSUBTYPE as a word ("unknown" for codes this tool does not know).
+pub fn subtype_name(code: Option<i64>) -> &'static str {
+    match code {
+        Some(0) => "still",
+        Some(1) => "panorama",
+        Some(2) => "live_photo",
+        Some(10) => "screenshot",
+        Some(100) => "video",
+        Some(101) => "slo_mo",
+        Some(102) => "time_lapse",
+        Some(103) => "screen_recording",
+        _ => "unknown",
+    }
+}
+
+/// One asset row, decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbAsset {
+    pub pk: i64,
+    pub uuid: Option<String>,
+    /// ZDIRECTORY, e.g. `DCIM/100APPLE`.
+    pub directory: Option<String>,
+    /// ZFILENAME, e.g. `IMG_0001.HEIC`.
+    pub filename: Option<String>,
+    pub kind: DbKind,
+    pub kind_subtype: Option<i64>,
+    pub created: Option<DateTime<FixedOffset>>,
+    pub hidden: bool,
+    pub trashed: bool,
+    pub trashed_at: Option<DateTime<FixedOffset>>,
+    pub favorite: bool,
+    pub has_adjustments: bool,
+    pub icloud_only: bool,
+    pub cloud: CloudState,
+    /// In a shared album (ZBUNDLESCOPE 2, or member of a ZKIND 1505 album) or Shared with You (3).
+    pub shared: bool,
+    /// Album paths ("Trips/Iceland 2025"), sorted.
+    pub albums: Vec<String>,
+}
+
+/// One user or shared album (not trashed).
+#[derive(Debug, Clone, Serialize)]
+pub struct DbAlbum {
+    pub pk: i64,
+    pub uuid: Option<String>,
+    /// 2 user album, 1505 shared album.
+    pub kind: i64,
+    pub path: String,
+}
+
+/// The album join table as found in this database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JoinTable {
+    pub table: String,
+    pub album_column: String,
+    pub asset_column: String,
+}
+
+/// What was found by inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Schema {
+    /// ZASSET (iOS 14+) or ZGENERICASSET (iOS ≤ 13).
+    pub asset_table: String,
+    pub join: Option<JoinTable>,
+    /// Every table's columns (upper case).
+    #[serde(skip)]
+    pub columns: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Schema {
+    pub fn has(&self, table: &str, column: &str) -> bool {
+        self.columns.get(table).is_some_and(|c| c.contains(column))
+    }
+
+    pub fn has_table(&self, table: &str) -> bool {
+        self.columns.contains_key(table)
+    }
+}
+
+/// The decoded library database.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryDb {
+    pub schema: Schema,
+    pub assets: Vec<DbAsset>,
+    pub albums: Vec<DbAlbum>,
+    /// Whether the phone had a `-wal` beside the database.
+    pub wal_present: bool,
+    /// True when this run copied the database; false when the cached copy was still current.
+    pub fetched: bool,
+    /// Where the copy lives.
+    pub cache_path: PathBuf,
+}
+
+/// Sizes and mtimes of the phone's files at the time of the cached copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SourceState {
+    db: (u64, u64),
+    wal: Option<(u64, u64)>,
+}
+
+fn stamp(info: &FileInfo) -> (u64, u64) {
+    (info.st_size, info.st_mtime_ns)
+}
+
+async fn stat_optional(afc: &AfcClient, rel: &str) -> Result<Option<FileInfo>, LibraryError> {
+    match afc.stat(&afc_path(rel)).await {
+        Ok(info) => Ok(Some(info)),
+        Err(e) if e.status() == Some(AfcStatus::ObjectNotFound) => Ok(None),
+        Err(e) => Err(LibraryError::Afc {
+            path: rel.to_owned(),
+            source: e,
+        }),
+    }
+}
+
+/// Copies Photos.sqlite (+ `-wal`) into `cache_dir` unless the cached copy is current, opens the
+/// copy read-only and decodes it. None when the phone has no Photos.sqlite.
+pub async fn fetch_db(
+    afc: &AfcClient,
+    cache_dir: &Path,
+) -> Result<Option<LibraryDb>, LibraryError> {
+    let mut fetched = false;
+    let mut last_problem = String::new();
+    for attempt in 0..2 {
+        let Some(db_info) = stat_optional(afc, DB_PATH).await? else {
+            return Ok(None);
+        };
+        let wal_info = stat_optional(afc, WAL_PATH).await?;
+        let state = SourceState {
+            db: stamp(&db_info),
+            wal: wal_info.as_ref().map(stamp),
+        };
+        // The second attempt always copies: the first copy (maybe a cached one) was bad.
+        if attempt > 0 || !cache_is_current(cache_dir, &state) {
+            match copy_into_cache(afc, cache_dir, &state).await {
+                Ok(()) => fetched = true,
+                // The file changed while it was copied: that is a torn copy, try again.
+                Err(LibraryError::Afc {
+                    source: crate::afc::AfcError::SizeMismatch { .. },
+                    path,
+                }) => {
+                    last_problem = format!("{path} changed while it was copied");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let db_path = cache_dir.join(CACHE_DB);
+        let opened = tokio::task::spawn_blocking({
+            let db_path = db_path.clone();
+            move || open_checked(&db_path).and_then(|conn| read_library(&conn))
+        })
+        .await
+        .map_err(|e| LibraryError::DbCorrupt {
+            detail: format!("the reader crashed: {e}"),
+        })?;
+        match opened {
+            Ok((schema, assets, albums)) => {
+                return Ok(Some(LibraryDb {
+                    schema,
+                    assets,
+                    albums,
+                    wal_present: state.wal.is_some(),
+                    fetched,
+                    cache_path: db_path,
+                }));
+            }
+            Err(Corrupt::Damaged(detail)) => {
+                last_problem = detail;
+                // Forget the copy so a later run fetches it again too.
+                let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
+            }
+            Err(Corrupt::Other(e)) => return Err(e),
+        }
+    }
+    Err(LibraryError::DbCorrupt {
+        detail: last_problem,
+    })
+}
+
+fn read_state(cache_dir: &Path) -> Option<SourceState> {
+    let bytes = std::fs::read(cache_dir.join(CACHE_STATE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The cached copy matches what the phone has now (and its files are the sizes we copied).
+fn cache_is_current(cache_dir: &Path, state: &SourceState) -> bool {
+    if read_state(cache_dir).as_ref() != Some(state) {
+        return false;
+    }
+    let len = |name| {
+        std::fs::metadata(cache_dir.join(name))
+            .map(|m| m.len())
+            .ok()
+    };
+    len(CACHE_DB) == Some(state.db.0)
+        && match state.wal {
+            Some((size, _)) => len(CACHE_WAL) == Some(size),
+            None => true,
+        }
+}
+
+async fn copy_one(afc: &AfcClient, rel: &str, size: u64, dest: &Path) -> Result<(), LibraryError> {
+    let part = dest.with_extension("part");
+    let mut file = tokio::fs::File::create(&part)
+        .await
+        .map_err(LibraryError::cache(&part))?;
+    afc.read_file_to(&afc_path(rel), Some(size), &mut file)
+        .await
+        .map_err(LibraryError::afc(rel))?;
+    file.sync_all().await.map_err(LibraryError::cache(&part))?;
+    drop(file);
+    tokio::fs::rename(&part, dest)
+        .await
+        .map_err(LibraryError::cache(dest))
+}
+
+async fn copy_into_cache(
+    afc: &AfcClient,
+    cache_dir: &Path,
+    state: &SourceState,
+) -> Result<(), LibraryError> {
+    tokio::fs::create_dir_all(cache_dir)
+        .await
+        .map_err(LibraryError::cache(cache_dir))?;
+    // Invalidate first: a crash mid-copy must not leave a state file vouching for new files.
+    for name in [CACHE_STATE, CACHE_SHM] {
+        remove_if_present(&cache_dir.join(name))?;
+    }
+    copy_one(afc, DB_PATH, state.db.0, &cache_dir.join(CACHE_DB)).await?;
+    match state.wal {
+        Some((size, _)) => copy_one(afc, WAL_PATH, size, &cache_dir.join(CACHE_WAL)).await?,
+        None => remove_if_present(&cache_dir.join(CACHE_WAL))?,
+    }
+    let json = serde_json::to_vec(state).expect("plain struct serialises");
+    let path = cache_dir.join(CACHE_STATE);
+    std::fs::write(&path, json).map_err(LibraryError::cache(&path))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), LibraryError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LibraryError::cache(path)(e)),
+    }
+}
+
+enum Corrupt {
+    /// The copy is not a sound database: fetch again.
+    Damaged(String),
+    Other(LibraryError),
+}
+
+impl From<rusqlite::Error> for Corrupt {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match e.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => Corrupt::Damaged(e.to_string()),
+            _ => Corrupt::Other(LibraryError::Sql(e)),
+        }
+    }
+}
+
+impl From<LibraryError> for Corrupt {
+    fn from(e: LibraryError) -> Self {
+        Corrupt::Other(e)
+    }
+}
+
+/// Opens the copy read-only (SQLite builds the `-shm` beside it, in our cache) and checks it.
+fn open_checked(path: &Path) -> Result<Connection, Corrupt> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+    if verdict != "ok" {
+        return Err(Corrupt::Damaged(verdict));
+    }
+    Ok(conn)
+}
+
+fn read_library(conn: &Connection) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+    let schema = detect_schema(conn)?;
+    let (assets, albums) = read_assets(conn, &schema)?;
+    Ok((schema, assets, albums))
+}
+
+fn is_join_name(name: &str, suffix: &str) -> bool {
+    name.strip_prefix("Z_")
+        .and_then(|r| r.strip_suffix(suffix))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Finds the asset table, the album join table and every table's columns.
+pub fn detect_schema(conn: &Connection) -> Result<Schema, LibraryError> {
+    let mut tables: Vec<String> = Vec::new();
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        if let ValueRef::Text(t) = row.get_ref(0)? {
+            tables.push(String::from_utf8_lossy(t).into_owned());
+        }
+        if tables.len() > 100_000 {
+            return Err(LibraryError::UnknownSchema);
+        }
+    }
+    let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for table in &tables {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        let cols = stmt
+            .query_map([table], |r| r.get::<_, String>(0))?
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        columns.insert(
+            table.to_ascii_uppercase(),
+            cols.into_iter().map(|c| c.to_ascii_uppercase()).collect(),
+        );
+    }
+    let asset_table = ["ZASSET", "ZGENERICASSET"]
+        .into_iter()
+        .find(|t| columns.contains_key(*t))
+        .ok_or(LibraryError::UnknownSchema)?
+        .to_owned();
+    let join = columns
+        .iter()
+        .filter(|(t, _)| is_join_name(t, "ASSETS"))
+        .find_map(|(t, cols)| {
+            let album = cols.iter().find(|c| is_join_name(c, "ALBUMS"))?;
+            let asset = cols.iter().find(|c| is_join_name(c, "ASSETS"))?;
+            Some(JoinTable {
+                table: t.clone(),
+                album_column: album.clone(),
+                asset_column: asset.clone(),
+            })
+        });
+    Ok(Schema {
+        asset_table,
+        join,
+        columns,
+    })
+}
+
+/// An integer from any storage class (garbage → None, never an error).
+fn int(v: ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(i) => Some(i),
+        ValueRef::Real(f) if f.is_finite() => Some(f as i64),
+        _ => None,
+    }
+}
+
+fn real(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(f) if f.is_finite() => Some(f),
+        _ => None,
+    }
+}
+
+/// Text, capped: a name or UUID longer than this is garbage.
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Text(t) if t.len() <= 4096 => std::str::from_utf8(t).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A Core Data timestamp at a UTC offset (seconds east; an invalid offset falls back to UTC).
+pub fn core_data_time(secs: f64, offset_secs: Option<i64>) -> Option<DateTime<FixedOffset>> {
+    let unix = secs + CORE_DATA_EPOCH as f64;
+    if !(-1e12..1e12).contains(&unix) {
+        return None;
+    }
+    let whole = unix.floor() as i64;
+    let nanos = ((unix - unix.floor()) * 1e9) as u32;
+    let utc = Utc.timestamp_opt(whole, nanos.min(999_999_999)).single()?;
+    let offset = offset_secs
+        .and_then(|o| i32::try_from(o).ok())
+        .and_then(FixedOffset::east_opt)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    Some(utc.with_timezone(&offset))
+}
+
+/// `SELECT` list entry for a column that may not exist.
+fn col(schema: &Schema, table: &str, alias: &str, column: &str) -> String {
+    if schema.has(table, column) {
+        format!("{alias}.{column}")
+    } else {
+        "NULL".to_owned()
+    }
+}
+
+/// Runs `sql` and hands each row to `f`, refusing more than MAX_ROWS rows.
+fn for_rows(
+    conn: &Connection,
+    sql: &str,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+) -> Result<(), Corrupt> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0usize;
+    while let Some(row) = rows.next()? {
+        n += 1;
+        if n > MAX_ROWS {
+            return Err(Corrupt::Other(LibraryError::TooManyEntries {
+                what: "Photos.sqlite".to_owned(),
+                limit: MAX_ROWS,
+            }));
+        }
+        f(row)?;
+    }
+    Ok(())
+}
+
+fn read_albums(conn: &Connection, schema: &Schema) -> Result<Vec<DbAlbum>, Corrupt> {
+    const T: &str = "ZGENERICALBUM";
+    if !schema.has(T, "Z_PK") || !schema.has(T, "ZKIND") {
+        return Ok(Vec::new());
+    }
+    struct Row {
+        kind: Option<i64>,
+        title: Option<String>,
+        parent: Option<i64>,
+        trashed: bool,
+        uuid: Option<String>,
+    }
+    let sql = format!(
+        "SELECT a.Z_PK, a.ZKIND, {}, {}, {}, {} FROM {T} a",
+        col(schema, T, "a", "ZTITLE"),
+        col(schema, T, "a", "ZPARENTFOLDER"),
+        col(schema, T, "a", "ZTRASHEDSTATE"),
+        col(schema, T, "a", "ZUUID"),
+    );
+    let mut rows: HashMap<i64, Row> = HashMap::new();
+    for_rows(conn, &sql, |r| {
+        if let Some(pk) = int(r.get_ref(0)?) {
+            rows.insert(
+                pk,
+                Row {
+                    kind: int(r.get_ref(1)?),
+                    title: text(r.get_ref(2)?),
+                    parent: int(r.get_ref(3)?),
+                    trashed: int(r.get_ref(4)?) == Some(1),
+                    uuid: text(r.get_ref(5)?),
+                },
+            );
+        }
+        Ok(())
+    })?;
+    let mut albums = Vec::new();
+    for (pk, row) in &rows {
+        let Some(kind @ (2 | 1505)) = row.kind else {
+            continue;
+        };
+        if row.trashed {
+            continue;
+        }
+        // Folder titles up the ZPARENTFOLDER chain until the root (3999) or a missing parent.
+        let mut parts = vec![row.title.clone().unwrap_or_else(|| "(untitled)".to_owned())];
+        let mut parent = row.parent;
+        let mut in_trash = false;
+        for _ in 0..MAX_FOLDER_DEPTH {
+            let Some(p) = parent.and_then(|p| rows.get(&p)) else {
+                break;
+            };
+            if p.kind != Some(4000) {
+                break;
+            }
+            in_trash |= p.trashed;
+            parts.push(p.title.clone().unwrap_or_else(|| "(untitled)".to_owned()));
+            parent = p.parent;
+        }
+        if in_trash {
+            continue;
+        }
+        parts.reverse();
+        albums.push(DbAlbum {
+            pk: *pk,
+            uuid: row.uuid.clone(),
+            kind,
+            path: parts.join("/"),
+        });
+    }
+    albums.sort_by(|a, b| a.path.cmp(&b.path).then(a.pk.cmp(&b.pk)));
+    Ok(albums)
+}
+
+fn read_assets(
+    conn: &Connection,
+    schema: &Schema,
+) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+    let t = schema.asset_table.as_str();
+    if !schema.has(t, "Z_PK") {
+        return Err(Corrupt::Other(LibraryError::UnknownSchema));
+    }
+    // Per-asset facts from side tables, each only if its columns exist.
+    let mut offsets: HashMap<i64, i64> = HashMap::new();
+    const AA: &str = "ZADDITIONALASSETATTRIBUTES";
+    if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
+        for_rows(
+            conn,
+            &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"),
+            |r| {
+                if let (Some(a), Some(o)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
+                    offsets.insert(a, o);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    const IR: &str = "ZINTERNALRESOURCE";
+    let mut icloud_only: HashSet<i64> = HashSet::new();
+    let mut resource_cloud: HashMap<i64, i64> = HashMap::new();
+    if ["ZASSET", "ZDATASTORESUBTYPE"]
+        .iter()
+        .all(|c| schema.has(IR, c))
+    {
+        let sql = format!(
+            "SELECT r.ZASSET, {}, {}, {} FROM {IR} r WHERE r.ZDATASTORESUBTYPE = 1",
+            col(schema, IR, "r", "ZLOCALAVAILABILITY"),
+            col(schema, IR, "r", "ZFINGERPRINT"),
+            col(schema, IR, "r", "ZCLOUDLOCALSTATE"),
+        );
+        for_rows(conn, &sql, |r| {
+            let Some(asset) = int(r.get_ref(0)?) else {
+                return Ok(());
+            };
+            let fingerprint = !matches!(r.get_ref(2)?, ValueRef::Null);
+            if int(r.get_ref(1)?) == Some(-1) && fingerprint {
+                icloud_only.insert(asset);
+            }
+            if let Some(s) = int(r.get_ref(3)?) {
+                resource_cloud.insert(asset, s);
+            }
+            Ok(())
+        })?;
+    }
+    const CM: &str = "ZCLOUDMASTER";
+    let mut master_cloud: HashMap<i64, i64> = HashMap::new();
+    if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
+        for_rows(
+            conn,
+            &format!("SELECT Z_PK, ZCLOUDLOCALSTATE FROM {CM}"),
+            |r| {
+                if let (Some(pk), Some(s)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
+                    master_cloud.insert(pk, s);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let albums = read_albums(conn, schema)?;
+    let album_by_pk: HashMap<i64, &DbAlbum> = albums.iter().map(|a| (a.pk, a)).collect();
+    let mut membership: HashMap<i64, Vec<&DbAlbum>> = HashMap::new();
+    if let Some(j) = &schema.join {
+        let sql = format!(
+            "SELECT {}, {} FROM {}",
+            j.album_column, j.asset_column, j.table
+        );
+        for_rows(conn, &sql, |r| {
+            if let (Some(al), Some(asset)) = (int(r.get_ref(0)?), int(r.get_ref(1)?))
+                && let Some(album) = album_by_pk.get(&al)
+            {
+                membership.entry(asset).or_default().push(album);
+            }
+            Ok(())
+        })?;
+    }
+
+    let columns = [
+        "ZUUID",
+        "ZDIRECTORY",
+        "ZFILENAME",
+        "ZKIND",
+        "ZKINDSUBTYPE",
+        "ZDATECREATED",
+        "ZHIDDEN",
+        "ZTRASHEDSTATE",
+        "ZTRASHEDDATE",
+        "ZFAVORITE",
+        "ZHASADJUSTMENTS",
+        "ZBUNDLESCOPE",
+        "ZMASTER",
+        "ZCLOUDLOCALSTATE",
+    ];
+    let list: Vec<String> = columns.iter().map(|c| col(schema, t, "a", c)).collect();
+    let sql = format!(
+        "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
+        list.join(", ")
+    );
+    let mut assets = Vec::new();
+    for_rows(conn, &sql, |r| {
+        let Some(pk) = int(r.get_ref(0)?) else {
+            return Ok(());
+        };
+        let get = |i: usize| r.get_ref(i + 1);
+        let offset = offsets.get(&pk).copied();
+        let flag = |v: ValueRef<'_>| int(v).is_some_and(|v| v != 0);
+        let trashed = int(get(7)?) == Some(1);
+        let cloud = match int(get(12)?).and_then(|m| master_cloud.get(&m)) {
+            Some(s) => CloudState::from_code(Some(*s)),
+            None => CloudState::from_code(resource_cloud.get(&pk).copied()),
+        };
+        let member_of = membership.remove(&pk).unwrap_or_default();
+        let bundle = int(get(11)?);
+        let mut albums: Vec<String> = member_of.iter().map(|a| a.path.clone()).collect();
+        albums.sort();
+        albums.dedup();
+        assets.push(DbAsset {
+            pk,
+            uuid: text(get(0)?),
+            directory: text(get(1)?),
+            filename: text(get(2)?),
+            kind: match int(get(3)?) {
+                Some(0) => DbKind::Photo,
+                Some(1) => DbKind::Video,
+                _ => DbKind::Unknown,
+            },
+            kind_subtype: int(get(4)?),
+            created: real(get(5)?).and_then(|s| core_data_time(s, offset)),
+            hidden: flag(get(6)?),
+            trashed,
+            trashed_at: real(get(8)?)
+                .filter(|_| trashed)
+                .and_then(|s| core_data_time(s, offset)),
+            favorite: flag(get(9)?),
+            has_adjustments: flag(get(10)?),
+            icloud_only: icloud_only.contains(&pk),
+            cloud,
+            shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
+            albums,
+        });
+        Ok(())
+    })?;
+    Ok((assets, albums))
+}
+
+/// Opens a database file read-only and decodes it (for tools and tests on a local copy).
+pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
+    let conn = open_checked(path).map_err(|e| match e {
+        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
+        Corrupt::Other(e) => e,
+    })?;
+    let (schema, assets, albums) = read_library(&conn).map_err(|e| match e {
+        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
+        Corrupt::Other(e) => e,
+    })?;
+    Ok(LibraryDb {
+        schema,
+        assets,
+        albums,
+        wal_present: path
+            .with_file_name(format!(
+                "{}-wal",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            ))
+            .exists(),
+        fetched: false,
+        cache_path: path.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(sql: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn
+    }
+
+    #[test]
+    fn ios13_generic_asset_and_z26_join() {
+        let conn = db("CREATE TABLE ZGENERICASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR,
+               ZDIRECTORY VARCHAR, ZFILENAME VARCHAR, ZKIND INTEGER, ZDATECREATED TIMESTAMP);
+             CREATE TABLE Z_26ASSETS (Z_26ALBUMS INTEGER, Z_34ASSETS INTEGER, Z_FOK_34ASSETS INTEGER);
+             CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, ZKIND INTEGER, ZTITLE VARCHAR);
+             INSERT INTO ZGENERICASSET VALUES (7, 'U7', 'DCIM/100APPLE', 'IMG_0001.JPG', 0, 700000000.5);
+             INSERT INTO ZGENERICALBUM VALUES (3, 2, 'Cats');
+             INSERT INTO Z_26ASSETS VALUES (3, 7, 1);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.asset_table, "ZGENERICASSET");
+        assert_eq!(
+            schema.join,
+            Some(JoinTable {
+                table: "Z_26ASSETS".into(),
+                album_column: "Z_26ALBUMS".into(),
+                asset_column: "Z_34ASSETS".into(),
+            })
+        );
+        // Columns that do not exist (ZHIDDEN, ZTRASHEDSTATE, side tables) are simply not read.
+        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        assert_eq!(albums.len(), 1);
+        assert_eq!(assets.len(), 1);
+        let a = &assets[0];
+        assert_eq!(a.uuid.as_deref(), Some("U7"));
+        assert_eq!(a.kind, DbKind::Photo);
+        assert!(!a.hidden && !a.trashed && !a.icloud_only);
+        assert_eq!(a.albums, vec!["Cats".to_string()]);
+        assert_eq!(
+            a.created.unwrap().timestamp(),
+            700_000_000 + CORE_DATA_EPOCH
+        );
+    }
+
+    #[test]
+    fn ios26_asset_with_z33_join_and_decoys() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZKIND INTEGER,
+               ZHIDDEN INTEGER, ZTRASHEDSTATE INTEGER, ZTRASHEDDATE TIMESTAMP, ZKINDSUBTYPE INTEGER);
+             CREATE TABLE Z_3SUGGESTIONSBEINGREPRESENTATIVEASSETS (Z_3ASSETS INTEGER,
+               Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS INTEGER);
+             CREATE TABLE Z_3ASSETS (Z_3ASSETS INTEGER, Z_40KEYASSETS INTEGER);
+             CREATE TABLE Z_33ASSETS (Z_33ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, ZKIND INTEGER, ZTITLE VARCHAR,
+               ZPARENTFOLDER INTEGER, ZTRASHEDSTATE INTEGER);
+             INSERT INTO ZGENERICALBUM VALUES (1, 3999, NULL, NULL, 0), (2, 4000, 'Trips', 1, 0),
+               (3, 2, 'Iceland 2025', 2, 0), (4, 2, 'Old', 1, 1), (5, 1505, 'Family', NULL, 0),
+               (6, 4000, 'Bin', 1, 1), (7, 2, 'In trashed folder', 6, 0), (8, 99999, 'weird', 1, 0);
+             INSERT INTO ZASSET VALUES (1, 'A', 1, 1, 1, 0.0, 4242), (2, 'B', 77, 'yes', NULL, NULL, 2);
+             INSERT INTO Z_33ASSETS VALUES (3, 1), (4, 1), (5, 1), (7, 1), (8, 1), (99, 1);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.asset_table, "ZASSET");
+        let j = schema.join.clone().unwrap();
+        assert_eq!(
+            (
+                j.table.as_str(),
+                j.album_column.as_str(),
+                j.asset_column.as_str()
+            ),
+            ("Z_33ASSETS", "Z_33ALBUMS", "Z_3ASSETS")
+        );
+        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        let paths: Vec<&str> = albums.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(paths, ["Family", "Trips/Iceland 2025"]);
+        let a = &assets[0];
+        assert_eq!(a.kind, DbKind::Video);
+        assert!(a.hidden && a.trashed && a.shared);
+        assert_eq!(subtype_name(a.kind_subtype), "unknown");
+        assert_eq!(
+            a.trashed_at.unwrap().timestamp(),
+            CORE_DATA_EPOCH,
+            "Core Data 0 = 2001-01-01"
+        );
+        assert_eq!(a.albums, ["Family", "Trips/Iceland 2025"]);
+        // Garbage values are unknown / false, never an error.
+        let b = &assets[1];
+        assert_eq!(b.kind, DbKind::Unknown);
+        assert!(!b.hidden && !b.trashed && b.albums.is_empty());
+        assert_eq!(subtype_name(b.kind_subtype), "live_photo");
+    }
+
+    #[test]
+    fn no_asset_table_is_unknown_schema() {
+        let conn = db("CREATE TABLE Z_28ASSETS (Z_28ALBUMS INTEGER, Z_3ASSETS INTEGER);");
+        assert!(matches!(
+            detect_schema(&conn),
+            Err(LibraryError::UnknownSchema)
+        ));
+    }
+
+    #[test]
+    fn join_without_album_column_is_not_the_join() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_3ASSETS (Z_3ASSETS INTEGER, Z_40KEYASSETS INTEGER);");
+        assert_eq!(detect_schema(&conn).unwrap().join, None);
+    }
+
+    #[test]
+    fn core_data_time_applies_offset() {
+        let t = core_data_time(0.0, Some(3600)).unwrap();
+        assert_eq!(t.to_rfc3339(), "2001-01-01T01:00:00+01:00");
+        assert_eq!(
+            core_data_time(0.0, Some(1_000_000))
+                .unwrap()
+                .offset()
+                .local_minus_utc(),
+            0
+        );
+        assert!(core_data_time(f64::MAX, None).is_none());
+    }
+}
