@@ -34,6 +34,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
     GenerateLibrary(super::library::cli::GenerateArgs),
+    /// Be a USB device: the simulated iPhone through the Linux USB gadget framework (configfs +
+    /// FunctionFS; needs root and a device controller, e.g. dummy_hcd). Used by tests/usbvm.
+    #[cfg(feature = "gadget")]
+    Gadget(crate::mock::gadget::GadgetArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -77,6 +81,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::GenerateLibrary(args) => super::library::cli::run(&args),
+            #[cfg(feature = "gadget")]
+            Command::Gadget(args) => crate::mock::gadget::serve(args).await,
         }
     });
     match result {

@@ -6,6 +6,8 @@ pub mod afcd;
 pub mod builder;
 pub mod cli;
 pub mod demo;
+#[cfg(feature = "gadget")]
+pub mod gadget;
 pub mod library;
 pub mod lockdownd;
 pub mod muxd_server;
