@@ -16,6 +16,14 @@ pub mod tcp;
 pub mod transport;
 pub mod usb;
 
+pub use stream::DeviceStream;
+pub use transport::{DeviceInfo, Transport, TransportKind};
+
+/// Apple's USB vendor id.
+pub const APPLE_VID: u16 = 0x05ac;
+/// The lockdownd port on every iPhone.
+pub const LOCKDOWN_PORT: u16 = 62078;
+
 /// Hex test vectors (captured bytes from protocol.md and usb-vm.md) for the codec tests.
 #[cfg(test)]
 pub(crate) mod test_hex {
@@ -27,11 +35,3 @@ pub(crate) mod test_hex {
             .collect()
     }
 }
-
-pub use stream::DeviceStream;
-pub use transport::{DeviceInfo, Transport, TransportKind};
-
-/// Apple's USB vendor id.
-pub const APPLE_VID: u16 = 0x05ac;
-/// The lockdownd port on every iPhone.
-pub const LOCKDOWN_PORT: u16 = 62078;
