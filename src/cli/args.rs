@@ -88,4 +88,10 @@ pub struct DevicesArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Wait until at least one phone is connected, then list (exit 4 if --timeout passes first).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (default: wait forever).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
 }

@@ -1,10 +1,15 @@
 //! `iphone-import devices`: which phones are connected, and how.
 
+use std::time::Duration;
+
+use anyhow::Context as _;
 use serde::Serialize;
 
 use super::args::{DevicesArgs, GlobalArgs};
 use super::{exit, session};
-use crate::usbmux::{DeviceInfo, TransportKind};
+use crate::usbmux::transport::Transport;
+use crate::usbmux::usb::{self, UsbEvent};
+use crate::usbmux::{DeviceInfo, TransportKind, muxd_proto::DeviceEvent};
 
 #[derive(Serialize)]
 struct DeviceJson<'a> {
@@ -16,6 +21,16 @@ struct DeviceJson<'a> {
 
 pub async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
+    if args.wait {
+        let waited = wait_for_phone(&reach.transport);
+        match args.timeout {
+            Some(secs) => {
+                // Timing out is not an error: the list below says nobody came (exit 4).
+                let _ = tokio::time::timeout(Duration::from_secs(secs), waited).await;
+            }
+            None => waited.await?,
+        }
+    }
     let devices = reach.transport.list().await?;
     if args.json {
         let rows: Vec<DeviceJson> = devices.iter().map(to_json).collect();
@@ -62,5 +77,36 @@ fn transport_text(t: TransportKind) -> &'static str {
         TransportKind::Usb => "USB (direct)",
         TransportKind::Usbmuxd => "usbmuxd",
         TransportKind::Demo => "simulated iPhone (demo)",
+    }
+}
+
+/// Resolve once the route sees at least one phone: direct USB by watching the bus (hotplug), the
+/// daemon by its Listen events; phones in process are there already.
+async fn wait_for_phone(transport: &Transport) -> anyhow::Result<()> {
+    if let Some(client) = transport.muxd() {
+        let mut events = client.listen().await?;
+        // The daemon first reports every phone it already has.
+        loop {
+            match events.next_event().await? {
+                Some(DeviceEvent::Attached(_)) => return Ok(()),
+                Some(_) => {}
+                None => anyhow::bail!(
+                    "the usbmuxd daemon closed the connection while waiting for a phone; is it still running?"
+                ),
+            }
+        }
+    }
+    match transport.kind() {
+        TransportKind::Usb => {
+            let mut events = usb::watch()?;
+            // The watcher first reports the phones already connected.
+            loop {
+                match events.recv().await.context("the USB watcher stopped")? {
+                    UsbEvent::Arrived(_) => return Ok(()),
+                    UsbEvent::Left(_) => {}
+                }
+            }
+        }
+        TransportKind::Usbmuxd | TransportKind::Demo => Ok(()),
     }
 }

@@ -564,13 +564,24 @@ fn pump_out(
     mut ep: EndpointReceiver,
     sessions: std_mpsc::Receiver<mpsc::Sender<Result<Bytes, LinkError>>>,
 ) {
+    // A read that completes after its session ended (the host disabled us, then re-enabled us
+    // after a re-plug) holds the next host's first packet, its VERSION: hand it to the next
+    // session instead of dropping it.
+    let mut carried: Option<Bytes> = None;
     while let Ok(incoming) = sessions.recv() {
+        if let Some(data) = carried.take()
+            && let Err(e) = incoming.blocking_send(Ok(data))
+        {
+            carried = e.0.ok();
+            continue;
+        }
         loop {
             match ep.recv_and_fetch(BytesMut::with_capacity(OUT_READ_SIZE)) {
                 // A zero-length read is the host's ZLP ending a packet-multiple transfer.
                 Ok(data) if data.is_empty() => {}
                 Ok(data) => {
-                    if incoming.blocking_send(Ok(data.freeze())).is_err() {
+                    if let Err(e) = incoming.blocking_send(Ok(data.freeze())) {
+                        carried = e.0.ok();
                         break;
                     }
                 }
@@ -596,6 +607,10 @@ fn pump_in(mut ep: EndpointSender, sessions: std_mpsc::Receiver<mpsc::Receiver<B
             _ => 512,
         };
         while let Some(packet) = outgoing.blocking_recv() {
+            // The session ended (host disabled us): what it left queued belongs to the old host.
+            if outgoing.is_closed() {
+                break;
+            }
             let needs_zlp = !packet.is_empty() && packet.len() % max_packet == 0;
             let sent = ep.send(packet).and_then(|()| {
                 if needs_zlp {
