@@ -177,23 +177,23 @@ impl PairRecord {
         d
     }
 
-    /// The record as sent inside a Pair request: no private keys (limd strips them).
+    /// The record as sent inside a Pair request: the saved record without private keys, escrow
+    /// bag or extras (limd sends exactly these).
     pub fn to_pair_request_dictionary(&self) -> Dictionary {
+        const SENT: [&str; 5] = [
+            "DeviceCertificate",
+            "HostCertificate",
+            "RootCertificate",
+            "SystemBUID",
+            "HostID",
+        ];
+        let full = self.to_dictionary();
         let mut d = Dictionary::new();
-        d.insert(
-            "DeviceCertificate".into(),
-            Value::Data(self.device_certificate.clone()),
-        );
-        d.insert(
-            "HostCertificate".into(),
-            Value::Data(self.host_certificate.clone()),
-        );
-        d.insert(
-            "RootCertificate".into(),
-            Value::Data(self.root_certificate.clone()),
-        );
-        d.insert("SystemBUID".into(), self.system_buid.clone().into());
-        d.insert("HostID".into(), self.host_id.clone().into());
+        for key in SENT {
+            if let Some(value) = full.get(key) {
+                d.insert(key.into(), value.clone());
+            }
+        }
         d
     }
 
