@@ -102,8 +102,10 @@ pub struct DbAsset {
     pub cloud: CloudState,
     /// In a shared album (ZBUNDLESCOPE 2, or member of a ZKIND 1505 album) or Shared with You (3).
     pub shared: bool,
-    /// Album paths ("Trips/Iceland 2025"), sorted.
+    /// Album paths ("Trips/Iceland 2025"), sorted, duplicates merged.
     pub albums: Vec<String>,
+    /// Z_PK of every album holding this asset (two albums may share a path), sorted.
+    pub album_pks: Vec<i64>,
 }
 
 /// One user or shared album (not trashed).
@@ -113,7 +115,15 @@ pub struct DbAlbum {
     pub uuid: Option<String>,
     /// 2 user album, 1505 shared album.
     pub kind: i64,
+    /// Folder titles and the album's own title joined with `/` ("Trips/Iceland 2025"). A title
+    /// may itself contain `/`; use `title` and `folders` when that matters.
     pub path: String,
+    /// The album's own title (ZTITLE; "(untitled)" when absent).
+    pub title: String,
+    /// Enclosing folder titles, outermost first (empty at the top level).
+    pub folders: Vec<String>,
+    /// A shared (iCloud Shared Album, ZKIND 1505) album.
+    pub shared: bool,
 }
 
 /// The album join table as found in this database.
@@ -542,11 +552,22 @@ fn read_albums(conn: &Connection, schema: &Schema) -> Result<Vec<DbAlbum>, Corru
             continue;
         }
         parts.reverse();
+        let title = parts.pop().unwrap_or_default();
+        let folders = parts;
+        let path = folders
+            .iter()
+            .chain(std::iter::once(&title))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("/");
         albums.push(DbAlbum {
             pk: *pk,
             uuid: row.uuid.clone(),
             kind,
-            path: parts.join("/"),
+            path,
+            title,
+            folders,
+            shared: kind == 1505,
         });
     }
     albums.sort_by(|a, b| a.path.cmp(&b.path).then(a.pk.cmp(&b.pk)));
@@ -674,6 +695,9 @@ fn read_assets(
         let mut albums: Vec<String> = member_of.iter().map(|a| a.path.clone()).collect();
         albums.sort();
         albums.dedup();
+        let mut album_pks: Vec<i64> = member_of.iter().map(|a| a.pk).collect();
+        album_pks.sort_unstable();
+        album_pks.dedup();
         assets.push(DbAsset {
             pk,
             uuid: text(get(0)?),
@@ -697,6 +721,7 @@ fn read_assets(
             cloud,
             shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
             albums,
+            album_pks,
         });
         Ok(())
     })?;
