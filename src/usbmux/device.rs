@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::frame::{
-    self, Decoder, HOST_MTU, Packet, Protocol, Seqs, encode_control, encode_tcp, encode_version,
+    self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control, encode_tcp,
+    encode_version,
 };
 use super::host::ProtocolError;
 use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, SYN, TcpHeader};
@@ -17,10 +18,8 @@ use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, SYN, TcpHea
 pub struct DeviceEngine {
     /// Host's VERSION seen (and answered).
     versioned: bool,
-    v2: bool,
     decoder: Decoder,
-    tx_seq: u16,
-    rx_seq: u16,
+    seqs: SeqCounter,
     control: VecDeque<Bytes>,
     conns: ConnTable,
     events: VecDeque<MuxEvent>,
@@ -37,10 +36,8 @@ impl DeviceEngine {
     pub fn new() -> DeviceEngine {
         DeviceEngine {
             versioned: false,
-            v2: false,
             decoder: Decoder::new(HOST_MTU),
-            tx_seq: 0,
-            rx_seq: 0,
+            seqs: SeqCounter::new(0),
             control: VecDeque::new(),
             conns: ConnTable::default(),
             events: VecDeque::new(),
@@ -72,16 +69,14 @@ impl DeviceEngine {
         packet: Packet,
         listening: &dyn Fn(u16) -> bool,
     ) -> Result<(), ProtocolError> {
-        if let Some(seqs) = packet.seqs {
-            self.rx_seq = seqs.tx_seq;
-        }
+        self.seqs.received(packet.seqs);
         match packet.protocol {
             Protocol::Version => {
                 let (major, _minor) = frame::decode_version(&packet.payload)?;
                 // We are a v2 device; a host asking for 1 gets v1 framing (our answer says 2,
                 // which such a host would reject anyway).
-                self.v2 = major >= 2;
-                self.decoder.set_v2(self.v2);
+                self.seqs.set_v2(major >= 2);
+                self.decoder.set_v2(major >= 2);
                 if self.versioned {
                     // A second VERSION: the host restarted its mux (a new process, a restarted
                     // usbmuxd) and will reuse source ports. Its old connections are dead; end
@@ -176,7 +171,7 @@ impl DeviceEngine {
 
     /// A CONTROL message to the host (kind 3 error, 5 warning, 7 info).
     pub fn send_control(&mut self, kind: u8, text: &str) {
-        let seqs = self.next_seqs();
+        let seqs = self.seqs.advance();
         self.control.push_back(encode_control(seqs, kind, text));
     }
 
@@ -192,25 +187,13 @@ impl DeviceEngine {
         !self.control.is_empty() || self.conns.has_output()
     }
 
-    fn next_seqs(&mut self) -> Option<Seqs> {
-        if !self.v2 {
-            return None;
-        }
-        let seqs = Seqs {
-            tx_seq: self.tx_seq,
-            rx_seq: self.rx_seq,
-        };
-        self.tx_seq = self.tx_seq.wrapping_add(1);
-        Some(seqs)
-    }
-
     /// The next whole mux packet to send.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if let Some(p) = self.control.pop_front() {
             return Some(p);
         }
         let (hdr, payload) = self.conns.next_segment()?;
-        let seqs = self.next_seqs();
+        let seqs = self.seqs.advance();
         Some(encode_tcp(seqs, &hdr.to_bytes(), &payload))
     }
 }
@@ -218,7 +201,7 @@ impl DeviceEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usbmux::frame::{DEV_MRU, encode_setup};
+    use crate::usbmux::frame::{DEV_MRU, Seqs, encode_setup};
     use crate::usbmux::host::HostEngine;
     use crate::usbmux::tcp::{ACK, RST, WINDOW};
     use crate::usbmux::test_hex::hex;

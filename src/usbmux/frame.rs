@@ -64,6 +64,60 @@ pub struct Seqs {
     pub rx_seq: u16,
 }
 
+/// One side's v2 counters: our next tx_seq, and the peer's last tx_seq echoed as rx_seq.
+/// Both roles number packets the same way; v1 framing has no counters at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqCounter {
+    v2: bool,
+    tx_seq: u16,
+    rx_seq: u16,
+}
+
+impl SeqCounter {
+    /// v1 until [`SeqCounter::set_v2`]; `rx_seq` is what we echo before hearing the peer.
+    pub fn new(rx_seq: u16) -> SeqCounter {
+        SeqCounter {
+            v2: false,
+            tx_seq: 0,
+            rx_seq,
+        }
+    }
+
+    pub fn set_v2(&mut self, v2: bool) {
+        self.v2 = v2;
+    }
+
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// Restarts both counters (the host does so at SETUP).
+    pub fn restart(&mut self, tx_seq: u16, rx_seq: u16) {
+        self.tx_seq = tx_seq;
+        self.rx_seq = rx_seq;
+    }
+
+    /// Remembers the peer's counter from a received packet.
+    pub fn received(&mut self, seqs: Option<Seqs>) {
+        if let Some(seqs) = seqs {
+            self.rx_seq = seqs.tx_seq;
+        }
+    }
+
+    /// Counters for the next packet we send (`None` in v1), advancing ours.
+    pub fn advance(&mut self) -> Option<Seqs> {
+        if !self.v2 {
+            return None;
+        }
+        let seqs = Seqs {
+            tx_seq: self.tx_seq,
+            rx_seq: self.rx_seq,
+        };
+        self.tx_seq = self.tx_seq.wrapping_add(1);
+        Some(seqs)
+    }
+}
+
 /// One decoded mux packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::frame::{
-    self, DEV_MRU, Decoder, FrameError, Packet, Protocol, Seqs, encode_setup, encode_tcp,
+    self, DEV_MRU, Decoder, FrameError, Packet, Protocol, SeqCounter, encode_setup, encode_tcp,
     encode_version,
 };
 use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, TcpHeader};
@@ -42,9 +42,7 @@ enum Control {
 pub struct HostEngine {
     phase: Phase,
     decoder: Decoder,
-    v2: bool,
-    tx_seq: u16,
-    rx_seq: u16,
+    seqs: SeqCounter,
     control: VecDeque<Control>,
     conns: ConnTable,
     events: VecDeque<MuxEvent>,
@@ -63,9 +61,7 @@ impl HostEngine {
         HostEngine {
             phase: Phase::AwaitVersion,
             decoder: Decoder::new(DEV_MRU),
-            v2: false,
-            tx_seq: 0,
-            rx_seq: 0xffff,
+            seqs: SeqCounter::new(0xffff),
             control: VecDeque::from([Control::Version]),
             conns: ConnTable::default(),
             events: VecDeque::new(),
@@ -132,17 +128,15 @@ impl HostEngine {
     }
 
     fn handle(&mut self, packet: Packet) -> Result<(), ProtocolError> {
-        if let Some(seqs) = packet.seqs {
-            // usbmuxd echoes the device's last tx_seq as its rx_seq.
-            self.rx_seq = seqs.tx_seq;
-        }
+        // usbmuxd echoes the device's last tx_seq as its rx_seq.
+        self.seqs.received(packet.seqs);
         match (self.phase, packet.protocol) {
             (Phase::AwaitVersion, Protocol::Version) => {
                 let (major, minor) = frame::decode_version(&packet.payload)?;
                 match major {
                     1 => {}
                     2 => {
-                        self.v2 = true;
+                        self.seqs.set_v2(true);
                         self.decoder.set_v2(true);
                         // SETUP goes before any SYN already queued.
                         self.control.push_back(Control::Setup);
@@ -191,18 +185,6 @@ impl HostEngine {
         !self.control.is_empty() || (self.phase == Phase::Ready && self.conns.has_output())
     }
 
-    fn next_seqs(&mut self) -> Option<Seqs> {
-        if !self.v2 {
-            return None;
-        }
-        let seqs = Seqs {
-            tx_seq: self.tx_seq,
-            rx_seq: self.rx_seq,
-        };
-        self.tx_seq = self.tx_seq.wrapping_add(1);
-        Some(seqs)
-    }
-
     /// The next whole mux packet to send.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if let Some(c) = self.control.pop_front() {
@@ -210,9 +192,8 @@ impl HostEngine {
                 Control::Version => encode_version(2, 0),
                 Control::Setup => {
                     // usbmuxd restarts its counters here: SETUP is tx_seq 0, rx_seq 0xffff.
-                    self.tx_seq = 0;
-                    self.rx_seq = 0xffff;
-                    let seqs = self.next_seqs().expect("SETUP only in v2");
+                    self.seqs.restart(0, 0xffff);
+                    let seqs = self.seqs.advance().expect("SETUP only in v2");
                     encode_setup(seqs)
                 }
             });
@@ -221,7 +202,7 @@ impl HostEngine {
             return None;
         }
         let (hdr, payload) = self.conns.next_segment()?;
-        let seqs = self.next_seqs();
+        let seqs = self.seqs.advance();
         Some(encode_tcp(seqs, &hdr.to_bytes(), &payload))
     }
 }
@@ -229,6 +210,7 @@ impl HostEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usbmux::frame::Seqs;
     use crate::usbmux::tcp::{ACK, RST, SYN};
     use crate::usbmux::test_hex::hex;
 
