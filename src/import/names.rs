@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-/// Longest name accepted, in bytes (the limit of ext4, XFS, btrfs and exFAT's UTF-16 units alike).
-pub const MAX_NAME_BYTES: usize = 255;
+pub use crate::library::names::MAX_NAME_BYTES;
+use crate::library::names::{BadName, check_name};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ impl fmt::Display for NameProblem {
             NameProblem::Empty => "it is empty",
             NameProblem::Dot => "it is `.`",
             NameProblem::DotDot => "it is `..`",
-            NameProblem::Slash => "it contains `/`",
+            NameProblem::Slash => "it contains a path separator (`/` or `\\`)",
             NameProblem::Nul => "it contains a NUL byte",
             NameProblem::Control => "it contains a control character",
             NameProblem::TooLong => "it is longer than 255 bytes",
@@ -61,30 +61,22 @@ impl InvalidName {
     }
 }
 
-/// Checks that `name` is one ordinary path component: not empty, not `.` or `..`, no `/`,
-/// no NUL or other control characters, at most [`MAX_NAME_BYTES`] bytes. Unicode is fine.
+/// Checks that `name` is one ordinary path component: not empty, not `.` or `..`, no `/` or
+/// `\`, no NUL or other control characters, at most [`MAX_NAME_BYTES`] bytes. Unicode is fine.
 pub fn validate_name(name: &str) -> Result<&str, InvalidName> {
-    let problem = if name.is_empty() {
-        Some(NameProblem::Empty)
-    } else if name == "." {
-        Some(NameProblem::Dot)
-    } else if name == ".." {
-        Some(NameProblem::DotDot)
-    } else if name.len() > MAX_NAME_BYTES {
-        Some(NameProblem::TooLong)
-    } else if name.contains('/') {
-        Some(NameProblem::Slash)
-    } else if name.contains('\0') {
-        Some(NameProblem::Nul)
-    } else if name.chars().any(char::is_control) {
-        Some(NameProblem::Control)
-    } else {
-        None
-    };
-    match problem {
-        Some(p) => Err(InvalidName::new(name, p)),
-        None => Ok(name),
-    }
+    // One rule for "a plain component", shared with the library's listing checks.
+    check_name(name).map(|()| name).map_err(|bad| {
+        let problem = match bad {
+            BadName::Empty => NameProblem::Empty,
+            BadName::DotOrDotDot if name == "." => NameProblem::Dot,
+            BadName::DotOrDotDot => NameProblem::DotDot,
+            BadName::Separator => NameProblem::Slash,
+            BadName::Nul => NameProblem::Nul,
+            BadName::Control => NameProblem::Control,
+            BadName::TooLong => NameProblem::TooLong,
+        };
+        InvalidName::new(name, problem)
+    })
 }
 
 /// Checks a device path relative to the media root (`DCIM/100APPLE/IMG_0001.HEIC`; one leading
@@ -134,14 +126,7 @@ mod tests {
 
     #[test]
     fn ordinary_and_unicode_names_pass() {
-        for n in [
-            "IMG_0001.HEIC",
-            "Zoë ☀️ 写真.jpg",
-            ".hidden",
-            "a b",
-            "...",
-            "a\\b",
-        ] {
+        for n in ["IMG_0001.HEIC", "Zoë ☀️ 写真.jpg", ".hidden", "a b", "..."] {
             assert_eq!(validate_name(n), Ok(n));
         }
     }
@@ -149,12 +134,15 @@ mod tests {
     #[test]
     fn hostile_names_are_refused_with_reason() {
         let long = "x".repeat(300);
-        let cases: [(&str, NameProblem); 8] = [
+        let cases: [(&str, NameProblem); 9] = [
             ("", NameProblem::Empty),
             (".", NameProblem::Dot),
             ("..", NameProblem::DotDot),
             ("a/b", NameProblem::Slash),
             ("/", NameProblem::Slash),
+            // The phone lists it as one name, but Windows-formatted NAS shares and FAT drives
+            // would read it as a separator.
+            ("a\\b", NameProblem::Slash),
             ("a\0b", NameProblem::Nul),
             ("a\nb", NameProblem::Control),
             (&long, NameProblem::TooLong),
