@@ -147,7 +147,7 @@ pub struct PhoneReport {
     pub archived: u64,
     /// Files only on the phone that `pull` can copy.
     pub at_risk: u64,
-    /// Originals only in iCloud: not on the phone to copy, not in the archive.
+    /// Files of assets whose original is only in iCloud: not copyable, not in the archive.
     pub icloud_only: u64,
 }
 
@@ -419,7 +419,8 @@ pub fn check_archive(
 
 /// Compares the phone's inventory with the ledger: what `pull` would import by default
 /// (everything but Recently Deleted; no edited renders) and the ledger does not list for
-/// `udid` is at risk. Unsafe names (which `pull` skips) are at risk too: they are only on the
+/// `udid` is at risk, except the files of assets whose original is only in iCloud (reported
+/// as [`ProblemKind::IcloudOnly`]: nothing to copy until the phone downloads it). Unsafe names (which `pull` skips) are at risk too: they are only on the
 /// phone.
 pub fn check_phone(
     ledger: &Ledger,
@@ -459,7 +460,9 @@ pub fn check_phone(
                 report.archived += 1;
                 continue;
             }
-            let (kind, detail) = if res.role == ResourceRole::Original && asset.icloud_only {
+            // An iCloud-only asset's companions wait for their original (pull copies them
+            // together), so none of its files is copyable yet.
+            let (kind, detail) = if asset.icloud_only {
                 report.icloud_only += 1;
                 (
                     ProblemKind::IcloudOnly,
