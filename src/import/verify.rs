@@ -620,20 +620,17 @@ async fn repair_one(
     let device_mtime = UNIX_EPOCH + Duration::from_nanos(mtime_ns.max(0) as u64);
     let placed = tokio::task::spawn_blocking(move || {
         let full = rel.under(&root);
-        // Keep the date the archive showed (pull set it to the capture time); for a missing
-        // file, read it again from the bytes, as pull does.
-        let mtime: Option<SystemTime> = match std::fs::symlink_metadata(&full) {
-            Ok(meta) if meta.is_file() => meta.modified().ok(),
-            _ => dates::capture_date_of(
-                staged.temp_path(),
-                &Fallbacks {
-                    photos_db: None,
-                    birth_time: Some(device_mtime),
-                },
-            )
-            .map(|d| d.system_time())
-            .or(Some(device_mtime)),
-        };
+        // The date rule of pull for a file on its own: the capture date in its bytes, else
+        // the phone's mtime (not the damaged file's mtime, which the damage may have changed).
+        let mtime: Option<SystemTime> = dates::capture_date_of(
+            staged.temp_path(),
+            &Fallbacks {
+                photos_db: None,
+                birth_time: Some(device_mtime),
+            },
+        )
+        .map(|d| d.system_time())
+        .or(Some(device_mtime));
         if std::fs::symlink_metadata(&full).is_ok() {
             staged.replace(&rel, mtime, &aside).map(|c| (c, true))
         } else {
