@@ -515,6 +515,14 @@ impl Staged {
             to: to.to_path_buf(),
             source,
         };
+        // Refuse before touching anything: after an exchange the old file must have a place.
+        if fs::symlink_metadata(aside).is_ok() {
+            return Err(rename_err(
+                &full,
+                aside,
+                io::Error::from(ErrorKind::AlreadyExists),
+            ));
+        }
         let exists = fs::symlink_metadata(&full).is_ok();
         if exists {
             match renameat_with(CWD, &self.path, CWD, &full, RenameFlags::EXCHANGE) {

@@ -713,4 +713,35 @@ mod tests {
         r.count(ProblemKind::AtRisk);
         assert_eq!(r.damaged(), 2);
     }
+
+    #[test]
+    fn replace_puts_the_good_file_in_place_and_keeps_the_old_one_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("2025")).unwrap();
+        std::fs::write(root.join("2025/a.jpg"), b"damaged").unwrap();
+        let dest = Destination::open(root).unwrap();
+        let stage = |body: &[u8]| {
+            let mut p = dest
+                .begin(&SourceKey {
+                    udid: "u",
+                    device_path: "DCIM/a.jpg",
+                    size: body.len() as u64,
+                    mtime_ns: 1,
+                })
+                .unwrap();
+            p.write_all(body).unwrap();
+            p.finish().unwrap()
+        };
+        let rel = RelPath::parse("2025/a.jpg").unwrap();
+        let aside = root.join(".iphone-import/damaged/run/2025/a.jpg");
+        let c = stage(b"good").replace(&rel, None, &aside).unwrap();
+        assert_eq!(c.rel, rel);
+        assert_eq!(std::fs::read(root.join("2025/a.jpg")).unwrap(), b"good");
+        assert_eq!(std::fs::read(&aside).unwrap(), b"damaged");
+        // A second replace never overwrites what was kept aside.
+        assert!(stage(b"again").replace(&rel, None, &aside).is_err());
+        assert_eq!(std::fs::read(&aside).unwrap(), b"damaged");
+        assert_eq!(std::fs::read(root.join("2025/a.jpg")).unwrap(), b"good");
+    }
 }
