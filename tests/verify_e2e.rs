@@ -593,3 +593,37 @@ fn arguments() {
     assert!(parse(&["/tmp/x", "--offline", "--repair"]).is_err());
     assert!(parse(&[]).is_err());
 }
+
+/// Without `--offline` and without a phone: NO_DEVICE, as for every command (a usbmuxd with no
+/// phone attached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_phone_without_offline_is_no_device() {
+    use iphone_import::mock::muxd_server::{MuxdServer, MuxdServerConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
+    let mut ledger = Ledger::open(&dest).unwrap();
+    ledger
+        .record(&entry("DCIM/100APPLE/a.jpg", "a.jpg", b"x"), "Phone")
+        .unwrap();
+    drop(ledger);
+    let server = MuxdServer::new(Vec::new(), MuxdServerConfig::default()).unwrap();
+    let addr = server
+        .spawn_tcp("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new("timeout")
+        .args(["60", BIN, "verify", "--transport", "usbmuxd"])
+        .arg(&dest)
+        .env("USBMUXD_SOCKET_ADDRESS", addr.to_string())
+        .env("HOME", tmp.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit::NO_DEVICE)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
