@@ -56,6 +56,9 @@ pub enum Command {
     Unpair,
     /// Copy every photo and video to DEST, incrementally and safely (see docs/pull.md).
     Pull(super::pull::PullArgs),
+    /// Check that every imported file is intact and everything on the phone is imported
+    /// (exit 0 safe, 6 items at risk on the phone, 7 archive damaged; see docs/scripting.md).
+    Verify(super::verify::VerifyArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
 }

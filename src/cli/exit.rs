@@ -14,6 +14,10 @@ pub const PARTIAL: u8 = 3;
 pub const NO_DEVICE: u8 = 4;
 /// The phone is locked, or has not trusted this computer.
 pub const NOT_TRUSTED: u8 = 5;
+/// `verify`: the archive is intact, but items on the phone are in no archive yet (run pull).
+pub const AT_RISK: u8 = 6;
+/// `verify`: archived files are missing or changed (takes precedence over [`AT_RISK`]).
+pub const DAMAGED: u8 = 7;
 
 /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;

@@ -9,6 +9,7 @@ mod ls;
 mod pairing;
 pub mod pull;
 mod session;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         args::Command::Unpair => pairing::unpair(&cli.global).await,
         args::Command::Ls(a) => ls::run(&cli.global, a).await,
         args::Command::Pull(a) => pull_cmd(&cli.global, a).await,
+        args::Command::Verify(a) => verify_cmd(&cli.global, a).await,
     }
 }
 
@@ -104,6 +106,52 @@ async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Resu
         }
         other => other,
     }
+}
+
+/// `verify`: `--offline` opens nothing but DEST (no transport, not even the usbmuxd socket);
+/// otherwise a paired session like `pull`'s.
+async fn verify_cmd(global: &args::GlobalArgs, a: &verify::VerifyArgs) -> anyhow::Result<u8> {
+    use std::sync::Arc;
+
+    use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
+
+    if a.offline {
+        return verify::run_with(a, None).await;
+    }
+    // Fail on a DEST without a ledger before looking for a phone.
+    drop(crate::import::verify::open_ledger(&a.dest)?);
+
+    struct SessionConnector(Arc<session::PhoneSession>);
+    impl AfcConnector for SessionConnector {
+        fn connect(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<crate::afc::AfcClient, ConnectError>> {
+            Box::pin(async move { self.0.afc().await.map_err(ConnectError::from) })
+        }
+    }
+
+    let session = Arc::new(session::PhoneSession::open(global).await?);
+    let name = session
+        .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
+        .await
+        .ok()
+        .and_then(|v| v.as_string().map(str::to_string))
+        .unwrap_or_else(|| "iPhone".to_string());
+    let device = PullDevice {
+        udid: session.device.udid.clone(),
+        name,
+    };
+    let phone = verify::VerifyPhone {
+        connector: Arc::new(SessionConnector(session.clone())),
+        cache_dir: pull::default_cache_dir(&device.udid),
+        device,
+        assets: None,
+    };
+    let result = verify::run_with(a, Some(phone)).await;
+    if let Ok(session) = Arc::try_unwrap(session) {
+        session.close().await;
+    }
+    result
 }
 
 /// Quiet by default: warnings only; -v info, -vv debug, -vvv trace; -q errors only.

@@ -302,6 +302,31 @@ impl Ledger {
         Ok(n as u64)
     }
 
+    /// Number of entries and the sum of their sizes, over all devices (for a progress total).
+    pub fn totals(&self) -> Result<(u64, u64), LedgerError> {
+        let (n, bytes): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM resources",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    /// Points an entry at a new destination path (after `verify --repair` had to restore a
+    /// file under another name), leaving everything else, and the device's info, as it was.
+    pub fn relocate(
+        &mut self,
+        udid: &str,
+        device_path: &str,
+        dest_path: &str,
+    ) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE resources SET dest_path = ?3 WHERE udid = ?1 AND device_path = ?2",
+            params![udid, normalise(device_path), dest_path],
+        )?;
+        Ok(n > 0)
+    }
+
     /// Streams every entry (of one device, or all with `None`) to `f` in device-path order,
     /// one row in memory at a time. `f` returning `Err` stops the walk and is passed back.
     pub fn for_each<E>(

@@ -7,6 +7,7 @@
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
+//! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //!
 //! How `pull` strings them together, per run and per resource:
 //!
@@ -30,3 +31,4 @@ pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod safe_write;
+pub mod verify;

@@ -479,6 +479,73 @@ impl Staged {
         })
     }
 
+    /// Puts this (verified) file at `DEST/rel` *in place of* the file there, for `verify
+    /// --repair`. The file it replaces is not deleted: it is moved to `aside` (a path under the
+    /// state folder; its parent is created). With `renameat2(RENAME_EXCHANGE)` the swap is
+    /// atomic: the final path always holds either the old or the new file. Where the
+    /// filesystem cannot exchange, the old file is moved aside first, then the new one renamed
+    /// in (a crash in between leaves the final path empty, which the next `verify` reports and
+    /// repairs). When nothing is at `DEST/rel`, this is a plain no-replace rename.
+    pub fn replace(
+        self,
+        rel: &RelPath,
+        mtime: Option<SystemTime>,
+        aside: &Path,
+    ) -> Result<Committed, SafeWriteError> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        use rustix::io::Errno;
+        if let Some(t) = mtime {
+            self.file
+                .set_modified(t)
+                .map_err(|e| write_error(&self.path, e))?;
+            self.file
+                .sync_all()
+                .map_err(|e| sync_error(&self.path, e))?;
+        }
+        let full = rel.under(&self.root);
+        let final_parent = full.parent().expect("a file under DEST").to_path_buf();
+        let created = create_dirs(&self.root, &final_parent)?;
+        let aside_parent = aside.parent().expect("an aside path has a folder");
+        fs::create_dir_all(aside_parent).map_err(|source| SafeWriteError::CreateDir {
+            path: aside_parent.to_path_buf(),
+            source,
+        })?;
+        let rename_err = |from: &Path, to: &Path, source: io::Error| SafeWriteError::Rename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            source,
+        };
+        // Refuse before touching anything: after an exchange the old file must have a place.
+        if fs::symlink_metadata(aside).is_ok() {
+            return Err(rename_err(
+                &full,
+                aside,
+                io::Error::from(ErrorKind::AlreadyExists),
+            ));
+        }
+        let exists = fs::symlink_metadata(&full).is_ok();
+        if exists {
+            match renameat_with(CWD, &self.path, CWD, &full, RenameFlags::EXCHANGE) {
+                Ok(()) => {
+                    // The old file now sits at the temp path: keep it aside.
+                    rename_noreplace(&self.path, aside)
+                        .map_err(|e| rename_err(&self.path, aside, e))?;
+                }
+                Err(e) if e == Errno::INVAL || e == Errno::NOSYS || e == Errno::OPNOTSUPP => {
+                    rename_noreplace(&full, aside).map_err(|e| rename_err(&full, aside, e))?;
+                    rename_noreplace(&self.path, &full)
+                        .map_err(|e| rename_err(&self.path, &full, e))?;
+                }
+                Err(e) => return Err(rename_err(&self.path, &full, e.into())),
+            }
+        } else {
+            rename_noreplace(&self.path, &full).map_err(|e| rename_err(&self.path, &full, e))?;
+        }
+        sync_dirs(&final_parent, &created)?;
+        sync_dir(aside_parent)?;
+        Ok(self.committed(rel.clone(), 0, Outcome::Written))
+    }
+
     fn committed(&self, rel: RelPath, suffix: u32, outcome: Outcome) -> Committed {
         Committed {
             rel,

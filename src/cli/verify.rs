@@ -1,0 +1,438 @@
+//! `iphone-import verify DEST`: the command line of `import::verify`: arguments, the
+//! five-second report (or JSON lines), the progress bar while hashing, and the exit code
+//! (0 safe, [`exit::AT_RISK`], [`exit::DAMAGED`]; see docs/scripting.md).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::exit;
+use crate::import::lock::DestLock;
+use crate::import::pull::{AfcConnector, PullDevice};
+use crate::import::verify::{
+    self, ArchiveOptions, ArchiveReport, Damaged, PhoneReport, Problem, ProblemKind, RepairOutcome,
+    RepairReport, VerifyObserver,
+};
+use crate::library::{self, Asset, InventoryOptions};
+
+/// Problems of one kind listed in the human report before "… and N more".
+const SHOWN_PER_KIND: u64 = 10;
+
+/// `verify` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// The folder `pull` imports into (its `.iphone-import/ledger.sqlite` is checked).
+    pub dest: PathBuf,
+    /// Also re-hash every archived file against the BLAKE3 recorded at import (reads everything).
+    #[arg(long)]
+    pub checksums: bool,
+    /// Check the archive alone; no phone needed (nothing is opened but DEST).
+    #[arg(long, conflicts_with = "repair")]
+    pub offline: bool,
+    /// Copy missing or damaged archive files again from the phone (damaged ones are kept aside).
+    #[arg(long)]
+    pub repair: bool,
+    /// JSON lines on stdout: one per problem, then a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+}
+
+/// The connected phone, for a verify that is not `--offline`.
+pub struct VerifyPhone {
+    pub connector: Arc<dyn AfcConnector>,
+    pub device: PullDevice,
+    /// The inventory to compare; `None` = ask the phone (`library::inventory`).
+    pub assets: Option<Vec<Asset>>,
+    /// Where the Photos.sqlite copy is cached (`None` = DCIM listing only).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The exit code for what was found (after repair): damage wins over at-risk.
+pub fn exit_code(archive_damaged: u64, at_risk: u64) -> u8 {
+    if archive_damaged > 0 {
+        exit::DAMAGED
+    } else if at_risk > 0 {
+        exit::AT_RISK
+    } else {
+        exit::OK
+    }
+}
+
+/// Runs `verify`. `phone` is `None` exactly for `--offline`: then no transport is opened.
+pub async fn run_with(args: &VerifyArgs, phone: Option<VerifyPhone>) -> anyhow::Result<u8> {
+    let output = Arc::new(Output::new(args.json));
+    let result = run_inner(args, phone, &output).await;
+    output.finish_progress();
+    if let Err(e) = &result
+        && args.json
+    {
+        output.json_line(&serde_json::json!({"event": "error", "message": format!("{e:#}")}));
+    }
+    result
+}
+
+async fn run_inner(
+    args: &VerifyArgs,
+    phone: Option<VerifyPhone>,
+    output: &Arc<Output>,
+) -> anyhow::Result<u8> {
+    let dest = args.dest.clone();
+    let ledger = verify::open_ledger(&dest)?;
+    // The phone first: a missing or locked phone fails before minutes of hashing.
+    let (client, device, assets) = match phone {
+        None => (None, None, None),
+        Some(p) => {
+            let client = p
+                .connector
+                .connect()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("connecting to the phone's file service")?;
+            let assets = match p.assets {
+                Some(a) => a,
+                None => {
+                    let options = InventoryOptions {
+                        cache_dir: p.cache_dir,
+                        ..InventoryOptions::default()
+                    };
+                    let inventory = library::inventory(&client, &options)
+                        .await
+                        .context("reading the phone's photo library")?;
+                    for w in &inventory.warnings {
+                        output.warning(w);
+                    }
+                    inventory.assets
+                }
+            };
+            (Some(client), Some(p.device), Some(assets))
+        }
+    };
+    // Repair writes into DEST: one writer at a time, as for pull.
+    let lock = if args.repair && device.is_some() {
+        Some(DestLock::acquire(
+            &dest,
+            &format!("iphone-import verify --repair {}", dest.display()),
+        )?)
+    } else {
+        None
+    };
+
+    let (_, total_bytes) = ledger.totals()?;
+    if args.checksums {
+        output.start_hashing(total_bytes);
+    }
+    let options = ArchiveOptions {
+        checksums: args.checksums,
+        threads: args.jobs.map_or(0, usize::from),
+        collect_for: if args.repair {
+            device.as_ref().map(|d| d.udid.clone())
+        } else {
+            None
+        },
+    };
+    let observer = output.clone();
+    let walk_dest = dest.clone();
+    let (ledger, archive) = tokio::task::spawn_blocking(move || {
+        let r = verify::check_archive(&walk_dest, &ledger, &options, observer.as_ref());
+        (ledger, r)
+    })
+    .await
+    .context("the archive check stopped")?;
+    let (archive, damaged): (ArchiveReport, Vec<Damaged>) = archive?;
+    output.finish_progress();
+
+    let phone_report: Option<PhoneReport> = match (&device, &assets) {
+        (Some(d), Some(a)) => Some(verify::check_phone(&ledger, &d.udid, a, output.as_ref())?),
+        _ => None,
+    };
+
+    let mut ledger = ledger;
+    let repair_report: Option<RepairReport> = match (&client, args.repair) {
+        (Some(c), true) => {
+            Some(verify::repair(c, &dest, &mut ledger, damaged, output.as_ref()).await?)
+        }
+        _ => None,
+    };
+    drop(lock);
+
+    let damaged_left = archive.damaged() - repair_report.as_ref().map_or(0, |r| r.repaired);
+    let at_risk = phone_report.as_ref().map_or(0, |p| p.at_risk);
+    let code = exit_code(damaged_left, at_risk);
+    output.summary(&Summary {
+        dest: &args.dest,
+        offline: device.is_none(),
+        device: device.as_ref(),
+        archive: &archive,
+        phone: phone_report.as_ref(),
+        repair: repair_report.as_ref(),
+        damaged_left,
+        code,
+    });
+    Ok(code)
+}
+
+struct Summary<'a> {
+    dest: &'a std::path::Path,
+    offline: bool,
+    device: Option<&'a PullDevice>,
+    archive: &'a ArchiveReport,
+    phone: Option<&'a PhoneReport>,
+    repair: Option<&'a RepairReport>,
+    damaged_left: u64,
+    code: u8,
+}
+
+impl Summary<'_> {
+    fn status(&self) -> &'static str {
+        match self.code {
+            exit::DAMAGED => "damaged",
+            exit::AT_RISK => "at_risk",
+            _ => "safe",
+        }
+    }
+}
+
+enum Style {
+    Json,
+    Plain,
+    Bar(ProgressBar),
+}
+
+/// Streams problems (first few per kind for people, all for `--json`) and the summary.
+struct Output {
+    style: Style,
+    stdout: Mutex<std::io::Stdout>,
+    /// Problems seen per kind, to cap the human listing.
+    seen: Mutex<std::collections::HashMap<ProblemKind, u64>>,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        let style = if json {
+            Style::Json
+        } else if std::io::stderr().is_terminal() {
+            Style::Bar(ProgressBar::hidden())
+        } else {
+            Style::Plain
+        };
+        Output {
+            style,
+            stdout: Mutex::new(std::io::stdout()),
+            seen: Mutex::new(Default::default()),
+        }
+    }
+
+    fn start_hashing(&self, total: u64) {
+        if let Style::Bar(bar) = &self.style {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.set_length(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "checking {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    fn finish_progress(&self) {
+        if let Style::Bar(bar) = &self.style {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn json_line(&self, value: &impl serde::Serialize) {
+        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(value), self.stdout.lock()) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.style {
+            Style::Bar(bar) if !bar.is_finished() && !bar.is_hidden() => bar.println(text),
+            _ => {
+                if let Ok(mut out) = self.stdout.lock() {
+                    let _ = writeln!(out, "{text}");
+                }
+            }
+        }
+    }
+
+    fn warning(&self, text: &str) {
+        match &self.style {
+            Style::Json => {
+                self.json_line(&serde_json::json!({"event": "warning", "message": text}));
+            }
+            _ => eprintln!("warning: {text}"),
+        }
+    }
+
+    fn summary(&self, s: &Summary<'_>) {
+        if let Style::Json = self.style {
+            self.json_line(&serde_json::json!({
+                "event": "summary",
+                "dest": s.dest.display().to_string(),
+                "offline": s.offline,
+                "archive": s.archive,
+                "phone": s.phone,
+                "repair": s.repair,
+                "damaged": s.damaged_left,
+                "at_risk": s.phone.map_or(0, |p| p.at_risk),
+                "status": s.status(),
+                "exit_code": s.code,
+            }));
+            return;
+        }
+        for (kind, n) in self.seen.lock().map(|m| m.clone()).unwrap_or_default() {
+            if n > SHOWN_PER_KIND {
+                self.line(&format!(
+                    "  … and {} more {} (--json lists every one)",
+                    n - SHOWN_PER_KIND,
+                    kind.label()
+                ));
+            }
+        }
+        let a = s.archive;
+        let dest = crate::import::pull::display_dest(s.dest);
+        let how = if a.checksums {
+            "present, right size, same content"
+        } else {
+            "present, right size (add --checksums to compare contents)"
+        };
+        self.line(&format!(
+            "Archive {dest}: {} files ({}) checked: {how}.",
+            a.files,
+            indicatif::HumanBytes(a.bytes)
+        ));
+        if a.damaged() == 0 {
+            self.line("  ok: every archived file is intact.");
+        } else {
+            self.line(&format!(
+                "  DAMAGED: {} missing, {} changed size, {} changed content, {} unreadable{}.",
+                a.missing,
+                a.size_changed,
+                a.hash_mismatch,
+                a.unreadable,
+                if a.bad_ledger_path > 0 {
+                    format!(", {} bad ledger rows", a.bad_ledger_path)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if let Some(r) = s.repair {
+            self.line(&format!(
+                "  repair: {} files restored from the phone, {} could not be{}.",
+                r.repaired,
+                r.not_repaired,
+                r.kept_in
+                    .as_ref()
+                    .map(|k| format!("; the damaged copies are kept in {k}"))
+                    .unwrap_or_default()
+            ));
+        }
+        match (s.phone, s.device) {
+            (Some(p), Some(d)) => {
+                self.line(&format!(
+                    "Phone \"{}\": {} files of {} assets (Recently Deleted left out), {} in the archive.",
+                    d.name, p.files, p.assets_selected, p.archived
+                ));
+                if p.at_risk == 0 {
+                    self.line("  ok: everything on the phone is in the archive.");
+                } else {
+                    self.line(&format!(
+                        "  AT RISK: {} files exist only on the phone; run `iphone-import pull {}`.",
+                        p.at_risk,
+                        s.dest.display()
+                    ));
+                }
+                if p.icloud_only > 0 {
+                    self.line(&format!(
+                        "  note: {} files belong to originals only in iCloud and cannot be copied (Settings › Photos › Download and Keep Originals, then pull).",
+                        p.icloud_only
+                    ));
+                }
+            }
+            _ => self.line("Phone: not checked (--offline)."),
+        }
+        let verdict = match s.code {
+            exit::DAMAGED if s.repair.is_some() => {
+                "RESULT: archive damaged; what could not be repaired is listed above."
+            }
+            exit::DAMAGED if s.offline => {
+                "RESULT: archive damaged; connect the phone and run `verify --repair`."
+            }
+            exit::DAMAGED if s.archive.checksums => {
+                "RESULT: archive damaged; run `verify --checksums --repair` to restore it."
+            }
+            exit::DAMAGED => "RESULT: archive damaged; run `verify --repair` to restore it.",
+            exit::AT_RISK => "RESULT: some items are only on the phone; run pull.",
+            _ => "RESULT: safe.",
+        };
+        self.line(verdict);
+    }
+}
+
+impl VerifyObserver for Output {
+    fn problem(&self, p: &Problem) {
+        if let Style::Json = self.style {
+            let mut v = serde_json::to_value(p).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), "problem".into());
+            }
+            self.json_line(&v);
+            return;
+        }
+        let n = {
+            let Ok(mut seen) = self.seen.lock() else {
+                return;
+            };
+            let n = seen.entry(p.kind).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n <= SHOWN_PER_KIND {
+            let text = match &p.dest_path {
+                Some(d) => format!(
+                    "{}: {d} (from {}): {}",
+                    p.kind.label(),
+                    p.device_path,
+                    p.detail
+                ),
+                None => format!("{}: {}: {}", p.kind.label(), p.device_path, p.detail),
+            };
+            self.line(&text);
+        }
+    }
+
+    fn hashed(&self, n: u64) {
+        if let Style::Bar(bar) = &self.style {
+            bar.inc(n);
+        }
+    }
+
+    fn repaired(&self, r: &RepairOutcome) {
+        match &self.style {
+            Style::Json => {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("event".into(), "repair".into());
+                }
+                self.json_line(&v);
+            }
+            _ => self.line(&match &r.reason {
+                None => format!("repaired {} (from {})", r.dest_path, r.device_path),
+                Some(why) => format!("not repaired {}: {why}", r.dest_path),
+            }),
+        }
+    }
+}
