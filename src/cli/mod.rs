@@ -70,35 +70,11 @@ fn error_text(err: &anyhow::Error) -> String {
 
 /// `pull`: a paired session whose StartService gives each of the engine's AFC connections.
 async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Result<u8> {
-    use std::sync::Arc;
-
-    use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
-
-    struct SessionConnector(Arc<session::PhoneSession>);
-    impl AfcConnector for SessionConnector {
-        fn connect(
-            &self,
-        ) -> futures::future::BoxFuture<'_, Result<crate::afc::AfcClient, ConnectError>> {
-            Box::pin(async move { self.0.afc().await.map_err(ConnectError::from) })
-        }
-    }
-
-    let session = Arc::new(session::PhoneSession::open(global).await?);
-    let name = session
-        .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
-        .await
-        .ok()
-        .and_then(|v| v.as_string().map(str::to_string))
-        .unwrap_or_else(|| "iPhone".to_string());
-    let device = PullDevice {
-        udid: session.device.udid.clone(),
-        name,
-    };
-    let connector: Arc<dyn AfcConnector> = Arc::new(SessionConnector(session.clone()));
+    let session = std::sync::Arc::new(session::PhoneSession::open(global).await?);
+    let device = session.pull_device().await;
+    let connector = std::sync::Arc::new(session::SessionConnector(session.clone()));
     let result = pull::run_with(connector, &device, a).await;
-    if let Ok(session) = Arc::try_unwrap(session) {
-        session.close().await;
-    }
+    session::close_shared(session).await;
     match result {
         Err(e) if pull::is_cancelled(&e) => {
             eprintln!("interrupted: {}", error_text(&e));
@@ -111,46 +87,22 @@ async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Resu
 /// `verify`: `--offline` opens nothing but DEST (no transport, not even the usbmuxd socket);
 /// otherwise a paired session like `pull`'s.
 async fn verify_cmd(global: &args::GlobalArgs, a: &verify::VerifyArgs) -> anyhow::Result<u8> {
-    use std::sync::Arc;
-
-    use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
-
     if a.offline {
         return verify::run_with(a, None).await;
     }
     // Fail on a DEST without a ledger before looking for a phone.
     drop(crate::import::verify::open_ledger(&a.dest)?);
 
-    struct SessionConnector(Arc<session::PhoneSession>);
-    impl AfcConnector for SessionConnector {
-        fn connect(
-            &self,
-        ) -> futures::future::BoxFuture<'_, Result<crate::afc::AfcClient, ConnectError>> {
-            Box::pin(async move { self.0.afc().await.map_err(ConnectError::from) })
-        }
-    }
-
-    let session = Arc::new(session::PhoneSession::open(global).await?);
-    let name = session
-        .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
-        .await
-        .ok()
-        .and_then(|v| v.as_string().map(str::to_string))
-        .unwrap_or_else(|| "iPhone".to_string());
-    let device = PullDevice {
-        udid: session.device.udid.clone(),
-        name,
-    };
+    let session = std::sync::Arc::new(session::PhoneSession::open(global).await?);
+    let device = session.pull_device().await;
     let phone = verify::VerifyPhone {
-        connector: Arc::new(SessionConnector(session.clone())),
+        connector: std::sync::Arc::new(session::SessionConnector(session.clone())),
         cache_dir: pull::default_cache_dir(&device.udid),
         device,
         assets: None,
     };
     let result = verify::run_with(a, Some(phone)).await;
-    if let Ok(session) = Arc::try_unwrap(session) {
-        session.close().await;
-    }
+    session::close_shared(session).await;
     result
 }
 

@@ -12,6 +12,7 @@ use super::args::{GlobalArgs, TransportArg};
 use super::demo::DemoPhone;
 use super::exit;
 use crate::afc::AfcClient;
+use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
 use crate::lockdown::muxd_records::MuxdPairRecords;
 use crate::lockdown::{
     LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions, PairingProgress,
@@ -169,12 +170,42 @@ impl PhoneSession {
         Ok(stream)
     }
 
+    /// Who the import engine is talking to: the UDID and the name the owner gave the phone.
+    pub async fn pull_device(&self) -> PullDevice {
+        let name = self
+            .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
+            .await
+            .ok()
+            .and_then(|v| v.as_string().map(str::to_string))
+            .unwrap_or_else(|| "iPhone".to_string());
+        PullDevice {
+            udid: self.device.udid.clone(),
+            name,
+        }
+    }
+
     /// End the session politely (close_notify both ways).
     pub async fn close(self) {
         let mut client = self.lockdown.into_inner();
         if let Err(e) = client.stop_session().await {
             tracing::debug!("StopSession: {e}");
         }
+    }
+}
+
+/// The import engine's source of AFC connections: one StartService per connection.
+pub struct SessionConnector(pub Arc<PhoneSession>);
+
+impl AfcConnector for SessionConnector {
+    fn connect(&self) -> futures::future::BoxFuture<'_, Result<AfcClient, ConnectError>> {
+        Box::pin(async move { self.0.afc().await.map_err(ConnectError::from) })
+    }
+}
+
+/// Closes the session if nobody else holds it any more.
+pub async fn close_shared(session: Arc<PhoneSession>) {
+    if let Ok(session) = Arc::try_unwrap(session) {
+        session.close().await;
     }
 }
 
