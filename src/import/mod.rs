@@ -7,6 +7,7 @@
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
+//! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
 //!
@@ -30,3 +31,4 @@ pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod safe_write;
+pub mod status;
