@@ -58,6 +58,10 @@ pub enum Command {
     Pull(super::pull::PullArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
+    /// List the phone's albums (folders as paths, shared albums marked, item counts).
+    Albums(JsonArgs),
+    /// Is this phone backed up? Library, iCloud, Recently Deleted, and with DEST what is not in it yet.
+    Status(super::status::StatusArgs),
 }
 
 #[derive(Debug, Args)]

@@ -119,7 +119,11 @@ pub async fn file_sizes(afc: &AfcClient, assets: &[Asset]) -> HashMap<String, u6
 /// Whole days from `now` until `at`, rounded up; 0 when `at` is not in the future.
 pub fn days_until(at: DateTime<FixedOffset>, now: DateTime<Utc>) -> i64 {
     let secs = (at.with_timezone(&Utc) - now).num_seconds();
-    if secs <= 0 { 0 } else { (secs + 86_399) / 86_400 }
+    if secs <= 0 {
+        0
+    } else {
+        (secs + 86_399) / 86_400
+    }
 }
 
 /// The report. `sizes` comes from [`file_sizes`]; `dest` + `udid` add the DEST figures.

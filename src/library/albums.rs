@@ -48,9 +48,7 @@ pub fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
             in_recently_deleted: m.trashed,
         })
         .collect();
-    lines.sort_by(|a, b| {
-        (a.path.to_lowercase(), &a.path).cmp(&(b.path.to_lowercase(), &b.path))
-    });
+    lines.sort_by(|a, b| (a.path.to_lowercase(), &a.path).cmp(&(b.path.to_lowercase(), &b.path)));
     lines
 }
 
@@ -178,10 +176,16 @@ mod tests {
             album(4, &[], "Ärzte"),
         ];
         assert_eq!(select(&albums, &names(&["iceland 2025"])).unwrap(), [0]);
-        assert_eq!(select(&albums, &names(&["TRIPS/Iceland 2025/"])).unwrap(), [0]);
+        assert_eq!(
+            select(&albums, &names(&["TRIPS/Iceland 2025/"])).unwrap(),
+            [0]
+        );
         assert_eq!(select(&albums, &names(&["family"])).unwrap(), [1, 2]);
         assert_eq!(select(&albums, &names(&["old/family"])).unwrap(), [2]);
-        assert_eq!(select(&albums, &names(&["ärzte", "Family"])).unwrap(), [1, 2, 3]);
+        assert_eq!(
+            select(&albums, &names(&["ärzte", "Family"])).unwrap(),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -195,8 +199,14 @@ mod tests {
         let AlbumError::Unknown { suggestions, .. } = &err else {
             panic!("{err}")
         };
-        assert_eq!(suggestions.first().map(String::as_str), Some("Trips/Iceland 2025"));
-        assert!(!suggestions.contains(&"Family".to_string()), "{suggestions:?}");
+        assert_eq!(
+            suggestions.first().map(String::as_str),
+            Some("Trips/Iceland 2025")
+        );
+        assert!(
+            !suggestions.contains(&"Family".to_string()),
+            "{suggestions:?}"
+        );
         assert!(err.to_string().contains("\"Trips/Iceland 2025\""), "{err}");
         let err = select(&albums, &names(&["zzzzzzzzzz"])).unwrap_err();
         assert!(matches!(&err, AlbumError::Unknown { suggestions, .. } if suggestions.is_empty()));

@@ -164,8 +164,12 @@ pub async fn inventory(
                 trashed: 0,
             })
             .collect();
-        let album_index: HashMap<i64, usize> =
-            db.albums.iter().enumerate().map(|(i, a)| (a.pk, i)).collect();
+        let album_index: HashMap<i64, usize> = db
+            .albums
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.pk, i))
+            .collect();
         let mut matches: Vec<(usize, DbAsset)> = Vec::new();
         for row in db.assets {
             let found = match (&row.directory, &row.filename) {
