@@ -285,7 +285,7 @@ fn phone_where(wanted: impl Fn(&LibraryTruth) -> bool) -> Phone {
     panic!("no seed below 200 gives the library this test needs");
 }
 
-fn members<'t>(truth: &'t LibraryTruth, album: usize) -> Vec<&'t AssetTruth> {
+fn members(truth: &LibraryTruth, album: usize) -> Vec<&AssetTruth> {
     let assets = by_uuid(truth);
     truth.albums[album]
         .asset_uuids
