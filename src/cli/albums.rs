@@ -7,7 +7,7 @@ use super::exit;
 use super::pull::default_cache_dir;
 use super::session::PhoneSession;
 use crate::afc::AfcClient;
-use crate::library::albums::album_lines;
+use crate::library::albums::{album_lines, shown};
 use crate::library::{self, Inventory, InventoryOptions};
 
 /// The phone's library, Photos.sqlite included (cached per phone like `pull` does).
@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     }
     let width = lines
         .iter()
-        .map(|l| l.path.chars().count() + if l.shared { 9 } else { 0 })
+        .map(|l| shown(&l.path).chars().count() + if l.shared { 9 } else { 0 })
         .max()
         .unwrap_or(0);
     println!(
@@ -63,9 +63,9 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     );
     for l in &lines {
         let name = if l.shared {
-            format!("{} (shared)", l.path)
+            format!("{} (shared)", shown(&l.path))
         } else {
-            l.path.clone()
+            shown(&l.path)
         };
         let mut extra = Vec::new();
         if l.not_on_phone > 0 {

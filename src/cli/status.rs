@@ -14,6 +14,7 @@ use super::exit;
 use super::info::{human_bytes, model_name};
 use super::session::PhoneSession;
 use crate::import::status::{LibraryStatus, file_sizes, library_status};
+use crate::library::albums::shown;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -82,8 +83,9 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn or_unknown(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("unknown")
+/// A value from the phone, control characters escaped.
+fn or_unknown(v: &Option<String>) -> String {
+    v.as_deref().map_or_else(|| "unknown".into(), shown)
 }
 
 fn items(n: usize) -> String {

@@ -54,7 +54,11 @@ pub fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlbumError {
-    #[error("no album is named \"{name}\"{}; `iphone-import albums` lists them all", hint(.suggestions))]
+    #[error(
+        "no album is named \"{}\"{}; `iphone-import albums` lists them all",
+        shown(.name),
+        hint(.suggestions)
+    )]
     Unknown {
         name: String,
         /// Closest album paths, best first (may be empty).
@@ -66,11 +70,28 @@ pub enum AlbumError {
     NoDatabase,
 }
 
+/// An album name for a terminal: control characters (which a hostile title could use to forge
+/// output) escaped, everything else (quotes, accents, emoji) as is.
+pub fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn hint(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         return String::new();
     }
-    let quoted: Vec<String> = suggestions.iter().map(|s| format!("\"{s}\"")).collect();
+    let quoted: Vec<String> = suggestions
+        .iter()
+        .map(|s| format!("\"{}\"", shown(s)))
+        .collect();
     format!(" (did you mean {}?)", quoted.join(", "))
 }
 
@@ -208,6 +229,8 @@ mod tests {
             "{suggestions:?}"
         );
         assert!(err.to_string().contains("\"Trips/Iceland 2025\""), "{err}");
+        let err = select(&albums, &names(&["Iceland\x1b[2J"])).unwrap_err();
+        assert!(!err.to_string().contains('\x1b'), "{err}");
         let err = select(&albums, &names(&["zzzzzzzzzz"])).unwrap_err();
         assert!(matches!(&err, AlbumError::Unknown { suggestions, .. } if suggestions.is_empty()));
     }
