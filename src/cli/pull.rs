@@ -20,7 +20,7 @@ use crate::import::layout::{DEFAULT_LAYOUT, Layout};
 use crate::import::pull::{
     AfcConnector, MAX_JOBS, Observer, PullConfig, PullDevice, PullError, PullEvent, Summary, pull,
 };
-use crate::library::albums::{self, AlbumError};
+use crate::library::albums::{self, AlbumError, shown};
 use crate::library::{self, Asset, Inventory, InventoryOptions};
 
 /// `pull` arguments.
@@ -157,7 +157,24 @@ pub async fn run_with_options(
                 inventory.assets
             } else {
                 match in_albums(inventory, &args.album) {
-                    Ok(assets) => assets,
+                    Ok((assets, paths)) => {
+                        if args.json {
+                            output.json_line(&serde_json::json!({
+                                "event": "albums", "albums": paths, "assets": assets.len()
+                            }));
+                        } else {
+                            let names: Vec<String> =
+                                paths.iter().map(|p| format!("\"{}\"", shown(p))).collect();
+                            output.line(&format!(
+                                "album{} {}: {} asset{}",
+                                if paths.len() == 1 { "" } else { "s" },
+                                names.join(", "),
+                                assets.len(),
+                                if assets.len() == 1 { "" } else { "s" }
+                            ));
+                        }
+                        assets
+                    }
                     Err(e) => {
                         eprintln!("error: {e}");
                         return Ok(match e {
@@ -199,8 +216,11 @@ pub async fn run_with_options(
 }
 
 /// The assets of the albums `names` selects, each once, its `albums` narrowed to the selected
-/// albums it is in (what `{album}` uses).
-fn in_albums(inventory: Inventory, names: &[String]) -> Result<Vec<Asset>, AlbumError> {
+/// albums it is in (what `{album}` uses); and the selected albums' paths.
+fn in_albums(
+    inventory: Inventory,
+    names: &[String],
+) -> Result<(Vec<Asset>, Vec<String>), AlbumError> {
     if inventory.db.is_none() {
         return Err(AlbumError::NoDatabase);
     }
@@ -224,7 +244,11 @@ fn in_albums(inventory: Inventory, names: &[String]) -> Result<Vec<Asset>, Album
             assets.push(a);
         }
     }
-    Ok(assets)
+    let paths = chosen
+        .iter()
+        .map(|&i| inventory.albums[i].album.path.clone())
+        .collect();
+    Ok((assets, paths))
 }
 
 fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
