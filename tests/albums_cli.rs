@@ -199,6 +199,15 @@ fn pull_demo_album_copies_the_album() {
         .collect();
     if same_title.len() == 1 {
         assert_ledger_holds_exactly(root.path(), &dest, &files_of(&members));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!(
+                "album \"{}\": {} asset",
+                album.path,
+                members.len()
+            )),
+            "{text}"
+        );
     }
 }
 
