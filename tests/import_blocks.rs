@@ -818,6 +818,7 @@ fn hostile_device_name_still_lands_inside_dest() {
             ext: "JPG",
             device: "../../../tmp/evil",
             dcim_folder: "..",
+            album: "",
         })
         .unwrap();
     let c = staged.commit(&rel, Some(date.system_time()), 0).unwrap();

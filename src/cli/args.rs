@@ -61,6 +61,10 @@ pub enum Command {
     Verify(super::verify::VerifyArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
+    /// List the phone's albums (folders as paths, shared albums marked, item counts).
+    Albums(JsonArgs),
+    /// Is this phone backed up? Library, iCloud, Recently Deleted, and with DEST what is not in it yet.
+    Status(super::status::StatusArgs),
 }
 
 #[derive(Debug, Args)]

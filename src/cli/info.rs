@@ -80,7 +80,7 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
 }
 
 /// Marketing names for the product types people are likely to plug in; others print as is.
-fn model_name(product_type: &str) -> Option<&'static str> {
+pub(super) fn model_name(product_type: &str) -> Option<&'static str> {
     Some(match product_type {
         "iPhone12,1" => "iPhone 11",
         "iPhone12,3" => "iPhone 11 Pro",

@@ -1,5 +1,6 @@
 //! The command line: clap commands, progress, JSON output. `anyhow` lives here and nowhere below.
 
+mod albums;
 mod args;
 mod demo;
 mod devices;
@@ -9,6 +10,7 @@ mod ls;
 mod pairing;
 pub mod pull;
 mod session;
+mod status;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -49,6 +51,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         args::Command::Ls(a) => ls::run(&cli.global, a).await,
         args::Command::Pull(a) => pull_cmd(&cli.global, a).await,
         args::Command::Verify(a) => verify_cmd(&cli.global, a).await,
+        args::Command::Albums(a) => albums::run(&cli.global, a).await,
+        args::Command::Status(a) => status::run(&cli.global, a).await,
     }
 }
 

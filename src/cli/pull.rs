@@ -2,6 +2,7 @@
 //! progress (indicatif on a terminal, plain lines otherwise, JSON lines with `--json`), the
 //! summary and the exit code.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,8 @@ use crate::import::layout::{DEFAULT_LAYOUT, Layout};
 use crate::import::pull::{
     AfcConnector, MAX_JOBS, Observer, PullConfig, PullDevice, PullError, PullEvent, Summary, pull,
 };
-use crate::library::{self, Asset, InventoryOptions};
+use crate::library::albums::{self, AlbumError, shown};
+use crate::library::{self, Asset, Inventory, InventoryOptions};
 
 /// `pull` arguments.
 #[derive(Debug, Args, Clone)]
@@ -27,7 +29,7 @@ pub struct PullArgs {
     /// Folder to import into (created if missing). Its `.iphone-import/` holds the ledger.
     pub dest: PathBuf,
     /// Where each file goes under DEST. Variables: {year} {month} {day} {name} {stem} {ext}
-    /// {device} {dcim_folder}.
+    /// {device} {dcim_folder} {album}.
     #[arg(long, default_value = DEFAULT_LAYOUT)]
     pub layout: String,
     /// Parallel connections to the phone.
@@ -60,6 +62,10 @@ pub struct PullArgs {
     /// Show what would be copied; create and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Only this album (its title or folder path, e.g. "Trips/Iceland 2025"; any case).
+    /// Repeat for several; an item in two of them is copied once unless --layout has {album}.
+    #[arg(long, value_name = "NAME")]
+    pub album: Vec<String>,
 }
 
 /// How [`run_with_options`] gets its assets and stops.
@@ -123,6 +129,10 @@ pub async fn run_with_options(
     };
     let output = Arc::new(Output::new(args.json));
     let assets = match options.assets {
+        Some(_) if !args.album.is_empty() => {
+            eprintln!("error: {}", AlbumError::NoDatabase);
+            return Ok(exit::USAGE);
+        }
         Some(a) => a,
         None => {
             let client = connector
@@ -143,7 +153,37 @@ pub async fn run_with_options(
             for w in &inventory.warnings {
                 output.warning(w);
             }
-            inventory.assets
+            if args.album.is_empty() {
+                inventory.assets
+            } else {
+                match in_albums(inventory, &args.album) {
+                    Ok((assets, paths)) => {
+                        if args.json {
+                            output.json_line(&serde_json::json!({
+                                "event": "albums", "albums": paths, "assets": assets.len()
+                            }));
+                        } else {
+                            let names: Vec<String> =
+                                paths.iter().map(|p| format!("\"{}\"", shown(p))).collect();
+                            output.line(&format!(
+                                "album{} {}: {} asset{}",
+                                if paths.len() == 1 { "" } else { "s" },
+                                names.join(", "),
+                                assets.len(),
+                                if assets.len() == 1 { "" } else { "s" }
+                            ));
+                        }
+                        assets
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(match e {
+                            AlbumError::Unknown { .. } => exit::USAGE,
+                            AlbumError::NoDatabase => exit::ERROR,
+                        });
+                    }
+                }
+            }
         }
     };
     let observer: Arc<dyn Observer> = output.clone();
@@ -173,6 +213,42 @@ pub async fn run_with_options(
             Err(anyhow::Error::new(e))
         }
     }
+}
+
+/// The assets of the albums `names` selects, each once, its `albums` narrowed to the selected
+/// albums it is in (what `{album}` uses); and the selected albums' paths.
+fn in_albums(
+    inventory: Inventory,
+    names: &[String],
+) -> Result<(Vec<Asset>, Vec<String>), AlbumError> {
+    if inventory.db.is_none() {
+        return Err(AlbumError::NoDatabase);
+    }
+    let chosen = albums::select(&inventory.albums, names)?;
+    let mut wanted: HashMap<&str, Vec<&str>> = HashMap::new();
+    for &i in &chosen {
+        let m = &inventory.albums[i];
+        for key in &m.asset_keys {
+            let paths = wanted.entry(key.as_str()).or_default();
+            if !paths.contains(&m.album.path.as_str()) {
+                paths.push(&m.album.path);
+            }
+        }
+    }
+    let mut assets = Vec::new();
+    for asset in &inventory.assets {
+        if let Some(paths) = wanted.get(asset.key.as_str()) {
+            let mut a = asset.clone();
+            a.albums = paths.iter().map(|p| p.to_string()).collect();
+            a.albums.sort();
+            assets.push(a);
+        }
+    }
+    let paths = chosen
+        .iter()
+        .map(|&i| inventory.albums[i].album.path.clone())
+        .collect();
+    Ok((assets, paths))
 }
 
 fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {

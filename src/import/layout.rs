@@ -29,7 +29,11 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "ext",
     "device",
     "dcim_folder",
+    "album",
 ];
+
+/// What `{album}` becomes for an asset in no (selected) album.
+pub const NO_ALBUM: &str = "No Album";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Var {
@@ -41,6 +45,7 @@ enum Var {
     Ext,
     Device,
     DcimFolder,
+    Album,
 }
 
 impl Var {
@@ -54,6 +59,7 @@ impl Var {
             "ext" => Var::Ext,
             "device" => Var::Device,
             "dcim_folder" => Var::DcimFolder,
+            "album" => Var::Album,
             _ => return None,
         })
     }
@@ -123,6 +129,9 @@ pub struct ResourceVars<'a> {
     pub device: &'a str,
     /// Camera folder on the phone, e.g. `100APPLE` (untrusted; sanitised here).
     pub dcim_folder: &'a str,
+    /// Album path ("Trips/Iceland 2025", untrusted): one component, `/` becomes `_`; empty
+    /// means [`NO_ALBUM`].
+    pub album: &'a str,
 }
 
 impl Default for Layout {
@@ -235,6 +244,11 @@ impl Layout {
         };
         let device = sanitize_component(vars.device);
         let folder = sanitize_component(vars.dcim_folder);
+        let album = sanitize_component(if vars.album.is_empty() {
+            NO_ALBUM
+        } else {
+            vars.album
+        });
         let mut out = Vec::with_capacity(self.components.len());
         for comp in &self.components {
             let mut s = String::new();
@@ -249,6 +263,7 @@ impl Layout {
                     Piece::Var(Var::Ext) => s.push_str(&ext),
                     Piece::Var(Var::Device) => s.push_str(&device),
                     Piece::Var(Var::DcimFolder) => s.push_str(&folder),
+                    Piece::Var(Var::Album) => s.push_str(&album),
                 }
             }
             out.push(s);
@@ -363,7 +378,25 @@ mod tests {
             ext,
             device,
             dcim_folder: "100APPLE",
+            album: "",
         }
+    }
+
+    #[test]
+    fn album_is_one_sanitised_component_with_a_fallback() {
+        let l = Layout::parse("{album}/{name}").unwrap();
+        let v = vars("IMG_0001", "HEIC", "x");
+        assert_eq!(l.render(&v).unwrap().to_string(), "No Album/IMG_0001.HEIC");
+        let v = ResourceVars {
+            album: "Trips/Ísland 2025",
+            ..v
+        };
+        assert_eq!(
+            l.render(&v).unwrap().to_string(),
+            "Trips_Ísland 2025/IMG_0001.HEIC"
+        );
+        let v = ResourceVars { album: "..", ..v };
+        assert_eq!(l.render(&v).unwrap().to_string(), "_/IMG_0001.HEIC");
     }
 
     #[test]
@@ -399,8 +432,8 @@ mod tests {
 
     #[test]
     fn unknown_variable_lists_known_ones() {
-        let err = Layout::parse("{year}/{album}/{name}").unwrap_err();
-        assert!(matches!(&err, LayoutError::UnknownVariable { name, .. } if name == "album"));
+        let err = Layout::parse("{year}/{albm}/{name}").unwrap_err();
+        assert!(matches!(&err, LayoutError::UnknownVariable { name, .. } if name == "albm"));
         let msg = err.to_string();
         for v in KNOWN_VARIABLES {
             assert!(msg.contains(&format!("{{{v}}}")), "{msg}");

@@ -8,6 +8,7 @@
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
+//! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
 //!
@@ -31,4 +32,5 @@ pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod safe_write;
+pub mod status;
 pub mod verify;

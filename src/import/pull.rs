@@ -1003,6 +1003,7 @@ async fn copy_resource(
             ext,
             device: &device_name,
             dcim_folder: dcim_folder(&asset2),
+            album: asset2.albums.first().map_or("", String::as_str),
         };
         let rel = if role == ResourceRole::EditedRender {
             layout.render_edited(&vars, ext)

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::LibraryError;
 use super::names::{check_name, printable};
-use super::photos_db::{CloudState, DbAsset, DbKind, fetch_db};
+use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db};
 use super::scan::{ScanOptions, list, scan};
 use crate::afc::{AfcClient, AfcStatus};
 
@@ -66,6 +66,21 @@ pub struct MissingFile {
     pub trashed: bool,
 }
 
+/// One album and what it holds, as the database says (two albums may share a title or path:
+/// they are told apart by `album.pk`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlbumMembers {
+    pub album: DbAlbum,
+    /// `Asset::key` of each member whose files are on the phone, in database order.
+    pub asset_keys: Vec<String>,
+    /// Every member row, including those whose original was not listed.
+    pub items: usize,
+    /// Members whose original is not on this phone (iCloud-only, or not in the listings).
+    pub not_on_phone: usize,
+    /// Members in Recently Deleted (the Photos app no longer shows them in the album).
+    pub trashed: usize,
+}
+
 /// About the database that was read.
 #[derive(Debug, Clone, Serialize)]
 pub struct DbSummary {
@@ -86,6 +101,8 @@ pub struct Inventory {
     pub db: Option<DbSummary>,
     pub missing_files: Vec<MissingFile>,
     pub counts: InventoryCounts,
+    /// User and shared albums with their members (empty when the database was not read).
+    pub albums: Vec<AlbumMembers>,
     /// Names skipped, unreadable database, renders not found… one line each, printable.
     pub warnings: Vec<String>,
 }
@@ -102,6 +119,7 @@ pub async fn inventory(
     let mut counts = InventoryCounts::default();
     let mut missing_files = Vec::new();
     let mut summary = None;
+    let mut albums: Vec<AlbumMembers> = Vec::new();
     // uuid-less assets get their details from the row matched by path.
     let mut details: HashMap<usize, DbAsset> = HashMap::new();
 
@@ -135,6 +153,23 @@ pub async fn inventory(
                 by_lower.insert((a.folder.to_lowercase(), o.name().to_lowercase()), i);
             }
         }
+        albums = db
+            .albums
+            .iter()
+            .map(|a| AlbumMembers {
+                album: a.clone(),
+                asset_keys: Vec::new(),
+                items: 0,
+                not_on_phone: 0,
+                trashed: 0,
+            })
+            .collect();
+        let album_index: HashMap<i64, usize> = db
+            .albums
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.pk, i))
+            .collect();
         let mut matches: Vec<(usize, DbAsset)> = Vec::new();
         for row in db.assets {
             let found = match (&row.directory, &row.filename) {
@@ -144,6 +179,14 @@ pub async fn inventory(
                     .copied(),
                 _ => None,
             };
+            let on_phone = matches!(found, Some(i) if !details.contains_key(&i));
+            for pk in &row.album_pks {
+                if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
+                    m.items += 1;
+                    m.not_on_phone += (row.icloud_only || !on_phone) as usize;
+                    m.trashed += row.trashed as usize;
+                }
+            }
             match found {
                 Some(i) if !details.contains_key(&i) => {
                     details.insert(i, row.clone());
@@ -182,6 +225,11 @@ pub async fn inventory(
             a.icloud_only = row.icloud_only;
             a.favorite = row.favorite;
             a.albums = row.albums.clone();
+            for pk in &row.album_pks {
+                if let Some(&j) = album_index.get(pk) {
+                    albums[j].asset_keys.push(a.key.clone());
+                }
+            }
             count_row(&mut counts, &row);
         }
         counts.files_without_db_row = assets.len() - details.len();
@@ -203,6 +251,7 @@ pub async fn inventory(
         db: summary,
         missing_files,
         counts,
+        albums,
         warnings,
     })
 }

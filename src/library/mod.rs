@@ -1,6 +1,7 @@
 //! The phone's photo library: DCIM (and CPLAssets) listings grouped into assets, enriched from a
 //! cached copy of Photos.sqlite.
 
+pub mod albums;
 pub mod asset;
 pub mod error;
 pub mod inventory;
@@ -10,6 +11,6 @@ pub mod scan;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
 pub use error::LibraryError;
-pub use inventory::{Inventory, InventoryCounts, InventoryOptions, inventory};
+pub use inventory::{AlbumMembers, Inventory, InventoryCounts, InventoryOptions, inventory};
 pub use photos_db::{LibraryDb, fetch_db};
 pub use scan::{Scan, ScanOptions, scan, scan_dcim};

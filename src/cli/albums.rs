@@ -1,0 +1,94 @@
+//! `iphone-import albums`: the phone's user and shared albums, with folders as paths.
+
+use anyhow::Context;
+
+use super::args::{GlobalArgs, JsonArgs};
+use super::exit;
+use super::pull::default_cache_dir;
+use super::session::PhoneSession;
+use crate::afc::AfcClient;
+use crate::library::albums::{album_lines, shown};
+use crate::library::{self, Inventory, InventoryOptions};
+
+/// The phone's library, Photos.sqlite included (cached per phone like `pull` does).
+pub(super) async fn read_inventory(
+    session: &PhoneSession,
+) -> anyhow::Result<(AfcClient, Inventory)> {
+    let afc = session.afc().await?;
+    let options = InventoryOptions {
+        cache_dir: default_cache_dir(&session.device.udid),
+        ..InventoryOptions::default()
+    };
+    let inventory = library::inventory(&afc, &options)
+        .await
+        .context("reading the phone's photo library")?;
+    Ok((afc, inventory))
+}
+
+pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
+    let session = PhoneSession::open(global).await?;
+    let result = read_inventory(&session).await;
+    session.close().await;
+    let (_afc, inventory) = result?;
+    for w in &inventory.warnings {
+        eprintln!("warning: {w}");
+    }
+    if inventory.db.is_none() {
+        eprintln!(
+            "error: the phone's photo database (Photos.sqlite) could not be read, so its albums are unknown"
+        );
+        return Ok(exit::ERROR);
+    }
+    let lines = album_lines(&inventory);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "albums": lines }))?
+        );
+        return Ok(exit::OK);
+    }
+    if lines.is_empty() {
+        println!("No albums on this phone.");
+        return Ok(exit::OK);
+    }
+    let width = lines
+        .iter()
+        .map(|l| shown(&l.path).chars().count() + if l.shared { 9 } else { 0 })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "{} album{} on this phone:",
+        lines.len(),
+        plural(lines.len())
+    );
+    for l in &lines {
+        let name = if l.shared {
+            format!("{} (shared)", shown(&l.path))
+        } else {
+            shown(&l.path)
+        };
+        let mut extra = Vec::new();
+        if l.not_on_phone > 0 {
+            extra.push(format!("{} only in iCloud", l.not_on_phone));
+        }
+        if l.in_recently_deleted > 0 {
+            extra.push(format!("{} in Recently Deleted", l.in_recently_deleted));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        println!(
+            "  {name:<width$}  {} item{}{extra}",
+            l.items,
+            plural(l.items)
+        );
+    }
+    println!("Copy one with `iphone-import pull DEST --album NAME` (the title or the full path).");
+    Ok(exit::OK)
+}
+
+pub(super) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
