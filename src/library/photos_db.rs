@@ -140,6 +140,12 @@ pub struct Schema {
     /// ZASSET (iOS 14+) or ZGENERICASSET (iOS ≤ 13).
     pub asset_table: String,
     pub join: Option<JoinTable>,
+    /// Z_METADATA's PLModelVersion, when present (shown, never relied on: §6.1).
+    pub model_version: Option<i64>,
+    /// The Core Data entity number of `Album` in Z_PRIMARYKEY, when present; on every known
+    /// version it is the `n` of the join table `Z_<n>ASSETS`, which breaks ties between
+    /// candidate join tables.
+    pub album_entity: Option<i64>,
     /// Every table's columns (upper case).
     #[serde(skip)]
     pub columns: BTreeMap<String, BTreeSet<String>>,
@@ -399,23 +405,115 @@ pub fn detect_schema(conn: &Connection) -> Result<Schema, LibraryError> {
         .find(|t| columns.contains_key(*t))
         .ok_or(LibraryError::UnknownSchema)?
         .to_owned();
-    let join = columns
-        .iter()
-        .filter(|(t, _)| is_join_name(t, "ASSETS"))
-        .find_map(|(t, cols)| {
-            let album = cols.iter().find(|c| is_join_name(c, "ALBUMS"))?;
-            let asset = cols.iter().find(|c| is_join_name(c, "ASSETS"))?;
-            Some(JoinTable {
-                table: t.clone(),
-                album_column: album.clone(),
-                asset_column: asset.clone(),
-            })
-        });
+    let entities = read_entities(conn, &columns)?;
+    let album_entity = entities.get("ALBUM").copied();
+    let asset_entity = entities
+        .get("ASSET")
+        .or_else(|| entities.get("GENERICASSET"))
+        .copied();
+    let join = pick_join(&columns, album_entity, asset_entity);
+    let model_version = read_model_version(conn, &columns);
     Ok(Schema {
         asset_table,
         join,
+        model_version,
+        album_entity,
         columns,
     })
+}
+
+/// The number in `Z_<n>ALBUMS` / `Z_<n>ASSETS`.
+fn join_number(name: &str, suffix: &str) -> Option<i64> {
+    if !is_join_name(name, suffix) {
+        return None;
+    }
+    name[2..name.len() - suffix.len()].parse().ok()
+}
+
+/// The album join table among every `Z_<n>ASSETS` table that has a `Z_<k>ALBUMS` and a
+/// `Z_<m>ASSETS` column. Other relations can be named `Z_<n>ASSETS` too, so when several
+/// qualify the one that agrees with itself (`n` = `k`) and with Z_PRIMARYKEY (`n` = the Album
+/// entity, `m` = the Asset entity) wins; ties go to the first name.
+fn pick_join(
+    columns: &BTreeMap<String, BTreeSet<String>>,
+    album_entity: Option<i64>,
+    asset_entity: Option<i64>,
+) -> Option<JoinTable> {
+    let mut best: Option<(u8, JoinTable)> = None;
+    for (t, cols) in columns {
+        let Some(n) = join_number(t, "ASSETS") else {
+            continue;
+        };
+        for album in cols.iter().filter(|c| is_join_name(c, "ALBUMS")) {
+            for asset in cols.iter().filter(|c| is_join_name(c, "ASSETS")) {
+                let k = join_number(album, "ALBUMS");
+                let m = join_number(asset, "ASSETS");
+                let score = 4 * u8::from(k == Some(n))
+                    + 2 * u8::from(album_entity == Some(n))
+                    + u8::from(asset_entity.is_some() && asset_entity == m);
+                if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                    best = Some((
+                        score,
+                        JoinTable {
+                            table: t.clone(),
+                            album_column: album.clone(),
+                            asset_column: asset.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    best.map(|(_, j)| j)
+}
+
+/// Z_PRIMARYKEY: entity name (upper case) → Z_ENT. Empty when the table is missing or odd.
+fn read_entities(
+    conn: &Connection,
+    columns: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<HashMap<String, i64>, LibraryError> {
+    let mut out = HashMap::new();
+    let has = |c: &str| columns.get("Z_PRIMARYKEY").is_some_and(|t| t.contains(c));
+    if !(has("Z_ENT") && has("Z_NAME")) {
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare("SELECT Z_ENT, Z_NAME FROM Z_PRIMARYKEY LIMIT 10000")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        if let (Some(ent), Some(name)) = (int(row.get_ref(0)?), text(row.get_ref(1)?)) {
+            out.insert(name.to_ascii_uppercase(), ent);
+        }
+    }
+    Ok(out)
+}
+
+/// Bigger Z_METADATA plists are not real ones.
+const MAX_METADATA_PLIST: usize = 16 << 20;
+
+/// PLModelVersion from Z_METADATA.Z_PLIST (a binary plist), as osxphotos reads it. Anything
+/// missing or malformed is simply None.
+fn read_model_version(
+    conn: &Connection,
+    columns: &BTreeMap<String, BTreeSet<String>>,
+) -> Option<i64> {
+    if !columns
+        .get("Z_METADATA")
+        .is_some_and(|c| c.contains("Z_PLIST"))
+    {
+        return None;
+    }
+    let blob: Vec<u8> = conn
+        .query_row(
+            "SELECT Z_PLIST FROM Z_METADATA WHERE length(Z_PLIST) <= ?1 LIMIT 1",
+            [MAX_METADATA_PLIST as i64],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let value: plist::Value = plist::from_bytes(&blob).ok()?;
+    value
+        .as_dictionary()?
+        .get("PLModelVersion")?
+        .as_signed_integer()
 }
 
 /// An integer from any storage class (garbage → None, never an error).

@@ -553,13 +553,6 @@ fn plan_albums(
         {
             members.push(i);
         }
-        members.sort_unstable();
-        // Trashed albums are not listed anywhere, so their members do not name them.
-        if !s.trashed {
-            for &i in &members {
-                assets[i].albums.push(uuid.clone());
-            }
-        }
         let path = s
             .folders
             .iter()
@@ -567,6 +560,19 @@ fn plan_albums(
             .chain(std::iter::once(s.title))
             .collect::<Vec<_>>()
             .join("/");
+        // Two albums with one path share no member, so an asset's album paths stay distinct.
+        members.retain(|&i| {
+            !albums
+                .iter()
+                .any(|al: &AlbumTruth| al.path == path && al.asset_uuids.contains(&assets[i].uuid))
+        });
+        members.sort_unstable();
+        // Trashed albums are not listed anywhere, so their members do not name them.
+        if !s.trashed {
+            for &i in &members {
+                assets[i].albums.push(uuid.clone());
+            }
+        }
         let album = AlbumTruth {
             uuid,
             title: s.title.into(),
