@@ -828,24 +828,26 @@ fn read_assets(
 
 /// Opens a database file read-only and decodes it (for tools and tests on a local copy).
 pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
-    let conn = open_checked(path).map_err(|e| match e {
-        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
+    // Looked at before opening: opening a WAL-mode database creates an empty `-wal`.
+    let wal = path.with_file_name(format!(
+        "{}-wal",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    ));
+    let wal_present = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    let damaged = |e| match e {
+        Corrupt::Damaged(detail) => LibraryError::LocalDbCorrupt {
+            path: path.to_owned(),
+            detail,
+        },
         Corrupt::Other(e) => e,
-    })?;
-    let (schema, assets, albums) = read_library(&conn).map_err(|e| match e {
-        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
-        Corrupt::Other(e) => e,
-    })?;
+    };
+    let conn = open_checked(path).map_err(damaged)?;
+    let (schema, assets, albums) = read_library(&conn).map_err(damaged)?;
     Ok(LibraryDb {
         schema,
         assets,
         albums,
-        wal_present: path
-            .with_file_name(format!(
-                "{}-wal",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
-            ))
-            .exists(),
+        wal_present,
         fetched: false,
         cache_path: path.to_owned(),
     })

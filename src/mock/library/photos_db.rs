@@ -424,9 +424,7 @@ fn insert_asset(
     let m = shape.asset_entity();
     if a.z_pk % 3 == 0 {
         conn.execute(
-            &format!(
-                "INSERT INTO Z_{m}SUGGESTIONSBEINGREPRESENTATIVEASSETS VALUES (?1, ?2)"
-            ),
+            &format!("INSERT INTO Z_{m}SUGGESTIONSBEINGREPRESENTATIVEASSETS VALUES (?1, ?2)"),
             params![a.z_pk, 1 + a.z_pk % 4],
         )?;
         conn.execute(
@@ -481,8 +479,9 @@ fn insert_album(conn: &Connection, shape: SchemaShape, r: &AlbumRow<'_>) -> rusq
     )?;
     let (join, album_col, asset_col) = shape.join();
     let m = shape.asset_entity();
-    let sql =
-        format!("INSERT INTO {join} ({album_col}, {asset_col}, Z_FOK_{m}ASSETS) VALUES (?1, ?2, ?3)");
+    let sql = format!(
+        "INSERT INTO {join} ({album_col}, {asset_col}, Z_FOK_{m}ASSETS) VALUES (?1, ?2, ?3)"
+    );
     for (i, (asset, _)) in r.members.iter().enumerate() {
         conn.execute(&sql, params![r.pk, asset, (i as i64 + 1) * 1024])?;
     }
