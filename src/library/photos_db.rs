@@ -960,6 +960,50 @@ mod tests {
     }
 
     #[test]
+    fn several_candidate_joins_the_one_agreeing_with_z_primarykey_wins() {
+        // Both look like album joins; only Z_30ASSETS agrees with itself and Z_PRIMARYKEY.
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_12ASSETS (Z_30ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_30ASSETS (Z_30ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR);
+             INSERT INTO Z_PRIMARYKEY VALUES (3, 'Asset'), (30, 'Album'), (31, 'CloudSharedAlbum');");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.join.unwrap().table, "Z_30ASSETS");
+        assert_eq!(schema.album_entity, Some(30));
+        // Without Z_PRIMARYKEY, a join whose album column carries its own number still wins.
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_12ASSETS (Z_29ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_29ASSETS (Z_29ALBUMS INTEGER, Z_3ASSETS INTEGER);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.join.unwrap().table, "Z_29ASSETS");
+        assert_eq!(schema.album_entity, None);
+    }
+
+    #[test]
+    fn model_version_from_metadata_plist_and_garbage_is_none() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR, Z_PLIST BLOB);");
+        let mut d = plist::Dictionary::new();
+        d.insert("PLModelVersion".into(), plist::Value::Integer(5001.into()));
+        let mut blob = Vec::new();
+        plist::Value::Dictionary(d)
+            .to_writer_binary(&mut blob)
+            .unwrap();
+        conn.execute("INSERT INTO Z_METADATA VALUES (1, 'u', ?1)", [&blob])
+            .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, Some(5001));
+        conn.execute(
+            "UPDATE Z_METADATA SET Z_PLIST = x'62706c6973743030ffff'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, None);
+        conn.execute("UPDATE Z_METADATA SET Z_PLIST = 'text'", [])
+            .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, None);
+    }
+
+    #[test]
     fn core_data_time_applies_offset() {
         let t = core_data_time(0.0, Some(3600)).unwrap();
         assert_eq!(t.to_rfc3339(), "2001-01-01T01:00:00+01:00");

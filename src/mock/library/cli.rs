@@ -102,4 +102,33 @@ mod tests {
         assert!(lib.join("DCIM/102APPLE").is_dir());
         assert!(!lib.join("DCIM/103APPLE").exists());
     }
+
+    #[test]
+    fn schema_flag_picks_the_shape_and_rejects_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("media");
+        let parse = |schema: &str| {
+            Wrapper::try_parse_from([
+                "iphone-mock".as_ref(),
+                lib.as_os_str(),
+                "--photos".as_ref(),
+                "3".as_ref(),
+                "--videos".as_ref(),
+                "1".as_ref(),
+                "--schema".as_ref(),
+                schema.as_ref(),
+            ])
+        };
+        let w = parse("ios13").unwrap();
+        assert_eq!(w.args.schema, SchemaShape::Ios13);
+        run(&w.args).unwrap();
+        let truth = crate::mock::library::read_truth(&lib).unwrap();
+        assert_eq!(
+            (truth.asset_table.as_str(), truth.join_table.as_str()),
+            ("ZGENERICASSET", "Z_26ASSETS")
+        );
+        assert_eq!(parse("ios17.6").unwrap().args.schema, SchemaShape::Ios17_6);
+        let err = parse("ios12").err().unwrap().to_string();
+        assert!(err.contains("ios26"), "{err}");
+    }
 }

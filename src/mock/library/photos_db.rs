@@ -29,8 +29,9 @@ pub const MODEL_VERSION: i64 = 5001;
 const ENT_ADDITIONAL: i64 = 1;
 const ENT_CLOUD_MASTER: i64 = 13;
 const ENT_RESOURCE: i64 = 55;
-/// Entities of the decoy relations (suggestions, memories).
-const ENT_SUGGESTION: i64 = 56;
+/// Entities of the decoy relations (suggestions, memories). `Z_12ASSETS` sorts before every
+/// real join table name, so "the first table named like Z_<n>ASSETS" is the wrong one.
+const ENT_SUGGESTION: i64 = 12;
 const ENT_MEMORY: i64 = 57;
 
 /// Which iOS version's Photos.sqlite layout to write (photo-library.md §6.1).
