@@ -189,3 +189,23 @@ fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
         Err(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_schema_shapes_the_generated_demo_library() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios18"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let built = build_phone(&args).unwrap();
+        let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
+        assert_eq!(
+            (truth.schema.as_str(), truth.join_table.as_str()),
+            ("ios18", "Z_30ASSETS")
+        );
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
+    }
+}
