@@ -496,6 +496,49 @@ fn corrupted_local_copy_is_a_clear_error() {
     );
 }
 
+#[test]
+fn flipped_bytes_never_panic() {
+    let (_dir, root, truth) = generate(SchemaShape::Ios13, 41);
+    let (_copy, path) = copy_db(&root, false);
+    let clean = std::fs::read(&path).unwrap();
+    let page = u16::from_be_bytes([clean[16], clean[17]]) as usize;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut damaged) = (0, 0);
+    for _ in 0..40 {
+        let mut bytes = clean.clone();
+        // Leave the 100-byte file header alone: the point is damaged pages, not "not SQLite".
+        for _ in 0..24 {
+            let at = 100 + (next() as usize) % (bytes.len() - 100);
+            bytes[at] ^= (next() as u8) | 1;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        match read_local(&path) {
+            Ok(db) => {
+                ok += 1;
+                assert!(db.assets.len() <= truth.assets.len() * 2);
+            }
+            Err(
+                LibraryError::LocalDbCorrupt { .. }
+                | LibraryError::Sql(_)
+                | LibraryError::UnknownSchema,
+            ) => damaged += 1,
+            Err(e) => panic!("unexpected error kind: {e:?}"),
+        }
+    }
+    assert_eq!(ok + damaged, 40);
+    assert!(
+        damaged > 0,
+        "24 flipped bytes in {} pages went unnoticed 40 times",
+        clean.len() / page
+    );
+}
+
 struct Phone {
     _dir: tempfile::TempDir,
     root: PathBuf,

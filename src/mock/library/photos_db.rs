@@ -34,8 +34,10 @@ const ENT_RESOURCE: i64 = 55;
 const ENT_SUGGESTION: i64 = 12;
 const ENT_MEMORY: i64 = 57;
 
-/// Which iOS version's Photos.sqlite layout to write (photo-library.md §6.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which iOS version's Photos.sqlite layout to write (photo-library.md §6.1), oldest first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum SchemaShape {
     /// ZGENERICASSET; Z_26ASSETS (Z_26ALBUMS, Z_34ASSETS).
     Ios13,
@@ -164,18 +166,6 @@ impl SchemaShape {
                 ", ZACTIVELIBRARYSCOPEPARTICIPATIONSTATE INTEGER, ZSPATIALTYPE INTEGER"
             }
         }
-    }
-}
-
-impl PartialOrd for SchemaShape {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SchemaShape {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (*self as u8).cmp(&(*other as u8))
     }
 }
 
