@@ -5,7 +5,9 @@
 //!
 //! The schema is detected by inspection, never by iOS version (photo-library.md §6.2): the asset
 //! table is ZASSET or ZGENERICASSET, the album join table is the `Z_<n>ASSETS` table with a
-//! `Z_<n>ALBUMS` and a `Z_<n>ASSETS` column, and only columns that exist are queried.
+//! `Z_<n>ALBUMS` and a `Z_<m>ASSETS` column (other relations use such names too, so the one that
+//! agrees with Z_PRIMARYKEY's Album entity wins), and only columns that exist are queried.
+//! Codes this tool does not know read as unknown, malformed values as absent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -444,8 +446,9 @@ fn pick_join(
         let Some(n) = join_number(t, "ASSETS") else {
             continue;
         };
-        for album in cols.iter().filter(|c| is_join_name(c, "ALBUMS")) {
-            for asset in cols.iter().filter(|c| is_join_name(c, "ASSETS")) {
+        // A real join has one column of each kind; a few bound the work on a hostile file.
+        for album in cols.iter().filter(|c| is_join_name(c, "ALBUMS")).take(4) {
+            for asset in cols.iter().filter(|c| is_join_name(c, "ASSETS")).take(4) {
                 let k = join_number(album, "ALBUMS");
                 let m = join_number(asset, "ASSETS");
                 let score = 4 * u8::from(k == Some(n))
