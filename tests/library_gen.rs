@@ -498,20 +498,29 @@ fn photos_sqlite_agrees_with_files_and_truth() {
         .unwrap();
     assert_eq!(join, "Z_28ASSETS");
     for al in &truth.albums {
-        let (pk, kind, title, parent_title): (i64, i64, String, Option<String>) = conn
+        let (pk, kind, title, mut parent): (i64, i64, String, Option<i64>) = conn
             .query_row(
-                "SELECT g.Z_PK, g.ZKIND, g.ZTITLE, p.ZTITLE FROM ZGENERICALBUM g
-                 LEFT JOIN ZGENERICALBUM p ON p.Z_PK = g.ZPARENTFOLDER WHERE g.ZUUID = ?1",
+                "SELECT Z_PK, ZKIND, ZTITLE, ZPARENTFOLDER FROM ZGENERICALBUM WHERE ZUUID = ?1",
                 [&al.uuid],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
         assert_eq!(kind, al.kind);
-        let path = match parent_title {
-            Some(p) => format!("{p}/{title}"),
-            None => title,
-        };
-        assert_eq!(path, al.path);
+        // Folder titles up the ZPARENTFOLDER chain (folders nest), the root has no title.
+        let mut parts = vec![title];
+        while let Some(p) = parent {
+            let (t, up): (Option<String>, Option<i64>) = conn
+                .query_row(
+                    "SELECT ZTITLE, ZPARENTFOLDER FROM ZGENERICALBUM WHERE Z_PK = ?1",
+                    [p],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            parts.extend(t);
+            parent = up;
+        }
+        parts.reverse();
+        assert_eq!(parts.join("/"), al.path);
         let mut members: Vec<String> = conn
             .prepare(
                 "SELECT a.ZUUID FROM Z_28ASSETS j JOIN ZASSET a ON a.Z_PK = j.Z_3ASSETS \
@@ -528,7 +537,10 @@ fn photos_sqlite_agrees_with_files_and_truth() {
         assert_eq!(members, expected, "album {}", al.path);
     }
     assert_eq!(
-        count(&conn, "SELECT COUNT(*) FROM ZGENERICALBUM WHERE ZKIND = 2"),
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM ZGENERICALBUM WHERE ZKIND = 2 AND ZTRASHEDSTATE = 0"
+        ),
         c.user_albums
     );
     assert_eq!(
@@ -648,6 +660,7 @@ fn realistic_sizes_stay_in_bounds_and_files_stay_valid() {
         seed: 11,
         realistic_sizes: true,
         items_per_folder: 1000,
+        ..LibraryOptions::default()
     };
     let truth = library::generate(dir.path(), &opts).unwrap();
     for a in &truth.assets {

@@ -36,6 +36,13 @@ pub enum LibraryError {
         "the copy of Photos.sqlite is damaged ({detail}) even after copying it again; photos are still listed from DCIM, but hidden/trashed/album information is missing. Retry when the phone is idle (screen on, Photos app closed)"
     )]
     DbCorrupt { detail: String },
+    /// A local Photos.sqlite file (opened as it is, not copied by this run) is not a sound
+    /// database.
+    #[error(
+        "{} is damaged ({detail}); copy Photos.sqlite together with its -wal from the phone again, while the phone is idle",
+        .path.display()
+    )]
+    LocalDbCorrupt { path: PathBuf, detail: String },
     /// Photos.sqlite has no asset table this tool knows.
     #[error(
         "Photos.sqlite has neither a ZASSET nor a ZGENERICASSET table; this iOS version's library format is unknown to this tool"

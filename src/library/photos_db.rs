@@ -5,7 +5,9 @@
 //!
 //! The schema is detected by inspection, never by iOS version (photo-library.md §6.2): the asset
 //! table is ZASSET or ZGENERICASSET, the album join table is the `Z_<n>ASSETS` table with a
-//! `Z_<n>ALBUMS` and a `Z_<n>ASSETS` column, and only columns that exist are queried.
+//! `Z_<n>ALBUMS` and a `Z_<m>ASSETS` column (other relations use such names too, so the one that
+//! agrees with Z_PRIMARYKEY's Album entity wins), and only columns that exist are queried.
+//! Codes this tool does not know read as unknown, malformed values as absent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -140,6 +142,12 @@ pub struct Schema {
     /// ZASSET (iOS 14+) or ZGENERICASSET (iOS ≤ 13).
     pub asset_table: String,
     pub join: Option<JoinTable>,
+    /// Z_METADATA's PLModelVersion, when present (shown, never relied on: §6.1).
+    pub model_version: Option<i64>,
+    /// The Core Data entity number of `Album` in Z_PRIMARYKEY, when present; on every known
+    /// version it is the `n` of the join table `Z_<n>ASSETS`, which breaks ties between
+    /// candidate join tables.
+    pub album_entity: Option<i64>,
     /// Every table's columns (upper case).
     #[serde(skip)]
     pub columns: BTreeMap<String, BTreeSet<String>>,
@@ -399,23 +407,116 @@ pub fn detect_schema(conn: &Connection) -> Result<Schema, LibraryError> {
         .find(|t| columns.contains_key(*t))
         .ok_or(LibraryError::UnknownSchema)?
         .to_owned();
-    let join = columns
-        .iter()
-        .filter(|(t, _)| is_join_name(t, "ASSETS"))
-        .find_map(|(t, cols)| {
-            let album = cols.iter().find(|c| is_join_name(c, "ALBUMS"))?;
-            let asset = cols.iter().find(|c| is_join_name(c, "ASSETS"))?;
-            Some(JoinTable {
-                table: t.clone(),
-                album_column: album.clone(),
-                asset_column: asset.clone(),
-            })
-        });
+    let entities = read_entities(conn, &columns)?;
+    let album_entity = entities.get("ALBUM").copied();
+    let asset_entity = entities
+        .get("ASSET")
+        .or_else(|| entities.get("GENERICASSET"))
+        .copied();
+    let join = pick_join(&columns, album_entity, asset_entity);
+    let model_version = read_model_version(conn, &columns);
     Ok(Schema {
         asset_table,
         join,
+        model_version,
+        album_entity,
         columns,
     })
+}
+
+/// The number in `Z_<n>ALBUMS` / `Z_<n>ASSETS`.
+fn join_number(name: &str, suffix: &str) -> Option<i64> {
+    if !is_join_name(name, suffix) {
+        return None;
+    }
+    name[2..name.len() - suffix.len()].parse().ok()
+}
+
+/// The album join table among every `Z_<n>ASSETS` table that has a `Z_<k>ALBUMS` and a
+/// `Z_<m>ASSETS` column. Other relations can be named `Z_<n>ASSETS` too, so when several
+/// qualify the one that agrees with itself (`n` = `k`) and with Z_PRIMARYKEY (`n` = the Album
+/// entity, `m` = the Asset entity) wins; ties go to the first name.
+fn pick_join(
+    columns: &BTreeMap<String, BTreeSet<String>>,
+    album_entity: Option<i64>,
+    asset_entity: Option<i64>,
+) -> Option<JoinTable> {
+    let mut best: Option<(u8, JoinTable)> = None;
+    for (t, cols) in columns {
+        let Some(n) = join_number(t, "ASSETS") else {
+            continue;
+        };
+        // A real join has one column of each kind; a few bound the work on a hostile file.
+        for album in cols.iter().filter(|c| is_join_name(c, "ALBUMS")).take(4) {
+            for asset in cols.iter().filter(|c| is_join_name(c, "ASSETS")).take(4) {
+                let k = join_number(album, "ALBUMS");
+                let m = join_number(asset, "ASSETS");
+                let score = 4 * u8::from(k == Some(n))
+                    + 2 * u8::from(album_entity == Some(n))
+                    + u8::from(asset_entity.is_some() && asset_entity == m);
+                if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                    best = Some((
+                        score,
+                        JoinTable {
+                            table: t.clone(),
+                            album_column: album.clone(),
+                            asset_column: asset.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    best.map(|(_, j)| j)
+}
+
+/// Z_PRIMARYKEY: entity name (upper case) → Z_ENT. Empty when the table is missing or odd.
+fn read_entities(
+    conn: &Connection,
+    columns: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<HashMap<String, i64>, LibraryError> {
+    let mut out = HashMap::new();
+    let has = |c: &str| columns.get("Z_PRIMARYKEY").is_some_and(|t| t.contains(c));
+    if !(has("Z_ENT") && has("Z_NAME")) {
+        return Ok(out);
+    }
+    let mut stmt = conn.prepare("SELECT Z_ENT, Z_NAME FROM Z_PRIMARYKEY LIMIT 10000")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        if let (Some(ent), Some(name)) = (int(row.get_ref(0)?), text(row.get_ref(1)?)) {
+            out.insert(name.to_ascii_uppercase(), ent);
+        }
+    }
+    Ok(out)
+}
+
+/// Bigger Z_METADATA plists are not real ones.
+const MAX_METADATA_PLIST: usize = 16 << 20;
+
+/// PLModelVersion from Z_METADATA.Z_PLIST (a binary plist), as osxphotos reads it. Anything
+/// missing or malformed is simply None.
+fn read_model_version(
+    conn: &Connection,
+    columns: &BTreeMap<String, BTreeSet<String>>,
+) -> Option<i64> {
+    if !columns
+        .get("Z_METADATA")
+        .is_some_and(|c| c.contains("Z_PLIST"))
+    {
+        return None;
+    }
+    let blob: Vec<u8> = conn
+        .query_row(
+            "SELECT Z_PLIST FROM Z_METADATA WHERE length(Z_PLIST) <= ?1 LIMIT 1",
+            [MAX_METADATA_PLIST as i64],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let value: plist::Value = plist::from_bytes(&blob).ok()?;
+    value
+        .as_dictionary()?
+        .get("PLModelVersion")?
+        .as_signed_integer()
 }
 
 /// An integer from any storage class (garbage → None, never an error).
@@ -730,24 +831,26 @@ fn read_assets(
 
 /// Opens a database file read-only and decodes it (for tools and tests on a local copy).
 pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
-    let conn = open_checked(path).map_err(|e| match e {
-        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
+    // Looked at before opening: opening a WAL-mode database creates an empty `-wal`.
+    let wal = path.with_file_name(format!(
+        "{}-wal",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    ));
+    let wal_present = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    let damaged = |e| match e {
+        Corrupt::Damaged(detail) => LibraryError::LocalDbCorrupt {
+            path: path.to_owned(),
+            detail,
+        },
         Corrupt::Other(e) => e,
-    })?;
-    let (schema, assets, albums) = read_library(&conn).map_err(|e| match e {
-        Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
-        Corrupt::Other(e) => e,
-    })?;
+    };
+    let conn = open_checked(path).map_err(damaged)?;
+    let (schema, assets, albums) = read_library(&conn).map_err(damaged)?;
     Ok(LibraryDb {
         schema,
         assets,
         albums,
-        wal_present: path
-            .with_file_name(format!(
-                "{}-wal",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
-            ))
-            .exists(),
+        wal_present,
         fetched: false,
         cache_path: path.to_owned(),
     })
@@ -857,6 +960,50 @@ mod tests {
         let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
              CREATE TABLE Z_3ASSETS (Z_3ASSETS INTEGER, Z_40KEYASSETS INTEGER);");
         assert_eq!(detect_schema(&conn).unwrap().join, None);
+    }
+
+    #[test]
+    fn several_candidate_joins_the_one_agreeing_with_z_primarykey_wins() {
+        // Both look like album joins; only Z_30ASSETS agrees with itself and Z_PRIMARYKEY.
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_12ASSETS (Z_30ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_30ASSETS (Z_30ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR);
+             INSERT INTO Z_PRIMARYKEY VALUES (3, 'Asset'), (30, 'Album'), (31, 'CloudSharedAlbum');");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.join.unwrap().table, "Z_30ASSETS");
+        assert_eq!(schema.album_entity, Some(30));
+        // Without Z_PRIMARYKEY, a join whose album column carries its own number still wins.
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_12ASSETS (Z_29ALBUMS INTEGER, Z_3ASSETS INTEGER);
+             CREATE TABLE Z_29ASSETS (Z_29ALBUMS INTEGER, Z_3ASSETS INTEGER);");
+        let schema = detect_schema(&conn).unwrap();
+        assert_eq!(schema.join.unwrap().table, "Z_29ASSETS");
+        assert_eq!(schema.album_entity, None);
+    }
+
+    #[test]
+    fn model_version_from_metadata_plist_and_garbage_is_none() {
+        let conn = db("CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY);
+             CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR, Z_PLIST BLOB);");
+        let mut d = plist::Dictionary::new();
+        d.insert("PLModelVersion".into(), plist::Value::Integer(5001.into()));
+        let mut blob = Vec::new();
+        plist::Value::Dictionary(d)
+            .to_writer_binary(&mut blob)
+            .unwrap();
+        conn.execute("INSERT INTO Z_METADATA VALUES (1, 'u', ?1)", [&blob])
+            .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, Some(5001));
+        conn.execute(
+            "UPDATE Z_METADATA SET Z_PLIST = x'62706c6973743030ffff'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, None);
+        conn.execute("UPDATE Z_METADATA SET Z_PLIST = 'text'", [])
+            .unwrap();
+        assert_eq!(detect_schema(&conn).unwrap().model_version, None);
     }
 
     #[test]

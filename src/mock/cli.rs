@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Speed of the simulated phone: none (as fast as possible), usb2 (40 MB/s), usb3 (300 MB/s).
     #[arg(long, default_value = "none")]
     pub profile: Profile,
+    /// Photos.sqlite layout of the generated demo library (ignored with --library): ios13,
+    /// ios14, ios15, ios16, ios17, ios17.6, ios18, ios26.
+    #[arg(long, value_name = "SHAPE")]
+    pub schema: Option<crate::mock::library::SchemaShape>,
 }
 
 pub fn main() -> ExitCode {
@@ -102,6 +106,8 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
     }
     if let Some(dir) = &args.library {
         config.media = MediaSource::Dir(dir.clone());
+    } else if let (Some(shape), MediaSource::Generate(options)) = (args.schema, &mut config.media) {
+        options.schema = shape;
     }
     config.profile = args.profile.clone();
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
@@ -181,5 +187,25 @@ fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
             path.display()
         ),
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_schema_shapes_the_generated_demo_library() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios18"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let built = build_phone(&args).unwrap();
+        let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
+        assert_eq!(
+            (truth.schema.as_str(), truth.join_table.as_str()),
+            ("ios18", "Z_30ASSETS")
+        );
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! `iphone-mock generate-library DIR ...`: writes a simulated photo library to disk.
 
-use super::{LibraryOptions, generate};
+use super::{LibraryOptions, SchemaShape, generate};
 use std::path::PathBuf;
 
 /// Arguments of `iphone-mock generate-library`.
@@ -23,6 +23,10 @@ pub struct GenerateArgs {
     /// IMG numbers per DCIM/NNNAPPLE folder (real phones: about 1000).
     #[arg(long, default_value_t = 1000)]
     pub items_per_folder: usize,
+    /// Photos.sqlite layout of this iOS version: ios13, ios14, ios15, ios16, ios17, ios17.6,
+    /// ios18, ios26.
+    #[arg(long, default_value = "ios17", value_name = "SHAPE")]
+    pub schema: SchemaShape,
 }
 
 /// Runs the subcommand: generates the library and prints a one-line summary.
@@ -33,13 +37,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         realistic_sizes: args.realistic_sizes,
         items_per_folder: args.items_per_folder,
+        schema: args.schema,
     };
     let truth = generate(&args.dir, &opts)?;
     let c = &truth.counts;
     println!(
         "generated {} assets ({} photos incl. {} Live, {} screenshots; {} videos) in {}: \
          {} hidden, {} recently deleted, {} iCloud-only, {} edited, {} only in the WAL; \
-         truth in {}",
+         Photos.sqlite shaped like {} ({}); truth in {}",
         c.assets,
         c.photos,
         c.live_photos,
@@ -51,6 +56,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         c.icloud_only,
         c.edited,
         c.in_wal_only,
+        truth.schema,
+        truth.join_table,
         args.dir.join(super::TRUTH_FILE).display()
     );
     Ok(())
@@ -85,6 +92,7 @@ mod tests {
         ])
         .unwrap();
         assert!(!w.args.realistic_sizes);
+        assert_eq!(w.args.schema, SchemaShape::Ios17);
         run(&w.args).unwrap();
         let truth = crate::mock::library::read_truth(&lib).unwrap();
         assert_eq!(
@@ -93,5 +101,34 @@ mod tests {
         );
         assert!(lib.join("DCIM/102APPLE").is_dir());
         assert!(!lib.join("DCIM/103APPLE").exists());
+    }
+
+    #[test]
+    fn schema_flag_picks_the_shape_and_rejects_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("media");
+        let parse = |schema: &str| {
+            Wrapper::try_parse_from([
+                "iphone-mock".as_ref(),
+                lib.as_os_str(),
+                "--photos".as_ref(),
+                "3".as_ref(),
+                "--videos".as_ref(),
+                "1".as_ref(),
+                "--schema".as_ref(),
+                schema.as_ref(),
+            ])
+        };
+        let w = parse("ios13").unwrap();
+        assert_eq!(w.args.schema, SchemaShape::Ios13);
+        run(&w.args).unwrap();
+        let truth = crate::mock::library::read_truth(&lib).unwrap();
+        assert_eq!(
+            (truth.asset_table.as_str(), truth.join_table.as_str()),
+            ("ZGENERICASSET", "Z_26ASSETS")
+        );
+        assert_eq!(parse("ios17.6").unwrap().args.schema, SchemaShape::Ios17_6);
+        let err = parse("ios12").err().unwrap().to_string();
+        assert!(err.contains("ios26"), "{err}");
     }
 }

@@ -19,6 +19,7 @@ mod screenshot;
 mod time;
 pub mod truth;
 
+pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
     FolderTruth, LibraryTruth, Resource,
@@ -63,6 +64,8 @@ pub struct LibraryOptions {
     pub realistic_sizes: bool,
     /// IMG numbers per `NNNAPPLE` folder before rolling over to the next (1..=1000).
     pub items_per_folder: usize,
+    /// Which iOS version's Photos.sqlite layout to write (default iOS 17.0–17.5).
+    pub schema: SchemaShape,
 }
 
 impl Default for LibraryOptions {
@@ -73,6 +76,7 @@ impl Default for LibraryOptions {
             seed: 1,
             realistic_sizes: false,
             items_per_folder: 1000,
+            schema: SchemaShape::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl LibraryOptions {
             seed: 2025,
             realistic_sizes: false,
             items_per_folder: 25,
+            schema: SchemaShape::default(),
         }
     }
 }
@@ -216,7 +221,7 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut truth, recipes) = plan(&mut rng, opts);
     write_files(dir, &mut truth, &recipes)?;
-    photos_db::write(&dir.join(PHOTOS_DB), &truth, opts.seed)?;
+    photos_db::write(&dir.join(PHOTOS_DB), &truth, opts.seed, opts.schema)?;
     write_mock_files(dir, &truth)?;
     set_dir_mtimes(dir, truth.snapshot_unix)?;
     Ok(truth)
@@ -427,7 +432,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
         a.in_wal_only = true;
     }
 
-    let (folders, albums) = plan_albums(rng, &mut assets);
+    let (folders, albums, trashed_albums) = plan_albums(rng, &mut assets);
     let placeholders = assets
         .iter()
         .filter(|a| a.icloud_only)
@@ -436,14 +441,22 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
                 .chain(a.live_video.as_ref().map(|r| r.path.clone()))
         })
         .collect();
+    let shape = opts.schema;
+    let (join_table, join_album_column, join_asset_column) = shape.join();
     let truth = LibraryTruth {
         seed: opts.seed,
         device_model: DEVICE_MODEL.into(),
-        ios_version: IOS_VERSION.into(),
-        model_version: photos_db::MODEL_VERSION,
+        ios_version: shape.ios_version().into(),
+        model_version: shape.model_version(),
+        schema: shape.name().into(),
+        asset_table: shape.asset_table().into(),
+        join_table,
+        join_album_column,
+        join_asset_column,
         snapshot_unix: snapshot,
         assets,
         albums,
+        trashed_albums,
         folders,
         placeholders,
         counts: Counts::default(),
@@ -451,63 +464,155 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     (truth, recipes)
 }
 
-/// A root folder, a "Trips" folder with two albums, two top-level albums, a shared album and one
-/// album created after the last checkpoint (WAL-only).
+/// One album to plan: title, ZKIND, enclosing folders, WAL-only, trashed, member choice.
+struct AlbumSpec {
+    title: &'static str,
+    kind: i64,
+    folders: &'static [&'static str],
+    in_wal_only: bool,
+    trashed: bool,
+    members: Members,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Members {
+    /// 1..=8 random assets from before the last checkpoint.
+    Some,
+    /// The WAL-only assets plus one older asset.
+    Newest,
+    /// Random ones plus one iCloud-only asset (for per-album "not on the phone" counts).
+    WithICloudOnly,
+    None,
+}
+
+/// A root folder, a "Trips" folder holding a folder "Asia", albums at every level (one only in
+/// the WAL), a shared album, and the names that trip readers up: unicode, a title with a slash,
+/// the same title in two folders, two albums with the same path, an empty album and an album
+/// in the trash. Returns (folders, visible albums, trashed albums).
 fn plan_albums(
     rng: &mut ChaCha8Rng,
     assets: &mut [AssetTruth],
-) -> (Vec<FolderTruth>, Vec<AlbumTruth>) {
-    let root = FolderTruth {
+) -> (Vec<FolderTruth>, Vec<AlbumTruth>, Vec<AlbumTruth>) {
+    let folder = |rng: &mut ChaCha8Rng, title: &str, kind, path: &str| FolderTruth {
         uuid: uuid_from(rng),
-        title: String::new(),
-        kind: 3999,
-        path: String::new(),
+        title: title.into(),
+        kind,
+        path: path.into(),
     };
-    let trips = FolderTruth {
-        uuid: uuid_from(rng),
-        title: "Trips".into(),
-        kind: 4000,
-        path: "Trips".into(),
-    };
-    let specs: [(&str, i64, &str, bool); 5] = [
-        ("Iceland 2025", 2, "Trips/", false),
-        ("Lisbon 2024", 2, "Trips/", false),
-        ("Family", 2, "", false),
-        ("Shared with Grandma", 1505, "", false),
-        ("Picked later", 2, "", true),
+    let root = folder(rng, "", 3999, "");
+    let trips = folder(rng, "Trips", 4000, "Trips");
+    fn spec(
+        title: &'static str,
+        kind: i64,
+        folders: &'static [&'static str],
+        in_wal_only: bool,
+        members: Members,
+    ) -> AlbumSpec {
+        AlbumSpec {
+            title,
+            kind,
+            folders,
+            in_wal_only,
+            trashed: false,
+            members,
+        }
+    }
+    // The first five are the original fixture; their order keeps their random draws stable.
+    let mut specs = vec![
+        spec("Iceland 2025", 2, &["Trips"], false, Members::Some),
+        spec("Lisbon 2024", 2, &["Trips"], false, Members::Some),
+        spec("Family", 2, &[], false, Members::Some),
+        spec("Shared with Grandma", 1505, &[], false, Members::Some),
+        spec("Picked later", 2, &[], true, Members::Newest),
     ];
     let n = assets.len();
     let wal_assets: Vec<usize> = (0..n).filter(|&i| assets[i].in_wal_only).collect();
     let older = n - wal_assets.len();
     let mut albums = Vec::new();
-    for (title, kind, prefix, in_wal_only) in specs {
+    let mut trashed_albums = Vec::new();
+    let mut folders = vec![root, trips];
+    let mut plan_one = |rng: &mut ChaCha8Rng, s: &AlbumSpec, assets: &mut [AssetTruth]| {
         let uuid = uuid_from(rng);
-        let mut members: Vec<usize> = if in_wal_only {
-            let mut m = wal_assets.clone();
-            if older > 0 {
-                m.push(rng.gen_range(0..older));
+        let mut members: Vec<usize> = match s.members {
+            Members::Newest => {
+                let mut m = wal_assets.clone();
+                if older > 0 {
+                    m.push(rng.gen_range(0..older));
+                }
+                m
             }
-            m
-        } else if older > 0 {
-            let k = rng.gen_range(1..=older.min(8));
-            rand::seq::index::sample(rng, older, k).into_vec()
-        } else {
-            Vec::new()
+            Members::Some | Members::WithICloudOnly if older > 0 => {
+                let k = rng.gen_range(1..=older.min(8));
+                rand::seq::index::sample(rng, older, k).into_vec()
+            }
+            _ => Vec::new(),
         };
-        members.sort_unstable();
-        for &i in &members {
-            assets[i].albums.push(uuid.clone());
+        if s.members == Members::WithICloudOnly
+            && let Some(i) = (0..older).find(|&i| assets[i].icloud_only)
+            && !members.contains(&i)
+        {
+            members.push(i);
         }
-        albums.push(AlbumTruth {
-            uuid,
-            title: title.into(),
-            kind,
-            path: format!("{prefix}{title}"),
-            asset_uuids: members.iter().map(|&i| assets[i].uuid.clone()).collect(),
-            in_wal_only,
+        let path = s
+            .folders
+            .iter()
+            .copied()
+            .chain(std::iter::once(s.title))
+            .collect::<Vec<_>>()
+            .join("/");
+        // Two albums with one path share no member, so an asset's album paths stay distinct.
+        members.retain(|&i| {
+            !albums
+                .iter()
+                .any(|al: &AlbumTruth| al.path == path && al.asset_uuids.contains(&assets[i].uuid))
         });
+        members.sort_unstable();
+        // Trashed albums are not listed anywhere, so their members do not name them.
+        if !s.trashed {
+            for &i in &members {
+                assets[i].albums.push(uuid.clone());
+            }
+        }
+        let album = AlbumTruth {
+            uuid,
+            title: s.title.into(),
+            kind: s.kind,
+            path,
+            asset_uuids: members.iter().map(|&i| assets[i].uuid.clone()).collect(),
+            in_wal_only: s.in_wal_only,
+            folders: s.folders.iter().map(|f| f.to_string()).collect(),
+            shared: s.kind == 1505,
+            asset_count: members.len(),
+            not_on_phone: members.iter().filter(|&&i| assets[i].icloud_only).count(),
+        };
+        if s.trashed {
+            trashed_albums.push(album);
+        } else {
+            albums.push(album);
+        }
+    };
+    for s in &specs {
+        plan_one(rng, s, assets);
     }
-    (vec![root, trips], albums)
+    // Additions after the original draws, so the original albums keep their members.
+    folders.push(folder(rng, "Asia", 4000, "Trips/Asia"));
+    specs = vec![
+        spec("Ísland 🌋", 2, &[], false, Members::WithICloudOnly),
+        spec("東京", 2, &["Trips", "Asia"], false, Members::Some),
+        spec("AC/DC", 2, &[], false, Members::Some),
+        spec("Family", 2, &["Trips"], false, Members::Some),
+        spec("Pets", 2, &[], false, Members::Some),
+        spec("Pets", 2, &[], false, Members::Some),
+        spec("Empty album", 2, &[], false, Members::None),
+        AlbumSpec {
+            trashed: true,
+            ..spec("Old screenshots", 2, &[], false, Members::Some)
+        },
+    ];
+    for s in &specs {
+        plan_one(rng, s, assets);
+    }
+    (folders, albums, trashed_albums)
 }
 
 fn system_time(unix: i64) -> SystemTime {
@@ -544,11 +649,12 @@ fn write_files(
     truth: &mut LibraryTruth,
     recipes: &[Recipe],
 ) -> Result<(), GenerateError> {
+    let ios_version = truth.ios_version.clone();
     for (a, r) in truth.assets.iter_mut().zip(recipes) {
         let filler = Filler::new(r.filler_seed);
         let exif_tiff = exif::tiff(&exif::ExifFields {
             model: DEVICE_MODEL,
-            software: IOS_VERSION,
+            software: &ios_version,
             unix: a.capture.unix,
             offset_secs: a.capture.offset_secs,
             subsec_millis: r.subsec_millis,
@@ -562,7 +668,7 @@ fn write_files(
             offset_secs: a.capture.offset_secs,
             duration_ms,
             model: DEVICE_MODEL,
-            software: IOS_VERSION,
+            software: &ios_version,
             content_identifier,
             rgb: r.rgb,
         };
@@ -635,6 +741,9 @@ fn count(t: &LibraryTruth) -> Counts {
         in_wal_only: c(&|x| x.in_wal_only),
         user_albums: t.albums.iter().filter(|x| x.kind == 2).count(),
         shared_albums: t.albums.iter().filter(|x| x.kind == 1505).count(),
+        trashed_albums: t.trashed_albums.len(),
+        empty_albums: t.albums.iter().filter(|x| x.asset_uuids.is_empty()).count(),
+        folders: t.folders.iter().filter(|f| f.kind == 4000).count(),
         dcim_files: a
             .iter()
             .map(|x| 1 + x.live_video.is_some() as usize + x.aae.is_some() as usize)

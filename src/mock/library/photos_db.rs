@@ -1,6 +1,8 @@
-//! `PhotoData/Photos.sqlite` shaped like iOS 17.0–17.5 (photo-library.md §6–§8): ZASSET,
-//! ZADDITIONALASSETATTRIBUTES, ZGENERICALBUM, the album join table Z_28ASSETS
-//! (Z_28ALBUMS, Z_3ASSETS), ZINTERNALRESOURCE, ZCLOUDMASTER, Z_PRIMARYKEY, Z_METADATA.
+//! `PhotoData/Photos.sqlite` in the shape of one iOS version (photo-library.md §6–§8): the asset
+//! table (ZASSET, or ZGENERICASSET up to iOS 13), ZADDITIONALASSETATTRIBUTES, ZGENERICALBUM, the
+//! album join table `Z_<n>ASSETS` (`Z_<n>ALBUMS`, `Z_<m>ASSETS`; §6.1), ZINTERNALRESOURCE,
+//! ZCLOUDMASTER, Z_PRIMARYKEY, Z_METADATA, plus relation tables whose names also end in ASSETS
+//! (decoys: a reader that picks the join table by name alone gets the wrong one).
 //!
 //! Left in WAL mode like a live phone: everything up to a checkpoint is in the main file, the
 //! newest assets and one album are committed only in `Photos.sqlite-wal` (the connection closes
@@ -13,29 +15,201 @@ use super::truth::{AssetKind, AssetTruth, CloudState, FileFormat, LibraryTruth};
 use super::{GenerateError, io_err, system_time};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::str::FromStr;
 
-/// Z_METADATA PLModelVersion; osxphotos saw 5001 on an iPhone 14 running iOS 17 (§6.1).
+/// Z_METADATA PLModelVersion of the default shape; osxphotos saw 5001 on an iPhone 14 running
+/// iOS 17 (§6.1).
 pub const MODEL_VERSION: i64 = 5001;
-/// Core Data entity ids (Z_ENT): the join table is named after the album entity (28) and the
-/// asset entity (3), as on iOS 16–17.5.
+/// Core Data entity ids (Z_ENT) that do not change between shapes here.
 const ENT_ADDITIONAL: i64 = 1;
-const ENT_ASSET: i64 = 3;
 const ENT_CLOUD_MASTER: i64 = 13;
-const ENT_GENERIC_ALBUM: i64 = 27;
-const ENT_ALBUM: i64 = 28;
-const ENT_SHARED_ALBUM: i64 = 29;
-const ENT_FOLDER: i64 = 31;
 const ENT_RESOURCE: i64 = 55;
+/// Entities of the decoy relations (suggestions, memories). `Z_12ASSETS` sorts before every
+/// real join table name, so "the first table named like Z_<n>ASSETS" is the wrong one.
+const ENT_SUGGESTION: i64 = 12;
+const ENT_MEMORY: i64 = 57;
 
-const SCHEMA: &str = r#"
+/// Which iOS version's Photos.sqlite layout to write (photo-library.md §6.1), oldest first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum SchemaShape {
+    /// ZGENERICASSET; Z_26ASSETS (Z_26ALBUMS, Z_34ASSETS).
+    Ios13,
+    /// ZASSET; Z_26ASSETS (Z_26ALBUMS, Z_3ASSETS).
+    Ios14,
+    /// Z_27ASSETS.
+    Ios15,
+    /// Z_28ASSETS; ZBUNDLESCOPE appears (Shared Library).
+    Ios16,
+    /// iOS 17.0–17.5: Z_28ASSETS. What the demo and every other test use.
+    #[default]
+    Ios17,
+    /// iOS 17.6+: Z_29ASSETS.
+    Ios17_6,
+    /// Z_30ASSETS.
+    Ios18,
+    /// Z_33ASSETS.
+    Ios26,
+}
+
+impl SchemaShape {
+    pub const ALL: [SchemaShape; 8] = [
+        SchemaShape::Ios13,
+        SchemaShape::Ios14,
+        SchemaShape::Ios15,
+        SchemaShape::Ios16,
+        SchemaShape::Ios17,
+        SchemaShape::Ios17_6,
+        SchemaShape::Ios18,
+        SchemaShape::Ios26,
+    ];
+
+    /// The `--schema` spelling: `ios13` … `ios17.6` … `ios26`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaShape::Ios13 => "ios13",
+            SchemaShape::Ios14 => "ios14",
+            SchemaShape::Ios15 => "ios15",
+            SchemaShape::Ios16 => "ios16",
+            SchemaShape::Ios17 => "ios17",
+            SchemaShape::Ios17_6 => "ios17.6",
+            SchemaShape::Ios18 => "ios18",
+            SchemaShape::Ios26 => "ios26",
+        }
+    }
+
+    /// The iOS version the simulated phone reports with this shape.
+    pub fn ios_version(self) -> &'static str {
+        match self {
+            SchemaShape::Ios13 => "13.7",
+            SchemaShape::Ios14 => "14.8.1",
+            SchemaShape::Ios15 => "15.8.3",
+            SchemaShape::Ios16 => "16.7.10",
+            SchemaShape::Ios17 => "17.5.1",
+            SchemaShape::Ios17_6 => "17.6.1",
+            SchemaShape::Ios18 => "18.3.2",
+            SchemaShape::Ios26 => "26.1",
+        }
+    }
+
+    /// Z_METADATA PLModelVersion. Only 5001 (iOS 17) is an observed iPhone value (§6.1); the
+    /// others are made up, distinct and ordered, so a reader can show but never rely on them.
+    pub fn model_version(self) -> i64 {
+        match self {
+            SchemaShape::Ios13 => 13_400,
+            SchemaShape::Ios14 => 14_300,
+            SchemaShape::Ios15 => 15_330,
+            SchemaShape::Ios16 => 4_001,
+            SchemaShape::Ios17 => MODEL_VERSION,
+            SchemaShape::Ios17_6 => 5_101,
+            SchemaShape::Ios18 => 6_001,
+            SchemaShape::Ios26 => 8_001,
+        }
+    }
+
+    pub fn asset_table(self) -> &'static str {
+        match self {
+            SchemaShape::Ios13 => "ZGENERICASSET",
+            _ => "ZASSET",
+        }
+    }
+
+    /// Core Data entity of assets: the `m` of the join's `Z_<m>ASSETS` column.
+    pub fn asset_entity(self) -> i64 {
+        match self {
+            SchemaShape::Ios13 => 34,
+            _ => 3,
+        }
+    }
+
+    /// Core Data entity of albums: the `n` of `Z_<n>ASSETS` / `Z_<n>ALBUMS` (§6.1).
+    pub fn album_entity(self) -> i64 {
+        match self {
+            SchemaShape::Ios13 | SchemaShape::Ios14 => 26,
+            SchemaShape::Ios15 => 27,
+            SchemaShape::Ios16 | SchemaShape::Ios17 => 28,
+            SchemaShape::Ios17_6 => 29,
+            SchemaShape::Ios18 => 30,
+            SchemaShape::Ios26 => 33,
+        }
+    }
+
+    /// The album join table and its (album, asset) columns.
+    pub fn join(self) -> (String, String, String) {
+        let n = self.album_entity();
+        (
+            format!("Z_{n}ASSETS"),
+            format!("Z_{n}ALBUMS"),
+            format!("Z_{}ASSETS", self.asset_entity()),
+        )
+    }
+
+    /// ZBUNDLESCOPE (Shared Library scope) exists from iOS 16 on.
+    fn has_bundle_scope(self) -> bool {
+        self >= SchemaShape::Ios16
+    }
+
+    /// Columns only newer shapes carry (stand-ins for later additions the reader must ignore).
+    fn newer_asset_columns(self) -> &'static str {
+        match self {
+            SchemaShape::Ios13 | SchemaShape::Ios14 | SchemaShape::Ios15 => "",
+            SchemaShape::Ios16 | SchemaShape::Ios17 | SchemaShape::Ios17_6 => {
+                ", ZACTIVELIBRARYSCOPEPARTICIPATIONSTATE INTEGER"
+            }
+            SchemaShape::Ios18 | SchemaShape::Ios26 => {
+                ", ZACTIVELIBRARYSCOPEPARTICIPATIONSTATE INTEGER, ZSPATIALTYPE INTEGER"
+            }
+        }
+    }
+}
+
+impl fmt::Display for SchemaShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SchemaShape {
+    type Err = String;
+
+    /// `ios17.6`, `17.6`, `ios17_6`, `iOS18` …
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('_', ".");
+        let norm = norm.strip_prefix("ios").unwrap_or(&norm);
+        SchemaShape::ALL
+            .into_iter()
+            .find(|shape| &shape.name()[3..] == norm)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SchemaShape::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown schema {s:?}; choose one of {}", names.join(", "))
+            })
+    }
+}
+
+/// The CREATE statements of one shape.
+fn schema_sql(shape: SchemaShape) -> String {
+    let asset = shape.asset_table();
+    let m = shape.asset_entity();
+    let (join, album_col, asset_col) = shape.join();
+    let bundle = if shape.has_bundle_scope() {
+        " ZBUNDLESCOPE INTEGER,"
+    } else {
+        ""
+    };
+    let newer = shape.newer_asset_columns();
+    format!(
+        r#"
 CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR, Z_SUPER INTEGER, Z_MAX INTEGER);
 CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR(255), Z_PLIST BLOB);
 CREATE TABLE Z_MODELCACHE (Z_CONTENT BLOB);
-CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
-  ZADJUSTMENTSSTATE INTEGER, ZAVALANCHEPICKTYPE INTEGER, ZBUNDLESCOPE INTEGER,
+CREATE TABLE {asset} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZADJUSTMENTSSTATE INTEGER, ZAVALANCHEPICKTYPE INTEGER,{bundle}
   ZCLOUDLOCALSTATE INTEGER, ZCOMPLETE INTEGER, ZFAVORITE INTEGER, ZHASADJUSTMENTS INTEGER,
   ZHEIGHT INTEGER, ZHIDDEN INTEGER, ZKIND INTEGER, ZKINDSUBTYPE INTEGER, ZORIENTATION INTEGER,
   ZPLAYBACKSTYLE INTEGER, ZSAVEDASSETTYPE INTEGER, ZTRASHEDSTATE INTEGER, ZVISIBILITYSTATE INTEGER,
@@ -43,7 +217,7 @@ CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZADJUSTMENTTIMESTAMP TIMESTAMP, ZDATECREATED TIMESTAMP, ZDURATION FLOAT, ZLATITUDE FLOAT,
   ZLONGITUDE FLOAT, ZMODIFICATIONDATE TIMESTAMP, ZTRASHEDDATE TIMESTAMP, ZAVALANCHEUUID VARCHAR,
   ZCLOUDASSETGUID VARCHAR, ZDIRECTORY VARCHAR, ZFILENAME VARCHAR, ZMEDIAGROUPUUID VARCHAR,
-  ZUNIFORMTYPEIDENTIFIER VARCHAR, ZUUID VARCHAR);
+  ZUNIFORMTYPEIDENTIFIER VARCHAR, ZUUID VARCHAR{newer});
 CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZORIGINALFILESIZE INTEGER, ZORIGINALHEIGHT INTEGER, ZORIGINALWIDTH INTEGER,
   ZTIMEZONEOFFSET INTEGER, ZASSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR,
@@ -60,15 +234,23 @@ CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEG
   ZCACHEDCOUNT INTEGER, ZCACHEDPHOTOSCOUNT INTEGER, ZCACHEDVIDEOSCOUNT INTEGER, ZKIND INTEGER,
   ZTRASHEDSTATE INTEGER, ZPARENTFOLDER INTEGER, ZCREATIONDATE TIMESTAMP, ZTRASHEDDATE TIMESTAMP,
   ZCLOUDGUID VARCHAR, ZTITLE VARCHAR, ZUUID VARCHAR);
-CREATE TABLE Z_28ASSETS (Z_28ALBUMS INTEGER, Z_3ASSETS INTEGER, Z_FOK_3ASSETS INTEGER,
-  PRIMARY KEY (Z_28ALBUMS, Z_3ASSETS));
-CREATE TABLE Z_3SUGGESTIONSBEINGREPRESENTATIVEASSETS (Z_3ASSETS INTEGER,
-  Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS INTEGER, PRIMARY KEY (Z_3ASSETS, Z_55SUGGESTIONSBEINGREPRESENTATIVEASSETS));
-CREATE INDEX ZASSET_ZDIRECTORY_ZFILENAME ON ZASSET (ZDIRECTORY, ZFILENAME);
-CREATE INDEX ZASSET_ZUUID ON ZASSET (ZUUID);
+CREATE TABLE {join} ({album_col} INTEGER, {asset_col} INTEGER, Z_FOK_{m}ASSETS INTEGER,
+  PRIMARY KEY ({album_col}, {asset_col}));
+CREATE TABLE Z_{m}SUGGESTIONSBEINGREPRESENTATIVEASSETS (Z_{m}ASSETS INTEGER,
+  Z_{s}SUGGESTIONSBEINGREPRESENTATIVEASSETS INTEGER, PRIMARY KEY (Z_{m}ASSETS, Z_{s}SUGGESTIONSBEINGREPRESENTATIVEASSETS));
+CREATE TABLE Z_{m}MEMORIESBEINGCURATEDASSETS (Z_{m}ASSETS INTEGER,
+  Z_{mem}MEMORIESBEINGCURATEDASSETS INTEGER, PRIMARY KEY (Z_{m}ASSETS, Z_{mem}MEMORIESBEINGCURATEDASSETS));
+CREATE TABLE Z_{s}ASSETS (Z_{s}SUGGESTIONS INTEGER, Z_{m}ASSETS INTEGER, Z_FOK_{m}ASSETS INTEGER,
+  PRIMARY KEY (Z_{s}SUGGESTIONS, Z_{m}ASSETS));
+CREATE INDEX {asset}_ZDIRECTORY_ZFILENAME ON {asset} (ZDIRECTORY, ZFILENAME);
+CREATE INDEX {asset}_ZUUID ON {asset} (ZUUID);
 CREATE INDEX ZINTERNALRESOURCE_ZASSET ON ZINTERNALRESOURCE (ZASSET);
-CREATE INDEX Z_28ASSETS_Z_3ASSETS ON Z_28ASSETS (Z_3ASSETS, Z_28ALBUMS);
-"#;
+CREATE INDEX {join}_{asset_col} ON {join} ({asset_col}, {album_col});
+"#,
+        s = ENT_SUGGESTION,
+        mem = ENT_MEMORY,
+    )
+}
 
 fn uti(format: FileFormat) -> &'static str {
     match format {
@@ -88,6 +270,7 @@ fn fingerprint(uuid: &str, salt: &str) -> String {
 
 fn insert_asset(
     conn: &Connection,
+    shape: SchemaShape,
     a: &AssetTruth,
     next_resource: &mut i64,
 ) -> rusqlite::Result<()> {
@@ -100,19 +283,27 @@ fn insert_asset(
     };
     let added = a.capture.unix + 2;
     let edited_unix = a.edited_render.as_ref().map(|r| r.mtime_unix);
+    let (bundle_col, bundle_val) = if shape.has_bundle_scope() {
+        (" ZBUNDLESCOPE,", " 0,")
+    } else {
+        ("", "")
+    };
     conn.execute(
-        "INSERT INTO ZASSET (Z_PK, Z_ENT, Z_OPT, ZADJUSTMENTSSTATE, ZAVALANCHEPICKTYPE, ZBUNDLESCOPE,
+        &format!(
+            "INSERT INTO {} (Z_PK, Z_ENT, Z_OPT, ZADJUSTMENTSSTATE, ZAVALANCHEPICKTYPE,{bundle_col}
            ZCLOUDLOCALSTATE, ZCOMPLETE, ZFAVORITE, ZHASADJUSTMENTS, ZHEIGHT, ZHIDDEN, ZKIND,
            ZKINDSUBTYPE, ZORIENTATION, ZPLAYBACKSTYLE, ZSAVEDASSETTYPE, ZTRASHEDSTATE,
            ZVISIBILITYSTATE, ZWIDTH, ZADDITIONALATTRIBUTES, ZMASTER, ZADDEDDATE, ZADJUSTMENTTIMESTAMP,
            ZDATECREATED, ZDURATION, ZLATITUDE, ZLONGITUDE, ZMODIFICATIONDATE, ZTRASHEDDATE,
            ZAVALANCHEUUID, ZCLOUDASSETGUID, ZDIRECTORY, ZFILENAME, ZMEDIAGROUPUUID,
            ZUNIFORMTYPEIDENTIFIER, ZUUID)
-         VALUES (?1, ?2, 1, ?3, 0, 0, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
+         VALUES (?1, ?2, 1, ?3, 0,{bundle_val} ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
            ?14, ?15, ?16, ?17, -180.0, -180.0, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
+            shape.asset_table()
+        ),
         params![
             a.z_pk,
-            ENT_ASSET,
+            shape.asset_entity(),
             a.edited as i64,
             synced as i64,
             a.favorite as i64,
@@ -219,10 +410,29 @@ fn insert_asset(
         )?;
     }
     resource(0, 3, 1, 4096, None)?;
+    // Decoy relations hold rows too, with numbers that look like album keys: a reader that
+    // joins through one of them gets visibly wrong albums.
+    let m = shape.asset_entity();
+    if a.z_pk % 3 == 0 {
+        conn.execute(
+            &format!("INSERT INTO Z_{m}SUGGESTIONSBEINGREPRESENTATIVEASSETS VALUES (?1, ?2)"),
+            params![a.z_pk, 1 + a.z_pk % 4],
+        )?;
+        conn.execute(
+            &format!("INSERT INTO Z_{ENT_SUGGESTION}ASSETS VALUES (?1, ?2, ?3)"),
+            params![2 + a.z_pk % 5, a.z_pk, a.z_pk * 16],
+        )?;
+    }
+    if a.z_pk % 4 == 1 {
+        conn.execute(
+            &format!("INSERT INTO Z_{m}MEMORIESBEINGCURATEDASSETS VALUES (?1, ?2)"),
+            params![a.z_pk, 3 + a.z_pk % 6],
+        )?;
+    }
     Ok(())
 }
 
-/// (Z_PK, Z_ENT, ZKIND, parent Z_PK, title, uuid, created, member Z_PKs)
+/// One ZGENERICALBUM row (folder or album) and its members (asset Z_PK, is video).
 struct AlbumRow<'a> {
     pk: i64,
     ent: i64,
@@ -231,17 +441,18 @@ struct AlbumRow<'a> {
     title: Option<&'a str>,
     uuid: &'a str,
     created: i64,
+    trashed: bool,
     members: Vec<(i64, bool)>,
 }
 
-fn insert_album(conn: &Connection, r: &AlbumRow<'_>) -> rusqlite::Result<()> {
+fn insert_album(conn: &Connection, shape: SchemaShape, r: &AlbumRow<'_>) -> rusqlite::Result<()> {
     let photos = r.members.iter().filter(|(_, video)| !video).count() as i64;
     let count = r.members.len() as i64;
     conn.execute(
         "INSERT INTO ZGENERICALBUM (Z_PK, Z_ENT, Z_OPT, ZCACHEDCOUNT, ZCACHEDPHOTOSCOUNT,
            ZCACHEDVIDEOSCOUNT, ZKIND, ZTRASHEDSTATE, ZPARENTFOLDER, ZCREATIONDATE, ZTRASHEDDATE,
            ZCLOUDGUID, ZTITLE, ZUUID)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, 0, ?7, ?8, NULL, NULL, ?9, ?10)",
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12)",
         params![
             r.pk,
             r.ent,
@@ -249,37 +460,50 @@ fn insert_album(conn: &Connection, r: &AlbumRow<'_>) -> rusqlite::Result<()> {
             photos,
             count - photos,
             r.kind,
+            r.trashed as i64,
             r.parent,
             core_data(r.created),
+            r.trashed.then(|| core_data(r.created + 60)),
             r.title,
             r.uuid,
         ],
     )?;
+    let (join, album_col, asset_col) = shape.join();
+    let m = shape.asset_entity();
+    let sql = format!(
+        "INSERT INTO {join} ({album_col}, {asset_col}, Z_FOK_{m}ASSETS) VALUES (?1, ?2, ?3)"
+    );
     for (i, (asset, _)) in r.members.iter().enumerate() {
-        conn.execute(
-            "INSERT INTO Z_28ASSETS (Z_28ALBUMS, Z_3ASSETS, Z_FOK_3ASSETS) VALUES (?1, ?2, ?3)",
-            params![r.pk, asset, (i as i64 + 1) * 1024],
-        )?;
+        conn.execute(&sql, params![r.pk, asset, (i as i64 + 1) * 1024])?;
     }
     Ok(())
 }
 
 fn write_primary_keys(
     conn: &Connection,
+    shape: SchemaShape,
     assets: i64,
     albums: i64,
     resources: i64,
 ) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM Z_PRIMARYKEY", [])?;
-    let rows: [(i64, &str, i64, i64); 8] = [
+    let album = shape.album_entity();
+    let asset_name = if shape == SchemaShape::Ios13 {
+        "GenericAsset"
+    } else {
+        "Asset"
+    };
+    let rows: [(i64, &str, i64, i64); 10] = [
         (ENT_ADDITIONAL, "AdditionalAssetAttributes", 0, assets),
-        (ENT_ASSET, "Asset", 0, assets),
+        (shape.asset_entity(), asset_name, 0, assets),
         (ENT_CLOUD_MASTER, "CloudMaster", 0, assets),
-        (ENT_GENERIC_ALBUM, "GenericAlbum", 0, albums),
-        (ENT_ALBUM, "Album", ENT_GENERIC_ALBUM, 0),
-        (ENT_SHARED_ALBUM, "CloudSharedAlbum", ENT_GENERIC_ALBUM, 0),
-        (ENT_FOLDER, "Folder", ENT_GENERIC_ALBUM, 0),
+        (album - 1, "GenericAlbum", 0, albums),
+        (album, "Album", album - 1, 0),
+        (album + 1, "CloudSharedAlbum", album - 1, 0),
+        (album + 3, "Folder", album - 1, 0),
         (ENT_RESOURCE, "InternalResource", 0, resources),
+        (ENT_SUGGESTION, "Suggestion", 0, 0),
+        (ENT_MEMORY, "Memory", 0, 0),
     ];
     for (ent, name, sup, max) in rows {
         conn.execute(
@@ -290,11 +514,11 @@ fn write_primary_keys(
     Ok(())
 }
 
-fn metadata_plist() -> Result<Vec<u8>, plist::Error> {
+fn metadata_plist(shape: SchemaShape) -> Result<Vec<u8>, plist::Error> {
     let mut d = plist::Dictionary::new();
     d.insert(
         "PLModelVersion".into(),
-        plist::Value::Integer(MODEL_VERSION.into()),
+        plist::Value::Integer(shape.model_version().into()),
     );
     d.insert("NSStoreType".into(), plist::Value::String("SQLite".into()));
     d.insert(
@@ -311,7 +535,12 @@ fn metadata_plist() -> Result<Vec<u8>, plist::Error> {
 }
 
 /// Writes the database for `truth` at `path` (+ `-wal`).
-pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), GenerateError> {
+pub fn write(
+    path: &Path,
+    truth: &LibraryTruth,
+    seed: u64,
+    shape: SchemaShape,
+) -> Result<(), GenerateError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
@@ -325,7 +554,7 @@ pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), Generat
     }
     // Checkpoints only when we say so: the split between file and WAL is part of the fixture.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(&schema_sql(shape))?;
 
     let first = truth
         .assets
@@ -337,23 +566,8 @@ pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), Generat
             .map(|a| (a.z_pk, a.kind == AssetKind::Video))
             .expect("album members come from the asset list")
     };
+    let album_ent = shape.album_entity();
     let root_pk = 1;
-    let mut albums: Vec<(AlbumRow<'_>, bool)> = vec![];
-    for (i, f) in truth.folders.iter().enumerate() {
-        albums.push((
-            AlbumRow {
-                pk: i as i64 + 1,
-                ent: ENT_FOLDER,
-                kind: f.kind,
-                parent: (f.kind != 3999).then_some(root_pk),
-                title: (!f.title.is_empty()).then_some(f.title.as_str()),
-                uuid: &f.uuid,
-                created: first,
-                members: vec![],
-            },
-            false,
-        ));
-    }
     let folder_pk = |path: &str| {
         truth
             .folders
@@ -361,19 +575,46 @@ pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), Generat
             .position(|f| f.path == path && f.kind == 4000)
             .map(|i| i as i64 + 1)
     };
-    for (i, al) in truth.albums.iter().enumerate() {
-        let parent = match al.path.rsplit_once('/') {
-            Some((folder, _)) => folder_pk(folder),
-            None if al.kind == 2 => Some(root_pk),
-            None => None,
+    let mut albums: Vec<(AlbumRow<'_>, bool)> = vec![];
+    for (i, f) in truth.folders.iter().enumerate() {
+        let parent = match f.path.rsplit_once('/') {
+            _ if f.kind == 3999 => None,
+            Some((outer, _)) => folder_pk(outer),
+            None => Some(root_pk),
+        };
+        albums.push((
+            AlbumRow {
+                pk: i as i64 + 1,
+                ent: album_ent + 3,
+                kind: f.kind,
+                parent,
+                title: (!f.title.is_empty()).then_some(f.title.as_str()),
+                uuid: &f.uuid,
+                created: first,
+                trashed: false,
+                members: vec![],
+            },
+            false,
+        ));
+    }
+    let all_albums = truth
+        .albums
+        .iter()
+        .map(|al| (al, false))
+        .chain(truth.trashed_albums.iter().map(|al| (al, true)));
+    for (i, (al, trashed)) in all_albums.enumerate() {
+        let parent = match al.folders.join("/") {
+            folder if !folder.is_empty() => folder_pk(&folder),
+            _ if al.kind == 2 => Some(root_pk),
+            _ => None,
         };
         albums.push((
             AlbumRow {
                 pk: (truth.folders.len() + i) as i64 + 1,
                 ent: if al.kind == 1505 {
-                    ENT_SHARED_ALBUM
+                    album_ent + 1
                 } else {
-                    ENT_ALBUM
+                    album_ent
                 },
                 kind: al.kind,
                 parent,
@@ -384,6 +625,7 @@ pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), Generat
                 } else {
                     first
                 },
+                trashed,
                 members: al.asset_uuids.iter().map(|u| pk_of(u)).collect(),
             },
             al.in_wal_only,
@@ -397,31 +639,32 @@ pub fn write(path: &Path, truth: &LibraryTruth, seed: u64) -> Result<(), Generat
         "INSERT INTO Z_METADATA (Z_VERSION, Z_UUID, Z_PLIST) VALUES (1, ?1, ?2)",
         params![
             truth.folders.first().map_or("", |f| f.uuid.as_str()),
-            metadata_plist()?
+            metadata_plist(shape)?
         ],
     )?;
     for a in truth.assets.iter().filter(|a| !a.in_wal_only) {
-        insert_asset(&tx, a, &mut next_resource)?;
+        insert_asset(&tx, shape, a, &mut next_resource)?;
     }
     for (row, _) in albums.iter().filter(|(_, wal)| !wal) {
-        insert_album(&tx, row)?;
+        insert_album(&tx, shape, row)?;
     }
     let main_assets = truth.assets.iter().filter(|a| !a.in_wal_only).count() as i64;
     let main_albums = albums.iter().filter(|(_, wal)| !wal).count() as i64;
-    write_primary_keys(&tx, main_assets, main_albums, next_resource)?;
+    write_primary_keys(&tx, shape, main_assets, main_albums, next_resource)?;
     tx.commit()?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
 
     // Phase 2: the newest assets and album, committed to the WAL only.
     let tx = conn.unchecked_transaction()?;
     for a in truth.assets.iter().filter(|a| a.in_wal_only) {
-        insert_asset(&tx, a, &mut next_resource)?;
+        insert_asset(&tx, shape, a, &mut next_resource)?;
     }
     for (row, _) in albums.iter().filter(|(_, wal)| *wal) {
-        insert_album(&tx, row)?;
+        insert_album(&tx, shape, row)?;
     }
     write_primary_keys(
         &tx,
+        shape,
         truth.assets.len() as i64,
         albums.len() as i64,
         next_resource,

@@ -126,6 +126,19 @@ pub struct AlbumTruth {
     pub path: String,
     pub asset_uuids: Vec<String>,
     pub in_wal_only: bool,
+    /// Enclosing folder titles, outermost first (empty at the top level). `path` joins these and
+    /// the title with `/`, which is ambiguous when a title contains `/` ("AC/DC").
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// A shared (iCloud Shared Album, ZKIND 1505) album.
+    #[serde(default)]
+    pub shared: bool,
+    /// Members (= `asset_uuids.len()`), trashed and hidden members included.
+    #[serde(default)]
+    pub asset_count: usize,
+    /// Members whose original is not on the phone (iCloud-only).
+    #[serde(default)]
+    pub not_on_phone: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,9 +164,18 @@ pub struct Counts {
     pub favorites: usize,
     pub pending_upload: usize,
     pub in_wal_only: usize,
-    /// User albums (ZKIND 2) including WAL-only ones.
+    /// User albums (ZKIND 2) including WAL-only ones, not the trashed ones.
     pub user_albums: usize,
     pub shared_albums: usize,
+    /// Albums in the trash (ZTRASHEDSTATE 1): not shown, not in `albums`.
+    #[serde(default)]
+    pub trashed_albums: usize,
+    /// Albums without members.
+    #[serde(default)]
+    pub empty_albums: usize,
+    /// User folders (ZKIND 4000), nested ones included.
+    #[serde(default)]
+    pub folders: usize,
     /// Files under DCIM (originals, Live Photo videos, AAE sidecars).
     pub dcim_files: usize,
 }
@@ -165,10 +187,28 @@ pub struct LibraryTruth {
     pub ios_version: String,
     /// Z_METADATA PLModelVersion.
     pub model_version: i64,
+    /// The Photos.sqlite layout (`ios17`, `ios17.6`, … see `SchemaShape`).
+    #[serde(default)]
+    pub schema: String,
+    /// ZASSET or ZGENERICASSET.
+    #[serde(default)]
+    pub asset_table: String,
+    /// The album join table and its (album, asset) columns, e.g. `Z_28ASSETS`, `Z_28ALBUMS`,
+    /// `Z_3ASSETS`.
+    #[serde(default)]
+    pub join_table: String,
+    #[serde(default)]
+    pub join_album_column: String,
+    #[serde(default)]
+    pub join_asset_column: String,
     /// The phone's "now": every date in the library is before it.
     pub snapshot_unix: i64,
     pub assets: Vec<AssetTruth>,
+    /// Visible user and shared albums (what a reader should list).
     pub albums: Vec<AlbumTruth>,
+    /// Albums in the trash: in the database, never listed.
+    #[serde(default)]
+    pub trashed_albums: Vec<AlbumTruth>,
     pub folders: Vec<FolderTruth>,
     /// Media-relative paths whose reads fail (iCloud-only originals).
     pub placeholders: Vec<String>,
