@@ -1,5 +1,7 @@
 //! `iphone-import albums`: the phone's user and shared albums, with folders as paths.
 
+use unicode_width::UnicodeWidthStr;
+
 use anyhow::Context;
 
 use super::args::{GlobalArgs, JsonArgs};
@@ -7,7 +9,7 @@ use super::exit;
 use super::pull::default_cache_dir;
 use super::session::PhoneSession;
 use crate::afc::AfcClient;
-use crate::library::albums::{album_lines, shown};
+use crate::library::albums::{AlbumLine, album_lines, shown};
 use crate::library::{self, Inventory, InventoryOptions};
 
 /// The phone's library, Photos.sqlite included (cached per phone like `pull` does).
@@ -51,22 +53,23 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         println!("No albums on this phone.");
         return Ok(exit::OK);
     }
-    let width = lines
-        .iter()
-        .map(|l| shown(&l.path).chars().count() + if l.shared { 9 } else { 0 })
-        .max()
-        .unwrap_or(0);
+    let label = |l: &AlbumLine| {
+        if l.shared {
+            format!("{} (shared)", shown(&l.path))
+        } else {
+            shown(&l.path)
+        }
+    };
+    // Display columns, not chars: 東京 and 🌋 are two columns wide each.
+    let width = lines.iter().map(|l| label(l).width()).max().unwrap_or(0);
     println!(
         "{} album{} on this phone:",
         lines.len(),
         plural(lines.len())
     );
     for l in &lines {
-        let name = if l.shared {
-            format!("{} (shared)", shown(&l.path))
-        } else {
-            shown(&l.path)
-        };
+        let name = label(l);
+        let pad = " ".repeat(width.saturating_sub(name.width()));
         let mut extra = Vec::new();
         if l.not_on_phone > 0 {
             extra.push(format!("{} only in iCloud", l.not_on_phone));
@@ -79,11 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         } else {
             format!(" ({})", extra.join(", "))
         };
-        println!(
-            "  {name:<width$}  {} item{}{extra}",
-            l.items,
-            plural(l.items)
-        );
+        println!("  {name}{pad}  {} item{}{extra}", l.items, plural(l.items));
     }
     println!("Copy one with `iphone-import pull DEST --album NAME` (the title or the full path).");
     Ok(exit::OK)
