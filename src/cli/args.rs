@@ -58,6 +58,14 @@ pub enum Command {
     Pull(super::pull::PullArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
+    /// Wait for phones and import each trusted one once per plug-in (Ctrl-C or SIGTERM stops).
+    Watch(super::watch::WatchArgs),
+    /// Show the effective pull defaults and where each came from (default, file, env).
+    Config(JsonArgs),
+    /// Print a shell completion script: `iphone-import completions bash > ...`.
+    Completions(super::meta::CompletionsArgs),
+    /// Print the manual page (roff): `iphone-import man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]
