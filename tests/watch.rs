@@ -1,0 +1,189 @@
+//! `iphone-import watch` against `iphone-mock serve` through the usbmuxd route: the phone present
+//! at start is imported once; a simulated unplug + replug (SIGUSR1 to the mock, twice) imports
+//! again, copying only the file added in between; SIGTERM ends watch with exit 0 and nothing
+//! partial left behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::PeerHome;
+use iphone_import::import::ledger::Ledger;
+use iphone_import::mock::library::{LibraryOptions, generate};
+
+/// The longest any single step may take before the test gives up (not a timing assertion).
+const STEP: Duration = Duration::from_secs(120);
+
+struct Mock {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_mock(library: &Path) -> Mock {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iphone-mock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--library"])
+        .arg(library)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(str::to_string))
+        .expect("mock announces its address");
+    std::thread::spawn(move || for _ in lines {});
+    Mock { child, addr }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Wait for a stderr line of watch containing `needle`; returns it.
+fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) -> String {
+    loop {
+        match lines.recv_timeout(STEP) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            Err(_) => panic!("no line containing {needle:?}; watch said: {seen:#?}"),
+        }
+    }
+}
+
+fn dcim_files(dest: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dest.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_name() == ".iphone-import" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn watch_imports_once_per_plug_in_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Media");
+    let options = LibraryOptions {
+        photos: 4,
+        videos: 1,
+        seed: 9,
+        ..LibraryOptions::demo()
+    };
+    generate(&root, &options).unwrap();
+    let mock = start_mock(&root);
+    let home = PeerHome::new();
+    let dest = dir.path().join("dest");
+
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args([
+            "--transport",
+            "usbmuxd",
+            "watch",
+            "--no-notify",
+            "--include-trashed",
+        ])
+        .arg(&dest)
+        .envs(home.env())
+        .env("USBMUXD_SOCKET_ADDRESS", &mock.addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let stderr = watch.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("watch: {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+
+    // 1. The phone already attached is imported once.
+    let first = wait_line(&lines, ": import ", &mut seen);
+    assert!(
+        !first.contains("failed"),
+        "first import: {first}; {seen:#?}"
+    );
+    let ledger_rows = Ledger::open(&dest).unwrap().count(None).unwrap();
+    assert!(ledger_rows > 0, "first import copied files");
+    assert_eq!(dcim_files(&dest), ledger_rows as usize);
+
+    // 2. A new photo appears on the phone; unplug and replug.
+    let source = std::fs::read_dir(root.join("DCIM/100APPLE"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "JPG"))
+        .expect("a JPG in the simulated library");
+    std::fs::copy(&source, root.join("DCIM/100APPLE/IMG_7777.JPG")).unwrap();
+    signal(mock.child.id(), "-USR1");
+    wait_line(&lines, "unplugged", &mut seen);
+    signal(mock.child.id(), "-USR1");
+    let second = wait_line(&lines, ": import ", &mut seen);
+    assert!(!second.contains("failed"), "second import: {second}");
+    let after_rows = Ledger::open(&dest).unwrap().count(None).unwrap();
+    assert_eq!(
+        after_rows,
+        ledger_rows + 1,
+        "only the new file is copied the second time"
+    );
+    assert_eq!(dcim_files(&dest), after_rows as usize, "no duplicates");
+
+    // 3. SIGTERM: clean exit 0, nothing partial.
+    signal(watch.id(), "-TERM");
+    let status = wait_exit(&mut watch);
+    assert_eq!(status, Some(0), "watch said: {seen:#?}");
+    let leftovers = std::fs::read_dir(dest.join(".iphone-import/tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "no temp files left");
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch did not stop after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
