@@ -31,7 +31,9 @@ fn parse_rule(line: &str) -> Result<Vec<Pair>, String> {
         let after = after[op.len()..]
             .strip_prefix('"')
             .ok_or(format!("value of {key} is not quoted"))?;
-        let close = after.find('"').ok_or(format!("unterminated value of {key}"))?;
+        let close = after
+            .find('"')
+            .ok_or(format!("unterminated value of {key}"))?;
         pairs.push(Pair {
             key: key.to_string(),
             op: op.to_string(),
@@ -76,7 +78,9 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
                 }
                 set.push(s);
             }
-            let ok = set.windows(3).any(|w| w[1] == '-' && (w[0]..=w[2]).contains(&t))
+            let ok = set
+                .windows(3)
+                .any(|w| w[1] == '-' && (w[0]..=w[2]).contains(&t))
                 || set.contains(&t);
             if !ok {
                 return false;
