@@ -31,9 +31,14 @@ impl Drop for Mock {
 }
 
 fn start_mock(library: &Path) -> Mock {
+    start_mock_with(library, &[])
+}
+
+fn start_mock_with(library: &Path, extra: &[&str]) -> Mock {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iphone-mock"))
         .args(["serve", "--listen", "127.0.0.1:0", "--library"])
         .arg(library)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -186,4 +191,95 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A cron `pull` and a `watch` import (or two cron jobs) can meet on one DEST: the second run
+/// must refuse with a message naming the holder, and the first must finish untouched.
+#[test]
+fn a_second_run_on_the_same_dest_names_the_lock_holder_and_the_first_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Media");
+    let options = LibraryOptions {
+        photos: 3,
+        videos: 0,
+        seed: 3,
+        ..LibraryOptions::demo()
+    };
+    generate(&root, &options).unwrap();
+    // A big video at USB 2 speed keeps the first run busy for over two seconds.
+    let big: Vec<u8> = (0..96 * 1024 * 1024)
+        .map(|i: usize| (i * 13) as u8)
+        .collect();
+    std::fs::write(root.join("DCIM/100APPLE/IMG_9100.MOV"), &big).unwrap();
+    let mock = start_mock_with(&root, &["--profile", "usb2"]);
+    let home = PeerHome::new();
+    let dest = dir.path().join("dest");
+    let pull = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iphone-import"));
+        c.args([
+            "--transport",
+            "usbmuxd",
+            "pull",
+            "--include-trashed",
+            "--jobs",
+            "1",
+        ])
+        .arg(&dest)
+        .envs(home.env())
+        .env("USBMUXD_SOCKET_ADDRESS", &mock.addr)
+        .stdin(Stdio::null());
+        c
+    };
+    // Pair first so that both runs below only copy.
+    let paired = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args(["--transport", "usbmuxd", "pair"])
+        .envs(home.env())
+        .env("USBMUXD_SOCKET_ADDRESS", &mock.addr)
+        .output()
+        .unwrap();
+    assert!(paired.status.success(), "{paired:?}");
+
+    let first = pull()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock and is copying (a temp file grows).
+    let deadline = std::time::Instant::now() + STEP;
+    while !temp_growing(&dest) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first run never started copying"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = pull().output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", first.id())) && err.contains("is using"),
+        "names the holder: {err}"
+    );
+
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "first run completes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = std::fs::read_dir(&dest)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name() != ".iphone-import");
+    assert!(copied);
+    assert_eq!(
+        Ledger::open(&dest).unwrap().count(None).unwrap() as usize,
+        dcim_files(&dest)
+    );
+}
+
+fn temp_growing(dest: &Path) -> bool {
+    std::fs::read_dir(dest.join(".iphone-import/tmp"))
+        .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+        .unwrap_or(false)
 }
