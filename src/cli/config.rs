@@ -117,13 +117,13 @@ pub fn env_name(key: &str) -> String {
 
 /// The file's values as strings, checked against the known keys (a typo is an error, not
 /// silently ignored).
-fn read_file() -> anyhow::Result<(Option<PathBuf>, Vec<(&'static str, String)>)> {
+fn read_file() -> anyhow::Result<Vec<(&'static str, String)>> {
     let Some(path) = config_path() else {
-        return Ok((None, Vec::new()));
+        return Ok(Vec::new());
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Some(path), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let table: toml::Table = text
@@ -155,12 +155,12 @@ fn read_file() -> anyhow::Result<(Option<PathBuf>, Vec<(&'static str, String)>)>
         };
         values.push((key.name, text));
     }
-    Ok((Some(path), values))
+    Ok(values)
 }
 
 /// The effective settings. `matches` are the `pull`/`watch` arguments (None for `config`).
 pub fn effective(matches: Option<&ArgMatches>) -> anyhow::Result<Vec<Setting>> {
-    let (_, file) = read_file()?;
+    let file = read_file()?;
     let mut out = Vec::new();
     for key in KEYS {
         let env = env_name(key.name);

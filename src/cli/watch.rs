@@ -76,10 +76,14 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                 if done.contains(&udid) {
                     continue;
                 }
-                if let Some(only) = &global.udid {
-                    if !udid.eq_ignore_ascii_case(only) {
-                        continue;
-                    }
+                // --udid: only that phone (dashes and case do not matter).
+                let normal = |s: &str| s.replace('-', "").to_ascii_uppercase();
+                if global
+                    .udid
+                    .as_deref()
+                    .is_some_and(|only| normal(only) != normal(&udid))
+                {
+                    continue;
                 }
                 done.insert(udid.clone());
                 eprintln!("{udid}: connected, importing");
