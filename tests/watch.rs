@@ -279,7 +279,128 @@ fn a_second_run_on_the_same_dest_names_the_lock_holder_and_the_first_completes()
 }
 
 fn temp_growing(dest: &Path) -> bool {
+    temp_over(dest, 0)
+}
+
+fn temp_over(dest: &Path, bytes: u64) -> bool {
     std::fs::read_dir(dest.join(".iphone-import/tmp"))
-        .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > bytes))
+        })
         .unwrap_or(false)
+}
+
+/// Ctrl-C (SIGINT) ends watch with 130, after the phone present at start (the in-process demo
+/// phone here) was imported once and only once.
+#[test]
+fn sigint_ends_watch_with_130_after_one_import_of_the_demo_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = PeerHome::new();
+    let dest = dir.path().join("dest");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args(["--demo", "watch", "--no-notify"])
+        .arg(&dest)
+        .envs(home.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let stderr = watch.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let done = wait_line(&lines, ": import ", &mut seen);
+    assert!(!done.contains("failed"), "{seen:#?}");
+    assert!(Ledger::open(&dest).unwrap().count(None).unwrap() > 0);
+    signal(watch.id(), "-INT");
+    assert_eq!(wait_exit(&mut watch), Some(130), "{seen:#?}");
+    // Drain what it said after the signal: no second import of the same plug-in.
+    seen.extend(lines.try_iter());
+    let imports = seen
+        .iter()
+        .filter(|l| l.contains("connected, importing"))
+        .count();
+    assert_eq!(imports, 1, "{seen:#?}");
+}
+
+/// SIGTERM in the middle of an import (a big video at USB 2 speed): the import is cancelled
+/// cleanly, watch exits 0, nothing partial sits at a final path, and the ledger matches DEST.
+#[test]
+fn sigterm_mid_import_cancels_cleanly_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Media");
+    let options = LibraryOptions {
+        photos: 2,
+        videos: 0,
+        seed: 4,
+        ..LibraryOptions::demo()
+    };
+    generate(&root, &options).unwrap();
+    let big: Vec<u8> = (0..96 * 1024 * 1024)
+        .map(|i: usize| (i * 11) as u8)
+        .collect();
+    std::fs::write(root.join("DCIM/100APPLE/IMG_9200.MOV"), &big).unwrap();
+    let mock = start_mock_with(&root, &["--profile", "usb2"]);
+    let home = PeerHome::new();
+    let dest = dir.path().join("dest");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args([
+            "--transport",
+            "usbmuxd",
+            "watch",
+            "--no-notify",
+            "--jobs",
+            "1",
+        ])
+        .arg(&dest)
+        .envs(home.env())
+        .env("USBMUXD_SOCKET_ADDRESS", &mock.addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + STEP;
+    // Until the big video is under way (a temp file past 8 MiB).
+    while !temp_over(&dest, 8 << 20) {
+        assert!(
+            watch.try_wait().unwrap().is_none(),
+            "watch ended before copying"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(watch.id(), "-TERM");
+    assert_eq!(wait_exit(&mut watch), Some(0));
+    let mut stack = vec![dest.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_name() == ".iphone-import" {
+                continue;
+            }
+            assert_ne!(
+                e.file_name(),
+                "IMG_9200.MOV",
+                "no partial video at a final path"
+            );
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert_eq!(
+        Ledger::open(&dest).unwrap().count(None).unwrap() as usize,
+        dcim_files(&dest)
+    );
 }
