@@ -707,6 +707,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unplug_and_replug_are_seen_by_listen_list_and_connect() {
+        let phone = SimulatedPhone::new(PhoneIdentity::default());
+        phone.listen(LOCKDOWN_PORT, echo_service());
+        let (server, client) = start(phone).await;
+        let mut events = client.listen().await.unwrap();
+        assert!(matches!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Attached(_))
+        ));
+
+        assert!(!server.toggle_plugged(), "now unplugged");
+        assert_eq!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Detached {
+                device_id: FIRST_DEVICE_ID
+            })
+        );
+        assert!(client.list_devices().await.unwrap().is_empty());
+        let err = client
+            .connect(FIRST_DEVICE_ID, LOCKDOWN_PORT)
+            .await
+            .err()
+            .expect("an unplugged phone cannot be reached");
+        assert!(matches!(err, MuxdError::NoSuchDevice { .. }), "{err:?}");
+
+        assert!(server.toggle_plugged(), "plugged in again");
+        match events.next_event().await.unwrap() {
+            Some(DeviceEvent::Attached(rec)) => assert_eq!(rec.serial_number, udid()),
+            other => panic!("expected Attached, got {other:?}"),
+        }
+        assert_eq!(client.list_devices().await.unwrap().len(), 1);
+        assert!(client.connect(FIRST_DEVICE_ID, LOCKDOWN_PORT).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn listen_events_work_as_a_stream() {
         use futures::StreamExt;
         let (_server, client) = start(SimulatedPhone::new(PhoneIdentity::default())).await;
