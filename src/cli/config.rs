@@ -309,3 +309,58 @@ pub fn run(json: bool) -> anyhow::Result<u8> {
     }
     Ok(super::exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_key_names_a_real_pull_and_watch_argument() {
+        let cli = super::super::args::Cli::command();
+        for sub in ["pull", "watch"] {
+            let cmd = cli.find_subcommand(sub).expect(sub);
+            for key in KEYS {
+                assert!(
+                    cmd.get_arguments().any(|a| a.get_id() == key.arg),
+                    "{sub} has no argument {}",
+                    key.arg
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn typed_flags_are_told_apart_from_defaults() {
+        let m = super::super::args::Cli::command()
+            .try_get_matches_from(["iphone-import", "pull", "/d", "--jobs", "2", "--edited"])
+            .unwrap();
+        let (_, pull) = m.subcommand().unwrap();
+        let typed: Vec<_> = KEYS
+            .iter()
+            .filter(|k| pull.value_source(k.arg) == Some(ValueSource::CommandLine))
+            .map(|k| (k.name, flag_value(pull, k)))
+            .collect();
+        assert_eq!(
+            typed,
+            [
+                ("destination", "/d".to_string()),
+                ("jobs", "2".to_string()),
+                ("edited", "true".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_from_text() {
+        for yes in ["1", "true", "YES", "on"] {
+            assert!(parse_flag("k", yes).unwrap());
+        }
+        for no in ["0", "false", "No", "off"] {
+            assert!(!parse_flag("k", no).unwrap());
+        }
+        assert!(parse_flag("k", "maybe").is_err());
+        assert_eq!(env_name("destination"), "IPHONE_IMPORT_DEST");
+        assert_eq!(env_name("include_trashed"), "IPHONE_IMPORT_INCLUDE_TRASHED");
+    }
+}
