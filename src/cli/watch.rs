@@ -149,6 +149,8 @@ async fn plug_events(reach: &session::Reach) -> anyhow::Result<mpsc::Receiver<Pl
             let mut ids: HashMap<u32, String> = HashMap::new();
             while let Ok(Some(event)) = events.next_event().await {
                 let plug = match event {
+                    // Wi-Fi sync pairs show up as "Network" devices: plug-ins are USB only.
+                    DeviceEvent::Attached(r) if r.connection_type != "USB" => continue,
                     DeviceEvent::Attached(r) => {
                         let udid = dashed_udid(&r.serial_number);
                         ids.insert(r.device_id, udid.clone());
