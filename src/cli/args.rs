@@ -65,6 +65,14 @@ pub enum Command {
     Albums(JsonArgs),
     /// Is this phone backed up? Library, iCloud, Recently Deleted, and with DEST what is not in it yet.
     Status(super::status::StatusArgs),
+    /// Wait for phones and import each trusted one once per plug-in (Ctrl-C or SIGTERM stops).
+    Watch(super::watch::WatchArgs),
+    /// Show the effective pull defaults and where each came from (default, file, env).
+    Config(JsonArgs),
+    /// Print a shell completion script: `iphone-import completions bash > ...`.
+    Completions(super::meta::CompletionsArgs),
+    /// Print the manual page (roff): `iphone-import man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -2,26 +2,31 @@
 
 mod albums;
 mod args;
+pub mod config;
 mod demo;
 mod devices;
 pub mod exit;
 mod info;
 mod ls;
+pub mod meta;
 mod pairing;
 pub mod pull;
 mod session;
 mod status;
 pub mod verify;
+mod watch;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 pub use args::Cli;
 
 /// Entry point of the `iphone-import` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: config precedence needs to know which flags were typed.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,7 +38,7 @@ pub fn main() -> ExitCode {
             return exit::code(exit::ERROR);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &matches)) {
         Ok(code) => exit::code(code),
         Err(err) => {
             eprintln!("error: {}", error_text(&err));
@@ -42,14 +47,31 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
     match &cli.command {
+        args::Command::Pull(a) => {
+            let mut a = a.clone();
+            if let Some(m) = matches.subcommand_matches("pull") {
+                config::apply(&mut a, m)?;
+            }
+            config::require_dest(&a)?;
+            pull_cmd(&cli.global, &a).await
+        }
+        args::Command::Watch(w) => {
+            let mut w = w.clone();
+            if let Some(m) = matches.subcommand_matches("watch") {
+                config::apply(&mut w.pull, m)?;
+            }
+            watch::run(&cli.global, &w).await
+        }
+        args::Command::Config(a) => config::run(a.json),
+        args::Command::Completions(a) => meta::print(&meta::completions(a.shell)),
+        args::Command::Man => meta::print(&meta::man_page()?),
         args::Command::Devices(a) => devices::run(&cli.global, a).await,
         args::Command::Info(a) => info::run(&cli.global, a).await,
         args::Command::Pair => pairing::pair(&cli.global).await,
         args::Command::Unpair => pairing::unpair(&cli.global).await,
         args::Command::Ls(a) => ls::run(&cli.global, a).await,
-        args::Command::Pull(a) => pull_cmd(&cli.global, a).await,
         args::Command::Verify(a) => verify_cmd(&cli.global, a).await,
         args::Command::Albums(a) => albums::run(&cli.global, a).await,
         args::Command::Status(a) => status::run(&cli.global, a).await,

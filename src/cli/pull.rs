@@ -27,7 +27,8 @@ use crate::library::{self, Asset, Inventory, InventoryOptions};
 #[derive(Debug, Args, Clone)]
 pub struct PullArgs {
     /// Folder to import into (created if missing). Its `.iphone-import/` holds the ledger.
-    pub dest: PathBuf,
+    /// Default: `destination` in the config file or IPHONE_IMPORT_DEST.
+    pub dest: Option<PathBuf>,
     /// Where each file goes under DEST. Variables: {year} {month} {day} {name} {stem} {ext}
     /// {device} {dcim_folder} {album}.
     #[arg(long, default_value = DEFAULT_LAYOUT)]
@@ -261,14 +262,17 @@ fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
         args.include_trashed,
         args.exclude_hidden,
     )?;
+    let dest = args.dest.clone().context(
+        "no destination: give DEST, or set `destination` in the config file or IPHONE_IMPORT_DEST (see `iphone-import config`)",
+    )?;
     Ok(PullConfig {
-        dest: args.dest.clone(),
+        command_line: format!("iphone-import pull {}", dest.display()),
+        dest,
         layout,
         filters,
         jobs: usize::from(args.jobs),
         edited: args.edited,
         dry_run: args.dry_run,
-        command_line: format!("iphone-import pull {}", args.dest.display()),
         fail_writes_after: None,
     })
 }
@@ -355,7 +359,9 @@ impl Output {
             self.json_line(&v);
             return;
         }
-        let dest = crate::import::pull::display_dest(&args.dest);
+        let dest = crate::import::pull::display_dest(
+            args.dest.as_deref().unwrap_or(std::path::Path::new(".")),
+        );
         let p = &s.plan;
         if s.dry_run {
             self.line(&format!(

@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the simulated iPhone behind a usbmuxd-compatible socket, so that real clients
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
-    /// USBMUXD_SOCKET_ADDRESS.
+    /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it).
     Serve(ServeArgs),
     /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
     GenerateLibrary(super::library::cli::GenerateArgs),
@@ -160,6 +160,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
+    // SIGUSR1 = pull the cable out / plug it back in (tests of `iphone-import watch`).
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    let replug = server.clone();
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            let plugged = replug.toggle_plugged();
+            eprintln!(
+                "iphone-mock: phone {}",
+                if plugged { "plugged in" } else { "unplugged" }
+            );
+        }
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),

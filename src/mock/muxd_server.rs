@@ -48,6 +48,8 @@ struct Attached {
     device_id: u32,
     location_id: u32,
     phone: Arc<SimulatedPhone>,
+    /// False while "unplugged" ([`MuxdServer::toggle_plugged`]): not listed, not connectable.
+    plugged: std::sync::atomic::AtomicBool,
 }
 
 /// The usbmuxd-compatible front for a set of simulated phones.
@@ -82,6 +84,7 @@ impl MuxdServer {
                 device_id,
                 location_id: 0x0112_0000 + device_id,
                 phone,
+                plugged: std::sync::atomic::AtomicBool::new(true),
             })
             .collect();
         let (events, _) = broadcast::channel(64);
@@ -103,10 +106,40 @@ impl MuxdServer {
         &self.buid
     }
 
+    /// Simulate pulling every phone's cable out, or plugging it back in: Listen clients see
+    /// Detached / Attached (same DeviceID again), ListDevices and Connect follow. Connections
+    /// already open are left alone. Returns whether the phones are now plugged in.
+    pub fn toggle_plugged(&self) -> bool {
+        let mut now_plugged = true;
+        for d in &self.devices {
+            let was = d.plugged.fetch_xor(true, Ordering::SeqCst);
+            now_plugged = !was;
+        }
+        let events: Vec<DeviceEvent> = if now_plugged {
+            self.device_records()
+                .into_iter()
+                .map(DeviceEvent::Attached)
+                .collect()
+        } else {
+            self.devices
+                .iter()
+                .map(|d| DeviceEvent::Detached {
+                    device_id: d.device_id,
+                })
+                .collect()
+        };
+        for e in events {
+            // Nobody listening is fine.
+            let _ = self.events.send(e);
+        }
+        now_plugged
+    }
+
     /// The devices as ListDevices reports them.
     pub fn device_records(&self) -> Vec<DeviceRecord> {
         self.devices
             .iter()
+            .filter(|d| d.plugged.load(Ordering::SeqCst))
             .map(|d| DeviceRecord {
                 device_id: d.device_id,
                 serial_number: d.phone.identity.udid.clone(),
@@ -183,7 +216,10 @@ impl MuxdServer {
             match request {
                 Request::Listen => return self.serve_listener(stream, tag, binary).await,
                 Request::Connect { device_id, port } => {
-                    let Some(device) = self.devices.iter().find(|d| d.device_id == device_id)
+                    let Some(device) = self
+                        .devices
+                        .iter()
+                        .find(|d| d.device_id == device_id && d.plugged.load(Ordering::SeqCst))
                     else {
                         let reply = Reply::Result(ResultCode::BadDevice);
                         if write_reply(&mut stream, &reply, tag, binary).await.is_err() {
@@ -668,6 +704,41 @@ mod tests {
                 device_id: FIRST_DEVICE_ID
             })
         );
+    }
+
+    #[tokio::test]
+    async fn unplug_and_replug_are_seen_by_listen_list_and_connect() {
+        let phone = SimulatedPhone::new(PhoneIdentity::default());
+        phone.listen(LOCKDOWN_PORT, echo_service());
+        let (server, client) = start(phone).await;
+        let mut events = client.listen().await.unwrap();
+        assert!(matches!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Attached(_))
+        ));
+
+        assert!(!server.toggle_plugged(), "now unplugged");
+        assert_eq!(
+            events.next_event().await.unwrap(),
+            Some(DeviceEvent::Detached {
+                device_id: FIRST_DEVICE_ID
+            })
+        );
+        assert!(client.list_devices().await.unwrap().is_empty());
+        let err = client
+            .connect(FIRST_DEVICE_ID, LOCKDOWN_PORT)
+            .await
+            .err()
+            .expect("an unplugged phone cannot be reached");
+        assert!(matches!(err, MuxdError::NoSuchDevice { .. }), "{err:?}");
+
+        assert!(server.toggle_plugged(), "plugged in again");
+        match events.next_event().await.unwrap() {
+            Some(DeviceEvent::Attached(rec)) => assert_eq!(rec.serial_number, udid()),
+            other => panic!("expected Attached, got {other:?}"),
+        }
+        assert_eq!(client.list_devices().await.unwrap().len(), 1);
+        assert!(client.connect(FIRST_DEVICE_ID, LOCKDOWN_PORT).await.is_ok());
     }
 
     #[tokio::test]

@@ -1,0 +1,249 @@
+//! `iphone-import watch [DEST] [pull options]`: wait for phones and run the `pull` code path once
+//! per plug-in. Attach events come from the usbmuxd daemon's Listen when that is the route, else
+//! from USB hotplug. One phone at a time; an error is reported and watching goes on.
+//! SIGTERM exits 0, Ctrl-C (SIGINT) exits 130; a running import is cancelled cleanly first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::args::GlobalArgs;
+use super::pull::{self, PullArgs, RunOptions};
+use super::{error_text, exit, session};
+use crate::import::pull::AfcConnector;
+use crate::usbmux::TransportKind;
+use crate::usbmux::muxd_proto::DeviceEvent;
+use crate::usbmux::transport::dashed_udid;
+use crate::usbmux::usb::{self, UsbEvent};
+
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub pull: PullArgs,
+    /// No desktop notification after each import (by default one is sent with notify-send when
+    /// it is installed and a desktop session is there).
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// A phone came or went (by UDID).
+#[derive(Debug)]
+enum Plug {
+    Attached(String),
+    Detached(String),
+}
+
+/// Which signal stopped the watch.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    Term,
+    Int,
+}
+
+pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
+    super::config::require_dest(&args.pull)?;
+    let cancel = CancellationToken::new();
+    let stop = Arc::new(std::sync::Mutex::new(None::<Stop>));
+    let signals = spawn_signal_task(cancel.clone(), stop.clone())?;
+
+    let reach = session::open(global).await?;
+    let mut plugs = plug_events(&reach).await?;
+    eprintln!("watching for iPhones (Ctrl-C to stop)…");
+    // UDIDs imported during their current plug-in: a new import needs a Detached first.
+    let mut done: HashSet<String> = HashSet::new();
+    loop {
+        let plug = tokio::select! {
+            p = plugs.recv() => p,
+            _ = cancel.cancelled() => break,
+        };
+        let Some(plug) = plug else {
+            anyhow::bail!(
+                "the device watcher stopped (usbmuxd daemon gone, or USB access lost); restart watch"
+            );
+        };
+        match plug {
+            Plug::Detached(udid) => {
+                if done.remove(&udid) {
+                    eprintln!("{udid}: unplugged");
+                }
+            }
+            Plug::Attached(udid) => {
+                if done.contains(&udid) {
+                    continue;
+                }
+                // --udid: only that phone (dashes and case do not matter).
+                let normal = |s: &str| s.replace('-', "").to_ascii_uppercase();
+                if global
+                    .udid
+                    .as_deref()
+                    .is_some_and(|only| normal(only) != normal(&udid))
+                {
+                    continue;
+                }
+                done.insert(udid.clone());
+                eprintln!("{udid}: connected, importing");
+                let outcome = import_one(global, &args.pull, &udid, cancel.clone()).await;
+                let message = match &outcome {
+                    Ok(code) if *code == exit::OK => "import complete".to_string(),
+                    Ok(code) if *code == exit::PARTIAL => {
+                        "import partly done: some files were not copied (see above)".to_string()
+                    }
+                    Ok(code) if *code == exit::INTERRUPTED => "import interrupted".to_string(),
+                    Ok(code) => format!("import ended with exit code {code}"),
+                    Err(e) => {
+                        let hint = match session::exit_code_for(e) {
+                            exit::NOT_TRUSTED => {
+                                " — unlock the phone, tap Trust, then unplug and replug it"
+                            }
+                            _ => " — unplug and replug the phone to try again",
+                        };
+                        format!("import failed: {}{hint}", error_text(e))
+                    }
+                };
+                eprintln!("{udid}: {message}");
+                if !args.no_notify && !cancel.is_cancelled() {
+                    notify("iPhone import", &message);
+                }
+            }
+        }
+    }
+    signals.abort();
+    let stopped = *stop.lock().expect("stop lock");
+    eprintln!("watch stopped");
+    Ok(match stopped {
+        Some(Stop::Int) => exit::INTERRUPTED,
+        _ => exit::OK,
+    })
+}
+
+fn spawn_signal_task(
+    cancel: CancellationToken,
+    stop: Arc<std::sync::Mutex<Option<Stop>>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = term.recv() => Stop::Term,
+            _ = int.recv() => Stop::Int,
+        };
+        *stop.lock().expect("stop lock") = Some(which);
+        eprintln!("stopping: finishing cleanly (files copied so far are kept)…");
+        cancel.cancel();
+    }))
+}
+
+/// Attach/detach events for the route the global options chose. Each source first reports the
+/// phones already connected, so a phone plugged in before `watch` starts is imported too.
+async fn plug_events(reach: &session::Reach) -> anyhow::Result<mpsc::Receiver<Plug>> {
+    let (tx, rx) = mpsc::channel(32);
+    if let Some(client) = reach.transport.muxd() {
+        let mut events = client.listen().await?;
+        tokio::spawn(async move {
+            let mut ids: HashMap<u32, String> = HashMap::new();
+            while let Ok(Some(event)) = events.next_event().await {
+                let plug = match event {
+                    // Wi-Fi sync pairs show up as "Network" devices: plug-ins are USB only.
+                    DeviceEvent::Attached(r) if r.connection_type != "USB" => continue,
+                    DeviceEvent::Attached(r) => {
+                        let udid = dashed_udid(&r.serial_number);
+                        ids.insert(r.device_id, udid.clone());
+                        Plug::Attached(udid)
+                    }
+                    DeviceEvent::Detached { device_id } => match ids.remove(&device_id) {
+                        Some(udid) => Plug::Detached(udid),
+                        None => continue,
+                    },
+                    DeviceEvent::Paired { .. } => continue,
+                };
+                if tx.send(plug).await.is_err() {
+                    break;
+                }
+            }
+        });
+        return Ok(rx);
+    }
+    match reach.transport.kind() {
+        TransportKind::Usb => {
+            let mut events = usb::watch()?;
+            tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    let plug = match e {
+                        UsbEvent::Arrived(d) => Plug::Attached(d.udid),
+                        UsbEvent::Left(d) => Plug::Detached(d.udid),
+                    };
+                    if tx.send(plug).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // The demo phone is there from the start and never leaves.
+        TransportKind::Demo | TransportKind::Usbmuxd => {
+            for d in reach.transport.list().await? {
+                let _ = tx.send(Plug::Attached(d.udid)).await;
+            }
+            tokio::spawn(async move {
+                tx.closed().await;
+            });
+        }
+    }
+    Ok(rx)
+}
+
+/// The pull command's code path for one phone, stopped by `cancel`.
+async fn import_one(
+    global: &GlobalArgs,
+    args: &PullArgs,
+    udid: &str,
+    cancel: CancellationToken,
+) -> anyhow::Result<u8> {
+    let mut global = global.clone();
+    global.udid = Some(udid.to_string());
+    let session = tokio::select! {
+        s = session::PhoneSession::open(&global) => Arc::new(s?),
+        _ = cancel.cancelled() => return Ok(exit::INTERRUPTED),
+    };
+    let device = session.pull_device().await;
+    let connector: Arc<dyn AfcConnector> = Arc::new(session::SessionConnector(session.clone()));
+    let options = RunOptions {
+        assets: None,
+        cache_dir: pull::default_cache_dir(&device.udid),
+        cancel,
+    };
+    let result = pull::run_with_options(connector, &device, args, options).await;
+    session::close_shared(session).await;
+    match result {
+        Err(e) if pull::is_cancelled(&e) => Ok(exit::INTERRUPTED),
+        other => other,
+    }
+}
+
+/// A desktop notification when `notify-send` exists and a session bus is there; never required,
+/// failures ignored (a headless server or a systemd system unit simply has none).
+fn notify(title: &str, body: &str) {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        && std::env::var_os("XDG_RUNTIME_DIR")
+            .map(|d| !std::path::Path::new(&d).join("bus").exists())
+            .unwrap_or(true)
+    {
+        return;
+    }
+    let spawned = std::process::Command::new("notify-send")
+        .args(["--app-name=iphone-import", title, body])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = spawned {
+        // Reap it in the background so no zombie is left.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
+}
