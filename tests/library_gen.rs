@@ -710,16 +710,13 @@ fn refuses_non_empty_dirs_and_impossible_counts() {
     ));
     let empty = tempfile::tempdir().unwrap();
     let too_many = LibraryOptions {
-        photos: 9_000,
-        videos: 1_000,
+        photos: library::MAX_ASSETS,
+        videos: 1,
         ..LibraryOptions::default()
     };
     assert!(matches!(
         library::generate(empty.path(), &too_many),
-        Err(GenerateError::TooManyAssets {
-            requested: 10_000,
-            ..
-        })
+        Err(GenerateError::TooManyAssets { requested, .. }) if requested == library::MAX_ASSETS + 1
     ));
     let folders = LibraryOptions {
         photos: 901,
@@ -738,4 +735,29 @@ fn refuses_non_empty_dirs_and_impossible_counts() {
     let t = library::generate(empty.path(), &opts).unwrap();
     assert_eq!(t.counts.assets, 1);
     assert_eq!(t.counts.in_wal_only, 0);
+}
+
+#[test]
+fn img_numbers_wrap_after_9999_into_unique_paths() {
+    // As on a phone: IMG_9999 is followed by IMG_0001, in the next DCIM folder.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LibraryOptions {
+        photos: 10_001,
+        videos: 0,
+        items_per_folder: 1000,
+        ..LibraryOptions::default()
+    };
+    let t = library::generate(dir.path(), &opts).unwrap();
+    let a = &t.assets;
+    assert_eq!(
+        (a[9_998].number, a[9_999].number, a[10_000].number),
+        (9_999, 1, 2)
+    );
+    assert_eq!(a[9_999].directory, "DCIM/109APPLE");
+    assert_eq!(a[0].directory, "DCIM/100APPLE");
+    assert_eq!(a[0].number, 1);
+    let paths: std::collections::HashSet<&str> =
+        a.iter().map(|x| x.original.path.as_str()).collect();
+    assert_eq!(paths.len(), a.len(), "original paths stay unique");
+    assert!(dir.path().join(&a[9_999].original.path).is_file());
 }

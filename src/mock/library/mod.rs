@@ -45,8 +45,11 @@ pub const TRUTH_FILE: &str = ".iphone-mock/truth.json";
 pub const PHOTOS_DB: &str = "PhotoData/Photos.sqlite";
 pub const DEVICE_MODEL: &str = "iPhone 15 Pro";
 pub const IOS_VERSION: &str = "17.5.1";
-/// IMG_NNNN has four digits.
-pub const MAX_ASSETS: usize = 9999;
+/// IMG_NNNN has four digits: after IMG_9999 a phone starts again at IMG_0001 (in a new DCIM
+/// folder, so paths stay unique).
+pub const IMG_NUMBERS: usize = 9999;
+/// Enough for the 100,000-asset benchmark library (docs/benchmarks.md).
+pub const MAX_ASSETS: usize = 200_000;
 /// DCIM folders are 100APPLE..999APPLE.
 pub const MAX_FOLDERS: usize = 900;
 /// Days Recently Deleted keeps an item (photo-library.md §8.2).
@@ -98,7 +101,7 @@ impl LibraryOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error(
-        "{requested} assets requested but IMG_NNNN numbering allows at most {max}; ask for fewer photos/videos"
+        "{requested} assets requested but the generator makes at most {max}; ask for fewer photos/videos"
     )]
     TooManyAssets { requested: usize, max: usize },
     #[error("items per folder must be between 1 and 1000, got {0}")]
@@ -277,12 +280,14 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     let mb = |rng: &mut ChaCha8Rng, lo: f64, hi: f64| {
         Some(rng.gen_range((lo * 1e6) as u64..=(hi * 1e6) as u64))
     };
+    // Big libraries are shot more densely, so that 100,000 assets span years, not centuries.
+    let max_step = if n > IMG_NUMBERS { 3600 } else { 2 * 86_400 };
     for (i, shape) in shapes.iter().copied().enumerate() {
-        t += rng.gen_range(45..2 * 86_400);
+        t += rng.gen_range(45..max_step);
         if rng.gen_bool(0.12) {
             zone = ZONES[rng.gen_range(0..ZONES.len())];
         }
-        let number = i as u32 + 1;
+        let number = (i % IMG_NUMBERS) as u32 + 1;
         let directory = format!("DCIM/{}APPLE", 100 + i / opts.items_per_folder);
         let (kind, format, ext) = match shape {
             Shape::HeicStill => (AssetKind::Photo, FileFormat::Heic, "HEIC"),
