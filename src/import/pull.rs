@@ -512,6 +512,18 @@ async fn plan(
         if unsafe_original || pending.is_empty() {
             continue;
         }
+        if asset.icloud_only && pending[0].role == ResourceRole::Original {
+            // Photos.sqlite says the original is not on the phone (a fresh copy of the database
+            // is fetched whenever it changes): reading it would only fail, and trying costs
+            // round trips on every run. Its companions wait for it, as after a failed read.
+            report_failure(
+                shared,
+                &pending[0].device_path,
+                icloud_only_reason(None),
+                true,
+            )?;
+            continue;
+        }
         let anchor = if original_known {
             anchor_from_ledger(shared, &asset)?
         } else {
@@ -605,6 +617,17 @@ async fn plan(
     }
     shared.summary.lock().map_err(internal)?.plan = plan;
     Ok((jobs, client))
+}
+
+/// Why an iCloud-only original was not copied, and what to change on the phone.
+fn icloud_only_reason(read_error: Option<&AfcError>) -> String {
+    let why = match read_error {
+        Some(e) => format!("the phone could not read it: {e}"),
+        None => "Photos.sqlite says it is not on the phone".to_owned(),
+    };
+    format!(
+        "the original is only in iCloud ({why}); on the phone turn on Settings › Photos › Download and Keep Originals, wait for the download, and run again"
+    )
 }
 
 /// The anchor of an asset whose original an earlier run imported: its destination's date and
@@ -951,9 +974,7 @@ async fn copy_resource(
             let icloud = res.role == ResourceRole::Original
                 && (asset.icloud_only || is_unreadable_original(&e));
             let reason = if icloud {
-                format!(
-                    "the original is only in iCloud (the phone could not read it: {e}); on the phone turn on Settings › Photos › Download and Keep Originals, wait for the download, and run again"
-                )
+                icloud_only_reason(Some(&e))
             } else {
                 e.to_string()
             };
