@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Parser;
 use common::PeerHome;
 use futures::future::BoxFuture;
-use iphone_import::afc::AfcClient;
+use iphone_import::afc::{AfcClient, Opcode};
 use iphone_import::cli::exit;
 use iphone_import::cli::pull::{PullArgs, RunOptions, run_with_options};
 use iphone_import::import::ledger::{Ledger, LedgerError};
@@ -424,7 +424,7 @@ async fn pull_album_copies_exactly_its_assets_with_live_videos_and_sidecars() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_albums_sharing_an_asset_copy_it_once_and_album_layout_files_it_by_album() {
+async fn two_albums_sharing_an_asset_copy_it_once_and_album_layout_puts_it_in_each() {
     // Two uniquely titled albums of readable members that share one.
     let pair = |t: &LibraryTruth| -> Option<(usize, usize)> {
         let n = t.albums.len();
@@ -461,44 +461,90 @@ async fn two_albums_sharing_an_asset_copy_it_once_and_album_layout_files_it_by_a
     // Each file once, though one asset is in both albums.
     assert_ledger_holds_exactly(phone.root(), &dest, &want);
 
-    // With {album}: each asset under the folder of a selected album holding it (the first by
-    // path when it is in both), names sanitised into one component.
+    // With {album}: each asset in the folder of every selected album holding it, names
+    // sanitised into one component; a file in two albums is read from the phone once.
+    let opens = || {
+        phone
+            .server
+            .stats()
+            .requests
+            .get(&Opcode::FileRefOpen)
+            .copied()
+            .unwrap_or(0)
+    };
+    let opens_plain = opens();
     let dest2 = out.path().join("by-album");
     let d2 = dest2.to_str().unwrap();
+    let by_album = [
+        d2,
+        "--album",
+        &a.title,
+        "--album",
+        &b.title,
+        "--layout",
+        "{album}/{name}",
+    ];
+    let before = opens();
+    assert_eq!(phone.pull(&by_album).await, exit::OK);
     assert_eq!(
-        phone
-            .pull(&[
-                d2,
-                "--album",
-                &a.title,
-                "--album",
-                &b.title,
-                "--layout",
-                "{album}/{name}",
-            ])
-            .await,
-        exit::OK
+        opens() - before,
+        opens_plain,
+        "the album pull opened more files on the phone than the plain one"
     );
-    assert_ledger_holds_exactly(phone.root(), &dest2, &want);
-    let rows = ledger_rows(&dest2);
     let (ma, mb) = (members(&phone.truth, i), members(&phone.truth, j));
     let folder = |p: &str| p.replace('/', "_");
+    let mut want_rows: BTreeMap<(String, String), String> = BTreeMap::new();
     for asset in all.iter() {
-        let mut holders: Vec<&str> = Vec::new();
-        if ma.iter().any(|x| x.uuid == asset.uuid) {
-            holders.push(&a.path);
+        for (album, m) in [(a, &ma), (b, &mb)] {
+            if m.iter().any(|x| x.uuid == asset.uuid) {
+                for f in files_of(&[*asset]) {
+                    let name = f.rsplit('/').next().unwrap().to_string();
+                    want_rows.insert(
+                        (f.clone(), format!("album:{}", album.path)),
+                        format!("{}/{name}", folder(&album.path)),
+                    );
+                }
+            }
         }
-        if mb.iter().any(|x| x.uuid == asset.uuid) {
-            holders.push(&b.path);
-        }
-        holders.sort();
-        let local = &rows[&asset.original.path];
-        assert_eq!(
-            local.split('/').next().unwrap(),
-            folder(holders[0]),
-            "{}",
-            asset.original.path
-        );
-        assert_eq!(local.split('/').count(), 2, "{local}");
     }
+    let shared = all
+        .iter()
+        .filter(|x| ma.iter().any(|y| y.uuid == x.uuid) && mb.iter().any(|y| y.uuid == x.uuid))
+        .count();
+    assert!(shared > 0);
+    let rows = ledger_copies(&dest2);
+    assert_eq!(rows, want_rows);
+    for ((device, _), local) in &rows {
+        assert_eq!(
+            std::fs::read(dest2.join(local)).unwrap(),
+            std::fs::read(phone.root().join(device)).unwrap(),
+            "{device} -> {local}"
+        );
+    }
+    let on_disk: BTreeSet<PathBuf> = rows.values().map(PathBuf::from).collect();
+    assert_eq!(dest_files(&dest2), on_disk);
+    assert!(
+        on_disk.len() > want.len(),
+        "the shared asset has two copies"
+    );
+
+    // A re-run makes no copy again; the plain DEST was not touched by any of it.
+    let stamps = mtimes(&dest2);
+    assert_eq!(phone.pull(&by_album).await, exit::OK);
+    assert_eq!(ledger_copies(&dest2), want_rows);
+    assert_eq!(mtimes(&dest2), stamps);
+    assert_ledger_holds_exactly(phone.root(), &dest, &want);
+}
+
+/// Ledger rows ((device path, copy) → DEST path) for the test phone.
+fn ledger_copies(dest: &Path) -> BTreeMap<(String, String), String> {
+    let ledger = Ledger::open(dest).unwrap();
+    let mut rows = BTreeMap::new();
+    ledger
+        .for_each(Some(UDID), |e| -> Result<(), LedgerError> {
+            rows.insert((e.device_path.clone(), e.copy.clone()), e.dest_path.clone());
+            Ok(())
+        })
+        .unwrap();
+    rows
 }

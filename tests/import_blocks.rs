@@ -308,6 +308,7 @@ fn entry(path: &str, n: u8) -> Entry {
     Entry {
         udid: "00008030-001A2B3C4D5E6F70".into(),
         device_path: path.into(),
+        copy: String::new(),
         size: 1000 + u64::from(n),
         device_mtime_ns: 1_683_461_002_000_000_000 + i64::from(n),
         dest_path: format!("2023/05/{}", path.rsplit('/').next().unwrap()),
@@ -401,6 +402,96 @@ fn ledger_round_trip_known_paths_and_reopen() {
 }
 
 #[test]
+fn ledger_keeps_album_copies_apart_and_migrates_a_version_1_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let udid = "00008030-001A2B3C4D5E6F70";
+    // A ledger as version 1 wrote it: one row per device file, no copy column.
+    std::fs::create_dir_all(dir.path().join(".iphone-import")).unwrap();
+    {
+        let c = rusqlite::Connection::open(ledger::ledger_path(dir.path())).unwrap();
+        c.execute_batch(
+            "CREATE TABLE resources (udid TEXT NOT NULL, device_path TEXT NOT NULL,
+               folder TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
+               device_mtime_ns INTEGER NOT NULL, dest_path TEXT NOT NULL, blake3 BLOB NOT NULL,
+               imported_at_ns INTEGER NOT NULL, PRIMARY KEY (udid, device_path)) WITHOUT ROWID;
+             CREATE INDEX resources_by_folder ON resources (udid, folder);
+             CREATE TABLE devices (udid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+               last_received_ns INTEGER NOT NULL, last_received_path TEXT NOT NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let e = entry("DCIM/100APPLE/IMG_0001.HEIC", 1);
+        c.execute(
+            "INSERT INTO resources VALUES ('00008030-001A2B3C4D5E6F70',
+               'DCIM/100APPLE/IMG_0001.HEIC', 'DCIM/100APPLE', 'IMG_0001.HEIC', ?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                e.size as i64,
+                e.device_mtime_ns,
+                e.dest_path,
+                &e.blake3[..],
+                e.imported_at_ns
+            ],
+        )
+        .unwrap();
+    }
+    let mut l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.schema_version().unwrap(), 2);
+    let plain = entry("DCIM/100APPLE/IMG_0001.HEIC", 1);
+    assert_eq!(
+        l.lookup(udid, &plain.device_path).unwrap(),
+        Some(plain.clone())
+    );
+
+    // Two album copies of the same file: rows of their own, the plain one untouched.
+    let mut trips = plain.clone();
+    trips.copy = "album:Trips".into();
+    trips.dest_path = "Trips/IMG_0001.HEIC".into();
+    let mut pets = plain.clone();
+    pets.copy = "album:Pets".into();
+    pets.dest_path = "Pets/IMG_0001.HEIC".into();
+    l.record_many(&[trips.clone(), pets.clone()], "p").unwrap();
+    assert_eq!(l.count(Some(udid)).unwrap(), 3);
+    assert_eq!(
+        l.lookup_copy(udid, &plain.device_path, "album:Pets")
+            .unwrap(),
+        Some(pets.clone())
+    );
+    assert_eq!(
+        l.lookup(udid, &plain.device_path).unwrap(),
+        Some(plain.clone())
+    );
+    assert_eq!(l.known_paths(udid, "DCIM/100APPLE").unwrap().len(), 1);
+    let copies = l.known_copies(udid, "DCIM/100APPLE").unwrap();
+    assert_eq!(copies.len(), 3);
+    assert!(copies.contains(&("IMG_0001.HEIC".to_string(), "album:Trips".to_string())));
+    // A relocation moves one copy only.
+    assert!(
+        l.relocate(
+            udid,
+            &plain.device_path,
+            "album:Trips",
+            "Trips/IMG_0001 (1).HEIC"
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        l.lookup_copy(udid, &plain.device_path, "album:Trips")
+            .unwrap()
+            .unwrap()
+            .dest_path,
+        "Trips/IMG_0001 (1).HEIC"
+    );
+    assert_eq!(
+        l.lookup_copy(udid, &plain.device_path, "album:Pets")
+            .unwrap(),
+        Some(pets)
+    );
+    // Forgetting a device file forgets every copy.
+    assert!(l.forget(udid, &plain.device_path).unwrap());
+    assert_eq!(l.count(Some(udid)).unwrap(), 0);
+}
+
+#[test]
 fn ledger_record_replaces_a_changed_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(dir.path()).unwrap();
@@ -470,6 +561,7 @@ fn key(path: &str, size: u64) -> SourceKey<'_> {
     SourceKey {
         udid: "udid-1",
         device_path: path,
+        copy: "",
         size,
         mtime_ns: 1_683_461_002_000_000_000,
     }

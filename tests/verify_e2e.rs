@@ -505,6 +505,7 @@ fn entry(device_path: &str, dest_path: &str, body: &[u8]) -> Entry {
     Entry {
         udid: UDID.into(),
         device_path: device_path.into(),
+        copy: String::new(),
         size: body.len() as u64,
         device_mtime_ns: 1_700_000_000_000_000_000,
         dest_path: dest_path.into(),

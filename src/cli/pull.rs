@@ -64,7 +64,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Only this album (its title or folder path, e.g. "Trips/Iceland 2025"; any case).
-    /// Repeat for several; an item in two of them is copied once unless --layout has {album}.
+    /// Repeat for several; an item in two of them is copied once, or once into each album's
+    /// folder when --layout has {album}.
     #[arg(long, value_name = "NAME")]
     pub album: Vec<String>,
 }

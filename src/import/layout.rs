@@ -224,6 +224,14 @@ impl Layout {
         })
     }
 
+    /// Whether the template uses `{album}` (then an asset gets a copy in each of its albums).
+    pub fn has_album(&self) -> bool {
+        self.components
+            .iter()
+            .flatten()
+            .any(|p| *p == Piece::Var(Var::Album))
+    }
+
     /// The template as given.
     pub fn template(&self) -> &str {
         &self.template

@@ -13,7 +13,7 @@ use super::layout::STATE_DIR;
 /// File name of the ledger inside the state folder.
 pub const LEDGER_FILE: &str = "ledger.sqlite";
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,10 @@ pub struct Entry {
     pub udid: String,
     /// Path on the phone relative to the media root, e.g. `DCIM/100APPLE/IMG_0001.HEIC`.
     pub device_path: String,
+    /// Which copy of the device file this is: empty for the one copy of a plain layout; a
+    /// layout with `{album}` keeps one copy per album, each with its own key (see
+    /// `pull::copy_key`). One row per (udid, device_path, copy).
+    pub copy: String,
     pub size: u64,
     /// `st_mtime` on the phone, nanoseconds since the Unix epoch.
     pub device_mtime_ns: i64,
@@ -166,6 +170,31 @@ impl Ledger {
                         last_received_path TEXT NOT NULL
                     );",
                 )?,
+                // v2: one row per copy of a device file (a layout with {album} puts an asset in
+                // each of its albums' folders). SQLite cannot change a primary key in place.
+                1 => tx.execute_batch(
+                    "CREATE TABLE resources_v2 (
+                        udid TEXT NOT NULL,
+                        device_path TEXT NOT NULL,
+                        copy TEXT NOT NULL DEFAULT '',
+                        folder TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        device_mtime_ns INTEGER NOT NULL,
+                        dest_path TEXT NOT NULL,
+                        blake3 BLOB NOT NULL,
+                        imported_at_ns INTEGER NOT NULL,
+                        PRIMARY KEY (udid, device_path, copy)
+                    ) WITHOUT ROWID;
+                    INSERT INTO resources_v2
+                        (udid, device_path, copy, folder, name, size, device_mtime_ns, dest_path,
+                         blake3, imported_at_ns)
+                        SELECT udid, device_path, '', folder, name, size, device_mtime_ns,
+                               dest_path, blake3, imported_at_ns FROM resources;
+                    DROP TABLE resources;
+                    ALTER TABLE resources_v2 RENAME TO resources;
+                    CREATE INDEX resources_by_folder ON resources (udid, folder);",
+                )?,
                 _ => unreachable!("no migration from version {version}"),
             }
             tx.pragma_update(None, "user_version", version + 1)?;
@@ -174,13 +203,25 @@ impl Ledger {
         Ok(())
     }
 
-    /// The entry for one device file, if it was imported.
+    /// The entry for one device file's plain copy (the only one without `{album}`), if it was
+    /// imported.
     pub fn lookup(&self, udid: &str, device_path: &str) -> Result<Option<Entry>, LedgerError> {
+        self.lookup_copy(udid, device_path, "")
+    }
+
+    /// The entry for one copy of a device file, if it was imported.
+    pub fn lookup_copy(
+        &self,
+        udid: &str,
+        device_path: &str,
+        copy: &str,
+    ) -> Result<Option<Entry>, LedgerError> {
         self.conn
             .query_row(
-                "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
-                 FROM resources WHERE udid = ?1 AND device_path = ?2",
-                params![udid, normalise(device_path)],
+                "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns,
+                        copy
+                 FROM resources WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
+                params![udid, normalise(device_path), copy],
                 row_to_entry,
             )
             .optional()?
@@ -198,6 +239,23 @@ impl Ledger {
             .query_map(params![udid, folder], |r| r.get::<_, String>(0))?
             .collect::<Result<HashSet<_>, _>>()?;
         Ok(names)
+    }
+
+    /// `(name, copy)` of every copy imported from one device folder: a layout with `{album}`
+    /// skips the copies it has and makes the ones it lacks.
+    pub fn known_copies(
+        &self,
+        udid: &str,
+        folder: &str,
+    ) -> Result<HashSet<(String, String)>, LedgerError> {
+        let folder = normalise(folder).trim_end_matches('/');
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, copy FROM resources WHERE udid = ?1 AND folder = ?2")?;
+        let pairs = stmt
+            .query_map(params![udid, folder], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<HashSet<_>, _>>()?;
+        Ok(pairs)
     }
 
     /// Records one imported resource (replacing an older row for the same device file) and
@@ -229,8 +287,9 @@ impl Ledger {
         let (folder, name) = split_folder(path);
         tx.execute(
             "INSERT OR REPLACE INTO resources
-             (udid, device_path, folder, name, size, device_mtime_ns, dest_path, blake3, imported_at_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (udid, device_path, folder, name, size, device_mtime_ns, dest_path, blake3, imported_at_ns,
+              copy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 entry.udid,
                 path,
@@ -240,7 +299,8 @@ impl Ledger {
                 entry.device_mtime_ns,
                 entry.dest_path,
                 &entry.blake3[..],
-                entry.imported_at_ns
+                entry.imported_at_ns,
+                entry.copy
             ],
         )?;
         tx.execute(
@@ -254,7 +314,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// Removes the entry of one device file (e.g. when `verify` finds its copy gone and the
+    /// Removes the entries of one device file, every copy (e.g. when `verify` finds its copy gone and the
     /// user wants it imported again). Returns whether there was one.
     pub fn forget(&mut self, udid: &str, device_path: &str) -> Result<bool, LedgerError> {
         let n = self.conn.execute(
@@ -318,11 +378,12 @@ impl Ledger {
         &mut self,
         udid: &str,
         device_path: &str,
+        copy: &str,
         dest_path: &str,
     ) -> Result<bool, LedgerError> {
         let n = self.conn.execute(
-            "UPDATE resources SET dest_path = ?3 WHERE udid = ?1 AND device_path = ?2",
-            params![udid, normalise(device_path), dest_path],
+            "UPDATE resources SET dest_path = ?4 WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
+            params![udid, normalise(device_path), copy, dest_path],
         )?;
         Ok(n > 0)
     }
@@ -338,8 +399,9 @@ impl Ledger {
         E: From<LedgerError>,
     {
         let sql =
-            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns
-                   FROM resources WHERE (?1 IS NULL OR udid = ?1) ORDER BY udid, device_path";
+            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns,
+                    copy
+                   FROM resources WHERE (?1 IS NULL OR udid = ?1) ORDER BY udid, device_path, copy";
         let mut stmt = self.conn.prepare(sql).map_err(LedgerError::from)?;
         let mut rows = stmt.query(params![udid]).map_err(LedgerError::from)?;
         while let Some(row) = rows.next().map_err(LedgerError::from)? {
@@ -377,6 +439,7 @@ fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, LedgerE
     Ok(Ok(Entry {
         udid: r.get(0)?,
         device_path,
+        copy: r.get(7)?,
         size,
         device_mtime_ns: r.get(3)?,
         dest_path: r.get(4)?,

@@ -21,7 +21,7 @@
 //! stay for the next run, nothing partial ever reaches a final path.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,7 +40,7 @@ use super::layout::{Layout, LayoutError, ResourceVars, split_name};
 use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
-use super::safe_write::{Destination, Outcome, SafeWriteError, SourceKey};
+use super::safe_write::{Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged};
 use crate::afc::{AfcClient, AfcError, AfcStatus, MAX_READ_LEN, Whence};
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 
@@ -126,11 +126,17 @@ pub enum PullEvent {
         device_path: String,
         role: ResourceRole,
         bytes: u64,
+        /// The album copy (layouts with `{album}`; "" = no album).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        album: Option<String>,
     },
     Copied {
         device_path: String,
         role: ResourceRole,
         dest_path: String,
+        /// The album copy (layouts with `{album}`; "" = no album).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        album: Option<String>,
         bytes: u64,
         /// Bytes that were already in a temp file from an interrupted run.
         resumed_from: u64,
@@ -235,12 +241,67 @@ struct Anchor {
     suffix: u32,
 }
 
-/// One asset's work: the resources still to copy (size and mtime known), original first.
+/// One asset's work: each copy it still lacks. A plain layout has one copy; a layout with
+/// `{album}` has one per album (in `asset.albums`). One worker does all copies of an asset, in
+/// order, so a later copy is made from the first one's file instead of the phone.
 struct Job {
     asset: Asset,
+    copies: Vec<CopyWork>,
+}
+
+/// One copy of an asset: the resources it still lacks (size and mtime known), original first.
+struct CopyWork {
+    /// `Some(album path)` under a layout with `{album}` (empty = no album).
+    album: Option<String>,
     pending: Vec<Resource>,
-    /// Set when the original was imported by an earlier run.
+    /// Set when the original of this copy was imported by an earlier run.
     anchor: Option<Anchor>,
+}
+
+/// The ledger's copy key of a copy in `album` (see [`Entry::copy`]): empty for a plain
+/// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
+pub fn copy_key(album: Option<&str>) -> String {
+    album.map_or_else(String::new, |a| format!("album:{a}"))
+}
+
+/// Which files (and copies) the ledger holds, read once per device folder.
+#[derive(Default)]
+struct KnownCache {
+    names: HashMap<String, HashSet<String>>,
+    copies: HashMap<String, HashSet<(String, String)>>,
+}
+
+impl KnownCache {
+    /// Whether the ledger has `name` of `folder`: any copy of it for a plain layout (`copy`
+    /// empty), that very copy otherwise.
+    fn contains(
+        &mut self,
+        ledger: Option<&Mutex<Ledger>>,
+        udid: &str,
+        folder: &str,
+        name: &str,
+        copy: &str,
+    ) -> Result<bool, PullError> {
+        let Some(ledger) = ledger else {
+            return Ok(false);
+        };
+        if copy.is_empty() {
+            if !self.names.contains_key(folder) {
+                let set = ledger.lock().map_err(internal)?.known_paths(udid, folder)?;
+                self.names.insert(folder.to_string(), set);
+            }
+            Ok(self.names[folder].contains(name))
+        } else {
+            if !self.copies.contains_key(folder) {
+                let set = ledger
+                    .lock()
+                    .map_err(internal)?
+                    .known_copies(udid, folder)?;
+                self.copies.insert(folder.to_string(), set);
+            }
+            Ok(self.copies[folder].contains(&(name.to_string(), copy.to_string())))
+        }
+    }
 }
 
 struct Shared {
@@ -384,12 +445,15 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     shared.observer.event(&PullEvent::Plan(plan));
     if shared.config.dry_run {
         for job in &queue {
-            for r in &job.pending {
-                shared.observer.event(&PullEvent::WouldCopy {
-                    device_path: r.device_path.clone(),
-                    role: r.role,
-                    bytes: r.size.unwrap_or(0),
-                });
+            for copy in &job.copies {
+                for r in &copy.pending {
+                    shared.observer.event(&PullEvent::WouldCopy {
+                        device_path: r.device_path.clone(),
+                        role: r.role,
+                        bytes: r.size.unwrap_or(0),
+                        album: copy.album.clone(),
+                    });
+                }
             }
         }
         return Ok(());
@@ -446,7 +510,9 @@ async fn plan(
         assets: assets.len() as u64,
         ..Plan::default()
     };
-    let mut known_by_folder: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut known = KnownCache::default();
+    let ledger = shared.ledger.as_deref();
+    let by_album = cfg.layout.has_album();
     let mut jobs = VecDeque::new();
     for mut asset in assets {
         if !selected(&cfg.filters, &asset) {
@@ -458,8 +524,7 @@ async fn plan(
             plan.icloud_only += 1;
         }
         asset.resources.sort_by_key(|r| role_rank(r.role));
-        let mut pending = Vec::new();
-        let mut original_known = false;
+        let mut wanted = Vec::new();
         let mut unsafe_original = false;
         for r in &asset.resources {
             if r.role == ResourceRole::EditedRender && !cfg.edited {
@@ -486,79 +551,90 @@ async fn plan(
                 }
                 continue;
             }
-            let folder = folder_of(&r.device_path).to_string();
-            let known = match (&shared.ledger, known_by_folder.get(&folder)) {
-                (_, Some(k)) => k.contains(r.name()),
-                (None, None) => false,
-                (Some(ledger), None) => {
-                    let set = ledger
-                        .lock()
-                        .map_err(internal)?
-                        .known_paths(udid, &folder)?;
-                    let hit = set.contains(r.name());
-                    known_by_folder.insert(folder, set);
-                    hit
-                }
-            };
-            if known {
-                plan.already_imported += 1;
-                if r.role == ResourceRole::Original {
-                    original_known = true;
-                }
-            } else {
-                pending.push(r.clone());
-            }
+            wanted.push(r);
         }
-        if unsafe_original || pending.is_empty() {
+        if unsafe_original || wanted.is_empty() {
             continue;
         }
-        if asset.icloud_only && pending[0].role == ResourceRole::Original {
+        // One copy, or one per album when the layout sorts by album.
+        let albums: Vec<Option<String>> = if !by_album {
+            vec![None]
+        } else if asset.albums.is_empty() {
+            vec![Some(String::new())]
+        } else {
+            asset.albums.iter().cloned().map(Some).collect()
+        };
+        let mut copies = Vec::new();
+        for album in albums {
+            let key = copy_key(album.as_deref());
+            let mut pending = Vec::new();
+            let mut original_known = false;
+            for r in &wanted {
+                if known.contains(ledger, udid, folder_of(&r.device_path), r.name(), &key)? {
+                    plan.already_imported += 1;
+                    if r.role == ResourceRole::Original {
+                        original_known = true;
+                    }
+                } else {
+                    pending.push((*r).clone());
+                }
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            let anchor = if original_known {
+                anchor_from_ledger(shared, &asset, &key)?
+            } else {
+                None
+            };
+            if original_known && anchor.is_none() {
+                // The original's copy is gone from the ledger's view; companions wait for it.
+                continue;
+            }
+            copies.push(CopyWork {
+                album,
+                pending,
+                anchor,
+            });
+        }
+        let Some(first) = copies.first() else {
+            continue;
+        };
+        if asset.icloud_only && first.pending[0].role == ResourceRole::Original {
             // Photos.sqlite says the original is not on the phone (a fresh copy of the database
             // is fetched whenever it changes): reading it would only fail, and trying costs
             // round trips on every run. Its companions wait for it, as after a failed read.
             report_failure(
                 shared,
-                &pending[0].device_path,
+                &first.pending[0].device_path,
                 icloud_only_reason(None),
                 true,
             )?;
             continue;
         }
-        let anchor = if original_known {
-            anchor_from_ledger(shared, &asset)?
-        } else {
-            None
-        };
-        if original_known && anchor.is_none() {
-            // The original's copy is gone from the ledger's view; companions wait for it.
-            continue;
-        }
-        jobs.push_back(Job {
-            asset,
-            pending,
-            anchor,
-        });
+        jobs.push_back(Job { asset, copies });
     }
 
-    // Stat only what will be copied, pipelined on one connection.
-    let need_stat: Vec<(usize, usize, String)> = jobs
-        .iter()
-        .enumerate()
-        .flat_map(|(j, job)| {
-            job.pending
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.size.is_none() || r.mtime_ns.is_none())
-                .map(move |(i, r)| (j, i, r.device_path.clone()))
-        })
-        .collect();
+    // Stat only what will be copied, each file once (copies share it), pipelined on one
+    // connection.
+    let mut need_stat: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for r in jobs.iter().flat_map(|j| &j.copies).flat_map(|c| &c.pending) {
+        if (r.size.is_none() || r.mtime_ns.is_none()) && seen.insert(&r.device_path) {
+            need_stat.push(r.device_path.clone());
+        }
+    }
+    drop(seen);
     let mut client = None;
     if !need_stat.is_empty() {
         let c = connect(shared).await?;
         let stats = futures::stream::iter(need_stat)
-            .map(|(j, i, path)| {
+            .map(|path| {
                 let c = &c;
-                async move { (j, i, c.stat(&path).await) }
+                async move {
+                    let r = c.stat(&path).await;
+                    (path, r)
+                }
             })
             .buffer_unordered(STATS_IN_FLIGHT)
             .collect::<Vec<_>>();
@@ -566,53 +642,54 @@ async fn plan(
             r = stats => r,
             _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
         };
-        let mut dropped: HashSet<(usize, usize)> = HashSet::new();
-        for (j, i, r) in results {
+        let mut found = HashMap::new();
+        let mut dropped: HashSet<String> = HashSet::new();
+        for (path, r) in results {
             match r {
                 Ok(info) => {
-                    let res = &mut jobs[j].pending[i];
-                    res.size = Some(info.st_size);
-                    res.mtime_ns = Some(info.st_mtime_ns);
+                    found.insert(path, (info.st_size, info.st_mtime_ns));
                 }
                 Err(e) if e.is_fatal() => {
-                    return Err(PullError::Disconnected {
-                        path: jobs[j].pending[i].device_path.clone(),
-                        source: e,
-                    });
+                    return Err(PullError::Disconnected { path, source: e });
                 }
                 Err(e) => {
-                    let path = jobs[j].pending[i].device_path.clone();
                     report_failure(shared, &path, e.to_string(), false)?;
-                    dropped.insert((j, i));
+                    dropped.insert(path);
                 }
             }
         }
-        if !dropped.is_empty() {
-            for (j, job) in jobs.iter_mut().enumerate() {
-                let mut i = 0;
-                job.pending.retain(|_| {
-                    let keep = !dropped.contains(&(j, i));
-                    i += 1;
-                    keep
-                });
+        for job in jobs.iter_mut() {
+            for copy in job.copies.iter_mut() {
+                copy.pending.retain(|r| !dropped.contains(&r.device_path));
+                for r in copy.pending.iter_mut() {
+                    if let Some(&(size, mtime_ns)) = found.get(&r.device_path) {
+                        r.size = Some(size);
+                        r.mtime_ns = Some(mtime_ns);
+                    }
+                }
                 // Without its original, an asset's companions have no anchor.
-                if job.anchor.is_none()
-                    && job
+                if copy.anchor.is_none()
+                    && copy
                         .pending
                         .first()
                         .is_none_or(|r| r.role != ResourceRole::Original)
                 {
-                    job.pending.clear();
+                    copy.pending.clear();
                 }
             }
-            jobs.retain(|j| !j.pending.is_empty());
+            job.copies.retain(|c| !c.pending.is_empty());
         }
+        jobs.retain(|j| !j.copies.is_empty());
         client = Some(c);
     }
     for job in &jobs {
-        for r in &job.pending {
+        let mut from_phone: HashSet<&str> = HashSet::new();
+        for r in job.copies.iter().flat_map(|c| &c.pending) {
             plan.files_to_copy += 1;
-            plan.bytes_to_copy += r.size.unwrap_or(0);
+            // Further copies of a file are made from the first one, not read again.
+            if from_phone.insert(&r.device_path) {
+                plan.bytes_to_copy += r.size.unwrap_or(0);
+            }
         }
     }
     shared.summary.lock().map_err(internal)?.plan = plan;
@@ -632,14 +709,19 @@ fn icloud_only_reason(read_error: Option<&AfcError>) -> String {
 
 /// The anchor of an asset whose original an earlier run imported: its destination's date and
 /// collision suffix, so a new companion (an AAE after an edit) lands beside it.
-fn anchor_from_ledger(shared: &Shared, asset: &Asset) -> Result<Option<Anchor>, PullError> {
+fn anchor_from_ledger(
+    shared: &Shared,
+    asset: &Asset,
+    copy: &str,
+) -> Result<Option<Anchor>, PullError> {
     let (Some(ledger), Some(original)) = (&shared.ledger, asset.original()) else {
         return Ok(None);
     };
-    let entry = ledger
-        .lock()
-        .map_err(internal)?
-        .lookup(&shared.device.udid, &original.device_path)?;
+    let entry = ledger.lock().map_err(internal)?.lookup_copy(
+        &shared.device.udid,
+        &original.device_path,
+        copy,
+    )?;
     let Some(entry) = entry else {
         return Ok(None);
     };
@@ -757,45 +839,67 @@ async fn worker(
     }
 }
 
-/// Copies an asset's pending resources and records the ones that reached their final path
-/// (also when the run fails midway, so the ledger matches DEST).
+/// Copies an asset's pending resources, copy after copy, and records the ones that reached
+/// their final path (also when the run fails midway, so the ledger matches DEST). A file that
+/// one copy already brought from the phone is copied from its local file for the next.
 async fn copy_asset(shared: &Arc<Shared>, client: &AfcClient, job: Job) -> Result<(), PullError> {
-    let Job {
-        asset,
-        pending,
-        mut anchor,
-    } = job;
-    let asset = Arc::new(asset);
+    let asset = Arc::new(job.asset);
     let mut entries = Vec::new();
     let mut outcome = Ok(());
-    let companions: Vec<Resource> = pending
-        .iter()
-        .filter(|r| r.role != ResourceRole::Original)
-        .cloned()
-        .collect();
-    for res in pending {
-        if res.role != ResourceRole::Original && anchor.is_none() {
-            break;
-        }
-        match copy_resource(shared, client, &asset, &res, anchor, &companions).await {
-            Ok((entry, placed)) => {
-                if res.role == ResourceRole::Original {
-                    anchor = Some(placed);
-                }
-                entries.push(entry);
-            }
-            Err(ItemError::Item {
-                reason,
-                icloud_only,
-            }) => {
-                report_failure(shared, &res.device_path, reason, icloud_only)?;
-                if res.role == ResourceRole::Original {
-                    break;
-                }
-            }
-            Err(ItemError::Run(e)) => {
-                outcome = Err(e);
+    // Device path → (final path, BLAKE3) of a copy made in this run.
+    let mut local: HashMap<String, (PathBuf, [u8; 32])> = HashMap::new();
+    // Reported once; later copies do not try them again.
+    let mut failed: HashSet<String> = HashSet::new();
+    'copies: for copy in job.copies {
+        let CopyWork {
+            album,
+            pending,
+            mut anchor,
+        } = copy;
+        let key = copy_key(album.as_deref());
+        let companions: Vec<Resource> = pending
+            .iter()
+            .filter(|r| r.role != ResourceRole::Original)
+            .cloned()
+            .collect();
+        for res in pending {
+            if res.role != ResourceRole::Original && anchor.is_none() {
                 break;
+            }
+            if failed.contains(&res.device_path) {
+                continue;
+            }
+            let target = CopyTarget {
+                album: album.as_deref(),
+                key: &key,
+                local: local.get(&res.device_path),
+            };
+            match copy_resource(shared, client, &asset, &res, anchor, &companions, target).await {
+                Ok((entry, placed)) => {
+                    if res.role == ResourceRole::Original {
+                        anchor = Some(placed);
+                    }
+                    let full = shared.config.dest.join(&entry.dest_path);
+                    local
+                        .entry(entry.device_path.clone())
+                        .or_insert((full, entry.blake3));
+                    entries.push(entry);
+                }
+                Err(ItemError::Item {
+                    reason,
+                    icloud_only,
+                }) => {
+                    report_failure(shared, &res.device_path, reason, icloud_only)?;
+                    if res.role == ResourceRole::Original {
+                        // No copy can have it: the phone could not give it.
+                        break 'copies;
+                    }
+                    failed.insert(res.device_path.clone());
+                }
+                Err(ItemError::Run(e)) => {
+                    outcome = Err(e);
+                    break 'copies;
+                }
             }
         }
     }
@@ -815,6 +919,58 @@ async fn copy_asset(shared: &Arc<Shared>, client: &AfcClient, job: Job) -> Resul
         .map_err(internal)??;
     }
     outcome
+}
+
+/// Which copy of a resource [`copy_resource`] makes, and where its bytes come from.
+#[derive(Clone, Copy)]
+struct CopyTarget<'a> {
+    /// The album of the copy (`{album}`), when the layout has one.
+    album: Option<&'a str>,
+    /// Its ledger copy key.
+    key: &'a str,
+    /// This run's earlier copy of the same file and its BLAKE3: read instead of the phone.
+    local: Option<&'a (PathBuf, [u8; 32])>,
+}
+
+/// Stages a further copy of a file this run already brought from the phone, from that file
+/// (resuming at `offset`), and checks it has the bytes the phone sent.
+async fn stage_local(
+    mut partial: Partial,
+    source: &Path,
+    hash: [u8; 32],
+    offset: u64,
+    temp: &Path,
+) -> Result<Staged, ItemError> {
+    let source = source.to_path_buf();
+    let staged = tokio::task::spawn_blocking(move || {
+        let read_err = |e| SafeWriteError::Read {
+            path: source.clone(),
+            source: e,
+        };
+        let mut file = std::fs::File::open(&source).map_err(read_err)?;
+        file.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+        partial.copy_from(&mut file)?;
+        partial.finish()
+    })
+    .await
+    .map_err(internal)?;
+    match staged {
+        Ok(staged) if *staged.blake3().as_bytes() == hash => Ok(staged),
+        Ok(_) | Err(SafeWriteError::SizeMismatch { .. }) => {
+            let _ = std::fs::remove_file(temp);
+            Err(ItemError::Item {
+                reason:
+                    "its first copy in DEST changed while the album copies were made; run again"
+                        .into(),
+                icloud_only: false,
+            })
+        }
+        Err(source) => Err(PullError::Write {
+            path: temp.display().to_string(),
+            source,
+        }
+        .into()),
+    }
 }
 
 /// Counts bytes on their way to the disk writer, for the progress display.
@@ -891,6 +1047,7 @@ async fn copy_resource(
     res: &Resource,
     anchor: Option<Anchor>,
     companions: &[Resource],
+    target: CopyTarget<'_>,
 ) -> Result<(Entry, Anchor), ItemError> {
     let dest = shared
         .dest
@@ -900,11 +1057,13 @@ async fn copy_resource(
     let mtime_ns = res.mtime_ns.unwrap_or(0) as i64;
     let udid = shared.device.udid.clone();
     let path = res.device_path.clone();
+    let key = target.key.to_string();
     let begin_dest = dest.clone();
     let mut partial = tokio::task::spawn_blocking(move || {
         begin_dest.begin(&SourceKey {
             udid: &udid,
             device_path: &path,
+            copy: &key,
             size,
             mtime_ns,
         })
@@ -916,7 +1075,7 @@ async fn copy_resource(
         source,
     })?;
     let offset = partial.resume_offset();
-    if offset > 0 {
+    if offset > 0 && target.local.is_none() {
         // Counted as done for the progress display: the plan's total includes them.
         shared.observer.bytes(offset);
     }
@@ -924,67 +1083,74 @@ async fn copy_resource(
     if let Some(n) = shared.config.fail_writes_after {
         partial.fail_writes_after(n);
     }
-    let (pipe_in, pipe_out) = tokio::io::duplex(PIPE_BYTES);
-    let mut reader = Counting {
-        inner: SyncIoBridge::new(pipe_out),
-        observer: shared.observer.clone(),
-    };
-    let writer = tokio::task::spawn_blocking(move || {
-        partial.copy_from(&mut reader)?;
-        partial.finish()
-    });
-    let read = read_remote(client, &res.device_path, size, offset, pipe_in);
-    let read_result = tokio::select! {
-        r = read => Some(r),
-        _ = shared.stop.cancelled() => None,
-    };
-    let written = writer.await.map_err(internal)?;
-    let Some(read_result) = read_result else {
-        // Abandoned: the temp file keeps what arrived, for the next run.
-        return Err(PullError::Cancelled.into());
-    };
-    let staged = match (read_result, written) {
-        (Ok(_), Ok(staged)) => staged,
-        (Err(e), _) if e.is_fatal() => {
-            return Err(PullError::Disconnected {
-                path: res.device_path.clone(),
-                source: e,
+    let (staged, received) = if let Some((source, hash)) = target.local {
+        (stage_local(partial, source, *hash, offset, &temp).await?, 0)
+    } else {
+        let (pipe_in, pipe_out) = tokio::io::duplex(PIPE_BYTES);
+        let mut reader = Counting {
+            inner: SyncIoBridge::new(pipe_out),
+            observer: shared.observer.clone(),
+        };
+        let writer = tokio::task::spawn_blocking(move || {
+            partial.copy_from(&mut reader)?;
+            partial.finish()
+        });
+        let read = read_remote(client, &res.device_path, size, offset, pipe_in);
+        let read_result = tokio::select! {
+            r = read => Some(r),
+            _ = shared.stop.cancelled() => None,
+        };
+        let written = writer.await.map_err(internal)?;
+        let Some(read_result) = read_result else {
+            // Abandoned: the temp file keeps what arrived, for the next run.
+            return Err(PullError::Cancelled.into());
+        };
+        let staged = match (read_result, written) {
+            (Ok(_), Ok(staged)) => staged,
+            (Err(e), _) if e.is_fatal() => {
+                return Err(PullError::Disconnected {
+                    path: res.device_path.clone(),
+                    source: e,
+                }
+                .into());
             }
-            .into());
-        }
-        (Err(AfcError::Output(_)) | Ok(_), Err(SafeWriteError::SizeMismatch { expected, got })) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(ItemError::Item {
-                reason: format!(
-                    "the phone sent {got} bytes where {expected} were announced (the file changed); run again"
-                ),
-                icloud_only: false,
-            });
-        }
-        (Err(AfcError::Output(_)) | Ok(_), Err(source)) => {
-            return Err(PullError::Write {
-                path: res.device_path.clone(),
-                source,
+            (
+                Err(AfcError::Output(_)) | Ok(_),
+                Err(SafeWriteError::SizeMismatch { expected, got }),
+            ) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(ItemError::Item {
+                    reason: format!(
+                        "the phone sent {got} bytes where {expected} were announced (the file changed); run again"
+                    ),
+                    icloud_only: false,
+                });
             }
-            .into());
-        }
-        (Err(e), _) => {
-            // The phone refused this file (vanished, unreadable, iCloud-only): drop its temp.
-            let _ = std::fs::remove_file(&temp);
-            let icloud = res.role == ResourceRole::Original
-                && (asset.icloud_only || is_unreadable_original(&e));
-            let reason = if icloud {
-                icloud_only_reason(Some(&e))
-            } else {
-                e.to_string()
-            };
-            return Err(ItemError::Item {
-                reason,
-                icloud_only: icloud,
-            });
-        }
+            (Err(AfcError::Output(_)) | Ok(_), Err(source)) => {
+                return Err(PullError::Write {
+                    path: res.device_path.clone(),
+                    source,
+                }
+                .into());
+            }
+            (Err(e), _) => {
+                // The phone refused this file (vanished, unreadable, iCloud-only): drop its temp.
+                let _ = std::fs::remove_file(&temp);
+                let icloud = res.role == ResourceRole::Original
+                    && (asset.icloud_only || is_unreadable_original(&e));
+                let reason = if icloud {
+                    icloud_only_reason(Some(&e))
+                } else {
+                    e.to_string()
+                };
+                return Err(ItemError::Item {
+                    reason,
+                    icloud_only: icloud,
+                });
+            }
+        };
+        (staged, size - offset)
     };
-    let received = size - offset;
 
     // Date, layout, rename: local, blocking.
     let layout = shared.config.layout.clone();
@@ -998,6 +1164,7 @@ async fn copy_resource(
         .map(|c| (c.role, c.name().to_string(), c.size.unwrap_or(0)))
         .collect();
     let root = dest.root().to_path_buf();
+    let album = target.album.map(str::to_string);
     let committed = tokio::task::spawn_blocking(move || {
         let placed = match anchor {
             Some(a) => a,
@@ -1024,7 +1191,7 @@ async fn copy_resource(
             ext,
             device: &device_name,
             dcim_folder: dcim_folder(&asset2),
-            album: asset2.albums.first().map_or("", String::as_str),
+            album: album.as_deref().unwrap_or(""),
         };
         let rel = if role == ResourceRole::EditedRender {
             layout.render_edited(&vars, ext)
@@ -1065,7 +1232,7 @@ async fn copy_resource(
         let mut s = shared.summary.lock().map_err(internal)?;
         s.files_copied += 1;
         s.bytes_copied += received;
-        if offset > 0 {
+        if offset > 0 && target.local.is_none() {
             s.files_resumed += 1;
         }
         if already_present {
@@ -1080,6 +1247,7 @@ async fn copy_resource(
         device_path: res.device_path.clone(),
         role: res.role,
         dest_path: dest_path.clone(),
+        album: target.album.map(str::to_string),
         bytes: committed.len,
         resumed_from: offset,
         already_present,
@@ -1087,6 +1255,7 @@ async fn copy_resource(
     let entry = Entry {
         udid: shared.device.udid.clone(),
         device_path: res.device_path.clone(),
+        copy: target.key.to_string(),
         size,
         device_mtime_ns: mtime_ns,
         dest_path,

@@ -109,6 +109,9 @@ fn write_error(path: &Path, source: io::Error) -> SafeWriteError {
 pub struct SourceKey<'a> {
     pub udid: &'a str,
     pub device_path: &'a str,
+    /// The ledger's copy key (empty for a plain layout): two album copies of one file being
+    /// written at once must not share a temp file.
+    pub copy: &'a str,
     pub size: u64,
     /// Device `st_mtime`, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
@@ -127,6 +130,11 @@ impl SourceKey<'_> {
             .strip_prefix('/')
             .unwrap_or(self.device_path);
         h.update(path.as_bytes());
+        if !self.copy.is_empty() {
+            // Hashed only when set, so plain copies keep the temp names of older versions.
+            h.update(b"\0");
+            h.update(self.copy.as_bytes());
+        }
         let id = h.finalize().to_hex()[..32].to_string();
         let mut v = blake3::Hasher::new();
         v.update(&self.size.to_le_bytes());

@@ -568,12 +568,14 @@ async fn repair_one(
     }
     let key_udid = entry.udid.clone();
     let key_path = entry.device_path.clone();
+    let key_copy = entry.copy.clone();
     let (size, mtime_ns) = (entry.size, entry.device_mtime_ns);
     let begin_dest = destination.clone();
     let mut partial = tokio::task::spawn_blocking(move || {
         begin_dest.begin(&SourceKey {
             udid: &key_udid,
             device_path: &key_path,
+            copy: &key_copy,
             size,
             mtime_ns,
         })
@@ -644,7 +646,7 @@ async fn repair_one(
     // A missing file whose name was taken meanwhile gets a suffix (or matched an identical
     // file already there): the ledger follows it.
     if new_path != entry.dest_path {
-        ledger.relocate(&entry.udid, &entry.device_path, &new_path)?;
+        ledger.relocate(&entry.udid, &entry.device_path, &entry.copy, &new_path)?;
     }
     Ok(Ok(replaced.then_some(aside_rel)))
 }
@@ -726,6 +728,7 @@ mod tests {
                 .begin(&SourceKey {
                     udid: "u",
                     device_path: "DCIM/a.jpg",
+                    copy: "",
                     size: body.len() as u64,
                     mtime_ns: 1,
                 })
