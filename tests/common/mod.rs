@@ -247,9 +247,26 @@ impl MockServer {
 
 impl Drop for MockServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
+}
+
+/// Stops a child politely (SIGTERM, so `iphone-mock` removes its generated library from /tmp),
+/// then for good if it has not exited within 5 s.
+pub fn stop_child(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child's pid; it cannot have been reaped (we hold `child`).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < until {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Environment for a peer talking to `server` from its own private home.
