@@ -435,7 +435,26 @@ fn ledger_keeps_album_copies_apart_and_migrates_a_version_1_ledger() {
         .unwrap();
     }
     let mut l = Ledger::open(dir.path()).unwrap();
-    assert_eq!(l.schema_version().unwrap(), 2);
+    assert_eq!(l.schema_version().unwrap(), ledger::SCHEMA_VERSION);
+    // The per-folder lookup of a re-run is answered from the index alone (without it SQLite
+    // walked all of a device's rows once per folder).
+    {
+        let c = rusqlite::Connection::open(ledger::ledger_path(dir.path())).unwrap();
+        for sql in [
+            "SELECT name FROM resources WHERE udid = ?1 AND folder = ?2",
+            "SELECT name, copy FROM resources WHERE udid = ?1 AND folder = ?2",
+        ] {
+            let plan: String = c
+                .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), ["u", "f"], |r| {
+                    r.get(3)
+                })
+                .unwrap();
+            assert!(
+                plan.contains("COVERING INDEX resources_by_folder"),
+                "{plan}"
+            );
+        }
+    }
     let plain = entry("DCIM/100APPLE/IMG_0001.HEIC", 1);
     assert_eq!(
         l.lookup(udid, &plain.device_path).unwrap(),
