@@ -245,8 +245,23 @@ struct Anchor {
 /// `{album}` has one per album (in `asset.albums`). One worker does all copies of an asset, in
 /// order, so a later copy is made from the first one's file instead of the phone.
 struct Job {
-    asset: Asset,
+    /// Index in the run's asset list (moving 100,000 assets into jobs kept two lists alive).
+    asset: usize,
     copies: Vec<CopyWork>,
+}
+
+/// One asset of the run's list, shared with blocking tasks without copying it.
+#[derive(Clone)]
+struct AssetRef {
+    all: Arc<Vec<Asset>>,
+    index: usize,
+}
+
+impl std::ops::Deref for AssetRef {
+    type Target = Asset;
+    fn deref(&self) -> &Asset {
+        &self.all[self.index]
+    }
 }
 
 /// One copy of an asset: the resources it still lacks (size and mtime known), original first.
@@ -440,7 +455,7 @@ pub async fn pull(
 }
 
 async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
-    let (queue, first_client) = plan(shared, assets).await?;
+    let (queue, assets, first_client) = plan(shared, assets).await?;
     let plan = shared.summary.lock().map_err(internal)?.plan.clone();
     shared.observer.event(&PullEvent::Plan(plan));
     if shared.config.dry_run {
@@ -468,9 +483,10 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     for _ in 0..workers {
         let sh = shared.clone();
         let q = queue.clone();
+        let all = assets.clone();
         let client = first_client.take();
         handles.push(tokio::spawn(async move {
-            let r = worker(&sh, q, client).await;
+            let r = worker(&sh, q, all, client).await;
             if r.is_err() {
                 sh.stop.cancel();
             }
@@ -502,8 +518,8 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
 /// becomes the first worker's.
 async fn plan(
     shared: &Arc<Shared>,
-    assets: Vec<Asset>,
-) -> Result<(VecDeque<Job>, Option<AfcClient>), PullError> {
+    mut assets: Vec<Asset>,
+) -> Result<(VecDeque<Job>, Arc<Vec<Asset>>, Option<AfcClient>), PullError> {
     let cfg = &shared.config;
     let udid = shared.device.udid.as_str();
     let mut plan = Plan {
@@ -514,8 +530,8 @@ async fn plan(
     let ledger = shared.ledger.as_deref();
     let by_album = cfg.layout.has_album();
     let mut jobs = VecDeque::new();
-    for mut asset in assets {
-        if !selected(&cfg.filters, &asset) {
+    for (index, asset) in assets.iter_mut().enumerate() {
+        if !selected(&cfg.filters, asset) {
             plan.filtered_out += 1;
             continue;
         }
@@ -564,10 +580,10 @@ async fn plan(
         } else {
             asset.albums.iter().cloned().map(Some).collect()
         };
-        let mut copies = Vec::new();
+        let mut copies = Vec::with_capacity(albums.len());
         for album in albums {
             let key = copy_key(album.as_deref());
-            let mut pending = Vec::new();
+            let mut pending = Vec::with_capacity(wanted.len());
             let mut original_known = false;
             for r in &wanted {
                 if known.contains(ledger, udid, folder_of(&r.device_path), r.name(), &key)? {
@@ -583,7 +599,7 @@ async fn plan(
                 continue;
             }
             let anchor = if original_known {
-                anchor_from_ledger(shared, &asset, &key)?
+                anchor_from_ledger(shared, asset, &key)?
             } else {
                 None
             };
@@ -612,60 +628,91 @@ async fn plan(
             )?;
             continue;
         }
-        jobs.push_back(Job { asset, copies });
+        jobs.push_back(Job {
+            asset: index,
+            copies,
+        });
     }
 
-    // Stat only what will be copied, each file once (copies share it), pipelined on one
-    // connection.
-    let mut need_stat: Vec<String> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for r in jobs.iter().flat_map(|j| &j.copies).flat_map(|c| &c.pending) {
-        if (r.size.is_none() || r.mtime_ns.is_none()) && seen.insert(&r.device_path) {
-            need_stat.push(r.device_path.clone());
+    // Stat only what will be copied, pipelined on one connection; results are applied as they
+    // arrive (a collected result list and a path map were ~50 MB at 100,000 assets). A file in
+    // several album copies of an asset is stat'ed once, for its first copy.
+    let mut need_stat: Vec<(usize, usize, usize, String)> = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for (c, copy) in job.copies.iter().enumerate() {
+            for (i, r) in copy.pending.iter().enumerate() {
+                let earlier = job.copies[..c]
+                    .iter()
+                    .any(|e| e.pending.iter().any(|x| x.device_path == r.device_path));
+                if (r.size.is_none() || r.mtime_ns.is_none()) && !earlier {
+                    need_stat.push((j, c, i, r.device_path.clone()));
+                }
+            }
         }
     }
-    drop(seen);
     let mut client = None;
     if !need_stat.is_empty() {
         let c = connect(shared).await?;
-        let stats = futures::stream::iter(need_stat)
-            .map(|path| {
+        let mut stats = futures::stream::iter(need_stat)
+            .map(|(j, ci, i, path)| {
                 let c = &c;
                 async move {
                     let r = c.stat(&path).await;
-                    (path, r)
+                    (
+                        (j, ci, i),
+                        path,
+                        r.map(|info| (info.st_size, info.st_mtime_ns)),
+                    )
                 }
             })
-            .buffer_unordered(STATS_IN_FLIGHT)
-            .collect::<Vec<_>>();
-        let results = tokio::select! {
-            r = stats => r,
-            _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
-        };
-        let mut found = HashMap::new();
-        let mut dropped: HashSet<String> = HashSet::new();
-        for (path, r) in results {
+            .buffer_unordered(STATS_IN_FLIGHT);
+        // (job, device path) of files the phone refused.
+        let mut dropped: HashSet<(usize, String)> = HashSet::new();
+        loop {
+            let next = tokio::select! {
+                n = stats.next() => n,
+                _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
+            };
+            let Some(((j, ci, i), path, r)) = next else {
+                break;
+            };
             match r {
-                Ok(info) => {
-                    found.insert(path, (info.st_size, info.st_mtime_ns));
+                Ok((size, mtime_ns)) => {
+                    let res = &mut jobs[j].copies[ci].pending[i];
+                    res.size = Some(size);
+                    res.mtime_ns = Some(mtime_ns);
                 }
                 Err(e) if e.is_fatal() => {
                     return Err(PullError::Disconnected { path, source: e });
                 }
                 Err(e) => {
                     report_failure(shared, &path, e.to_string(), false)?;
-                    dropped.insert(path);
+                    dropped.insert((j, path));
                 }
             }
         }
-        for job in jobs.iter_mut() {
-            for copy in job.copies.iter_mut() {
-                copy.pending.retain(|r| !dropped.contains(&r.device_path));
-                for r in copy.pending.iter_mut() {
-                    if let Some(&(size, mtime_ns)) = found.get(&r.device_path) {
-                        r.size = Some(size);
-                        r.mtime_ns = Some(mtime_ns);
+        drop(stats);
+        for (j, job) in jobs.iter_mut().enumerate() {
+            // Later copies take the first copy's stat.
+            if job.copies.len() > 1 {
+                let known: HashMap<String, (Option<u64>, Option<u64>)> = job
+                    .copies
+                    .iter()
+                    .flat_map(|c| &c.pending)
+                    .filter(|r| r.size.is_some())
+                    .map(|r| (r.device_path.clone(), (r.size, r.mtime_ns)))
+                    .collect();
+                for r in job.copies.iter_mut().flat_map(|c| c.pending.iter_mut()) {
+                    if let Some(&(size, mtime_ns)) = known.get(&r.device_path) {
+                        r.size = size;
+                        r.mtime_ns = mtime_ns;
                     }
+                }
+            }
+            for copy in job.copies.iter_mut() {
+                if !dropped.is_empty() {
+                    copy.pending
+                        .retain(|r| !dropped.contains(&(j, r.device_path.clone())));
                 }
                 // Without its original, an asset's companions have no anchor.
                 if copy.anchor.is_none()
@@ -693,7 +740,7 @@ async fn plan(
         }
     }
     shared.summary.lock().map_err(internal)?.plan = plan;
-    Ok((jobs, client))
+    Ok((jobs, Arc::new(assets), client))
 }
 
 /// Why an iCloud-only original was not copied, and what to change on the phone.
@@ -816,6 +863,7 @@ fn report_failure(
 async fn worker(
     shared: &Arc<Shared>,
     queue: Arc<Mutex<VecDeque<Job>>>,
+    assets: Arc<Vec<Asset>>,
     client: Option<AfcClient>,
 ) -> Result<(), PullError> {
     let client = match client {
@@ -832,7 +880,11 @@ async fn worker(
         let Some(job) = queue.lock().map_err(internal)?.pop_front() else {
             return Ok(());
         };
-        match copy_asset(shared, &client, job).await {
+        let asset = AssetRef {
+            all: assets.clone(),
+            index: job.asset,
+        };
+        match copy_asset(shared, &client, asset, job.copies).await {
             Ok(()) | Err(PullError::Cancelled) => {}
             Err(e) => return Err(e),
         }
@@ -842,15 +894,19 @@ async fn worker(
 /// Copies an asset's pending resources, copy after copy, and records the ones that reached
 /// their final path (also when the run fails midway, so the ledger matches DEST). A file that
 /// one copy already brought from the phone is copied from its local file for the next.
-async fn copy_asset(shared: &Arc<Shared>, client: &AfcClient, job: Job) -> Result<(), PullError> {
-    let asset = Arc::new(job.asset);
+async fn copy_asset(
+    shared: &Arc<Shared>,
+    client: &AfcClient,
+    asset: AssetRef,
+    copies: Vec<CopyWork>,
+) -> Result<(), PullError> {
     let mut entries = Vec::new();
     let mut outcome = Ok(());
     // Device path → (final path, BLAKE3) of a copy made in this run.
     let mut local: HashMap<String, (PathBuf, [u8; 32])> = HashMap::new();
     // Reported once; later copies do not try them again.
     let mut failed: HashSet<String> = HashSet::new();
-    'copies: for copy in job.copies {
+    'copies: for copy in copies {
         let CopyWork {
             album,
             pending,
@@ -1043,7 +1099,7 @@ fn is_unreadable_original(e: &AfcError) -> bool {
 async fn copy_resource(
     shared: &Arc<Shared>,
     client: &AfcClient,
-    asset: &Arc<Asset>,
+    asset: &AssetRef,
     res: &Resource,
     anchor: Option<Anchor>,
     companions: &[Resource],
