@@ -259,6 +259,7 @@ impl Phone {
                 assets: None,
                 cache_dir: Some(cache.path().to_path_buf()),
                 cancel: CancellationToken::new(),
+                quiet: false,
             },
         );
         tokio::time::timeout(std::time::Duration::from_secs(120), fut)

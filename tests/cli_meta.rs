@@ -84,3 +84,64 @@ fn man_page_renders_with_every_command() {
         Err(_) => println!("SKIP: man not installed; checked the roff text only"),
     }
 }
+
+/// `-q pull` (the cron form in docs/scripting.md) prints no line per copied file: the failures
+/// (the demo phone's iCloud-only originals) and the summary only; without `-q`, every file.
+#[test]
+fn quiet_pull_prints_failures_and_the_summary_only() {
+    let home = tempfile::tempdir().unwrap();
+    let pull = |quiet: bool, dest: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iphone-import"));
+        if quiet {
+            cmd.arg("-q");
+        }
+        let out = cmd
+            .args(["--demo", "pull"])
+            .arg(home.path().join(dest))
+            .env("HOME", home.path())
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let loud = pull(false, "loud");
+    let quiet = pull(true, "quiet");
+    let count = |text: &str, prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+    assert!(count(&loud, "copied ") > 10, "{loud}");
+    assert_eq!(count(&quiet, "copied "), 0, "{quiet}");
+    assert_eq!(count(&quiet, "failed "), count(&loud, "failed "));
+    assert!(count(&quiet, "failed ") > 0);
+    assert!(
+        quiet.lines().any(|l| l.contains("files copied")),
+        "no summary: {quiet}"
+    );
+    assert!(quiet.lines().count() < 15, "{quiet}");
+    // Both imported the same files.
+    let files = |d: &str| {
+        walk(&home.path().join(d))
+            .into_iter()
+            .filter(|p| !p.starts_with(".iphone-import"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(files("loud"), files("quiet"));
+}
+
+/// Relative paths of every file under `root`, sorted.
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}

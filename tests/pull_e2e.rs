@@ -1090,6 +1090,7 @@ mod cli {
                 assets: Some(assets_from_truth(&truth)),
                 cache_dir: None,
                 cancel: CancellationToken::new(),
+                quiet: false,
             },
         )
         .await
@@ -1110,6 +1111,7 @@ mod cli {
                 assets: None,
                 cache_dir: None,
                 cancel: CancellationToken::new(),
+                quiet: false,
             },
         )
         .await
@@ -1128,6 +1130,7 @@ mod cli {
                 assets: None,
                 cache_dir: None,
                 cancel: CancellationToken::new(),
+                quiet: false,
             },
         )
         .await
@@ -1147,6 +1150,7 @@ mod cli {
                 assets: None,
                 cache_dir: Some(tmp.path().join("cache")),
                 cancel: CancellationToken::new(),
+                quiet: false,
             },
         )
         .await

@@ -99,7 +99,7 @@ async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Resu
     let session = std::sync::Arc::new(session::PhoneSession::open(global).await?);
     let device = session.pull_device().await;
     let connector = std::sync::Arc::new(session::SessionConnector(session.clone()));
-    let result = pull::run_with(connector, &device, a).await;
+    let result = pull::run_with(connector, &device, a, global.quiet).await;
     session::close_shared(session).await;
     match result {
         Err(e) if pull::is_cancelled(&e) => {

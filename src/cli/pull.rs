@@ -79,6 +79,9 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Cancelled = stop cleanly.
     pub cancel: CancellationToken,
+    /// `-q`: no line per copied file and no progress bar; failures, warnings and the summary
+    /// still show (a cron log gets a few lines per run, not one per photo).
+    pub quiet: bool,
 }
 
 /// Cache folder for one phone's Photos.sqlite copy: `$XDG_CACHE_HOME/iphone-import/<udid>/`.
@@ -96,6 +99,7 @@ pub async fn run_with(
     connector: Arc<dyn AfcConnector>,
     device: &PullDevice,
     args: &PullArgs,
+    quiet: bool,
 ) -> anyhow::Result<u8> {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
@@ -109,6 +113,7 @@ pub async fn run_with(
         assets: None,
         cache_dir: default_cache_dir(&device.udid),
         cancel,
+        quiet,
     };
     let result = run_with_options(connector, device, args, options).await;
     signal_task.abort();
@@ -129,7 +134,7 @@ pub async fn run_with_options(
             return Ok(exit::USAGE);
         }
     };
-    let output = Arc::new(Output::new(args.json));
+    let output = Arc::new(Output::new(args.json, options.quiet));
     let assets = match options.assets {
         Some(_) if !args.album.is_empty() => {
             eprintln!("error: {}", AlbumError::NoDatabase);
@@ -287,6 +292,8 @@ enum Style {
 
 struct Output {
     style: Style,
+    /// Plain style, failures and skips only (see [`RunOptions::quiet`]).
+    quiet: bool,
     stdout: Mutex<std::io::Stdout>,
     /// Files finished (copied or failed) and planned, for the progress bar's message.
     files_done: AtomicU64,
@@ -294,10 +301,10 @@ struct Output {
 }
 
 impl Output {
-    fn new(json: bool) -> Output {
+    fn new(json: bool, quiet: bool) -> Output {
         let style = if json {
             Style::Json
-        } else if std::io::stderr().is_terminal() {
+        } else if !quiet && std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -312,6 +319,7 @@ impl Output {
         };
         Output {
             style,
+            quiet: quiet && !json,
             stdout: Mutex::new(std::io::stdout()),
             files_done: AtomicU64::new(0),
             files_total: AtomicU64::new(0),
@@ -441,7 +449,9 @@ impl Observer for Output {
                 }
             },
             Style::Plain => {
-                if let Some(text) = plain_text(event) {
+                let shown = !self.quiet
+                    || matches!(event, PullEvent::Failed { .. } | PullEvent::Skipped { .. });
+                if let Some(text) = plain_text(event).filter(|_| shown) {
                     self.line(&text);
                 }
             }

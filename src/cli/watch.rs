@@ -215,6 +215,7 @@ async fn import_one(
         assets: None,
         cache_dir: pull::default_cache_dir(&device.udid),
         cancel,
+        quiet: global.quiet,
     };
     let result = pull::run_with_options(connector, &device, args, options).await;
     session::close_shared(session).await;
