@@ -406,6 +406,56 @@ impl AfcClient {
         expect_ok(&req, self.request(req).await?.0)
     }
 
+    /// Copy `path` from byte `offset` up to `size` into `out` (resuming an interrupted copy):
+    /// [`Self::read_file_to`] from 0, else open + seek + reads one at a time. A file shorter
+    /// than `size` is a `SizeMismatch`. Returns the bytes copied.
+    pub async fn read_range_to<W>(
+        &self,
+        path: &str,
+        size: u64,
+        offset: u64,
+        out: &mut W,
+    ) -> Result<u64, AfcError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if offset >= size {
+            return Ok(0);
+        }
+        if offset == 0 {
+            return self.read_file_to(path, Some(size), out).await;
+        }
+        let handle = self.open(path).await?;
+        let copied = async {
+            self.seek(handle, Whence::Start, offset as i64).await?;
+            let mut left = size - offset;
+            while left > 0 {
+                let want = (MAX_READ_LEN as u64).min(left) as usize;
+                let data = self.read(handle, want).await?;
+                if data.is_empty() {
+                    return Err(AfcError::SizeMismatch {
+                        path: path.to_string(),
+                        expected: size,
+                        got: size - left,
+                    });
+                }
+                out.write_all(&data)
+                    .await
+                    .map_err(|e| AfcError::Output(Arc::new(e)))?;
+                left -= data.len() as u64;
+            }
+            out.flush()
+                .await
+                .map_err(|e| AfcError::Output(Arc::new(e)))?;
+            Ok(size - offset)
+        }
+        .await;
+        let closed = self.close(handle).await;
+        let copied = copied?;
+        closed?;
+        Ok(copied)
+    }
+
     /// Copy a whole file into `out`: FileRefOpen, pipelined FileRefReads, FileRefClose, and
     /// nothing else (pass `known_size` from an earlier listing to skip any stat). Memory stays
     /// at most `read_chunk * reads_in_flight` whatever the file size. With `known_size`, a file

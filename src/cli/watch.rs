@@ -112,7 +112,9 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         }
     }
     signals.abort();
-    let stopped = *stop.lock().expect("stop lock");
+    let stopped = *stop
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     eprintln!("watch stopped");
     Ok(match stopped {
         Some(Stop::Int) => exit::INTERRUPTED,
@@ -132,7 +134,9 @@ fn spawn_signal_task(
             _ = term.recv() => Stop::Term,
             _ = int.recv() => Stop::Int,
         };
-        *stop.lock().expect("stop lock") = Some(which);
+        *stop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(which);
         eprintln!("stopping: finishing cleanly (files copied so far are kept)…");
         cancel.cancel();
     }))

@@ -30,7 +30,6 @@ use chrono::{DateTime, NaiveDate};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +40,7 @@ use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
 use super::safe_write::{Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged};
-use crate::afc::{AfcClient, AfcError, AfcStatus, MAX_READ_LEN, Whence};
+use crate::afc::{AfcClient, AfcError, AfcStatus};
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 
 /// Bytes buffered between the AFC reads and the disk writer of one file.
@@ -1045,52 +1044,6 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Reads `path` from `offset` to `size` into `out`: a plain pipelined whole-file read from the
-/// start, or open + seek + reads to resume.
-async fn read_remote(
-    client: &AfcClient,
-    path: &str,
-    size: u64,
-    offset: u64,
-    mut out: tokio::io::DuplexStream,
-) -> Result<u64, AfcError> {
-    if offset >= size {
-        return Ok(0);
-    }
-    if offset == 0 {
-        return client.read_file_to(path, Some(size), &mut out).await;
-    }
-    let handle = client.open(path).await?;
-    let copied = async {
-        client.seek(handle, Whence::Start, offset as i64).await?;
-        let mut left = size - offset;
-        while left > 0 {
-            let want = (MAX_READ_LEN as u64).min(left) as usize;
-            let data = client.read(handle, want).await?;
-            if data.is_empty() {
-                return Err(AfcError::SizeMismatch {
-                    path: path.to_string(),
-                    expected: size,
-                    got: size - left,
-                });
-            }
-            out.write_all(&data)
-                .await
-                .map_err(|e| AfcError::Output(Arc::new(e)))?;
-            left -= data.len() as u64;
-        }
-        out.flush()
-            .await
-            .map_err(|e| AfcError::Output(Arc::new(e)))?;
-        Ok(size - offset)
-    }
-    .await;
-    let closed = client.close(handle).await;
-    let copied = copied?;
-    closed?;
-    Ok(copied)
-}
-
 fn is_unreadable_original(e: &AfcError) -> bool {
     e.status() == Some(AfcStatus::IoError)
 }
@@ -1151,7 +1104,14 @@ async fn copy_resource(
             partial.copy_from(&mut reader)?;
             partial.finish()
         });
-        let read = read_remote(client, &res.device_path, size, offset, pipe_in);
+        let device_path = res.device_path.as_str();
+        // The pipe is dropped when the read ends: the writer sees the end of the file.
+        let read = async move {
+            let mut pipe_in = pipe_in;
+            client
+                .read_range_to(device_path, size, offset, &mut pipe_in)
+                .await
+        };
         let read_result = tokio::select! {
             r = read => Some(r),
             _ = shared.stop.cancelled() => None,

@@ -446,8 +446,9 @@ impl Staged {
                 .sync_all()
                 .map_err(|e| sync_error(&self.path, e))?;
         }
-        let final_parent = rel.under(&self.root);
-        let final_parent = final_parent.parent().expect("a file under DEST");
+        let full = rel.under(&self.root);
+        // A RelPath has at least one component, so its file always has a folder under root.
+        let final_parent = full.parent().unwrap_or(&self.root);
         let created = create_dirs(&self.root, final_parent)?;
         for n in first_suffix..=MAX_SUFFIX {
             let candidate = rel.with_suffix(n)?;
@@ -511,9 +512,9 @@ impl Staged {
                 .map_err(|e| sync_error(&self.path, e))?;
         }
         let full = rel.under(&self.root);
-        let final_parent = full.parent().expect("a file under DEST").to_path_buf();
+        let final_parent = full.parent().unwrap_or(&self.root).to_path_buf();
         let created = create_dirs(&self.root, &final_parent)?;
-        let aside_parent = aside.parent().expect("an aside path has a folder");
+        let aside_parent = aside.parent().unwrap_or(&self.root);
         fs::create_dir_all(aside_parent).map_err(|source| SafeWriteError::CreateDir {
             path: aside_parent.to_path_buf(),
             source,

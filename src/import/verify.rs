@@ -590,7 +590,12 @@ async fn repair_one(
         partial.copy_from(&mut reader)?;
         partial.finish()
     });
-    let read = read_from(client, &entry.device_path, size, offset, pipe_in).await;
+    let mut pipe_in = pipe_in;
+    let read = client
+        .read_range_to(&entry.device_path, size, offset, &mut pipe_in)
+        .await;
+    // The writer sees the end of the file.
+    drop(pipe_in);
     let written = writer.await.map_err(internal)?;
     let staged = match (read, written) {
         (Ok(_), Ok(staged)) => staged,
@@ -649,54 +654,6 @@ async fn repair_one(
         ledger.relocate(&entry.udid, &entry.device_path, &entry.copy, &new_path)?;
     }
     Ok(Ok(replaced.then_some(aside_rel)))
-}
-
-/// Whole-file read from `offset` (a leftover temp file of an interrupted repair or pull of the
-/// same file version resumes).
-async fn read_from(
-    client: &AfcClient,
-    path: &str,
-    size: u64,
-    offset: u64,
-    mut out: tokio::io::DuplexStream,
-) -> Result<u64, AfcError> {
-    use crate::afc::Whence;
-    use tokio::io::AsyncWriteExt;
-    if offset >= size {
-        return Ok(0);
-    }
-    if offset == 0 {
-        return client.read_file_to(path, Some(size), &mut out).await;
-    }
-    let handle = client.open(path).await?;
-    let copied = async {
-        client.seek(handle, Whence::Start, offset as i64).await?;
-        let mut left = size - offset;
-        while left > 0 {
-            let want = (crate::afc::MAX_READ_LEN as u64).min(left) as usize;
-            let data = client.read(handle, want).await?;
-            if data.is_empty() {
-                return Err(AfcError::SizeMismatch {
-                    path: path.to_string(),
-                    expected: size,
-                    got: size - left,
-                });
-            }
-            out.write_all(&data)
-                .await
-                .map_err(|e| AfcError::Output(Arc::new(e)))?;
-            left -= data.len() as u64;
-        }
-        out.flush()
-            .await
-            .map_err(|e| AfcError::Output(Arc::new(e)))?;
-        Ok(size - offset)
-    }
-    .await;
-    let closed = client.close(handle).await;
-    let copied = copied?;
-    closed?;
-    Ok(copied)
 }
 
 #[cfg(test)]
