@@ -246,18 +246,19 @@ fn setup_with(stall: impl FnOnce(&Path) -> String) -> Setup {
 
 impl Setup {
     fn pull(&self) -> Output {
+        self.pull_with(&["--io-timeout", "1"], &[])
+    }
+
+    fn pull_with(&self, options: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = Command::new(env!("CARGO_BIN_EXE_iphone-import"));
-        c.args([
-            "--transport",
-            "usbmuxd",
-            "--io-timeout",
-            "1",
-            "pull",
-            "--include-trashed",
-        ])
-        .arg(&self.dest)
-        .envs(self.home.env())
-        .env("USBMUXD_SOCKET_ADDRESS", &self.mock.addr);
+        c.args(["--transport", "usbmuxd"])
+            .args(options)
+            .args(["pull", "--include-trashed"])
+            .arg(&self.dest)
+            .envs(self.home.env())
+            .env_remove("IPHONE_IMPORT_IO_TIMEOUT")
+            .envs(env.iter().copied())
+            .env("USBMUXD_SOCKET_ADDRESS", &self.mock.addr);
         run_bounded(c)
     }
 }
@@ -336,4 +337,107 @@ fn afc_stall_in_the_middle_of_copying_a_file_ends_pull_with_exit_8() {
 #[test]
 fn start_service_port_where_nothing_answers_is_named() {
     stall_ends_the_run_and_the_next_run_works("wrong-port", "com.apple.afc on port");
+}
+
+#[test]
+fn io_timeout_comes_from_the_environment_or_the_config_file() {
+    let s = setup("lockdown:QueryType");
+    let out = s.pull_with(&[], &[("IPHONE_IMPORT_IO_TIMEOUT", "1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(STALLED), "{err}");
+    assert!(err.contains("stopped answering QueryType for 1 s"), "{err}");
+
+    let s = setup("lockdown:QueryType");
+    let config = s.home.path().join("config/iphone-import");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "io_timeout = 1\n").unwrap();
+    let out = s.pull_with(&[], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(STALLED), "{err}");
+    assert!(err.contains("stopped answering QueryType for 1 s"), "{err}");
+
+    let out = s.pull_with(&[], &[("IPHONE_IMPORT_IO_TIMEOUT", "0")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("IPHONE_IMPORT_IO_TIMEOUT: io_timeout must be 1..=86400 seconds, not `0`"),
+        "{err}"
+    );
+}
+
+/// Read watch's stderr lines until one contains `needle`.
+fn wait_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    loop {
+        match lines.recv_timeout(OUTER) {
+            Ok(line) => {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!("no line containing {needle:?}; watch said: {seen:#?}"),
+        }
+    }
+}
+
+#[test]
+fn watch_reports_a_stall_and_goes_on_watching() {
+    let s = setup("lockdown:StartService");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args(["--transport", "usbmuxd", "--io-timeout", "1", "watch"])
+        .args(["--no-notify", "--include-trashed"])
+        .arg(&s.dest)
+        .envs(s.home.env())
+        .env_remove("IPHONE_IMPORT_IO_TIMEOUT")
+        .env("USBMUXD_SOCKET_ADDRESS", &s.mock.addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = watch.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_line(&lines, ": import failed", &mut seen);
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("stopped answering StartService"),
+        "{seen:#?}"
+    );
+    // Unplug and replug: the phone answers again and the import completes (DEST is not
+    // left locked by the stalled one).
+    let kill = |sig: &str| {
+        let pid = s.mock.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    kill("-USR1");
+    wait_line(&lines, "unplugged", &mut seen);
+    kill("-USR1");
+    wait_line(&lines, ": import ", &mut seen);
+    let result = seen.last().unwrap().clone();
+    // SIGTERM before asserting, so that a failure leaves no watch behind.
+    let _ = Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status();
+    let started = Instant::now();
+    while watch.try_wait().unwrap().is_none() && started.elapsed() < OUTER {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    common::stop_child(&mut watch);
+    assert!(result.contains("import complete"), "{seen:#?}");
 }

@@ -32,7 +32,7 @@ pub struct GlobalArgs {
     /// How long the phone may stay silent while an answer is due, in seconds, before the
     /// command gives up (exit 8). Waiting for Trust has its own --trust-timeout.
     #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=86_400), env = "IPHONE_IMPORT_IO_TIMEOUT")]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub io_timeout: u64,
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
