@@ -114,9 +114,17 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
                 a.trashed,
                 a.favorite,
                 a.icloud_only,
+                a.original_missing,
                 a.has_adjustments
             ),
-            (t.hidden, t.trashed, t.favorite, t.icloud_only, t.edited),
+            (
+                t.hidden,
+                t.trashed,
+                t.favorite,
+                t.icloud_only,
+                t.original_missing,
+                t.edited
+            ),
             "{what}"
         );
         assert_eq!(a.created.map(|c| c.timestamp()), Some(t.capture.unix));
@@ -135,6 +143,7 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
     assert_eq!(n(&|a| a.hidden), c.hidden, "{shape}");
     assert_eq!(n(&|a| a.trashed), c.trashed, "{shape}");
     assert_eq!(n(&|a| a.icloud_only), c.icloud_only, "{shape}");
+    assert_eq!(n(&|a| a.original_missing), c.original_missing, "{shape}");
     assert_eq!(n(&|a| a.favorite), c.favorites, "{shape}");
     assert_eq!(n(&|a| a.has_adjustments), c.edited, "{shape}");
     assert_eq!(
@@ -143,6 +152,7 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
         "{shape}"
     );
     assert!(c.hidden > 0 && c.trashed > 0 && c.icloud_only > 0 && c.favorites > 0);
+    assert!(c.edited > 0 && c.original_missing > 0, "{shape}");
 
     // Albums: the visible ones, each with its title, folders, sharing and member counts.
     assert_eq!(db.albums.len(), truth.albums.len(), "{shape}");
@@ -418,6 +428,62 @@ fn unicode_slash_and_duplicate_album_names_come_out_right() {
         .find(|a| a.title == "Ísland 🌋")
         .unwrap();
     assert!(island_truth.not_on_phone >= 1);
+}
+
+/// Whether `table` of the database at `path` has `column`.
+fn has_column(path: &Path, table: &str, column: &str) -> bool {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn ios18_and_later_shapes_carry_adjustments_state_and_stable_hashes_only() {
+    for shape in SchemaShape::ALL {
+        let (_dir, root, truth) = generate(shape, 40);
+        let (_copy, path) = copy_db(&root, true);
+        let t = truth.asset_table.as_str();
+        let new = shape >= SchemaShape::Ios18;
+        let aa = "ZADDITIONALASSETATTRIBUTES";
+        assert_eq!(has_column(&path, t, "ZHASADJUSTMENTS"), !new, "{shape}");
+        assert!(has_column(&path, t, "ZADJUSTMENTSSTATE"), "{shape}");
+        assert_eq!(has_column(&path, aa, "ZORIGINALSTABLEHASH"), new, "{shape}");
+        assert_eq!(has_column(&path, aa, "ZADJUSTEDSTABLEHASH"), new, "{shape}");
+        assert_eq!(has_column(&path, aa, "ZMASTERFINGERPRINT"), !new, "{shape}");
+        assert!(
+            truth.ios_version.starts_with(&shape.name()[3..5]),
+            "{shape}"
+        );
+        // Edits are seen in every shape (none were on iOS 18+ while ZHASADJUSTMENTS was read).
+        let db = read_local(&path).unwrap();
+        let edited = db.assets.iter().filter(|a| a.has_adjustments).count();
+        assert!(edited > 0 && edited == truth.counts.edited, "{shape}");
+    }
+}
+
+#[test]
+fn unmigrated_database_without_remote_availability_still_tells_icloud_from_missing() {
+    for shape in [SchemaShape::Ios17, SchemaShape::Ios26] {
+        let (_dir, root, truth) = generate(shape, 41);
+        let (_copy, path) = copy_db(&root, true);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZREMOTEAVAILABILITY;")
+                .unwrap();
+        }
+        assert!(!has_column(
+            &path,
+            "ZINTERNALRESOURCE",
+            "ZREMOTEAVAILABILITY"
+        ));
+        // Synced + fingerprinted (ZFINGERPRINT, or ZSTABLEHASH on iOS 18+) = iCloud-only.
+        let db = read_local(&path).unwrap();
+        assert_matches_truth(&db, &truth);
+    }
 }
 
 #[test]

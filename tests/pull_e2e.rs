@@ -173,6 +173,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 trashed: a.trashed,
                 trashed_at: None,
                 icloud_only: a.icloud_only,
+                original_missing: a.original_missing,
                 favorite: a.favorite,
                 albums: Vec::new(),
             }
@@ -447,6 +448,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
         trashed: false,
         trashed_at: None,
         icloud_only: false,
+        original_missing: false,
         favorite: false,
         albums: Vec::new(),
     };

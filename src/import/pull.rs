@@ -1306,6 +1306,7 @@ mod tests {
             trashed: false,
             trashed_at: None,
             icloud_only: false,
+            original_missing: false,
             favorite: false,
             albums: Vec::new(),
         }

@@ -43,6 +43,8 @@ pub struct InventoryCounts {
     /// When the first trashed item is purged from Recently Deleted (trashed + 30 days).
     pub earliest_purge: Option<DateTime<FixedOffset>>,
     pub icloud_only: usize,
+    /// Originals on neither the phone nor iCloud (Photos.sqlite): nothing can fetch them.
+    pub original_missing: usize,
     pub favorites: usize,
     pub edited: usize,
     /// Upload pending: the only copy is on this phone (cloud state 1).
@@ -63,6 +65,7 @@ pub struct MissingFile {
     /// `ZDIRECTORY/ZFILENAME`, control characters escaped (for display, not a path to request).
     pub path: Option<String>,
     pub icloud_only: bool,
+    pub original_missing: bool,
     pub trashed: bool,
 }
 
@@ -199,7 +202,8 @@ pub async fn inventory(
             for pk in &row.album_pks {
                 if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
                     m.items += 1;
-                    m.not_on_phone += (row.icloud_only || !on_phone) as usize;
+                    m.not_on_phone +=
+                        (row.icloud_only || row.original_missing || !on_phone) as usize;
                     m.trashed += row.trashed as usize;
                 }
             }
@@ -217,6 +221,7 @@ pub async fn inventory(
                             _ => None,
                         },
                         icloud_only: row.icloud_only,
+                        original_missing: row.original_missing,
                         trashed: row.trashed,
                     });
                     count_row(&mut counts, row);
@@ -242,6 +247,7 @@ pub async fn inventory(
             a.trashed = row.trashed;
             a.trashed_at = row.trashed_at;
             a.icloud_only = row.icloud_only;
+            a.original_missing = row.original_missing;
             a.favorite = row.favorite;
             for pk in &row.album_pks {
                 if let Some(&j) = album_index.get(pk) {
@@ -294,6 +300,7 @@ fn count_row(c: &mut InventoryCounts, row: &DbAsset) {
     c.favorites += row.favorite as usize;
     c.edited += row.has_adjustments as usize;
     c.icloud_only += row.icloud_only as usize;
+    c.original_missing += row.original_missing as usize;
     c.shared += row.shared as usize;
     match row.cloud {
         CloudState::PendingUpload => c.pending_upload += 1,
