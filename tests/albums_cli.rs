@@ -62,7 +62,10 @@ fn expected_albums(truth: &LibraryTruth) -> Vec<AlbumRow> {
                 al.path.clone(),
                 al.kind == 1505,
                 members.len(),
-                members.iter().filter(|a| a.icloud_only).count(),
+                members
+                    .iter()
+                    .filter(|a| a.icloud_only || a.original_missing)
+                    .count(),
                 members.iter().filter(|a| a.trashed).count(),
             )
         })
@@ -269,9 +272,10 @@ impl Phone {
     }
 }
 
-/// A readable album member: neither deleted (skipped by default) nor iCloud-only.
+/// A readable album member: neither deleted (skipped by default) nor with its original off
+/// the phone (iCloud-only or missing).
 fn plain(a: &AssetTruth) -> bool {
-    !a.trashed && !a.icloud_only
+    !a.trashed && !a.icloud_only && !a.original_missing
 }
 
 /// The first seed whose library has what `wanted` needs (the generator is deterministic).

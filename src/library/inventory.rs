@@ -181,6 +181,8 @@ pub async fn inventory(
         // (asset index, row index): the rows stay where they are (a vector of moved rows was
         // 25 MB more at the peak of a 100,000-asset inventory).
         let mut matches: Vec<(usize, usize)> = Vec::new();
+        // Rows whose original is not on the phone and not listed either (removed from DCIM).
+        let mut absent: Vec<usize> = Vec::new();
         let mut rows = db.assets;
         for (ri, row) in rows.iter().enumerate() {
             let found = match (&row.directory, &row.filename) {
@@ -212,6 +214,11 @@ pub async fn inventory(
                     details.insert(i, row.has_adjustments);
                     matches.push((i, ri));
                 }
+                None if (row.icloud_only || row.original_missing)
+                    && absent_asset(row).is_some() =>
+                {
+                    absent.push(ri);
+                }
                 _ => {
                     missing_files.push(MissingFile {
                         uuid: row.uuid.clone(),
@@ -230,6 +237,15 @@ pub async fn inventory(
         }
         drop(by_path);
         drop(by_lower);
+        // Optimised originals are deleted from DCIM on real phones: they still are assets, so
+        // pull, status and verify give the same account as when the file is listed.
+        for ri in absent {
+            if let Some(asset) = absent_asset(&rows[ri]) {
+                details.insert(assets.len(), rows[ri].has_adjustments);
+                matches.push((assets.len(), ri));
+                assets.push(asset);
+            }
+        }
         for (i, ri) in matches {
             let a = &mut assets[i];
             let row = &mut rows[ri];
@@ -279,6 +295,43 @@ pub async fn inventory(
         counts,
         albums,
         warnings,
+    })
+}
+
+/// The asset of a row whose original is not on the phone and not in the listings, at the path
+/// Photos.sqlite gives (`ZDIRECTORY/ZFILENAME`), if that path is made of safe names. Its
+/// original is never read (pull reports it, verify and status count it).
+fn absent_asset(row: &DbAsset) -> Option<Asset> {
+    let (dir, file) = (row.directory.as_deref()?, row.filename.as_deref()?);
+    if dir.is_empty() || dir.split('/').any(|c| check_name(c).is_err()) || check_name(file).is_err()
+    {
+        return None;
+    }
+    let path = format!("{dir}/{file}");
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    Some(Asset {
+        key: path.clone(),
+        uuid: None,
+        folder: dir.to_owned(),
+        stem: stem.to_owned(),
+        kind: match row.kind {
+            DbKind::Video => AssetKind::Video,
+            _ => AssetKind::Photo,
+        },
+        resources: vec![Resource {
+            role: ResourceRole::Original,
+            device_path: path,
+            size: None,
+            mtime_ns: None,
+        }],
+        created: None,
+        hidden: false,
+        trashed: false,
+        trashed_at: None,
+        icloud_only: false,
+        original_missing: false,
+        favorite: false,
+        albums: Vec::new(),
     })
 }
 
