@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iphone_import::afc::{AfcClient, Opcode};
+use iphone_import::afc::{AfcClient, AfcStatus, Opcode};
 use iphone_import::library::photos_db::{self, CloudState, DbKind, LibraryDb, read_local};
 use iphone_import::library::{LibraryError, fetch_db};
-use iphone_import::mock::afcd::{AfcServer, Faults};
+use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
 use iphone_import::mock::library::{self, AssetKind, LibraryOptions, LibraryTruth, SchemaShape};
 use iphone_import::mock::profile::Profile;
 use rusqlite::Connection;
@@ -615,8 +615,12 @@ struct Phone {
 
 impl Phone {
     fn new(shape: SchemaShape) -> Phone {
+        Phone::with_faults(shape, Faults::none())
+    }
+
+    fn with_faults(shape: SchemaShape, faults: Faults) -> Phone {
         let (dir, root, truth) = generate(shape, 77);
-        let server = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
+        let server = AfcServer::new(root.clone(), Profile::none(), faults).unwrap();
         Phone {
             cache: dir.path().join("cache"),
             _dir: dir,
@@ -663,7 +667,8 @@ async fn simulated_phone_torn_copy_is_fetched_again_and_damage_is_reported() {
         assert_matches_truth(&again, &phone.truth);
         assert_eq!(phone.opens(), 4);
 
-        // Damaged on the phone: copied twice, then a clear error (no panic, no partial answer).
+        // Damaged on the phone: copied MAX_FETCHES times, then a clear error (no panic, no
+        // partial answer).
         scribble_middle(&phone.root.join(library::PHOTOS_DB));
         let err = bounded(fetch_db(&afc, &phone.cache)).await.unwrap_err();
         assert!(matches!(err, LibraryError::DbCorrupt { .. }), "{err:?}");
@@ -673,7 +678,8 @@ async fn simulated_phone_torn_copy_is_fetched_again_and_damage_is_reported() {
                 && text.contains("Retry when the phone is idle"),
             "{text}"
         );
-        assert_eq!(phone.opens(), 8, "{shape}: two more copies of both files");
+        let opens = 4 + 2 * iphone_import::library::db_fetch::MAX_FETCHES as u64;
+        assert_eq!(phone.opens(), opens, "{shape}: more copies of both files");
         assert_eq!(phone.server.changing_ops(), 0);
     }
 }
@@ -707,4 +713,120 @@ async fn inventory_through_the_simulated_phone_uses_the_detected_shape() {
         .filter(|a| !a.albums.is_empty())
         .count();
     assert_eq!(with_albums, want);
+}
+
+#[tokio::test]
+async fn a_database_that_changes_during_the_copy_is_copied_until_it_holds_still() {
+    // Written to during the first two copies (its mtime moves while it is read).
+    let faults = Faults {
+        touch_on_open: Some((library::PHOTOS_DB.into(), 2)),
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios18, faults);
+    let afc = phone.client();
+    let db = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .expect("a copy that held still");
+    assert!(db.fetched);
+    assert_matches_truth(&db, &phone.truth);
+    assert_eq!(
+        phone.opens(),
+        6,
+        "three copies of the database and its -wal"
+    );
+    // Unchanged since: the next run reuses the copy.
+    let again = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.fetched);
+    assert_eq!(phone.opens(), 6);
+
+    // Written to all the time: a bounded number of copies, then a clear error that says what
+    // is unknown without it; the inventory goes on from DCIM.
+    let faults = Faults {
+        touch_on_open: Some((library::PHOTOS_DB.into(), u64::MAX)),
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios17, faults);
+    let afc = phone.client();
+    let err = bounded(fetch_db(&afc, &phone.cache)).await.unwrap_err();
+    let max = iphone_import::library::db_fetch::MAX_FETCHES;
+    assert!(
+        matches!(err, LibraryError::DbUnstable { copies } if copies == max),
+        "{err:?}"
+    );
+    assert_eq!(phone.opens(), 2 * max as u64);
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    let inv = bounded(iphone_import::library::inventory(
+        &afc,
+        &iphone_import::library::InventoryOptions {
+            cache_dir: Some(phone.cache.clone()),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(inv.db.is_none());
+    assert_eq!(inv.assets.len(), phone.truth.assets.len());
+    assert!(inv.warnings.iter().any(|w| w.contains("kept changing")));
+}
+
+#[tokio::test]
+async fn unreadable_photodata_falls_back_to_dcim_and_says_what_is_unknown() {
+    let faults = Faults {
+        fail_paths: vec![PathFault {
+            path: library::PHOTOS_DB.into(),
+            status: AfcStatus::PermDenied,
+            on: FaultOn::Any,
+        }],
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios26, faults);
+    let afc = phone.client();
+    let inv = bounded(iphone_import::library::inventory(
+        &afc,
+        &iphone_import::library::InventoryOptions {
+            cache_dir: Some(phone.cache.clone()),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(inv.db.is_none());
+    assert_eq!(inv.assets.len(), phone.truth.assets.len());
+    assert!(inv.albums.is_empty());
+    let w = inv
+        .warnings
+        .iter()
+        .find(|w| w.contains("photo database could not be read"))
+        .unwrap_or_else(|| panic!("{:?}", inv.warnings));
+    for unknown in [
+        "albums",
+        "hidden",
+        "iCloud-only",
+        "missing originals",
+        "Recently Deleted",
+    ] {
+        assert!(w.contains(unknown), "{w}");
+    }
+    assert!(w.contains("permission denied"), "{w}");
+}
+
+#[tokio::test]
+async fn the_shm_is_copied_with_the_database_and_wal() {
+    let phone = Phone::new(SchemaShape::Ios17);
+    // A wal-index SQLite must rebuild (all zeros): the copy still reads right.
+    let shm = phone.root.join("PhotoData/Photos.sqlite-shm");
+    std::fs::write(&shm, vec![0u8; 32 * 1024]).unwrap();
+    let afc = phone.client();
+    let db = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_matches_truth(&db, &phone.truth);
+    assert_eq!(phone.opens(), 3, "database, -wal and -shm");
+    assert!(phone.cache.join("Photos.sqlite-shm").is_file());
+    assert_eq!(phone.server.changing_ops(), 0);
 }

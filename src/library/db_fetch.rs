@@ -1,7 +1,8 @@
-//! Fetching Photos.sqlite: the live database is in WAL mode, so the main file and `-wal` are
-//! both copied (streamed to temp files, then renamed) into a cache directory; an unchanged
-//! database (same sizes and mtimes on the phone) is not copied again. The copy is opened
-//! read-only and checked with `PRAGMA quick_check`; a torn copy is fetched once more.
+//! Fetching Photos.sqlite: the live database is in WAL mode, so the main file, `-wal` and
+//! `-shm` are copied (streamed to temp files, then renamed) into a cache directory; an
+//! unchanged database (same sizes and mtimes on the phone) is not copied again. A copy is used
+//! only if the phone's files did not change while it was made, and after `PRAGMA quick_check`;
+//! a changing or torn one is copied again, a bounded number of times.
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ use crate::afc::{AfcClient, AfcStatus, FileInfo};
 
 pub const DB_PATH: &str = "PhotoData/Photos.sqlite";
 pub const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
+pub const SHM_PATH: &str = "PhotoData/Photos.sqlite-shm";
 
 const CACHE_DB: &str = "Photos.sqlite";
 const CACHE_WAL: &str = "Photos.sqlite-wal";
@@ -42,38 +44,67 @@ async fn stat_optional(afc: &AfcClient, rel: &str) -> Result<Option<FileInfo>, L
     }
 }
 
-/// Copies Photos.sqlite (+ `-wal`) into `cache_dir` unless the cached copy is current, opens the
-/// copy read-only and decodes it. None when the phone has no Photos.sqlite.
+/// Copies made of a database that keeps changing, or whose copies fail SQLite's check,
+/// before giving up (the import then goes on from DCIM alone).
+pub const MAX_FETCHES: usize = 4;
+
+/// Sizes and mtimes of the phone's database and `-wal` now; None when there is no
+/// Photos.sqlite. (Not the `-shm`: readers write to it too, so its mtime moves while the data
+/// stands still.)
+async fn source_state(afc: &AfcClient) -> Result<Option<SourceState>, LibraryError> {
+    let Some(db) = stat_optional(afc, DB_PATH).await? else {
+        return Ok(None);
+    };
+    let wal = stat_optional(afc, WAL_PATH).await?;
+    Ok(Some(SourceState {
+        db: stamp(&db),
+        wal: wal.as_ref().map(stamp),
+    }))
+}
+
+/// Why the last copy was not used.
+enum Problem {
+    /// The phone's files changed between the stats before and after the copy.
+    Changing,
+    /// The copy is not a sound database.
+    Damaged(String),
+}
+
+/// Copies Photos.sqlite, `-wal` and `-shm` into `cache_dir` unless the cached copy is current,
+/// opens the copy read-only and decodes it. A copy counts only if the database and `-wal` have
+/// the same sizes and mtimes after it as before (else they may come from different moments); up
+/// to MAX_FETCHES copies are made. None when the phone has no Photos.sqlite.
 pub async fn fetch_db(
     afc: &AfcClient,
     cache_dir: &Path,
 ) -> Result<Option<LibraryDb>, LibraryError> {
     let mut fetched = false;
-    let mut last_problem = String::new();
-    for attempt in 0..2 {
-        let Some(db_info) = stat_optional(afc, DB_PATH).await? else {
+    let mut problem = Problem::Changing;
+    for attempt in 0..MAX_FETCHES {
+        let Some(state) = source_state(afc).await? else {
             return Ok(None);
         };
-        let wal_info = stat_optional(afc, WAL_PATH).await?;
-        let state = SourceState {
-            db: stamp(&db_info),
-            wal: wal_info.as_ref().map(stamp),
-        };
-        // The second attempt always copies: the first copy (maybe a cached one) was bad.
+        // Later attempts always copy: the first copy (maybe a cached one) was bad.
         let reused = attempt == 0 && cache_is_current(cache_dir, &state);
         if !reused {
             match copy_into_cache(afc, cache_dir, &state).await {
-                Ok(()) => fetched = true,
+                Ok(()) => {}
                 // The file changed while it was copied: that is a torn copy, try again.
                 Err(LibraryError::Afc {
                     source: crate::afc::AfcError::SizeMismatch { .. },
-                    path,
+                    ..
                 }) => {
-                    last_problem = format!("{path} changed while it was copied");
+                    problem = Problem::Changing;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
+            if source_state(afc).await?.as_ref() != Some(&state) {
+                problem = Problem::Changing;
+                continue;
+            }
+            write_state(cache_dir, &state)?;
+            fetched = true;
         }
         let db_path = cache_dir.join(CACHE_DB);
         let opened = tokio::task::spawn_blocking({
@@ -98,20 +129,23 @@ pub async fn fetch_db(
                 }));
             }
             Err(Corrupt::Damaged(detail)) => {
-                last_problem = detail;
+                problem = Problem::Damaged(detail);
                 // Forget the copy so a later run fetches it again too.
                 let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
             }
             // Unchecked, a reused copy damaged since may fail in any way: fetch a checked one.
             Err(Corrupt::Other(e)) if reused => {
-                last_problem = e.to_string();
+                problem = Problem::Damaged(e.to_string());
                 let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
             }
             Err(Corrupt::Other(e)) => return Err(e),
         }
     }
-    Err(LibraryError::DbCorrupt {
-        detail: last_problem,
+    Err(match problem {
+        Problem::Changing => LibraryError::DbUnstable {
+            copies: MAX_FETCHES,
+        },
+        Problem::Damaged(detail) => LibraryError::DbCorrupt { detail },
     })
 }
 
@@ -169,6 +203,24 @@ async fn copy_into_cache(
         Some((size, _)) => copy_one(afc, WAL_PATH, size, &cache_dir.join(CACHE_WAL)).await?,
         None => remove_if_present(&cache_dir.join(CACHE_WAL))?,
     }
+    // The phone's wal-index, copied after the -wal it indexes. SQLite checks its header against
+    // the -wal and rebuilds it when they disagree. A phone without one is fine too.
+    if let Some(shm) = stat_optional(afc, SHM_PATH).await? {
+        match copy_one(afc, SHM_PATH, shm.st_size, &cache_dir.join(CACHE_SHM)).await {
+            Ok(()) => {}
+            // Rewritten while copied: SQLite rebuilds it from the -wal.
+            Err(LibraryError::Afc {
+                source: crate::afc::AfcError::SizeMismatch { .. },
+                ..
+            }) => remove_if_present(&cache_dir.join(CACHE_SHM))?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Records which phone files the cached copy is of (only once the copy proved consistent).
+fn write_state(cache_dir: &Path, state: &SourceState) -> Result<(), LibraryError> {
     let json = serde_json::to_vec(state).expect("plain struct serialises");
     let path = cache_dir.join(CACHE_STATE);
     std::fs::write(&path, json).map_err(LibraryError::cache(&path))

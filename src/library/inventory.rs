@@ -11,7 +11,7 @@ use futures::stream;
 use serde::Serialize;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
-use super::error::LibraryError;
+use super::error::{LibraryError, WITHOUT_DB};
 use super::names::{check_name, printable};
 use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db};
 use super::scan::{ScanOptions, list, scan};
@@ -132,6 +132,13 @@ pub async fn inventory(
         Some(dir) => match fetch_db(afc, dir).await {
             Ok(db) => db,
             Err(e) if e.is_connection_lost() => return Err(e),
+            // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
+            Err(e @ LibraryError::Afc { .. }) => {
+                warnings.push(format!(
+                    "the phone's photo database could not be read ({e}); {WITHOUT_DB}"
+                ));
+                None
+            }
             Err(e) => {
                 warnings.push(e.to_string());
                 None

@@ -3,6 +3,7 @@
 
 pub mod albums;
 pub mod asset;
+mod db_albums;
 pub mod db_fetch;
 pub mod error;
 pub mod inventory;

@@ -14,6 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::db_albums::read_albums;
 use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
 
@@ -23,8 +24,6 @@ pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db};
 pub const CORE_DATA_EPOCH: i64 = 978_307_200;
 /// Rows accepted from one table: far above any real library, low enough to bound memory.
 pub const MAX_ROWS: usize = 5_000_000;
-/// Album nesting followed when building folder paths (guards against parent cycles).
-const MAX_FOLDER_DEPTH: usize = 32;
 
 /// ZASSET.ZKIND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -384,7 +383,7 @@ fn real(v: ValueRef<'_>) -> Option<f64> {
 }
 
 /// Text, capped: a name or UUID longer than this is garbage.
-fn text(v: ValueRef<'_>) -> Option<String> {
+pub(super) fn text(v: ValueRef<'_>) -> Option<String> {
     match v {
         ValueRef::Text(t) if t.len() <= 4096 => std::str::from_utf8(t).ok().map(str::to_owned),
         _ => None,
@@ -436,90 +435,6 @@ pub(super) fn for_rows(
         f(row)?;
     }
     Ok(())
-}
-
-fn read_albums(conn: &Connection, schema: &Schema) -> Result<Vec<DbAlbum>, Corrupt> {
-    const T: &str = "ZGENERICALBUM";
-    if !schema.has(T, "Z_PK") || !schema.has(T, "ZKIND") {
-        return Ok(Vec::new());
-    }
-    struct Row {
-        kind: Option<i64>,
-        title: Option<String>,
-        parent: Option<i64>,
-        trashed: bool,
-        uuid: Option<String>,
-    }
-    let sql = format!(
-        "SELECT a.Z_PK, a.ZKIND, {}, {}, {}, {} FROM {T} a",
-        col(schema, T, "a", "ZTITLE"),
-        col(schema, T, "a", "ZPARENTFOLDER"),
-        col(schema, T, "a", "ZTRASHEDSTATE"),
-        col(schema, T, "a", "ZUUID"),
-    );
-    let mut rows: HashMap<i64, Row> = HashMap::new();
-    for_rows(conn, &sql, |r| {
-        if let Some(pk) = int(r.get_ref(0)?) {
-            rows.insert(
-                pk,
-                Row {
-                    kind: int(r.get_ref(1)?),
-                    title: text(r.get_ref(2)?),
-                    parent: int(r.get_ref(3)?),
-                    trashed: int(r.get_ref(4)?) == Some(1),
-                    uuid: text(r.get_ref(5)?),
-                },
-            );
-        }
-        Ok(())
-    })?;
-    let mut albums = Vec::new();
-    for (pk, row) in &rows {
-        let Some(kind @ (2 | 1505)) = row.kind else {
-            continue;
-        };
-        if row.trashed {
-            continue;
-        }
-        // Folder titles up the ZPARENTFOLDER chain until the root (3999) or a missing parent.
-        let mut parts = vec![row.title.clone().unwrap_or_else(|| "(untitled)".to_owned())];
-        let mut parent = row.parent;
-        let mut in_trash = false;
-        for _ in 0..MAX_FOLDER_DEPTH {
-            let Some(p) = parent.and_then(|p| rows.get(&p)) else {
-                break;
-            };
-            if p.kind != Some(4000) {
-                break;
-            }
-            in_trash |= p.trashed;
-            parts.push(p.title.clone().unwrap_or_else(|| "(untitled)".to_owned()));
-            parent = p.parent;
-        }
-        if in_trash {
-            continue;
-        }
-        parts.reverse();
-        let title = parts.pop().unwrap_or_default();
-        let folders = parts;
-        let path = folders
-            .iter()
-            .chain(std::iter::once(&title))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("/");
-        albums.push(DbAlbum {
-            pk: *pk,
-            uuid: row.uuid.clone(),
-            kind,
-            path,
-            title,
-            folders,
-            shared: kind == 1505,
-        });
-    }
-    albums.sort_by(|a, b| a.path.cmp(&b.path).then(a.pk.cmp(&b.pk)));
-    Ok(albums)
 }
 
 pub(super) fn read_assets(
