@@ -20,6 +20,7 @@ use iphone_import::import::pull::{
     pull,
 };
 use iphone_import::import::safe_write::SafeWriteError;
+use iphone_import::import::status::{file_sizes, library_status};
 use iphone_import::import::verify::{Problem, ProblemKind, VerifyObserver, check_phone};
 use iphone_import::library::{
     Asset, AssetKind, InventoryOptions, Resource, ResourceRole, ScanOptions, inventory, scan,
@@ -1240,6 +1241,11 @@ async fn optimised_originals_get_the_same_account_listed_or_removed() {
             ),
             "{shape:?}"
         );
+        // status: the same items, nothing "not sized" for files that are simply not there.
+        let sizes = file_sizes(&client, &inv.assets).await;
+        let st = library_status(&inv, &sizes, None, chrono::Utc::now()).unwrap();
+        assert_eq!(st.library.files_not_sized, 0, "{shape:?}");
+        let status = (st.library.items, st.icloud_only, st.original_missing);
         let (r, obs) = run_pull(&srv, inv.assets.clone(), config(&dest)).await;
         let s = r.unwrap();
         let selected = |f: &dyn Fn(&library::AssetTruth) -> bool| {
@@ -1289,6 +1295,7 @@ async fn optimised_originals_get_the_same_account_listed_or_removed() {
             phone.icloud_only_items,
             phone.original_missing_items,
             originals,
+            status,
         ));
     }
     assert_eq!(accounts[0], accounts[1]);

@@ -141,16 +141,16 @@ pub fn library_status(
     let mut files = 0;
     let mut bytes = 0;
     let mut files_not_sized = 0;
-    for r in inventory
-        .assets
-        .iter()
-        .flat_map(|a| a.resources.iter())
-        .filter(|r| counted(r.role))
-    {
-        files += 1;
-        match sizes.get(&r.device_path) {
-            Some(n) => bytes += n,
-            None => files_not_sized += 1,
+    for a in &inventory.assets {
+        let off_phone = a.icloud_only || a.original_missing;
+        for r in a.resources.iter().filter(|r| counted(r.role)) {
+            match sizes.get(&r.device_path) {
+                Some(n) => bytes += n,
+                // An original deleted from DCIM (listed from Photos.sqlite): no file to count.
+                None if off_phone => continue,
+                None => files_not_sized += 1,
+            }
+            files += 1;
         }
     }
     let photos = inventory

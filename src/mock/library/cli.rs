@@ -48,7 +48,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let c = &truth.counts;
     println!(
         "generated {} assets ({} photos incl. {} Live, {} screenshots; {} videos) in {}: \
-         {} hidden, {} recently deleted, {} iCloud-only, {} edited, {} only in the WAL; \
+         {} hidden, {} recently deleted, {} iCloud-only, {} missing originals, {} edited, \
+         {} only in the WAL; \
          Photos.sqlite shaped like {} ({}); truth in {}",
         c.assets,
         c.photos,
@@ -59,6 +60,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         c.hidden,
         c.trashed,
         c.icloud_only,
+        c.original_missing,
         c.edited,
         c.in_wal_only,
         truth.schema,
