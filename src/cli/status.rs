@@ -120,7 +120,7 @@ fn words(r: &Report) -> String {
     ));
     if !l.database_read {
         line(
-            "The phone's photo database could not be read: iCloud, Recently Deleted, hidden and shared figures are unknown."
+            "The phone's photo database could not be read: iCloud-only and missing originals, Recently Deleted, hidden and shared figures are unknown."
                 .into(),
         );
         // The rest would be zeros that look like good news.
