@@ -114,6 +114,8 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         config.media = MediaSource::Dir(dir.clone());
     } else if let (Some(shape), MediaSource::Generate(options)) = (args.schema, &mut config.media) {
         options.schema = shape;
+        // The phone says it runs the iOS version whose database it carries.
+        config.identity.product_version = shape.ios_version().into();
     }
     config.profile = args.profile.clone();
     // Stalls hit once, like a phone that recovers after a replug.
@@ -242,6 +244,8 @@ mod tests {
             (truth.schema.as_str(), truth.join_table.as_str()),
             ("ios18", "Z_30ASSETS")
         );
+        assert_eq!(built.phone.identity.product_version, truth.ios_version);
+        assert!(truth.ios_version.starts_with("18."));
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
     }
 }
