@@ -103,6 +103,11 @@ impl LockdownClient {
         self.channel.is_tls()
     }
 
+    /// The TLS version of the running session, if one is running.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.channel.protocol_version()
+    }
+
     async fn flush(&mut self) -> Result<(), LockdownError> {
         if self.channel.has_outbound() {
             let out = self.channel.take_outbound();
@@ -150,9 +155,7 @@ impl LockdownClient {
                 if self.session_unconfirmed =>
             {
                 self.session_unconfirmed = false;
-                return Err(LockdownError::PairingNotAccepted {
-                    detail: format!("it ended the TLS session: {e}"),
-                });
+                return Err(session_tls_failure(e));
             }
             Err(e) => return Err(e),
         };
@@ -311,11 +314,7 @@ impl LockdownClient {
             let config =
                 tls::host_client_config(&record.host_certificate, &record.host_private_key)?;
             let conn = tls::host_client_connection(config)?;
-            self.handshake(conn)
-                .await
-                .map_err(|e| LockdownError::PairingNotAccepted {
-                    detail: format!("the TLS handshake failed: {e}"),
-                })?;
+            self.handshake(conn).await.map_err(session_tls_failure)?;
             self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
@@ -408,6 +407,43 @@ impl LockdownClient {
     /// Give the socket back (e.g. after stop_session).
     pub fn into_stream(self) -> DeviceStream {
         self.stream
+    }
+}
+
+/// A failure while TLS starts (handshake, or TLS 1.3's first answer, which is when the phone
+/// may refuse our certificate), told apart by what the phone said: a certificate alert means
+/// it refused this computer's pairing (pair again); a version or cipher alert means no TLS in
+/// common; a reset, an end of stream or any other error is a broken connection (try again;
+/// pairing again would not help).
+fn session_tls_failure(e: LockdownError) -> LockdownError {
+    use rustls::AlertDescription as Alert;
+    match e {
+        LockdownError::Tls(rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            | Alert::AccessDenied
+            | Alert::CertificateRequired),
+        )) => LockdownError::PairingNotAccepted {
+            detail: format!("it refused this computer's certificate: TLS alert {alert:?}"),
+        },
+        LockdownError::Tls(
+            e @ (rustls::Error::AlertReceived(
+                Alert::ProtocolVersion | Alert::HandshakeFailure | Alert::InsufficientSecurity,
+            )
+            | rustls::Error::PeerIncompatible(_)),
+        ) => LockdownError::TlsIncompatible {
+            detail: e.to_string(),
+        },
+        LockdownError::Closed => LockdownError::SessionTlsBroken {
+            detail: "the iPhone closed the connection".into(),
+        },
+        e => LockdownError::SessionTlsBroken {
+            detail: e.to_string(),
+        },
     }
 }
 
