@@ -3,6 +3,8 @@
 //! errors that tell "the phone refused our pairing" from "the connection broke" and from "no TLS
 //! version in common".
 
+mod common;
+
 use std::sync::Arc;
 
 use iphone_import::lockdown::{
@@ -161,4 +163,47 @@ async fn phone_with_only_tls_1_0_gets_a_clear_error() {
         "{text}"
     );
     assert!(!text.contains("run `iphone-import pair`"), "{text}");
+}
+
+/// `iphone-mock serve --tls` decides the version our client gets, through the usbmuxd front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iphone_mock_serve_tls_sets_the_session_version() {
+    use iphone_import::lockdown::muxd_records::MuxdPairRecords;
+    for (flag, version) in [
+        ("1.2", rustls::ProtocolVersion::TLSv1_2),
+        ("1.3", rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        let server = common::MockServer::start_with_args(&["--tls", flag]);
+        let muxd = server.muxd_client();
+        let device = muxd.list_devices().await.unwrap().remove(0);
+        let own = tempfile::tempdir().unwrap();
+        let stores = PairRecordStores::new(own.path()).with_usbmuxd(Arc::new(
+            MuxdPairRecords::new(muxd.clone(), device.device_id),
+        ));
+        let connect = || async {
+            LockdownClient::new(muxd.connect(device.device_id, LOCKDOWN_PORT).await.unwrap())
+        };
+        let mut client = connect().await;
+        let options = PairingOptions::default();
+        pair_device(
+            &mut client,
+            &stores,
+            &device.udid,
+            &options,
+            |_| {},
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        let mut client = connect().await;
+        start_paired_session(&mut client, &stores, &device.udid)
+            .await
+            .unwrap();
+        assert_eq!(client.tls_version(), Some(version), "--tls {flag}");
+        client.stop_session().await.unwrap();
+        assert_eq!(
+            client.query_type().await.unwrap(),
+            "com.apple.mobile.lockdown"
+        );
+    }
 }

@@ -164,6 +164,15 @@ pub fn run_peer_in<S: AsRef<OsStr>>(
     }
 }
 
+/// The TLS version sessions must negotiate when `IPHONE_MOCK_TLS` restricts the simulated phone.
+pub fn expected_tls_version() -> Option<rustls::ProtocolVersion> {
+    match std::env::var("IPHONE_MOCK_TLS").ok()?.as_str() {
+        "1.2" => Some(rustls::ProtocolVersion::TLSv1_2),
+        "1.3" => Some(rustls::ProtocolVersion::TLSv1_3),
+        _ => None,
+    }
+}
+
 /// A running `iphone-mock serve --listen 127.0.0.1:0`, killed on drop.
 pub struct MockServer {
     child: Child,
