@@ -90,7 +90,7 @@ async fn stop_session_takes_reply_ticket_and_close_notify_in_one_burst() {
         let tls = SessionTls {
             offer,
             coalesce: true,
-            reset_in_handshake: false,
+            ..SessionTls::default()
         };
         let fx = Fixture::paired(tls).await;
         for _ in 0..2 {
@@ -109,6 +109,35 @@ async fn stop_session_takes_reply_ticket_and_close_notify_in_one_burst() {
                 "com.apple.mobile.lockdown"
             );
         }
+    }
+}
+
+/// The phone hangs up right after its StopSession reply and close_notify: the reply counts,
+/// though our close_notify answer cannot be written. (Single-threaded runtime: the phone is
+/// gone before the host reads, every time.)
+#[tokio::test(flavor = "current_thread")]
+async fn stop_session_succeeds_when_the_phone_hangs_up_after_close_notify() {
+    for offer in [TlsOffer::Tls13, TlsOffer::Tls12] {
+        let fx = Fixture::paired(SessionTls {
+            offer,
+            hang_up_after_stop_session: true,
+            ..SessionTls::default()
+        })
+        .await;
+        let mut client = fx.connect();
+        start_paired_session(&mut client, &fx.stores, &fx.udid)
+            .await
+            .unwrap();
+        client
+            .stop_session()
+            .await
+            .unwrap_or_else(|e| panic!("{offer:?}: {e}"));
+        assert!(!client.is_tls());
+        let err = client.query_type().await.unwrap_err();
+        assert!(
+            matches!(err, LockdownError::Io(_) | LockdownError::Closed),
+            "the phone is gone: {err:?}"
+        );
     }
 }
 

@@ -122,9 +122,19 @@ impl LockdownClient {
         if n == 0 {
             return Err(LockdownError::Closed);
         }
+        let was_tls = self.channel.is_tls();
         let result = self.channel.receive(&self.read_buf[..n]);
         // Alerts and close_notify answers go out even when the input was bad.
-        self.flush().await?;
+        let flushed = self.flush().await;
+        if was_tls && !self.channel.is_tls() && result.is_ok() {
+            // The phone ended TLS. Our close_notify answer is a courtesy: a phone that hung up
+            // right after its own must not cost the reply that came with it.
+            if let Err(e) = flushed {
+                tracing::debug!("lockdown: close_notify answer not delivered: {e}");
+            }
+            return Ok(());
+        }
+        flushed?;
         result
     }
 

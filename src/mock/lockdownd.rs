@@ -227,7 +227,7 @@ impl Lockdownd {
         let mut burst = Burst::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let step = self.process(&mut channel, &mut conn, tls.coalesce);
+            let step = self.process(&mut channel, &mut conn, tls);
             let replied = matches!(step, Ok(n) if n > 0);
             let out = channel.take_outbound();
             let out = burst.outgoing(tls.coalesce, &channel, out, replied);
@@ -277,8 +277,9 @@ impl Lockdownd {
         &self,
         channel: &mut Channel,
         conn: &mut Connection,
-        coalesce: bool,
+        tls: SessionTls,
     ) -> Result<usize, crate::lockdown::LockdownError> {
+        let (coalesce, hang_up_after_stop) = (tls.coalesce, tls.hang_up_after_stop_session);
         let mut replies = 0;
         while !conn.close_after_reply
             && let Some(request) = channel.next_message()?
@@ -290,8 +291,11 @@ impl Lockdownd {
             if let Some(config) = tls {
                 channel.start_tls(rustls::ServerConnection::new(config)?)?;
             }
-            if coalesce && had_session && conn.session.is_none() {
-                channel.close_tls()?;
+            if had_session && conn.session.is_none() {
+                if coalesce {
+                    channel.close_tls()?;
+                }
+                conn.close_after_reply |= hang_up_after_stop;
             }
         }
         Ok(replies)

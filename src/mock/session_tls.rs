@@ -58,6 +58,9 @@ pub struct SessionTls {
     /// Hang up when the host's ClientHello arrives (a phone resetting the connection in the
     /// handshake, as one did on certificates a strict parser rejected).
     pub reset_in_handshake: bool,
+    /// Hang up right after the StopSession reply (and, when coalescing, close_notify), before
+    /// the host could answer the close_notify.
+    pub hang_up_after_stop_session: bool,
 }
 
 impl Default for SessionTls {
@@ -66,6 +69,7 @@ impl Default for SessionTls {
             offer: TlsOffer::Any,
             coalesce: true,
             reset_in_handshake: false,
+            hang_up_after_stop_session: false,
         }
     }
 }
