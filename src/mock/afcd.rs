@@ -84,6 +84,8 @@ pub struct Faults {
     pub stall_in_file: Option<String>,
     /// Close the connection, unanswered, when the request after this many arrives.
     pub reset_after_requests: Option<u64>,
+    /// The stall faults hit only the first time they trigger (a phone that recovers).
+    pub stall_once: bool,
 }
 
 impl Faults {
@@ -122,6 +124,7 @@ struct Counters {
     bytes_served: AtomicU64,
     changing_ops: AtomicU64,
     connections: AtomicU64,
+    stalls: AtomicU64,
 }
 
 /// The simulated phone's AFC service. One per phone: its pacer is shared by all connections.
@@ -338,6 +341,7 @@ impl AfcServer {
                         && faults
                             .stall_after_requests
                             .is_some_and(|n| conn.requests > n)
+                        && self.may_stall()
                     {
                         return drain(&mut input).await;
                     }
@@ -589,6 +593,12 @@ impl AfcServer {
         Outcome::Reply(Reply::FileOpened(handle))
     }
 
+    /// A stall fault triggered: does it stall (always, or only the first time)?
+    fn may_stall(&self) -> bool {
+        let before = self.counters.stalls.fetch_add(1, Ordering::SeqCst);
+        !self.faults.stall_once || before == 0
+    }
+
     async fn read(&self, conn: &mut Connection, handle: u64, len: u64) -> Outcome {
         let faulty = conn.faulty;
         let Some(open) = conn.files.get_mut(&handle) else {
@@ -603,6 +613,7 @@ impl AfcServer {
                 .stall_in_file
                 .as_deref()
                 .is_some_and(|p| p.trim_start_matches('/') == open.rel)
+            && self.may_stall()
         {
             return Outcome::Stall;
         }

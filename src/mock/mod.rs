@@ -14,3 +14,4 @@ pub mod muxd_server;
 pub mod phone;
 pub mod profile;
 pub mod session_tls;
+pub mod stall;
