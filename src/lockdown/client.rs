@@ -112,6 +112,11 @@ impl LockdownClient {
         self.channel.is_tls()
     }
 
+    /// The TLS version of the running session, if one is running.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.channel.protocol_version()
+    }
+
     async fn flush(&mut self) -> Result<(), LockdownError> {
         if self.channel.has_outbound() {
             let out = self.channel.take_outbound();
@@ -136,9 +141,19 @@ impl LockdownClient {
         if n == 0 {
             return Err(LockdownError::Closed);
         }
+        let was_tls = self.channel.is_tls();
         let result = self.channel.receive_at(Instant::now(), &self.read_buf[..n]);
         // Alerts and close_notify answers go out even when the input was bad.
-        self.flush().await?;
+        let flushed = self.flush().await;
+        if was_tls && !self.channel.is_tls() && result.is_ok() {
+            // The phone ended TLS. Our close_notify answer is a courtesy: a phone that hung up
+            // right after its own must not cost the reply that came with it.
+            if let Err(e) = flushed {
+                tracing::debug!("lockdown: close_notify answer not delivered: {e}");
+            }
+            return Ok(());
+        }
+        flushed?;
         result
     }
 
@@ -177,9 +192,7 @@ impl LockdownClient {
                 if self.session_unconfirmed =>
             {
                 self.session_unconfirmed = false;
-                return Err(LockdownError::PairingNotAccepted {
-                    detail: format!("it ended the TLS session: {e}"),
-                });
+                return Err(session_tls_failure(e));
             }
             Err(e) => return Err(e),
         };
@@ -338,12 +351,7 @@ impl LockdownClient {
             let config =
                 tls::host_client_config(&record.host_certificate, &record.host_private_key)?;
             let conn = tls::host_client_connection(config)?;
-            self.handshake(conn).await.map_err(|e| match e {
-                e @ LockdownError::Stalled { .. } => e,
-                e => LockdownError::PairingNotAccepted {
-                    detail: format!("the TLS handshake failed: {e}"),
-                },
-            })?;
+            self.handshake(conn).await.map_err(session_tls_failure)?;
             self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
@@ -442,6 +450,45 @@ impl LockdownClient {
     /// Give the socket back (e.g. after stop_session).
     pub fn into_stream(self) -> DeviceStream {
         self.stream
+    }
+}
+
+/// A failure while TLS starts (handshake, or TLS 1.3's first answer, which is when the phone
+/// may refuse our certificate), told apart by what the phone said: a certificate alert means
+/// it refused this computer's pairing (pair again); a version or cipher alert means no TLS in
+/// common; a stall stays a stall; a reset, an end of stream or any other error is a broken
+/// connection (try again; pairing again would not help).
+fn session_tls_failure(e: LockdownError) -> LockdownError {
+    use rustls::AlertDescription as Alert;
+    match e {
+        // A phone gone silent is a stall, with its own advice.
+        e @ LockdownError::Stalled { .. } => e,
+        LockdownError::Tls(rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            | Alert::AccessDenied
+            | Alert::CertificateRequired),
+        )) => LockdownError::PairingNotAccepted {
+            detail: format!("it refused this computer's certificate: TLS alert {alert:?}"),
+        },
+        LockdownError::Tls(
+            e @ (rustls::Error::AlertReceived(
+                Alert::ProtocolVersion | Alert::HandshakeFailure | Alert::InsufficientSecurity,
+            )
+            | rustls::Error::PeerIncompatible(_)),
+        ) => LockdownError::TlsIncompatible {
+            detail: e.to_string(),
+        },
+        LockdownError::Closed => LockdownError::SessionTlsBroken {
+            detail: "the iPhone closed the connection".into(),
+        },
+        e => LockdownError::SessionTlsBroken {
+            detail: e.to_string(),
+        },
     }
 }
 

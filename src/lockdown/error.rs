@@ -162,6 +162,19 @@ pub enum LockdownError {
     )]
     PairingNotAccepted { detail: String },
     #[error(
+        "the connection to the iPhone broke during the TLS session ({detail}). This is not the phone refusing \
+         this computer's pairing: unplug and replug the iPhone, unlock it and try again. If it keeps \
+         happening, please report it with the output of the same command run with RUST_LOG=debug"
+    )]
+    SessionTlsBroken { detail: String },
+    #[error(
+        "the iPhone and this computer share no TLS version or cipher for the lockdown session ({detail}). \
+         This program speaks TLS 1.2 and 1.3 (ECDHE with AES-GCM or ChaCha20), which iOS 12 and later \
+         offer; an iPhone on an older iOS cannot be used: update its iOS. If it runs iOS 12 or later, \
+         please report this"
+    )]
+    TlsIncompatible { detail: String },
+    #[error(
         "this computer is not paired with the iPhone {udid}: run `iphone-import pair` and tap Trust on the iPhone"
     )]
     NotPaired { udid: String },

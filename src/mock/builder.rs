@@ -10,6 +10,7 @@ use super::library::{self, LibraryOptions};
 use super::lockdownd::{Lockdownd, TrustBehaviour};
 use super::phone::{PhoneIdentity, SimulatedPhone};
 use super::profile::Profile;
+use super::session_tls::SessionTls;
 
 /// Where the phone's media (`/var/mobile/Media`) comes from.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct PhoneConfig {
     pub profile: Profile,
     pub faults: Faults,
     pub trust: TrustBehaviour,
+    /// TLS versions offered for the lockdown session, bursts, handshake faults.
+    pub session_tls: SessionTls,
 }
 
 impl Default for PhoneConfig {
@@ -38,6 +41,7 @@ impl Default for PhoneConfig {
             profile: Profile::none(),
             faults: Faults::default(),
             trust: TrustBehaviour::TrustImmediately,
+            session_tls: SessionTls::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
     let phone = SimulatedPhone::new(config.identity);
     let lockdownd =
         Lockdownd::new(phone.clone(), config.trust).map_err(|e| BuildError::Keys(e.to_string()))?;
+    lockdownd.set_session_tls(config.session_tls);
     lockdownd.install();
     let afc = AfcServer::with_model(
         media_root.clone(),

@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// ios14, ios15, ios16, ios17, ios17.6, ios18, ios26.
     #[arg(long, value_name = "SHAPE")]
     pub schema: Option<crate::mock::library::SchemaShape>,
+    /// TLS versions the phone offers for its lockdown session: any (1.2 and 1.3), 1.2, 1.3, or
+    /// 1.0 (an old iOS; no current client can then start a session).
+    #[arg(long, value_name = "VERSION", default_value = "any")]
+    pub tls: crate::mock::session_tls::TlsOffer,
+    /// Write every TLS record as soon as it exists, instead of in bursts as a real phone does
+    /// (session tickets with the next reply; StopSession's reply with close_notify).
+    #[arg(long)]
+    pub no_coalesce: bool,
     /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
     /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH,
     /// wrong-port (StartService names a port where nothing answers).
@@ -118,6 +126,8 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         config.identity.product_version = shape.ios_version().into();
     }
     config.profile = args.profile.clone();
+    config.session_tls.offer = args.tls;
+    config.session_tls.coalesce = !args.no_coalesce;
     // Stalls hit once, like a phone that recovers after a replug.
     match &args.stall {
         Some(Stall::AfcAfterRequests(n)) => config.faults.stall_after_requests = Some(*n),
@@ -247,5 +257,16 @@ mod tests {
         assert_eq!(built.phone.identity.product_version, truth.ios_version);
         assert!(truth.ios_version.starts_with("18."));
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
+    }
+
+    #[test]
+    fn serve_tls_picks_the_offered_versions() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--tls", "1.2"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.tls, crate::mock::session_tls::TlsOffer::Tls12);
+        assert!(!args.no_coalesce);
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--tls", "1.1"]).is_err());
     }
 }

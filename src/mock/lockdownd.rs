@@ -17,8 +17,9 @@ use crate::lockdown::certs::{RSA_BITS, generate_rsa_key, public_key_pkcs1_pem};
 use crate::lockdown::channel::Channel;
 use crate::lockdown::error::{CertError, DeviceError};
 use crate::lockdown::messages::LOCKDOWN_TYPE;
-use crate::lockdown::tls::{cert_der_from_pem, device_server_config};
+use crate::lockdown::tls::{cert_der_from_pem, device_server_config_with_versions};
 use crate::mock::phone::{ServiceFn, SimulatedPhone};
+use crate::mock::session_tls::{Burst, SessionTls, TlsOffer, tls10_server_hello};
 use crate::mock::stall::{Stall, drain};
 use crate::usbmux::{DeviceStream, LOCKDOWN_PORT};
 
@@ -70,6 +71,7 @@ pub struct Lockdownd {
     /// GetValue domains; "" is the global domain.
     domains: Mutex<HashMap<String, Dictionary>>,
     state: Mutex<State>,
+    session_tls: Mutex<SessionTls>,
 }
 
 /// Per-connection state.
@@ -125,6 +127,7 @@ impl Lockdownd {
                 last_presented: None,
                 stall: None,
             }),
+            session_tls: Mutex::new(SessionTls::default()),
         }))
     }
 
@@ -204,6 +207,15 @@ impl Lockdownd {
             .cloned()
     }
 
+    /// How later sessions run their TLS (versions offered, bursts, faults).
+    pub fn set_session_tls(&self, tls: SessionTls) {
+        *self.session_tls.lock().expect("lockdownd tls") = tls;
+    }
+
+    fn session_tls(&self) -> SessionTls {
+        *self.session_tls.lock().expect("lockdownd tls")
+    }
+
     /// Pair requests received (including the polls while the alert was up).
     pub fn pair_requests(&self) -> u32 {
         self.state.lock().expect("lockdownd state").pair_requests
@@ -231,12 +243,16 @@ impl Lockdownd {
 
     /// Serve one host connection to the end.
     pub async fn serve(self: Arc<Self>, mut stream: DeviceStream) {
+        let tls = self.session_tls();
         let mut channel = Channel::new();
         let mut conn = Connection::default();
+        let mut burst = Burst::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let step = self.process(&mut channel, &mut conn);
+            let step = self.process(&mut channel, &mut conn, tls);
+            let replied = matches!(step, Ok(n) if n > 0);
             let out = channel.take_outbound();
+            let out = burst.outgoing(tls.coalesce, &channel, out, replied);
             if !out.is_empty()
                 && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
             {
@@ -258,6 +274,15 @@ impl Lockdownd {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if was_handshaking && (tls.reset_in_handshake || tls.offer == TlsOffer::Tls10) {
+                // The ClientHello: hang up, or answer as a TLS 1.0-only phone and wait for
+                // the host to give up.
+                if !tls.reset_in_handshake {
+                    let _ = stream.write_all(&tls10_server_hello()).await;
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+                return;
+            }
             if let Err(e) = channel.receive(&buf[..n]) {
                 tracing::debug!("lockdownd: TLS/framing error: {e}");
                 let out = channel.take_outbound();
@@ -271,11 +296,16 @@ impl Lockdownd {
     }
 
     /// Answer every complete request; errors end the connection.
+    /// Returns how many replies were queued. With `coalesce`, a session's end goes out at
+    /// once: the StopSession reply and the phone's own close_notify (as iOS does).
     fn process(
         &self,
         channel: &mut Channel,
         conn: &mut Connection,
-    ) -> Result<(), crate::lockdown::LockdownError> {
+        tls: SessionTls,
+    ) -> Result<usize, crate::lockdown::LockdownError> {
+        let (coalesce, hang_up_after_stop) = (tls.coalesce, tls.hang_up_after_stop_session);
+        let mut replies = 0;
         while !conn.close_after_reply
             && !conn.silent
             && let Some(request) = channel.next_message()?
@@ -287,14 +317,22 @@ impl Lockdownd {
                 conn.silent = true;
                 break;
             }
+            let had_session = conn.session.is_some();
             let (reply, tls) = self.handle(conn, &request);
             channel.send(&reply)?;
+            replies += 1;
             if let Some(config) = tls {
                 channel.start_tls(rustls::ServerConnection::new(config)?)?;
                 conn.silent = self.take_stall(|s| *s == Stall::TlsHandshake);
             }
+            if had_session && conn.session.is_none() {
+                if coalesce {
+                    channel.close_tls()?;
+                }
+                conn.close_after_reply |= hang_up_after_stop;
+            }
         }
-        Ok(())
+        Ok(replies)
     }
 
     fn session_established(&self, channel: &Channel, conn: &Connection) {
@@ -453,10 +491,16 @@ impl Lockdownd {
                 .into_iter()
                 .filter_map(|pem| cert_der_from_pem(pem, "certificate").ok())
                 .collect();
-        let config = device_server_config(
+        let versions = self
+            .session_tls()
+            .offer
+            .rustls_versions()
+            .unwrap_or(rustls::DEFAULT_VERSIONS);
+        let config = device_server_config_with_versions(
             &record.device_certificate,
             PrivateKeyDer::Pkcs8(self.device_key.clone_key()),
             allowed,
+            versions,
         )
         // A DeviceCertificate that is not over our key cannot serve TLS.
         .map_err(|_| DeviceError::InvalidPairRecord)?;
