@@ -28,6 +28,11 @@ pub struct PhoneConfig {
     pub profile: Profile,
     pub faults: Faults,
     pub trust: TrustBehaviour,
+    /// Start as if just restarted and not unlocked since: PasswordProtected at Pair,
+    /// StartSession and StartService until `Lockdownd::unlock`.
+    pub locked_since_boot: bool,
+    /// The first StartService finds its session gone (SessionInactive).
+    pub session_inactive_once: bool,
 }
 
 impl Default for PhoneConfig {
@@ -38,6 +43,8 @@ impl Default for PhoneConfig {
             profile: Profile::none(),
             faults: Faults::default(),
             trust: TrustBehaviour::TrustImmediately,
+            locked_since_boot: false,
+            session_inactive_once: false,
         }
     }
 }
@@ -90,6 +97,10 @@ pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
     let phone = SimulatedPhone::new(config.identity);
     let lockdownd =
         Lockdownd::new(phone.clone(), config.trust).map_err(|e| BuildError::Keys(e.to_string()))?;
+    lockdownd.set_locked_since_boot(config.locked_since_boot);
+    if config.session_inactive_once {
+        lockdownd.answer_session_inactive_once();
+    }
     lockdownd.install();
     let afc = AfcServer::with_model(
         media_root.clone(),
