@@ -13,6 +13,7 @@ use super::error::{CertError, DeviceError, LockdownError};
 use super::messages;
 use super::records::{PairRecord, PairRecordStores, host_id_for_this_computer};
 use super::tls;
+use super::unlock::start_session_when_unlocked;
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::sleep_until;
 
@@ -56,6 +57,9 @@ pub enum PairingProgress {
     /// The Trust alert is up (`polls` = how many times the phone said so). Show `TRUST_PROMPT`
     /// when `polls == 1`.
     WaitingForTrust { polls: u32 },
+    /// The phone is paired but has not been unlocked since it restarted (`polls` = how many
+    /// times it said PasswordProtected). Show `UNLOCK_PROMPT` when `polls == 1`.
+    WaitingForUnlock { polls: u32 },
 }
 
 /// Where a started service listens.
@@ -538,13 +542,18 @@ pub async fn start_paired_session(
     stores: &PairRecordStores,
     udid: &str,
 ) -> Result<PairRecord, LockdownError> {
+    let record = find_record(stores, udid).await?;
+    client.start_session(&record).await?;
+    Ok(record)
+}
+
+async fn find_record(stores: &PairRecordStores, udid: &str) -> Result<PairRecord, LockdownError> {
     let Some((record, origin)) = stores.find(udid).await? else {
         return Err(LockdownError::NotPaired {
             udid: udid.to_string(),
         });
     };
     tracing::debug!("using the pair record from {origin:?}");
-    client.start_session(&record).await?;
     Ok(record)
 }
 
@@ -573,7 +582,8 @@ pub async fn unpair_device(
 }
 
 /// A session, pairing first when this computer has no record for the phone (what `info` and
-/// `import` want). A record the phone no longer accepts is reported, not silently replaced:
+/// `import` want), waiting (up to `options.timeout`) for a phone that has not been unlocked
+/// since it restarted. A record the phone no longer accepts is reported, not silently replaced:
 /// the user decides to run `iphone-import pair`.
 pub async fn ensure_paired_session<P, C>(
     client: &mut LockdownClient,
@@ -587,14 +597,25 @@ where
     P: FnMut(PairingProgress) + Send,
     C: Future<Output = ()> + Send,
 {
-    match start_paired_session(client, stores, udid).await {
+    let mut on_progress = on_progress;
+    let mut cancel = std::pin::pin!(cancel);
+    let record = match find_record(stores, udid).await {
         Err(LockdownError::NotPaired { .. }) => {
-            let record = pair_device(client, stores, udid, options, on_progress, cancel).await?;
-            client.start_session(&record).await?;
-            Ok(record)
+            pair_device(
+                client,
+                stores,
+                udid,
+                options,
+                &mut on_progress,
+                cancel.as_mut(),
+            )
+            .await?
         }
-        other => other,
-    }
+        other => other?,
+    };
+    // A phone that restarted keeps its pairing but refuses sessions until its first unlock.
+    start_session_when_unlocked(client, &record, options, on_progress, cancel).await?;
+    Ok(record)
 }
 
 /// Start a service the way ifuse does: session, StartService, StopSession (the service

@@ -149,6 +149,13 @@ pub enum LockdownError {
     )]
     PasswordProtected,
     #[error(
+        "the iPhone stayed locked for {} s: it has not been unlocked since it restarted, and until \
+         then its photos are protected. Unlock it with its passcode (after a restart Face ID and \
+         Touch ID are not offered) and run the command again, or wait longer with --trust-timeout",
+        .0.as_secs()
+    )]
+    LockedSinceRestart(Duration),
+    #[error(
         "\"Don't Trust\" was tapped on the iPhone, so it refuses this computer. To be asked again: on the iPhone open \
          Settings › General › Transfer or Reset iPhone › Reset › Reset Location & Privacy, then run `iphone-import pair` again and tap Trust"
     )]
@@ -273,6 +280,9 @@ mod tests {
         assert!(
             denied.contains("Reset Location & Privacy") && denied.contains("iphone-import pair")
         );
+        let locked = LockdownError::LockedSinceRestart(Duration::from_secs(30)).to_string();
+        assert!(locked.contains("30 s") && locked.contains("not been unlocked since it restarted"));
+        assert!(locked.contains("passcode") && locked.contains("--trust-timeout"));
         let gone = LockdownError::PairingNotAccepted {
             detail: "InvalidHostID".into(),
         }

@@ -31,6 +31,11 @@ pub struct PhoneConfig {
     pub trust: TrustBehaviour,
     /// TLS versions offered for the lockdown session, bursts, handshake faults.
     pub session_tls: SessionTls,
+    /// Start as if just restarted and not unlocked since: PasswordProtected at Pair,
+    /// StartSession and StartService until `Lockdownd::unlock`.
+    pub locked_since_boot: bool,
+    /// The first StartService finds its session gone (SessionInactive).
+    pub session_inactive_once: bool,
 }
 
 impl Default for PhoneConfig {
@@ -42,6 +47,8 @@ impl Default for PhoneConfig {
             faults: Faults::default(),
             trust: TrustBehaviour::TrustImmediately,
             session_tls: SessionTls::default(),
+            locked_since_boot: false,
+            session_inactive_once: false,
         }
     }
 }
@@ -95,6 +102,10 @@ pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
     let lockdownd =
         Lockdownd::new(phone.clone(), config.trust).map_err(|e| BuildError::Keys(e.to_string()))?;
     lockdownd.set_session_tls(config.session_tls);
+    lockdownd.set_locked_since_boot(config.locked_since_boot);
+    if config.session_inactive_once {
+        lockdownd.answer_session_inactive_once();
+    }
     lockdownd.install();
     let afc = AfcServer::with_model(
         media_root.clone(),

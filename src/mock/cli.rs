@@ -6,12 +6,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
+use crate::mock::lockdownd::Lockdownd;
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::profile::Profile;
 use crate::mock::stall::{Stall, silent_once};
@@ -31,7 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the simulated iPhone behind a usbmuxd-compatible socket, so that real clients
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
-    /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it).
+    /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it);
+    /// SIGUSR2 restarts it (locked until its first unlock) or gives it that first unlock.
     Serve(ServeArgs),
     /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
     GenerateLibrary(super::library::cli::GenerateArgs),
@@ -84,6 +88,14 @@ pub struct ServeArgs {
     /// wrong-port (StartService names a port where nothing answers).
     #[arg(long, value_name = "WHERE")]
     pub stall: Option<Stall>,
+    /// Start as a phone that restarted and has not been unlocked since: Pair, StartSession and
+    /// StartService answer PasswordProtected until the simulated first unlock, SECONDS later
+    /// (or at SIGUSR2, which toggles between that state and unlocked at any time).
+    #[arg(long, value_name = "SECONDS")]
+    pub locked_after_boot: Option<u64>,
+    /// The first StartService finds its lockdown session ended (SessionInactive).
+    #[arg(long)]
+    pub session_inactive_once: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -135,6 +147,8 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         _ => {}
     }
     config.faults.stall_once = true;
+    config.locked_since_boot = args.locked_after_boot.is_some();
+    config.session_inactive_once = args.session_inactive_once;
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
     let built = builder::build(config)?;
     match &args.stall {
@@ -208,6 +222,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     });
+    spawn_lock_toggle(built.lockdownd.clone(), args.locked_after_boot)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -222,6 +237,46 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     outcome
+}
+
+/// SIGUSR2 = the phone restarts (and stays locked), or gets its first unlock since; with
+/// `--locked-after-boot` the first unlock also comes by itself after `unlock_after` seconds.
+fn spawn_lock_toggle(lockdownd: Arc<Lockdownd>, unlock_after: Option<u64>) -> anyhow::Result<()> {
+    let mut usr2 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())?;
+    let mut locked = unlock_after.is_some();
+    if let Some(seconds) = unlock_after {
+        eprintln!("iphone-mock: locked since restart; unlocks in {seconds} s or at SIGUSR2");
+    }
+    let timer = tokio::time::sleep(Duration::from_secs(unlock_after.unwrap_or(0)));
+    tokio::spawn(async move {
+        tokio::pin!(timer);
+        let mut timer_armed = locked;
+        loop {
+            tokio::select! {
+                _ = &mut timer, if timer_armed => {
+                    timer_armed = false;
+                    locked = false;
+                }
+                received = usr2.recv() => {
+                    if received.is_none() {
+                        break;
+                    }
+                    timer_armed = false;
+                    locked = !locked;
+                }
+            }
+            lockdownd.set_locked_since_boot(locked);
+            eprintln!(
+                "iphone-mock: {}",
+                if locked {
+                    "restarted: locked since restart"
+                } else {
+                    "unlocked"
+                }
+            );
+        }
+    });
+    Ok(())
 }
 
 /// A socket file left by an earlier run blocks bind; remove it, but never anything else.

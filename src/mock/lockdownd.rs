@@ -62,6 +62,11 @@ struct State {
     last_presented: Option<PresentedCertificate>,
     /// Where to go silent, for tests of the host's deadlines.
     stall: Option<Stall>,
+    /// Restarted and not unlocked since: Pair, StartSession and StartService answer
+    /// PasswordProtected until `unlock`.
+    locked_since_boot: bool,
+    /// The next StartService ends the connection's session and answers SessionInactive.
+    session_inactive_once: bool,
 }
 
 /// The simulated lockdownd of one phone.
@@ -126,6 +131,8 @@ impl Lockdownd {
                 sessions_started: 0,
                 last_presented: None,
                 stall: None,
+                locked_since_boot: false,
+                session_inactive_once: false,
             }),
             session_tls: Mutex::new(SessionTls::default()),
         }))
@@ -170,6 +177,34 @@ impl Lockdownd {
             s.stall = None;
         }
         hit
+    }
+
+    /// Simulate a restart without the first unlock (`true`), or that unlock (`false`).
+    pub fn set_locked_since_boot(&self, locked: bool) {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .locked_since_boot = locked;
+    }
+
+    /// The owner enters the passcode for the first time since the restart.
+    pub fn unlock(&self) {
+        self.set_locked_since_boot(false);
+    }
+
+    /// Make the next StartService find its session gone (SessionInactive), once.
+    pub fn answer_session_inactive_once(&self) {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .session_inactive_once = true;
+    }
+
+    fn locked_since_boot(&self) -> bool {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .locked_since_boot
     }
 
     /// "Reset Location & Privacy" for one host: forget its record.
@@ -453,6 +488,9 @@ impl Lockdownd {
         }
         let mut s = self.state.lock().expect("lockdownd state");
         s.pair_requests += 1;
+        if s.locked_since_boot {
+            return Err(DeviceError::PasswordProtected);
+        }
         match s.behaviour {
             TrustBehaviour::Locked => return Err(DeviceError::PasswordProtected),
             TrustBehaviour::Deny => return Err(DeviceError::UserDeniedPairing),
@@ -486,6 +524,10 @@ impl Lockdownd {
         let record = self
             .host_record(host_id)
             .ok_or(DeviceError::InvalidHostID)?;
+        // Still paired, but the keys protecting the data are not available before the first unlock.
+        if self.locked_since_boot() {
+            return Err(DeviceError::PasswordProtected);
+        }
         let allowed: Vec<CertificateDer<'static>> =
             [&record.host_certificate, &record.root_certificate]
                 .into_iter()
@@ -533,12 +575,24 @@ impl Lockdownd {
 
     fn start_service(
         &self,
-        conn: &Connection,
+        conn: &mut Connection,
         request: &Dictionary,
         reply: &mut Dictionary,
     ) -> Result<(), DeviceError> {
+        if std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .expect("lockdownd state")
+                .session_inactive_once,
+        ) {
+            conn.session = None;
+        }
         if conn.session.is_none() {
             return Err(DeviceError::SessionInactive);
+        }
+        if self.locked_since_boot() {
+            return Err(DeviceError::PasswordProtected);
         }
         let name = request
             .get("Service")
