@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// wrong-port (StartService names a port where nothing answers).
     #[arg(long, value_name = "WHERE")]
     pub stall: Option<Stall>,
+    /// Odd files in the generated demo library (ignored with --library), comma-separated or
+    /// `all`: heic-jpeg, mov-wide-first, imprt, img-wrap, full-size-render, cpl-assets.
+    #[arg(long, value_name = "LIST")]
+    pub odd_files: Option<crate::mock::library::OddFiles>,
 }
 
 pub fn main() -> ExitCode {
@@ -112,8 +116,13 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
     }
     if let Some(dir) = &args.library {
         config.media = MediaSource::Dir(dir.clone());
-    } else if let (Some(shape), MediaSource::Generate(options)) = (args.schema, &mut config.media) {
-        options.schema = shape;
+    } else if let MediaSource::Generate(options) = &mut config.media {
+        if let Some(shape) = args.schema {
+            options.schema = shape;
+        }
+        if let Some(odd) = args.odd_files {
+            options.odd = odd;
+        }
     }
     config.profile = args.profile.clone();
     // Stalls hit once, like a phone that recovers after a replug.

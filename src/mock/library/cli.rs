@@ -1,6 +1,6 @@
 //! `iphone-mock generate-library DIR ...`: writes a simulated photo library to disk.
 
-use super::{LibraryOptions, SchemaShape, generate};
+use super::{LibraryOptions, OddFiles, SchemaShape, generate};
 use std::path::PathBuf;
 
 /// Arguments of `iphone-mock generate-library`.
@@ -27,6 +27,10 @@ pub struct GenerateArgs {
     /// ios18, ios26.
     #[arg(long, default_value = "ios17", value_name = "SHAPE")]
     pub schema: SchemaShape,
+    /// Odd files real phones hold, comma-separated (or `all`): heic-jpeg, mov-wide-first,
+    /// imprt, img-wrap, full-size-render, cpl-assets (see docs/testing.md).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub odd_files: OddFiles,
 }
 
 /// Runs the subcommand: generates the library and prints a one-line summary.
@@ -38,6 +42,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         realistic_sizes: args.realistic_sizes,
         items_per_folder: args.items_per_folder,
         schema: args.schema,
+        odd: args.odd_files,
     };
     let truth = generate(&args.dir, &opts)?;
     let c = &truth.counts;

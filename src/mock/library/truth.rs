@@ -212,6 +212,9 @@ pub struct LibraryTruth {
     pub folders: Vec<FolderTruth>,
     /// Media-relative paths whose reads fail (iCloud-only originals).
     pub placeholders: Vec<String>,
+    /// Assets given an odd shape (`LibraryOptions::odd`).
+    #[serde(default)]
+    pub odd_files: Vec<super::OddFileTruth>,
     pub counts: Counts,
 }
 
