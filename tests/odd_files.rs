@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use iphone_import::afc::AfcClient;
+use iphone_import::afc::{AfcClient, AfcStatus};
 use iphone_import::import::dates::{DateSource, embedded_date};
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::ledger::Ledger;
@@ -19,7 +19,7 @@ use iphone_import::import::pull::{
     AfcConnector, ConnectError, Observer, PullConfig, PullDevice, PullEvent, Summary, pull,
 };
 use iphone_import::library::{Asset, InventoryOptions, inventory};
-use iphone_import::mock::afcd::{AfcServer, Faults};
+use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
 use iphone_import::mock::library::{
     self, AssetTruth, LibraryOptions, LibraryTruth, OddFiles, OddKind,
 };
@@ -56,6 +56,10 @@ struct Phone {
 
 impl Phone {
     fn new() -> Phone {
+        Phone::with_faults(Faults::none())
+    }
+
+    fn with_faults(faults: Faults) -> Phone {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("phone");
         let opts = LibraryOptions {
@@ -63,7 +67,7 @@ impl Phone {
             ..LibraryOptions::demo()
         };
         let truth = library::generate(&root, &opts).unwrap();
-        let server = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
+        let server = AfcServer::new(root.clone(), Profile::none(), faults).unwrap();
         Phone {
             tmp,
             root,
@@ -354,4 +358,39 @@ async fn odd_files_pull_flat_with_one_job_in_reverse_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_files_pull_by_camera_folder_without_suffixes() {
     pull_and_check("{dcim_folder}/{name}", 4, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpl_assets_are_found_from_photos_sqlite_when_their_root_is_not_listed() {
+    // The phone refuses to list PhotoData/CPLAssets itself; its group folders are readable.
+    let phone = Phone::with_faults(Faults {
+        fail_paths: vec![PathFault {
+            path: "PhotoData/CPLAssets".into(),
+            status: AfcStatus::PermDenied,
+            on: FaultOn::Any,
+        }],
+        ..Faults::none()
+    });
+    let cpl = phone.odd(OddKind::CplAssets);
+    assert!(!cpl.is_empty());
+    let assets = phone.assets().await;
+    for (a, _) in &cpl {
+        assert!(
+            assets.iter().any(|x| x.uuid.as_deref() == Some(&a.uuid)),
+            "{} not found",
+            a.original.path
+        );
+    }
+    let dest = phone.tmp.path().join("dest");
+    phone.pull(assets, &dest, DEFAULT_LAYOUT, 2).await;
+    for (a, _) in cpl {
+        for f in std::iter::once(&a.original).chain(a.live_video.as_ref()) {
+            let at = dest_of(&dest, &f.path);
+            assert_eq!(
+                fs::read(dest.join(&at)).unwrap(),
+                fs::read(phone.root.join(&f.path)).unwrap(),
+                "{at}"
+            );
+        }
+    }
 }
