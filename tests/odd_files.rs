@@ -108,6 +108,19 @@ impl Phone {
     }
 
     async fn pull(&self, assets: Vec<Asset>, dest: &Path, layout: &str, jobs: usize) -> Summary {
+        let (summary, failed) = self.pull_failing(assets, dest, layout, jobs).await;
+        assert!(failed.is_empty(), "{failed:?}");
+        summary
+    }
+
+    /// Pulls and returns the summary and the device paths that failed (iCloud-only excepted).
+    async fn pull_failing(
+        &self,
+        assets: Vec<Asset>,
+        dest: &Path,
+        layout: &str,
+        jobs: usize,
+    ) -> (Summary, Vec<String>) {
         let cfg = PullConfig {
             dest: dest.to_path_buf(),
             layout: Layout::parse(layout).unwrap(),
@@ -133,24 +146,21 @@ impl Phone {
             CancellationToken::new(),
         );
         let summary = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
-        let failed: Vec<_> = obs
+        let failed = obs
             .0
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    PullEvent::Failed {
-                        icloud_only: false,
-                        ..
-                    }
-                )
+            .filter_map(|e| match e {
+                PullEvent::Failed {
+                    device_path,
+                    icloud_only: false,
+                    ..
+                } => Some(device_path.clone()),
+                _ => None,
             })
-            .cloned()
             .collect();
-        assert!(failed.is_empty(), "{failed:?}");
-        summary
+        (summary, failed)
     }
 }
 
@@ -391,6 +401,35 @@ async fn cpl_assets_are_found_from_photos_sqlite_when_their_root_is_not_listed()
                 fs::read(phone.root.join(&f.path)).unwrap(),
                 "{at}"
             );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_refused_with_a_status_this_tool_does_not_know_costs_that_file_only() {
+    // Whatever code a phone answers for a file it will not open (a hard-linked file, say: no
+    // public source names that code), the file is reported and the rest is imported.
+    let tmp = Phone::new();
+    let victim = tmp.odd(OddKind::Imprt)[0].0.original.path.clone();
+    drop(tmp);
+    let phone = Phone::with_faults(Faults {
+        fail_paths: vec![PathFault {
+            path: victim.clone(),
+            status: AfcStatus::from_code(0x1234),
+            on: FaultOn::Open,
+        }],
+        ..Faults::none()
+    });
+    let dest = phone.tmp.path().join("dest");
+    let assets = phone.assets().await;
+    let (summary, failed) = phone.pull_failing(assets, &dest, DEFAULT_LAYOUT, 2).await;
+    assert_eq!(failed, vec![victim.clone()]);
+    assert!(summary.is_partial());
+    assert_eq!(summary.icloud_only_failed + 1, summary.files_failed);
+    for o in &phone.truth.odd_files {
+        let a = phone.truth.asset(&o.uuid).unwrap();
+        if a.original.path != victim {
+            dest_of(&dest, &a.original.path);
         }
     }
 }

@@ -240,9 +240,13 @@ pub async fn scan_db_folders<'a>(
         }
     }
     wanted.sort_unstable();
+    // Bounded like the scan: the assets found so far plus every name listed here.
+    let mut total = out.assets.len();
     for folder in wanted {
         match list(afc, folder, opts.max_entries_per_folder).await {
             Ok(names) => {
+                total += names.len();
+                check_total(total, opts)?;
                 out.folders += 1;
                 out.listed.push(folder.to_owned());
                 group_folder(folder, names, out);

@@ -252,5 +252,24 @@ mod tests {
             ("ios18", "Z_30ASSETS")
         );
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--odd-files", "x"]).is_err());
+    }
+
+    #[test]
+    fn serve_odd_files_adds_them_to_the_generated_demo_library() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--odd-files", "imprt"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let built = build_phone(&args).unwrap();
+        let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
+        assert!(!truth.odd_files.is_empty());
+        assert!(
+            truth
+                .odd_files
+                .iter()
+                .all(|o| o.path.starts_with("DCIM/100IMPRT/"))
+        );
+        assert!(built.media_root().join(&truth.odd_files[0].path).is_file());
     }
 }

@@ -274,3 +274,31 @@ pub(super) fn apply(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_file_lists_parse_and_unknown_names_are_refused() {
+        let odd: OddFiles = "imprt, img-wrap".parse().unwrap();
+        assert_eq!(
+            odd,
+            OddFiles {
+                imprt: true,
+                img_wrap: true,
+                ..OddFiles::default()
+            }
+        );
+        assert_eq!("all".parse::<OddFiles>().unwrap(), OddFiles::all());
+        assert_eq!("".parse::<OddFiles>().unwrap(), OddFiles::default());
+        for name in ODD_NAMES {
+            assert_ne!(name.parse::<OddFiles>().unwrap(), OddFiles::default());
+        }
+        let err = "imprt,sd-card".parse::<OddFiles>().unwrap_err();
+        assert!(
+            err.contains("\"sd-card\"") && err.contains("cpl-assets"),
+            "{err}"
+        );
+    }
+}
