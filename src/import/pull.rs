@@ -6,7 +6,8 @@
 //!    resource whose name is in `ledger.known_paths(udid, folder)` is done already, so a no-op
 //!    re-run stats and reads nothing on the phone. Only new resources are stat'ed (pipelined on
 //!    one connection) for their size and mtime. iCloud-only assets are counted here.
-//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue.
+//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue
+//!    (assets sharing a stem together, in folder order: [`super::same_name`]).
 //!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
 //!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
 //!    that hashes (BLAKE3) and writes while the next reads are in flight, fsync, capture date
@@ -458,9 +459,8 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     let (jobs_planned, assets, first_client) = plan(shared, assets).await?;
     let plan = shared.summary.lock().map_err(internal)?.plan.clone();
     shared.observer.event(&PullEvent::Plan(plan));
-    let queue = same_name_bundles(jobs_planned, &assets);
     if shared.config.dry_run {
-        for job in queue.iter().flatten() {
+        for job in &jobs_planned {
             for copy in &job.copies {
                 for r in &copy.pending {
                     shared.observer.event(&PullEvent::WouldCopy {
@@ -474,6 +474,7 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
         }
         return Ok(());
     }
+    let queue = same_name_bundles(jobs_planned, &assets);
     if queue.is_empty() {
         return Ok(());
     }
