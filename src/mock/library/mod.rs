@@ -15,17 +15,18 @@ mod heic;
 mod jpeg;
 mod mock_files;
 mod mov;
-pub mod optimised;
 mod odd_files;
+pub mod optimised;
 mod photos_db;
 mod screenshot;
+pub mod thumbnails;
 mod time;
 pub mod truth;
 
-pub use optimised::OptimisedShape;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};
 pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
+pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
@@ -243,6 +244,7 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     let last_folder = 100 + total.saturating_sub(1) / opts.items_per_folder;
     truth.odd_files = odd_files::apply(&opts.odd, &mut truth, &mut recipes, last_folder);
     write_files(dir, &mut truth, &recipes)?;
+    thumbnails::write_all(dir, &truth)?;
     optimised::apply(dir, &mut truth, opts.optimised)?;
     truth.counts = count(&truth);
     photos_db::write(&dir.join(PHOTOS_DB), &truth, opts.seed, opts.schema)?;
