@@ -413,9 +413,18 @@ pub fn write_atomically(path: &Path, html: &str) -> anyhow::Result<()> {
     };
     let shown = path.display();
     let advice = "check that the folder exists and is writable, or choose another path for --html";
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".iphone-import-report.")
-        .suffix(".tmp")
+    // Like any new file (0666 less the umask), not the temporary file's 0600: a report is
+    // made to be opened and shared.
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o666)
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".iphone-import-report.").suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(mode);
+    let mut tmp = builder
         .tempfile_in(parent)
         .with_context(|| format!("cannot write the report {shown}: {advice}"))?;
     tmp.write_all(html.as_bytes())
@@ -609,6 +618,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "<p>new</p>");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left");
+        // Permissions of an ordinary new file (umask applied), not a temporary file's 0600.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions();
+        assert_eq!(mode(&path), mode(&plain));
         let err = write_atomically(&dir.path().join("no/such/dir/r.html"), "x").unwrap_err();
         assert!(format!("{err:#}").contains("choose another path"));
     }
