@@ -26,7 +26,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// Also write the report as one self-contained HTML page to FILE (with thumbnails of the
-    /// items at risk). The only thing `status` writes.
+    /// items at risk). DEST is still only read.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
