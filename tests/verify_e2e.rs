@@ -281,6 +281,9 @@ async fn a_new_photo_on_the_phone_is_at_risk_until_pulled() {
     let other = verify::check_phone(&ledger, "another-phone", &[], &Collect::default()).unwrap();
     assert_eq!(other.at_risk, 0);
 
+    // A reader keeps writers (here `--repair`) out while it holds the ledger.
+    drop(ledger);
+
     // Damage outranks risk.
     fs::remove_file(archived(&dest, C)).unwrap();
     assert_eq!(verify_cli(Some(&srv), &dest, &[]).await, exit::DAMAGED);

@@ -85,7 +85,14 @@ async fn run_inner(
     output: &Arc<Output>,
 ) -> anyhow::Result<u8> {
     let dest = args.dest.clone();
-    let ledger = verify::open_ledger(&dest)?;
+    let repairing = args.repair && phone.is_some();
+    // Read-only unless repairing; checked before the phone so a wrong DEST fails fast.
+    let ledger = if repairing {
+        verify::require_ledger(&dest)?;
+        None
+    } else {
+        Some(verify::open_ledger(&dest)?)
+    };
     // The phone first: a missing or locked phone fails before minutes of hashing.
     let (client, device, assets) = match phone {
         None => (None, None, None),
@@ -115,14 +122,17 @@ async fn run_inner(
             (Some(client), Some(p.device), Some(assets))
         }
     };
-    // Repair writes into DEST: one writer at a time, as for pull.
-    let lock = if args.repair && device.is_some() {
-        Some(DestLock::acquire(
-            &dest,
-            &format!("iphone-import verify --repair {}", dest.display()),
-        )?)
-    } else {
-        None
+    // Repair writes into DEST: one writer at a time, as for pull; the ledger is opened
+    // read-write (and migrated) only under the lock.
+    let (lock, ledger) = match ledger {
+        Some(ledger) => (None, ledger),
+        None => {
+            let lock = DestLock::acquire(
+                &dest,
+                &format!("iphone-import verify --repair {}", dest.display()),
+            )?;
+            (Some(lock), verify::open_ledger_for_repair(&dest)?)
+        }
     };
 
     let (_, total_bytes) = ledger.totals()?;

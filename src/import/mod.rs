@@ -4,6 +4,7 @@
 //! - [`layout`]: `--layout` templates, rendered per resource into paths that stay inside DEST.
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
+//! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
@@ -28,6 +29,7 @@ pub mod dates;
 pub mod filters;
 pub mod layout;
 pub mod ledger;
+pub mod ledger_ro;
 pub mod lock;
 pub mod names;
 pub mod pull;

@@ -407,10 +407,10 @@ pub async fn pull(
 ) -> Result<Summary, PullError> {
     let jobs = config.jobs.clamp(1, MAX_JOBS);
     let (lock, dest, ledger) = if config.dry_run {
-        // Nothing is created: an existing ledger is read to know what is done, a missing one
-        // means nothing is.
+        // Nothing is created or changed: an existing ledger is read (read-only, never
+        // migrated) to know what is done, a missing one means nothing is.
         let ledger = if ledger::ledger_path(&config.dest).is_file() {
-            Some(Ledger::open(&config.dest)?)
+            Some(Ledger::open_read_only(&config.dest)?)
         } else {
             None
         };

@@ -212,10 +212,23 @@ fn internal(e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Internal(e.to_string())
 }
 
-/// Opens DEST's ledger for checking. Unlike [`Ledger::open`] it refuses a DEST without one
-/// (verifying a folder that was never imported into is a mistake worth saying), and creates
-/// nothing.
+/// Opens DEST's ledger for checking, read-only ([`Ledger::open_read_only`]: nothing under DEST
+/// is created or changed, read-only media work). Unlike [`Ledger::open`] it refuses a DEST
+/// without one (verifying a folder that was never imported into is a mistake worth saying).
 pub fn open_ledger(dest: &Path) -> Result<Ledger, VerifyError> {
+    require_ledger(dest)?;
+    Ok(Ledger::open_read_only(dest)?)
+}
+
+/// Opens DEST's ledger for `--repair`, read-write (migrating an older schema). Call it only
+/// while holding the DEST lock.
+pub fn open_ledger_for_repair(dest: &Path) -> Result<Ledger, VerifyError> {
+    require_ledger(dest)?;
+    Ok(Ledger::open(dest)?)
+}
+
+/// Fails with [`VerifyError::NoLedger`] when DEST has no ledger (before anything is created).
+pub fn require_ledger(dest: &Path) -> Result<(), VerifyError> {
     let path = ledger_path(dest);
     if !path.is_file() {
         return Err(VerifyError::NoLedger {
@@ -223,7 +236,7 @@ pub fn open_ledger(dest: &Path) -> Result<Ledger, VerifyError> {
             ledger: path,
         });
     }
-    Ok(Ledger::open(dest)?)
+    Ok(())
 }
 
 /// How [`check_archive`] runs.
