@@ -6,6 +6,7 @@
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
 //! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
+//! - [`resume`]: a resumed temp file's kept bytes are checked against the phone first.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
@@ -33,6 +34,7 @@ pub mod ledger_ro;
 pub mod lock;
 pub mod names;
 pub mod pull;
+pub mod resume;
 pub mod safe_write;
 pub mod status;
 pub mod verify;

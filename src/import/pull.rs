@@ -39,6 +39,7 @@ use super::layout::{Layout, LayoutError, ResourceVars, split_name};
 use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
+use super::resume::{self, ProveError, Verdict};
 use super::safe_write::{Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged};
 use crate::afc::{AfcClient, AfcError, AfcStatus};
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
@@ -1028,6 +1029,35 @@ async fn stage_local(
     }
 }
 
+/// Checks a resumed temp file's kept bytes against the phone ([`resume`]); a difference
+/// restarts the file from 0.
+async fn prove_prefix(
+    client: &AfcClient,
+    device_path: &str,
+    partial: Partial,
+) -> Result<Partial, ItemError> {
+    match resume::prove_prefix(client, device_path, partial).await {
+        Ok((partial, Verdict::Kept)) => Ok(partial),
+        Ok((partial, Verdict::Restarted { at })) => {
+            tracing::info!(
+                path = %device_path.escape_debug(),
+                "the kept bytes of an interrupted copy differ from the phone's near byte {at}; copying it again from the start"
+            );
+            Ok(partial)
+        }
+        Err(ProveError::Phone(source)) => Err(PullError::Disconnected {
+            path: device_path.to_string(),
+            source,
+        }
+        .into()),
+        Err(ProveError::Dest(source)) => Err(PullError::Write {
+            path: device_path.to_string(),
+            source,
+        }
+        .into()),
+    }
+}
+
 /// Counts bytes on their way to the disk writer, for the progress display.
 struct Counting<R> {
     inner: R,
@@ -1083,6 +1113,9 @@ async fn copy_resource(
         path: res.device_path.clone(),
         source,
     })?;
+    if partial.resume_offset() > 0 && target.local.is_none() {
+        partial = prove_prefix(client, &res.device_path, partial).await?;
+    }
     let offset = partial.resume_offset();
     if offset > 0 && target.local.is_none() {
         // Counted as done for the progress display: the plan's total includes them.

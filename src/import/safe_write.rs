@@ -219,6 +219,11 @@ impl Destination {
             hasher = blake3::Hasher::new();
             len = 0;
         }
+        if len > 0 {
+            // Kept bytes of an earlier run may never have reached the disk: make them durable
+            // before anything is built on them (the caller then checks them against the phone).
+            file.sync_all().map_err(|e| sync_error(&path, e))?;
+        }
         file.seek(SeekFrom::Start(len)).map_err(temp_err)?;
         Ok(Partial {
             file,
@@ -269,6 +274,35 @@ impl Partial {
     /// Bytes already in the temp file when it was opened: read the phone file from this offset.
     pub fn resume_offset(&self) -> u64 {
         self.resumed_from
+    }
+
+    /// The kept bytes `[at, at + len)` of the temp file (clipped to what it holds), to compare
+    /// with the phone's before resuming.
+    pub fn read_kept(&self, at: u64, len: u64) -> Result<Vec<u8>, SafeWriteError> {
+        use std::os::unix::fs::FileExt;
+        let len = len.min(self.written.saturating_sub(at));
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        self.file
+            .read_exact_at(&mut buf, at)
+            .map_err(|source| SafeWriteError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(buf)
+    }
+
+    /// Drops the kept bytes and starts the file over (they did not match the phone's).
+    pub fn restart(&mut self) -> Result<(), SafeWriteError> {
+        let temp_err = |source| SafeWriteError::TempFile {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.set_len(0).map_err(temp_err)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(temp_err)?;
+        self.hasher = blake3::Hasher::new();
+        self.written = 0;
+        self.resumed_from = 0;
+        Ok(())
     }
 
     /// Bytes in the temp file now.
