@@ -12,6 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::exit;
+use crate::import::deep::{self, DeepOptions, DeepReport};
 use crate::import::lock::DestLock;
 use crate::import::pull::{AfcConnector, PullDevice};
 use crate::import::verify::{
@@ -32,8 +33,12 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub checksums: bool,
     /// Check the archive alone; no phone needed (nothing is opened but DEST).
-    #[arg(long, conflicts_with = "repair")]
+    #[arg(long, conflicts_with_all = ["repair", "deep"])]
     pub offline: bool,
+    /// Also re-read every archived file of this phone from the phone and compare the bytes
+    /// (reads everything twice; the only check that does not trust the hash recorded at import).
+    #[arg(long)]
+    pub deep: bool,
     /// Copy missing or damaged archive files again from the phone (damaged ones are kept aside).
     #[arg(long)]
     pub repair: bool,
@@ -156,8 +161,25 @@ async fn run_inner(
     })
     .await
     .context("the archive check stopped")?;
-    let (archive, damaged): (ArchiveReport, Vec<Damaged>) = archive?;
+    let (mut archive, mut damaged): (ArchiveReport, Vec<Damaged>) = archive?;
     output.finish_progress();
+
+    let (ledger, deep_report) = match (&client, &device, args.deep) {
+        (Some(c), Some(d), true) => {
+            output.start_hashing(total_bytes);
+            let options = DeepOptions {
+                collect: args.repair,
+                archive_hashed: args.checksums,
+            };
+            let (ledger, report, mut differing) =
+                deep::check_deep(c, &dest, ledger, &d.udid, options, output.as_ref()).await?;
+            output.finish_progress();
+            archive.differs_from_phone = report.differs;
+            damaged.append(&mut differing);
+            (ledger, Some(report))
+        }
+        _ => (ledger, None),
+    };
 
     let phone_report: Option<PhoneReport> = match (&device, &assets) {
         (Some(d), Some(a)) => Some(verify::check_phone(&ledger, &d.udid, a, output.as_ref())?),
@@ -181,6 +203,7 @@ async fn run_inner(
         offline: device.is_none(),
         device: device.as_ref(),
         archive: &archive,
+        deep: deep_report.as_ref(),
         phone: phone_report.as_ref(),
         repair: repair_report.as_ref(),
         damaged_left,
@@ -194,6 +217,7 @@ struct Summary<'a> {
     offline: bool,
     device: Option<&'a PullDevice>,
     archive: &'a ArchiveReport,
+    deep: Option<&'a DeepReport>,
     phone: Option<&'a PhoneReport>,
     repair: Option<&'a RepairReport>,
     damaged_left: u64,
@@ -242,6 +266,7 @@ impl Output {
 
     fn start_hashing(&self, total: u64) {
         if let Style::Bar(bar) = &self.style {
+            bar.reset();
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.set_length(total);
             bar.set_style(
@@ -293,6 +318,7 @@ impl Output {
                 "dest": s.dest.display().to_string(),
                 "offline": s.offline,
                 "archive": s.archive,
+                "deep": s.deep,
                 "phone": s.phone,
                 "repair": s.repair,
                 "damaged": s.damaged_left,
@@ -339,6 +365,16 @@ impl Output {
                 }
             ));
         }
+        if let Some(d) = s.deep {
+            self.line(&format!(
+                "  deep: {} files ({}) compared with the phone: {} same, {} differ, {} changed on the phone since the import (not compared).",
+                d.same + d.differs,
+                indicatif::HumanBytes(d.bytes_compared),
+                d.same,
+                d.differs,
+                d.phone_changed
+            ));
+        }
         if let Some(r) = s.repair {
             self.line(&format!(
                 "  repair: {} files restored from the phone, {} could not be{}.",
@@ -380,6 +416,9 @@ impl Output {
             }
             exit::DAMAGED if s.offline => {
                 "RESULT: archive damaged; connect the phone and run `verify --repair`."
+            }
+            exit::DAMAGED if s.deep.is_some() => {
+                "RESULT: archive damaged; run `verify --deep --repair` to restore it."
             }
             exit::DAMAGED if s.archive.checksums => {
                 "RESULT: archive damaged; run `verify --checksums --repair` to restore it."

@@ -430,6 +430,46 @@ impl Ledger {
         Ok(n > 0)
     }
 
+    /// Up to `limit` entries of `udid` after `after` (a `(device_path, copy)` key), in key
+    /// order: a walk that awaits between rows (`verify --deep`) pages with it instead of
+    /// holding a statement open.
+    pub fn page(
+        &self,
+        udid: &str,
+        after: Option<&(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        let (path, copy) = after.map_or(("", ""), |(p, c)| (p.as_str(), c.as_str()));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns,
+                    copy
+             FROM resources WHERE udid = ?1 AND (?4 = 0 OR (device_path, copy) > (?2, ?3))
+             ORDER BY device_path, copy LIMIT ?5",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![udid, path, copy, after.is_some(), limit as i64],
+                row_to_entry,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Sets the BLAKE3 of an entry (after `verify --deep --repair` restored the phone's bytes).
+    pub fn set_blake3(
+        &mut self,
+        udid: &str,
+        device_path: &str,
+        copy: &str,
+        blake3: &[u8; 32],
+    ) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE resources SET blake3 = ?4 WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
+            params![udid, normalise(device_path), copy, &blake3[..]],
+        )?;
+        Ok(n > 0)
+    }
+
     /// Streams every entry (of one device, or all with `None`) to `f` in device-path order,
     /// one row in memory at a time. `f` returning `Err` stops the walk and is passed back.
     pub fn for_each<E>(

@@ -10,6 +10,7 @@
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
+//! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
 //! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
@@ -27,6 +28,7 @@
 //! 4. After a complete run: `dest.remove_temps()`.
 
 pub mod dates;
+pub mod deep;
 pub mod filters;
 pub mod layout;
 pub mod ledger;
