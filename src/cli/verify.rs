@@ -60,6 +60,18 @@ pub struct VerifyPhone {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// Runs blocking work (file system, SQLite) off the runtime's threads.
+async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    E: Into<anyhow::Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a blocking task stopped")?
+        .map_err(Into::into)
+}
+
 /// The exit code for what was found (after repair): damage wins over at-risk.
 pub fn exit_code(archive_damaged: u64, at_risk: u64) -> u8 {
     if archive_damaged > 0 {
@@ -96,7 +108,8 @@ async fn run_inner(
         verify::require_ledger(&dest)?;
         None
     } else {
-        Some(verify::open_ledger(&dest)?)
+        let at = dest.clone();
+        Some(blocking(move || verify::open_ledger(&at)).await?)
     };
     // The phone first: a missing or locked phone fails before minutes of hashing.
     let (client, device, assets) = match phone {
@@ -132,15 +145,22 @@ async fn run_inner(
     let (lock, ledger) = match ledger {
         Some(ledger) => (None, ledger),
         None => {
-            let lock = DestLock::acquire(
-                &dest,
-                &format!("iphone-import verify --repair {}", dest.display()),
-            )?;
-            (Some(lock), verify::open_ledger_for_repair(&dest)?)
+            let at = dest.clone();
+            let (lock, ledger) = blocking(move || {
+                let command = format!("iphone-import verify --repair {}", at.display());
+                let lock = DestLock::acquire(&at, &command)?;
+                anyhow::Ok((lock, verify::open_ledger_for_repair(&at)?))
+            })
+            .await?;
+            (Some(lock), ledger)
         }
     };
 
-    let (_, total_bytes) = ledger.totals()?;
+    let (ledger, (_, total_bytes)) = blocking(move || {
+        let totals = ledger.totals()?;
+        anyhow::Ok((ledger, totals))
+    })
+    .await?;
     if args.checksums {
         output.start_hashing(total_bytes);
     }
@@ -181,9 +201,16 @@ async fn run_inner(
         _ => (ledger, None),
     };
 
-    let phone_report: Option<PhoneReport> = match (&device, &assets) {
-        (Some(d), Some(a)) => Some(verify::check_phone(&ledger, &d.udid, a, output.as_ref())?),
-        _ => None,
+    let (ledger, phone_report): (_, Option<PhoneReport>) = match (&device, assets) {
+        (Some(d), Some(a)) => {
+            let (udid, observer) = (d.udid.clone(), output.clone());
+            blocking(move || {
+                let report = verify::check_phone(&ledger, &udid, &a, observer.as_ref())?;
+                anyhow::Ok((ledger, Some(report)))
+            })
+            .await?
+        }
+        _ => (ledger, None),
     };
 
     let mut ledger = ledger;

@@ -407,21 +407,17 @@ pub async fn pull(
     cancel: CancellationToken,
 ) -> Result<Summary, PullError> {
     let jobs = config.jobs.clamp(1, MAX_JOBS);
-    let (lock, dest, ledger) = if config.dry_run {
-        // Nothing is created or changed: an existing ledger is read (read-only, never
-        // migrated) to know what is done, a missing one means nothing is.
-        let ledger = if ledger::ledger_path(&config.dest).is_file() {
-            Some(Ledger::open_read_only(&config.dest)?)
-        } else {
-            None
-        };
-        (None, None, ledger)
-    } else {
-        let lock = DestLock::acquire(&config.dest, &config.command_line)?;
-        let dest = Destination::open(&config.dest)?;
-        let ledger = Ledger::open(&config.dest)?;
-        (Some(lock), Some(dest), Some(ledger))
-    };
+    // Locking, folder creation and the ledger's open (fsync, migration) block: not on the
+    // runtime's threads.
+    let (dest_path, dry_run, command) = (
+        config.dest.clone(),
+        config.dry_run,
+        config.command_line.clone(),
+    );
+    let (lock, dest, ledger) =
+        tokio::task::spawn_blocking(move || open_dest(&dest_path, dry_run, &command))
+            .await
+            .map_err(internal)??;
     let shared = Arc::new(Shared {
         connector,
         device,
@@ -452,6 +448,28 @@ pub async fn pull(
     };
     drop(lock);
     result
+}
+
+/// What a run holds on DEST: the lock, the writer and the ledger.
+type OpenDest = (Option<DestLock>, Option<Destination>, Option<Ledger>);
+
+/// Blocking: takes the lock and opens DEST and its ledger (read-write, migrated, under the
+/// lock); for a dry run only an existing ledger, read-only.
+fn open_dest(dest: &Path, dry_run: bool, command: &str) -> Result<OpenDest, PullError> {
+    if dry_run {
+        // Nothing is created or changed: an existing ledger is read (read-only, never
+        // migrated) to know what is done, a missing one means nothing is.
+        let ledger = if ledger::ledger_path(dest).is_file() {
+            Some(Ledger::open_read_only(dest)?)
+        } else {
+            None
+        };
+        return Ok((None, None, ledger));
+    }
+    let lock = DestLock::acquire(dest, command)?;
+    let writer = Destination::open(dest)?;
+    let ledger = Ledger::open(dest)?;
+    Ok((Some(lock), Some(writer), Some(ledger)))
 }
 
 async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
