@@ -328,6 +328,8 @@ struct Shared {
     ledger: Option<Arc<Mutex<Ledger>>>,
     stop: CancellationToken,
     summary: Mutex<Summary>,
+    /// Birth times from the plan's stats, by device path: part of a temp file's version.
+    births: Mutex<HashMap<String, u64>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> PullError {
@@ -425,6 +427,7 @@ pub async fn pull(
         dest,
         ledger: ledger.map(|l| Arc::new(Mutex::new(l))),
         stop: cancel.child_token(),
+        births: Mutex::new(HashMap::new()),
         summary: Mutex::new(Summary {
             dry_run: config.dry_run,
             ..Summary::default()
@@ -679,7 +682,7 @@ async fn plan(
                     (
                         (j, ci, i),
                         path,
-                        r.map(|info| (info.st_size, info.st_mtime_ns)),
+                        r.map(|info| (info.st_size, info.st_mtime_ns, info.st_birthtime_ns)),
                     )
                 }
             })
@@ -695,7 +698,14 @@ async fn plan(
                 break;
             };
             match r {
-                Ok((size, mtime_ns)) => {
+                Ok((size, mtime_ns, birth_ns)) => {
+                    if let Some(birth) = birth_ns {
+                        shared
+                            .births
+                            .lock()
+                            .map_err(internal)?
+                            .insert(path.clone(), birth);
+                    }
                     let res = &mut jobs[j].copies[ci].pending[i];
                     res.size = Some(size);
                     res.mtime_ns = Some(mtime_ns);
@@ -1116,14 +1126,21 @@ async fn copy_resource(
     let path = res.device_path.clone();
     let key = target.key.to_string();
     let begin_dest = dest.clone();
+    let birth_ns = shared
+        .births
+        .lock()
+        .map_err(internal)?
+        .get(&res.device_path)
+        .copied();
     let mut partial = tokio::task::spawn_blocking(move || {
-        begin_dest.begin(&SourceKey {
+        let key = SourceKey {
             udid: &udid,
             device_path: &path,
             copy: &key,
             size,
             mtime_ns,
-        })
+        };
+        begin_dest.begin_version(&key, birth_ns)
     })
     .await
     .map_err(internal)?

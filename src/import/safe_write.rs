@@ -120,7 +120,7 @@ pub struct SourceKey<'a> {
 impl SourceKey<'_> {
     /// `<file id>.<version id>.part`: the file id names the device file, the version id its
     /// size and mtime, so a changed source is recognised and its stale temp removed.
-    fn temp_names(&self) -> (String, String) {
+    fn temp_names(&self, birth_ns: Option<u64>) -> (String, String) {
         let mut h = blake3::Hasher::new();
         h.update(self.udid.as_bytes());
         h.update(b"\0");
@@ -139,6 +139,10 @@ impl SourceKey<'_> {
         let mut v = blake3::Hasher::new();
         v.update(&self.size.to_le_bytes());
         v.update(&self.mtime_ns.to_le_bytes());
+        if let Some(birth) = birth_ns {
+            // Hashed only when known, so callers without it keep their temp names.
+            v.update(&birth.to_le_bytes());
+        }
         let version = v.finalize().to_hex()[..16].to_string();
         (format!("{id}."), format!("{id}.{version}.{PART_EXT}"))
     }
@@ -178,7 +182,18 @@ impl Destination {
     /// Starts (or resumes) writing one device file. Stale temp files of other versions of the
     /// same device file are removed; a temp file of this version is kept and re-hashed.
     pub fn begin(&self, key: &SourceKey<'_>) -> Result<Partial, SafeWriteError> {
-        let (prefix, name) = key.temp_names();
+        self.begin_version(key, None)
+    }
+
+    /// [`Self::begin`] for a file whose birth time on the phone is known: a file re-created
+    /// with the same size and mtime is then another version too, and its temp file is not
+    /// resumed.
+    pub fn begin_version(
+        &self,
+        key: &SourceKey<'_>,
+        birth_ns: Option<u64>,
+    ) -> Result<Partial, SafeWriteError> {
+        let (prefix, name) = key.temp_names(birth_ns);
         let read_dir = |source| SafeWriteError::Read {
             path: self.tmp_dir.clone(),
             source,
@@ -670,5 +685,35 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             fs::rename(from, to)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_birth_time_is_another_version_and_is_not_resumed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = Destination::open(tmp.path()).unwrap();
+        let key = SourceKey {
+            udid: "u",
+            device_path: "DCIM/A.JPG",
+            copy: "",
+            size: 10,
+            mtime_ns: 5,
+        };
+        let mut p = dest.begin_version(&key, Some(1)).unwrap();
+        p.write_all(b"hello").unwrap();
+        let first = p.temp_path().to_path_buf();
+        drop(p);
+        assert_eq!(
+            dest.begin_version(&key, Some(1)).unwrap().resume_offset(),
+            5
+        );
+        // Same size and mtime, re-created: starts over, the stale temp file is gone.
+        let p = dest.begin_version(&key, Some(2)).unwrap();
+        assert_eq!(p.resume_offset(), 0);
+        assert!(!first.exists());
     }
 }
