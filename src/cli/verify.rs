@@ -385,10 +385,11 @@ impl Output {
                 a.size_changed,
                 a.hash_mismatch,
                 a.unreadable,
-                if a.bad_ledger_path > 0 {
-                    format!(", {} bad ledger rows", a.bad_ledger_path)
-                } else {
-                    String::new()
+                match (a.bad_ledger_path, a.differs_from_phone) {
+                    (0, 0) => String::new(),
+                    (rows, 0) => format!(", {rows} bad ledger rows"),
+                    (0, d) => format!(", {d} differ from the phone"),
+                    (rows, d) => format!(", {rows} bad ledger rows, {d} differ from the phone"),
                 }
             ));
         }
