@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use iphone_import::afc::AfcClient;
 use iphone_import::cli::exit;
 use iphone_import::cli::verify::{VerifyArgs, VerifyPhone, run_with};
+use iphone_import::import::deep::{self, DeepOptions};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::ledger::{Entry, Ledger};
@@ -281,6 +282,9 @@ async fn a_new_photo_on_the_phone_is_at_risk_until_pulled() {
     let other = verify::check_phone(&ledger, "another-phone", &[], &Collect::default()).unwrap();
     assert_eq!(other.at_risk, 0);
 
+    // A reader keeps writers (here `--repair`) out while it holds the ledger.
+    drop(ledger);
+
     // Damage outranks risk.
     fs::remove_file(archived(&dest, C)).unwrap();
     assert_eq!(verify_cli(Some(&srv), &dest, &[]).await, exit::DAMAGED);
@@ -295,6 +299,63 @@ async fn a_new_photo_on_the_phone_is_at_risk_until_pulled() {
     pull_all(&srv, &dest).await;
     assert_eq!(
         verify_cli(Some(&srv), &dest, &["--checksums"]).await,
+        exit::OK
+    );
+    assert_eq!(srv.changing_ops(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_catches_damage_that_the_ledger_hash_hides_and_repair_restores_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let srv = phone(&root);
+    let dest = tmp.path().join("dest");
+    pull_all(&srv, &dest).await;
+    let b = archived(&dest, B);
+    flip_byte(&b, 4_000_000);
+    // The ledger is "updated" to the damaged bytes: our own hash now vouches for them.
+    let forged = *blake3::hash(&fs::read(&b).unwrap()).as_bytes();
+    assert!(
+        Ledger::open(&dest)
+            .unwrap()
+            .set_blake3(UDID, B, "", &forged)
+            .unwrap()
+    );
+
+    assert_eq!(
+        verify_cli(Some(&srv), &dest, &["--checksums"]).await,
+        exit::OK
+    );
+    assert!(archive_problems(&dest, true).is_empty());
+    assert_eq!(
+        verify_cli(Some(&srv), &dest, &["--deep"]).await,
+        exit::DAMAGED
+    );
+    let obs = Collect::default();
+    let ledger = verify::open_ledger(&dest).unwrap();
+    let client = AfcClient::new(srv.connect_in_process());
+    let options = DeepOptions {
+        collect: false,
+        archive_hashed: true,
+    };
+    let (ledger, report, _) = deep::check_deep(&client, &dest, ledger, UDID, options, &obs)
+        .await
+        .unwrap();
+    drop(ledger);
+    assert_eq!((report.files, report.same, report.differs), (3, 2, 1));
+    assert_eq!(
+        obs.kinds(),
+        vec![(ProblemKind::DiffersFromPhone, B.to_string())]
+    );
+
+    assert_eq!(
+        verify_cli(Some(&srv), &dest, &["--deep", "--repair"]).await,
+        exit::OK
+    );
+    assert_eq!(fs::read(&b).unwrap(), fs::read(root.join(B)).unwrap());
+    // The ledger records the phone's hash again: every check agrees.
+    assert_eq!(
+        verify_cli(Some(&srv), &dest, &["--deep", "--checksums"]).await,
         exit::OK
     );
     assert_eq!(srv.changing_ops(), 0);

@@ -198,9 +198,9 @@ fn dest_figures(
         dest: shown.clone(),
         source,
     };
-    // Read only: never create a ledger (or DEST) just to look.
+    // Read only: never create a ledger (or DEST), nor change one, just to look.
     let ledger = if ledger::ledger_path(dest).is_file() {
-        Some(Ledger::open(dest).map_err(err)?)
+        Some(Ledger::open_read_only(dest).map_err(err)?)
     } else {
         None
     };
