@@ -9,4 +9,5 @@ pub mod import;
 pub mod library;
 pub mod lockdown;
 pub mod mock;
+pub mod untrusted;
 pub mod usbmux;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::error::LibraryError;
 use super::scan::afc_path;
 use crate::afc::{AfcClient, AfcStatus, FileInfo};
+use crate::untrusted::plist::{Limits, decode_dict};
 
 pub const DB_PATH: &str = "PhotoData/Photos.sqlite";
 pub const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
@@ -524,9 +525,13 @@ fn read_model_version(
             |r| r.get(0),
         )
         .ok()?;
-    let value: plist::Value = plist::from_bytes(&blob).ok()?;
-    value
-        .as_dictionary()?
+    let limits = Limits {
+        max_input: MAX_METADATA_PLIST,
+        max_decoded_bytes: MAX_METADATA_PLIST,
+        ..Limits::MESSAGE
+    };
+    decode_dict(&blob, &limits)
+        .ok()?
         .get("PLModelVersion")?
         .as_signed_integer()
 }

@@ -67,6 +67,8 @@ pub struct Lockdownd {
     /// GetValue domains; "" is the global domain.
     domains: Mutex<HashMap<String, Dictionary>>,
     state: Mutex<State>,
+    /// Fault: requests (by name) answered with these raw plist bodies instead of a reply.
+    raw_replies: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// Per-connection state.
@@ -119,6 +121,7 @@ impl Lockdownd {
                 sessions_started: 0,
                 last_presented: None,
             }),
+            raw_replies: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -207,6 +210,15 @@ impl Lockdownd {
             .insert(key.to_string(), value);
     }
 
+    /// Fault: answer every `request` (e.g. "GetValue") with `body` as the plist, whatever it
+    /// holds (a hostile phone: 20,000 levels deep, not a plist at all, ...).
+    pub fn set_raw_reply(&self, request: &str, body: Vec<u8>) {
+        self.raw_replies
+            .lock()
+            .expect("lockdownd raw replies")
+            .insert(request.to_string(), body);
+    }
+
     /// Serve one host connection to the end.
     pub async fn serve(self: Arc<Self>, mut stream: DeviceStream) {
         let mut channel = Channel::new();
@@ -254,6 +266,14 @@ impl Lockdownd {
         while !conn.close_after_reply
             && let Some(request) = channel.next_message()?
         {
+            let raw = request
+                .get("Request")
+                .and_then(Value::as_string)
+                .and_then(|name| self.raw_replies.lock().ok()?.get(name).cloned());
+            if let Some(body) = raw {
+                channel.send_raw_body(&body)?;
+                continue;
+            }
             let (reply, tls) = self.handle(conn, &request);
             channel.send(&reply)?;
             if let Some(config) = tls {
