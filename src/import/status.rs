@@ -135,7 +135,7 @@ pub fn library_status(
 ) -> Result<LibraryStatus, StatusError> {
     let c = &inventory.counts;
     let mut files = 0;
-    let mut bytes = 0;
+    let mut bytes = 0u64;
     let mut files_not_sized = 0;
     for r in inventory
         .assets
@@ -145,7 +145,7 @@ pub fn library_status(
     {
         files += 1;
         match sizes.get(&r.device_path) {
-            Some(n) => bytes += n,
+            Some(n) => bytes = bytes.saturating_add(*n),
             None => files_not_sized += 1,
         }
     }
