@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError};
 use super::error::AfcError;
 use super::opcode::Opcode;
-use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list};
+use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list_lossy};
 use super::status::AfcStatus;
 use crate::usbmux::DeviceStream;
 
@@ -374,11 +374,14 @@ impl AfcClient {
         self.wait(rx).await
     }
 
-    /// The names in a directory, without "." and "..".
+    /// The names in a directory, without "." and ".."; names that are not UTF-8 are decoded
+    /// lossily (with U+FFFD).
     pub async fn read_dir(&self, path: &str) -> Result<Vec<String>, AfcError> {
         let req = HostRequest::ReadDir { path };
         let (reply, _guard) = self.request(req).await?;
-        let names = parse_list(&expect_data(&req, reply)?, "ReadDir")?;
+        // A name that is not UTF-8 comes back with U+FFFD in it: the caller reports that one
+        // entry (it cannot be asked for by name), the rest of the folder is still listed.
+        let names = parse_list_lossy(&expect_data(&req, reply)?);
         Ok(names
             .into_iter()
             .filter(|n| n != "." && n != "..")

@@ -48,6 +48,21 @@ pub enum ProtocolError {
     BadNumber { key: &'static str, value: String },
 }
 
+impl ProtocolError {
+    /// A reply that was framed correctly (the stream is still in step) but whose content is
+    /// unusable: a garbage file info, a name that is not UTF-8, a read longer than asked.
+    pub fn is_item_content(&self) -> bool {
+        matches!(
+            self,
+            ProtocolError::ReadTooLong { .. }
+                | ProtocolError::NotUtf8 { .. }
+                | ProtocolError::OddDictionary { .. }
+                | ProtocolError::MissingKey(_)
+                | ProtocolError::BadNumber { .. }
+        )
+    }
+}
+
 /// The fixed part of every AFC packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {

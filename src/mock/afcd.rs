@@ -91,6 +91,9 @@ pub struct Faults {
     /// Hostile phone: GetFileInfo of a media-relative path reports this st_size text
     /// (e.g. "abc", or 2^63).
     pub st_size_of: Vec<(String, String)>,
+    /// Hostile phone: (media-relative folder, raw name) entries added to that folder's listing
+    /// (names that are not UTF-8, with control or bidi characters, 10 kB long...).
+    pub extra_names: Vec<(String, Vec<u8>)>,
 }
 
 impl Faults {
@@ -514,7 +517,17 @@ impl AfcServer {
         names.sort();
         let mut list = vec![".".to_string(), "..".to_string()];
         list.extend(names);
-        Outcome::Reply(Reply::Data(encode_list(&list).into()))
+        let mut body = encode_list(&list);
+        for (_, name) in self
+            .faults
+            .extra_names
+            .iter()
+            .filter(|(f, _)| *f == dir.rel)
+        {
+            body.extend_from_slice(name);
+            body.push(0);
+        }
+        Outcome::Reply(Reply::Data(body.into()))
     }
 
     fn file_info(&self, path: &str) -> Outcome {

@@ -3,5 +3,7 @@
 //!
 //! - [`plist`]: the one plist decoder for untrusted bytes (size, depth and work bounded while
 //!   parsing).
+//! - [`text`]: the one escaping of phone-supplied strings for terminals and logs.
 
 pub mod plist;
+pub mod text;
