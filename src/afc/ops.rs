@@ -252,7 +252,7 @@ fn number(pairs: &[(String, String)], key: &'static str) -> Result<Option<u64>, 
                 .parse::<u64>()
                 .map_err(|_| ProtocolError::BadNumber {
                     key,
-                    value: v.to_string(),
+                    value: crate::untrusted::text::for_terminal(v),
                 })
         })
         .transpose()

@@ -5,6 +5,7 @@
 //! title ("Iceland 2025") or its full path ("Trips/Iceland 2025"). A title shared by two albums
 //! selects both. An unknown name is an error that lists the closest album names.
 
+use crate::untrusted::text::for_terminal_max;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -71,17 +72,10 @@ pub enum AlbumError {
 }
 
 /// An album name for a terminal: control characters (which a hostile title could use to forge
-/// output) escaped, everything else (quotes, accents, emoji) as is.
+/// output) and bidi overrides escaped, cut after 160 characters; everything else (quotes,
+/// accents, emoji) as is.
 pub fn shown(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    for_terminal_max(name, 160)
 }
 
 fn hint(suggestions: &[String]) -> String {

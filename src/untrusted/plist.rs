@@ -103,7 +103,7 @@ where
     let mut objects = 0usize;
     let mut bytes = 0usize;
     for event in events {
-        let event = event.map_err(|e| malformed(&e.to_string()))?;
+        let event = event.map_err(|e| malformed(&describe(&e)))?;
         objects += 1;
         if objects > limits.max_objects {
             return Err(PlistError::TooManyObjects {
@@ -191,6 +191,32 @@ fn scalar_value(event: OwnedEvent) -> Result<Value, PlistError> {
         Event::Uid(u) => Value::Uid(u),
         _ => return Err(malformed("unsupported plist element")),
     })
+}
+
+/// plist's errors display the Debug form of an internal enum ("ExpectedEndOfEventStream {
+/// found: String } (offset 12)"); users get words ("expected end of event stream at offset 12").
+fn describe(e: &plist::Error) -> String {
+    let raw = e.to_string();
+    let (kind, position) = match raw.find(" (offset ") {
+        Some(i) => (&raw[..i], raw[i..].trim_matches([' ', '(', ')'])),
+        None => (raw.as_str(), ""),
+    };
+    let name = kind.split(['{', '(']).next().unwrap_or("").trim();
+    let mut words = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    if words.is_empty() {
+        words.push_str("unreadable plist");
+    }
+    if !position.is_empty() {
+        words.push_str(" at ");
+        words.push_str(position);
+    }
+    words
 }
 
 fn malformed(what: &str) -> PlistError {

@@ -7,6 +7,18 @@
 /// Characters of a phone string shown before it is cut.
 pub const MAX_SHOWN_CHARS: usize = 80;
 
+/// Characters of a phone path (device path, destination path) shown before it is cut: more
+/// than any real one.
+pub const MAX_SHOWN_PATH_CHARS: usize = 300;
+
+/// Characters of an error text shown (it may quote the phone).
+pub const MAX_SHOWN_REASON: usize = 600;
+
+/// A path from the phone made safe to print (cut only when absurdly long).
+pub fn path_for_terminal(s: &str) -> String {
+    for_terminal_max(s, MAX_SHOWN_PATH_CHARS)
+}
+
 /// `s` made safe to print, at most [`MAX_SHOWN_CHARS`] characters plus an ellipsis.
 pub fn for_terminal(s: &str) -> String {
     for_terminal_max(s, MAX_SHOWN_CHARS)

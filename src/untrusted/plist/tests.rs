@@ -113,6 +113,18 @@ fn a_shared_blob_referenced_many_times_is_refused() {
 }
 
 #[test]
+fn errors_are_words_not_internal_type_names() {
+    let e = decode(&bplist(&[array(&[0])]), &Limits::MESSAGE).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "not a valid plist: recursive object at offset 8"
+    );
+    let e = decode(b"<plist><integer>x</integer></plist>", &Limits::MESSAGE).unwrap_err();
+    assert!(!e.to_string().contains(['{', '_']), "{e}");
+    assert!(e.to_string().contains("invalid integer string"), "{e}");
+}
+
+#[test]
 fn reference_cycles_are_refused() {
     let self_loop = bplist(&[array(&[0])]);
     let two_loop = bplist(&[array(&[1]), array(&[0])]);
