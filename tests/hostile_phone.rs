@@ -7,8 +7,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::Parser;
 use futures::future::BoxFuture;
 use iphone_import::afc::AfcClient;
+use iphone_import::cli::exit;
+use iphone_import::cli::pull::{PullArgs, RunOptions, run_with_options};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::pull::{
@@ -154,4 +157,90 @@ async fn garbage_and_absurd_sizes_fail_their_items_and_the_rest_is_copied() {
         .collect();
     assert_eq!(failed.len(), 3, "{failed:?}");
     assert_eq!(srv.changing_ops(), 0);
+}
+
+#[tokio::test]
+async fn a_folder_of_100000_entries_is_scanned() {
+    let tmp = tempfile::tempdir().unwrap();
+    five_photos(tmp.path(), 10);
+    // 99,995 more names (listed, never opened): 100,000 in all, the per-folder limit.
+    let extra = (10_000..109_995u32)
+        .map(|i| (FOLDER.to_string(), format!("IMG_{i}.JPG").into_bytes()))
+        .collect();
+    let faults = Faults {
+        extra_names: extra,
+        ..Faults::default()
+    };
+    let srv = AfcServer::new(tmp.path().to_path_buf(), Profile::none(), faults).unwrap();
+    let afc = AfcClient::new(srv.connect_in_process());
+    let found = tokio::time::timeout(LIMIT, scan(&afc, &ScanOptions::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.assets.len(), 100_000);
+    assert!(found.warnings.is_empty(), "{:?}", &found.warnings[..1]);
+}
+
+#[derive(Parser)]
+struct Cmd {
+    #[command(flatten)]
+    args: PullArgs,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_with_an_unsafe_name_on_the_phone_exits_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    five_photos(&root, 1000);
+    let faults = Faults {
+        extra_names: vec![(FOLDER.to_string(), b"IMG_\xff.JPG".to_vec())],
+        ..Faults::default()
+    };
+    let srv = AfcServer::new(root, Profile::none(), faults).unwrap();
+    let device = PullDevice {
+        udid: "00008030-001A2B3C4D5E802E".into(),
+        name: "Test iPhone".into(),
+    };
+    let dest_arg = dest.to_string_lossy().into_owned();
+    let args = Cmd::try_parse_from(["pull", dest_arg.as_str()])
+        .unwrap()
+        .args;
+    let run = run_with_options(
+        Arc::new(Inproc(srv.clone())),
+        &device,
+        &args,
+        RunOptions {
+            assets: None,
+            cache_dir: None,
+            cancel: CancellationToken::new(),
+            quiet: true,
+        },
+    );
+    let code = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
+    assert_eq!(
+        code,
+        exit::PARTIAL,
+        "the skipped name makes the run partial"
+    );
+    let copied = walk_files(&dest);
+    assert_eq!(copied, 5, "the five good photos are copied");
+}
+
+/// Regular files under `dir`, outside the importer's state folder.
+fn walk_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            n += walk_files(&entry.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
 }

@@ -136,6 +136,8 @@ pub async fn run_with_options(
         }
     };
     let output = Arc::new(Output::new(args.json, options.quiet));
+    // Files the listing showed but that cannot be imported (unsafe names): the run is partial.
+    let mut names_skipped = 0;
     let assets = match options.assets {
         Some(_) if !args.album.is_empty() => {
             eprintln!("error: {}", AlbumError::NoDatabase);
@@ -161,6 +163,7 @@ pub async fn run_with_options(
             for w in &inventory.warnings {
                 output.warning(w);
             }
+            names_skipped = inventory.unsafe_names;
             if args.album.is_empty() {
                 inventory.assets
             } else {
@@ -208,7 +211,7 @@ pub async fn run_with_options(
     match result {
         Ok(summary) => {
             output.summary(&summary, args);
-            Ok(if summary.is_partial() {
+            Ok(if summary.is_partial() || names_skipped > 0 {
                 exit::PARTIAL
             } else {
                 exit::OK

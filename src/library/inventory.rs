@@ -105,6 +105,9 @@ pub struct Inventory {
     pub albums: Vec<AlbumMembers>,
     /// Names skipped, unreadable database, renders not found… one line each, printable.
     pub warnings: Vec<String>,
+    /// Files in the listings that cannot be imported because their names are unsafe or not
+    /// UTF-8 (each also in `warnings`): the run is then partial.
+    pub unsafe_names: usize,
 }
 
 /// Scan + database enrichment. A missing or damaged database is a warning, not an error: the
@@ -116,6 +119,7 @@ pub async fn inventory(
     let scanned = scan(afc, &opts.scan).await?;
     let mut assets = scanned.assets;
     let mut warnings = scanned.warnings;
+    let unsafe_names = scanned.hostile_names;
     let mut counts = InventoryCounts::default();
     let mut missing_files = Vec::new();
     let mut summary = None;
@@ -273,6 +277,7 @@ pub async fn inventory(
         counts,
         albums,
         warnings,
+        unsafe_names,
     })
 }
 
