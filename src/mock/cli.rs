@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// ios14, ios15, ios16, ios17, ios17.6, ios18, ios26.
     #[arg(long, value_name = "SHAPE")]
     pub schema: Option<crate::mock::library::SchemaShape>,
+    /// Fault (tests): answer every GetValue with a plist nested this many levels deep, as a
+    /// hostile phone could.
+    #[arg(long, value_name = "LEVELS", hide = true)]
+    pub fault_deep_getvalue: Option<usize>,
 }
 
 pub fn main() -> ExitCode {
@@ -111,7 +115,23 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
     }
     config.profile = args.profile.clone();
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
-    Ok(builder::build(config)?)
+    let built = builder::build(config)?;
+    if let Some(levels) = args.fault_deep_getvalue {
+        built
+            .lockdownd
+            .set_raw_reply("GetValue", deep_plist(levels));
+    }
+    Ok(built)
+}
+
+/// A reply dictionary whose Value is `levels` nested arrays (XML, ≈ 15 bytes per level).
+fn deep_plist(levels: usize) -> Vec<u8> {
+    let mut xml = String::from("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>");
+    xml.push_str("<key>Request</key><string>GetValue</string><key>Value</key>");
+    xml.push_str(&"<array>".repeat(levels));
+    xml.push_str(&"</array>".repeat(levels));
+    xml.push_str("</dict></plist>");
+    xml.into_bytes()
 }
 
 /// `iphone-mock serve`: run until interrupted.
