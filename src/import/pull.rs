@@ -1165,7 +1165,7 @@ async fn copy_resource(
                 });
             }
         };
-        (staged, size - offset)
+        (staged, size.saturating_sub(offset))
     };
 
     // Date, layout, rename: local, blocking.
