@@ -17,7 +17,7 @@ use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::pull::{
     AfcConnector, ConnectError, Observer, PullConfig, PullDevice, PullEvent, pull,
 };
-use iphone_import::library::{ScanOptions, scan};
+use iphone_import::library::{InventoryOptions, ScanOptions, inventory, scan};
 use iphone_import::mock::afcd::{AfcServer, Faults};
 use iphone_import::mock::profile::Profile;
 use tokio_util::sync::CancellationToken;
@@ -243,4 +243,53 @@ fn walk_files(dir: &Path) -> usize {
         }
     }
     n
+}
+
+/// A binary plist of `depth` nested one-element arrays (2-byte refs, 4-byte offsets).
+fn deep_bplist(depth: u16) -> Vec<u8> {
+    let mut out = b"bplist00".to_vec();
+    let mut offsets = Vec::new();
+    for i in 0..depth {
+        offsets.push(out.len() as u32);
+        if i + 1 < depth {
+            out.push(0xa1);
+            out.extend_from_slice(&(i + 1).to_be_bytes());
+        } else {
+            out.push(0xa0);
+        }
+    }
+    let table = out.len() as u64;
+    for o in offsets {
+        out.extend_from_slice(&o.to_be_bytes());
+    }
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 4, 2]);
+    out.extend_from_slice(&u64::from(depth).to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(&table.to_be_bytes());
+    out
+}
+
+#[tokio::test]
+async fn a_photos_sqlite_metadata_plist_20000_deep_is_ignored() {
+    use iphone_import::mock::library::{self, LibraryOptions, PHOTOS_DB};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("media");
+    let truth = library::generate(&root, &LibraryOptions::demo()).unwrap();
+    let db = rusqlite::Connection::open(root.join(PHOTOS_DB)).unwrap();
+    db.execute("UPDATE Z_METADATA SET Z_PLIST = ?1", [deep_bplist(20_000)])
+        .unwrap();
+    drop(db);
+    let srv = AfcServer::new(root, Profile::none(), Faults::default()).unwrap();
+    let afc = AfcClient::new(srv.connect_in_process());
+    let opts = InventoryOptions {
+        scan: ScanOptions::default(),
+        cache_dir: Some(tmp.path().join("cache")),
+        edited: false,
+    };
+    let inv = tokio::time::timeout(LIMIT, inventory(&afc, &opts))
+        .await
+        .unwrap()
+        .expect("the database is read without its model version");
+    let db = inv.db.expect("database read");
+    assert_eq!(db.rows, truth.assets.len());
 }
