@@ -10,11 +10,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError};
 use super::error::AfcError;
@@ -22,6 +23,7 @@ use super::opcode::Opcode;
 use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list_lossy};
 use super::status::AfcStatus;
 use crate::usbmux::DeviceStream;
+use crate::usbmux::deadline::{DEFAULT_IO_TIMEOUT, ReplyDeadline, sleep_until};
 
 /// How the client paces its reads.
 #[derive(Debug, Clone)]
@@ -33,6 +35,10 @@ pub struct ClientOptions {
     /// FileRefReads kept in flight during a whole-file copy. Memory held by a copy is at most
     /// `read_chunk * reads_in_flight`.
     pub reads_in_flight: usize,
+    /// How long the phone may stay silent while requests are outstanding (`--io-timeout`).
+    pub io_timeout: Duration,
+    /// Which service this is, for errors (e.g. "com.apple.afc on port 49152").
+    pub service: String,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +47,8 @@ impl Default for ClientOptions {
             first_packet_num: 0,
             read_chunk: MAX_READ_LEN,
             reads_in_flight: 3,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            service: "com.apple.afc".into(),
         }
     }
 }
@@ -97,11 +105,15 @@ struct State {
     /// Set once the connection is unusable; every later request fails with it.
     failed: Option<AfcError>,
     outgoing: mpsc::UnboundedSender<Bytes>,
+    /// Since when the phone has been silent while requests are outstanding.
+    deadline: ReplyDeadline,
 }
 
 struct Shared {
     state: Mutex<State>,
     meter: Arc<BufferMeter>,
+    /// Wakes the watchdog when a wait starts.
+    wake: Notify,
 }
 
 impl Shared {
@@ -129,7 +141,7 @@ impl Shared {
 pub struct AfcClient {
     shared: Arc<Shared>,
     options: ClientOptions,
-    tasks: [JoinHandle<()>; 2],
+    tasks: [JoinHandle<()>; 3],
 }
 
 impl Drop for AfcClient {
@@ -208,6 +220,16 @@ fn connection_error(e: &io::Error) -> AfcError {
     }
 }
 
+/// A whole reply has arrived: stop the deadline when nothing else is outstanding.
+fn reply_received(shared: &Shared) {
+    let mut state = shared.state.lock().expect("afc client state");
+    if state.pending.is_empty() {
+        state.deadline.done();
+    } else {
+        state.deadline.heard(Instant::now());
+    }
+}
+
 async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<Shared>) {
     let error = loop {
         let mut head = [0u8; HEADER_LEN];
@@ -218,12 +240,11 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             Ok(header) => header,
             Err(e) => break e.into(),
         };
-        let pending = shared
-            .state
-            .lock()
-            .expect("afc client state")
-            .pending
-            .remove(&header.packet_num);
+        let pending = {
+            let mut state = shared.state.lock().expect("afc client state");
+            state.deadline.heard(Instant::now());
+            state.pending.remove(&header.packet_num)
+        };
         let Some(pending) = pending else {
             break ProtocolError::UnknownPacketNum(header.packet_num).into();
         };
@@ -236,6 +257,7 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             if let Err(e) = tokio::io::copy(&mut body, &mut tokio::io::sink()).await {
                 break connection_error(&e);
             }
+            reply_received(&shared);
             let error = ProtocolError::ReadTooLong { asked, got: len }.into();
             let _ = pending.reply.send(Err(error));
             continue;
@@ -256,6 +278,7 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             let _ = pending.reply.send(Err(error.clone()));
             break error;
         }
+        reply_received(&shared);
         let packet = Packet {
             packet_num: header.packet_num,
             operation: header.operation,
@@ -268,6 +291,39 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
         let _ = pending.reply.send(reply);
     };
     shared.fail(error);
+}
+
+/// Ends the connection when the phone stays silent for `io_timeout` while requests are
+/// outstanding: every waiting request (even one half-way through its reply) gets `Stalled`.
+async fn watchdog(shared: Arc<Shared>, reader: AbortHandle) {
+    loop {
+        let next = shared
+            .state
+            .lock()
+            .expect("afc client state")
+            .deadline
+            .poll_timeout();
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            _ = shared.wake.notified() => continue,
+        }
+        let stall = shared
+            .state
+            .lock()
+            .expect("afc client state")
+            .deadline
+            .handle_timeout(Instant::now());
+        if let Some(stall) = stall {
+            shared.fail(AfcError::Stalled {
+                waiting_for: stall.waiting_for,
+                secs: stall.after.as_secs(),
+            });
+            // The reader may hold a request whose reply stopped half-way: dropping it answers
+            // that request with the failure above.
+            reader.abort();
+            return;
+        }
+    }
 }
 
 async fn writer_loop(
@@ -304,18 +360,21 @@ impl AfcClient {
                 pending: HashMap::new(),
                 failed: None,
                 outgoing,
+                deadline: ReplyDeadline::new(options.io_timeout),
             }),
             meter: Arc::new(BufferMeter::default()),
+            wake: Notify::new(),
         });
         let reader = tokio::spawn(reader_loop(
             BufReader::with_capacity(64 * 1024, input),
             shared.clone(),
         ));
         let writer = tokio::spawn(writer_loop(output, queue, shared.clone()));
+        let watchdog = tokio::spawn(watchdog(shared.clone(), reader.abort_handle()));
         AfcClient {
             shared,
             options,
-            tasks: [reader, writer],
+            tasks: [reader, writer, watchdog],
         }
     }
 
@@ -359,6 +418,11 @@ impl AfcClient {
             return Err(self.shared.failure());
         }
         state.next_packet_num = packet_num.wrapping_add(1);
+        if !state.deadline.is_waiting() {
+            let what = format!("{} ({})", req.opcode(), self.options.service);
+            state.deadline.expect(Instant::now(), &what);
+            self.shared.wake.notify_one();
+        }
         Ok(rx)
     }
 

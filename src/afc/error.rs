@@ -23,6 +23,11 @@ pub enum AfcError {
     /// The connection broke (unplugged, phone locked, service crashed).
     #[error("the AFC connection to the phone was lost: {0}; reconnect the phone and retry")]
     Connection(Arc<str>),
+    /// Nothing arrived within `--io-timeout` while requests were outstanding.
+    #[error(
+        "the phone stopped answering {waiting_for} for {secs} s: unplug it and plug it in again, then run the command again (pull resumes where it stopped)"
+    )]
+    Stalled { waiting_for: String, secs: u64 },
     /// Writing the copied bytes to the local destination failed (disk full, permissions).
     #[error("writing the copied data failed: {0}")]
     Output(Arc<std::io::Error>),
@@ -55,7 +60,7 @@ impl AfcError {
     pub fn is_fatal(&self) -> bool {
         match self {
             AfcError::Protocol(e) => !e.is_item_content(),
-            AfcError::Connection(_) => true,
+            AfcError::Connection(_) | AfcError::Stalled { .. } => true,
             _ => false,
         }
     }

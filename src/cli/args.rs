@@ -29,6 +29,11 @@ pub struct GlobalArgs {
     /// How long to wait for "Trust This Computer?" to be answered on the phone, in seconds.
     #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
     pub trust_timeout: u64,
+    /// How long the phone may stay silent while an answer is due, in seconds, before the
+    /// command gives up (exit 8). Waiting for Trust has its own --trust-timeout.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub io_timeout: u64,
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -76,7 +76,16 @@ const KEYS: &[Key] = &[
         arg: "edited",
         kind: Kind::Flag,
     },
+    // A global option: applies to every command that talks to the phone (see `io_timeout`).
+    Key {
+        name: "io_timeout",
+        arg: "io_timeout",
+        kind: Kind::Number,
+    },
 ];
+
+/// Bounds of `--io-timeout` (seconds), as the flag's parser has them.
+const IO_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// Where an effective value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -189,6 +198,10 @@ pub fn effective(matches: Option<&ArgMatches>) -> anyhow::Result<Vec<Setting>> {
 fn flag_value(m: &ArgMatches, key: &Key) -> String {
     match key.kind {
         Kind::Flag => m.get_flag(key.arg).to_string(),
+        Kind::Number if key.arg == "io_timeout" => m
+            .get_one::<u64>(key.arg)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         Kind::Number => m
             .get_one::<u16>(key.arg)
             .map(|n| n.to_string())
@@ -205,6 +218,7 @@ fn builtin_default(key: &str) -> Option<String> {
     match key {
         "layout" => Some(crate::import::layout::DEFAULT_LAYOUT.to_string()),
         "jobs" => Some("4".into()),
+        "io_timeout" => Some("30".into()),
         "photos_only" | "videos_only" | "include_trashed" | "exclude_hidden" | "edited" => {
             Some("false".into())
         }
@@ -261,6 +275,34 @@ pub fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         bail!("photos_only and videos_only are both set (config file, environment or flags)");
     }
     Ok(())
+}
+
+/// `io_timeout` from the file or environment when `--io-timeout` was not typed. `matches` are
+/// the top-level matches (the option is global).
+pub fn io_timeout(matches: &ArgMatches) -> anyhow::Result<Option<u64>> {
+    if matches.value_source("io_timeout") == Some(ValueSource::CommandLine) {
+        return Ok(None);
+    }
+    let env = env_name("io_timeout");
+    let (v, from) = match std::env::var(&env).ok().filter(|v| !v.is_empty()) {
+        Some(v) => (v, env),
+        None => match read_file()?.into_iter().find(|(n, _)| *n == "io_timeout") {
+            Some((_, v)) => (v, "`io_timeout` in the config file".to_string()),
+            None => return Ok(None),
+        },
+    };
+    let secs = v
+        .parse::<u64>()
+        .ok()
+        .filter(|n| IO_TIMEOUT_RANGE.contains(n))
+        .with_context(|| {
+            format!(
+                "{from}: io_timeout must be {}..={} seconds, not `{v}`",
+                IO_TIMEOUT_RANGE.start(),
+                IO_TIMEOUT_RANGE.end()
+            )
+        })?;
+    Ok(Some(secs))
 }
 
 /// Before reaching the phone: a destination must come from somewhere.
@@ -322,7 +364,10 @@ mod tests {
             let cmd = cli.find_subcommand(sub).expect(sub);
             for key in KEYS {
                 assert!(
-                    cmd.get_arguments().any(|a| a.get_id() == key.arg),
+                    cmd.get_arguments().any(|a| a.get_id() == key.arg)
+                        || cli
+                            .get_arguments()
+                            .any(|a| a.get_id() == key.arg && a.is_global_set()),
                     "{sub} has no argument {}",
                     key.arg
                 );

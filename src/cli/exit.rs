@@ -18,6 +18,8 @@ pub const NOT_TRUSTED: u8 = 5;
 pub const AT_RISK: u8 = 6;
 /// `verify`: archived files are missing or changed (takes precedence over [`AT_RISK`]).
 pub const DAMAGED: u8 = 7;
+/// The phone (or usbmuxd) stopped answering for `--io-timeout` seconds; unplug and replug it.
+pub const STALLED: u8 = 8;
 
 /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;

@@ -47,7 +47,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
+async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
+    if let Some(secs) = config::io_timeout(matches)? {
+        cli.global.io_timeout = secs;
+    }
     match &cli.command {
         args::Command::Pull(a) => {
             let mut a = a.clone();

@@ -148,7 +148,7 @@ pub async fn run_with_options(
             let client = connector
                 .connect()
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
+                .map_err(|e| anyhow::anyhow!(e))
                 .context("connecting to the phone's file service")?;
             let inventory_options = InventoryOptions {
                 cache_dir: options.cache_dir,

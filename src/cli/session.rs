@@ -11,13 +11,14 @@ use tokio::sync::Mutex;
 use super::args::{GlobalArgs, TransportArg};
 use super::demo::DemoPhone;
 use super::exit;
-use crate::afc::AfcClient;
+use crate::afc::{AfcClient, AfcError, ClientOptions};
 use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
 use crate::lockdown::muxd_records::MuxdPairRecords;
 use crate::lockdown::{
     LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions, PairingProgress,
     TRUST_PROMPT, TlsStream,
 };
+use crate::usbmux::muxd::MuxdError;
 use crate::usbmux::transport::{TransportChoice, TransportError};
 use crate::usbmux::{DeviceInfo, DeviceStream, LOCKDOWN_PORT, Transport};
 
@@ -28,9 +29,12 @@ pub const AFC_SERVICE: &str = "com.apple.afc";
 pub struct Reach {
     pub transport: Transport,
     demo: Option<(DemoPhone, tempfile::TempDir)>,
+    /// `--io-timeout`: how long the phone may stay silent while an answer is due.
+    pub io_timeout: Duration,
 }
 
 pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
+    let io_timeout = Duration::from_secs(global.io_timeout);
     if global.demo {
         let (demo, transport) = DemoPhone::start()
             .await
@@ -41,6 +45,7 @@ pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
         return Ok(Reach {
             transport,
             demo: Some((demo, records)),
+            io_timeout,
         });
     }
     let choice = match global.transport {
@@ -48,9 +53,12 @@ pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
         TransportArg::Usb => TransportChoice::Usb,
         TransportArg::Usbmuxd => TransportChoice::Usbmuxd,
     };
+    let mut transport = Transport::open(choice).await?;
+    transport.set_io_timeout(io_timeout);
     Ok(Reach {
-        transport: Transport::open(choice).await?,
+        transport,
         demo: None,
+        io_timeout,
     })
 }
 
@@ -75,6 +83,7 @@ impl Reach {
     pub async fn lockdown(&self, device: &DeviceInfo) -> anyhow::Result<LockdownClient> {
         let stream = self.transport.connect(device, LOCKDOWN_PORT).await?;
         let mut client = LockdownClient::new(stream);
+        client.set_io_timeout(self.io_timeout);
         client
             .query_type()
             .await
@@ -148,26 +157,41 @@ impl PhoneSession {
 
     /// A new AFC connection (StartService each time: every connection gets its own port).
     pub async fn afc(&self) -> anyhow::Result<AfcClient> {
-        let stream = self.service_stream(AFC_SERVICE).await?;
-        Ok(AfcClient::new(stream))
+        let (stream, port) = self.start_service(AFC_SERVICE).await?;
+        let options = ClientOptions {
+            io_timeout: self.reach.io_timeout,
+            // A StartService port where nothing answers is then named in the stall error.
+            service: format!("{AFC_SERVICE} on port {port}"),
+            ..ClientOptions::default()
+        };
+        Ok(AfcClient::with_options(stream, options))
     }
 
-    /// Start `service` and connect to it, with TLS when the phone asks for it.
-    pub async fn service_stream(&self, service: &str) -> anyhow::Result<DeviceStream> {
+    /// Start `service` and connect to it (with TLS when the phone asks for it); and its port.
+    async fn start_service(&self, service: &str) -> anyhow::Result<(DeviceStream, u16)> {
         let endpoint = self
             .with_lockdown(async |c| c.start_service(service, None).await)
             .await
             .with_context(|| format!("starting {service} on the phone"))?;
+        let port = endpoint.port;
         let stream = self
             .reach
             .transport
-            .connect(&self.device, endpoint.port)
-            .await?;
+            .connect(&self.device, port)
+            .await
+            .with_context(|| format!("connecting to {service} on port {port}"))?;
         if endpoint.ssl {
-            let tls = TlsStream::connect_service(stream, &self.record).await?;
-            return Ok(Box::new(tls));
+            let limit = self.reach.io_timeout;
+            let handshake = TlsStream::connect_service(stream, &self.record);
+            let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                LockdownError::Stalled {
+                    waiting_for: format!("the TLS handshake of {service} on port {port}"),
+                    secs: limit.as_secs(),
+                }
+            })??;
+            return Ok((Box::new(tls), port));
         }
-        Ok(stream)
+        Ok((stream, port))
     }
 
     /// Who the import engine is talking to: the UDID and the name the owner gave the phone.
@@ -212,6 +236,9 @@ pub async fn close_shared(session: Arc<PhoneSession>) {
 /// Exit codes scripts can tell apart: no phone, phone not trusted or locked, anything else.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if is_stall(cause) {
+            return exit::STALLED;
+        }
         if let Some(TransportError::NoDevice { .. }) = cause.downcast_ref::<TransportError>() {
             return exit::NO_DEVICE;
         }
@@ -228,4 +255,21 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         }
     }
     exit::ERROR
+}
+
+/// The phone or usbmuxd went silent for `--io-timeout` (exit code [`exit::STALLED`]).
+pub fn is_stall(cause: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        cause.downcast_ref::<LockdownError>(),
+        Some(LockdownError::Stalled { .. })
+    ) || matches!(
+        cause.downcast_ref::<AfcError>(),
+        Some(AfcError::Stalled { .. })
+    ) || matches!(
+        cause.downcast_ref::<MuxdError>(),
+        Some(MuxdError::Stalled { .. })
+    ) || matches!(
+        cause.downcast_ref::<TransportError>(),
+        Some(TransportError::Muxd(MuxdError::Stalled { .. }))
+    )
 }

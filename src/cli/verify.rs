@@ -95,7 +95,7 @@ async fn run_inner(
                 .connector
                 .connect()
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
+                .map_err(|e| anyhow::anyhow!(e))
                 .context("connecting to the phone's file service")?;
             let assets = match p.assets {
                 Some(a) => a,

@@ -100,6 +100,8 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                             exit::NOT_TRUSTED => {
                                 " — unlock the phone, tap Trust, then unplug and replug it"
                             }
+                            // The stall message already says to unplug and replug.
+                            exit::STALLED => "",
                             _ => " — unplug and replug the phone to try again",
                         };
                         format!("import failed: {}{hint}", error_text(e))

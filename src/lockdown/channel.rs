@@ -8,12 +8,14 @@
 //! plaintext frame is still in our buffer.
 
 use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 use plist::Dictionary;
 use rustls::pki_types::CertificateDer;
 
 use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
 use super::error::{FrameError, LockdownError};
+use crate::usbmux::deadline::ReplyDeadline;
 
 /// TLS record header: type, version (2), length (2).
 const RECORD_HEADER_LEN: usize = 5;
@@ -35,6 +37,8 @@ pub struct Channel {
     plain: Vec<u8>,
     tls: Option<TlsLayer>,
     max_frame: usize,
+    /// What we wait for from the peer, and since when it has been silent.
+    deadline: ReplyDeadline,
 }
 
 impl Default for Channel {
@@ -51,6 +55,7 @@ impl Channel {
             plain: Vec::new(),
             tls: None,
             max_frame: MAX_FRAME_LEN,
+            deadline: ReplyDeadline::default(),
         }
     }
 
@@ -232,6 +237,46 @@ impl Channel {
     }
 }
 
+/// Deadlines: time is an input. The driver reports when it starts waiting and when bytes
+/// arrive, sleeps until `poll_timeout()` and then calls `handle_timeout(now)`.
+impl Channel {
+    /// How long the peer may stay silent while a reply is outstanding.
+    pub fn set_reply_timeout(&mut self, limit: Duration) {
+        self.deadline.set_limit(limit);
+    }
+
+    /// Start waiting for the answer to `what` (a request name, or the TLS handshake).
+    pub fn expect_reply(&mut self, now: Instant, what: &str) {
+        self.deadline.expect(now, what);
+    }
+
+    /// `receive`, noting that the peer is alive.
+    pub fn receive_at(&mut self, now: Instant, data: &[u8]) -> Result<(), LockdownError> {
+        self.deadline.heard(now);
+        self.receive(data)
+    }
+
+    /// The awaited answer is complete.
+    pub fn reply_done(&mut self) {
+        self.deadline.done();
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline.poll_timeout()
+    }
+
+    /// `Err(Stalled)` once the peer has been silent for the whole timeout.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LockdownError> {
+        match self.deadline.handle_timeout(now) {
+            Some(stall) => Err(LockdownError::Stalled {
+                waiting_for: stall.waiting_for,
+                secs: stall.after.as_secs(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +432,38 @@ mod tests {
             .unwrap();
         let err = host.receive(&[0x17, 0x03, 0x03, 0xff, 0xff]).unwrap_err();
         assert!(matches!(err, LockdownError::Protocol { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_unanswered_request_stalls_after_the_timeout_and_bytes_postpone_it() {
+        let t0 = std::time::Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut host = Channel::new();
+        host.set_reply_timeout(2 * sec);
+        assert_eq!(host.poll_timeout(), None);
+        host.send(&msg("GetValue")).unwrap();
+        host.expect_reply(t0, "GetValue");
+        assert_eq!(host.poll_timeout(), Some(t0 + 2 * sec));
+        // Half a reply arrives at 1 s: the phone is alive, the deadline moves.
+        let frame = encode_frame(&msg("GetValue")).unwrap();
+        host.receive_at(t0 + sec, &frame[..3]).unwrap();
+        host.handle_timeout(t0 + 2 * sec).unwrap();
+        let err = host.handle_timeout(t0 + 3 * sec).unwrap_err();
+        assert!(
+            matches!(&err, LockdownError::Stalled { waiting_for, secs: 2 } if waiting_for == "GetValue"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("stopped answering GetValue for 2 s"),
+            "{err}"
+        );
+        host.expect_reply(t0, "QueryType");
+        host.reply_done();
+        assert_eq!(
+            host.poll_timeout(),
+            None,
+            "a complete reply clears the deadline"
+        );
     }
 }

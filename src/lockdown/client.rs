@@ -14,6 +14,7 @@ use super::messages;
 use super::records::{PairRecord, PairRecordStores, host_id_for_this_computer};
 use super::tls;
 use crate::usbmux::DeviceStream;
+use crate::usbmux::deadline::sleep_until;
 
 /// `Label` we send with every request.
 pub const LABEL: &str = "iphone-import";
@@ -75,6 +76,8 @@ pub struct LockdownClient {
     /// done; the first answer inside the session confirms it was accepted.
     session_unconfirmed: bool,
     read_buf: Vec<u8>,
+    /// Set once a reply never came: the connection is out of step, every later request fails.
+    stalled: Option<(String, u64)>,
 }
 
 impl LockdownClient {
@@ -90,7 +93,13 @@ impl LockdownClient {
             session_id: None,
             session_unconfirmed: false,
             read_buf: vec![0; 16 * 1024],
+            stalled: None,
         }
+    }
+
+    /// How long the phone may stay silent while we wait for a reply (`--io-timeout`).
+    pub fn set_io_timeout(&mut self, limit: Duration) {
+        self.channel.set_reply_timeout(limit);
     }
 
     /// Is a session (and with it TLS) active?
@@ -112,12 +121,22 @@ impl LockdownClient {
         Ok(())
     }
 
+    /// Read once, or fail with `Stalled` when the channel's deadline passes first.
     async fn read_some(&mut self) -> Result<(), LockdownError> {
-        let n = self.stream.read(&mut self.read_buf).await?;
+        let n = tokio::select! {
+            n = self.stream.read(&mut self.read_buf) => n?,
+            _ = sleep_until(self.channel.poll_timeout()) => {
+                let stalled = self.channel.handle_timeout(Instant::now());
+                if let Err(LockdownError::Stalled { waiting_for, secs }) = &stalled {
+                    self.stalled = Some((waiting_for.clone(), *secs));
+                }
+                return stalled;
+            }
+        };
         if n == 0 {
             return Err(LockdownError::Closed);
         }
-        let result = self.channel.receive(&self.read_buf[..n]);
+        let result = self.channel.receive_at(Instant::now(), &self.read_buf[..n]);
         // Alerts and close_notify answers go out even when the input was bad.
         self.flush().await?;
         result
@@ -126,6 +145,7 @@ impl LockdownClient {
     async fn recv(&mut self) -> Result<Dictionary, LockdownError> {
         loop {
             if let Some(m) = self.channel.next_message()? {
+                self.channel.reply_done();
                 return Ok(m);
             }
             self.read_some().await?;
@@ -139,8 +159,15 @@ impl LockdownClient {
             .and_then(Value::as_string)
             .unwrap_or("?")
             .to_string();
+        if let Some((waiting_for, secs)) = &self.stalled {
+            return Err(LockdownError::Stalled {
+                waiting_for: waiting_for.clone(),
+                secs: *secs,
+            });
+        }
         let exchange = async {
             self.channel.send(&message)?;
+            self.channel.expect_reply(Instant::now(), &name);
             self.flush().await?;
             self.recv().await
         };
@@ -311,11 +338,12 @@ impl LockdownClient {
             let config =
                 tls::host_client_config(&record.host_certificate, &record.host_private_key)?;
             let conn = tls::host_client_connection(config)?;
-            self.handshake(conn)
-                .await
-                .map_err(|e| LockdownError::PairingNotAccepted {
+            self.handshake(conn).await.map_err(|e| match e {
+                e @ LockdownError::Stalled { .. } => e,
+                e => LockdownError::PairingNotAccepted {
                     detail: format!("the TLS handshake failed: {e}"),
-                })?;
+                },
+            })?;
             self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
@@ -324,10 +352,13 @@ impl LockdownClient {
 
     async fn handshake(&mut self, conn: rustls::ClientConnection) -> Result<(), LockdownError> {
         self.channel.start_tls(conn)?;
+        self.channel
+            .expect_reply(Instant::now(), "the TLS handshake");
         self.flush().await?;
         while self.channel.is_handshaking() {
             self.read_some().await?;
         }
+        self.channel.reply_done();
         Ok(())
     }
 
@@ -370,6 +401,8 @@ impl LockdownClient {
             .await?;
         if self.channel.is_tls() {
             self.channel.close_tls()?;
+            self.channel
+                .expect_reply(Instant::now(), "the end of the TLS session");
             self.flush().await?;
             while self.channel.is_tls() {
                 match self.read_some().await {
@@ -386,6 +419,7 @@ impl LockdownClient {
                     Err(e) => return Err(e),
                 }
             }
+            self.channel.reply_done();
         }
         Ok(())
     }

@@ -169,6 +169,11 @@ pub enum LockdownError {
     NotPaired { udid: String },
     #[error("no lockdown session is active (start_session first)")]
     NoSession,
+    /// Nothing arrived within `--io-timeout` while a reply was outstanding.
+    #[error(
+        "the phone stopped answering {waiting_for} for {secs} s: unplug it and plug it in again, then run the command again (pull resumes where it stopped)"
+    )]
+    Stalled { waiting_for: String, secs: u64 },
     #[error(transparent)]
     Certificate(#[from] CertError),
     #[error(transparent)]

@@ -94,6 +94,8 @@ pub struct Faults {
     /// Hostile phone: (media-relative folder, raw name) entries added to that folder's listing
     /// (names that are not UTF-8, with control or bidi characters, 10 kB long...).
     pub extra_names: Vec<(String, Vec<u8>)>,
+    /// The stall faults hit only the first time they trigger (a phone that recovers).
+    pub stall_once: bool,
 }
 
 impl Faults {
@@ -132,6 +134,7 @@ struct Counters {
     bytes_served: AtomicU64,
     changing_ops: AtomicU64,
     connections: AtomicU64,
+    stalls: AtomicU64,
 }
 
 /// The simulated phone's AFC service. One per phone: its pacer is shared by all connections.
@@ -348,6 +351,7 @@ impl AfcServer {
                         && faults
                             .stall_after_requests
                             .is_some_and(|n| conn.requests > n)
+                        && self.may_stall()
                     {
                         return drain(&mut input).await;
                     }
@@ -618,6 +622,12 @@ impl AfcServer {
         Outcome::Reply(Reply::FileOpened(handle))
     }
 
+    /// A stall fault triggered: does it stall (always, or only the first time)?
+    fn may_stall(&self) -> bool {
+        let before = self.counters.stalls.fetch_add(1, Ordering::SeqCst);
+        !self.faults.stall_once || before == 0
+    }
+
     async fn read(&self, conn: &mut Connection, handle: u64, len: u64) -> Outcome {
         let faulty = conn.faulty;
         let Some(open) = conn.files.get_mut(&handle) else {
@@ -632,6 +642,7 @@ impl AfcServer {
                 .stall_in_file
                 .as_deref()
                 .is_some_and(|p| p.trim_start_matches('/') == open.rel)
+            && self.may_stall()
         {
             return Outcome::Stall;
         }

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, UnixListener};
 use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::profile::Profile;
+use crate::mock::stall::{Stall, silent_once};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +75,11 @@ pub struct ServeArgs {
     /// hostile phone could.
     #[arg(long, value_name = "LEVELS", hide = true)]
     pub fault_deep_getvalue: Option<usize>,
+    /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
+    /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH,
+    /// wrong-port (StartService names a port where nothing answers).
+    #[arg(long, value_name = "WHERE")]
+    pub stall: Option<Stall>,
 }
 
 pub fn main() -> ExitCode {
@@ -114,8 +120,24 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         options.schema = shape;
     }
     config.profile = args.profile.clone();
+    // Stalls hit once, like a phone that recovers after a replug.
+    match &args.stall {
+        Some(Stall::AfcAfterRequests(n)) => config.faults.stall_after_requests = Some(*n),
+        Some(Stall::AfcInFile(path)) => config.faults.stall_in_file = Some(path.clone()),
+        _ => {}
+    }
+    config.faults.stall_once = true;
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
     let built = builder::build(config)?;
+    match &args.stall {
+        Some(s @ (Stall::LockdownRequest(_) | Stall::TlsHandshake)) => {
+            built.lockdownd.set_stall(Some(s.clone()))
+        }
+        Some(Stall::WrongServicePort) => built
+            .phone
+            .add_named_service("com.apple.afc", silent_once(built.afc.service_fn())),
+        _ => {}
+    }
     if let Some(levels) = args.fault_deep_getvalue {
         built
             .lockdownd
@@ -141,6 +163,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = MuxdServerConfig {
         buid: args.buid.clone(),
         state_dir: args.state.clone(),
+        stall: args.stall.clone(),
     };
     let server = MuxdServer::new(vec![phone.clone()], config)
         .context("cannot set up the state directory")?;

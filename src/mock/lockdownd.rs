@@ -19,6 +19,7 @@ use crate::lockdown::error::{CertError, DeviceError};
 use crate::lockdown::messages::LOCKDOWN_TYPE;
 use crate::lockdown::tls::{cert_der_from_pem, device_server_config};
 use crate::mock::phone::{ServiceFn, SimulatedPhone};
+use crate::mock::stall::{Stall, drain};
 use crate::usbmux::{DeviceStream, LOCKDOWN_PORT};
 
 /// How the simulated user answers the "Trust This Computer?" alert.
@@ -58,6 +59,8 @@ struct State {
     pair_requests: u32,
     sessions_started: u32,
     last_presented: Option<PresentedCertificate>,
+    /// Where to go silent, for tests of the host's deadlines.
+    stall: Option<Stall>,
 }
 
 /// The simulated lockdownd of one phone.
@@ -76,6 +79,8 @@ pub struct Lockdownd {
 struct Connection {
     session: Option<Session>,
     close_after_reply: bool,
+    /// A stall hit: answer nothing more on this connection.
+    silent: bool,
 }
 
 struct Session {
@@ -120,6 +125,7 @@ impl Lockdownd {
                 pair_requests: 0,
                 sessions_started: 0,
                 last_presented: None,
+                stall: None,
             }),
             raw_replies: Mutex::new(HashMap::new()),
         }))
@@ -148,6 +154,22 @@ impl Lockdownd {
         let mut s = self.state.lock().expect("lockdownd state");
         s.behaviour = behaviour;
         s.pending_answers = 0;
+    }
+
+    /// Stop answering a request (`Stall::LockdownRequest`) or the TLS handshake
+    /// (`Stall::TlsHandshake`) the next time it comes; other stalls are not lockdownd's.
+    pub fn set_stall(&self, stall: Option<Stall>) {
+        self.state.lock().expect("lockdownd state").stall = stall;
+    }
+
+    /// Whether the stall set up with `set_stall` hits here; it hits once, then is gone.
+    fn take_stall(&self, hits: impl FnOnce(&Stall) -> bool) -> bool {
+        let mut s = self.state.lock().expect("lockdownd state");
+        let hit = s.stall.as_ref().is_some_and(hits);
+        if hit {
+            s.stall = None;
+        }
+        hit
     }
 
     /// "Reset Location & Privacy" for one host: forget its record.
@@ -240,6 +262,9 @@ impl Lockdownd {
             if conn.close_after_reply {
                 return;
             }
+            if conn.silent {
+                return drain(&mut stream).await;
+            }
             let was_handshaking = channel.is_handshaking();
             let n = match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
@@ -264,12 +289,17 @@ impl Lockdownd {
         conn: &mut Connection,
     ) -> Result<(), crate::lockdown::LockdownError> {
         while !conn.close_after_reply
+            && !conn.silent
             && let Some(request) = channel.next_message()?
         {
-            let raw = request
-                .get("Request")
-                .and_then(Value::as_string)
-                .and_then(|name| self.raw_replies.lock().ok()?.get(name).cloned());
+            let name = request.get("Request").and_then(Value::as_string);
+            if self
+                .take_stall(|s| matches!(s, Stall::LockdownRequest(r) if Some(r.as_str()) == name))
+            {
+                conn.silent = true;
+                break;
+            }
+            let raw = name.and_then(|name| self.raw_replies.lock().ok()?.get(name).cloned());
             if let Some(body) = raw {
                 channel.send_raw_body(&body)?;
                 continue;
@@ -278,6 +308,7 @@ impl Lockdownd {
             channel.send(&reply)?;
             if let Some(config) = tls {
                 channel.start_tls(rustls::ServerConnection::new(config)?)?;
+                conn.silent = self.take_stall(|s| *s == Stall::TlsHandshake);
             }
         }
         Ok(())

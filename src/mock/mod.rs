@@ -13,3 +13,4 @@ pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;
 pub mod profile;
+pub mod stall;

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::broadcast;
 
 use crate::mock::phone::SimulatedPhone;
+use crate::mock::stall::{Stall, drain};
 use crate::usbmux::muxd_proto::{
     DeviceEvent, DeviceRecord, Frame, FrameDecoder, ProtoError, Reply, Request, ResultCode,
     VERSION_BINARY,
@@ -41,6 +42,8 @@ pub struct MuxdServerConfig {
     pub buid: Option<String>,
     /// Persist pair records (and the BUID) here; in memory only when `None`.
     pub state_dir: Option<PathBuf>,
+    /// Go silent here (`Stall::MuxdAccept`, `Stall::MuxdListHalfway`); other stalls are ignored.
+    pub stall: Option<Stall>,
 }
 
 /// One phone as the front reports it.
@@ -61,6 +64,9 @@ pub struct MuxdServer {
     /// Listen connections, for ListListeners.
     listeners: Mutex<BTreeMap<u64, Dictionary>>,
     next_listener: AtomicU64,
+    stall: Option<Stall>,
+    /// Stalls hit once: set when the one stalled connection has happened.
+    stall_used: std::sync::atomic::AtomicBool,
 }
 
 impl MuxdServer {
@@ -98,6 +104,8 @@ impl MuxdServer {
             events,
             listeners: Mutex::new(BTreeMap::new()),
             next_listener: AtomicU64::new(1),
+            stall: config.stall,
+            stall_used: Default::default(),
         }))
     }
 
@@ -194,6 +202,9 @@ impl MuxdServer {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        if self.stall == Some(Stall::MuxdAccept) && !self.stall_used.swap(true, Ordering::SeqCst) {
+            return drain(&mut stream).await;
+        }
         let mut decoder = FrameDecoder::new();
         loop {
             let Ok(Some(frame)) = read_frame(&mut stream, &mut decoder).await else {
@@ -241,6 +252,15 @@ impl MuxdServer {
                         device.phone.accept(port, Box::new(stream));
                     }
                     return;
+                }
+                Request::ListDevices
+                    if self.stall == Some(Stall::MuxdListHalfway)
+                        && !self.stall_used.swap(true, Ordering::SeqCst) =>
+                {
+                    let bytes = self.answer(Request::ListDevices).encode_plist(tag);
+                    let _ = stream.write_all(&bytes[..bytes.len() / 2]).await;
+                    let _ = stream.flush().await;
+                    return drain(&mut stream).await;
                 }
                 other => {
                     let reply = self.answer(other);
@@ -522,7 +542,7 @@ mod tests {
     async fn start(phone: Arc<SimulatedPhone>) -> (Arc<MuxdServer>, MuxdClient) {
         let config = MuxdServerConfig {
             buid: Some(BUID.into()),
-            state_dir: None,
+            ..Default::default()
         };
         let server = MuxdServer::new(vec![phone], config).unwrap();
         let addr = server.spawn_tcp(([127, 0, 0, 1], 0).into()).await.unwrap();
@@ -650,8 +670,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let config = MuxdServerConfig {
-            buid: None,
             state_dir: Some(state.clone()),
+            ..Default::default()
         };
         let server =
             MuxdServer::new(vec![SimulatedPhone::new(PhoneIdentity::default())], config).unwrap();

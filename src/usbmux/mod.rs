@@ -4,6 +4,7 @@
 //! TCP emulation, sans-I/O in `frame`/`tcp`/`host`/`device`, driven by `driver` over a `link`),
 //! or a client of the usbmuxd daemon's socket (`muxd`). `transport` chooses between them.
 
+pub mod deadline;
 pub mod device;
 pub mod driver;
 pub mod frame;

@@ -7,11 +7,12 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::deadline::{DEFAULT_IO_TIMEOUT, ReplyDeadline, sleep_until};
 use super::muxd_proto::{
     ClientInfo, DeviceEvent, DeviceRecord, FrameDecoder, ProtoError, Reply, Request, ResultCode,
 };
@@ -124,6 +125,14 @@ pub enum MuxdError {
         request: &'static str,
         reply: String,
     },
+    #[error(
+        "usbmuxd at {addr} stopped answering {request} for {secs} s: unplug the phone and plug it in again (or restart usbmuxd), then run the command again"
+    )]
+    Stalled {
+        addr: MuxdAddr,
+        request: &'static str,
+        secs: u64,
+    },
     #[error("the phone (usbmuxd device {device_id}) is no longer attached; reconnect it and retry")]
     NoSuchDevice { device_id: u32 },
     #[error("the phone refused a connection to port {port}: the service is not running there")]
@@ -143,6 +152,8 @@ pub struct MuxdClient {
     bad_env: Option<String>,
     client: ClientInfo,
     next_tag: AtomicU32,
+    /// How long the daemon may stay silent while a reply is outstanding.
+    io_timeout: Duration,
 }
 
 /// Device arrivals and departures from a `Listen` connection.
@@ -183,6 +194,7 @@ impl Clone for MuxdClient {
             bad_env: self.bad_env.clone(),
             client: self.client.clone(),
             next_tag: AtomicU32::new(self.next_tag.load(Ordering::Relaxed)),
+            io_timeout: self.io_timeout,
         }
     }
 }
@@ -214,7 +226,13 @@ impl MuxdClient {
             bad_env: None,
             client: ClientInfo::default(),
             next_tag: AtomicU32::new(1),
+            io_timeout: DEFAULT_IO_TIMEOUT,
         }
+    }
+
+    /// How long the daemon may stay silent while a reply is outstanding (`--io-timeout`).
+    pub fn set_io_timeout(&mut self, limit: Duration) {
+        self.io_timeout = limit;
     }
 
     pub fn addr(&self) -> &MuxdAddr {
@@ -381,12 +399,22 @@ impl MuxdClient {
     ) -> Result<(Conn, Reply), MuxdError> {
         self.check_addr()?;
         let tag = self.tag();
-        let mut conn = Conn::open(&self.addr).await?;
+        let stalled = || MuxdError::Stalled {
+            addr: self.addr.clone(),
+            request: name,
+            secs: self.io_timeout.as_secs(),
+        };
+        let mut conn = tokio::time::timeout(self.io_timeout, Conn::open(&self.addr))
+            .await
+            .map_err(|_| stalled())??;
+        conn.deadline.set_limit(self.io_timeout);
+        conn.deadline.expect(Instant::now(), name);
         conn.send(&self.addr, &req.encode_plist(tag, &self.client))
             .await?;
         loop {
             let (reply_tag, reply) = conn.read_tagged(&self.addr, name).await?;
             if reply_tag == tag || !matches!(reply, Reply::Event(_)) {
+                conn.deadline.done();
                 return Ok((conn, reply));
             }
         }
@@ -442,6 +470,8 @@ fn device_infos(records: Vec<DeviceRecord>) -> Vec<DeviceInfo> {
 struct Conn {
     stream: Box<dyn AsyncStream>,
     decoder: FrameDecoder,
+    /// Set while a reply is awaited; `Listen` events have none (a phone may never come).
+    deadline: ReplyDeadline,
 }
 
 impl Conn {
@@ -459,6 +489,7 @@ impl Conn {
             Ok(stream) => Ok(Conn {
                 stream,
                 decoder: FrameDecoder::new(),
+                deadline: ReplyDeadline::default(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 Err(MuxdError::PermissionDenied {
@@ -508,14 +539,23 @@ impl Conn {
                 return Ok((frame.tag, reply));
             }
             let want = self.decoder.wanted().min(chunk.len());
-            let n = self
-                .stream
-                .read(&mut chunk[..want])
-                .await
-                .map_err(|source| MuxdError::Io {
+            let n = tokio::select! {
+                n = self.stream.read(&mut chunk[..want]) => n.map_err(|source| MuxdError::Io {
                     addr: addr.clone(),
                     source,
-                })?;
+                })?,
+                _ = sleep_until(self.deadline.poll_timeout()) => {
+                    match self.deadline.handle_timeout(Instant::now()) {
+                        Some(stall) => return Err(MuxdError::Stalled {
+                            addr: addr.clone(),
+                            request,
+                            secs: stall.after.as_secs(),
+                        }),
+                        None => continue,
+                    }
+                }
+            };
+            self.deadline.heard(Instant::now());
             if n == 0 {
                 return Err(MuxdError::Closed {
                     addr: addr.clone(),

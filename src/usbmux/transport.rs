@@ -125,6 +125,14 @@ impl Transport {
         })
     }
 
+    /// How long the usbmuxd daemon may stay silent while a reply is outstanding. (Our own USB
+    /// mux bounds its handshake and connects with `MuxHostOptions`.)
+    pub fn set_io_timeout(&mut self, limit: std::time::Duration) {
+        if let Route::Muxd(client) = &mut self.route {
+            client.set_io_timeout(limit);
+        }
+    }
+
     pub fn kind(&self) -> TransportKind {
         match &self.route {
             Route::Muxd(_) => TransportKind::Usbmuxd,
