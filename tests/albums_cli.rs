@@ -62,7 +62,10 @@ fn expected_albums(truth: &LibraryTruth) -> Vec<AlbumRow> {
                 al.path.clone(),
                 al.kind == 1505,
                 members.len(),
-                members.iter().filter(|a| a.icloud_only).count(),
+                members
+                    .iter()
+                    .filter(|a| a.icloud_only || a.original_missing)
+                    .count(),
                 members.iter().filter(|a| a.trashed).count(),
             )
         })
@@ -269,9 +272,10 @@ impl Phone {
     }
 }
 
-/// A readable album member: neither deleted (skipped by default) nor iCloud-only.
+/// A readable album member: neither deleted (skipped by default) nor with its original off
+/// the phone (iCloud-only or missing).
 fn plain(a: &AssetTruth) -> bool {
-    !a.trashed && !a.icloud_only
+    !a.trashed && !a.icloud_only && !a.original_missing
 }
 
 /// The first seed whose library has what `wanted` needs (the generator is deterministic).
@@ -548,4 +552,72 @@ fn ledger_copies(dest: &Path) -> BTreeMap<(String, String), String> {
         })
         .unwrap();
     rows
+}
+
+/// Two albums named "Pets" at the top level: `albums --json` gives each its id (ZUUID), and
+/// `pull --album ID` copies one of them, not both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_id_pulls_one_of_two_albums_with_the_same_path() {
+    // Two same-path albums whose readable files differ (else copying both would look alike),
+    // with every original on the phone (so each pull is complete).
+    let pair = |t: &LibraryTruth| -> Option<(usize, usize)> {
+        let same: Vec<usize> = (0..t.albums.len())
+            .filter(|&i| t.albums[i].path == "Pets")
+            .collect();
+        let (&i, &j) = (same.first()?, same.get(1)?);
+        let on_phone = |k| members(t, k).iter().all(|a| a.trashed || plain(a));
+        let (a, b) = (files_of(&members(t, i)), files_of(&members(t, j)));
+        (!a.is_empty() && a != b && on_phone(i) && on_phone(j)).then_some((i, j))
+    };
+    let phone = phone_where(|t| pair(t).is_some());
+    let (i, j) = pair(&phone.truth).unwrap();
+    let (a, b) = (&phone.truth.albums[i], &phone.truth.albums[j]);
+    assert_ne!(a.uuid, b.uuid);
+
+    // The listing gives each its id.
+    let mut ids: Vec<String> = Vec::new();
+    {
+        let (_dir, truth) = demo_truth();
+        let out = import(&PeerHome::new(), &["albums", "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for al in v["albums"].as_array().unwrap() {
+            let id = al["id"].as_str().expect("every album has an id");
+            let t = truth
+                .albums
+                .iter()
+                .find(|t| t.uuid == id)
+                .expect("a known id");
+            assert_eq!(al["path"].as_str(), Some(t.path.as_str()));
+            ids.push(id.to_string());
+        }
+        assert_eq!(ids.len(), truth.albums.len());
+        let text =
+            String::from_utf8_lossy(&import(&PeerHome::new(), &["albums"]).stdout).into_owned();
+        let pets: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Pets "))
+            .collect();
+        assert_eq!(pets.len(), 2, "{text}");
+        assert!(pets.iter().all(|l| l.contains("id ")), "{text}");
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("dest");
+    let d = dest.to_str().unwrap();
+    assert_eq!(phone.pull(&[d, "--album", &b.uuid]).await, exit::OK);
+    assert_ledger_holds_exactly(phone.root(), &dest, &files_of(&members(&phone.truth, j)));
+    // By the shared name, both.
+    let dest2 = out.path().join("dest2");
+    let want: BTreeSet<String> = files_of(&members(&phone.truth, i))
+        .union(&files_of(&members(&phone.truth, j)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        phone
+            .pull(&[dest2.to_str().unwrap(), "--album", "Pets"])
+            .await,
+        exit::OK
+    );
+    assert_ledger_holds_exactly(phone.root(), &dest2, &want);
 }

@@ -124,6 +124,9 @@ async fn our_client_uses_a_record_made_by_idevicepair() {
         .await
         .expect("session with limd's record");
     assert_eq!(used.host_id, limd_record.host_id);
+    if let Some(version) = common::expected_tls_version() {
+        assert_eq!(client.tls_version(), Some(version), "IPHONE_MOCK_TLS");
+    }
     let info = client.info().await.unwrap();
     assert_eq!(
         info.get("UniqueDeviceID").and_then(|v| v.as_string()),

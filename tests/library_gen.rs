@@ -133,14 +133,15 @@ fn demo_covers_every_special_case_and_matches_the_files_on_disk() {
     }
     let dcim_files = walk_files(&dir.path().join("DCIM")).len();
     assert_eq!(dcim_files, c.dcim_files);
-    // The placeholder list = every iCloud-only original (and its Live Photo video), and those
-    // files still exist in DCIM.
+    // The placeholder list = every original not on the phone (iCloud-only or missing, and its
+    // Live Photo video), and those files still exist in DCIM.
     let listed = library::read_placeholders(dir.path()).unwrap();
     assert_eq!(listed, truth.placeholders);
+    assert!(c.icloud_only > 0 && c.original_missing > 0);
     let expected: usize = truth
         .assets
         .iter()
-        .filter(|a| a.icloud_only)
+        .filter(|a| a.icloud_only || a.original_missing)
         .map(|a| 1 + a.live_video.is_some() as usize)
         .sum();
     assert_eq!(listed.len(), expected);
@@ -760,4 +761,54 @@ fn img_numbers_wrap_after_9999_into_unique_paths() {
         a.iter().map(|x| x.original.path.as_str()).collect();
     assert_eq!(paths.len(), a.len(), "original paths stay unique");
     assert!(dir.path().join(&a[9_999].original.path).is_file());
+}
+
+#[test]
+fn removed_shape_deletes_originals_not_on_the_phone_and_keeps_thumbnails() {
+    let gen_in = |shape| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LibraryOptions {
+            optimised: shape,
+            ..LibraryOptions::demo()
+        };
+        let truth = library::generate(dir.path(), &opts).unwrap();
+        (dir, truth)
+    };
+    let (listed_dir, listed) = gen_in(library::OptimisedShape::Placeholder);
+    let (dir, truth) = gen_in(library::OptimisedShape::Removed);
+    assert_eq!(truth.optimised, library::OptimisedShape::Removed);
+    assert!(truth.placeholders.is_empty());
+    assert!(library::read_placeholders(dir.path()).unwrap().is_empty());
+    let gone: Vec<_> = truth
+        .assets
+        .iter()
+        .filter(|a| a.icloud_only || a.original_missing)
+        .collect();
+    assert!(gone.iter().any(|a| a.icloud_only) && gone.iter().any(|a| a.original_missing));
+    for a in &gone {
+        assert!(
+            !dir.path().join(&a.original.path).exists(),
+            "{}",
+            a.original.path
+        );
+        let thumb = library::optimised::thumbnail_path(&a.original.path);
+        assert!(dir.path().join(&thumb).is_file(), "{thumb}");
+    }
+    // Everything else is where truth says; DCIM holds exactly the counted files.
+    for r in truth.media_files() {
+        assert_eq!(
+            fs::metadata(dir.path().join(&r.path)).unwrap().len(),
+            r.size
+        );
+    }
+    let dcim = walk_files(&dir.path().join("DCIM")).len();
+    assert_eq!(dcim, truth.counts.dcim_files);
+    let removed: usize = gone
+        .iter()
+        .map(|a| 1 + a.live_video.is_some() as usize)
+        .sum();
+    assert_eq!(dcim + removed, listed.counts.dcim_files);
+    // The database is the same in both shapes: only the files differ.
+    let db = |d: &Path| fs::read(d.join(library::PHOTOS_DB)).unwrap();
+    assert_eq!(db(dir.path()), db(listed_dir.path()));
 }

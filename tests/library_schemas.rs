@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iphone_import::afc::{AfcClient, Opcode};
+use iphone_import::afc::{AfcClient, AfcStatus, Opcode};
 use iphone_import::library::photos_db::{self, CloudState, DbKind, LibraryDb, read_local};
 use iphone_import::library::{LibraryError, fetch_db};
-use iphone_import::mock::afcd::{AfcServer, Faults};
+use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
 use iphone_import::mock::library::{self, AssetKind, LibraryOptions, LibraryTruth, SchemaShape};
 use iphone_import::mock::profile::Profile;
 use rusqlite::Connection;
@@ -114,9 +114,17 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
                 a.trashed,
                 a.favorite,
                 a.icloud_only,
+                a.original_missing,
                 a.has_adjustments
             ),
-            (t.hidden, t.trashed, t.favorite, t.icloud_only, t.edited),
+            (
+                t.hidden,
+                t.trashed,
+                t.favorite,
+                t.icloud_only,
+                t.original_missing,
+                t.edited
+            ),
             "{what}"
         );
         assert_eq!(a.created.map(|c| c.timestamp()), Some(t.capture.unix));
@@ -135,6 +143,7 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
     assert_eq!(n(&|a| a.hidden), c.hidden, "{shape}");
     assert_eq!(n(&|a| a.trashed), c.trashed, "{shape}");
     assert_eq!(n(&|a| a.icloud_only), c.icloud_only, "{shape}");
+    assert_eq!(n(&|a| a.original_missing), c.original_missing, "{shape}");
     assert_eq!(n(&|a| a.favorite), c.favorites, "{shape}");
     assert_eq!(n(&|a| a.has_adjustments), c.edited, "{shape}");
     assert_eq!(
@@ -143,6 +152,7 @@ fn assert_matches_truth(db: &LibraryDb, truth: &LibraryTruth) {
         "{shape}"
     );
     assert!(c.hidden > 0 && c.trashed > 0 && c.icloud_only > 0 && c.favorites > 0);
+    assert!(c.edited > 0 && c.original_missing > 0, "{shape}");
 
     // Albums: the visible ones, each with its title, folders, sharing and member counts.
     assert_eq!(db.albums.len(), truth.albums.len(), "{shape}");
@@ -420,6 +430,62 @@ fn unicode_slash_and_duplicate_album_names_come_out_right() {
     assert!(island_truth.not_on_phone >= 1);
 }
 
+/// Whether `table` of the database at `path` has `column`.
+fn has_column(path: &Path, table: &str, column: &str) -> bool {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn ios18_and_later_shapes_carry_adjustments_state_and_stable_hashes_only() {
+    for shape in SchemaShape::ALL {
+        let (_dir, root, truth) = generate(shape, 40);
+        let (_copy, path) = copy_db(&root, true);
+        let t = truth.asset_table.as_str();
+        let new = shape >= SchemaShape::Ios18;
+        let aa = "ZADDITIONALASSETATTRIBUTES";
+        assert_eq!(has_column(&path, t, "ZHASADJUSTMENTS"), !new, "{shape}");
+        assert!(has_column(&path, t, "ZADJUSTMENTSSTATE"), "{shape}");
+        assert_eq!(has_column(&path, aa, "ZORIGINALSTABLEHASH"), new, "{shape}");
+        assert_eq!(has_column(&path, aa, "ZADJUSTEDSTABLEHASH"), new, "{shape}");
+        assert_eq!(has_column(&path, aa, "ZMASTERFINGERPRINT"), !new, "{shape}");
+        assert!(
+            truth.ios_version.starts_with(&shape.name()[3..5]),
+            "{shape}"
+        );
+        // Edits are seen in every shape (none were on iOS 18+ while ZHASADJUSTMENTS was read).
+        let db = read_local(&path).unwrap();
+        let edited = db.assets.iter().filter(|a| a.has_adjustments).count();
+        assert!(edited > 0 && edited == truth.counts.edited, "{shape}");
+    }
+}
+
+#[test]
+fn unmigrated_database_without_remote_availability_still_tells_icloud_from_missing() {
+    for shape in [SchemaShape::Ios17, SchemaShape::Ios26] {
+        let (_dir, root, truth) = generate(shape, 41);
+        let (_copy, path) = copy_db(&root, true);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZREMOTEAVAILABILITY;")
+                .unwrap();
+        }
+        assert!(!has_column(
+            &path,
+            "ZINTERNALRESOURCE",
+            "ZREMOTEAVAILABILITY"
+        ));
+        // Synced + fingerprinted (ZFINGERPRINT, or ZSTABLEHASH on iOS 18+) = iCloud-only.
+        let db = read_local(&path).unwrap();
+        assert_matches_truth(&db, &truth);
+    }
+}
+
 #[test]
 fn missing_columns_and_unknown_codes_are_unknown_not_errors() {
     for shape in [SchemaShape::Ios13, SchemaShape::Ios26] {
@@ -549,8 +615,12 @@ struct Phone {
 
 impl Phone {
     fn new(shape: SchemaShape) -> Phone {
+        Phone::with_faults(shape, Faults::none())
+    }
+
+    fn with_faults(shape: SchemaShape, faults: Faults) -> Phone {
         let (dir, root, truth) = generate(shape, 77);
-        let server = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
+        let server = AfcServer::new(root.clone(), Profile::none(), faults).unwrap();
         Phone {
             cache: dir.path().join("cache"),
             _dir: dir,
@@ -597,7 +667,8 @@ async fn simulated_phone_torn_copy_is_fetched_again_and_damage_is_reported() {
         assert_matches_truth(&again, &phone.truth);
         assert_eq!(phone.opens(), 4);
 
-        // Damaged on the phone: copied twice, then a clear error (no panic, no partial answer).
+        // Damaged on the phone: copied MAX_FETCHES times, then a clear error (no panic, no
+        // partial answer).
         scribble_middle(&phone.root.join(library::PHOTOS_DB));
         let err = bounded(fetch_db(&afc, &phone.cache)).await.unwrap_err();
         assert!(matches!(err, LibraryError::DbCorrupt { .. }), "{err:?}");
@@ -607,7 +678,8 @@ async fn simulated_phone_torn_copy_is_fetched_again_and_damage_is_reported() {
                 && text.contains("Retry when the phone is idle"),
             "{text}"
         );
-        assert_eq!(phone.opens(), 8, "{shape}: two more copies of both files");
+        let opens = 4 + 2 * iphone_import::library::db_fetch::MAX_FETCHES as u64;
+        assert_eq!(phone.opens(), opens, "{shape}: more copies of both files");
         assert_eq!(phone.server.changing_ops(), 0);
     }
 }
@@ -641,4 +713,120 @@ async fn inventory_through_the_simulated_phone_uses_the_detected_shape() {
         .filter(|a| !a.albums.is_empty())
         .count();
     assert_eq!(with_albums, want);
+}
+
+#[tokio::test]
+async fn a_database_that_changes_during_the_copy_is_copied_until_it_holds_still() {
+    // Written to during the first two copies (its mtime moves while it is read).
+    let faults = Faults {
+        touch_on_open: Some((library::PHOTOS_DB.into(), 2)),
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios18, faults);
+    let afc = phone.client();
+    let db = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .expect("a copy that held still");
+    assert!(db.fetched);
+    assert_matches_truth(&db, &phone.truth);
+    assert_eq!(
+        phone.opens(),
+        6,
+        "three copies of the database and its -wal"
+    );
+    // Unchanged since: the next run reuses the copy.
+    let again = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.fetched);
+    assert_eq!(phone.opens(), 6);
+
+    // Written to all the time: a bounded number of copies, then a clear error that says what
+    // is unknown without it; the inventory goes on from DCIM.
+    let faults = Faults {
+        touch_on_open: Some((library::PHOTOS_DB.into(), u64::MAX)),
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios17, faults);
+    let afc = phone.client();
+    let err = bounded(fetch_db(&afc, &phone.cache)).await.unwrap_err();
+    let max = iphone_import::library::db_fetch::MAX_FETCHES;
+    assert!(
+        matches!(err, LibraryError::DbUnstable { copies } if copies == max),
+        "{err:?}"
+    );
+    assert_eq!(phone.opens(), 2 * max as u64);
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    let inv = bounded(iphone_import::library::inventory(
+        &afc,
+        &iphone_import::library::InventoryOptions {
+            cache_dir: Some(phone.cache.clone()),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(inv.db.is_none());
+    assert_eq!(inv.assets.len(), phone.truth.assets.len());
+    assert!(inv.warnings.iter().any(|w| w.contains("kept changing")));
+}
+
+#[tokio::test]
+async fn unreadable_photodata_falls_back_to_dcim_and_says_what_is_unknown() {
+    let faults = Faults {
+        fail_paths: vec![PathFault {
+            path: library::PHOTOS_DB.into(),
+            status: AfcStatus::PermDenied,
+            on: FaultOn::Any,
+        }],
+        ..Faults::none()
+    };
+    let phone = Phone::with_faults(SchemaShape::Ios26, faults);
+    let afc = phone.client();
+    let inv = bounded(iphone_import::library::inventory(
+        &afc,
+        &iphone_import::library::InventoryOptions {
+            cache_dir: Some(phone.cache.clone()),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(inv.db.is_none());
+    assert_eq!(inv.assets.len(), phone.truth.assets.len());
+    assert!(inv.albums.is_empty());
+    let w = inv
+        .warnings
+        .iter()
+        .find(|w| w.contains("photo database could not be read"))
+        .unwrap_or_else(|| panic!("{:?}", inv.warnings));
+    for unknown in [
+        "albums",
+        "hidden",
+        "iCloud-only",
+        "missing originals",
+        "Recently Deleted",
+    ] {
+        assert!(w.contains(unknown), "{w}");
+    }
+    assert!(w.contains("permission denied"), "{w}");
+}
+
+#[tokio::test]
+async fn the_shm_is_copied_with_the_database_and_wal() {
+    let phone = Phone::new(SchemaShape::Ios17);
+    // A wal-index SQLite must rebuild (all zeros): the copy still reads right.
+    let shm = phone.root.join("PhotoData/Photos.sqlite-shm");
+    std::fs::write(&shm, vec![0u8; 32 * 1024]).unwrap();
+    let afc = phone.client();
+    let db = bounded(fetch_db(&afc, &phone.cache))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_matches_truth(&db, &phone.truth);
+    assert_eq!(phone.opens(), 3, "database, -wal and -shm");
+    assert!(phone.cache.join("Photos.sqlite-shm").is_file());
+    assert_eq!(phone.server.changing_ops(), 0);
 }

@@ -20,11 +20,14 @@ use iphone_import::import::pull::{
     pull,
 };
 use iphone_import::import::safe_write::SafeWriteError;
+use iphone_import::import::status::{file_sizes, library_status};
+use iphone_import::import::verify::{Problem, ProblemKind, VerifyObserver, check_phone};
 use iphone_import::library::{
-    Asset, AssetKind, Resource, ResourceRole, ScanOptions, scan, scan_dcim,
+    Asset, AssetKind, InventoryOptions, Resource, ResourceRole, ScanOptions, inventory, scan,
+    scan_dcim,
 };
 use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
-use iphone_import::mock::library::{self, LibraryOptions, LibraryTruth};
+use iphone_import::mock::library::{self, LibraryOptions, LibraryTruth, OptimisedShape};
 use iphone_import::mock::profile::Profile;
 use rand::{RngCore, SeedableRng};
 use tokio_util::sync::CancellationToken;
@@ -173,6 +176,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 trashed: a.trashed,
                 trashed_at: None,
                 icloud_only: a.icloud_only,
+                original_missing: a.original_missing,
                 favorite: a.favorite,
                 albums: Vec::new(),
             }
@@ -265,9 +269,13 @@ async fn full_pull_is_byte_exact_and_a_rerun_touches_nothing() {
     let icloud = selected.iter().filter(|a| a.icloud_only).count() as u64;
     assert!(icloud > 0, "the demo library has iCloud-only originals");
     assert_eq!(summary.plan.selected, selected.len() as u64);
+    let lost = selected.iter().filter(|a| a.original_missing).count() as u64;
+    assert!(lost > 0, "the demo library has missing originals");
     assert_eq!(summary.plan.icloud_only, icloud);
+    assert_eq!(summary.plan.original_missing, lost);
     assert_eq!(summary.icloud_only_failed, icloud);
-    assert_eq!(summary.files_failed, icloud);
+    assert_eq!(summary.original_missing_failed, lost);
+    assert_eq!(summary.files_failed, icloud + lost);
     assert!(summary.is_partial());
     let mut expected_files = 0;
     for a in &selected {
@@ -275,7 +283,7 @@ async fn full_pull_is_byte_exact_and_a_rerun_touches_nothing() {
             .into_iter()
             .flatten()
             .collect();
-        if a.icloud_only {
+        if a.icloud_only || a.original_missing {
             for f in files {
                 assert_eq!(dest_of(&dest, &f.path), None, "{} recorded", f.path);
             }
@@ -308,18 +316,25 @@ async fn full_pull_is_byte_exact_and_a_rerun_touches_nothing() {
         .filter_map(|e| match e {
             PullEvent::Failed {
                 icloud_only,
+                original_missing,
                 reason,
                 ..
-            } => Some((icloud_only, reason)),
+            } => Some((icloud_only, original_missing, reason)),
             _ => None,
         })
         .collect();
-    assert_eq!(failed.len() as u64, icloud);
+    assert_eq!(failed.len() as u64, icloud + lost);
+    // iCloud-only originals get the download advice; missing ones never do.
+    let (cloud, missing): (Vec<_>, Vec<_>) = failed.iter().partition(|(i, _, _)| *i);
+    assert_eq!(cloud.len() as u64, icloud);
     assert!(
-        failed
+        cloud
             .iter()
-            .all(|(i, r)| *i && r.contains("Download and Keep Originals"))
+            .all(|(_, m, r)| !m && r.contains("Download and Keep Originals"))
     );
+    assert!(missing.iter().all(|(_, m, r)| *m
+        && r.contains("neither on this phone nor in iCloud")
+        && !r.contains("Download and Keep Originals")));
     assert_ledger_consistent(&dest, &[]);
     assert_eq!(srv.changing_ops(), 0);
     assert!(
@@ -368,7 +383,8 @@ async fn live_photos_keep_one_stem_under_a_renaming_template_and_edits_come_alon
     r.unwrap();
     let mut live = 0;
     let mut edited = 0;
-    for a in truth.assets.iter().filter(|a| !a.trashed && !a.icloud_only) {
+    let on_phone = |a: &&library::AssetTruth| !a.icloud_only && !a.original_missing;
+    for a in truth.assets.iter().filter(|a| !a.trashed).filter(on_phone) {
         let photo = dest_of(&dest, &a.original.path).unwrap();
         let (photo_stem, _) = photo.rsplit_once('.').unwrap();
         assert!(photo.starts_with("Test iPhone/"), "{photo}");
@@ -447,6 +463,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
         trashed: false,
         trashed_at: None,
         icloud_only: false,
+        original_missing: false,
         favorite: false,
         albums: Vec::new(),
     };
@@ -883,7 +900,10 @@ async fn dry_run_writes_nothing_and_reads_no_file() {
         .iter()
         .filter(|a| a.icloud_only && !a.trashed)
         .count() as u64;
-    assert_eq!(real.files_failed, real.icloud_only_failed);
+    assert_eq!(
+        real.files_failed,
+        real.icloud_only_failed + real.original_missing_failed
+    );
     assert_eq!(again.plan.files_to_copy, 0);
     assert_eq!(again.icloud_only_failed, icloud);
     assert_eq!(again.plan.already_imported, real.files_copied);
@@ -1156,7 +1176,8 @@ mod cli {
         .await
         .unwrap();
         assert_eq!(code, exit::PARTIAL);
-        for a in truth.assets.iter().filter(|a| !a.trashed && !a.icloud_only) {
+        let on_phone = |a: &&library::AssetTruth| !a.icloud_only && !a.original_missing;
+        for a in truth.assets.iter().filter(|a| !a.trashed).filter(on_phone) {
             for f in [
                 Some(&a.original),
                 a.live_video.as_ref(),
@@ -1175,4 +1196,108 @@ mod cli {
         assert_ledger_consistent(&dest4, &[]);
         assert_eq!(srv.changing_ops() + srv2.changing_ops(), 0);
     }
+}
+
+struct Problems(Mutex<Vec<Problem>>);
+
+impl VerifyObserver for Problems {
+    fn problem(&self, problem: &Problem) {
+        self.0.lock().unwrap().push(problem.clone());
+    }
+}
+
+/// Originals not on the phone, listed with failing reads or deleted from DCIM (thumbnails
+/// left): the inventory, pull and verify tell the same story from Photos.sqlite in both shapes,
+/// and keep iCloud-only and missing originals apart.
+#[tokio::test]
+async fn optimised_originals_get_the_same_account_listed_or_removed() {
+    let mut accounts = Vec::new();
+    for shape in [OptimisedShape::Placeholder, OptimisedShape::Removed] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("phone");
+        let dest = tmp.path().join("dest");
+        let opts = LibraryOptions {
+            optimised: shape,
+            ..LibraryOptions::demo()
+        };
+        let truth = library::generate(&root, &opts).unwrap();
+        let srv = server(&root, Faults::none());
+        let client = AfcClient::new(srv.connect_in_process());
+        let options = InventoryOptions {
+            cache_dir: Some(tmp.path().join("cache")),
+            ..InventoryOptions::default()
+        };
+        let inv = tokio::time::timeout(LIMIT, inventory(&client, &options))
+            .await
+            .unwrap()
+            .unwrap();
+        let c = &inv.counts;
+        assert_eq!(
+            (c.icloud_only, c.original_missing, inv.assets.len()),
+            (
+                truth.counts.icloud_only,
+                truth.counts.original_missing,
+                truth.assets.len()
+            ),
+            "{shape:?}"
+        );
+        // status: the same items, nothing "not sized" for files that are simply not there.
+        let sizes = file_sizes(&client, &inv.assets).await;
+        let st = library_status(&inv, &sizes, None, chrono::Utc::now()).unwrap();
+        assert_eq!(st.library.files_not_sized, 0, "{shape:?}");
+        let status = (st.library.items, st.icloud_only, st.original_missing);
+        let (r, obs) = run_pull(&srv, inv.assets.clone(), config(&dest)).await;
+        let s = r.unwrap();
+        let selected = |f: &dyn Fn(&library::AssetTruth) -> bool| {
+            truth.assets.iter().filter(|a| !a.trashed && f(a)).count() as u64
+        };
+        assert_eq!(s.icloud_only_failed, selected(&|a| a.icloud_only));
+        assert_eq!(s.original_missing_failed, selected(&|a| a.original_missing));
+        let mut failed: Vec<(String, bool, bool)> = obs
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                PullEvent::Failed {
+                    device_path,
+                    icloud_only,
+                    original_missing,
+                    ..
+                } => Some((device_path, icloud_only, original_missing)),
+                _ => None,
+            })
+            .collect();
+        failed.sort();
+        let ledger = Ledger::open(&dest).unwrap();
+        let problems = Problems(Mutex::new(Vec::new()));
+        let phone = check_phone(&ledger, UDID, &inv.assets, &problems).unwrap();
+        assert_eq!(
+            phone.at_risk, 0,
+            "{shape:?}: everything copyable was copied"
+        );
+        let mut originals: Vec<(String, ProblemKind)> = problems
+            .0
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                truth
+                    .assets
+                    .iter()
+                    .any(|a| a.original.path == p.device_path)
+            })
+            .map(|p| (p.device_path, p.kind))
+            .collect();
+        originals.sort_by(|a, b| a.0.cmp(&b.0));
+        accounts.push((
+            s.plan.icloud_only,
+            s.plan.original_missing,
+            failed,
+            phone.icloud_only_items,
+            phone.original_missing_items,
+            originals,
+            status,
+        ));
+    }
+    assert_eq!(accounts[0], accounts[1]);
+    assert!(accounts[0].4 > 0 && accounts[0].3 > 0);
 }

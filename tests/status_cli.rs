@@ -85,6 +85,9 @@ fn status_figures_match_the_truth() {
 
     let count = |f: &dyn Fn(&library::AssetTruth) -> bool| a.iter().filter(|x| f(x)).count();
     assert_eq!(n(&v["icloud_only"]), count(&|x| x.icloud_only));
+    let lost = count(&|x| x.original_missing);
+    assert!(lost > 0, "the demo library has missing originals");
+    assert_eq!(n(&v["original_missing"]), lost);
     let pending = count(&|x| x.cloud_state == CloudState::PendingUpload);
     assert!(pending > 0, "the demo library has items waiting for upload");
     assert_eq!(n(&v["upload_pending"]), pending);
@@ -129,6 +132,19 @@ fn status_figures_match_the_truth() {
         text.contains(&format!("{pending} items not yet uploaded to iCloud")),
         "{text}"
     );
+    // Missing originals are not called iCloud-only, and get no download advice.
+    let missing_line = text
+        .lines()
+        .find(|l| l.contains("the original is neither on this phone nor in iCloud"))
+        .unwrap_or_else(|| panic!("no missing-originals line in {text}"));
+    assert!(
+        missing_line.starts_with(&format!("{lost} item")),
+        "{missing_line}"
+    );
+    assert!(
+        missing_line.contains("cannot bring it back"),
+        "{missing_line}"
+    );
     assert!(
         text.contains(&format!(
             "{} items in Recently Deleted",
@@ -168,7 +184,10 @@ fn status_with_dest_counts_what_is_not_there_before_and_after_a_pull() {
     let a = &truth.assets;
     assert_eq!(s["ledger_found"], true);
     // What a default pull leaves behind: Recently Deleted and iCloud-only items.
-    let left = a.iter().filter(|x| x.trashed || x.icloud_only).count();
+    let left = a
+        .iter()
+        .filter(|x| x.trashed || x.icloud_only || x.original_missing)
+        .count();
     assert_eq!(n(&s["items_not_in_dest"]), left);
     assert_eq!(
         n(&s["not_in_dest_recently_deleted"]),
@@ -177,6 +196,10 @@ fn status_with_dest_counts_what_is_not_there_before_and_after_a_pull() {
     assert_eq!(
         n(&s["not_in_dest_icloud_only"]),
         a.iter().filter(|x| x.icloud_only).count()
+    );
+    assert_eq!(
+        n(&s["not_in_dest_original_missing"]),
+        a.iter().filter(|x| x.original_missing).count()
     );
     let last: DateTime<Utc> = s["last_received"].as_str().unwrap().parse().unwrap();
     // Recorded in nanoseconds; compared at second precision (the clock is the same).

@@ -1,5 +1,5 @@
-//! The descriptor parser and the usbmux planner against configuration descriptors captured from a
-//! real iPhone (hexdumps posted in https://github.com/fritzlb/iOS17-JIT-WIN/issues/8).
+//! The descriptor parser (the one production runs on the usbfs node's bytes) and the usbmux
+//! planner against configuration descriptors captured from a real iPhone (hexdumps posted in https://github.com/fritzlb/iOS17-JIT-WIN/issues/8).
 
 use iphone_import::usbmux::usb::descriptor::{Configuration, DescriptorError, UsbDescriptors};
 use iphone_import::usbmux::usb::plan::{find_mux, needs_zlp, plan_configuration};

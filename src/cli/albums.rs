@@ -72,7 +72,12 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         let pad = " ".repeat(width.saturating_sub(name.width()));
         let mut extra = Vec::new();
         if l.not_on_phone > 0 {
-            extra.push(format!("{} only in iCloud", l.not_on_phone));
+            extra.push(format!("{} not on this phone", l.not_on_phone));
+        }
+        // Two albums with one path: the id is how `--album` tells them apart.
+        let same_path = lines.iter().filter(|o| o.path == l.path).count() > 1;
+        if let (true, Some(id)) = (same_path, &l.id) {
+            extra.push(format!("id {}", shown(id)));
         }
         if l.in_recently_deleted > 0 {
             extra.push(format!("{} in Recently Deleted", l.in_recently_deleted));
@@ -84,7 +89,9 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         };
         println!("  {name}{pad}  {} item{}{extra}", l.items, plural(l.items));
     }
-    println!("Copy one with `iphone-import pull DEST --album NAME` (the title or the full path).");
+    println!(
+        "Copy one with `iphone-import pull DEST --album NAME` (the title, the full path, or the id that `albums --json` lists)."
+    );
     Ok(exit::OK)
 }
 

@@ -26,7 +26,8 @@ pub struct GlobalArgs {
     /// Talk to a simulated iPhone in this process instead of a real one.
     #[arg(long, global = true)]
     pub demo: bool,
-    /// How long to wait for "Trust This Computer?" to be answered on the phone, in seconds.
+    /// How long to wait for "Trust This Computer?" to be answered on the phone, or for the first
+    /// unlock of a phone that restarted, in seconds.
     #[arg(long, global = true, default_value_t = 120, value_name = "SECONDS")]
     pub trust_timeout: u64,
     /// How long the phone may stay silent while an answer is due, in seconds, before the

@@ -417,7 +417,21 @@ impl Output {
                  download to finish, then run pull again."
             ));
         }
-        let other = s.files_failed.saturating_sub(s.icloud_only_failed);
+        if s.original_missing_failed > 0 || (s.dry_run && p.original_missing > 0) {
+            let n = if s.dry_run {
+                p.original_missing
+            } else {
+                s.original_missing_failed
+            };
+            self.line(&format!(
+                "{n} originals are missing: Photos.sqlite says they are neither on the phone nor in \
+                 iCloud, so they could not be copied and \"Download and Keep Originals\" cannot bring \
+                 them back. Look for them in a backup or on the computer or device they came from."
+            ));
+        }
+        let other = s
+            .files_failed
+            .saturating_sub(s.icloud_only_failed + s.original_missing_failed);
         if other > 0 {
             self.line(&format!(
                 "{other} files could not be copied (see the messages above); run pull again to retry them."
@@ -546,6 +560,7 @@ mod tests {
             device_path: "DCIM/100APPLE/IMG\u{1b}[2J\u{202e}GPJ.exe".into(),
             reason: format!("AFC file info st_size = \"{}\"", "9".repeat(5000)),
             icloud_only: false,
+            original_missing: false,
         })
         .unwrap();
         assert!(

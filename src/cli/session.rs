@@ -15,8 +15,9 @@ use crate::afc::{AfcClient, AfcError, ClientOptions};
 use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
 use crate::lockdown::muxd_records::MuxdPairRecords;
 use crate::lockdown::{
-    LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions, PairingProgress,
-    TRUST_PROMPT, TlsStream,
+    DeviceError, LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions,
+    PairingProgress, ServiceEndpoint, TRUST_PROMPT, TlsStream, UNLOCK_PROMPT,
+    start_service_when_unlocked, start_session_when_unlocked,
 };
 use crate::usbmux::muxd::MuxdError;
 use crate::usbmux::transport::{TransportChoice, TransportError};
@@ -101,9 +102,14 @@ pub fn pairing_options(global: &GlobalArgs) -> PairingOptions {
 }
 
 pub fn show_progress(progress: PairingProgress) {
-    let PairingProgress::WaitingForTrust { polls } = progress;
-    if polls == 1 {
-        eprintln!("{TRUST_PROMPT} (waiting; Ctrl-C to stop)");
+    match progress {
+        PairingProgress::WaitingForTrust { polls: 1 } => {
+            eprintln!("{TRUST_PROMPT} (waiting; Ctrl-C to stop)");
+        }
+        PairingProgress::WaitingForUnlock { polls: 1 } => {
+            eprintln!("{UNLOCK_PROMPT} (waiting; Ctrl-C to stop)");
+        }
+        _ => {}
     }
 }
 
@@ -119,6 +125,8 @@ pub struct PhoneSession {
     pub device: DeviceInfo,
     pub record: PairRecord,
     lockdown: Mutex<LockdownClient>,
+    /// How long StartService waits for a phone locked since its restart (--trust-timeout).
+    unlock: PairingOptions,
 }
 
 impl PhoneSession {
@@ -129,11 +137,12 @@ impl PhoneSession {
         let device = reach.transport.select(global.udid.as_deref()).await?;
         let stores = reach.pair_records(&device)?;
         let mut client = reach.lockdown(&device).await?;
+        let unlock = pairing_options(global);
         let record = crate::lockdown::ensure_paired_session(
             &mut client,
             &stores,
             &device.udid,
-            &pairing_options(global),
+            &unlock,
             show_progress,
             ctrl_c(),
         )
@@ -143,6 +152,7 @@ impl PhoneSession {
             device,
             record,
             lockdown: Mutex::new(client),
+            unlock,
         })
     }
 
@@ -170,7 +180,7 @@ impl PhoneSession {
     /// Start `service` and connect to it (with TLS when the phone asks for it); and its port.
     async fn start_service(&self, service: &str) -> anyhow::Result<(DeviceStream, u16)> {
         let endpoint = self
-            .with_lockdown(async |c| c.start_service(service, None).await)
+            .start_service_endpoint(service)
             .await
             .with_context(|| format!("starting {service} on the phone"))?;
         let port = endpoint.port;
@@ -192,6 +202,56 @@ impl PhoneSession {
             return Ok((Box::new(tls), port));
         }
         Ok((stream, port))
+    }
+
+    /// StartService, waiting for a phone locked since its restart. When the phone has ended the
+    /// session (SessionInactive), one new lockdown connection and session replace the old ones
+    /// and the request is made once more; a second refusal is reported.
+    async fn start_service_endpoint(&self, service: &str) -> anyhow::Result<ServiceEndpoint> {
+        let mut client = self.lockdown.lock().await;
+        match self.start_service_on(&mut client, service).await {
+            Err(LockdownError::Device {
+                error: DeviceError::SessionInactive,
+                ..
+            }) => {
+                tracing::info!("the phone ended the lockdown session; starting a new one");
+                *client = self.new_session().await?;
+                self.start_service_on(&mut client, service).await.context(
+                    "the phone ended the lockdown session twice in a row; unplug and replug \
+                         it and try again",
+                )
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn start_service_on(
+        &self,
+        client: &mut LockdownClient,
+        service: &str,
+    ) -> Result<ServiceEndpoint, LockdownError> {
+        start_service_when_unlocked(
+            client,
+            service,
+            &self.unlock,
+            show_progress,
+            std::future::pending(),
+        )
+        .await
+    }
+
+    /// A fresh lockdown connection with a session on this session's pair record.
+    async fn new_session(&self) -> anyhow::Result<LockdownClient> {
+        let mut client = self.reach.lockdown(&self.device).await?;
+        start_session_when_unlocked(
+            &mut client,
+            &self.record,
+            &self.unlock,
+            show_progress,
+            std::future::pending(),
+        )
+        .await?;
+        Ok(client)
     }
 
     /// Who the import engine is talking to: the UDID and the name the owner gave the phone.
@@ -245,6 +305,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<LockdownError>() {
             match e {
                 LockdownError::PasswordProtected
+                | LockdownError::LockedSinceRestart(_)
                 | LockdownError::UserDeniedPairing
                 | LockdownError::PairingTimedOut(_)
                 | LockdownError::PairingNotAccepted { .. }
@@ -272,4 +333,14 @@ pub fn is_stall(cause: &(dyn std::error::Error + 'static)) -> bool {
         cause.downcast_ref::<TransportError>(),
         Some(TransportError::Muxd(MuxdError::Stalled { .. }))
     )
+}
+
+/// The phone stayed locked since its restart for the whole wait (its advice differs from Trust's).
+pub fn locked_since_restart(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<LockdownError>(),
+            Some(LockdownError::LockedSinceRestart(_))
+        )
+    })
 }

@@ -120,17 +120,24 @@ fn words(r: &Report) -> String {
     ));
     if !l.database_read {
         line(
-            "The phone's photo database could not be read: iCloud, Recently Deleted, hidden and shared figures are unknown."
+            "The phone's photo database could not be read: iCloud-only and missing originals, Recently Deleted, hidden and shared figures are unknown."
                 .into(),
         );
         // The rest would be zeros that look like good news.
     } else {
-        if s.icloud_only == 0 {
+        if s.icloud_only == 0 && s.original_missing == 0 {
             line("Every original is on this phone.".into());
-        } else {
+        }
+        if s.icloud_only > 0 {
             line(format!(
                 "{} only in iCloud (\"Optimize iPhone Storage\"): they cannot be copied over USB. To copy them, choose \"Download and Keep Originals\" in Settings > Photos on the phone and wait for the download, or download them from iCloud.",
                 items(s.icloud_only)
+            ));
+        }
+        if s.original_missing > 0 {
+            line(format!(
+                "{} missing: the original is neither on this phone nor in iCloud (Photos.sqlite), so nothing can copy it and \"Download and Keep Originals\" cannot bring it back. Look for it in a backup or on the computer or device it came from.",
+                items(s.original_missing)
             ));
         }
         if s.only_copy_on_phone == 0 {
@@ -184,6 +191,12 @@ fn words(r: &Report) -> String {
             }
             if d.not_in_dest_icloud_only > 0 {
                 why.push(format!("{} only in iCloud", d.not_in_dest_icloud_only));
+            }
+            if d.not_in_dest_original_missing > 0 {
+                why.push(format!(
+                    "{} with the original missing",
+                    d.not_in_dest_original_missing
+                ));
             }
             let why = if why.is_empty() {
                 String::new()

@@ -358,8 +358,14 @@ impl Output {
                 }
                 if p.icloud_only > 0 {
                     self.line(&format!(
-                        "  note: {} files belong to originals only in iCloud and cannot be copied (Settings › Photos › Download and Keep Originals, then pull).",
-                        p.icloud_only
+                        "  note: {} files of {} items belong to originals only in iCloud and cannot be copied (Settings › Photos › Download and Keep Originals, then pull).",
+                        p.icloud_only, p.icloud_only_items
+                    ));
+                }
+                if p.original_missing > 0 {
+                    self.line(&format!(
+                        "  note: {} files of {} items belong to originals that are missing (on neither the phone nor iCloud, says Photos.sqlite): nothing can copy them, and Download and Keep Originals cannot help; look for them in a backup.",
+                        p.original_missing, p.original_missing_items
                     ));
                 }
             }

@@ -97,6 +97,9 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                     Ok(code) => format!("import ended with exit code {code}"),
                     Err(e) => {
                         let hint = match session::exit_code_for(e) {
+                            _ if session::locked_since_restart(e) => {
+                                " — unlock the phone with its passcode, then unplug and replug it"
+                            }
                             exit::NOT_TRUSTED => {
                                 " — unlock the phone, tap Trust, then unplug and replug it"
                             }

@@ -111,6 +111,8 @@ pub struct Plan {
     pub bytes_to_copy: u64,
     /// Selected assets whose original is only in iCloud (from the photo library).
     pub icloud_only: u64,
+    /// Selected assets whose original is neither on the phone nor in iCloud.
+    pub original_missing: u64,
     /// Files skipped because their name from the phone is unsafe.
     pub unsafe_names: u64,
 }
@@ -153,6 +155,9 @@ pub enum PullEvent {
         reason: String,
         /// The original is only in iCloud (or the phone could not read it, as it does then).
         icloud_only: bool,
+        /// Photos.sqlite says the original is neither on the phone nor in iCloud.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        original_missing: bool,
     },
 }
 
@@ -173,6 +178,8 @@ pub struct Summary {
     pub files_failed: u64,
     /// Originals that could not be copied because they are only in iCloud.
     pub icloud_only_failed: u64,
+    /// Originals that could not be copied because they are on neither the phone nor iCloud.
+    pub original_missing_failed: u64,
 }
 
 impl Summary {
@@ -538,6 +545,9 @@ async fn plan(
         if asset.icloud_only {
             plan.icloud_only += 1;
         }
+        if asset.original_missing {
+            plan.original_missing += 1;
+        }
         asset.resources.sort_by_key(|r| role_rank(r.role));
         let mut wanted = Vec::new();
         let mut unsafe_original = false;
@@ -625,6 +635,11 @@ async fn plan(
                 icloud_only_reason(None),
                 true,
             )?;
+            continue;
+        }
+        if asset.original_missing && first.pending[0].role == ResourceRole::Original {
+            // Not on the phone and not in iCloud: no read can succeed, no setting can help.
+            report_missing(shared, &first.pending[0].device_path)?;
             continue;
         }
         jobs.push_back(Job {
@@ -855,6 +870,25 @@ fn report_failure(
         device_path: path.to_string(),
         reason,
         icloud_only,
+        original_missing: false,
+    });
+    Ok(())
+}
+
+/// Why a missing original was not copied: the phone has no copy and iCloud has none either.
+pub const ORIGINAL_MISSING_REASON: &str = "the original is missing: Photos.sqlite says it is neither on this phone nor in iCloud, so no setting on the phone can download it; look for it in a backup or on the computer or device it came from";
+
+fn report_missing(shared: &Shared, path: &str) -> Result<(), PullError> {
+    {
+        let mut s = shared.summary.lock().map_err(internal)?;
+        s.files_failed += 1;
+        s.original_missing_failed += 1;
+    }
+    shared.observer.event(&PullEvent::Failed {
+        device_path: path.to_string(),
+        reason: ORIGINAL_MISSING_REASON.to_string(),
+        icloud_only: false,
+        original_missing: true,
     });
     Ok(())
 }
@@ -1306,6 +1340,7 @@ mod tests {
             trashed: false,
             trashed_at: None,
             icloud_only: false,
+            original_missing: false,
             favorite: false,
             albums: Vec::new(),
         }

@@ -57,6 +57,8 @@ pub struct DestFigures {
     pub not_in_dest_recently_deleted: usize,
     /// Of those, items whose original is only in iCloud (`pull` cannot read them).
     pub not_in_dest_icloud_only: usize,
+    /// Of those, items whose original is on neither the phone nor iCloud.
+    pub not_in_dest_original_missing: usize,
     /// Files recorded in DEST's ledger for this phone.
     pub files_recorded: u64,
     /// When DEST last received a file from this phone.
@@ -69,6 +71,8 @@ pub struct LibraryStatus {
     pub library: LibraryFigures,
     /// Items whose original is only in iCloud ("Optimize iPhone Storage").
     pub icloud_only: usize,
+    /// Items whose original is on neither the phone nor iCloud (Photos.sqlite).
+    pub original_missing: usize,
     /// Items not (yet) in iCloud: this phone holds the only copy.
     pub only_copy_on_phone: usize,
     /// Of those: upload pending.
@@ -137,16 +141,16 @@ pub fn library_status(
     let mut files = 0;
     let mut bytes = 0u64;
     let mut files_not_sized = 0;
-    for r in inventory
-        .assets
-        .iter()
-        .flat_map(|a| a.resources.iter())
-        .filter(|r| counted(r.role))
-    {
-        files += 1;
-        match sizes.get(&r.device_path) {
-            Some(n) => bytes = bytes.saturating_add(*n),
-            None => files_not_sized += 1,
+    for a in &inventory.assets {
+        let off_phone = a.icloud_only || a.original_missing;
+        for r in a.resources.iter().filter(|r| counted(r.role)) {
+            match sizes.get(&r.device_path) {
+                Some(n) => bytes = bytes.saturating_add(*n),
+                // An original deleted from DCIM (listed from Photos.sqlite): no file to count.
+                None if off_phone => continue,
+                None => files_not_sized += 1,
+            }
+            files += 1;
         }
     }
     let photos = inventory
@@ -169,6 +173,7 @@ pub fn library_status(
             database_read: inventory.db.is_some(),
         },
         icloud_only: c.icloud_only,
+        original_missing: c.original_missing,
         only_copy_on_phone: c.pending_upload + c.not_synced,
         upload_pending: c.pending_upload,
         not_synced: c.not_synced,
@@ -206,6 +211,7 @@ fn dest_figures(
         items_not_in_dest: 0,
         not_in_dest_recently_deleted: 0,
         not_in_dest_icloud_only: 0,
+        not_in_dest_original_missing: 0,
         files_recorded: 0,
         last_received: None,
     };
@@ -240,6 +246,7 @@ fn dest_figures(
             figures.items_not_in_dest += 1;
             figures.not_in_dest_recently_deleted += asset.trashed as usize;
             figures.not_in_dest_icloud_only += asset.icloud_only as usize;
+            figures.not_in_dest_original_missing += asset.original_missing as usize;
         }
     }
     Ok(figures)

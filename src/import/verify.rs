@@ -58,12 +58,17 @@ pub enum ProblemKind {
     AtRisk,
     /// On the phone, not in the archive, and not copyable: the original is only in iCloud.
     IcloudOnly,
+    /// Not in the archive and not copyable: the original is on neither the phone nor iCloud.
+    OriginalMissing,
 }
 
 impl ProblemKind {
     /// Damage to the archive (as opposed to something not yet archived).
     pub fn is_damage(self) -> bool {
-        !matches!(self, ProblemKind::AtRisk | ProblemKind::IcloudOnly)
+        !matches!(
+            self,
+            ProblemKind::AtRisk | ProblemKind::IcloudOnly | ProblemKind::OriginalMissing
+        )
     }
 
     /// Short lower-case label for the human report.
@@ -76,6 +81,7 @@ impl ProblemKind {
             ProblemKind::BadLedgerPath => "bad ledger row",
             ProblemKind::AtRisk => "only on the phone",
             ProblemKind::IcloudOnly => "only in iCloud",
+            ProblemKind::OriginalMissing => "original missing",
         }
     }
 }
@@ -130,7 +136,7 @@ impl ArchiveReport {
             ProblemKind::HashMismatch => self.hash_mismatch += 1,
             ProblemKind::Unreadable => self.unreadable += 1,
             ProblemKind::BadLedgerPath => self.bad_ledger_path += 1,
-            ProblemKind::AtRisk | ProblemKind::IcloudOnly => {}
+            ProblemKind::AtRisk | ProblemKind::IcloudOnly | ProblemKind::OriginalMissing => {}
         }
     }
 }
@@ -149,6 +155,12 @@ pub struct PhoneReport {
     pub at_risk: u64,
     /// Files of assets whose original is only in iCloud: not copyable, not in the archive.
     pub icloud_only: u64,
+    /// Files of assets whose original is on neither the phone nor iCloud: not copyable.
+    pub original_missing: u64,
+    /// The same two as items (assets): a phone that deleted an optimised original from DCIM
+    /// lists fewer of its files than one that keeps a placeholder, but the items agree.
+    pub icloud_only_items: u64,
+    pub original_missing_items: u64,
 }
 
 /// What `repair` did.
@@ -439,6 +451,7 @@ pub fn check_phone(
             continue;
         }
         report.assets_selected += 1;
+        let mut not_copyable = false;
         for res in &asset.resources {
             if res.role == ResourceRole::EditedRender {
                 continue;
@@ -462,7 +475,14 @@ pub fn check_phone(
             }
             // An iCloud-only asset's companions wait for their original (pull copies them
             // together), so none of its files is copyable yet.
-            let (kind, detail) = if asset.icloud_only {
+            not_copyable |= asset.original_missing || asset.icloud_only;
+            let (kind, detail) = if asset.original_missing {
+                report.original_missing += 1;
+                (
+                    ProblemKind::OriginalMissing,
+                    crate::import::pull::ORIGINAL_MISSING_REASON.to_string(),
+                )
+            } else if asset.icloud_only {
                 report.icloud_only += 1;
                 (
                     ProblemKind::IcloudOnly,
@@ -485,6 +505,10 @@ pub fn check_phone(
                 dest_path: None,
                 detail,
             });
+        }
+        if not_copyable {
+            report.icloud_only_items += asset.icloud_only as u64;
+            report.original_missing_items += asset.original_missing as u64;
         }
     }
     Ok(report)

@@ -3,7 +3,9 @@
 //!
 //! A name matches an album when it equals, ignoring case (Unicode lower-casing), the album's
 //! title ("Iceland 2025") or its full path ("Trips/Iceland 2025"). A title shared by two albums
-//! selects both. An unknown name is an error that lists the closest album names.
+//! selects both. An album's id (its ZUUID, listed by `albums --json`) selects exactly that
+//! album, so two albums with the same title or path can be told apart by a script. An unknown
+//! name is an error that lists the closest album names.
 
 use crate::untrusted::text::for_terminal_max;
 use std::collections::BTreeSet;
@@ -20,6 +22,8 @@ const MIN_SIMILARITY: f64 = 0.5;
 /// One line of `iphone-import albums`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlbumLine {
+    /// Stable id (ZGENERICALBUM.ZUUID): `pull --album ID` selects this album alone.
+    pub id: Option<String>,
     /// "Trips/Iceland 2025": folders and title joined with `/`.
     pub path: String,
     pub title: String,
@@ -28,7 +32,8 @@ pub struct AlbumLine {
     pub shared: bool,
     /// Items in the album, including those in Recently Deleted and those not on the phone.
     pub items: usize,
-    /// Items whose original is not on this phone (only in iCloud): `pull` cannot copy them.
+    /// Items whose original is not on this phone (only in iCloud, or missing): `pull` cannot
+    /// copy them.
     pub not_on_phone: usize,
     /// Items of the album that are in Recently Deleted.
     pub in_recently_deleted: usize,
@@ -40,6 +45,7 @@ pub fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
         .albums
         .iter()
         .map(|m| AlbumLine {
+            id: m.album.uuid.clone(),
             path: m.album.path.clone(),
             title: m.album.title.clone(),
             folders: m.album.folders.clone(),
@@ -95,12 +101,22 @@ pub fn select(albums: &[AlbumMembers], names: &[String]) -> Result<Vec<usize>, A
     let mut chosen = BTreeSet::new();
     for name in names {
         let wanted = normalise(name);
-        let hits: Vec<usize> = (0..albums.len())
+        let by_id: Vec<usize> = (0..albums.len())
             .filter(|&i| {
-                let a = &albums[i].album;
-                normalise(&a.title) == wanted || normalise(&a.path) == wanted
+                let id = albums[i].album.uuid.as_deref();
+                id.is_some_and(|id| id.eq_ignore_ascii_case(name.trim()))
             })
             .collect();
+        let hits: Vec<usize> = if by_id.is_empty() {
+            (0..albums.len())
+                .filter(|&i| {
+                    let a = &albums[i].album;
+                    normalise(&a.title) == wanted || normalise(&a.path) == wanted
+                })
+                .collect()
+        } else {
+            by_id
+        };
         if hits.is_empty() {
             return Err(AlbumError::Unknown {
                 name: name.clone(),
@@ -201,6 +217,32 @@ mod tests {
             select(&albums, &names(&["ärzte", "Family"])).unwrap(),
             [1, 2, 3]
         );
+    }
+
+    #[test]
+    fn an_id_selects_one_of_two_albums_with_the_same_path() {
+        let mut albums = vec![album(1, &[], "Pets"), album(2, &[], "Pets")];
+        albums[0].album.uuid = Some("8F0C6D6E-0000-4000-8000-00000000000A".into());
+        albums[1].album.uuid = Some("8F0C6D6E-0000-4000-8000-00000000000B".into());
+        assert_eq!(select(&albums, &names(&["pets"])).unwrap(), [0, 1]);
+        let by_id = |id: &str| select(&albums, &names(&[id])).unwrap();
+        assert_eq!(by_id("8F0C6D6E-0000-4000-8000-00000000000B"), [1]);
+        assert_eq!(by_id(" 8f0c6d6e-0000-4000-8000-00000000000a "), [0]);
+        let lines: Vec<Option<String>> = album_lines(&Inventory {
+            assets: Vec::new(),
+            db: None,
+            missing_files: Vec::new(),
+            counts: Default::default(),
+            albums: albums.clone(),
+            warnings: Vec::new(),
+            unsafe_names: 0,
+        })
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(Option::is_some));
+        assert_ne!(lines[0], lines[1]);
     }
 
     #[test]

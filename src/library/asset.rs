@@ -68,6 +68,8 @@ pub struct Asset {
     pub trashed_at: Option<DateTime<FixedOffset>>,
     /// The original is only in iCloud ("Optimize iPhone Storage"): reads of it fail.
     pub icloud_only: bool,
+    /// Photos.sqlite says the original is neither on the phone nor in iCloud.
+    pub original_missing: bool,
     pub favorite: bool,
     /// Album paths ("Trips/Iceland 2025") the asset belongs to.
     pub albums: Vec<String>,

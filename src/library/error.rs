@@ -6,6 +6,9 @@ use thiserror::Error;
 
 use crate::afc::AfcError;
 
+/// What is unknown when Photos.sqlite cannot be used (said wherever that happens).
+pub const WITHOUT_DB: &str = "photos and videos are still listed from DCIM, but albums, hidden items, iCloud-only and missing originals, and Recently Deleted are unknown (pull copies items in Recently Deleted too)";
+
 #[derive(Debug, Error)]
 pub enum LibraryError {
     /// Listing or reading a file on the phone failed.
@@ -30,12 +33,17 @@ pub enum LibraryError {
         #[source]
         source: std::io::Error,
     },
-    /// Photos.sqlite was copied twice and neither copy passed SQLite's integrity check (the phone
+    /// Photos.sqlite was copied again and no copy passed SQLite's integrity check (the phone
     /// kept writing it, or it is damaged). The import still works without it.
     #[error(
-        "the copy of Photos.sqlite is damaged ({detail}) even after copying it again; photos are still listed from DCIM, but hidden/trashed/album information is missing. Retry when the phone is idle (screen on, Photos app closed)"
+        "the copy of Photos.sqlite is damaged ({detail}) even after copying it again; {WITHOUT_DB}. Retry when the phone is idle (screen on, Photos app closed)"
     )]
     DbCorrupt { detail: String },
+    /// Photos.sqlite or its -wal changed during every copy. The import still works without it.
+    #[error(
+        "Photos.sqlite kept changing while it was copied ({copies} copies); {WITHOUT_DB}. Retry when the phone is idle (screen on, Photos app closed)"
+    )]
+    DbUnstable { copies: usize },
     /// A local Photos.sqlite file (opened as it is, not copied by this run) is not a sound
     /// database.
     #[error(

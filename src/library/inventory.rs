@@ -11,7 +11,7 @@ use futures::stream;
 use serde::Serialize;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
-use super::error::LibraryError;
+use super::error::{LibraryError, WITHOUT_DB};
 use super::names::{check_name, printable};
 use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db};
 use super::scan::{ScanOptions, list, scan};
@@ -43,6 +43,8 @@ pub struct InventoryCounts {
     /// When the first trashed item is purged from Recently Deleted (trashed + 30 days).
     pub earliest_purge: Option<DateTime<FixedOffset>>,
     pub icloud_only: usize,
+    /// Originals on neither the phone nor iCloud (Photos.sqlite): nothing can fetch them.
+    pub original_missing: usize,
     pub favorites: usize,
     pub edited: usize,
     /// Upload pending: the only copy is on this phone (cloud state 1).
@@ -63,6 +65,7 @@ pub struct MissingFile {
     /// `ZDIRECTORY/ZFILENAME`, control characters escaped (for display, not a path to request).
     pub path: Option<String>,
     pub icloud_only: bool,
+    pub original_missing: bool,
     pub trashed: bool,
 }
 
@@ -133,6 +136,13 @@ pub async fn inventory(
         Some(dir) => match fetch_db(afc, dir).await {
             Ok(db) => db,
             Err(e) if e.is_connection_lost() => return Err(e),
+            // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
+            Err(e @ LibraryError::Afc { .. }) => {
+                warnings.push(format!(
+                    "the phone's photo database could not be read ({e}); {WITHOUT_DB}"
+                ));
+                None
+            }
             Err(e) => {
                 warnings.push(e.to_string());
                 None
@@ -182,6 +192,8 @@ pub async fn inventory(
         // (asset index, row index): the rows stay where they are (a vector of moved rows was
         // 25 MB more at the peak of a 100,000-asset inventory).
         let mut matches: Vec<(usize, usize)> = Vec::new();
+        // Rows whose original is not on the phone and not listed either (removed from DCIM).
+        let mut absent: Vec<usize> = Vec::new();
         let mut rows = db.assets;
         for (ri, row) in rows.iter().enumerate() {
             let found = match (&row.directory, &row.filename) {
@@ -203,7 +215,8 @@ pub async fn inventory(
             for pk in &row.album_pks {
                 if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
                     m.items += 1;
-                    m.not_on_phone += (row.icloud_only || !on_phone) as usize;
+                    m.not_on_phone +=
+                        (row.icloud_only || row.original_missing || !on_phone) as usize;
                     m.trashed += row.trashed as usize;
                 }
             }
@@ -211,6 +224,11 @@ pub async fn inventory(
                 Some(i) if !details.contains_key(&i) => {
                     details.insert(i, row.has_adjustments);
                     matches.push((i, ri));
+                }
+                None if (row.icloud_only || row.original_missing)
+                    && absent_asset(row).is_some() =>
+                {
+                    absent.push(ri);
                 }
                 _ => {
                     missing_files.push(MissingFile {
@@ -221,6 +239,7 @@ pub async fn inventory(
                             _ => None,
                         },
                         icloud_only: row.icloud_only,
+                        original_missing: row.original_missing,
                         trashed: row.trashed,
                     });
                     count_row(&mut counts, row);
@@ -229,6 +248,15 @@ pub async fn inventory(
         }
         drop(by_path);
         drop(by_lower);
+        // Optimised originals are deleted from DCIM on real phones: they still are assets, so
+        // pull, status and verify give the same account as when the file is listed.
+        for ri in absent {
+            if let Some(asset) = absent_asset(&rows[ri]) {
+                details.insert(assets.len(), rows[ri].has_adjustments);
+                matches.push((assets.len(), ri));
+                assets.push(asset);
+            }
+        }
         for (i, ri) in matches {
             let a = &mut assets[i];
             let row = &mut rows[ri];
@@ -246,6 +274,7 @@ pub async fn inventory(
             a.trashed = row.trashed;
             a.trashed_at = row.trashed_at;
             a.icloud_only = row.icloud_only;
+            a.original_missing = row.original_missing;
             a.favorite = row.favorite;
             for pk in &row.album_pks {
                 if let Some(&j) = album_index.get(pk) {
@@ -281,6 +310,43 @@ pub async fn inventory(
     })
 }
 
+/// The asset of a row whose original is not on the phone and not in the listings, at the path
+/// Photos.sqlite gives (`ZDIRECTORY/ZFILENAME`), if that path is made of safe names. Its
+/// original is never read (pull reports it, verify and status count it).
+fn absent_asset(row: &DbAsset) -> Option<Asset> {
+    let (dir, file) = (row.directory.as_deref()?, row.filename.as_deref()?);
+    if dir.is_empty() || dir.split('/').any(|c| check_name(c).is_err()) || check_name(file).is_err()
+    {
+        return None;
+    }
+    let path = format!("{dir}/{file}");
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    Some(Asset {
+        key: path.clone(),
+        uuid: None,
+        folder: dir.to_owned(),
+        stem: stem.to_owned(),
+        kind: match row.kind {
+            DbKind::Video => AssetKind::Video,
+            _ => AssetKind::Photo,
+        },
+        resources: vec![Resource {
+            role: ResourceRole::Original,
+            device_path: path,
+            size: None,
+            mtime_ns: None,
+        }],
+        created: None,
+        hidden: false,
+        trashed: false,
+        trashed_at: None,
+        icloud_only: false,
+        original_missing: false,
+        favorite: false,
+        albums: Vec::new(),
+    })
+}
+
 /// (lower-case folder, lower-case original name) → asset index.
 fn lowercase_paths(assets: &[Asset]) -> HashMap<(String, String), usize> {
     assets
@@ -299,6 +365,7 @@ fn count_row(c: &mut InventoryCounts, row: &DbAsset) {
     c.favorites += row.favorite as usize;
     c.edited += row.has_adjustments as usize;
     c.icloud_only += row.icloud_only as usize;
+    c.original_missing += row.original_missing as usize;
     c.shared += row.shared as usize;
     match row.cloud {
         CloudState::PendingUpload => c.pending_upload += 1,

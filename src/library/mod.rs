@@ -3,9 +3,12 @@
 
 pub mod albums;
 pub mod asset;
+mod db_albums;
+pub mod db_fetch;
 pub mod error;
 pub mod inventory;
 pub mod names;
+pub mod originals;
 pub mod photos_db;
 pub mod scan;
 

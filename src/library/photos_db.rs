@@ -1,7 +1,4 @@
-//! Photos.sqlite, read from a local copy. The live database is in WAL mode, so the main file and
-//! `-wal` are both copied (streamed to temp files, then renamed) into a cache directory; an
-//! unchanged database (same sizes and mtimes on the phone) is not copied again. The copy is
-//! opened read-only and checked with `PRAGMA quick_check`; a torn copy is fetched once more.
+//! Photos.sqlite, read from a local copy (fetched by `db_fetch`).
 //!
 //! The schema is detected by inspection, never by iOS version (photo-library.md §6.2): the asset
 //! table is ZASSET or ZGENERICASSET, the album join table is the `Z_<n>ASSETS` table with a
@@ -9,32 +6,25 @@
 //! agrees with Z_PRIMARYKEY's Album entity wins), and only columns that exist are queried.
 //! Codes this tool does not know read as unknown, malformed values as absent.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::db_albums::read_albums;
 use super::error::LibraryError;
-use super::scan::afc_path;
-use crate::afc::{AfcClient, AfcStatus, FileInfo};
+use super::originals::{OriginalPlace, Originals};
 use crate::untrusted::plist::{Limits, decode_dict};
 
-pub const DB_PATH: &str = "PhotoData/Photos.sqlite";
-pub const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
+pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db};
+
 /// Core Data timestamps count seconds from 2001-01-01 UTC.
 pub const CORE_DATA_EPOCH: i64 = 978_307_200;
 /// Rows accepted from one table: far above any real library, low enough to bound memory.
 pub const MAX_ROWS: usize = 5_000_000;
-/// Album nesting followed when building folder paths (guards against parent cycles).
-const MAX_FOLDER_DEPTH: usize = 32;
-
-const CACHE_DB: &str = "Photos.sqlite";
-const CACHE_WAL: &str = "Photos.sqlite-wal";
-const CACHE_SHM: &str = "Photos.sqlite-shm";
-const CACHE_STATE: &str = "Photos.sqlite.source.json";
 
 /// ZASSET.ZKIND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,8 +90,12 @@ pub struct DbAsset {
     pub trashed: bool,
     pub trashed_at: Option<DateTime<FixedOffset>>,
     pub favorite: bool,
+    /// Edited: ZHASADJUSTMENTS where it exists, else ZADJUSTMENTSSTATE > 0 (iOS 18+).
     pub has_adjustments: bool,
+    /// The original is not on the phone but iCloud has it (see `originals`).
     pub icloud_only: bool,
+    /// The original is neither on the phone nor in iCloud (see `originals`).
+    pub original_missing: bool,
     pub cloud: CloudState,
     /// In a shared album (ZBUNDLESCOPE 2, or member of a ZKIND 1505 album) or Shared with You (3).
     pub shared: bool,
@@ -178,169 +172,7 @@ pub struct LibraryDb {
     pub cache_path: PathBuf,
 }
 
-/// Sizes and mtimes of the phone's files at the time of the cached copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SourceState {
-    db: (u64, u64),
-    wal: Option<(u64, u64)>,
-}
-
-fn stamp(info: &FileInfo) -> (u64, u64) {
-    (info.st_size, info.st_mtime_ns)
-}
-
-async fn stat_optional(afc: &AfcClient, rel: &str) -> Result<Option<FileInfo>, LibraryError> {
-    match afc.stat(&afc_path(rel)).await {
-        Ok(info) => Ok(Some(info)),
-        Err(e) if e.status() == Some(AfcStatus::ObjectNotFound) => Ok(None),
-        Err(e) => Err(LibraryError::Afc {
-            path: rel.to_owned(),
-            source: e,
-        }),
-    }
-}
-
-/// Copies Photos.sqlite (+ `-wal`) into `cache_dir` unless the cached copy is current, opens the
-/// copy read-only and decodes it. None when the phone has no Photos.sqlite.
-pub async fn fetch_db(
-    afc: &AfcClient,
-    cache_dir: &Path,
-) -> Result<Option<LibraryDb>, LibraryError> {
-    let mut fetched = false;
-    let mut last_problem = String::new();
-    for attempt in 0..2 {
-        let Some(db_info) = stat_optional(afc, DB_PATH).await? else {
-            return Ok(None);
-        };
-        let wal_info = stat_optional(afc, WAL_PATH).await?;
-        let state = SourceState {
-            db: stamp(&db_info),
-            wal: wal_info.as_ref().map(stamp),
-        };
-        // The second attempt always copies: the first copy (maybe a cached one) was bad.
-        let reused = attempt == 0 && cache_is_current(cache_dir, &state);
-        if !reused {
-            match copy_into_cache(afc, cache_dir, &state).await {
-                Ok(()) => fetched = true,
-                // The file changed while it was copied: that is a torn copy, try again.
-                Err(LibraryError::Afc {
-                    source: crate::afc::AfcError::SizeMismatch { .. },
-                    path,
-                }) => {
-                    last_problem = format!("{path} changed while it was copied");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let db_path = cache_dir.join(CACHE_DB);
-        let opened = tokio::task::spawn_blocking({
-            let db_path = db_path.clone();
-            // A reused copy passed quick_check on the run that fetched it (a failed one is
-            // never reused); checking 60 MB again cost a no-op re-run 0.2 s at 100k assets.
-            move || open_checked(&db_path, !reused).and_then(|conn| read_library(&conn))
-        })
-        .await
-        .map_err(|e| LibraryError::DbCorrupt {
-            detail: format!("the reader crashed: {e}"),
-        })?;
-        match opened {
-            Ok((schema, assets, albums)) => {
-                return Ok(Some(LibraryDb {
-                    schema,
-                    assets,
-                    albums,
-                    wal_present: state.wal.is_some(),
-                    fetched,
-                    cache_path: db_path,
-                }));
-            }
-            Err(Corrupt::Damaged(detail)) => {
-                last_problem = detail;
-                // Forget the copy so a later run fetches it again too.
-                let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
-            }
-            // Unchecked, a reused copy damaged since may fail in any way: fetch a checked one.
-            Err(Corrupt::Other(e)) if reused => {
-                last_problem = e.to_string();
-                let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
-            }
-            Err(Corrupt::Other(e)) => return Err(e),
-        }
-    }
-    Err(LibraryError::DbCorrupt {
-        detail: last_problem,
-    })
-}
-
-fn read_state(cache_dir: &Path) -> Option<SourceState> {
-    let bytes = std::fs::read(cache_dir.join(CACHE_STATE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// The cached copy matches what the phone has now (and its files are the sizes we copied).
-fn cache_is_current(cache_dir: &Path, state: &SourceState) -> bool {
-    if read_state(cache_dir).as_ref() != Some(state) {
-        return false;
-    }
-    let len = |name| {
-        std::fs::metadata(cache_dir.join(name))
-            .map(|m| m.len())
-            .ok()
-    };
-    len(CACHE_DB) == Some(state.db.0)
-        && match state.wal {
-            Some((size, _)) => len(CACHE_WAL) == Some(size),
-            None => true,
-        }
-}
-
-async fn copy_one(afc: &AfcClient, rel: &str, size: u64, dest: &Path) -> Result<(), LibraryError> {
-    let part = dest.with_extension("part");
-    let mut file = tokio::fs::File::create(&part)
-        .await
-        .map_err(LibraryError::cache(&part))?;
-    afc.read_file_to(&afc_path(rel), Some(size), &mut file)
-        .await
-        .map_err(LibraryError::afc(rel))?;
-    file.sync_all().await.map_err(LibraryError::cache(&part))?;
-    drop(file);
-    tokio::fs::rename(&part, dest)
-        .await
-        .map_err(LibraryError::cache(dest))
-}
-
-async fn copy_into_cache(
-    afc: &AfcClient,
-    cache_dir: &Path,
-    state: &SourceState,
-) -> Result<(), LibraryError> {
-    tokio::fs::create_dir_all(cache_dir)
-        .await
-        .map_err(LibraryError::cache(cache_dir))?;
-    // Invalidate first: a crash mid-copy must not leave a state file vouching for new files.
-    for name in [CACHE_STATE, CACHE_SHM] {
-        remove_if_present(&cache_dir.join(name))?;
-    }
-    copy_one(afc, DB_PATH, state.db.0, &cache_dir.join(CACHE_DB)).await?;
-    match state.wal {
-        Some((size, _)) => copy_one(afc, WAL_PATH, size, &cache_dir.join(CACHE_WAL)).await?,
-        None => remove_if_present(&cache_dir.join(CACHE_WAL))?,
-    }
-    let json = serde_json::to_vec(state).expect("plain struct serialises");
-    let path = cache_dir.join(CACHE_STATE);
-    std::fs::write(&path, json).map_err(LibraryError::cache(&path))
-}
-
-fn remove_if_present(path: &Path) -> Result<(), LibraryError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LibraryError::cache(path)(e)),
-    }
-}
-
-enum Corrupt {
+pub(super) enum Corrupt {
     /// The copy is not a sound database: fetch again.
     Damaged(String),
     Other(LibraryError),
@@ -364,7 +196,7 @@ impl From<LibraryError> for Corrupt {
 
 /// Opens the copy read-only (SQLite builds the `-shm` beside it, in our cache) and, with
 /// `check`, runs `quick_check` on it.
-fn open_checked(path: &Path, check: bool) -> Result<Connection, Corrupt> {
+pub(super) fn open_checked(path: &Path, check: bool) -> Result<Connection, Corrupt> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -379,7 +211,9 @@ fn open_checked(path: &Path, check: bool) -> Result<Connection, Corrupt> {
     Ok(conn)
 }
 
-fn read_library(conn: &Connection) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+pub(super) fn read_library(
+    conn: &Connection,
+) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
     let schema = detect_schema(conn)?;
     let (assets, albums) = read_assets(conn, &schema)?;
     Ok((schema, assets, albums))
@@ -537,7 +371,7 @@ fn read_model_version(
 }
 
 /// An integer from any storage class (garbage → None, never an error).
-fn int(v: ValueRef<'_>) -> Option<i64> {
+pub(super) fn int(v: ValueRef<'_>) -> Option<i64> {
     match v {
         ValueRef::Integer(i) => Some(i),
         ValueRef::Real(f) if f.is_finite() => Some(f as i64),
@@ -554,7 +388,7 @@ fn real(v: ValueRef<'_>) -> Option<f64> {
 }
 
 /// Text, capped: a name or UUID longer than this is garbage.
-fn text(v: ValueRef<'_>) -> Option<String> {
+pub(super) fn text(v: ValueRef<'_>) -> Option<String> {
     match v {
         ValueRef::Text(t) if t.len() <= 4096 => std::str::from_utf8(t).ok().map(str::to_owned),
         _ => None,
@@ -578,7 +412,7 @@ pub fn core_data_time(secs: f64, offset_secs: Option<i64>) -> Option<DateTime<Fi
 }
 
 /// `SELECT` list entry for a column that may not exist.
-fn col(schema: &Schema, table: &str, alias: &str, column: &str) -> String {
+pub(super) fn col(schema: &Schema, table: &str, alias: &str, column: &str) -> String {
     if schema.has(table, column) {
         format!("{alias}.{column}")
     } else {
@@ -587,7 +421,7 @@ fn col(schema: &Schema, table: &str, alias: &str, column: &str) -> String {
 }
 
 /// Runs `sql` and hands each row to `f`, refusing more than MAX_ROWS rows.
-fn for_rows(
+pub(super) fn for_rows(
     conn: &Connection,
     sql: &str,
     mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
@@ -608,91 +442,7 @@ fn for_rows(
     Ok(())
 }
 
-fn read_albums(conn: &Connection, schema: &Schema) -> Result<Vec<DbAlbum>, Corrupt> {
-    const T: &str = "ZGENERICALBUM";
-    if !schema.has(T, "Z_PK") || !schema.has(T, "ZKIND") {
-        return Ok(Vec::new());
-    }
-    struct Row {
-        kind: Option<i64>,
-        title: Option<String>,
-        parent: Option<i64>,
-        trashed: bool,
-        uuid: Option<String>,
-    }
-    let sql = format!(
-        "SELECT a.Z_PK, a.ZKIND, {}, {}, {}, {} FROM {T} a",
-        col(schema, T, "a", "ZTITLE"),
-        col(schema, T, "a", "ZPARENTFOLDER"),
-        col(schema, T, "a", "ZTRASHEDSTATE"),
-        col(schema, T, "a", "ZUUID"),
-    );
-    let mut rows: HashMap<i64, Row> = HashMap::new();
-    for_rows(conn, &sql, |r| {
-        if let Some(pk) = int(r.get_ref(0)?) {
-            rows.insert(
-                pk,
-                Row {
-                    kind: int(r.get_ref(1)?),
-                    title: text(r.get_ref(2)?),
-                    parent: int(r.get_ref(3)?),
-                    trashed: int(r.get_ref(4)?) == Some(1),
-                    uuid: text(r.get_ref(5)?),
-                },
-            );
-        }
-        Ok(())
-    })?;
-    let mut albums = Vec::new();
-    for (pk, row) in &rows {
-        let Some(kind @ (2 | 1505)) = row.kind else {
-            continue;
-        };
-        if row.trashed {
-            continue;
-        }
-        // Folder titles up the ZPARENTFOLDER chain until the root (3999) or a missing parent.
-        let mut parts = vec![row.title.clone().unwrap_or_else(|| "(untitled)".to_owned())];
-        let mut parent = row.parent;
-        let mut in_trash = false;
-        for _ in 0..MAX_FOLDER_DEPTH {
-            let Some(p) = parent.and_then(|p| rows.get(&p)) else {
-                break;
-            };
-            if p.kind != Some(4000) {
-                break;
-            }
-            in_trash |= p.trashed;
-            parts.push(p.title.clone().unwrap_or_else(|| "(untitled)".to_owned()));
-            parent = p.parent;
-        }
-        if in_trash {
-            continue;
-        }
-        parts.reverse();
-        let title = parts.pop().unwrap_or_default();
-        let folders = parts;
-        let path = folders
-            .iter()
-            .chain(std::iter::once(&title))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("/");
-        albums.push(DbAlbum {
-            pk: *pk,
-            uuid: row.uuid.clone(),
-            kind,
-            path,
-            title,
-            folders,
-            shared: kind == 1505,
-        });
-    }
-    albums.sort_by(|a, b| a.path.cmp(&b.path).then(a.pk.cmp(&b.pk)));
-    Ok(albums)
-}
-
-fn read_assets(
+pub(super) fn read_assets(
     conn: &Connection,
     schema: &Schema,
 ) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
@@ -715,33 +465,7 @@ fn read_assets(
             },
         )?;
     }
-    const IR: &str = "ZINTERNALRESOURCE";
-    let mut icloud_only: HashSet<i64> = HashSet::new();
-    let mut resource_cloud: HashMap<i64, i64> = HashMap::new();
-    if ["ZASSET", "ZDATASTORESUBTYPE"]
-        .iter()
-        .all(|c| schema.has(IR, c))
-    {
-        let sql = format!(
-            "SELECT r.ZASSET, {}, {}, {} FROM {IR} r WHERE r.ZDATASTORESUBTYPE = 1",
-            col(schema, IR, "r", "ZLOCALAVAILABILITY"),
-            col(schema, IR, "r", "ZFINGERPRINT"),
-            col(schema, IR, "r", "ZCLOUDLOCALSTATE"),
-        );
-        for_rows(conn, &sql, |r| {
-            let Some(asset) = int(r.get_ref(0)?) else {
-                return Ok(());
-            };
-            let fingerprint = !matches!(r.get_ref(2)?, ValueRef::Null);
-            if int(r.get_ref(1)?) == Some(-1) && fingerprint {
-                icloud_only.insert(asset);
-            }
-            if let Some(s) = int(r.get_ref(3)?) {
-                resource_cloud.insert(asset, s);
-            }
-            Ok(())
-        })?;
-    }
+    let originals = Originals::read(conn, schema)?;
     const CM: &str = "ZCLOUDMASTER";
     let mut master_cloud: HashMap<i64, i64> = HashMap::new();
     if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
@@ -789,7 +513,10 @@ fn read_assets(
         "ZBUNDLESCOPE",
         "ZMASTER",
         "ZCLOUDLOCALSTATE",
+        "ZADJUSTMENTSSTATE",
     ];
+    // iOS 18 dropped ZHASADJUSTMENTS: there an edit is ZADJUSTMENTSSTATE > 0.
+    let has_flag_column = schema.has(t, "ZHASADJUSTMENTS");
     let list: Vec<String> = columns.iter().map(|c| col(schema, t, "a", c)).collect();
     let sql = format!(
         "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
@@ -806,7 +533,13 @@ fn read_assets(
         let trashed = int(get(7)?) == Some(1);
         let cloud = match int(get(12)?).and_then(|m| master_cloud.get(&m)) {
             Some(s) => CloudState::from_code(Some(*s)),
-            None => CloudState::from_code(resource_cloud.get(&pk).copied()),
+            None => CloudState::from_code(originals.resource_cloud(pk)),
+        };
+        let original = originals.place(pk, cloud);
+        let has_adjustments = if has_flag_column {
+            flag(get(10)?)
+        } else {
+            int(get(14)?).is_some_and(|s| s > 0)
         };
         let member_of = membership.remove(&pk).unwrap_or_default();
         let bundle = int(get(11)?);
@@ -834,8 +567,9 @@ fn read_assets(
                 .filter(|_| trashed)
                 .and_then(|s| core_data_time(s, offset)),
             favorite: flag(get(9)?),
-            has_adjustments: flag(get(10)?),
-            icloud_only: icloud_only.contains(&pk),
+            has_adjustments,
+            icloud_only: original == OriginalPlace::IcloudOnly,
+            original_missing: original == OriginalPlace::Missing,
             cloud,
             shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
             albums,

@@ -281,6 +281,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             trashed: false,
             trashed_at: None,
             icloud_only: false,
+            original_missing: false,
             favorite: false,
             albums: Vec::new(),
         }

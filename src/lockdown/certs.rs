@@ -1,22 +1,38 @@
 //! Keys and certificates for a pairing (protocol.md §5.2), made like limd and pymobiledevice3
 //! make them: RSA-2048 root and host keys, X.509 v3, SHA-256, serial 1, empty names,
 //! valid from one minute ago for ten years. Private keys are PKCS#8 PEM.
+//!
+//! Every certificate is strict DER (X.690 §11): strict parsers (Python `cryptography` ≥ 48, so
+//! pymobiledevice3, and possibly the phone) reject anything else. rcgen's `ExplicitNoCa` writes
+//! BasicConstraints `cA FALSE` although DER requires a DEFAULT value to be left out, and writes
+//! KeyUsage as 9 bits with trailing zeros, which DER forbids for a named bit list. So host and
+//! device certificates carry those two extensions (and the SubjectKeyIdentifier rcgen then no
+//! longer writes) as pre-encoded DER of our own, byte for byte what OpenSSL writes.
 
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, IsCa, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, IsCa, KeyPair,
     PKCS_RSA_SHA256, PublicKeyData, SerialNumber, SignatureAlgorithm,
 };
 use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use sha2::{Digest, Sha256};
 
 use super::error::CertError;
 
 /// Key size of the root and host keys (limd, pymobiledevice3, idevice all use 2048).
 pub const RSA_BITS: usize = 2048;
 const TEN_YEARS: Duration = Duration::from_secs(3652 * 24 * 3600);
+
+const OID_SUBJECT_KEY_IDENTIFIER: &[u64] = &[2, 5, 29, 14];
+const OID_KEY_USAGE: &[u64] = &[2, 5, 29, 15];
+const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
+/// BasicConstraints of an end entity: an empty SEQUENCE (cA FALSE is the DEFAULT, so absent).
+const DER_BASIC_CONSTRAINTS_NOT_CA: &[u8] = &[0x30, 0x00];
+/// KeyUsage digitalSignature + keyEncipherment: BIT STRING `101` (bits 0 and 2), 5 unused bits.
+const DER_KEY_USAGE_SIGN_ENCIPHER: &[u8] = &[0x03, 0x02, 0x05, 0xa0];
 
 /// Everything a Pair request needs, all PEM.
 #[derive(Clone)]
@@ -79,20 +95,44 @@ fn rcgen_key(key: &RsaPrivateKey) -> Result<KeyPair, CertError> {
     )?)
 }
 
-fn base_params(is_ca: IsCa) -> CertificateParams {
+fn base_params() -> CertificateParams {
     let now = SystemTime::now();
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.serial_number = Some(SerialNumber::from_slice(&[1]));
     params.not_before = (now - Duration::from_secs(60)).into();
     params.not_after = (now + TEN_YEARS).into();
-    params.is_ca = is_ca;
-    if matches!(params.is_ca, IsCa::ExplicitNoCa) {
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-    }
+    params
+}
+
+/// The root: a CA (rcgen writes `cA TRUE`, which is not the DEFAULT, so DER as it is).
+fn root_params() -> CertificateParams {
+    let mut params = base_params();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+}
+
+/// Host and device certificates: not a CA, may sign and encipher; extensions as strict DER.
+fn end_entity_params(subject_pkcs1_der: &[u8]) -> CertificateParams {
+    let mut params = base_params();
+    params.is_ca = IsCa::NoCa;
+    // RFC 7093 §2 method 1: leftmost 160 bits of SHA-256 over the subjectPublicKey bits.
+    let key_id = &Sha256::digest(subject_pkcs1_der)[..20];
+    let mut ski = vec![0x04, key_id.len() as u8];
+    ski.extend_from_slice(key_id);
+    let mut basic = CustomExtension::from_oid_content(
+        OID_BASIC_CONSTRAINTS,
+        DER_BASIC_CONSTRAINTS_NOT_CA.to_vec(),
+    );
+    basic.set_criticality(true);
+    let mut usage =
+        CustomExtension::from_oid_content(OID_KEY_USAGE, DER_KEY_USAGE_SIGN_ENCIPHER.to_vec());
+    usage.set_criticality(true);
+    params.custom_extensions = vec![
+        usage,
+        CustomExtension::from_oid_content(OID_SUBJECT_KEY_IDENTIFIER, ski),
+        basic,
+    ];
     params
 }
 
@@ -117,14 +157,18 @@ pub fn generate_with_keys(
             .into_vec(),
     };
 
+    let host_pkcs1 = host_key
+        .to_public_key()
+        .to_pkcs1_der()
+        .map_err(|e| CertError::KeyGen(e.to_string()))?;
+
     let root_pair = rcgen_key(root_key)?;
-    let root_cert =
-        base_params(IsCa::Ca(BasicConstraints::Unconstrained)).self_signed(&root_pair)?;
+    let root_cert = root_params().self_signed(&root_pair)?;
     let host_pair = rcgen_key(host_key)?;
     let host_cert =
-        base_params(IsCa::ExplicitNoCa).signed_by(&host_pair, &root_cert, &root_pair)?;
+        end_entity_params(host_pkcs1.as_bytes()).signed_by(&host_pair, &root_cert, &root_pair)?;
     let device_cert =
-        base_params(IsCa::ExplicitNoCa).signed_by(&device_key, &root_cert, &root_pair)?;
+        end_entity_params(&device_key.pkcs1_der).signed_by(&device_key, &root_cert, &root_pair)?;
 
     Ok(PairingCertificates {
         root_certificate: root_cert.pem().into_bytes(),
@@ -134,6 +178,9 @@ pub fn generate_with_keys(
         device_certificate: device_cert.pem().into_bytes(),
     })
 }
+
+#[cfg(test)]
+mod strict_der;
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +279,63 @@ mod tests {
         let device_spki = device.to_public_key().to_public_key_der().unwrap();
         assert_eq!(dev.public_key().raw, device_spki.as_bytes());
         assert_ne!(host.public_key().raw, dev.public_key().raw);
+    }
+
+    fn pairing_ders() -> [(&'static str, Vec<u8>); 3] {
+        let device = generate_rsa_key(RSA_BITS).unwrap();
+        let device_pem = public_key_pkcs1_pem(&device.to_public_key()).unwrap();
+        let certs = generate(device_pem.as_bytes()).unwrap();
+        [
+            ("root", parse(&certs.root_certificate)),
+            ("host", parse(&certs.host_certificate)),
+            ("device", parse(&certs.device_certificate)),
+        ]
+    }
+
+    #[test]
+    fn every_generated_certificate_is_strict_der() {
+        for (what, der) in pairing_ders() {
+            super::strict_der::check_certificate(&der)
+                .unwrap_or_else(|e| panic!("{what} certificate is not DER: {e}"));
+        }
+    }
+
+    /// The end-entity extensions are byte for byte what OpenSSL writes for limd.
+    #[test]
+    fn end_entity_extensions_are_the_openssl_bytes() {
+        let [_, (_, host), (_, device)] = pairing_ders();
+        for der in [host, device] {
+            let (_, c) = X509Certificate::from_der(&der).unwrap();
+            let value = |oid: &x509_parser::oid_registry::Oid<'_>| {
+                c.extensions().iter().find(|e| &e.oid == oid).unwrap().value
+            };
+            use x509_parser::oid_registry::{
+                OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_KEY_USAGE,
+            };
+            assert_eq!(value(&OID_X509_EXT_BASIC_CONSTRAINTS), [0x30, 0x00]);
+            assert_eq!(value(&OID_X509_EXT_KEY_USAGE), [0x03, 0x02, 0x05, 0xa0]);
+        }
+    }
+
+    /// The check catches what rcgen writes on its own for a non-CA (the old certificates).
+    #[test]
+    fn strict_der_check_rejects_rcgen_explicit_no_ca() {
+        let key = rcgen_key(&generate_rsa_key(RSA_BITS).unwrap()).unwrap();
+        let mut params = base_params();
+        params.is_ca = IsCa::ExplicitNoCa;
+        let cert = params.self_signed(&key).unwrap();
+        let err = super::strict_der::check_certificate(cert.der()).unwrap_err();
+        assert!(err.contains("cA FALSE"), "{err}");
+        let mut params = base_params();
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+        ];
+        // rcgen writes no extensions at all for key usages alone.
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.self_signed(&key).unwrap();
+        let err = super::strict_der::check_certificate(cert.der()).unwrap_err();
+        assert!(err.contains("KeyUsage"), "{err}");
     }
 
     #[test]

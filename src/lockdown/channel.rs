@@ -6,7 +6,12 @@
 //! records are handed to rustls one at a time (we parse the 5-byte record header ourselves):
 //! once the peer's close_notify has been fed, nothing after it ever reaches rustls, so the next
 //! plaintext frame is still in our buffer.
+//!
+//! One socket read may hold many records: a phone commonly sends the StopSession reply, a TLS 1.3
+//! session ticket and its close_notify in one write. Every record is fed in order, and messages
+//! decrypted before the close_notify stay deliverable after TLS is off.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,9 @@ pub struct Channel {
     outbound: Vec<u8>,
     /// Decrypted bytes not yet framed (TLS mode only).
     plain: Vec<u8>,
+    /// Messages that arrived inside TLS but were still unread when the peer closed TLS; they
+    /// come out of `next_message` before anything that followed in plaintext.
+    closed_session_messages: VecDeque<Dictionary>,
     tls: Option<TlsLayer>,
     max_frame: usize,
     /// What we wait for from the peer, and since when it has been silent.
@@ -53,6 +61,7 @@ impl Channel {
             inbound: Vec::new(),
             outbound: Vec::new(),
             plain: Vec::new(),
+            closed_session_messages: VecDeque::new(),
             tls: None,
             max_frame: MAX_FRAME_LEN,
             deadline: ReplyDeadline::default(),
@@ -104,6 +113,9 @@ impl Channel {
 
     /// The next complete message, if one has arrived.
     pub fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
+        if let Some(message) = self.closed_session_messages.pop_front() {
+            return Ok(Some(message));
+        }
         let buf = if self.tls.is_some() {
             &mut self.plain
         } else {
@@ -218,15 +230,25 @@ impl Channel {
                 tls.conn.send_close_notify();
                 Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
                 self.tls = None;
-                if !self.plain.is_empty() {
-                    return Err(LockdownError::Protocol {
-                        request: "StopSession".into(),
-                        detail: "a partial message was cut off by close_notify".into(),
-                    });
-                }
-                return Ok(());
+                return self.keep_messages_of_closed_session();
             }
         }
+    }
+
+    /// Complete messages decrypted before the close_notify stay deliverable; only a message
+    /// cut off by it is an error.
+    fn keep_messages_of_closed_session(&mut self) -> Result<(), LockdownError> {
+        while let Some(message) = decode_frame(&mut self.plain, self.max_frame)? {
+            self.closed_session_messages.push_back(message);
+        }
+        if !self.plain.is_empty() {
+            self.plain.clear();
+            return Err(LockdownError::Protocol {
+                request: "StopSession".into(),
+                detail: "a partial message was cut off by close_notify".into(),
+            });
+        }
+        Ok(())
     }
 
     fn flush_tls(conn: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<(), LockdownError> {
@@ -398,6 +420,115 @@ mod tests {
         transfer(&mut phone, &mut host, chunk);
         assert!(!host.is_tls(), "host back to plaintext");
         assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+    }
+
+    /// Handshake host and phone; returns them and what the phone queued once its side was done
+    /// (TLS 1.3 session tickets), withheld so a test can coalesce it with later records.
+    fn handshake_withholding_tickets(
+        (client_config, server_config): &Configs,
+    ) -> (Channel, Channel, Vec<u8>) {
+        let (mut host, mut phone) = (Channel::new(), Channel::new());
+        phone
+            .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
+            .unwrap();
+        host.start_tls(host_client_connection(client_config.clone()).unwrap())
+            .unwrap();
+        loop {
+            transfer(&mut host, &mut phone, 4096);
+            if !phone.is_handshaking() {
+                break;
+            }
+            transfer(&mut phone, &mut host, 4096);
+        }
+        if host.is_handshaking() {
+            // TLS 1.2: the phone's Finished is its last handshake flight.
+            transfer(&mut phone, &mut host, 4096);
+        }
+        assert!(!host.is_handshaking() && host.is_tls() && phone.is_tls());
+        let withheld = phone.take_outbound();
+        (host, phone, withheld)
+    }
+
+    /// A real phone writes the StopSession reply, a session ticket and its close_notify at once;
+    /// the host must deliver the reply, answer close_notify and be plaintext again.
+    #[test]
+    fn reply_ticket_and_close_notify_in_one_read_reach_the_host() {
+        for (versions, version) in [
+            (
+                &[&rustls::version::TLS13][..],
+                rustls::ProtocolVersion::TLSv1_3,
+            ),
+            (
+                &[&rustls::version::TLS12][..],
+                rustls::ProtocolVersion::TLSv1_2,
+            ),
+        ] {
+            let configs = tls_configs(versions);
+            let (mut host, mut phone, tickets) = handshake_withholding_tickets(&configs);
+            assert_eq!(host.protocol_version(), Some(version));
+            if version == rustls::ProtocolVersion::TLSv1_3 {
+                assert!(!tickets.is_empty(), "TLS 1.3 phone sends session tickets");
+            }
+            host.send(&msg("StopSession")).unwrap();
+            transfer(&mut host, &mut phone, 4096);
+            assert_eq!(phone.next_message().unwrap(), Some(msg("StopSession")));
+            phone.send(&msg("StopSession")).unwrap();
+            phone.close_tls().unwrap();
+            let mut one_write = tickets;
+            one_write.extend(phone.take_outbound());
+            host.receive(&one_write)
+                .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+            assert!(!host.is_tls(), "{version:?}: host back to plaintext");
+            assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+            assert_eq!(host.next_message().unwrap(), None);
+            // The host's close_notify answer and a plaintext request reach the phone.
+            host.send(&msg("QueryType")).unwrap();
+            transfer(&mut host, &mut phone, 4096);
+            assert!(!phone.is_tls(), "{version:?}: phone back to plaintext");
+            assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+        }
+    }
+
+    /// The phone role takes a last request and the host's close_notify from one read, too.
+    #[test]
+    fn request_and_close_notify_in_one_read_reach_the_phone() {
+        for versions in [
+            &[&rustls::version::TLS13][..],
+            &[&rustls::version::TLS12][..],
+        ] {
+            let configs = tls_configs(versions);
+            let (mut host, mut phone, tickets) = handshake_withholding_tickets(&configs);
+            host.receive(&tickets).unwrap();
+            host.send(&msg("GetValue")).unwrap();
+            host.send(&msg("StopSession")).unwrap();
+            host.close_tls().unwrap();
+            phone.receive(&host.take_outbound()).unwrap();
+            assert!(!phone.is_tls());
+            assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
+            assert_eq!(phone.next_message().unwrap(), Some(msg("StopSession")));
+            assert_eq!(phone.next_message().unwrap(), None);
+            transfer(&mut phone, &mut host, 4096);
+            assert!(!host.is_tls());
+        }
+    }
+
+    /// A message really cut off by close_notify is still an error.
+    #[test]
+    fn message_cut_off_by_close_notify_is_an_error() {
+        let configs = tls_configs(rustls::DEFAULT_VERSIONS);
+        let (mut host, mut phone, tickets) = handshake_withholding_tickets(&configs);
+        host.receive(&tickets).unwrap();
+        let frame = encode_frame(&msg("StopSession")).unwrap();
+        let tls = phone.tls.as_mut().unwrap();
+        tls.conn
+            .writer()
+            .write_all(&frame[..frame.len() - 3])
+            .unwrap();
+        Channel::flush_tls(&mut tls.conn, &mut phone.outbound).unwrap();
+        phone.close_tls().unwrap();
+        let err = host.receive(&phone.take_outbound()).unwrap_err();
+        assert!(err.to_string().contains("cut off by close_notify"), "{err}");
+        assert_eq!(host.next_message().unwrap(), None);
     }
 
     /// Random bytes in either mode give errors, never panics or hangs.

@@ -13,6 +13,7 @@ use super::error::{CertError, DeviceError, LockdownError};
 use super::messages;
 use super::records::{PairRecord, PairRecordStores, host_id_for_this_computer};
 use super::tls;
+use super::unlock::start_session_when_unlocked;
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::sleep_until;
 
@@ -56,6 +57,9 @@ pub enum PairingProgress {
     /// The Trust alert is up (`polls` = how many times the phone said so). Show `TRUST_PROMPT`
     /// when `polls == 1`.
     WaitingForTrust { polls: u32 },
+    /// The phone is paired but has not been unlocked since it restarted (`polls` = how many
+    /// times it said PasswordProtected). Show `UNLOCK_PROMPT` when `polls == 1`.
+    WaitingForUnlock { polls: u32 },
 }
 
 /// Where a started service listens.
@@ -112,6 +116,11 @@ impl LockdownClient {
         self.channel.is_tls()
     }
 
+    /// The TLS version of the running session, if one is running.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.channel.protocol_version()
+    }
+
     async fn flush(&mut self) -> Result<(), LockdownError> {
         if self.channel.has_outbound() {
             let out = self.channel.take_outbound();
@@ -136,9 +145,19 @@ impl LockdownClient {
         if n == 0 {
             return Err(LockdownError::Closed);
         }
+        let was_tls = self.channel.is_tls();
         let result = self.channel.receive_at(Instant::now(), &self.read_buf[..n]);
         // Alerts and close_notify answers go out even when the input was bad.
-        self.flush().await?;
+        let flushed = self.flush().await;
+        if was_tls && !self.channel.is_tls() && result.is_ok() {
+            // The phone ended TLS. Our close_notify answer is a courtesy: a phone that hung up
+            // right after its own must not cost the reply that came with it.
+            if let Err(e) = flushed {
+                tracing::debug!("lockdown: close_notify answer not delivered: {e}");
+            }
+            return Ok(());
+        }
+        flushed?;
         result
     }
 
@@ -177,9 +196,7 @@ impl LockdownClient {
                 if self.session_unconfirmed =>
             {
                 self.session_unconfirmed = false;
-                return Err(LockdownError::PairingNotAccepted {
-                    detail: format!("it ended the TLS session: {e}"),
-                });
+                return Err(session_tls_failure(e));
             }
             Err(e) => return Err(e),
         };
@@ -338,12 +355,7 @@ impl LockdownClient {
             let config =
                 tls::host_client_config(&record.host_certificate, &record.host_private_key)?;
             let conn = tls::host_client_connection(config)?;
-            self.handshake(conn).await.map_err(|e| match e {
-                e @ LockdownError::Stalled { .. } => e,
-                e => LockdownError::PairingNotAccepted {
-                    detail: format!("the TLS handshake failed: {e}"),
-                },
-            })?;
+            self.handshake(conn).await.map_err(session_tls_failure)?;
             self.session_unconfirmed = true;
         }
         self.session_id = Some(session_id);
@@ -445,6 +457,45 @@ impl LockdownClient {
     }
 }
 
+/// A failure while TLS starts (handshake, or TLS 1.3's first answer, which is when the phone
+/// may refuse our certificate), told apart by what the phone said: a certificate alert means
+/// it refused this computer's pairing (pair again); a version or cipher alert means no TLS in
+/// common; a stall stays a stall; a reset, an end of stream or any other error is a broken
+/// connection (try again; pairing again would not help).
+fn session_tls_failure(e: LockdownError) -> LockdownError {
+    use rustls::AlertDescription as Alert;
+    match e {
+        // A phone gone silent is a stall, with its own advice.
+        e @ LockdownError::Stalled { .. } => e,
+        LockdownError::Tls(rustls::Error::AlertReceived(
+            alert @ (Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            | Alert::AccessDenied
+            | Alert::CertificateRequired),
+        )) => LockdownError::PairingNotAccepted {
+            detail: format!("it refused this computer's certificate: TLS alert {alert:?}"),
+        },
+        LockdownError::Tls(
+            e @ (rustls::Error::AlertReceived(
+                Alert::ProtocolVersion | Alert::HandshakeFailure | Alert::InsufficientSecurity,
+            )
+            | rustls::Error::PeerIncompatible(_)),
+        ) => LockdownError::TlsIncompatible {
+            detail: e.to_string(),
+        },
+        LockdownError::Closed => LockdownError::SessionTlsBroken {
+            detail: "the iPhone closed the connection".into(),
+        },
+        e => LockdownError::SessionTlsBroken {
+            detail: e.to_string(),
+        },
+    }
+}
+
 /// Refusals every request can meet, turned into their actionable errors.
 fn map_common(e: LockdownError) -> LockdownError {
     match e {
@@ -491,13 +542,18 @@ pub async fn start_paired_session(
     stores: &PairRecordStores,
     udid: &str,
 ) -> Result<PairRecord, LockdownError> {
+    let record = find_record(stores, udid).await?;
+    client.start_session(&record).await?;
+    Ok(record)
+}
+
+async fn find_record(stores: &PairRecordStores, udid: &str) -> Result<PairRecord, LockdownError> {
     let Some((record, origin)) = stores.find(udid).await? else {
         return Err(LockdownError::NotPaired {
             udid: udid.to_string(),
         });
     };
     tracing::debug!("using the pair record from {origin:?}");
-    client.start_session(&record).await?;
     Ok(record)
 }
 
@@ -526,7 +582,8 @@ pub async fn unpair_device(
 }
 
 /// A session, pairing first when this computer has no record for the phone (what `info` and
-/// `import` want). A record the phone no longer accepts is reported, not silently replaced:
+/// `import` want), waiting (up to `options.timeout`) for a phone that has not been unlocked
+/// since it restarted. A record the phone no longer accepts is reported, not silently replaced:
 /// the user decides to run `iphone-import pair`.
 pub async fn ensure_paired_session<P, C>(
     client: &mut LockdownClient,
@@ -540,14 +597,25 @@ where
     P: FnMut(PairingProgress) + Send,
     C: Future<Output = ()> + Send,
 {
-    match start_paired_session(client, stores, udid).await {
+    let mut on_progress = on_progress;
+    let mut cancel = std::pin::pin!(cancel);
+    let record = match find_record(stores, udid).await {
         Err(LockdownError::NotPaired { .. }) => {
-            let record = pair_device(client, stores, udid, options, on_progress, cancel).await?;
-            client.start_session(&record).await?;
-            Ok(record)
+            pair_device(
+                client,
+                stores,
+                udid,
+                options,
+                &mut on_progress,
+                cancel.as_mut(),
+            )
+            .await?
         }
-        other => other,
-    }
+        other => other?,
+    };
+    // A phone that restarted keeps its pairing but refuses sessions until its first unlock.
+    start_session_when_unlocked(client, &record, options, on_progress, cancel).await?;
+    Ok(record)
 }
 
 /// Start a service the way ifuse does: session, StartService, StopSession (the service

@@ -151,6 +151,13 @@ pub enum LockdownError {
     )]
     PasswordProtected,
     #[error(
+        "the iPhone stayed locked for {} s: it has not been unlocked since it restarted, and until \
+         then its photos are protected. Unlock it with its passcode (after a restart Face ID and \
+         Touch ID are not offered) and run the command again, or wait longer with --trust-timeout",
+        .0.as_secs()
+    )]
+    LockedSinceRestart(Duration),
+    #[error(
         "\"Don't Trust\" was tapped on the iPhone, so it refuses this computer. To be asked again: on the iPhone open \
          Settings › General › Transfer or Reset iPhone › Reset › Reset Location & Privacy, then run `iphone-import pair` again and tap Trust"
     )]
@@ -163,6 +170,19 @@ pub enum LockdownError {
         "the phone no longer accepts this computer's pairing: run `iphone-import pair` ({detail})"
     )]
     PairingNotAccepted { detail: String },
+    #[error(
+        "the connection to the iPhone broke during the TLS session ({detail}). This is not the phone refusing \
+         this computer's pairing: unplug and replug the iPhone, unlock it and try again. If it keeps \
+         happening, please report it with the output of the same command run with RUST_LOG=debug"
+    )]
+    SessionTlsBroken { detail: String },
+    #[error(
+        "the iPhone and this computer share no TLS version or cipher for the lockdown session ({detail}). \
+         This program speaks TLS 1.2 and 1.3 (ECDHE with AES-GCM or ChaCha20), which iOS 12 and later \
+         offer; an iPhone on an older iOS cannot be used: update its iOS. If it runs iOS 12 or later, \
+         please report this"
+    )]
+    TlsIncompatible { detail: String },
     #[error(
         "this computer is not paired with the iPhone {udid}: run `iphone-import pair` and tap Trust on the iPhone"
     )]
@@ -262,6 +282,9 @@ mod tests {
         assert!(
             denied.contains("Reset Location & Privacy") && denied.contains("iphone-import pair")
         );
+        let locked = LockdownError::LockedSinceRestart(Duration::from_secs(30)).to_string();
+        assert!(locked.contains("30 s") && locked.contains("not been unlocked since it restarted"));
+        assert!(locked.contains("passcode") && locked.contains("--trust-timeout"));
         let gone = LockdownError::PairingNotAccepted {
             detail: "InvalidHostID".into(),
         }

@@ -6,7 +6,8 @@
 //!
 //! Typical host use: `LockdownClient::new(stream)` on port 62078, `query_type`, then
 //! `ensure_paired_session` (or `pair_device` for `pair`, `start_paired_session` to refuse
-//! pairing), then `info` / `start_service`, then `stop_session`. Records: `PairRecordStores`.
+//! pairing), then `info` / `start_service`, then `stop_session`. `unlock` waits for a phone that
+//! has not been unlocked since it restarted. Records: `PairRecordStores`.
 
 pub mod certs;
 pub mod channel;
@@ -18,6 +19,7 @@ pub mod muxd_records;
 pub mod records;
 pub mod tls;
 pub mod tls_stream;
+pub mod unlock;
 
 pub use client::{
     LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
@@ -26,3 +28,4 @@ pub use client::{
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
 pub use records::{DirectoryStore, PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
 pub use tls_stream::TlsStream;
+pub use unlock::{UNLOCK_PROMPT, start_service_when_unlocked, start_session_when_unlocked};

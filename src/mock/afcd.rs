@@ -96,6 +96,9 @@ pub struct Faults {
     pub extra_names: Vec<(String, Vec<u8>)>,
     /// The stall faults hit only the first time they trigger (a phone that recovers).
     pub stall_once: bool,
+    /// Each of the first N opens of the file at this media-relative path moves its mtime one
+    /// second on (a phone writing its database while it is being copied).
+    pub touch_on_open: Option<(String, u64)>,
 }
 
 impl Faults {
@@ -135,6 +138,7 @@ struct Counters {
     changing_ops: AtomicU64,
     connections: AtomicU64,
     stalls: AtomicU64,
+    touches: AtomicU64,
 }
 
 /// The simulated phone's AFC service. One per phone: its pacer is shared by all connections.
@@ -146,6 +150,16 @@ pub struct AfcServer {
     pacer: Option<Pacer>,
     model: String,
     counters: Counters,
+}
+
+/// Moves a file's mtime one second on (the `touch_on_open` fault); best effort.
+fn touch(path: &Path) {
+    let moved = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| t + std::time::Duration::from_secs(1));
+    if let (Ok(t), Ok(f)) = (moved, File::options().write(true).open(path)) {
+        let _ = f.set_modified(t);
+    }
 }
 
 /// A path checked against the jail.
@@ -606,6 +620,12 @@ impl AfcServer {
             Ok(file) => file,
             Err(e) => return status(io_status(&e)),
         };
+        if let Some((path, n)) = &self.faults.touch_on_open
+            && path.trim_start_matches('/') == target.rel
+            && self.counters.touches.fetch_add(1, Ordering::SeqCst) < *n
+        {
+            touch(&target.host);
+        }
         let handle = conn.next_handle;
         conn.next_handle += 1;
         let placeholder = conn.placeholders.contains(&target.rel);

@@ -10,6 +10,7 @@ use super::library::{self, LibraryOptions};
 use super::lockdownd::{Lockdownd, TrustBehaviour};
 use super::phone::{PhoneIdentity, SimulatedPhone};
 use super::profile::Profile;
+use super::session_tls::SessionTls;
 
 /// Where the phone's media (`/var/mobile/Media`) comes from.
 #[derive(Debug, Clone)]
@@ -28,6 +29,13 @@ pub struct PhoneConfig {
     pub profile: Profile,
     pub faults: Faults,
     pub trust: TrustBehaviour,
+    /// TLS versions offered for the lockdown session, bursts, handshake faults.
+    pub session_tls: SessionTls,
+    /// Start as if just restarted and not unlocked since: PasswordProtected at Pair,
+    /// StartSession and StartService until `Lockdownd::unlock`.
+    pub locked_since_boot: bool,
+    /// The first StartService finds its session gone (SessionInactive).
+    pub session_inactive_once: bool,
 }
 
 impl Default for PhoneConfig {
@@ -38,6 +46,9 @@ impl Default for PhoneConfig {
             profile: Profile::none(),
             faults: Faults::default(),
             trust: TrustBehaviour::TrustImmediately,
+            session_tls: SessionTls::default(),
+            locked_since_boot: false,
+            session_inactive_once: false,
         }
     }
 }
@@ -90,6 +101,11 @@ pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
     let phone = SimulatedPhone::new(config.identity);
     let lockdownd =
         Lockdownd::new(phone.clone(), config.trust).map_err(|e| BuildError::Keys(e.to_string()))?;
+    lockdownd.set_session_tls(config.session_tls);
+    lockdownd.set_locked_since_boot(config.locked_since_boot);
+    if config.session_inactive_once {
+        lockdownd.answer_session_inactive_once();
+    }
     lockdownd.install();
     let afc = AfcServer::with_model(
         media_root.clone(),

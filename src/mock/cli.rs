@@ -6,12 +6,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
+use crate::mock::lockdownd::Lockdownd;
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::profile::Profile;
 use crate::mock::stall::{Stall, silent_once};
@@ -31,7 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the simulated iPhone behind a usbmuxd-compatible socket, so that real clients
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
-    /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it).
+    /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it);
+    /// SIGUSR2 restarts it (locked until its first unlock) or gives it that first unlock.
     Serve(ServeArgs),
     /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
     GenerateLibrary(super::library::cli::GenerateArgs),
@@ -71,15 +75,31 @@ pub struct ServeArgs {
     /// ios14, ios15, ios16, ios17, ios17.6, ios18, ios26.
     #[arg(long, value_name = "SHAPE")]
     pub schema: Option<crate::mock::library::SchemaShape>,
+    /// TLS versions the phone offers for its lockdown session: any (1.2 and 1.3), 1.2, 1.3, or
+    /// 1.0 (an old iOS; no current client can then start a session).
+    #[arg(long, value_name = "VERSION", default_value = "any")]
+    pub tls: crate::mock::session_tls::TlsOffer,
+    /// Write every TLS record as soon as it exists, instead of in bursts as a real phone does
+    /// (session tickets with the next reply; StopSession's reply with close_notify).
+    #[arg(long)]
+    pub no_coalesce: bool,
     /// Fault (tests): answer every GetValue with a plist nested this many levels deep, as a
     /// hostile phone could.
     #[arg(long, value_name = "LEVELS", hide = true)]
-    pub fault_deep_getvalue: Option<usize>,
+    pub fault_deep_getvalue: Option<u16>,
     /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
     /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH,
     /// wrong-port (StartService names a port where nothing answers).
     #[arg(long, value_name = "WHERE")]
     pub stall: Option<Stall>,
+    /// Start as a phone that restarted and has not been unlocked since: Pair, StartSession and
+    /// StartService answer PasswordProtected until the simulated first unlock, SECONDS later
+    /// (or at SIGUSR2, which toggles between that state and unlocked at any time).
+    #[arg(long, value_name = "SECONDS")]
+    pub locked_after_boot: Option<u64>,
+    /// The first StartService finds its lockdown session ended (SessionInactive).
+    #[arg(long)]
+    pub session_inactive_once: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -118,8 +138,12 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         config.media = MediaSource::Dir(dir.clone());
     } else if let (Some(shape), MediaSource::Generate(options)) = (args.schema, &mut config.media) {
         options.schema = shape;
+        // The phone says it runs the iOS version whose database it carries.
+        config.identity.product_version = shape.ios_version().into();
     }
     config.profile = args.profile.clone();
+    config.session_tls.offer = args.tls;
+    config.session_tls.coalesce = !args.no_coalesce;
     // Stalls hit once, like a phone that recovers after a replug.
     match &args.stall {
         Some(Stall::AfcAfterRequests(n)) => config.faults.stall_after_requests = Some(*n),
@@ -127,6 +151,8 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
         _ => {}
     }
     config.faults.stall_once = true;
+    config.locked_since_boot = args.locked_after_boot.is_some();
+    config.session_inactive_once = args.session_inactive_once;
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
     let built = builder::build(config)?;
     match &args.stall {
@@ -141,7 +167,7 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
     if let Some(levels) = args.fault_deep_getvalue {
         built
             .lockdownd
-            .set_raw_reply("GetValue", deep_plist(levels));
+            .set_raw_reply("GetValue", deep_plist(usize::from(levels)));
     }
     Ok(built)
 }
@@ -215,6 +241,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     });
+    spawn_lock_toggle(built.lockdownd.clone(), args.locked_after_boot)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -229,6 +256,46 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     outcome
+}
+
+/// SIGUSR2 = the phone restarts (and stays locked), or gets its first unlock since; with
+/// `--locked-after-boot` the first unlock also comes by itself after `unlock_after` seconds.
+fn spawn_lock_toggle(lockdownd: Arc<Lockdownd>, unlock_after: Option<u64>) -> anyhow::Result<()> {
+    let mut usr2 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())?;
+    let mut locked = unlock_after.is_some();
+    if let Some(seconds) = unlock_after {
+        eprintln!("iphone-mock: locked since restart; unlocks in {seconds} s or at SIGUSR2");
+    }
+    let timer = tokio::time::sleep(Duration::from_secs(unlock_after.unwrap_or(0)));
+    tokio::spawn(async move {
+        tokio::pin!(timer);
+        let mut timer_armed = locked;
+        loop {
+            tokio::select! {
+                _ = &mut timer, if timer_armed => {
+                    timer_armed = false;
+                    locked = false;
+                }
+                received = usr2.recv() => {
+                    if received.is_none() {
+                        break;
+                    }
+                    timer_armed = false;
+                    locked = !locked;
+                }
+            }
+            lockdownd.set_locked_since_boot(locked);
+            eprintln!(
+                "iphone-mock: {}",
+                if locked {
+                    "restarted: locked since restart"
+                } else {
+                    "unlocked"
+                }
+            );
+        }
+    });
+    Ok(())
 }
 
 /// A socket file left by an earlier run blocks bind; remove it, but never anything else.
@@ -261,6 +328,19 @@ mod tests {
             (truth.schema.as_str(), truth.join_table.as_str()),
             ("ios18", "Z_30ASSETS")
         );
+        assert_eq!(built.phone.identity.product_version, truth.ios_version);
+        assert!(truth.ios_version.starts_with("18."));
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
+    }
+
+    #[test]
+    fn serve_tls_picks_the_offered_versions() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--tls", "1.2"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.tls, crate::mock::session_tls::TlsOffer::Tls12);
+        assert!(!args.no_coalesce);
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--tls", "1.1"]).is_err());
     }
 }

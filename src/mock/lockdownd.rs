@@ -17,8 +17,9 @@ use crate::lockdown::certs::{RSA_BITS, generate_rsa_key, public_key_pkcs1_pem};
 use crate::lockdown::channel::Channel;
 use crate::lockdown::error::{CertError, DeviceError};
 use crate::lockdown::messages::LOCKDOWN_TYPE;
-use crate::lockdown::tls::{cert_der_from_pem, device_server_config};
+use crate::lockdown::tls::{cert_der_from_pem, device_server_config_with_versions};
 use crate::mock::phone::{ServiceFn, SimulatedPhone};
+use crate::mock::session_tls::{Burst, SessionTls, TlsOffer, tls10_server_hello};
 use crate::mock::stall::{Stall, drain};
 use crate::usbmux::{DeviceStream, LOCKDOWN_PORT};
 
@@ -61,6 +62,11 @@ struct State {
     last_presented: Option<PresentedCertificate>,
     /// Where to go silent, for tests of the host's deadlines.
     stall: Option<Stall>,
+    /// Restarted and not unlocked since: Pair, StartSession and StartService answer
+    /// PasswordProtected until `unlock`.
+    locked_since_boot: bool,
+    /// The next StartService ends the connection's session and answers SessionInactive.
+    session_inactive_once: bool,
 }
 
 /// The simulated lockdownd of one phone.
@@ -70,6 +76,7 @@ pub struct Lockdownd {
     /// GetValue domains; "" is the global domain.
     domains: Mutex<HashMap<String, Dictionary>>,
     state: Mutex<State>,
+    session_tls: Mutex<SessionTls>,
     /// Fault: requests (by name) answered with these raw plist bodies instead of a reply.
     raw_replies: Mutex<HashMap<String, Vec<u8>>>,
 }
@@ -126,7 +133,10 @@ impl Lockdownd {
                 sessions_started: 0,
                 last_presented: None,
                 stall: None,
+                locked_since_boot: false,
+                session_inactive_once: false,
             }),
+            session_tls: Mutex::new(SessionTls::default()),
             raw_replies: Mutex::new(HashMap::new()),
         }))
     }
@@ -172,6 +182,34 @@ impl Lockdownd {
         hit
     }
 
+    /// Simulate a restart without the first unlock (`true`), or that unlock (`false`).
+    pub fn set_locked_since_boot(&self, locked: bool) {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .locked_since_boot = locked;
+    }
+
+    /// The owner enters the passcode for the first time since the restart.
+    pub fn unlock(&self) {
+        self.set_locked_since_boot(false);
+    }
+
+    /// Make the next StartService find its session gone (SessionInactive), once.
+    pub fn answer_session_inactive_once(&self) {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .session_inactive_once = true;
+    }
+
+    fn locked_since_boot(&self) -> bool {
+        self.state
+            .lock()
+            .expect("lockdownd state")
+            .locked_since_boot
+    }
+
     /// "Reset Location & Privacy" for one host: forget its record.
     pub fn revoke(&self, host_id: &str) -> bool {
         self.state
@@ -205,6 +243,15 @@ impl Lockdownd {
             .hosts
             .get(host_id)
             .cloned()
+    }
+
+    /// How later sessions run their TLS (versions offered, bursts, faults).
+    pub fn set_session_tls(&self, tls: SessionTls) {
+        *self.session_tls.lock().expect("lockdownd tls") = tls;
+    }
+
+    fn session_tls(&self) -> SessionTls {
+        *self.session_tls.lock().expect("lockdownd tls")
     }
 
     /// Pair requests received (including the polls while the alert was up).
@@ -243,12 +290,16 @@ impl Lockdownd {
 
     /// Serve one host connection to the end.
     pub async fn serve(self: Arc<Self>, mut stream: DeviceStream) {
+        let tls = self.session_tls();
         let mut channel = Channel::new();
         let mut conn = Connection::default();
+        let mut burst = Burst::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let step = self.process(&mut channel, &mut conn);
+            let step = self.process(&mut channel, &mut conn, tls);
+            let replied = matches!(step, Ok(n) if n > 0);
             let out = channel.take_outbound();
+            let out = burst.outgoing(tls.coalesce, &channel, out, replied);
             if !out.is_empty()
                 && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
             {
@@ -270,6 +321,15 @@ impl Lockdownd {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if was_handshaking && (tls.reset_in_handshake || tls.offer == TlsOffer::Tls10) {
+                // The ClientHello: hang up, or answer as a TLS 1.0-only phone and wait for
+                // the host to give up.
+                if !tls.reset_in_handshake {
+                    let _ = stream.write_all(&tls10_server_hello()).await;
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+                return;
+            }
             if let Err(e) = channel.receive(&buf[..n]) {
                 tracing::debug!("lockdownd: TLS/framing error: {e}");
                 let out = channel.take_outbound();
@@ -283,11 +343,16 @@ impl Lockdownd {
     }
 
     /// Answer every complete request; errors end the connection.
+    /// Returns how many replies were queued. With `coalesce`, a session's end goes out at
+    /// once: the StopSession reply and the phone's own close_notify (as iOS does).
     fn process(
         &self,
         channel: &mut Channel,
         conn: &mut Connection,
-    ) -> Result<(), crate::lockdown::LockdownError> {
+        tls: SessionTls,
+    ) -> Result<usize, crate::lockdown::LockdownError> {
+        let (coalesce, hang_up_after_stop) = (tls.coalesce, tls.hang_up_after_stop_session);
+        let mut replies = 0;
         while !conn.close_after_reply
             && !conn.silent
             && let Some(request) = channel.next_message()?
@@ -302,16 +367,25 @@ impl Lockdownd {
             let raw = name.and_then(|name| self.raw_replies.lock().ok()?.get(name).cloned());
             if let Some(body) = raw {
                 channel.send_raw_body(&body)?;
+                replies += 1;
                 continue;
             }
+            let had_session = conn.session.is_some();
             let (reply, tls) = self.handle(conn, &request);
             channel.send(&reply)?;
+            replies += 1;
             if let Some(config) = tls {
                 channel.start_tls(rustls::ServerConnection::new(config)?)?;
                 conn.silent = self.take_stall(|s| *s == Stall::TlsHandshake);
             }
+            if had_session && conn.session.is_none() {
+                if coalesce {
+                    channel.close_tls()?;
+                }
+                conn.close_after_reply |= hang_up_after_stop;
+            }
         }
-        Ok(())
+        Ok(replies)
     }
 
     fn session_established(&self, channel: &Channel, conn: &Connection) {
@@ -432,6 +506,9 @@ impl Lockdownd {
         }
         let mut s = self.state.lock().expect("lockdownd state");
         s.pair_requests += 1;
+        if s.locked_since_boot {
+            return Err(DeviceError::PasswordProtected);
+        }
         match s.behaviour {
             TrustBehaviour::Locked => return Err(DeviceError::PasswordProtected),
             TrustBehaviour::Deny => return Err(DeviceError::UserDeniedPairing),
@@ -465,15 +542,25 @@ impl Lockdownd {
         let record = self
             .host_record(host_id)
             .ok_or(DeviceError::InvalidHostID)?;
+        // Still paired, but the keys protecting the data are not available before the first unlock.
+        if self.locked_since_boot() {
+            return Err(DeviceError::PasswordProtected);
+        }
         let allowed: Vec<CertificateDer<'static>> =
             [&record.host_certificate, &record.root_certificate]
                 .into_iter()
                 .filter_map(|pem| cert_der_from_pem(pem, "certificate").ok())
                 .collect();
-        let config = device_server_config(
+        let versions = self
+            .session_tls()
+            .offer
+            .rustls_versions()
+            .unwrap_or(rustls::DEFAULT_VERSIONS);
+        let config = device_server_config_with_versions(
             &record.device_certificate,
             PrivateKeyDer::Pkcs8(self.device_key.clone_key()),
             allowed,
+            versions,
         )
         // A DeviceCertificate that is not over our key cannot serve TLS.
         .map_err(|_| DeviceError::InvalidPairRecord)?;
@@ -506,12 +593,24 @@ impl Lockdownd {
 
     fn start_service(
         &self,
-        conn: &Connection,
+        conn: &mut Connection,
         request: &Dictionary,
         reply: &mut Dictionary,
     ) -> Result<(), DeviceError> {
+        if std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .expect("lockdownd state")
+                .session_inactive_once,
+        ) {
+            conn.session = None;
+        }
         if conn.session.is_none() {
             return Err(DeviceError::SessionInactive);
+        }
+        if self.locked_since_boot() {
+            return Err(DeviceError::PasswordProtected);
         }
         let name = request
             .get("Service")

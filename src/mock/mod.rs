@@ -13,4 +13,5 @@ pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;
 pub mod profile;
+pub mod session_tls;
 pub mod stall;

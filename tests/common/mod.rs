@@ -164,6 +164,15 @@ pub fn run_peer_in<S: AsRef<OsStr>>(
     }
 }
 
+/// The TLS version sessions must negotiate when `IPHONE_MOCK_TLS` restricts the simulated phone.
+pub fn expected_tls_version() -> Option<rustls::ProtocolVersion> {
+    match std::env::var("IPHONE_MOCK_TLS").ok()?.as_str() {
+        "1.2" => Some(rustls::ProtocolVersion::TLSv1_2),
+        "1.3" => Some(rustls::ProtocolVersion::TLSv1_3),
+        _ => None,
+    }
+}
+
 /// A running `iphone-mock serve --listen 127.0.0.1:0`, killed on drop.
 pub struct MockServer {
     child: Child,
@@ -190,10 +199,17 @@ impl MockServer {
     }
 
     /// Start `iphone-mock serve --listen 127.0.0.1:0 EXTRA…`, with `--state <fresh tempdir>`
-    /// when `with_state`.
+    /// when `with_state`, and `--tls $IPHONE_MOCK_TLS` when that is set (1.2 or 1.3).
     pub fn start_with(extra: &[&str], with_state: bool) -> MockServer {
         let state = with_state.then(|| tempfile::tempdir().expect("state dir"));
         let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        // CI runs the interop suites once per TLS version the phone may offer.
+        if let Ok(version) = std::env::var("IPHONE_MOCK_TLS")
+            && !version.is_empty()
+            && !extra.contains(&"--tls")
+        {
+            args.extend(["--tls".to_string(), version]);
+        }
         if let Some(dir) = &state {
             args.push("--state".into());
             args.push(dir.path().to_string_lossy().into_owned());

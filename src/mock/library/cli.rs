@@ -1,6 +1,6 @@
 //! `iphone-mock generate-library DIR ...`: writes a simulated photo library to disk.
 
-use super::{LibraryOptions, SchemaShape, generate};
+use super::{LibraryOptions, OptimisedShape, SchemaShape, generate};
 use std::path::PathBuf;
 
 /// Arguments of `iphone-mock generate-library`.
@@ -27,6 +27,10 @@ pub struct GenerateArgs {
     /// ios18, ios26.
     #[arg(long, default_value = "ios17", value_name = "SHAPE")]
     pub schema: SchemaShape,
+    /// How originals not on the phone show: placeholder (listed, reads fail with EIO) or
+    /// removed (not in DCIM; a thumbnail stays under PhotoData/Thumbnails).
+    #[arg(long, default_value = "placeholder", value_name = "SHAPE")]
+    pub optimised: OptimisedShape,
 }
 
 /// Runs the subcommand: generates the library and prints a one-line summary.
@@ -38,12 +42,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         realistic_sizes: args.realistic_sizes,
         items_per_folder: args.items_per_folder,
         schema: args.schema,
+        optimised: args.optimised,
     };
     let truth = generate(&args.dir, &opts)?;
     let c = &truth.counts;
     println!(
         "generated {} assets ({} photos incl. {} Live, {} screenshots; {} videos) in {}: \
-         {} hidden, {} recently deleted, {} iCloud-only, {} edited, {} only in the WAL; \
+         {} hidden, {} recently deleted, {} iCloud-only, {} missing originals, {} edited, \
+         {} only in the WAL; \
          Photos.sqlite shaped like {} ({}); truth in {}",
         c.assets,
         c.photos,
@@ -54,6 +60,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         c.hidden,
         c.trashed,
         c.icloud_only,
+        c.original_missing,
         c.edited,
         c.in_wal_only,
         truth.schema,

@@ -14,11 +14,13 @@ mod fill;
 mod heic;
 mod jpeg;
 mod mov;
+pub mod optimised;
 mod photos_db;
 mod screenshot;
 mod time;
 pub mod truth;
 
+pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
@@ -69,6 +71,8 @@ pub struct LibraryOptions {
     pub items_per_folder: usize,
     /// Which iOS version's Photos.sqlite layout to write (default iOS 17.0–17.5).
     pub schema: SchemaShape,
+    /// How originals that are not on the phone show in DCIM.
+    pub optimised: OptimisedShape,
 }
 
 impl Default for LibraryOptions {
@@ -80,6 +84,7 @@ impl Default for LibraryOptions {
             realistic_sizes: false,
             items_per_folder: 1000,
             schema: SchemaShape::default(),
+            optimised: OptimisedShape::default(),
         }
     }
 }
@@ -94,6 +99,7 @@ impl LibraryOptions {
             realistic_sizes: false,
             items_per_folder: 25,
             schema: SchemaShape::default(),
+            optimised: OptimisedShape::default(),
         }
     }
 }
@@ -224,6 +230,8 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut truth, recipes) = plan(&mut rng, opts);
     write_files(dir, &mut truth, &recipes)?;
+    optimised::apply(dir, &mut truth, opts.optimised)?;
+    truth.counts = count(&truth);
     photos_db::write(&dir.join(PHOTOS_DB), &truth, opts.seed, opts.schema)?;
     write_mock_files(dir, &truth)?;
     set_dir_mtimes(dir, truth.snapshot_unix)?;
@@ -362,6 +370,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
             trashed_unix: None,
             purge_unix: None,
             icloud_only: false,
+            original_missing: false,
             edited: false,
             cloud_state: CloudState::Synced,
             albums: Vec::new(),
@@ -393,6 +402,11 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     for i in next.by_ref().take(share(n, 0.06)) {
         assets[i].cloud_state = CloudState::PendingUpload;
     }
+    // Lost originals: not on the phone and never uploaded, so not in iCloud either.
+    for i in next.by_ref().take(share(n, 0.02)) {
+        assets[i].original_missing = true;
+        assets[i].cloud_state = CloudState::PendingUpload;
+    }
     order.shuffle(rng);
     for &i in order.iter().take(share(n, 0.10)) {
         assets[i].favorite = true;
@@ -402,6 +416,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
         .filter(|&i| {
             matches!(assets[i].format, FileFormat::Heic | FileFormat::Jpeg)
                 && !assets[i].icloud_only
+                && !assets[i].original_missing
         })
         .collect();
     editable.shuffle(rng);
@@ -440,7 +455,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     let (folders, albums, trashed_albums) = plan_albums(rng, &mut assets);
     let placeholders = assets
         .iter()
-        .filter(|a| a.icloud_only)
+        .filter(|a| a.icloud_only || a.original_missing)
         .flat_map(|a| {
             std::iter::once(a.original.path.clone())
                 .chain(a.live_video.as_ref().map(|r| r.path.clone()))
@@ -464,6 +479,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
         trashed_albums,
         folders,
         placeholders,
+        optimised: OptimisedShape::default(),
         counts: Counts::default(),
     };
     (truth, recipes)
@@ -740,6 +756,7 @@ fn count(t: &LibraryTruth) -> Counts {
         hidden: c(&|x| x.hidden),
         trashed: c(&|x| x.trashed),
         icloud_only: c(&|x| x.icloud_only),
+        original_missing: c(&|x| x.original_missing),
         edited: c(&|x| x.edited),
         favorites: c(&|x| x.favorite),
         pending_upload: c(&|x| x.cloud_state == CloudState::PendingUpload),
@@ -751,7 +768,12 @@ fn count(t: &LibraryTruth) -> Counts {
         folders: t.folders.iter().filter(|f| f.kind == 4000).count(),
         dcim_files: a
             .iter()
-            .map(|x| 1 + x.live_video.is_some() as usize + x.aae.is_some() as usize)
+            .map(|x| {
+                let gone =
+                    t.optimised == OptimisedShape::Removed && (x.icloud_only || x.original_missing);
+                let original = 1 + x.live_video.is_some() as usize;
+                (!gone as usize) * original + x.aae.is_some() as usize
+            })
             .sum(),
     }
 }

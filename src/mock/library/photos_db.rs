@@ -155,6 +155,13 @@ impl SchemaShape {
         self >= SchemaShape::Ios16
     }
 
+    /// iOS 18 dropped ZASSET.ZHASADJUSTMENTS (an edit is ZADJUSTMENTSSTATE > 0 there) and
+    /// replaced ZMASTERFINGERPRINT with ZORIGINALSTABLEHASH / ZADJUSTEDSTABLEHASH, and fills
+    /// ZINTERNALRESOURCE.ZSTABLEHASH instead of ZFINGERPRINT.
+    fn has_stable_hashes(self) -> bool {
+        self >= SchemaShape::Ios18
+    }
+
     /// Columns only newer shapes carry (stand-ins for later additions the reader must ignore).
     fn newer_asset_columns(self) -> &'static str {
         match self {
@@ -203,6 +210,14 @@ fn schema_sql(shape: SchemaShape) -> String {
         ""
     };
     let newer = shape.newer_asset_columns();
+    let (has_adjustments, hashes) = if shape.has_stable_hashes() {
+        (
+            "",
+            "ZORIGINALSTABLEHASH VARCHAR, ZADJUSTEDSTABLEHASH VARCHAR",
+        )
+    } else {
+        (" ZHASADJUSTMENTS INTEGER,", "ZMASTERFINGERPRINT VARCHAR")
+    };
     format!(
         r#"
 CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR, Z_SUPER INTEGER, Z_MAX INTEGER);
@@ -210,7 +225,7 @@ CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR(255), Z_P
 CREATE TABLE Z_MODELCACHE (Z_CONTENT BLOB);
 CREATE TABLE {asset} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZADJUSTMENTSSTATE INTEGER, ZAVALANCHEPICKTYPE INTEGER,{bundle}
-  ZCLOUDLOCALSTATE INTEGER, ZCOMPLETE INTEGER, ZFAVORITE INTEGER, ZHASADJUSTMENTS INTEGER,
+  ZCLOUDLOCALSTATE INTEGER, ZCOMPLETE INTEGER, ZFAVORITE INTEGER,{has_adjustments}
   ZHEIGHT INTEGER, ZHIDDEN INTEGER, ZKIND INTEGER, ZKINDSUBTYPE INTEGER, ZORIENTATION INTEGER,
   ZPLAYBACKSTYLE INTEGER, ZSAVEDASSETTYPE INTEGER, ZTRASHEDSTATE INTEGER, ZVISIBILITYSTATE INTEGER,
   ZWIDTH INTEGER, ZADDITIONALATTRIBUTES INTEGER, ZMASTER INTEGER, ZADDEDDATE TIMESTAMP,
@@ -221,7 +236,7 @@ CREATE TABLE {asset} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
 CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZORIGINALFILESIZE INTEGER, ZORIGINALHEIGHT INTEGER, ZORIGINALWIDTH INTEGER,
   ZTIMEZONEOFFSET INTEGER, ZASSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR,
-  ZORIGINALFILENAME VARCHAR, ZORIGINALSTABLEHASH VARCHAR, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR);
+  ZORIGINALFILENAME VARCHAR, {hashes}, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR);
 CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZCLOUDLOCALSTATE INTEGER, ZCREATIONDATE TIMESTAMP, ZIMPORTDATE TIMESTAMP,
   ZCLOUDMASTERGUID VARCHAR, ZORIGINALFILENAME VARCHAR, ZUNIFORMTYPEIDENTIFIER VARCHAR);
@@ -288,23 +303,30 @@ fn insert_asset(
     } else {
         ("", "")
     };
+    // ?6 stays in the parameter list either way (SQLite counts up to the highest index).
+    let (adj_col, adj_val) = if shape.has_stable_hashes() {
+        ("", "")
+    } else {
+        (" ZHASADJUSTMENTS,", " ?6,")
+    };
     conn.execute(
         &format!(
             "INSERT INTO {} (Z_PK, Z_ENT, Z_OPT, ZADJUSTMENTSSTATE, ZAVALANCHEPICKTYPE,{bundle_col}
-           ZCLOUDLOCALSTATE, ZCOMPLETE, ZFAVORITE, ZHASADJUSTMENTS, ZHEIGHT, ZHIDDEN, ZKIND,
+           ZCLOUDLOCALSTATE, ZCOMPLETE, ZFAVORITE,{adj_col} ZHEIGHT, ZHIDDEN, ZKIND,
            ZKINDSUBTYPE, ZORIENTATION, ZPLAYBACKSTYLE, ZSAVEDASSETTYPE, ZTRASHEDSTATE,
            ZVISIBILITYSTATE, ZWIDTH, ZADDITIONALATTRIBUTES, ZMASTER, ZADDEDDATE, ZADJUSTMENTTIMESTAMP,
            ZDATECREATED, ZDURATION, ZLATITUDE, ZLONGITUDE, ZMODIFICATIONDATE, ZTRASHEDDATE,
            ZAVALANCHEUUID, ZCLOUDASSETGUID, ZDIRECTORY, ZFILENAME, ZMEDIAGROUPUUID,
            ZUNIFORMTYPEIDENTIFIER, ZUUID)
-         VALUES (?1, ?2, 1, ?3, 0,{bundle_val} ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
+         VALUES (?1, ?2, 1, ?3, 0,{bundle_val} ?4, 1, ?5,{adj_val} ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
            ?14, ?15, ?16, ?17, -180.0, -180.0, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
             shape.asset_table()
         ),
         params![
             a.z_pk,
             shape.asset_entity(),
-            a.edited as i64,
+            // ZADJUSTMENTSSTATE 2: edited in Photos.
+            if a.edited { 2 } else { 0 },
             synced as i64,
             a.favorite as i64,
             a.edited as i64,
@@ -333,11 +355,18 @@ fn insert_asset(
         let l = &a.capture.local;
         format!("{}:{}:{} {}", &l[0..4], &l[5..7], &l[8..10], &l[11..])
     });
+    let hash_col = if shape.has_stable_hashes() {
+        "ZORIGINALSTABLEHASH"
+    } else {
+        "ZMASTERFINGERPRINT"
+    };
     conn.execute(
-        "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZORIGINALFILESIZE,
+        &format!(
+            "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZORIGINALFILESIZE,
            ZORIGINALHEIGHT, ZORIGINALWIDTH, ZTIMEZONEOFFSET, ZASSET, ZEXIFTIMESTAMPSTRING,
-           ZORIGINALFILENAME, ZORIGINALSTABLEHASH, ZTIMEZONENAME, ZTITLE)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, NULL)",
+           ZORIGINALFILENAME, {hash_col}, ZTIMEZONENAME, ZTITLE)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, NULL)"
+        ),
         params![
             a.z_pk,
             ENT_ADDITIONAL,
@@ -368,14 +397,23 @@ fn insert_asset(
         ],
     )?;
     // Resources: the original (subtype 1), the Live Photo video (type 3), one local thumbnail.
-    let local = if a.icloud_only { -1 } else { 1 };
+    let local = if a.icloud_only || a.original_missing {
+        -1
+    } else {
+        1
+    };
     let mut resource = |rtype: i64, subtype: i64, local: i64, len: u64, fp: Option<String>| {
         *next_resource += 1;
+        let (fingerprint, stable_hash) = if shape.has_stable_hashes() {
+            (None, fp)
+        } else {
+            (fp, None)
+        };
         conn.execute(
             "INSERT INTO ZINTERNALRESOURCE (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZDATASTORESUBTYPE,
                ZLOCALAVAILABILITY, ZRECIPEID, ZREMOTEAVAILABILITY, ZRESOURCETYPE, ZVERSION,
                ZUNORIENTEDHEIGHT, ZUNORIENTEDWIDTH, ZASSET, ZDATALENGTH, ZFINGERPRINT, ZSTABLEHASH)
-             VALUES (?1, ?2, 1, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, NULL)",
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 *next_resource,
                 ENT_RESOURCE,
@@ -388,7 +426,8 @@ fn insert_asset(
                 a.width,
                 a.z_pk,
                 len as i64,
-                fp,
+                fingerprint,
+                stable_hash,
             ],
         )
     };

@@ -108,6 +108,9 @@ pub struct AssetTruth {
     pub purge_unix: Option<i64>,
     /// Original not on the phone ("Optimize iPhone Storage"): listed, but reads fail.
     pub icloud_only: bool,
+    /// Original on neither the phone nor iCloud (lost): listed or not like an iCloud-only one.
+    #[serde(default)]
+    pub original_missing: bool,
     pub edited: bool,
     pub cloud_state: CloudState,
     /// UUIDs of the albums (ZKIND 2 and 1505) holding this asset.
@@ -160,6 +163,8 @@ pub struct Counts {
     pub hidden: usize,
     pub trashed: usize,
     pub icloud_only: usize,
+    #[serde(default)]
+    pub original_missing: usize,
     pub edited: usize,
     pub favorites: usize,
     pub pending_upload: usize,
@@ -210,8 +215,11 @@ pub struct LibraryTruth {
     #[serde(default)]
     pub trashed_albums: Vec<AlbumTruth>,
     pub folders: Vec<FolderTruth>,
-    /// Media-relative paths whose reads fail (iCloud-only originals).
+    /// Media-relative paths whose reads fail (originals not on the phone, placeholder shape).
     pub placeholders: Vec<String>,
+    /// How originals not on the phone show: listed placeholders, or removed from DCIM.
+    #[serde(default)]
+    pub optimised: super::OptimisedShape,
     pub counts: Counts,
 }
 
@@ -226,9 +234,11 @@ impl LibraryTruth {
         self.assets
             .iter()
             .flat_map(|a| {
+                let gone = self.optimised == super::OptimisedShape::Removed
+                    && (a.icloud_only || a.original_missing);
                 [
-                    Some(&a.original),
-                    a.live_video.as_ref(),
+                    Some(&a.original).filter(|_| !gone),
+                    a.live_video.as_ref().filter(|_| !gone),
                     a.aae.as_ref(),
                     a.edited_render.as_ref(),
                     a.adjustments_plist.as_ref(),

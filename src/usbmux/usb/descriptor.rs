@@ -1,10 +1,11 @@
 //! Our own model of a USB device's configuration descriptors (configurations → interfaces →
-//! endpoints), built either from rusb's parsed descriptors or from raw descriptor bytes.
+//! endpoints), parsed from the raw descriptor bytes.
 //!
-//! The raw parser exists so tests can use captured descriptor sets, and because descriptors come
-//! from the (untrusted) device: every length is checked before it is used, and garbage is an
-//! error, never a panic. Allocation is bounded by the input length (each stored item consumes at
-//! least 7 input bytes).
+//! This parser is the only one: production feeds it what the kernel cached at enumeration (the
+//! usbfs device node), tests feed it captured and synthetic descriptor sets, so both run the same
+//! code. Descriptors come from the (untrusted) device: every length is checked before it is
+//! used, and garbage is an error, never a panic. Allocation is bounded by the input length (each
+//! stored item consumes at least 7 input bytes).
 
 /// Descriptor type codes (USB 2.0 §9.4, table 9-5).
 const DT_DEVICE: u8 = 1;
@@ -213,46 +214,6 @@ impl UsbDescriptors {
         let rest = &bytes[device[0] as usize..];
         Self::parse_configurations(rest)
     }
-
-    /// Convert rusb's parsed configuration descriptors (as `Device::config_descriptor` gives them).
-    pub fn from_rusb(configs: &[rusb::ConfigDescriptor]) -> UsbDescriptors {
-        let configurations = configs
-            .iter()
-            .map(|config| Configuration {
-                value: config.number(),
-                interfaces: config
-                    .interfaces()
-                    .flat_map(|interface| interface.descriptors())
-                    .map(|alt| Interface {
-                        number: alt.interface_number(),
-                        alternate_setting: alt.setting_number(),
-                        class: alt.class_code(),
-                        subclass: alt.sub_class_code(),
-                        protocol: alt.protocol_code(),
-                        endpoints: alt
-                            .endpoint_descriptors()
-                            .map(|ep| Endpoint {
-                                address: ep.address(),
-                                attributes: endpoint_attributes(&ep),
-                                max_packet_size: ep.max_packet_size() & 0x07ff,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        UsbDescriptors { configurations }
-    }
-}
-
-/// rusb exposes bmAttributes only decoded; rebuild the transfer-type bits we use.
-fn endpoint_attributes(ep: &rusb::EndpointDescriptor<'_>) -> u8 {
-    match ep.transfer_type() {
-        rusb::TransferType::Control => 0,
-        rusb::TransferType::Isochronous => 1,
-        rusb::TransferType::Bulk => 2,
-        rusb::TransferType::Interrupt => 3,
-    }
 }
 
 /// Builders for raw descriptor bytes shaped like real devices, shared by this module's and the
@@ -267,6 +228,16 @@ pub(crate) mod fixtures {
 
     /// One configuration descriptor with interfaces numbered 0, 1, … in the order given.
     pub fn config(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
+        build_config(value, interfaces, false)
+    }
+
+    /// The same at SuperSpeed: every endpoint is followed by its SuperSpeed endpoint companion
+    /// descriptor (type 0x30), as a USB 3 device sends them.
+    pub fn config_ss(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
+        build_config(value, interfaces, true)
+    }
+
+    fn build_config(value: u8, interfaces: &[IfaceSpec<'_>], companions: bool) -> Vec<u8> {
         let mut body = Vec::new();
         for (number, (class, subclass, protocol, endpoints)) in interfaces.iter().enumerate() {
             body.extend_from_slice(&[
@@ -283,6 +254,9 @@ pub(crate) mod fixtures {
             for (address, attributes, mps) in endpoints.iter() {
                 let [lo, hi] = mps.to_le_bytes();
                 body.extend_from_slice(&[7, 5, *address, *attributes, lo, hi, 0]);
+                if companions {
+                    body.extend_from_slice(&[6, 0x30, 0, 0, 0, 0]);
+                }
             }
         }
         let total = (9 + body.len()) as u16;
@@ -326,6 +300,38 @@ pub(crate) mod fixtures {
         )
     }
 
+    /// The SuperSpeed interfaces of a USB-C iPhone (15 Pro and later on a USB 3 cable): the same
+    /// layout, bulk endpoints of 1024 bytes.
+    pub const PTP_SS: IfaceSpec<'static> = (
+        6,
+        1,
+        1,
+        &[
+            (0x02, BULK, 1024),
+            (0x81, BULK, 1024),
+            (0x83, INTERRUPT, 64),
+        ],
+    );
+    pub const MUX_SS: IfaceSpec<'static> = (255, 254, 2, &[(0x04, BULK, 1024), (0x85, BULK, 1024)]);
+    pub const ETHERNET_SS: IfaceSpec<'static> =
+        (255, 253, 1, &[(0x06, BULK, 1024), (0x87, BULK, 1024)]);
+    pub const NCM_CONTROL: IfaceSpec<'static> = (2, 0x0d, 0, &[(0x88, INTERRUPT, 16)]);
+    pub const NCM_DATA: IfaceSpec<'static> = (10, 0, 1, &[(0x09, BULK, 1024), (0x8a, BULK, 1024)]);
+
+    /// A USB-C iPhone at SuperSpeed in the CDC-NCM mode: configurations 1–4 as in the default
+    /// mode, plus configuration 5 with network functions only and no usbmux interface (the
+    /// highest configuration is not the one to pick).
+    pub fn phone_usb_c() -> Vec<u8> {
+        [
+            config_ss(1, &[PTP_SS]),
+            config_ss(2, &[AUDIO_CONTROL, HID]),
+            config_ss(3, &[PTP_SS, MUX_SS]),
+            config_ss(4, &[PTP_SS, MUX_SS, ETHERNET_SS]),
+            config_ss(5, &[PTP_SS, NCM_CONTROL, NCM_DATA]),
+        ]
+        .concat()
+    }
+
     /// The QEMU gadget: one configuration, mux only, endpoints reassigned by the UDC.
     pub fn gadget() -> Vec<u8> {
         config(1, &[(255, 254, 2, &[(0x02, BULK, 512), (0x81, BULK, 512)])])
@@ -337,15 +343,25 @@ pub(crate) mod fixtures {
     }
 
     pub fn device_descriptor(num_configs: u8) -> Vec<u8> {
+        device_descriptor_for(0x0200, 64, num_configs)
+    }
+
+    /// A USB 3.2 device descriptor (bcdUSB 3.20, 512-byte control endpoint as 2^9).
+    pub fn device_descriptor_usb3(num_configs: u8) -> Vec<u8> {
+        device_descriptor_for(0x0320, 9, num_configs)
+    }
+
+    fn device_descriptor_for(bcd_usb: u16, max_packet0: u8, num_configs: u8) -> Vec<u8> {
+        let [usb_lo, usb_hi] = bcd_usb.to_le_bytes();
         vec![
             18,
             1,
-            0x00,
-            0x02,
+            usb_lo,
+            usb_hi,
             0,
             0,
             0,
-            64,
+            max_packet0,
             0xac,
             0x05,
             0xa8,
@@ -410,6 +426,25 @@ mod tests {
                 found: 2
             })
         ));
+    }
+
+    #[test]
+    fn parses_a_usb_c_phone_at_superspeed() {
+        // The layout the usbfs device node returns: device descriptor, then configurations 1–5.
+        let blob = [device_descriptor_usb3(5), phone_usb_c()].concat();
+        let d = UsbDescriptors::parse_device_blob(&blob).unwrap();
+        let values: Vec<u8> = d.configurations.iter().map(|c| c.value).collect();
+        assert_eq!(values, [1, 2, 3, 4, 5]);
+        // The companion descriptor after each endpoint is skipped, not taken for an endpoint.
+        let mux = &d.configurations[3].interfaces[1];
+        assert_eq!(mux.endpoints.len(), 2);
+        assert_eq!(mux.endpoints[0].max_packet_size, 1024);
+        assert!(
+            d.configurations[4]
+                .interfaces
+                .iter()
+                .all(|i| (i.class, i.subclass) != (255, 254))
+        );
     }
 
     #[test]

@@ -101,15 +101,23 @@ fn read_serial<T: UsbContext>(
     let serial = handle
         .read_serial_number_string(language, descriptor, STRING_TIMEOUT)
         .ok()?;
-    valid_serial(&serial).then_some(serial)
+    clean_serial(&serial)
 }
 
 fn read_sysfs_serial(name: &str) -> Option<String> {
     let file = std::fs::File::open(format!("/sys/bus/usb/devices/{name}/serial")).ok()?;
     let mut text = String::new();
     file.take(256).read_to_string(&mut text).ok()?;
-    let serial = text.trim_end_matches(['\n', '\0']).to_string();
-    valid_serial(&serial).then_some(serial)
+    clean_serial(&text)
+}
+
+/// The UDID in a serial-number string as any route delivers it: a USB-C iPhone pads its 24
+/// characters with NULs in the string descriptor, and sysfs ends the text with a newline. Padding
+/// (NULs and ASCII whitespace) is cut from both ends; what remains must be a valid serial as a
+/// whole, so a NUL or space *inside* it refuses the serial rather than cutting it short.
+pub(crate) fn clean_serial(raw: &str) -> Option<String> {
+    let serial = raw.trim_matches(|c: char| c == '\0' || c.is_ascii_whitespace());
+    valid_serial(serial).then(|| serial.to_string())
 }
 
 /// The serial becomes the UDID, which names pairing records and directories: accept only what a
@@ -125,6 +133,31 @@ pub(crate) fn valid_serial(serial: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_serials_from_every_route_are_trimmed() {
+        let udid = "00008130001A2B3C4D5E6F70";
+        // A USB-C iPhone's string descriptor: 24 characters and 16 NULs.
+        let descriptor = format!("{udid}{}", "\0".repeat(16));
+        assert_eq!(clean_serial(&descriptor).as_deref(), Some(udid));
+        // sysfs: a newline, sometimes after the NULs the kernel copied.
+        assert_eq!(clean_serial(&format!("{udid}\n")).as_deref(), Some(udid));
+        assert_eq!(
+            clean_serial(&format!("{descriptor}\n")).as_deref(),
+            Some(udid)
+        );
+        assert_eq!(clean_serial(&format!("  {udid} \0")).as_deref(), Some(udid));
+        assert_eq!(dashed_udid(&clean_serial(&descriptor).unwrap()).len(), 25);
+    }
+
+    #[test]
+    fn padding_inside_a_serial_refuses_it() {
+        assert_eq!(clean_serial("00008130\x00001A2B3C4D5E6F70"), None);
+        assert_eq!(clean_serial("00008130 001A2B3C4D5E6F70"), None);
+        assert_eq!(clean_serial(&"\0".repeat(16)), None);
+        assert_eq!(clean_serial("\n"), None);
+        assert_eq!(clean_serial("../../etc\0"), None);
+    }
 
     #[test]
     fn serials_that_could_escape_a_path_are_refused() {

@@ -2,7 +2,7 @@
 //! claim its interface and move mux packets over its bulk pipes as a [`Link`].
 //!
 //! Everything that does not touch a device is pure and tested here: the descriptor model and
-//! parser (`descriptor`), the configuration / endpoint / ZLP decisions (`plan`), the in-order
+//! its one parser (`descriptor`, fed the usbfs node's bytes in production), the configuration / endpoint / ZLP decisions (`plan`), the in-order
 //! delivery of IN transfers (`rx_order`) and the error texts (`error`). The device-touching parts
 //! (`discovery`, `bulk_link`, `watch`, [`open_link`]) are kept small.
 
@@ -67,18 +67,39 @@ pub async fn open(udid: Option<String>) -> Result<(Link, DeviceInfo), UsbError> 
         })
 }
 
-/// Every configuration's descriptors, from libusb's cache (no device I/O).
+/// Every configuration's descriptors, as the kernel cached them at enumeration (no device I/O):
+/// reading the usbfs node gives the device descriptor followed by each configuration's raw
+/// bytes, which go through the one descriptor parser the tests also exercise.
 fn read_descriptors<T: UsbContext>(device: &Device<T>) -> Result<UsbDescriptors, UsbError> {
-    let failed = |e| UsbError::from_rusb(UsbOp::ReadDescriptors, e);
-    let count = device
-        .device_descriptor()
-        .map_err(failed)?
-        .num_configurations();
-    let configs = (0..count)
-        .map(|index| device.config_descriptor(index))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(failed)?;
-    Ok(UsbDescriptors::from_rusb(&configs))
+    let node = format!(
+        "/dev/bus/usb/{:03}/{:03}",
+        device.bus_number(),
+        device.address()
+    );
+    read_descriptor_node(std::path::Path::new(&node))
+}
+
+/// Largest descriptor blob read: real phones send well under 1 KiB; the bound keeps a hostile
+/// device from making us allocate what it claims.
+const MAX_DESCRIPTOR_BLOB: u64 = 64 * 1024;
+
+fn read_descriptor_node(node: &std::path::Path) -> Result<UsbDescriptors, UsbError> {
+    use std::io::Read;
+    let io_failed = |e: std::io::Error| {
+        let cause = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => rusb::Error::Access,
+            std::io::ErrorKind::NotFound => rusb::Error::NoDevice,
+            _ => rusb::Error::Io,
+        };
+        UsbError::from_rusb(UsbOp::ReadDescriptors, cause)
+    };
+    let mut blob = Vec::new();
+    std::fs::File::open(node)
+        .map_err(io_failed)?
+        .take(MAX_DESCRIPTOR_BLOB)
+        .read_to_end(&mut blob)
+        .map_err(io_failed)?;
+    Ok(UsbDescriptors::parse_device_blob(&blob)?)
 }
 
 /// Select the usbmux configuration if needed and claim the interface, as usbmuxd does: drivers
@@ -119,6 +140,41 @@ fn claim_mux<T: UsbContext>(
             .map_err(|e| UsbError::from_rusb(UsbOp::ClaimInterface, e))?;
     }
     Ok(plan.mux)
+}
+
+#[cfg(test)]
+mod descriptor_node_tests {
+    use super::descriptor::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn the_device_node_blob_goes_through_the_parser_to_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("003");
+        std::fs::write(&node, [device_descriptor_usb3(5), phone_usb_c()].concat()).unwrap();
+        let descriptors = read_descriptor_node(&node).unwrap();
+        let plan = plan::plan_configuration(&descriptors, 0).unwrap();
+        assert_eq!((plan.mux.configuration, plan.mux.out_max_packet), (4, 1024));
+    }
+
+    #[test]
+    fn a_missing_or_garbled_node_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_descriptor_node(&dir.path().join("gone")),
+            Err(UsbError::Unplugged {
+                op: UsbOp::ReadDescriptors
+            })
+        ));
+        let node = dir.path().join("004");
+        let mut blob = [device_descriptor(1), phone_mode1()].concat();
+        blob.truncate(blob.len() - 3);
+        std::fs::write(&node, blob).unwrap();
+        assert!(matches!(
+            read_descriptor_node(&node),
+            Err(UsbError::Descriptor(DescriptorError::Truncated { .. }))
+        ));
+    }
 }
 
 #[cfg(test)]

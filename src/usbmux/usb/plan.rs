@@ -258,6 +258,21 @@ mod tests {
     }
 
     #[test]
+    fn usb_c_phone_uses_config_4_not_its_mux_less_config_5() {
+        let d = parse(&phone_usb_c());
+        let plan = plan_configuration(&d, 1).unwrap();
+        assert_eq!((plan.mux.configuration, plan.mux.interface), (4, 1));
+        assert_eq!((plan.mux.endpoint_out, plan.mux.endpoint_in), (0x04, 0x85));
+        // SuperSpeed bulk packets: a ZLP follows multiples of 1024, not of 512.
+        assert_eq!(plan.mux.out_max_packet, 1024);
+        assert!(!needs_zlp(1536, plan.mux.out_max_packet));
+        // Left in the network configuration 5: its three interfaces are freed too.
+        let plan = plan_configuration(&d, 5).unwrap();
+        assert!(plan.set_configuration);
+        assert_eq!(plan.detach_interfaces, [0, 1, 2]);
+    }
+
+    #[test]
     fn gadget_endpoints_come_from_the_descriptors() {
         let plan = plan_configuration(&parse(&gadget()), 0).unwrap();
         assert_eq!(plan.mux.configuration, 1);

@@ -1,0 +1,217 @@
+//! Where each asset's original is, per Photos.sqlite: on the phone, only in iCloud, or missing
+//! (on neither). The original is the ZINTERNALRESOURCE row with ZDATASTORESUBTYPE 1; its
+//! ZLOCALAVAILABILITY is 1 on the phone, -1 not; ZREMOTEAVAILABILITY (iOS 14+) is 1 when iCloud
+//! holds it, 0 when not (the values iLEAPP and ScottKjr3347's Photos.sqlite queries decode).
+//!
+//! "Not local" alone is only a forensic "possibly optimised" hint: an original that is neither
+//! on the phone nor in iCloud cannot be fetched by "Download and Keep Originals", so it is told
+//! apart. Without ZREMOTEAVAILABILITY (an unmigrated or odd database), iCloud is trusted to hold
+//! it only when the asset is synced (cloud state 3) and has a fingerprint: the resource's
+//! ZFINGERPRINT (ZSTABLEHASH on iOS 18+), else ZADDITIONALASSETATTRIBUTES.ZMASTERFINGERPRINT
+//! (ZORIGINALSTABLEHASH on iOS 18+).
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+
+use super::photos_db::{CloudState, Corrupt, Schema, col, for_rows, int};
+
+/// Where the original of an asset is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginalPlace {
+    /// On the phone (or the database says nothing against it).
+    #[default]
+    OnPhone,
+    /// Not on the phone, in iCloud ("Optimize iPhone Storage").
+    IcloudOnly,
+    /// Neither on the phone nor (as far as the database knows) in iCloud.
+    Missing,
+}
+
+/// The original resource's row.
+#[derive(Debug, Default)]
+struct OriginalRow {
+    local: Option<i64>,
+    remote: Option<i64>,
+    fingerprint: bool,
+    cloud: Option<i64>,
+}
+
+/// Original-resource facts of every asset that has them.
+#[derive(Debug, Default)]
+pub(super) struct Originals {
+    rows: HashMap<i64, OriginalRow>,
+    /// Assets whose ZADDITIONALASSETATTRIBUTES row carries a master fingerprint / stable hash.
+    fingerprinted: HashSet<i64>,
+}
+
+const IR: &str = "ZINTERNALRESOURCE";
+const AA: &str = "ZADDITIONALASSETATTRIBUTES";
+
+/// A non-empty value.
+fn present(v: ValueRef<'_>) -> bool {
+    match v {
+        ValueRef::Null => false,
+        ValueRef::Text(t) | ValueRef::Blob(t) => !t.is_empty(),
+        _ => true,
+    }
+}
+
+impl Originals {
+    /// Reads what exists; a database without these tables or columns gives no facts.
+    pub(super) fn read(conn: &Connection, schema: &Schema) -> Result<Originals, Corrupt> {
+        let mut out = Originals::default();
+        if ["ZASSET", "ZDATASTORESUBTYPE"]
+            .iter()
+            .all(|c| schema.has(IR, c))
+        {
+            let sql = format!(
+                "SELECT r.ZASSET, {}, {}, {}, {}, {} FROM {IR} r WHERE r.ZDATASTORESUBTYPE = 1",
+                col(schema, IR, "r", "ZLOCALAVAILABILITY"),
+                col(schema, IR, "r", "ZREMOTEAVAILABILITY"),
+                col(schema, IR, "r", "ZFINGERPRINT"),
+                col(schema, IR, "r", "ZSTABLEHASH"),
+                col(schema, IR, "r", "ZCLOUDLOCALSTATE"),
+            );
+            for_rows(conn, &sql, |r| {
+                if let Some(asset) = int(r.get_ref(0)?) {
+                    let row = OriginalRow {
+                        local: int(r.get_ref(1)?),
+                        remote: int(r.get_ref(2)?),
+                        fingerprint: present(r.get_ref(3)?) || present(r.get_ref(4)?),
+                        cloud: int(r.get_ref(5)?),
+                    };
+                    out.rows.insert(asset, row);
+                }
+                Ok(())
+            })?;
+        }
+        let hashes = ["ZMASTERFINGERPRINT", "ZORIGINALSTABLEHASH"];
+        if schema.has(AA, "ZASSET") && hashes.iter().any(|c| schema.has(AA, c)) {
+            let sql = format!(
+                "SELECT a.ZASSET, {}, {} FROM {AA} a",
+                col(schema, AA, "a", hashes[0]),
+                col(schema, AA, "a", hashes[1]),
+            );
+            for_rows(conn, &sql, |r| {
+                if let Some(asset) = int(r.get_ref(0)?)
+                    && (present(r.get_ref(1)?) || present(r.get_ref(2)?))
+                {
+                    out.fingerprinted.insert(asset);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// The original resource's ZCLOUDLOCALSTATE (used when ZCLOUDMASTER says nothing).
+    pub(super) fn resource_cloud(&self, asset: i64) -> Option<i64> {
+        self.rows.get(&asset).and_then(|r| r.cloud)
+    }
+
+    /// Where the original of `asset` (whose cloud state is `cloud`) is.
+    pub(super) fn place(&self, asset: i64, cloud: CloudState) -> OriginalPlace {
+        let Some(r) = self.rows.get(&asset) else {
+            return OriginalPlace::OnPhone;
+        };
+        if r.local != Some(-1) {
+            return OriginalPlace::OnPhone;
+        }
+        match r.remote {
+            Some(1) => OriginalPlace::IcloudOnly,
+            Some(0) => OriginalPlace::Missing,
+            _ if cloud == CloudState::Synced
+                && (r.fingerprint || self.fingerprinted.contains(&asset)) =>
+            {
+                OriginalPlace::IcloudOnly
+            }
+            _ => OriginalPlace::Missing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::photos_db::{detect_schema, read_assets};
+    use rusqlite::Connection;
+
+    /// (uuid, edited, icloud_only, original_missing) of every row.
+    fn facts(sql: &str) -> Vec<(String, bool, bool, bool)> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        let schema = detect_schema(&conn).unwrap();
+        let (assets, _) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        assets
+            .into_iter()
+            .map(|a| {
+                let uuid = a.uuid.unwrap();
+                (uuid, a.has_adjustments, a.icloud_only, a.original_missing)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ios18_edits_from_adjustments_state_and_remote_availability_splits_not_local() {
+        // No ZHASADJUSTMENTS (iOS 18+); stable hashes instead of fingerprints.
+        let got = facts(
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZADJUSTMENTSSTATE INTEGER,
+               ZCLOUDLOCALSTATE INTEGER);
+             CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER, ZREMOTEAVAILABILITY INTEGER,
+               ZCLOUDLOCALSTATE INTEGER, ZFINGERPRINT VARCHAR, ZSTABLEHASH VARCHAR);
+             INSERT INTO ZASSET VALUES (1, 'edited', 2, 3), (2, 'plain', 0, 3), (3, 'cloud', 0, 3),
+               (4, 'missing', 0, 3), (5, 'garbage', 'x', 3);
+             INSERT INTO ZINTERNALRESOURCE VALUES (1, 1, 1, 1, 1, 3, NULL, 'h1'),
+               (2, 2, 1, 1, 1, 3, NULL, 'h2'), (3, 3, 1, -1, 1, 3, NULL, 'h3'),
+               (4, 4, 1, -1, 0, 3, NULL, 'h4'), (5, 3, 3, 1, 1, 3, NULL, NULL);",
+        );
+        let want = [
+            ("edited", true, false, false),
+            ("plain", false, false, false),
+            ("cloud", false, true, false),
+            ("missing", false, false, true),
+            ("garbage", false, false, false),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(u, e, c, m)| (u.to_owned(), e, c, m))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unmigrated_database_without_remote_availability_or_edit_columns() {
+        // An old database: no ZREMOTEAVAILABILITY, no ZHASADJUSTMENTS/ZADJUSTMENTSSTATE. Not
+        // local counts as iCloud-only only when synced and fingerprinted.
+        let got = facts(
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZMASTER INTEGER);
+             CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, ZCLOUDLOCALSTATE INTEGER);
+             CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZMASTERFINGERPRINT VARCHAR);
+             CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER);
+             INSERT INTO ZASSET VALUES (1, 'synced', 1), (2, 'pending', 2), (3, 'no-hash', 3),
+               (4, 'local', 4);
+             INSERT INTO ZCLOUDMASTER VALUES (1, 3), (2, 1), (3, 3), (4, 3);
+             INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES (1, 1, 'fp'), (2, 2, 'fp'),
+               (3, 3, ''), (4, 4, 'fp');
+             INSERT INTO ZINTERNALRESOURCE VALUES (1, 1, 1, -1), (2, 2, 1, -1), (3, 3, 1, -1),
+               (4, 4, 1, 1);",
+        );
+        let want = [
+            ("synced", false, true, false),
+            ("pending", false, false, true),
+            ("no-hash", false, false, true),
+            ("local", false, false, false),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(u, e, c, m)| (u.to_owned(), e, c, m))
+            .collect();
+        assert_eq!(got, want);
+    }
+}
