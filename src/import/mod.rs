@@ -7,6 +7,8 @@
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
+//! - [`same_name`]: the copy order that makes same-named files from different folders land
+//!   under the same names on every run.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
@@ -32,5 +34,6 @@ pub mod lock;
 pub mod names;
 pub mod pull;
 pub mod safe_write;
+pub mod same_name;
 pub mod status;
 pub mod verify;

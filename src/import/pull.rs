@@ -6,7 +6,8 @@
 //!    resource whose name is in `ledger.known_paths(udid, folder)` is done already, so a no-op
 //!    re-run stats and reads nothing on the phone. Only new resources are stat'ed (pipelined on
 //!    one connection) for their size and mtime. iCloud-only assets are counted here.
-//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue.
+//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue
+//!    (assets sharing a stem together, in folder order: [`super::same_name`]).
 //!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
 //!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
 //!    that hashes (BLAKE3) and writes while the next reads are in flight, fsync, capture date
@@ -40,6 +41,7 @@ use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
 use super::safe_write::{Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged};
+use super::same_name;
 use crate::afc::{AfcClient, AfcError, AfcStatus};
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 
@@ -461,11 +463,11 @@ pub async fn pull(
 }
 
 async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
-    let (queue, assets, first_client) = plan(shared, assets).await?;
+    let (jobs_planned, assets, first_client) = plan(shared, assets).await?;
     let plan = shared.summary.lock().map_err(internal)?.plan.clone();
     shared.observer.event(&PullEvent::Plan(plan));
     if shared.config.dry_run {
-        for job in &queue {
+        for job in &jobs_planned {
             for copy in &job.copies {
                 for r in &copy.pending {
                     shared.observer.event(&PullEvent::WouldCopy {
@@ -479,6 +481,7 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
         }
         return Ok(());
     }
+    let queue = same_name_bundles(jobs_planned, &assets);
     if queue.is_empty() {
         return Ok(());
     }
@@ -895,7 +898,7 @@ fn report_missing(shared: &Shared, path: &str) -> Result<(), PullError> {
 
 async fn worker(
     shared: &Arc<Shared>,
-    queue: Arc<Mutex<VecDeque<Job>>>,
+    queue: Arc<Mutex<VecDeque<Vec<Job>>>>,
     assets: Arc<Vec<Asset>>,
     client: Option<AfcClient>,
 ) -> Result<(), PullError> {
@@ -910,18 +913,34 @@ async fn worker(
         if shared.stop.is_cancelled() {
             return Ok(());
         }
-        let Some(job) = queue.lock().map_err(internal)?.pop_front() else {
+        let Some(bundle) = queue.lock().map_err(internal)?.pop_front() else {
             return Ok(());
         };
-        let asset = AssetRef {
-            all: assets.clone(),
-            index: job.asset,
-        };
-        match copy_asset(shared, &client, asset, job.copies).await {
-            Ok(()) | Err(PullError::Cancelled) => {}
-            Err(e) => return Err(e),
+        for job in bundle {
+            if shared.stop.is_cancelled() {
+                return Ok(());
+            }
+            let asset = AssetRef {
+                all: assets.clone(),
+                index: job.asset,
+            };
+            match copy_asset(shared, &client, asset, job.copies).await {
+                Ok(()) | Err(PullError::Cancelled) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
+}
+
+/// The jobs in bundles of one stem, each copied by one worker in folder order (see
+/// [`same_name::bundles`]).
+fn same_name_bundles(jobs: VecDeque<Job>, assets: &[Asset]) -> VecDeque<Vec<Job>> {
+    let order = same_name::bundles(jobs.iter().map(|j| &assets[j.asset]));
+    let mut slots: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|b| b.into_iter().filter_map(|k| slots[k].take()).collect())
+        .collect()
 }
 
 /// Copies an asset's pending resources, copy after copy, and records the ones that reached

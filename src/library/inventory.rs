@@ -14,7 +14,7 @@ use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::{LibraryError, WITHOUT_DB};
 use super::names::{check_name, printable};
 use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db};
-use super::scan::{ScanOptions, list, scan};
+use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
 
 /// Days Recently Deleted keeps an item before purging it (photo-library.md §8.2).
@@ -119,10 +119,7 @@ pub async fn inventory(
     afc: &AfcClient,
     opts: &InventoryOptions,
 ) -> Result<Inventory, LibraryError> {
-    let scanned = scan(afc, &opts.scan).await?;
-    let mut assets = scanned.assets;
-    let mut warnings = scanned.warnings;
-    let unsafe_names = scanned.hostile_names;
+    let mut scanned = scan(afc, &opts.scan).await?;
     let mut counts = InventoryCounts::default();
     let mut missing_files = Vec::new();
     let mut summary = None;
@@ -138,17 +135,25 @@ pub async fn inventory(
             Err(e) if e.is_connection_lost() => return Err(e),
             // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
             Err(e @ LibraryError::Afc { .. }) => {
-                warnings.push(format!(
+                scanned.warnings.push(format!(
                     "the phone's photo database could not be read ({e}); {WITHOUT_DB}"
                 ));
                 None
             }
             Err(e) => {
-                warnings.push(e.to_string());
+                scanned.warnings.push(e.to_string());
                 None
             }
         },
     };
+    if let Some(db) = &db {
+        // Originals the database places in CPLAssets folders the scan did not list.
+        let dirs = db.assets.iter().filter_map(|r| r.directory.as_deref());
+        scan_db_folders(afc, &opts.scan, dirs, &mut scanned).await?;
+    }
+    let mut assets = scanned.assets;
+    let mut warnings = scanned.warnings;
+    let unsafe_names = scanned.hostile_names;
     if let Some(db) = db {
         summary = Some(DbSummary {
             asset_table: db.schema.asset_table.clone(),

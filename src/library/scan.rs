@@ -1,7 +1,7 @@
 //! DCIM (and `PhotoData/CPLAssets/group*`) listings grouped into assets. Folder listings only:
 //! no stat per file, so an unchanged library costs a few ReadDirs, not one request per file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::StreamExt;
 use futures::stream;
@@ -54,6 +54,8 @@ pub struct Scan {
     pub hostile_names: usize,
     /// Folders listed.
     pub folders: usize,
+    /// The folders that were listed (media-relative), for [`scan_db_folders`].
+    pub listed: Vec<String>,
 }
 
 /// What a file is, by its extension (case-insensitive).
@@ -155,9 +157,23 @@ pub async fn scan(afc: &AfcClient, opts: &ScanOptions) -> Result<Scan, LibraryEr
     };
     total += top.len();
     folders.extend(top_level_folders(DCIM, top, &mut out));
-    if opts.cpl_assets
-        && let Some(groups) = list_optional(afc, CPL_ASSETS, opts.max_entries_per_folder).await?
-    {
+    let groups = if !opts.cpl_assets {
+        Ok(None)
+    } else {
+        list_optional(afc, CPL_ASSETS, opts.max_entries_per_folder).await
+    };
+    let groups = match groups {
+        Ok(groups) => groups,
+        // Refused (not a lost connection): its groups can still be found from Photos.sqlite.
+        Err(LibraryError::Afc { source, .. }) if !source.is_fatal() => {
+            out.warnings.push(format!(
+                "{CPL_ASSETS}: not listed ({source}); its folders are looked up from Photos.sqlite"
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(groups) = groups {
         total += groups.len();
         let groups = groups
             .into_iter()
@@ -186,9 +202,64 @@ pub async fn scan(afc: &AfcClient, opts: &ScanOptions) -> Result<Scan, LibraryEr
         total += names.len();
         check_total(total, opts)?;
         out.folders += 1;
+        out.listed.push(folder.clone());
         group_folder(folder, names, &mut out);
     }
     Ok(out)
+}
+
+/// Most folders named only by Photos.sqlite that one scan lists.
+pub const MAX_DB_FOLDERS: usize = 10_000;
+
+/// Lists the `PhotoData/CPLAssets/…` folders that Photos.sqlite names (ZDIRECTORY) but the scan
+/// did not list (the phone refused the CPLAssets listing, or a group not named `group*`), and
+/// adds their assets to `out`. Names are checked per component; a folder the phone does not
+/// have is skipped quietly (its rows stay "not on the phone"), one it refuses with a warning.
+pub async fn scan_db_folders<'a>(
+    afc: &AfcClient,
+    opts: &ScanOptions,
+    directories: impl Iterator<Item = &'a str>,
+    out: &mut Scan,
+) -> Result<(), LibraryError> {
+    if !opts.cpl_assets {
+        return Ok(());
+    }
+    let prefix = format!("{CPL_ASSETS}/");
+    // Compared case-insensitively: listing a folder twice would add its assets twice.
+    let mut seen: HashSet<String> = out.listed.iter().map(|l| l.to_lowercase()).collect();
+    let mut wanted: Vec<&str> = Vec::new();
+    for d in directories {
+        if wanted.len() == MAX_DB_FOLDERS {
+            break;
+        }
+        if d.starts_with(&prefix)
+            && d.split('/').all(|c| check_name(c).is_ok())
+            && seen.insert(d.to_lowercase())
+        {
+            wanted.push(d);
+        }
+    }
+    wanted.sort_unstable();
+    // Bounded like the scan: the assets found so far plus every name listed here.
+    let mut total = out.assets.len();
+    for folder in wanted {
+        match list(afc, folder, opts.max_entries_per_folder).await {
+            Ok(names) => {
+                total += names.len();
+                check_total(total, opts)?;
+                out.folders += 1;
+                out.listed.push(folder.to_owned());
+                group_folder(folder, names, out);
+            }
+            Err(LibraryError::Afc { source, .. })
+                if source.status() == Some(AfcStatus::ObjectNotFound) => {}
+            Err(LibraryError::Afc { source, .. }) if !source.is_fatal() => out.warnings.push(
+                format!("{}: not listed ({source}); skipped", printable(folder)),
+            ),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn check_total(total: usize, opts: &ScanOptions) -> Result<(), LibraryError> {

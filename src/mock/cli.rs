@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// The first StartService finds its lockdown session ended (SessionInactive).
     #[arg(long)]
     pub session_inactive_once: bool,
+    /// Odd files in the generated demo library (ignored with --library), comma-separated or
+    /// `all`: heic-jpeg, mov-wide-first, imprt, img-wrap, full-size-render, cpl-assets.
+    #[arg(long, value_name = "LIST")]
+    pub odd_files: Option<crate::mock::library::OddFiles>,
 }
 
 pub fn main() -> ExitCode {
@@ -136,10 +140,15 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
     }
     if let Some(dir) = &args.library {
         config.media = MediaSource::Dir(dir.clone());
-    } else if let (Some(shape), MediaSource::Generate(options)) = (args.schema, &mut config.media) {
-        options.schema = shape;
-        // The phone says it runs the iOS version whose database it carries.
-        config.identity.product_version = shape.ios_version().into();
+    } else if let MediaSource::Generate(options) = &mut config.media {
+        if let Some(shape) = args.schema {
+            options.schema = shape;
+            // The phone says it runs the iOS version whose database it carries.
+            config.identity.product_version = shape.ios_version().into();
+        }
+        if let Some(odd) = args.odd_files {
+            options.odd = odd;
+        }
     }
     config.profile = args.profile.clone();
     config.session_tls.offer = args.tls;
@@ -331,6 +340,25 @@ mod tests {
         assert_eq!(built.phone.identity.product_version, truth.ios_version);
         assert!(truth.ios_version.starts_with("18."));
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--schema", "ios9"]).is_err());
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--odd-files", "x"]).is_err());
+    }
+
+    #[test]
+    fn serve_odd_files_adds_them_to_the_generated_demo_library() {
+        let cli = Cli::try_parse_from(["iphone-mock", "serve", "--odd-files", "imprt"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let built = build_phone(&args).unwrap();
+        let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
+        assert!(!truth.odd_files.is_empty());
+        assert!(
+            truth
+                .odd_files
+                .iter()
+                .all(|o| o.path.starts_with("DCIM/100IMPRT/"))
+        );
+        assert!(built.media_root().join(&truth.odd_files[0].path).is_file());
     }
 
     #[test]

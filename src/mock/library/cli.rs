@@ -1,6 +1,6 @@
 //! `iphone-mock generate-library DIR ...`: writes a simulated photo library to disk.
 
-use super::{LibraryOptions, OptimisedShape, SchemaShape, generate};
+use super::{LibraryOptions, OddFiles, OptimisedShape, SchemaShape, generate};
 use std::path::PathBuf;
 
 /// Arguments of `iphone-mock generate-library`.
@@ -31,6 +31,10 @@ pub struct GenerateArgs {
     /// removed (not in DCIM; a thumbnail stays under PhotoData/Thumbnails).
     #[arg(long, default_value = "placeholder", value_name = "SHAPE")]
     pub optimised: OptimisedShape,
+    /// Odd files real phones hold, comma-separated (or `all`): heic-jpeg, mov-wide-first,
+    /// imprt, img-wrap, full-size-render, cpl-assets (see docs/testing.md).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub odd_files: OddFiles,
 }
 
 /// Runs the subcommand: generates the library and prints a one-line summary.
@@ -43,6 +47,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         items_per_folder: args.items_per_folder,
         schema: args.schema,
         optimised: args.optimised,
+        odd: args.odd_files,
     };
     let truth = generate(&args.dir, &opts)?;
     let c = &truth.counts;

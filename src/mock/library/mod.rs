@@ -13,13 +13,18 @@ mod exif;
 mod fill;
 mod heic;
 mod jpeg;
+mod mock_files;
 mod mov;
+mod odd_files;
 pub mod optimised;
 mod photos_db;
 mod screenshot;
 mod time;
 pub mod truth;
 
+pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
+use mock_files::{set_dir_mtimes, write_mock_files};
+pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
 pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
@@ -73,6 +78,8 @@ pub struct LibraryOptions {
     pub schema: SchemaShape,
     /// How originals that are not on the phone show in DCIM.
     pub optimised: OptimisedShape,
+    /// Odd files real phones hold (see `odd_files`); none by default.
+    pub odd: OddFiles,
 }
 
 impl Default for LibraryOptions {
@@ -85,6 +92,7 @@ impl Default for LibraryOptions {
             items_per_folder: 1000,
             schema: SchemaShape::default(),
             optimised: OptimisedShape::default(),
+            odd: OddFiles::default(),
         }
     }
 }
@@ -100,6 +108,7 @@ impl LibraryOptions {
             items_per_folder: 25,
             schema: SchemaShape::default(),
             optimised: OptimisedShape::default(),
+            odd: OddFiles::default(),
         }
     }
 }
@@ -173,6 +182,8 @@ struct Recipe {
     render_target: Option<u64>,
     edited_unix: i64,
     with_aae: bool,
+    /// MOVs written `wide` + `mdat` first (odd_files).
+    wide_first: bool,
 }
 
 fn uuid_from(rng: &mut ChaCha8Rng) -> String {
@@ -228,7 +239,9 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let (mut truth, recipes) = plan(&mut rng, opts);
+    let (mut truth, mut recipes) = plan(&mut rng, opts);
+    let last_folder = 100 + total.saturating_sub(1) / opts.items_per_folder;
+    truth.odd_files = odd_files::apply(&opts.odd, &mut truth, &mut recipes, last_folder);
     write_files(dir, &mut truth, &recipes)?;
     optimised::apply(dir, &mut truth, opts.optimised)?;
     truth.counts = count(&truth);
@@ -341,6 +354,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
             render_target: if realistic { mb(rng, 2.0, 5.0) } else { None },
             edited_unix: t + rng.gen_range(600..3 * 86_400),
             with_aae: false,
+            wide_first: false,
         };
         assets.push(AssetTruth {
             uuid,
@@ -480,6 +494,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
         folders,
         placeholders,
         optimised: OptimisedShape::default(),
+        odd_files: Vec::new(),
         counts: Counts::default(),
     };
     (truth, recipes)
@@ -692,6 +707,7 @@ fn write_files(
             software: &ios_version,
             content_identifier,
             rgb: r.rgb,
+            wide_first: r.wide_first,
         };
         let (path, mut w) = create(root, &a.original.path)?;
         let written = match r.shape {
@@ -769,71 +785,13 @@ fn count(t: &LibraryTruth) -> Counts {
         dcim_files: a
             .iter()
             .map(|x| {
+                let in_dcim = |r: &&Resource| r.path.starts_with("DCIM/");
                 let gone =
                     t.optimised == OptimisedShape::Removed && (x.icloud_only || x.original_missing);
-                let original = 1 + x.live_video.is_some() as usize;
-                (!gone as usize) * original + x.aae.is_some() as usize
+                let originals = [Some(&x.original), x.live_video.as_ref()];
+                let kept = originals.into_iter().flatten().filter(in_dcim).count();
+                (!gone as usize) * kept + x.aae.as_ref().filter(in_dcim).is_some() as usize
             })
             .sum(),
     }
-}
-
-fn write_mock_files(root: &Path, truth: &LibraryTruth) -> Result<(), GenerateError> {
-    let mut placeholders = String::new();
-    for p in &truth.placeholders {
-        placeholders.push_str(p);
-        placeholders.push('\n');
-    }
-    let mut res = Resource {
-        path: PLACEHOLDERS_FILE.into(),
-        size: 0,
-        mtime_unix: truth.snapshot_unix,
-    };
-    write_bytes(root, &mut res, placeholders.as_bytes())?;
-    let mut json = serde_json::to_vec_pretty(truth)?;
-    json.push(b'\n');
-    res.path = TRUTH_FILE.into();
-    write_bytes(root, &mut res, &json)
-}
-
-/// Directory mtimes too, so two runs give identical trees (children before parents).
-fn set_dir_mtimes(dir: &Path, unix: i64) -> Result<(), GenerateError> {
-    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-        let path = entry.map_err(io_err(dir))?.path();
-        if path.is_dir() {
-            set_dir_mtimes(&path, unix)?;
-            File::open(&path)
-                .and_then(|f| f.set_modified(system_time(unix)))
-                .map_err(io_err(&path))?;
-        }
-    }
-    Ok(())
-}
-
-/// True for media-relative paths that belong to the mock, not the phone (`.iphone-mock/...`):
-/// the AFC server must neither list nor serve them.
-pub fn is_mock_internal(rel_path: &str) -> bool {
-    let rel = rel_path.trim_start_matches('/');
-    rel == MOCK_DIR || rel.starts_with(".iphone-mock/")
-}
-
-/// Reads `.iphone-mock/placeholders` of a generated library (the AFC server's view of which
-/// reads must fail). Missing file = no placeholders.
-pub fn read_placeholders(media_root: &Path) -> io::Result<Vec<String>> {
-    match fs::read_to_string(media_root.join(PLACEHOLDERS_FILE)) {
-        Ok(s) => Ok(s
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Reads `.iphone-mock/truth.json` of a generated library.
-pub fn read_truth(media_root: &Path) -> Result<LibraryTruth, GenerateError> {
-    let path = media_root.join(TRUTH_FILE);
-    let bytes = fs::read(&path).map_err(io_err(&path))?;
-    Ok(serde_json::from_slice(&bytes)?)
 }

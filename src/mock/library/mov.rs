@@ -32,6 +32,8 @@ pub struct MovieFields<'a> {
     pub software: &'a str,
     pub content_identifier: Option<&'a str>,
     pub rgb: [u8; 3],
+    /// `wide` + `mdat` first and `ftyp` after them, as some real MOVs are laid out.
+    pub wide_first: bool,
 }
 
 fn qt_time(unix: i64) -> u32 {
@@ -235,12 +237,17 @@ pub fn write(
         Flavor::Mp4 => ftyp(b"mp42", &[b"isom", b"mp42"]),
     };
     // ftyp, then mdat (frame first), then moov: the frame offset is known before moov is built.
-    let frame_offset = ftyp.len() as u32 + 8;
+    // Wide-first: `wide` (an empty 8-byte box), mdat, then ftyp and moov.
+    const WIDE: [u8; 8] = [0, 0, 0, 8, b'w', b'i', b'd', b'e'];
+    let head = if f.wide_first { WIDE.len() } else { ftyp.len() };
+    let frame_offset = head as u32 + 8;
     let moov = moov(f, frame_offset);
-    let natural = (ftyp.len() + 8 + FRAME_LEN as usize + moov.len()) as u64;
+    let natural =
+        (ftyp.len() + f.wide_first as usize * WIDE.len() + 8 + FRAME_LEN as usize + moov.len())
+            as u64;
     let pad = target_len.map_or(0, |t| t.saturating_sub(natural));
     let mdat_len = 8 + FRAME_LEN as u64 + pad;
-    w.write_all(&ftyp)?;
+    w.write_all(if f.wide_first { &WIDE[..] } else { &ftyp[..] })?;
     if let Ok(len) = u32::try_from(mdat_len) {
         w.write_all(&len.to_be_bytes())?;
         w.write_all(b"mdat")?;
@@ -259,6 +266,9 @@ pub fn write(
     }
     w.write_all(&frame)?;
     filler.write(w, pad)?;
+    if f.wide_first {
+        w.write_all(&ftyp)?;
+    }
     w.write_all(&moov)?;
     Ok(natural + pad)
 }

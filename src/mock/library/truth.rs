@@ -220,6 +220,9 @@ pub struct LibraryTruth {
     /// How originals not on the phone show: listed placeholders, or removed from DCIM.
     #[serde(default)]
     pub optimised: super::OptimisedShape,
+    /// Assets given an odd shape (`LibraryOptions::odd`).
+    #[serde(default)]
+    pub odd_files: Vec<super::OddFileTruth>,
     pub counts: Counts,
 }
 

@@ -1,0 +1,304 @@
+//! Odd files real phones hold, each an opt-in shape of the generator (`LibraryOptions::odd`,
+//! `--odd-files`) recorded in `truth.json` (`odd_files`), photo-library.md §2, §10:
+//!
+//! - `heic-jpeg`: a `.HEIC` original whose bytes are a JPEG (libheif #111).
+//! - `mov-wide-first`: Live Photo and video MOVs that start with `wide` + `mdat`, `ftyp` after
+//!   (metadata-extractor-dotnet #426).
+//! - `imprt`: SD-card / camera-adapter imports in `DCIM/100IMPRT` (`DSC_NNNN.JPG`), beside the
+//!   `NNNAPPLE` folders (libimobiledevice #698).
+//! - `img-wrap`: IMG numbers that wrapped after 9999: a still and a Live Photo whose names repeat
+//!   an earlier asset's, in a new `NNNAPPLE` folder, taken in the same month (so they meet in
+//!   date layouts too).
+//! - `full-size-render`: AirDropped Live Photos kept as `FullSizeRender.heic` +
+//!   `FullSizeRender.mov`, two of them in different folders.
+//! - `cpl-assets`: originals synced from another device, `PhotoData/CPLAssets/groupNNN/<UUID>.<ext>`
+//!   (ZDIRECTORY/ZFILENAME say so), not under DCIM.
+//!
+//! Applied after the plan, to assets without other special cases (not iCloud-only, hidden,
+//! trashed or edited), so every ordinary shape keeps its draws.
+
+use serde::{Deserialize, Serialize};
+
+use super::truth::{AssetTruth, FileFormat, LibraryTruth, Resource};
+use super::{Recipe, Shape, capture, jpeg};
+
+/// Which odd shapes to add (all off by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OddFiles {
+    pub heic_jpeg: bool,
+    pub mov_wide_first: bool,
+    pub imprt: bool,
+    pub img_wrap: bool,
+    pub full_size_render: bool,
+    pub cpl_assets: bool,
+}
+
+/// The names `--odd-files` accepts, in the order of [`OddKind`].
+pub const ODD_NAMES: [&str; 6] = [
+    "heic-jpeg",
+    "mov-wide-first",
+    "imprt",
+    "img-wrap",
+    "full-size-render",
+    "cpl-assets",
+];
+
+impl OddFiles {
+    pub fn all() -> Self {
+        OddFiles {
+            heic_jpeg: true,
+            mov_wide_first: true,
+            imprt: true,
+            img_wrap: true,
+            full_size_render: true,
+            cpl_assets: true,
+        }
+    }
+
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "heic-jpeg" => &mut self.heic_jpeg,
+            "mov-wide-first" => &mut self.mov_wide_first,
+            "imprt" => &mut self.imprt,
+            "img-wrap" => &mut self.img_wrap,
+            "full-size-render" => &mut self.full_size_render,
+            "cpl-assets" => &mut self.cpl_assets,
+            _ => return None,
+        })
+    }
+}
+
+impl std::str::FromStr for OddFiles {
+    type Err = String;
+
+    /// A comma-separated list of [`ODD_NAMES`], or `all`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut odd = OddFiles::default();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "all" {
+                odd = OddFiles::all();
+                continue;
+            }
+            match odd.flag(name) {
+                Some(f) => *f = true,
+                None => {
+                    return Err(format!(
+                        "unknown odd file shape {name:?}; choose from all, {}",
+                        ODD_NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(odd)
+    }
+}
+
+/// Which odd shape an asset was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OddKind {
+    HeicJpeg,
+    MovWideFirst,
+    Imprt,
+    ImgWrap,
+    FullSizeRender,
+    CplAssets,
+}
+
+/// One asset given an odd shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OddFileTruth {
+    pub kind: OddKind,
+    pub uuid: String,
+    /// The original's media-relative path.
+    pub path: String,
+    /// `img_wrap` / `full_size_render`: the asset whose file names this one repeats.
+    pub same_name_as: Option<String>,
+}
+
+/// Assets still free for an odd shape, in library order.
+struct Pool(Vec<usize>);
+
+impl Pool {
+    fn take(&mut self, pred: impl Fn(usize) -> bool) -> Option<usize> {
+        let k = self.0.iter().position(|&i| pred(i))?;
+        Some(self.0.remove(k))
+    }
+}
+
+fn ext_of(name: &str) -> &str {
+    name.rsplit_once('.').map_or("", |(_, e)| e)
+}
+
+/// Moves an asset's original (and Live Photo video) to `dir/stem.ext` (`.MOV` for the video).
+fn rename(a: &mut AssetTruth, dir: &str, stem: &str, ext: &str, video_ext: &str) {
+    a.directory = dir.to_owned();
+    a.filename = format!("{stem}.{ext}");
+    a.original.path = format!("{dir}/{}", a.filename);
+    if let Some(v) = a.live_video.as_mut() {
+        v.path = format!("{dir}/{stem}.{video_ext}");
+    }
+}
+
+/// Re-times `b` one minute after `a`, in `a`'s zone, so both land in one date folder.
+fn retime_after(assets: &mut [AssetTruth], a: usize, b: usize) {
+    let (zone, offset, unix) = {
+        let c = &assets[a].capture;
+        (c.time_zone.clone(), c.offset_secs, c.unix + 60)
+    };
+    // Keep the later day when a's minute is the last of its month: move back instead.
+    let unix = if super::time::iso_local(unix, offset)[..7]
+        == super::time::iso_local(unix - 60, offset)[..7]
+    {
+        unix
+    } else {
+        unix - 120
+    };
+    let x = &mut assets[b];
+    x.capture = capture(unix, (&zone, offset));
+    let set = |r: &mut Resource| r.mtime_unix = unix;
+    set(&mut x.original);
+    if let Some(v) = x.live_video.as_mut() {
+        set(v);
+    }
+}
+
+fn shape(recipes: &[Recipe], s: Shape) -> impl Fn(usize) -> bool + '_ {
+    move |i| recipes[i].shape == s
+}
+
+/// Gives some assets odd shapes; returns what it did (for `truth.odd_files`).
+pub(super) fn apply(
+    odd: &OddFiles,
+    truth: &mut LibraryTruth,
+    recipes: &mut [Recipe],
+    last_folder: usize,
+) -> Vec<OddFileTruth> {
+    let assets = &mut truth.assets;
+    let mut pool = Pool(
+        (0..assets.len())
+            .filter(|&i| {
+                let a = &assets[i];
+                !(a.icloud_only || a.hidden || a.trashed || a.edited || a.aae.is_some())
+            })
+            .collect(),
+    );
+    let mut out = Vec::new();
+    let mut note = |kind, a: &AssetTruth, same: Option<&AssetTruth>| {
+        out.push(OddFileTruth {
+            kind,
+            uuid: a.uuid.clone(),
+            path: a.original.path.clone(),
+            same_name_as: same.map(|s| s.uuid.clone()),
+        })
+    };
+    // A folder after the last camera folder, for names that repeat earlier ones.
+    let new_folder = format!("DCIM/{}APPLE", last_folder + 1);
+    let room = last_folder < 999;
+
+    if odd.full_size_render
+        && room
+        && let Some(first) = pool.take(shape(recipes, Shape::HeicLive))
+        && let Some(second) = pool.take(shape(recipes, Shape::HeicLive))
+    {
+        let dir = assets[first].directory.clone();
+        rename(&mut assets[first], &dir, "FullSizeRender", "heic", "mov");
+        note(OddKind::FullSizeRender, &assets[first], None);
+        // The second in the new folder (two files cannot share one folder and name).
+        rename(
+            &mut assets[second],
+            &new_folder,
+            "FullSizeRender",
+            "heic",
+            "mov",
+        );
+        retime_after(assets, first, second);
+        let (a, b) = (&assets[second], &assets[first]);
+        note(OddKind::FullSizeRender, a, Some(b));
+    }
+    if odd.cpl_assets {
+        for s in [Shape::HeicLive, Shape::Mov] {
+            if let Some(i) = pool.take(shape(recipes, s)) {
+                let a = &mut assets[i];
+                let dir = format!("PhotoData/CPLAssets/group{}", a.z_pk);
+                let (uuid, ext) = (a.uuid.clone(), ext_of(&a.filename).to_owned());
+                rename(a, &dir, &uuid, &ext, "MOV");
+                note(OddKind::CplAssets, a, None);
+            }
+        }
+    }
+    if odd.imprt {
+        for s in [Shape::JpegStill, Shape::HeicStill] {
+            if let Some(i) = pool.take(shape(recipes, s)) {
+                let a = &mut assets[i];
+                let (stem, ext) = (format!("DSC_{:04}", a.number), ext_of(&a.filename));
+                let ext = ext.to_owned();
+                rename(a, "DCIM/100IMPRT", &stem, &ext, "MOV");
+                note(OddKind::Imprt, a, None);
+            }
+        }
+    }
+    if odd.img_wrap && room {
+        for s in [Shape::HeicStill, Shape::HeicLive] {
+            let Some(first) = pool.take(shape(recipes, s)) else {
+                continue;
+            };
+            let Some(second) = pool.take(shape(recipes, s)) else {
+                continue;
+            };
+            let (number, name) = (assets[first].number, assets[first].filename.clone());
+            let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
+            let b = &mut assets[second];
+            b.number = number;
+            rename(b, &new_folder, stem, ext, "MOV");
+            retime_after(assets, first, second);
+            note(OddKind::ImgWrap, &assets[second], Some(&assets[first]));
+        }
+    }
+    if odd.heic_jpeg
+        && let Some(i) = pool.take(shape(recipes, Shape::HeicStill))
+    {
+        recipes[i].shape = Shape::JpegStill;
+        let a = &mut assets[i];
+        a.format = FileFormat::Jpeg;
+        (a.width, a.height) = (jpeg::WIDTH, jpeg::HEIGHT);
+        note(OddKind::HeicJpeg, a, None);
+    }
+    if odd.mov_wide_first {
+        for s in [Shape::HeicLive, Shape::Mov] {
+            if let Some(i) = pool.take(shape(recipes, s)) {
+                recipes[i].wide_first = true;
+                note(OddKind::MovWideFirst, &assets[i], None);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_file_lists_parse_and_unknown_names_are_refused() {
+        let odd: OddFiles = "imprt, img-wrap".parse().unwrap();
+        assert_eq!(
+            odd,
+            OddFiles {
+                imprt: true,
+                img_wrap: true,
+                ..OddFiles::default()
+            }
+        );
+        assert_eq!("all".parse::<OddFiles>().unwrap(), OddFiles::all());
+        assert_eq!("".parse::<OddFiles>().unwrap(), OddFiles::default());
+        for name in ODD_NAMES {
+            assert_ne!(name.parse::<OddFiles>().unwrap(), OddFiles::default());
+        }
+        let err = "imprt,sd-card".parse::<OddFiles>().unwrap_err();
+        assert!(
+            err.contains("\"sd-card\"") && err.contains("cpl-assets"),
+            "{err}"
+        );
+    }
+}
