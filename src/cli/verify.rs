@@ -2,6 +2,7 @@
 //! five-second report (or JSON lines), the progress bar while hashing, and the exit code
 //! (0 safe, [`exit::AT_RISK`], [`exit::DAMAGED`]; see docs/scripting.md).
 
+use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -486,12 +487,18 @@ impl VerifyObserver for Output {
         if n <= SHOWN_PER_KIND {
             let text = match &p.dest_path {
                 Some(d) => format!(
-                    "{}: {d} (from {}): {}",
+                    "{}: {} (from {}): {}",
                     p.kind.label(),
-                    p.device_path,
-                    p.detail
+                    path_for_terminal(d),
+                    path_for_terminal(&p.device_path),
+                    for_terminal_max(&p.detail, MAX_SHOWN_REASON)
                 ),
-                None => format!("{}: {}: {}", p.kind.label(), p.device_path, p.detail),
+                None => format!(
+                    "{}: {}: {}",
+                    p.kind.label(),
+                    path_for_terminal(&p.device_path),
+                    for_terminal_max(&p.detail, MAX_SHOWN_REASON)
+                ),
             };
             self.line(&text);
         }
@@ -513,8 +520,16 @@ impl VerifyObserver for Output {
                 self.json_line(&v);
             }
             _ => self.line(&match &r.reason {
-                None => format!("repaired {} (from {})", r.dest_path, r.device_path),
-                Some(why) => format!("not repaired {}: {why}", r.dest_path),
+                None => format!(
+                    "repaired {} (from {})",
+                    path_for_terminal(&r.dest_path),
+                    path_for_terminal(&r.device_path)
+                ),
+                Some(why) => format!(
+                    "not repaired {}: {}",
+                    path_for_terminal(&r.dest_path),
+                    for_terminal_max(why, MAX_SHOWN_REASON)
+                ),
             }),
         }
     }

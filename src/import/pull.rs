@@ -781,7 +781,7 @@ async fn plan(
             plan.files_to_copy += 1;
             // Further copies of a file are made from the first one, not read again.
             if from_phone.insert(&r.device_path) {
-                plan.bytes_to_copy += r.size.unwrap_or(0);
+                plan.bytes_to_copy = plan.bytes_to_copy.saturating_add(r.size.unwrap_or(0));
             }
         }
     }
@@ -1286,7 +1286,7 @@ async fn copy_resource(
                 });
             }
         };
-        (staged, size - offset)
+        (staged, size.saturating_sub(offset))
     };
 
     // Date, layout, rename: local, blocking.
@@ -1368,7 +1368,7 @@ async fn copy_resource(
     {
         let mut s = shared.summary.lock().map_err(internal)?;
         s.files_copied += 1;
-        s.bytes_copied += received;
+        s.bytes_copied = s.bytes_copied.saturating_add(received);
         if offset > 0 && target.local.is_none() {
             s.files_resumed += 1;
         }

@@ -435,7 +435,7 @@ pub fn check_archive(
         }
         let walked = ledger.for_each(None, |entry| -> Result<(), VerifyError> {
             files += 1;
-            bytes += entry.size;
+            bytes = bytes.saturating_add(entry.size);
             match check_file(dest, &entry, options.checksums) {
                 FileCheck::Ok => tally.ok(),
                 FileCheck::Bad(kind, detail) => tally.bad(entry, kind, detail),

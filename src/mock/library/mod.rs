@@ -15,17 +15,17 @@ mod heic;
 mod jpeg;
 mod mock_files;
 mod mov;
-pub mod optimised;
 mod odd_files;
+pub mod optimised;
 mod photos_db;
 mod screenshot;
 mod time;
 pub mod truth;
 
-pub use optimised::OptimisedShape;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};
 pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
+pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
