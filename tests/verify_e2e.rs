@@ -1,7 +1,7 @@
 //! `verify` end to end: a real pull from the simulated phone's AFC server (in process), then
 //! damage to the archive or news on the phone, checked through the command line's `run_with`
 //! (exit codes) and the import layer (problem kinds); `--repair` against the same phone;
-//! `--offline` and the 100,000-entry memory bound through the real binary.
+//! `--offline` through the real binary (the 100,000-entry memory bound: tests/verify_memory.rs).
 
 use std::fs;
 use std::os::unix::net::UnixListener;
@@ -573,74 +573,6 @@ fn entry(device_path: &str, dest_path: &str, body: &[u8]) -> Entry {
         blake3: *blake3::hash(body).as_bytes(),
         imported_at_ns: 1_700_000_000_000_000_000,
     }
-}
-
-/// 100,000 ledger rows (2,000 with small real files, the rest missing): `verify --offline
-/// --checksums` through the real binary stays under the benchmark's memory bound and counts
-/// right.
-#[test]
-fn offline_on_100k_entries_stays_under_100_mb() {
-    const ROWS: usize = 100_000;
-    const PRESENT: usize = 2_000;
-    let tmp = tempfile::tempdir().unwrap();
-    let dest = tmp.path().join("dest");
-    fs::create_dir_all(dest.join("files")).unwrap();
-    let mut ledger = Ledger::open(&dest).unwrap();
-    for chunk in (0..ROWS).collect::<Vec<_>>().chunks(10_000) {
-        let entries: Vec<Entry> = chunk
-            .iter()
-            .map(|&i| {
-                let body = format!("photo number {i}").into_bytes();
-                let rel = format!("files/IMG_{i:06}.JPG");
-                if i < PRESENT {
-                    fs::write(dest.join(&rel), &body).unwrap();
-                }
-                entry(
-                    &format!("DCIM/{}APPLE/IMG_{i:06}.JPG", 100 + i / 1000),
-                    &rel,
-                    &body,
-                )
-            })
-            .collect();
-        ledger.record_many(&entries, "Phone").unwrap();
-    }
-    drop(ledger);
-    let out_path = tmp.path().join("out.jsonl");
-    let status = Command::new(BIN)
-        .args(["verify", "--offline", "--checksums", "--json"])
-        .arg(&dest)
-        .env("USBMUXD_SOCKET_ADDRESS", "UNIX:/nonexistent/usbmuxd")
-        .stdout(fs::File::create(&out_path).unwrap())
-        .status()
-        .unwrap();
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
-        0
-    );
-    let peak_kib = usage.ru_maxrss as u64;
-    eprintln!("verify --offline --checksums on {ROWS} rows: peak RSS {peak_kib} KiB");
-    assert_eq!(status.code(), Some(i32::from(exit::DAMAGED)));
-    assert!(
-        peak_kib < 100 * 1024,
-        "peak RSS {} MiB, bound 100 MB",
-        peak_kib / 1024
-    );
-    let text = fs::read_to_string(&out_path).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["event"], "summary");
-    assert_eq!(summary["archive"]["files"], ROWS as u64);
-    assert_eq!(summary["archive"]["ok"], PRESENT as u64);
-    assert_eq!(summary["archive"]["files_hashed"], PRESENT as u64);
-    assert_eq!(summary["archive"]["missing"], (ROWS - PRESENT) as u64);
-    assert_eq!(summary["status"], "damaged");
-    assert_eq!(summary["exit_code"], 7);
-    let problems = text
-        .lines()
-        .filter(|l| l.contains("\"event\":\"problem\""))
-        .count();
-    assert_eq!(problems, ROWS - PRESENT);
 }
 
 #[test]
