@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::db_albums::read_albums;
 use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
+use crate::untrusted::plist::{Limits, decode_dict};
 
 pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db};
 
@@ -358,9 +359,13 @@ fn read_model_version(
             |r| r.get(0),
         )
         .ok()?;
-    let value: plist::Value = plist::from_bytes(&blob).ok()?;
-    value
-        .as_dictionary()?
+    let limits = Limits {
+        max_input: MAX_METADATA_PLIST,
+        max_decoded_bytes: MAX_METADATA_PLIST,
+        ..Limits::MESSAGE
+    };
+    decode_dict(&blob, &limits)
+        .ok()?
         .get("PLModelVersion")?
         .as_signed_integer()
 }
