@@ -522,6 +522,7 @@ mod tests {
             counts: Default::default(),
             albums: Vec::new(),
             warnings: vec!["<b>warned</b>".into()],
+            unsafe_names: 0,
         };
         let groups = groups(&inventory);
         let status = status(2);
@@ -602,6 +603,7 @@ mod tests {
             counts: Default::default(),
             albums: Vec::new(),
             warnings: Vec::new(),
+            unsafe_names: 0,
         };
         let groups = groups(&inventory);
         let wanted = thumbnails_wanted(&groups);
