@@ -177,6 +177,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 trashed_at: None,
                 icloud_only: a.icloud_only,
                 original_missing: a.original_missing,
+                only_copy_on_phone: false,
                 favorite: a.favorite,
                 albums: Vec::new(),
             }
@@ -464,6 +465,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
         trashed_at: None,
         icloud_only: false,
         original_missing: false,
+        only_copy_on_phone: false,
         favorite: false,
         albums: Vec::new(),
     };

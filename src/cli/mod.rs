@@ -11,6 +11,7 @@ mod ls;
 pub mod meta;
 mod pairing;
 pub mod pull;
+mod report_html;
 mod session;
 mod status;
 pub mod verify;

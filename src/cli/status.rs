@@ -1,6 +1,7 @@
 //! `iphone-import status [DEST]`: "is this phone backed up?", in words a non-technical person
 //! understands (or `--json` for scripts). The figures come from `import::status`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
@@ -12,6 +13,7 @@ use super::albums::{plural, read_inventory};
 use super::args::GlobalArgs;
 use super::exit;
 use super::info::{human_bytes, model_name};
+use super::report_html;
 use super::session::PhoneSession;
 use crate::import::status::{LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
@@ -23,6 +25,10 @@ pub struct StatusArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as one self-contained HTML page to FILE (with thumbnails of the
+    /// items at risk). DEST is still only read.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,12 +53,16 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
     let result = async {
         let (afc, inventory) = read_inventory(&session).await?;
         let sizes = file_sizes(&afc, &inventory.assets).await;
-        anyhow::Ok((inventory, sizes))
+        let thumbnails = match args.html {
+            Some(_) => report_html::fetch_thumbnails(&afc, &inventory).await,
+            None => HashMap::new(),
+        };
+        anyhow::Ok((inventory, sizes, thumbnails))
     }
     .await;
     let udid = session.device.udid.clone();
     session.close().await;
-    let (inventory, sizes) = result?;
+    let (inventory, sizes, thumbnails) = result?;
     let values = values.unwrap_or_default();
     let text = |k: &str| values.get(k).and_then(Value::as_string).map(str::to_string);
     let phone = Phone {
@@ -79,6 +89,24 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
             eprintln!("warning: {w}");
         }
         print!("{}", words(&report));
+    }
+    if let Some(path) = &args.html {
+        let groups = report_html::groups(&inventory);
+        let page = report_html::Page {
+            phone: report_html::PhoneLine {
+                name: report.phone.name.as_deref(),
+                model: report.phone.model.as_deref(),
+                ios_version: report.phone.ios_version.as_deref(),
+                udid: &report.phone.udid,
+            },
+            status: &report.status,
+            groups: &groups,
+            thumbnails: &thumbnails,
+            warnings: &report.warnings,
+            now: Local::now(),
+        };
+        report_html::write_atomically(path, &report_html::render(&page))?;
+        eprintln!("Report written to {}", path.display());
     }
     Ok(exit::OK)
 }

@@ -1428,6 +1428,7 @@ mod tests {
             trashed_at: None,
             icloud_only: false,
             original_missing: false,
+            only_copy_on_phone: false,
             favorite: false,
             albums: Vec::new(),
         }

@@ -70,6 +70,8 @@ pub struct Asset {
     pub icloud_only: bool,
     /// Photos.sqlite says the original is neither on the phone nor in iCloud.
     pub original_missing: bool,
+    /// Not (yet) uploaded to iCloud (Photos.sqlite): this phone holds the only copy.
+    pub only_copy_on_phone: bool,
     pub favorite: bool,
     /// Album paths ("Trips/Iceland 2025") the asset belongs to.
     pub albums: Vec<String>,

@@ -280,6 +280,8 @@ pub async fn inventory(
             a.trashed_at = row.trashed_at;
             a.icloud_only = row.icloud_only;
             a.original_missing = row.original_missing;
+            a.only_copy_on_phone =
+                matches!(row.cloud, CloudState::PendingUpload | CloudState::NotSynced);
             a.favorite = row.favorite;
             for pk in &row.album_pks {
                 if let Some(&j) = album_index.get(pk) {
@@ -347,6 +349,7 @@ fn absent_asset(row: &DbAsset) -> Option<Asset> {
         trashed_at: None,
         icloud_only: false,
         original_missing: false,
+        only_copy_on_phone: false,
         favorite: false,
         albums: Vec::new(),
     })

@@ -11,6 +11,7 @@ pub mod names;
 pub mod originals;
 pub mod photos_db;
 pub mod scan;
+pub mod thumbnails;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
 pub use error::LibraryError;

@@ -353,6 +353,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             trashed_at: None,
             icloud_only: false,
             original_missing: false,
+            only_copy_on_phone: false,
             favorite: false,
             albums: Vec::new(),
         }

@@ -19,6 +19,7 @@ mod odd_files;
 pub mod optimised;
 mod photos_db;
 mod screenshot;
+pub mod thumbnails;
 mod time;
 pub mod truth;
 
@@ -243,6 +244,7 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     let last_folder = 100 + total.saturating_sub(1) / opts.items_per_folder;
     truth.odd_files = odd_files::apply(&opts.odd, &mut truth, &mut recipes, last_folder);
     write_files(dir, &mut truth, &recipes)?;
+    thumbnails::write_all(dir, &truth)?;
     optimised::apply(dir, &mut truth, opts.optimised)?;
     truth.counts = count(&truth);
     photos_db::write(&dir.join(PHOTOS_DB), &truth, opts.seed, opts.schema)?;

@@ -3,8 +3,8 @@
 //! stay under `PhotoData/Thumbnails` (the common one), or the file is still listed but reading
 //! it fails (EIO). Photos.sqlite is the same in both.
 
-use super::truth::{LibraryTruth, Resource};
-use super::{GenerateError, fill::Filler, jpeg, write_bytes};
+use super::GenerateError;
+use super::truth::LibraryTruth;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::str::FromStr;
@@ -39,7 +39,7 @@ pub fn thumbnail_path(original: &str) -> String {
 }
 
 /// In the `Removed` shape: deletes the not-local originals (and Live Photo videos) written to
-/// DCIM, leaves a thumbnail for each, and empties the placeholder list.
+/// DCIM (their thumbnails stay, see `thumbnails`), and empties the placeholder list.
 pub fn apply(
     root: &std::path::Path,
     truth: &mut LibraryTruth,
@@ -58,22 +58,6 @@ pub fn apply(
             let path = root.join(&res.path);
             fs::remove_file(&path).map_err(super::io_err(&path))?;
         }
-        let mut thumb = Vec::new();
-        let seed = a.z_pk as u64;
-        jpeg::write(
-            &mut thumb,
-            None,
-            [a.z_pk as u8, 90, 160],
-            None,
-            &Filler::new(seed),
-        )
-        .map_err(super::io_err(root))?;
-        let mut res = Resource {
-            path: thumbnail_path(&a.original.path),
-            size: 0,
-            mtime_unix: a.original.mtime_unix,
-        };
-        write_bytes(root, &mut res, &thumb)?;
     }
     truth.placeholders.clear();
     Ok(())
