@@ -94,6 +94,7 @@ fn config(dest: &Path) -> PullConfig {
         edited: false,
         dry_run: false,
         command_line: "pull test".into(),
+        xmp: None,
         fail_writes_after: None,
     }
 }
@@ -179,6 +180,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 original_missing: a.original_missing,
                 favorite: a.favorite,
                 albums: Vec::new(),
+                meta: Default::default(),
             }
         })
         .collect()
@@ -466,6 +468,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
         original_missing: false,
         favorite: false,
         albums: Vec::new(),
+        meta: Default::default(),
     };
     vec![mk(BIG, AssetKind::Video), mk(SMALL, AssetKind::Photo)]
 }

@@ -10,6 +10,7 @@
 //! - [`same_name`]: the copy order that makes same-named files from different folders land
 //!   under the same names on every run.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
+//! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
 //! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
@@ -35,5 +36,7 @@ pub mod names;
 pub mod pull;
 pub mod safe_write;
 pub mod same_name;
+pub mod sidecars;
 pub mod status;
 pub mod verify;
+pub mod xmp;

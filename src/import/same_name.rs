@@ -71,6 +71,7 @@ mod tests {
             original_missing: false,
             favorite: false,
             albums: Vec::new(),
+            meta: Default::default(),
         }
     }
 

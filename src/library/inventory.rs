@@ -284,6 +284,7 @@ pub async fn inventory(
             }
             count_row(&mut counts, row);
             a.albums = std::mem::take(&mut row.albums);
+            a.meta = std::mem::take(&mut row.meta);
         }
         drop(rows);
         counts.files_without_db_row = assets.len() - details.len();
@@ -344,6 +345,7 @@ fn absent_asset(row: &DbAsset) -> Option<Asset> {
         original_missing: false,
         favorite: false,
         albums: Vec::new(),
+        meta: Default::default(),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod albums;
 pub mod asset;
 mod db_albums;
 pub mod db_fetch;
+pub mod db_meta;
 pub mod error;
 pub mod inventory;
 pub mod names;
@@ -13,6 +14,7 @@ pub mod photos_db;
 pub mod scan;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
+pub use db_meta::AssetMeta;
 pub use error::LibraryError;
 pub use inventory::{AlbumMembers, Inventory, InventoryCounts, InventoryOptions, inventory};
 pub use photos_db::{LibraryDb, fetch_db};

@@ -343,6 +343,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             original_missing: false,
             favorite: false,
             albums: Vec::new(),
+            meta: Default::default(),
         }
     };
 

@@ -15,21 +15,21 @@ mod heic;
 mod jpeg;
 mod mock_files;
 mod mov;
-pub mod optimised;
 mod odd_files;
+pub mod optimised;
 mod photos_db;
 mod screenshot;
 mod time;
 pub mod truth;
 
-pub use optimised::OptimisedShape;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};
 pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
+pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
-    FolderTruth, LibraryTruth, Resource,
+    FolderTruth, LibraryTruth, MetaTruth, Resource,
 };
 
 use fill::Filler;
@@ -389,6 +389,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
             cloud_state: CloudState::Synced,
             albums: Vec::new(),
             in_wal_only: false,
+            meta: MetaTruth::default(),
             directory,
             filename,
         });
@@ -424,6 +425,9 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     order.shuffle(rng);
     for &i in order.iter().take(share(n, 0.10)) {
         assets[i].favorite = true;
+    }
+    for (i, a) in assets.iter_mut().enumerate() {
+        a.meta = describe(i, a.number);
     }
     // Edits: HEIC/JPEG originals that are on the phone; every other one also gets an AAE.
     let mut editable: Vec<usize> = (0..n)
@@ -794,4 +798,28 @@ fn count(t: &LibraryTruth) -> Counts {
             })
             .sum(),
     }
+}
+
+/// Titles, captions, keywords and places on a fixed pattern of assets (no draws from the
+/// generator's random stream, so adding them changed no other fact of a seed). Text carries
+/// XML's special characters and non-ASCII on purpose.
+fn describe(i: usize, number: u32) -> MetaTruth {
+    let mut m = MetaTruth::default();
+    if i % 5 == 1 {
+        m.title = Some(format!("Café & <friends> {number}"));
+    }
+    if i % 6 == 2 {
+        m.caption = Some(format!("Steam rising at \"Geysir\", day {number}"));
+    }
+    match i % 8 {
+        3 => m.keywords = vec!["Iceland".into(), "water".into()],
+        7 => m.keywords = vec!["Iceland".into()],
+        _ => {}
+    }
+    match i % 9 {
+        0 => m.location_e6 = Some((64_310_000 + i as i64, -20_300_000 - i as i64)),
+        4 => m.location_e6 = Some((-33_856_800, 151_215_300)),
+        _ => {}
+    }
+    m
 }

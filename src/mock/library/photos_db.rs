@@ -27,6 +27,7 @@ use std::str::FromStr;
 pub const MODEL_VERSION: i64 = 5001;
 /// Core Data entity ids (Z_ENT) that do not change between shapes here.
 const ENT_ADDITIONAL: i64 = 1;
+const ENT_DESCRIPTION: i64 = 4;
 const ENT_CLOUD_MASTER: i64 = 13;
 const ENT_RESOURCE: i64 = 55;
 /// Entities of the decoy relations (suggestions, memories). `Z_12ASSETS` sorts before every
@@ -150,6 +151,12 @@ impl SchemaShape {
         )
     }
 
+    /// The `k` of the keyword join's `Z_<k>KEYWORDS` column: it moves between versions
+    /// (stand-in numbers, distinct per album entity, so the reader must find it by shape).
+    pub fn keyword_entity(self) -> i64 {
+        self.album_entity() + 10
+    }
+
     /// ZBUNDLESCOPE (Shared Library scope) exists from iOS 16 on.
     fn has_bundle_scope(self) -> bool {
         self >= SchemaShape::Ios16
@@ -236,7 +243,13 @@ CREATE TABLE {asset} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
 CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZORIGINALFILESIZE INTEGER, ZORIGINALHEIGHT INTEGER, ZORIGINALWIDTH INTEGER,
   ZTIMEZONEOFFSET INTEGER, ZASSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR,
-  ZORIGINALFILENAME VARCHAR, {hashes}, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR);
+  ZORIGINALFILENAME VARCHAR, {hashes}, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR,
+  ZASSETDESCRIPTION INTEGER);
+CREATE TABLE ZASSETDESCRIPTION (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZASSETATTRIBUTES INTEGER, ZLONGDESCRIPTION VARCHAR);
+CREATE TABLE ZKEYWORD (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER, ZTITLE VARCHAR);
+CREATE TABLE Z_1KEYWORDS (Z_1ASSETATTRIBUTES INTEGER, Z_{kw}KEYWORDS INTEGER,
+  PRIMARY KEY (Z_1ASSETATTRIBUTES, Z_{kw}KEYWORDS));
 CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZCLOUDLOCALSTATE INTEGER, ZCREATIONDATE TIMESTAMP, ZIMPORTDATE TIMESTAMP,
   ZCLOUDMASTERGUID VARCHAR, ZORIGINALFILENAME VARCHAR, ZUNIFORMTYPEIDENTIFIER VARCHAR);
@@ -264,6 +277,7 @@ CREATE INDEX {join}_{asset_col} ON {join} ({asset_col}, {album_col});
 "#,
         s = ENT_SUGGESTION,
         mem = ENT_MEMORY,
+        kw = shape.keyword_entity(),
     )
 }
 
@@ -319,7 +333,7 @@ fn insert_asset(
            ZAVALANCHEUUID, ZCLOUDASSETGUID, ZDIRECTORY, ZFILENAME, ZMEDIAGROUPUUID,
            ZUNIFORMTYPEIDENTIFIER, ZUUID)
          VALUES (?1, ?2, 1, ?3, 0,{bundle_val} ?4, 1, ?5,{adj_val} ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
-           ?14, ?15, ?16, ?17, -180.0, -180.0, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
+           ?14, ?15, ?16, ?17, ?26, ?27, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
             shape.asset_table()
         ),
         params![
@@ -349,6 +363,9 @@ fn insert_asset(
             a.content_identifier,
             uti(a.format),
             a.uuid,
+            // -180.0: no location.
+            a.meta.location_e6.map_or(-180.0, |l| l.0 as f64 / 1e6),
+            a.meta.location_e6.map_or(-180.0, |l| l.1 as f64 / 1e6),
         ],
     )?;
     let exif_ts = (a.format != FileFormat::Png).then(|| {
@@ -364,8 +381,8 @@ fn insert_asset(
         &format!(
             "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZORIGINALFILESIZE,
            ZORIGINALHEIGHT, ZORIGINALWIDTH, ZTIMEZONEOFFSET, ZASSET, ZEXIFTIMESTAMPSTRING,
-           ZORIGINALFILENAME, {hash_col}, ZTIMEZONENAME, ZTITLE)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, NULL)"
+           ZORIGINALFILENAME, {hash_col}, ZTIMEZONENAME, ZTITLE, ZASSETDESCRIPTION)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
         params![
             a.z_pk,
@@ -378,8 +395,11 @@ fn insert_asset(
             a.filename,
             fingerprint(&a.uuid, "S"),
             a.capture.time_zone,
+            a.meta.title,
+            a.meta.caption.as_ref().map(|_| a.z_pk),
         ],
     )?;
+    insert_description(conn, shape, a)?;
     let cloud_state = if synced { 3 } else { 1 };
     conn.execute(
         "INSERT INTO ZCLOUDMASTER (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZCREATIONDATE, ZIMPORTDATE,
@@ -482,6 +502,37 @@ struct AlbumRow<'a> {
     created: i64,
     trashed: bool,
     members: Vec<(i64, bool)>,
+}
+
+/// Caption (ZASSETDESCRIPTION, pk = the attributes row's) and keywords (ZKEYWORD + Z_1KEYWORDS).
+fn insert_description(
+    conn: &Connection,
+    shape: SchemaShape,
+    a: &AssetTruth,
+) -> rusqlite::Result<()> {
+    if let Some(caption) = &a.meta.caption {
+        conn.execute(
+            "INSERT INTO ZASSETDESCRIPTION (Z_PK, Z_ENT, Z_OPT, ZASSETATTRIBUTES, ZLONGDESCRIPTION)
+             VALUES (?1, ?2, 1, ?1, ?3)",
+            params![a.z_pk, ENT_DESCRIPTION, caption],
+        )?;
+    }
+    let kw = shape.keyword_entity();
+    for title in &a.meta.keywords {
+        conn.execute(
+            "INSERT INTO ZKEYWORD (Z_ENT, Z_OPT, ZTITLE) SELECT ?1, 1, ?2
+             WHERE NOT EXISTS (SELECT 1 FROM ZKEYWORD WHERE ZTITLE = ?2)",
+            params![kw, title],
+        )?;
+        conn.execute(
+            &format!(
+                "INSERT INTO Z_1KEYWORDS (Z_1ASSETATTRIBUTES, Z_{kw}KEYWORDS)
+                 SELECT ?1, Z_PK FROM ZKEYWORD WHERE ZTITLE = ?2"
+            ),
+            params![a.z_pk, title],
+        )?;
+    }
+    Ok(())
 }
 
 fn insert_album(conn: &Connection, shape: SchemaShape, r: &AlbumRow<'_>) -> rusqlite::Result<()> {

@@ -1,0 +1,197 @@
+//! `pull --xmp`: after the copies, every imported original of the selected assets gets its XMP
+//! sidecar next to it, where the ledger says the original went. The pass covers files imported
+//! by earlier runs too, so `pull --xmp` on an existing archive adds the sidecars, and a re-run
+//! rewrites a sidecar whose facts changed on the phone without copying the original again.
+//! A sidecar whose bytes already match is left alone. Writes are atomic (temp + fsync + rename
+//! + folder fsync): a final path holds the old or the new sidecar, never a partial one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::ledger::{Entry, Ledger, LedgerError};
+use super::pull::copy_key;
+use super::xmp::{XmpName, render, sidecar_name};
+use crate::library::Asset;
+
+/// What the pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SidecarCounts {
+    /// Sidecars that did not exist before.
+    pub written: u64,
+    /// Sidecars rewritten because the phone's metadata changed.
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("cannot write the sidecar {path}: {source}; check that DEST is writable and has room")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Where the copies of `asset`'s original went (one per album with an `{album}` layout).
+fn copies(ledger: &Ledger, udid: &str, asset: &Asset) -> Result<Vec<Entry>, LedgerError> {
+    let Some(original) = asset.original() else {
+        return Ok(Vec::new());
+    };
+    let mut keys = vec![copy_key(None), copy_key(Some(""))];
+    keys.extend(asset.albums.iter().map(|a| copy_key(Some(a))));
+    let mut out = Vec::new();
+    for key in keys {
+        if let Some(e) = ledger.lookup_copy(udid, &original.device_path, &key)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// The sidecar path of an imported file (`dest_path` is DEST-relative, `/`-separated).
+pub fn sidecar_path(dest: &Path, dest_path: &str, style: XmpName) -> PathBuf {
+    let (dir, name) = dest_path.rsplit_once('/').unwrap_or(("", dest_path));
+    let mut p = dest.to_path_buf();
+    if !dir.is_empty() {
+        p.push(dir);
+    }
+    p.push(sidecar_name(name, style));
+    p
+}
+
+/// Writes (or refreshes) the sidecars of `assets`' imported originals.
+pub fn write_sidecars(
+    dest: &Path,
+    tmp_dir: &Path,
+    ledger: &Ledger,
+    udid: &str,
+    assets: &[&Asset],
+    style: XmpName,
+) -> Result<SidecarCounts, SidecarError> {
+    let mut counts = SidecarCounts::default();
+    for asset in assets {
+        let entries = copies(ledger, udid, asset)?;
+        if entries.is_empty() {
+            continue;
+        }
+        let bytes = render(asset);
+        for e in entries {
+            let path = sidecar_path(dest, &e.dest_path, style);
+            match fs::read(&path) {
+                Ok(old) if old == bytes => counts.unchanged += 1,
+                Ok(_) => {
+                    replace(tmp_dir, &path, &bytes)?;
+                    counts.updated += 1;
+                }
+                Err(_) => {
+                    replace(tmp_dir, &path, &bytes)?;
+                    counts.written += 1;
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Atomically puts `bytes` at `path` (temp in `tmp_dir`, same filesystem as DEST).
+fn replace(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), SidecarError> {
+    let err = |source| SidecarError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = tmp_dir.join(format!(
+        "sidecar-{}.xmp.part",
+        blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex()
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::{AssetKind, Resource, ResourceRole};
+
+    fn asset(favorite: bool) -> Asset {
+        Asset {
+            key: "U1".into(),
+            uuid: Some("U1".into()),
+            folder: "DCIM/100APPLE".into(),
+            stem: "IMG_0001".into(),
+            kind: AssetKind::Photo,
+            resources: vec![Resource {
+                role: ResourceRole::Original,
+                device_path: "DCIM/100APPLE/IMG_0001.HEIC".into(),
+                size: Some(3),
+                mtime_ns: Some(1),
+            }],
+            created: None,
+            hidden: false,
+            trashed: false,
+            trashed_at: None,
+            icloud_only: false,
+            original_missing: false,
+            favorite,
+            albums: Vec::new(),
+            meta: Default::default(),
+        }
+    }
+
+    #[test]
+    fn written_then_unchanged_then_updated_and_only_for_imported_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path();
+        let tmp = dest.join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        fs::create_dir_all(dest.join("2025")).unwrap();
+        let mut ledger = Ledger::open(dest).unwrap();
+        let run = |ledger: &Ledger, a: &Asset| {
+            write_sidecars(dest, &tmp, ledger, "UDID", &[a], XmpName::Full).unwrap()
+        };
+        // Not imported yet: no sidecar.
+        assert_eq!(run(&ledger, &asset(false)), SidecarCounts::default());
+        ledger
+            .record(
+                &Entry {
+                    udid: "UDID".into(),
+                    device_path: "DCIM/100APPLE/IMG_0001.HEIC".into(),
+                    copy: String::new(),
+                    size: 3,
+                    device_mtime_ns: 1,
+                    dest_path: "2025/IMG_0001.HEIC".into(),
+                    blake3: [0; 32],
+                    imported_at_ns: 1,
+                },
+                "phone",
+            )
+            .unwrap();
+        let c = run(&ledger, &asset(false));
+        assert_eq!((c.written, c.updated, c.unchanged), (1, 0, 0));
+        let path = dest.join("2025/IMG_0001.HEIC.xmp");
+        assert!(!fs::read_to_string(&path).unwrap().contains("Rating"));
+        let c = run(&ledger, &asset(false));
+        assert_eq!((c.written, c.updated, c.unchanged), (0, 0, 1));
+        let c = run(&ledger, &asset(true));
+        assert_eq!((c.written, c.updated, c.unchanged), (0, 1, 0));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains(r#"xmp:Rating="5""#)
+        );
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "no temp left");
+    }
+}
