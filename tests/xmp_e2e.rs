@@ -74,9 +74,19 @@ async fn assets(srv: &Arc<AfcServer>, cache: &Path) -> Vec<Asset> {
 }
 
 async fn run(srv: &Arc<AfcServer>, assets: Vec<Asset>, dest: &Path, xmp: bool) -> Summary {
+    run_with(srv, assets, dest, xmp, DEFAULT_LAYOUT).await
+}
+
+async fn run_with(
+    srv: &Arc<AfcServer>,
+    assets: Vec<Asset>,
+    dest: &Path,
+    xmp: bool,
+    layout: &str,
+) -> Summary {
     let cfg = PullConfig {
         dest: dest.to_path_buf(),
-        layout: Layout::parse(DEFAULT_LAYOUT).unwrap(),
+        layout: Layout::parse(layout).unwrap(),
         filters: Filters::default(),
         jobs: 2,
         edited: false,
@@ -302,4 +312,42 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     let read = read_back(&[&paths[&target.uuid]]);
     let x = read.values().next().unwrap();
     assert_eq!(x["XMP:Rating"].as_i64(), Some(5));
+}
+
+/// `{kind}` and `{favorite}` sort by what Photos knows: Live Photos (both halves), screenshots,
+/// videos and photos each in their folder, favourites in a `favorite` folder, the others not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_and_favorite_layout_variables() {
+    use iphone_import::mock::library::AssetKind as TK;
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, dest) = (tmp.path().join("phone"), tmp.path().join("dest"));
+    let truth = library::generate(&root, &LibraryOptions::demo()).unwrap();
+    let srv = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
+    let found = assets(&srv, &tmp.path().join("c")).await;
+    run_with(&srv, found, &dest, false, "{kind}/{favorite}/{name}").await;
+    let ledger = Ledger::open(&dest).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for a in &truth.assets {
+        let Some(e) = ledger.lookup(UDID, &a.original.path).unwrap() else {
+            continue;
+        };
+        let kind = match a.kind {
+            TK::LivePhoto => "live",
+            TK::Screenshot => "screenshot",
+            TK::Video => "video",
+            TK::Photo => "photo",
+        };
+        kinds.insert(kind);
+        let want = if a.favorite {
+            format!("{kind}/favorite/{}", a.filename)
+        } else {
+            format!("{kind}/{}", a.filename)
+        };
+        assert_eq!(e.dest_path, want);
+        if let Some(v) = &a.live_video {
+            let e = ledger.lookup(UDID, &v.path).unwrap().unwrap();
+            assert!(e.dest_path.starts_with("live/"), "{}", e.dest_path);
+        }
+    }
+    assert_eq!(kinds.len(), 4, "the demo library has every kind: {kinds:?}");
 }

@@ -419,6 +419,12 @@ impl Output {
                     x.written, x.updated, x.unchanged
                 ));
             }
+            if x.failed > 0 {
+                self.line(&format!(
+                    "{} XMP sidecars could not be written (see the warnings above); free space or fix the permissions in DEST and run again.",
+                    x.failed
+                ));
+            }
         }
         if p.unsafe_names > 0 {
             self.line(&format!(

@@ -195,7 +195,7 @@ pub struct Summary {
 impl Summary {
     /// Some items could not be copied (exit code PARTIAL).
     pub fn is_partial(&self) -> bool {
-        self.files_failed > 0
+        self.files_failed > 0 || self.sidecars.failed > 0
     }
 }
 

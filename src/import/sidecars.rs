@@ -24,6 +24,8 @@ pub struct SidecarCounts {
     /// Sidecars rewritten because the phone's metadata changed.
     pub updated: u64,
     pub unchanged: u64,
+    /// Sidecars that could not be written (each reported; the run goes on).
+    pub failed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,16 +80,23 @@ pub fn write_sidecars(
         }
         let bytes = render(asset);
         for e in entries {
+            // An original moved away from DEST gets no orphan sidecar (verify reports it).
+            if !dest.join(&e.dest_path).is_file() {
+                continue;
+            }
             let path = sidecar_path(dest, &e.dest_path, style);
-            match fs::read(&path) {
-                Ok(old) if old == bytes => counts.unchanged += 1,
-                Ok(_) => {
-                    replace(tmp_dir, &path, &bytes)?;
-                    counts.updated += 1;
-                }
-                Err(_) => {
-                    replace(tmp_dir, &path, &bytes)?;
-                    counts.written += 1;
+            let old = fs::read(&path).ok();
+            if old.as_deref() == Some(&bytes[..]) {
+                counts.unchanged += 1;
+                continue;
+            }
+            match replace(tmp_dir, &path, &bytes) {
+                Ok(()) if old.is_some() => counts.updated += 1,
+                Ok(()) => counts.written += 1,
+                Err(err) => {
+                    // One sidecar's failure costs that sidecar, not the run.
+                    tracing::warn!("{err}");
+                    counts.failed += 1;
                 }
             }
         }
@@ -179,6 +188,9 @@ mod tests {
                 "phone",
             )
             .unwrap();
+        // The original is not (or no longer) in DEST: no orphan sidecar.
+        assert_eq!(run(&ledger, &asset(false)), SidecarCounts::default());
+        fs::write(dest.join("2025/IMG_0001.HEIC"), b"abc").unwrap();
         let c = run(&ledger, &asset(false));
         assert_eq!((c.written, c.updated, c.unchanged), (1, 0, 0));
         let path = dest.join("2025/IMG_0001.HEIC.xmp");
@@ -193,5 +205,11 @@ mod tests {
                 .contains(r#"xmp:Rating="5""#)
         );
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "no temp left");
+        // A sidecar that cannot be written is counted and reported; the pass goes on.
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("x"), b"").unwrap();
+        let c = run(&ledger, &asset(false));
+        assert_eq!((c.written, c.updated, c.failed), (0, 0, 1));
     }
 }
