@@ -415,8 +415,8 @@ impl Output {
             let x = &s.sidecars;
             if args.xmp {
                 self.line(&format!(
-                    "XMP sidecars: {} written, {} updated, {} unchanged.",
-                    x.written, x.updated, x.unchanged
+                    "XMP sidecars: {} written, {} updated, {} unchanged, {} kept as another program left them.",
+                    x.written, x.updated, x.unchanged, x.kept
                 ));
             }
             if x.failed > 0 {

@@ -2,7 +2,9 @@
 //! sidecar next to it, where the ledger says the original went. The pass covers files imported
 //! by earlier runs too, so `pull --xmp` on an existing archive adds the sidecars, and a re-run
 //! rewrites a sidecar whose facts changed on the phone without copying the original again.
-//! A sidecar whose bytes already match is left alone. Writes are atomic (temp + fsync + rename
+//! A sidecar whose bytes already match is left alone; so is one that another program (digiKam,
+//! darktable) edited while Photos did not change — the ledger keeps the BLAKE3 of what was
+//! last written — and a file at that name that iphone-import never wrote. Writes are atomic (temp + fsync + rename
 //! + folder fsync): a final path holds the old or the new sidecar, never a partial one.
 
 use std::fs::{self, File};
@@ -24,6 +26,10 @@ pub struct SidecarCounts {
     /// Sidecars rewritten because the phone's metadata changed.
     pub updated: u64,
     pub unchanged: u64,
+    /// Sidecars left as they are although they differ from what Photos says: edited by another
+    /// program since `pull --xmp` wrote them (while Photos did not change), or not written by
+    /// iphone-import at all.
+    pub kept: u64,
     /// Sidecars that could not be written (each reported; the run goes on).
     pub failed: u64,
 }
@@ -63,6 +69,14 @@ pub fn sidecar_path(dest: &Path, dest_path: &str, style: XmpName) -> PathBuf {
     p
 }
 
+/// The sidecar's DEST-relative path, `/`-separated (its key in the ledger).
+fn sidecar_rel(dest_path: &str, style: XmpName) -> String {
+    match dest_path.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{}", sidecar_name(name, style)),
+        None => sidecar_name(dest_path, style),
+    }
+}
+
 /// Writes (or refreshes) the sidecars of `assets`' imported originals.
 pub fn write_sidecars(
     dest: &Path,
@@ -85,14 +99,39 @@ pub fn write_sidecars(
                 continue;
             }
             let path = sidecar_path(dest, &e.dest_path, style);
+            let rel = sidecar_rel(&e.dest_path, style);
+            let digest = *blake3::hash(&bytes).as_bytes();
+            let recorded = ledger.sidecar_digest(&rel)?;
             let old = fs::read(&path).ok();
-            if old.as_deref() == Some(&bytes[..]) {
-                counts.unchanged += 1;
-                continue;
+            match (&old, recorded) {
+                (Some(old), _) if *old == bytes => {
+                    if recorded != Some(digest) {
+                        ledger.record_sidecar(&rel, &digest)?;
+                    }
+                    counts.unchanged += 1;
+                    continue;
+                }
+                // Photos is as when we wrote it: the difference is someone else's edit.
+                (Some(_), Some(r)) if r == digest => {
+                    counts.kept += 1;
+                    continue;
+                }
+                // Not ours: never replace a file iphone-import did not write.
+                (Some(_), None) => {
+                    counts.kept += 1;
+                    continue;
+                }
+                _ => {}
             }
             match replace(tmp_dir, &path, &bytes) {
-                Ok(()) if old.is_some() => counts.updated += 1,
-                Ok(()) => counts.written += 1,
+                Ok(()) => {
+                    ledger.record_sidecar(&rel, &digest)?;
+                    if old.is_some() {
+                        counts.updated += 1;
+                    } else {
+                        counts.written += 1;
+                    }
+                }
                 Err(err) => {
                     // One sidecar's failure costs that sidecar, not the run.
                     tracing::warn!("{err}");
@@ -205,6 +244,20 @@ mod tests {
                 .contains(r#"xmp:Rating="5""#)
         );
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "no temp left");
+        // Edited by another program while Photos did not change: kept; Photos changes: rewritten.
+        fs::write(&path, b"<edited by digiKam/>").unwrap();
+        let c = run(&ledger, &asset(true));
+        assert_eq!((c.kept, c.updated), (1, 0));
+        assert_eq!(fs::read(&path).unwrap(), b"<edited by digiKam/>");
+        let c = run(&ledger, &asset(false));
+        assert_eq!((c.kept, c.updated), (0, 1));
+        // A file iphone-import never wrote is never replaced.
+        let foreign = dest.join("2025/IMG_0001.xmp");
+        fs::write(&foreign, b"mine").unwrap();
+        let c =
+            write_sidecars(dest, &tmp, &ledger, "UDID", &[&asset(true)], XmpName::Stem).unwrap();
+        assert_eq!((c.kept, c.written), (1, 0));
+        assert_eq!(fs::read(&foreign).unwrap(), b"mine");
         // A sidecar that cannot be written is counted and reported; the pass goes on.
         fs::remove_file(&path).unwrap();
         fs::create_dir(&path).unwrap();
