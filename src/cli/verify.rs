@@ -149,6 +149,16 @@ async fn run_inner(
     let (archive, damaged): (ArchiveReport, Vec<Damaged>) = archive?;
     output.finish_progress();
 
+    // Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
+    let missing = crate::import::sidecars::missing_sidecars(&dest, &ledger)?;
+    if let Some(first) = missing.first() {
+        output.warning(&format!(
+            "{} XMP sidecars written by `pull --xmp` are missing (first: {}); run `iphone-import pull --xmp` again to write them",
+            missing.len(),
+            first.escape_debug()
+        ));
+    }
+
     let phone_report: Option<PhoneReport> = match (&device, &assets) {
         (Some(d), Some(a)) => Some(verify::check_phone(&ledger, &d.udid, a, output.as_ref())?),
         _ => None,

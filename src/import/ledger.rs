@@ -286,6 +286,17 @@ impl Ledger {
         Ok(blob.and_then(|b| b.try_into().ok()))
     }
 
+    /// Every sidecar `pull --xmp` wrote (DEST-relative paths), for `verify`.
+    pub fn sidecar_paths(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM sidecars ORDER BY path")?;
+        let paths = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paths)
+    }
+
     /// Remembers what `pull --xmp` wrote at `path` (call after the sidecar is in place).
     pub fn record_sidecar(&self, path: &str, digest: &[u8; 32]) -> Result<(), LedgerError> {
         self.conn.execute(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::layout::RelPath;
 use super::ledger::{Entry, Ledger, LedgerError};
 use super::pull::copy_key;
 use super::xmp::{XmpName, render, sidecar_name};
@@ -143,6 +144,19 @@ pub fn write_sidecars(
     Ok(counts)
 }
 
+/// `verify`: the sidecars `pull --xmp` wrote that are no longer in DEST (DEST-relative paths).
+/// A path the ledger holds that is not a plain relative path counts as missing.
+pub fn missing_sidecars(dest: &Path, ledger: &Ledger) -> Result<Vec<String>, LedgerError> {
+    Ok(ledger
+        .sidecar_paths()?
+        .into_iter()
+        .filter(|p| match RelPath::parse(p) {
+            Ok(rel) => !rel.under(dest).is_file(),
+            Err(_) => true,
+        })
+        .collect())
+}
+
 /// Atomically puts `bytes` at `path` (temp in `tmp_dir`, same filesystem as DEST).
 fn replace(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), SidecarError> {
     let err = |source| SidecarError::Write {
@@ -244,6 +258,7 @@ mod tests {
                 .contains(r#"xmp:Rating="5""#)
         );
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "no temp left");
+        assert!(missing_sidecars(dest, &ledger).unwrap().is_empty());
         // Edited by another program while Photos did not change: kept; Photos changes: rewritten.
         fs::write(&path, b"<edited by digiKam/>").unwrap();
         let c = run(&ledger, &asset(true));
@@ -264,5 +279,10 @@ mod tests {
         fs::write(path.join("x"), b"").unwrap();
         let c = run(&ledger, &asset(false));
         assert_eq!((c.written, c.updated, c.failed), (0, 0, 1));
+        assert_eq!(
+            missing_sidecars(dest, &ledger).unwrap(),
+            ["2025/IMG_0001.HEIC.xmp"],
+            "verify sees the sidecar gone"
+        );
     }
 }
