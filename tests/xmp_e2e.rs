@@ -55,7 +55,9 @@ fn exiftool_present() -> bool {
             std::env::var("REQUIRE_INTEROP").as_deref() != Ok("1"),
             "exiftool is required (REQUIRE_INTEROP=1): apt-get install libimage-exiftool-perl"
         );
-        eprintln!("SKIP: exiftool not found (apt-get install libimage-exiftool-perl)");
+        eprintln!(
+            "SKIP: sidecars_hold_the_truth_and_follow_changes: exiftool not installed (apt-get install libimage-exiftool-perl)"
+        );
     }
     ok
 }

@@ -9,6 +9,7 @@
 mod aae;
 mod bmff;
 pub mod cli;
+mod describe;
 mod exif;
 mod fill;
 mod heic;
@@ -22,6 +23,7 @@ mod screenshot;
 mod time;
 pub mod truth;
 
+use describe::describe;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};
 pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
@@ -798,28 +800,4 @@ fn count(t: &LibraryTruth) -> Counts {
             })
             .sum(),
     }
-}
-
-/// Titles, captions, keywords and places on a fixed pattern of assets (no draws from the
-/// generator's random stream, so adding them changed no other fact of a seed). Text carries
-/// XML's special characters and non-ASCII on purpose.
-fn describe(i: usize, number: u32) -> MetaTruth {
-    let mut m = MetaTruth::default();
-    if i % 5 == 1 {
-        m.title = Some(format!("Café & <friends> {number}"));
-    }
-    if i % 6 == 2 {
-        m.caption = Some(format!("Steam rising at \"Geysir\", day {number}"));
-    }
-    match i % 8 {
-        3 => m.keywords = vec!["Iceland".into(), "water".into()],
-        7 => m.keywords = vec!["Iceland".into()],
-        _ => {}
-    }
-    match i % 9 {
-        0 => m.location_e6 = Some((64_310_000 + i as i64, -20_300_000 - i as i64)),
-        4 => m.location_e6 = Some((-33_856_800, 151_215_300)),
-        _ => {}
-    }
-    m
 }

@@ -27,7 +27,6 @@ use std::str::FromStr;
 pub const MODEL_VERSION: i64 = 5001;
 /// Core Data entity ids (Z_ENT) that do not change between shapes here.
 const ENT_ADDITIONAL: i64 = 1;
-const ENT_DESCRIPTION: i64 = 4;
 const ENT_CLOUD_MASTER: i64 = 13;
 const ENT_RESOURCE: i64 = 55;
 /// Entities of the decoy relations (suggestions, memories). `Z_12ASSETS` sorts before every
@@ -399,7 +398,7 @@ fn insert_asset(
             a.meta.caption.as_ref().map(|_| a.z_pk),
         ],
     )?;
-    insert_description(conn, shape, a)?;
+    super::describe::insert_description(conn, shape.keyword_entity(), a)?;
     let cloud_state = if synced { 3 } else { 1 };
     conn.execute(
         "INSERT INTO ZCLOUDMASTER (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZCREATIONDATE, ZIMPORTDATE,
@@ -502,37 +501,6 @@ struct AlbumRow<'a> {
     created: i64,
     trashed: bool,
     members: Vec<(i64, bool)>,
-}
-
-/// Caption (ZASSETDESCRIPTION, pk = the attributes row's) and keywords (ZKEYWORD + Z_1KEYWORDS).
-fn insert_description(
-    conn: &Connection,
-    shape: SchemaShape,
-    a: &AssetTruth,
-) -> rusqlite::Result<()> {
-    if let Some(caption) = &a.meta.caption {
-        conn.execute(
-            "INSERT INTO ZASSETDESCRIPTION (Z_PK, Z_ENT, Z_OPT, ZASSETATTRIBUTES, ZLONGDESCRIPTION)
-             VALUES (?1, ?2, 1, ?1, ?3)",
-            params![a.z_pk, ENT_DESCRIPTION, caption],
-        )?;
-    }
-    let kw = shape.keyword_entity();
-    for title in &a.meta.keywords {
-        conn.execute(
-            "INSERT INTO ZKEYWORD (Z_ENT, Z_OPT, ZTITLE) SELECT ?1, 1, ?2
-             WHERE NOT EXISTS (SELECT 1 FROM ZKEYWORD WHERE ZTITLE = ?2)",
-            params![kw, title],
-        )?;
-        conn.execute(
-            &format!(
-                "INSERT INTO Z_1KEYWORDS (Z_1ASSETATTRIBUTES, Z_{kw}KEYWORDS)
-                 SELECT ?1, Z_PK FROM ZKEYWORD WHERE ZTITLE = ?2"
-            ),
-            params![a.z_pk, title],
-        )?;
-    }
-    Ok(())
 }
 
 fn insert_album(conn: &Connection, shape: SchemaShape, r: &AlbumRow<'_>) -> rusqlite::Result<()> {
