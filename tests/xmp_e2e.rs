@@ -353,3 +353,38 @@ async fn kind_and_favorite_layout_variables() {
     }
     assert_eq!(kinds.len(), 4, "the demo library has every kind: {kinds:?}");
 }
+
+/// Every Photos.sqlite shape (iOS 13 … 26): the inventory carries the truth's title, caption,
+/// keywords and place for every asset (the keyword join is found by shape, whatever its number).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptions_are_read_from_every_schema_shape() {
+    use iphone_import::mock::library::SchemaShape;
+    for shape in SchemaShape::ALL {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("phone");
+        let opts = LibraryOptions {
+            schema: shape,
+            ..LibraryOptions::demo()
+        };
+        let truth = library::generate(&root, &opts).unwrap();
+        let srv = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
+        let found = assets(&srv, &tmp.path().join("c")).await;
+        let mut described = 0;
+        for a in &truth.assets {
+            let Some(got) = found.iter().find(|x| x.uuid.as_deref() == Some(&a.uuid)) else {
+                continue;
+            };
+            let m = &got.meta;
+            assert_eq!(m.title, a.meta.title, "{shape:?} {}", a.filename);
+            assert_eq!(m.caption, a.meta.caption, "{shape:?} {}", a.filename);
+            assert_eq!(m.keywords, a.meta.keywords, "{shape:?} {}", a.filename);
+            let want = a
+                .meta
+                .location_e6
+                .map(|(la, lo)| (la as f64 / 1e6, lo as f64 / 1e6));
+            assert_eq!(m.location, want, "{shape:?} {}", a.filename);
+            described += usize::from(a.meta != Default::default());
+        }
+        assert!(described >= 10, "{shape:?}: {described} described assets");
+    }
+}
