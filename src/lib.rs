@@ -1,6 +1,7 @@
 //! iphone-import: copy an iPhone's photos and videos over USB, and prove the copy is complete.
 //!
 //! Layers import downward only: `cli` → `import` → `library` → `afc` / `lockdown` → `usbmux`.
+//! `untrusted` (bounded plist decoding, escaping of phone strings) sits below every layer.
 //! `mock` composes the device roles of the same protocol code into a simulated iPhone.
 
 pub mod afc;
@@ -9,4 +10,5 @@ pub mod import;
 pub mod library;
 pub mod lockdown;
 pub mod mock;
+pub mod untrusted;
 pub mod usbmux;

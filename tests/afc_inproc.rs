@@ -1137,7 +1137,10 @@ async fn client_rejects_a_read_reply_longer_than_asked() {
     assert!(
         matches!(
             e,
-            AfcError::Protocol(ProtocolError::TooLarge { len: 1000, max: 16 })
+            AfcError::Protocol(ProtocolError::ReadTooLong {
+                asked: 16,
+                got: 1000
+            })
         ),
         "{e}"
     );

@@ -939,10 +939,10 @@ fn hostile_device_name_still_lands_inside_dest() {
     let written = c.rel.under(&dest_root);
     assert!(written.starts_with(&dest_root));
     assert_eq!(std::fs::read(&written).unwrap(), jpg);
-    assert_eq!(c.rel.to_string(), ".._.._.._tmp_evil/_/IMG_0001.JPG");
+    assert_eq!(c.rel.to_string(), "_._.._.._tmp_evil/_/IMG_0001.JPG");
     assert_eq!(
         files_under(&dest_root),
-        [".._.._.._tmp_evil/_/IMG_0001.JPG"]
+        ["_._.._.._tmp_evil/_/IMG_0001.JPG"]
     );
     assert_eq!(
         std::fs::metadata(&written).unwrap().modified().unwrap(),

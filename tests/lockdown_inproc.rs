@@ -487,3 +487,34 @@ async fn ensure_paired_session_pairs_once_and_service_starts_like_ifuse() {
         "{err:?}"
     );
 }
+
+/// XML nested `depth` arrays deep inside a reply dictionary (≈ 14 bytes per level).
+fn deep_reply(depth: usize) -> Vec<u8> {
+    let mut xml =
+        String::from("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>Value</key>");
+    xml.push_str(&"<array>".repeat(depth));
+    xml.push_str(&"</array>".repeat(depth));
+    xml.push_str("</dict></plist>");
+    xml.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_nested_20000_deep_is_an_error_in_plain_text_and_in_tls() {
+    let fx = Fixture::new(TrustBehaviour::TrustImmediately);
+    fx.pair().await.expect("pairing");
+    let body = deep_reply(20_000);
+    assert!(body.len() < 1 << 20, "well under the frame limit");
+    let mut client = fx.connect();
+    start_paired_session(&mut client, &fx.stores, &fx.udid)
+        .await
+        .expect("session");
+    assert!(client.is_tls());
+    fx.lockdownd.set_raw_reply("GetValue", body);
+
+    let err = client.info().await.unwrap_err();
+    assert!(err.to_string().contains("deeper than"), "{err}");
+
+    let mut plain = fx.connect();
+    let err = plain.get_value(None, Some("DeviceName")).await.unwrap_err();
+    assert!(err.to_string().contains("deeper than"), "{err}");
+}

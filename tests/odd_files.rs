@@ -113,7 +113,8 @@ impl Phone {
         summary
     }
 
-    /// Pulls and returns the summary and the device paths that failed (iCloud-only excepted).
+    /// Pulls and returns the summary and the device paths that failed (originals not on the phone,
+    /// iCloud-only or missing, excepted).
     async fn pull_failing(
         &self,
         assets: Vec<Asset>,
@@ -156,6 +157,7 @@ impl Phone {
                 PullEvent::Failed {
                     device_path,
                     icloud_only: false,
+                    original_missing: false,
                     ..
                 } => Some(device_path.clone()),
                 _ => None,
@@ -426,7 +428,10 @@ async fn an_open_refused_with_a_status_this_tool_does_not_know_costs_that_file_o
     let (summary, failed) = phone.pull_failing(assets, &dest, DEFAULT_LAYOUT, 2).await;
     assert_eq!(failed, vec![victim.clone()]);
     assert!(summary.is_partial());
-    assert_eq!(summary.icloud_only_failed + 1, summary.files_failed);
+    assert_eq!(
+        summary.icloud_only_failed + summary.original_missing_failed + 1,
+        summary.files_failed
+    );
     for o in &phone.truth.odd_files {
         let a = phone.truth.asset(&o.uuid).unwrap();
         if a.original.path != victim {

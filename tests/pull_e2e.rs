@@ -533,6 +533,77 @@ async fn disconnect_at_99_percent_resumes() {
     disconnect_then_resume(0.99).await;
 }
 
+/// What happens between an interrupted run and the next: the phone's file is replaced by one
+/// of the same size and mtime, or the kept temp bytes were garbled (lost in a power cut).
+#[derive(Clone, Copy, Debug)]
+enum Between {
+    PhoneFileReplaced,
+    TempBytesGarbled,
+}
+
+async fn interrupted_then(between: Between) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    let assets = small_tree(&root);
+    let faults = Faults {
+        disconnect_in_file: Some((BIG.into(), (BIG_LEN as u64) * 6 / 10)),
+        ..Faults::none()
+    };
+    let srv = server(&root, faults);
+    let mut cfg = config(&dest);
+    cfg.jobs = 1;
+    let (r, _) = run_pull(&srv, assets.clone(), cfg.clone()).await;
+    assert!(matches!(r, Err(PullError::Disconnected { .. })), "{r:?}");
+    let tmp_dir = dest.join(".iphone-import/tmp");
+    let part = fs::read_dir(&tmp_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let kept = fs::metadata(&part).unwrap().len() as usize;
+    assert!(kept > 0);
+    match between {
+        Between::PhoneFileReplaced => {
+            let big = root.join(BIG);
+            let mtime = fs::metadata(&big).unwrap().modified().unwrap();
+            fs::write(&big, random_bytes(99, BIG_LEN)).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&big)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+        }
+        Between::TempBytesGarbled => {
+            let mut bytes = fs::read(&part).unwrap();
+            bytes[kept - 100..].fill(0);
+            fs::write(&part, bytes).unwrap();
+        }
+    }
+
+    let srv2 = server(&root, Faults::none());
+    let (r, obs) = run_pull(&srv2, assets, cfg).await;
+    let summary = r.unwrap();
+    // Started over, never a splice of kept and new bytes.
+    assert_eq!(summary.files_resumed, 0, "{between:?}: {:?}", obs.events());
+    assert_same(&root, &dest, BIG);
+    assert_same(&root, &dest, SMALL);
+    assert_ledger_consistent(&dest, &[]);
+    assert_eq!(srv2.changing_ops(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_file_replaced_with_the_same_size_and_mtime_is_copied_anew_not_spliced() {
+    interrupted_then(Between::PhoneFileReplaced).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbled_kept_bytes_are_not_resumed() {
+    interrupted_then(Between::TempBytesGarbled).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_full_is_a_clear_error_and_the_ledger_stays_consistent() {
     let tmp = tempfile::tempdir().unwrap();

@@ -20,7 +20,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError};
 use super::error::AfcError;
 use super::opcode::Opcode;
-use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list};
+use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list_lossy};
 use super::status::AfcStatus;
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::{DEFAULT_IO_TIMEOUT, ReplyDeadline, sleep_until};
@@ -93,6 +93,9 @@ type ReplyResult = Result<(Reply, BufferGuard), AfcError>;
 struct Pending {
     /// The largest body this request's reply may have; checked before allocating.
     max_body: usize,
+    /// For a FileRefRead, the bytes asked: a longer DATA reply is that read's error
+    /// (`ReadTooLong`), skipped without being buffered, not the connection's.
+    read_len: Option<usize>,
     reply: oneshot::Sender<ReplyResult>,
 }
 
@@ -159,6 +162,24 @@ fn expect_data(req: &HostRequest<'_>, reply: Reply) -> Result<Bytes, AfcError> {
     }
 }
 
+/// A FileRefRead's data, which may be shorter than asked (not the end of the file unless
+/// empty) but never longer.
+fn expect_read(req: &HostRequest<'_>, reply: Reply) -> Result<Bytes, AfcError> {
+    let data = expect_data(req, reply)?;
+    let asked = match req {
+        HostRequest::Read { len, .. } => *len,
+        _ => u64::MAX,
+    };
+    if data.len() as u64 > asked {
+        return Err(ProtocolError::ReadTooLong {
+            asked: usize::try_from(asked).unwrap_or(usize::MAX),
+            got: data.len(),
+        }
+        .into());
+    }
+    Ok(data)
+}
+
 fn expect_ok(req: &HostRequest<'_>, reply: Reply) -> Result<(), AfcError> {
     match reply {
         Reply::Status(AfcStatus::Success) => Ok(()),
@@ -199,6 +220,16 @@ fn connection_error(e: &io::Error) -> AfcError {
     }
 }
 
+/// A whole reply has arrived: stop the deadline when nothing else is outstanding.
+fn reply_received(shared: &Shared) {
+    let mut state = shared.state.lock().expect("afc client state");
+    if state.pending.is_empty() {
+        state.deadline.done();
+    } else {
+        state.deadline.heard(Instant::now());
+    }
+}
+
 async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<Shared>) {
     let error = loop {
         let mut head = [0u8; HEADER_LEN];
@@ -218,6 +249,19 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             break ProtocolError::UnknownPacketNum(header.packet_num).into();
         };
         let len = header.body_len();
+        if let Some(asked) = pending.read_len
+            && len > pending.max_body
+            && header.operation == Opcode::Data
+        {
+            let mut body = (&mut input).take(len as u64);
+            if let Err(e) = tokio::io::copy(&mut body, &mut tokio::io::sink()).await {
+                break connection_error(&e);
+            }
+            reply_received(&shared);
+            let error = ProtocolError::ReadTooLong { asked, got: len }.into();
+            let _ = pending.reply.send(Err(error));
+            continue;
+        }
         if len > pending.max_body {
             let error: AfcError = ProtocolError::TooLarge {
                 len: len as u64,
@@ -234,14 +278,7 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             let _ = pending.reply.send(Err(error.clone()));
             break error;
         }
-        {
-            let mut state = shared.state.lock().expect("afc client state");
-            if state.pending.is_empty() {
-                state.deadline.done();
-            } else {
-                state.deadline.heard(Instant::now());
-            }
-        }
+        reply_received(&shared);
         let packet = Packet {
             packet_num: header.packet_num,
             operation: header.operation,
@@ -367,6 +404,10 @@ impl AfcClient {
             packet_num,
             Pending {
                 max_body,
+                read_len: match req {
+                    HostRequest::Read { len, .. } => Some(*len as usize),
+                    _ => None,
+                },
                 reply: tx,
             },
         );
@@ -397,11 +438,14 @@ impl AfcClient {
         self.wait(rx).await
     }
 
-    /// The names in a directory, without "." and "..".
+    /// The names in a directory, without "." and ".."; names that are not UTF-8 are decoded
+    /// lossily (with U+FFFD).
     pub async fn read_dir(&self, path: &str) -> Result<Vec<String>, AfcError> {
         let req = HostRequest::ReadDir { path };
         let (reply, _guard) = self.request(req).await?;
-        let names = parse_list(&expect_data(&req, reply)?, "ReadDir")?;
+        // A name that is not UTF-8 comes back with U+FFFD in it: the caller reports that one
+        // entry (it cannot be asked for by name), the rest of the folder is still listed.
+        let names = parse_list_lossy(&expect_data(&req, reply)?);
         Ok(names
             .into_iter()
             .filter(|n| n != "." && n != "..")
@@ -436,7 +480,7 @@ impl AfcClient {
             len: len.min(MAX_READ_LEN) as u64,
         };
         let (reply, _guard) = self.request(req).await?;
-        expect_data(&req, reply)
+        expect_read(&req, reply)
     }
 
     pub async fn seek(
@@ -502,7 +546,8 @@ impl AfcClient {
                 out.write_all(&data)
                     .await
                     .map_err(|e| AfcError::Output(Arc::new(e)))?;
-                left -= data.len() as u64;
+                // `read` refuses replies longer than asked, and `want <= left`.
+                left = left.saturating_sub(data.len() as u64);
             }
             out.flush()
                 .await
@@ -518,9 +563,10 @@ impl AfcClient {
 
     /// Copy a whole file into `out`: FileRefOpen, pipelined FileRefReads, FileRefClose, and
     /// nothing else (pass `known_size` from an earlier listing to skip any stat). Memory stays
-    /// at most `read_chunk * reads_in_flight` whatever the file size. With `known_size`, a file
-    /// that turns out shorter or longer is a `SizeMismatch` (the end is confirmed by one extra
-    /// 1-byte read sent along with the last chunk, so it costs no round trip). Returns the
+    /// at most `read_chunk * reads_in_flight` whatever the file size. A read may return less
+    /// than asked; only an empty read is the end. With `known_size`, a file that turns out
+    /// shorter or longer is a `SizeMismatch` (the end is confirmed by one extra 1-byte read
+    /// sent along with the last chunk, so it costs no round trip). Returns the
     /// bytes copied. If the future is dropped midway the handle stays open until the
     /// connection closes; the client itself stays usable.
     pub async fn read_file_to<W>(
@@ -553,26 +599,24 @@ impl AfcClient {
         let chunk = self.options.read_chunk as u64;
         let mut in_flight: VecDeque<(u64, HostRequest<'static>, oneshot::Receiver<ReplyResult>)> =
             VecDeque::new();
+        // Bytes the reads sent so far can still return (a short read gives back the rest).
         let mut requested = 0u64;
         let mut copied = 0u64;
+        // An empty read has been answered: the phone's position is at the end of the file.
         let mut at_end = false;
-        let mut probe_sent = false;
+        let mismatch = |got: u64| AfcError::SizeMismatch {
+            path: path.to_string(),
+            expected: known_size.unwrap_or_default(),
+            got,
+        };
         loop {
             while !at_end && in_flight.len() < self.options.reads_in_flight {
                 let len = match known_size {
-                    Some(size) if requested >= size && probe_sent => break,
+                    Some(size) if requested < size => chunk.min(size - requested),
                     // One more (pipelined) 1-byte read must find the end: a file that grew
                     // since it was listed is reported, never silently truncated.
-                    Some(size) if requested >= size => {
-                        probe_sent = true;
-                        let req = HostRequest::Read {
-                            handle: handle.0,
-                            len: 1,
-                        };
-                        in_flight.push_back((0, req, self.send(&req)?));
-                        continue;
-                    }
-                    Some(size) => chunk.min(size - requested),
+                    Some(size) if requested == size => 1,
+                    Some(_) => break,
                     None => chunk,
                 };
                 let req = HostRequest::Read {
@@ -580,46 +624,40 @@ impl AfcClient {
                     len,
                 };
                 in_flight.push_back((len, req, self.send(&req)?));
-                requested += len;
+                requested = requested.saturating_add(len);
             }
             let Some((asked, req, rx)) = in_flight.pop_front() else {
                 break;
             };
             let (reply, guard) = self.wait(rx).await?;
-            let data = expect_data(&req, reply)?;
-            if asked == 0 {
-                if !data.is_empty() {
-                    let expected = known_size.unwrap_or_default();
-                    return Err(AfcError::SizeMismatch {
-                        path: path.to_string(),
-                        expected,
-                        got: copied + data.len() as u64,
-                    });
-                }
-                continue;
-            }
-            if at_end && !data.is_empty() {
-                // Reads after a short one must be empty: the file cannot have more.
+            let data = expect_read(&req, reply)?;
+            let got = data.len() as u64;
+            if at_end && got > 0 {
+                // Reads after an empty one must be empty: the file cannot have more.
                 return Err(ProtocolError::UnexpectedReply {
                     request: Opcode::FileRefRead,
                     reply: Opcode::Data,
                 }
                 .into());
             }
+            let total = copied.saturating_add(got);
+            if known_size.is_some_and(|size| total > size) {
+                return Err(mismatch(total));
+            }
             out.write_all(&data)
                 .await
                 .map_err(|e| AfcError::Output(Arc::new(e)))?;
             drop(guard);
-            copied += data.len() as u64;
-            if (data.len() as u64) < asked {
-                if let Some(expected) = known_size {
-                    return Err(AfcError::SizeMismatch {
-                        path: path.to_string(),
-                        expected,
-                        got: copied,
-                    });
-                }
+            copied = total;
+            if got == 0 {
                 at_end = true;
+                if known_size.is_some_and(|size| copied < size) {
+                    return Err(mismatch(copied));
+                }
+            } else {
+                // A short read is not the end (phones may return less than asked, as
+                // libimobiledevice knows): the next reads continue where this one stopped.
+                requested = requested.saturating_sub(asked - got);
             }
         }
         out.flush()

@@ -38,14 +38,29 @@ pub enum ProtocolError {
     ReadTooLong { asked: usize, got: usize },
     #[error("a name in the AFC {context} reply is not valid UTF-8")]
     NotUtf8 { context: &'static str },
-    #[error("a path sent over AFC may not contain a NUL byte: {0:?}")]
+    #[error("a path sent over AFC may not contain a NUL byte: {}", crate::untrusted::text::for_terminal(.0))]
     PathHasNul(String),
     #[error("AFC {context} reply has a key without a value")]
     OddDictionary { context: &'static str },
     #[error("AFC file info is missing {0}")]
     MissingKey(&'static str),
-    #[error("AFC file info {key} = {value:?} is not a number")]
+    #[error("AFC file info {key} = \"{value}\" is not a number")]
     BadNumber { key: &'static str, value: String },
+}
+
+impl ProtocolError {
+    /// A reply that was framed correctly (the stream is still in step) but whose content is
+    /// unusable: a garbage file info, a name that is not UTF-8, a read longer than asked.
+    pub fn is_item_content(&self) -> bool {
+        matches!(
+            self,
+            ProtocolError::ReadTooLong { .. }
+                | ProtocolError::NotUtf8 { .. }
+                | ProtocolError::OddDictionary { .. }
+                | ProtocolError::MissingKey(_)
+                | ProtocolError::BadNumber { .. }
+        )
+    }
 }
 
 /// The fixed part of every AFC packet.

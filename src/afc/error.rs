@@ -54,12 +54,14 @@ impl AfcError {
         }
     }
 
-    /// The connection is unusable after this error (everything except a status or a local write
-    /// failure, after which the client still works).
+    /// The connection is unusable after this error (everything except a status, a local write
+    /// failure or a well-framed reply with garbage content, after which the client still works:
+    /// that failure belongs to the one item asked about).
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            AfcError::Protocol(_) | AfcError::Connection(_) | AfcError::Stalled { .. }
-        )
+        match self {
+            AfcError::Protocol(e) => !e.is_item_content(),
+            AfcError::Connection(_) | AfcError::Stalled { .. } => true,
+            _ => false,
+        }
     }
 }

@@ -199,6 +199,18 @@ pub fn parse_list(body: &[u8], context: &'static str) -> Result<Vec<String>, Pro
         .collect()
 }
 
+/// A NUL-separated list of names, each decoded lossily: one name that is not UTF-8 must not
+/// cost the others (it keeps a U+FFFD, by which callers recognise and report it).
+pub fn parse_list_lossy(body: &[u8]) -> Vec<String> {
+    let body = body.strip_suffix(&[0]).unwrap_or(body);
+    if body.is_empty() {
+        return Vec::new();
+    }
+    body.split(|b| *b == 0)
+        .map(|item| String::from_utf8_lossy(item).into_owned())
+        .collect()
+}
+
 /// Encode a NUL-separated list (each item NUL-terminated), as the phone does.
 pub fn encode_list<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -240,7 +252,7 @@ fn number(pairs: &[(String, String)], key: &'static str) -> Result<Option<u64>, 
                 .parse::<u64>()
                 .map_err(|_| ProtocolError::BadNumber {
                     key,
-                    value: v.to_string(),
+                    value: crate::untrusted::text::for_terminal(v),
                 })
         })
         .transpose()

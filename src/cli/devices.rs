@@ -1,5 +1,6 @@
 //! `iphone-import devices`: which phones are connected, and how.
 
+use crate::untrusted::text::for_terminal;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -41,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> 
         for d in &devices {
             println!(
                 "{}  product 0x{:04x}  {}  via {}",
-                d.udid,
+                for_terminal(&d.udid),
                 d.product_id,
                 speed_text(d.connection_speed),
                 transport_text(d.transport)

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::args::{GlobalArgs, JsonArgs};
 use super::exit;
 use super::session::PhoneSession;
+use crate::untrusted::text::for_terminal;
 
 #[derive(Debug, Serialize)]
 struct Info {
@@ -56,27 +57,34 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(exit::OK);
     }
-    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
-    println!("Name:         {}", or(&info.name));
-    println!(
-        "Model:        {} ({})",
+    print!("{}", render_text(&info));
+    Ok(exit::OK)
+}
+
+/// The human-readable form. Every value comes from the phone, so each is escaped for the
+/// terminal (a DeviceName can hold escape sequences, newlines, bidi overrides, 10 kB).
+fn render_text(info: &Info) -> String {
+    let or = |v: &Option<String>| for_terminal(v.as_deref().unwrap_or("unknown"));
+    let mut out = format!("Name:         {}\n", or(&info.name));
+    out += &format!(
+        "Model:        {} ({})\n",
         or(&info.model),
         or(&info.product_type)
     );
-    println!(
-        "iOS:          {} ({})",
+    out += &format!(
+        "iOS:          {} ({})\n",
         or(&info.ios_version),
         or(&info.build)
     );
-    println!("UDID:         {}", info.udid);
+    out += &format!("UDID:         {}\n", for_terminal(&info.udid));
     if let (Some(total), Some(free)) = (info.storage_total_bytes, info.storage_free_bytes) {
-        println!(
-            "Storage:      {} free of {}",
+        out += &format!(
+            "Storage:      {} free of {}\n",
             human_bytes(free),
             human_bytes(total)
         );
     }
-    Ok(exit::OK)
+    out
 }
 
 /// Marketing names for the product types people are likely to plug in; others print as is.
@@ -120,6 +128,27 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_values_are_escaped_and_shortened() {
+        let info = Info {
+            name: Some("../../x\u{1b}[31m\nsecond line".into()),
+            model: Some("m".repeat(10_000)),
+            product_type: Some("iPhone\u{202e}1".into()),
+            ios_version: None,
+            build: None,
+            udid: "00008030\r".into(),
+            serial_number: None,
+            storage_total_bytes: None,
+            storage_free_bytes: None,
+            transport: crate::usbmux::TransportKind::Usbmuxd,
+        };
+        let text = render_text(&info);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{202e}'));
+        assert!(text.starts_with("Name:         ../../x\\u{1b}[31m\\nsecond line\n"));
+        assert!(text.len() < 400, "the 10 kB model is cut");
+    }
 
     #[test]
     fn bytes_read_like_a_phone_settings_page() {

@@ -1,5 +1,6 @@
 //! `iphone-import ls`: list the phone's media folder (read only, like every command).
 
+use crate::untrusted::text::path_for_terminal;
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Local};
@@ -48,8 +49,8 @@ pub async fn run(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<u8> {
                             queue.push_back(path.clone());
                         }
                     }
-                    Some(Err(e)) => eprintln!("{path}: {e}"),
-                    None => println!("{path}"),
+                    Some(Err(e)) => eprintln!("{}: {e}", path_for_terminal(path)),
+                    None => println!("{}", path_for_terminal(path)),
                 }
             }
         }
@@ -95,11 +96,13 @@ fn print_entry(path: &str, info: &FileInfo, args: &LsArgs) {
         };
         let suffix = if kind == "dir" { "/" } else { "" };
         println!(
-            "{size:>10}  {}  {path}{suffix}",
-            when.format("%Y-%m-%d %H:%M")
+            "{size:>10}  {}  {}{suffix}",
+            when.format("%Y-%m-%d %H:%M"),
+            path_for_terminal(path)
         );
     } else {
-        println!("{path}{}", if kind == "dir" { "/" } else { "" });
+        let suffix = if kind == "dir" { "/" } else { "" };
+        println!("{}{suffix}", path_for_terminal(path));
     }
 }
 

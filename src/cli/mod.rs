@@ -120,7 +120,7 @@ async fn verify_cmd(global: &args::GlobalArgs, a: &verify::VerifyArgs) -> anyhow
         return verify::run_with(a, None).await;
     }
     // Fail on a DEST without a ledger before looking for a phone.
-    drop(crate::import::verify::open_ledger(&a.dest)?);
+    crate::import::verify::require_ledger(&a.dest)?;
 
     let session = std::sync::Arc::new(session::PhoneSession::open(global).await?);
     let device = session.pull_device().await;

@@ -3,6 +3,7 @@
 use super::args::GlobalArgs;
 use super::exit;
 use super::session::{self, ctrl_c, pairing_options, show_progress};
+use crate::untrusted::text::for_terminal;
 
 pub async fn pair(global: &GlobalArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
@@ -22,7 +23,10 @@ pub async fn pair(global: &GlobalArgs) -> anyhow::Result<u8> {
     // Prove the new record works before saying so.
     client.start_session(&record).await?;
     client.stop_session().await?;
-    println!("Paired with {}: this computer is trusted.", device.udid);
+    println!(
+        "Paired with {}: this computer is trusted.",
+        for_terminal(&device.udid)
+    );
     Ok(exit::OK)
 }
 

@@ -2,6 +2,7 @@
 //! progress (indicatif on a terminal, plain lines otherwise, JSON lines with `--json`), the
 //! summary and the exit code.
 
+use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -143,6 +144,8 @@ pub async fn run_with_options(
         }
     };
     let output = Arc::new(Output::new(args.json, options.quiet));
+    // Files the listing showed but that cannot be imported (unsafe names): the run is partial.
+    let mut names_skipped = 0;
     let assets = match options.assets {
         Some(_) if !args.album.is_empty() => {
             eprintln!("error: {}", AlbumError::NoDatabase);
@@ -168,6 +171,7 @@ pub async fn run_with_options(
             for w in &inventory.warnings {
                 output.warning(w);
             }
+            names_skipped = inventory.unsafe_names;
             if args.album.is_empty() {
                 inventory.assets
             } else {
@@ -215,7 +219,7 @@ pub async fn run_with_options(
     match result {
         Ok(summary) => {
             output.summary(&summary, args);
-            Ok(if summary.is_partial() {
+            Ok(if summary.is_partial() || names_skipped > 0 {
                 exit::PARTIAL
             } else {
                 exit::OK
@@ -522,7 +526,11 @@ fn plain_text(event: &PullEvent) -> Option<String> {
         ),
         PullEvent::WouldCopy {
             device_path, bytes, ..
-        } => format!("would copy {device_path} ({})", human_bytes(*bytes)),
+        } => format!(
+            "would copy {} ({})",
+            path_for_terminal(device_path),
+            human_bytes(*bytes)
+        ),
         PullEvent::Copied {
             device_path,
             dest_path,
@@ -537,17 +545,29 @@ fn plain_text(event: &PullEvent) -> Option<String> {
             } else {
                 ""
             };
-            format!("copied {device_path} -> {dest_path}{note}")
+            format!(
+                "copied {} -> {}{note}",
+                path_for_terminal(device_path),
+                path_for_terminal(dest_path)
+            )
         }
         PullEvent::Skipped {
             device_path,
             reason,
-        } => format!("warning: skipped {}: {reason}", device_path.escape_debug()),
+        } => format!(
+            "warning: skipped {}: {}",
+            path_for_terminal(device_path),
+            for_terminal_max(reason, MAX_SHOWN_REASON)
+        ),
         PullEvent::Failed {
             device_path,
             reason,
             ..
-        } => format!("failed {device_path}: {reason}"),
+        } => format!(
+            "failed {}: {}",
+            path_for_terminal(device_path),
+            for_terminal_max(reason, MAX_SHOWN_REASON)
+        ),
     })
 }
 
@@ -559,4 +579,26 @@ fn human_bytes(n: u64) -> String {
 pub fn is_cancelled(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|c| matches!(c.downcast_ref::<PullError>(), Some(PullError::Cancelled)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_about_phone_files_are_escaped_and_bounded() {
+        let line = plain_text(&PullEvent::Failed {
+            device_path: "DCIM/100APPLE/IMG\u{1b}[2J\u{202e}GPJ.exe".into(),
+            reason: format!("AFC file info st_size = \"{}\"", "9".repeat(5000)),
+            icloud_only: false,
+            original_missing: false,
+        })
+        .unwrap();
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+        assert!(line.contains("IMG\\u{1b}[2J\\u{202e}GPJ.exe"), "{line}");
+        assert!(line.len() < 1000, "{} bytes", line.len());
+    }
 }

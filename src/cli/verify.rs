@@ -2,6 +2,7 @@
 //! five-second report (or JSON lines), the progress bar while hashing, and the exit code
 //! (0 safe, [`exit::AT_RISK`], [`exit::DAMAGED`]; see docs/scripting.md).
 
+use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::exit;
+use crate::import::deep::{self, DeepOptions, DeepReport};
 use crate::import::lock::DestLock;
 use crate::import::pull::{AfcConnector, PullDevice};
 use crate::import::verify::{
@@ -32,8 +34,12 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub checksums: bool,
     /// Check the archive alone; no phone needed (nothing is opened but DEST).
-    #[arg(long, conflicts_with = "repair")]
+    #[arg(long, conflicts_with_all = ["repair", "deep"])]
     pub offline: bool,
+    /// Also re-read every archived file of this phone from the phone and compare the bytes
+    /// (reads everything twice; the only check that does not trust the hash recorded at import).
+    #[arg(long)]
+    pub deep: bool,
     /// Copy missing or damaged archive files again from the phone (damaged ones are kept aside).
     #[arg(long)]
     pub repair: bool,
@@ -53,6 +59,18 @@ pub struct VerifyPhone {
     pub assets: Option<Vec<Asset>>,
     /// Where the Photos.sqlite copy is cached (`None` = DCIM listing only).
     pub cache_dir: Option<PathBuf>,
+}
+
+/// Runs blocking work (file system, SQLite) off the runtime's threads.
+async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    E: Into<anyhow::Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a blocking task stopped")?
+        .map_err(Into::into)
 }
 
 /// The exit code for what was found (after repair): damage wins over at-risk.
@@ -85,7 +103,15 @@ async fn run_inner(
     output: &Arc<Output>,
 ) -> anyhow::Result<u8> {
     let dest = args.dest.clone();
-    let ledger = verify::open_ledger(&dest)?;
+    let repairing = args.repair && phone.is_some();
+    // Read-only unless repairing; checked before the phone so a wrong DEST fails fast.
+    let ledger = if repairing {
+        verify::require_ledger(&dest)?;
+        None
+    } else {
+        let at = dest.clone();
+        Some(blocking(move || verify::open_ledger(&at)).await?)
+    };
     // The phone first: a missing or locked phone fails before minutes of hashing.
     let (client, device, assets) = match phone {
         None => (None, None, None),
@@ -115,17 +141,27 @@ async fn run_inner(
             (Some(client), Some(p.device), Some(assets))
         }
     };
-    // Repair writes into DEST: one writer at a time, as for pull.
-    let lock = if args.repair && device.is_some() {
-        Some(DestLock::acquire(
-            &dest,
-            &format!("iphone-import verify --repair {}", dest.display()),
-        )?)
-    } else {
-        None
+    // Repair writes into DEST: one writer at a time, as for pull; the ledger is opened
+    // read-write (and migrated) only under the lock.
+    let (lock, ledger) = match ledger {
+        Some(ledger) => (None, ledger),
+        None => {
+            let at = dest.clone();
+            let (lock, ledger) = blocking(move || {
+                let command = format!("iphone-import verify --repair {}", at.display());
+                let lock = DestLock::acquire(&at, &command)?;
+                anyhow::Ok((lock, verify::open_ledger_for_repair(&at)?))
+            })
+            .await?;
+            (Some(lock), ledger)
+        }
     };
 
-    let (_, total_bytes) = ledger.totals()?;
+    let (ledger, (_, total_bytes)) = blocking(move || {
+        let totals = ledger.totals()?;
+        anyhow::Ok((ledger, totals))
+    })
+    .await?;
     if args.checksums {
         output.start_hashing(total_bytes);
     }
@@ -146,7 +182,7 @@ async fn run_inner(
     })
     .await
     .context("the archive check stopped")?;
-    let (archive, damaged): (ArchiveReport, Vec<Damaged>) = archive?;
+    let (mut archive, mut damaged): (ArchiveReport, Vec<Damaged>) = archive?;
     output.finish_progress();
 
     // Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
@@ -159,9 +195,33 @@ async fn run_inner(
         ));
     }
 
-    let phone_report: Option<PhoneReport> = match (&device, &assets) {
-        (Some(d), Some(a)) => Some(verify::check_phone(&ledger, &d.udid, a, output.as_ref())?),
-        _ => None,
+    let (ledger, deep_report) = match (&client, &device, args.deep) {
+        (Some(c), Some(d), true) => {
+            output.start_hashing(total_bytes);
+            let options = DeepOptions {
+                collect: args.repair,
+                archive_hashed: args.checksums,
+            };
+            let (ledger, report, mut differing) =
+                deep::check_deep(c, &dest, ledger, &d.udid, options, output.as_ref()).await?;
+            output.finish_progress();
+            archive.differs_from_phone = report.differs;
+            damaged.append(&mut differing);
+            (ledger, Some(report))
+        }
+        _ => (ledger, None),
+    };
+
+    let (ledger, phone_report): (_, Option<PhoneReport>) = match (&device, assets) {
+        (Some(d), Some(a)) => {
+            let (udid, observer) = (d.udid.clone(), output.clone());
+            blocking(move || {
+                let report = verify::check_phone(&ledger, &udid, &a, observer.as_ref())?;
+                anyhow::Ok((ledger, Some(report)))
+            })
+            .await?
+        }
+        _ => (ledger, None),
     };
 
     let mut ledger = ledger;
@@ -181,6 +241,7 @@ async fn run_inner(
         offline: device.is_none(),
         device: device.as_ref(),
         archive: &archive,
+        deep: deep_report.as_ref(),
         phone: phone_report.as_ref(),
         repair: repair_report.as_ref(),
         damaged_left,
@@ -194,6 +255,7 @@ struct Summary<'a> {
     offline: bool,
     device: Option<&'a PullDevice>,
     archive: &'a ArchiveReport,
+    deep: Option<&'a DeepReport>,
     phone: Option<&'a PhoneReport>,
     repair: Option<&'a RepairReport>,
     damaged_left: u64,
@@ -242,6 +304,7 @@ impl Output {
 
     fn start_hashing(&self, total: u64) {
         if let Style::Bar(bar) = &self.style {
+            bar.reset();
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.set_length(total);
             bar.set_style(
@@ -293,6 +356,7 @@ impl Output {
                 "dest": s.dest.display().to_string(),
                 "offline": s.offline,
                 "archive": s.archive,
+                "deep": s.deep,
                 "phone": s.phone,
                 "repair": s.repair,
                 "damaged": s.damaged_left,
@@ -332,11 +396,22 @@ impl Output {
                 a.size_changed,
                 a.hash_mismatch,
                 a.unreadable,
-                if a.bad_ledger_path > 0 {
-                    format!(", {} bad ledger rows", a.bad_ledger_path)
-                } else {
-                    String::new()
+                match (a.bad_ledger_path, a.differs_from_phone) {
+                    (0, 0) => String::new(),
+                    (rows, 0) => format!(", {rows} bad ledger rows"),
+                    (0, d) => format!(", {d} differ from the phone"),
+                    (rows, d) => format!(", {rows} bad ledger rows, {d} differ from the phone"),
                 }
+            ));
+        }
+        if let Some(d) = s.deep {
+            self.line(&format!(
+                "  deep: {} files ({}) compared with the phone: {} same, {} differ, {} changed on the phone since the import (not compared).",
+                d.same + d.differs,
+                indicatif::HumanBytes(d.bytes_compared),
+                d.same,
+                d.differs,
+                d.phone_changed
             ));
         }
         if let Some(r) = s.repair {
@@ -387,6 +462,9 @@ impl Output {
             exit::DAMAGED if s.offline => {
                 "RESULT: archive damaged; connect the phone and run `verify --repair`."
             }
+            exit::DAMAGED if s.deep.is_some() => {
+                "RESULT: archive damaged; run `verify --deep --repair` to restore it."
+            }
             exit::DAMAGED if s.archive.checksums => {
                 "RESULT: archive damaged; run `verify --checksums --repair` to restore it."
             }
@@ -419,12 +497,18 @@ impl VerifyObserver for Output {
         if n <= SHOWN_PER_KIND {
             let text = match &p.dest_path {
                 Some(d) => format!(
-                    "{}: {d} (from {}): {}",
+                    "{}: {} (from {}): {}",
                     p.kind.label(),
-                    p.device_path,
-                    p.detail
+                    path_for_terminal(d),
+                    path_for_terminal(&p.device_path),
+                    for_terminal_max(&p.detail, MAX_SHOWN_REASON)
                 ),
-                None => format!("{}: {}: {}", p.kind.label(), p.device_path, p.detail),
+                None => format!(
+                    "{}: {}: {}",
+                    p.kind.label(),
+                    path_for_terminal(&p.device_path),
+                    for_terminal_max(&p.detail, MAX_SHOWN_REASON)
+                ),
             };
             self.line(&text);
         }
@@ -446,8 +530,16 @@ impl VerifyObserver for Output {
                 self.json_line(&v);
             }
             _ => self.line(&match &r.reason {
-                None => format!("repaired {} (from {})", r.dest_path, r.device_path),
-                Some(why) => format!("not repaired {}: {why}", r.dest_path),
+                None => format!(
+                    "repaired {} (from {})",
+                    path_for_terminal(&r.dest_path),
+                    path_for_terminal(&r.device_path)
+                ),
+                Some(why) => format!(
+                    "not repaired {}: {}",
+                    path_for_terminal(&r.dest_path),
+                    for_terminal_max(why, MAX_SHOWN_REASON)
+                ),
             }),
         }
     }

@@ -3,6 +3,7 @@
 //! from USB hotplug. One phone at a time; an error is reported and watching goes on.
 //! SIGTERM exits 0, Ctrl-C (SIGINT) exits 130; a running import is cancelled cleanly first.
 
+use crate::untrusted::text::for_terminal;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -68,7 +69,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         match plug {
             Plug::Detached(udid) => {
                 if done.remove(&udid) {
-                    eprintln!("{udid}: unplugged");
+                    eprintln!("{}: unplugged", for_terminal(&udid));
                 }
             }
             Plug::Attached(udid) => {
@@ -85,7 +86,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                     continue;
                 }
                 done.insert(udid.clone());
-                eprintln!("{udid}: connected, importing");
+                eprintln!("{}: connected, importing", for_terminal(&udid));
                 let outcome = import_one(global, &args.pull, &udid, cancel.clone()).await;
                 let message = match &outcome {
                     Ok(code) if *code == exit::OK => "import complete".to_string(),
@@ -109,7 +110,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                         format!("import failed: {}{hint}", error_text(e))
                     }
                 };
-                eprintln!("{udid}: {message}");
+                eprintln!("{}: {message}", for_terminal(&udid));
                 if !args.no_notify && !cancel.is_cancelled() {
                     notify("iPhone import", &message);
                 }

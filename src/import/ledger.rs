@@ -2,6 +2,10 @@
 //! bytes written. It makes re-runs incremental (compare names per folder, no per-file stat) and
 //! lets `verify` re-hash everything. SQLite at `DEST/.iphone-import/ledger.sqlite`, WAL mode,
 //! `synchronous=FULL` so a committed row survives power loss as surely as the renamed file.
+//!
+//! Two ways in: [`Ledger::open`] (read-write, migrates; only under the DEST lock) and
+//! [`Ledger::open_read_only`] (`status`, `verify`, `pull --dry-run`: writes nothing anywhere,
+//! see [`super::ledger_ro`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -76,6 +80,8 @@ pub struct DeviceInfo {
 pub struct Ledger {
     conn: Connection,
     path: PathBuf,
+    /// A read-only open's shared hold on the DEST lock (keeps writers out while we read).
+    _reader_lock: Option<std::fs::File>,
 }
 
 /// `DEST/.iphone-import/ledger.sqlite`.
@@ -119,9 +125,38 @@ impl Ledger {
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
-        let mut ledger = Ledger { conn, path };
+        let mut ledger = Ledger {
+            conn,
+            path,
+            _reader_lock: None,
+        };
         ledger.migrate()?;
         Ok(ledger)
+    }
+
+    /// Opens the existing ledger of `dest` for reading only: nothing under DEST is created,
+    /// changed or migrated (an older schema is read as it is). See [`super::ledger_ro`].
+    pub fn open_read_only(dest: &Path) -> Result<Ledger, LedgerError> {
+        let path = ledger_path(dest);
+        let (conn, reader_lock) = super::ledger_ro::connect(dest, &path)?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|source| LedgerError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        if found > SCHEMA_VERSION {
+            return Err(LedgerError::TooNew { path, found });
+        }
+        super::ledger_ro::read_as_current(&conn, found).map_err(|source| LedgerError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Ledger {
+            conn,
+            path,
+            _reader_lock: reader_lock,
+        })
     }
 
     /// Path of the database file.
@@ -432,6 +467,46 @@ impl Ledger {
         let n = self.conn.execute(
             "UPDATE resources SET dest_path = ?4 WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
             params![udid, normalise(device_path), copy, dest_path],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Up to `limit` entries of `udid` after `after` (a `(device_path, copy)` key), in key
+    /// order: a walk that awaits between rows (`verify --deep`) pages with it instead of
+    /// holding a statement open.
+    pub fn page(
+        &self,
+        udid: &str,
+        after: Option<&(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        let (path, copy) = after.map_or(("", ""), |(p, c)| (p.as_str(), c.as_str()));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT udid, device_path, size, device_mtime_ns, dest_path, blake3, imported_at_ns,
+                    copy
+             FROM resources WHERE udid = ?1 AND (?4 = 0 OR (device_path, copy) > (?2, ?3))
+             ORDER BY device_path, copy LIMIT ?5",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![udid, path, copy, after.is_some(), limit as i64],
+                row_to_entry,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Sets the BLAKE3 of an entry (after `verify --deep --repair` restored the phone's bytes).
+    pub fn set_blake3(
+        &mut self,
+        udid: &str,
+        device_path: &str,
+        copy: &str,
+        blake3: &[u8; 32],
+    ) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE resources SET blake3 = ?4 WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
+            params![udid, normalise(device_path), copy, &blake3[..]],
         )?;
         Ok(n > 0)
     }

@@ -4,12 +4,15 @@
 //! - [`layout`]: `--layout` templates, rendered per resource into paths that stay inside DEST.
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
+//! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
+//! - [`resume`]: a resumed temp file's kept bytes are checked against the phone first.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 //! - [`same_name`]: the copy order that makes same-named files from different folders land
 //!   under the same names on every run.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
+//! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
 //! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
 //! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
@@ -28,12 +31,15 @@
 //! 4. After a complete run: `dest.remove_temps()`.
 
 pub mod dates;
+pub mod deep;
 pub mod filters;
 pub mod layout;
 pub mod ledger;
+pub mod ledger_ro;
 pub mod lock;
 pub mod names;
 pub mod pull;
+pub mod resume;
 pub mod safe_write;
 pub mod same_name;
 pub mod sidecars;

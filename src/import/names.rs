@@ -8,6 +8,7 @@ use std::fmt;
 
 pub use crate::library::names::MAX_NAME_BYTES;
 use crate::library::names::{BadName, check_name};
+use crate::untrusted::text::{for_terminal, is_invisible_format};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum NameProblem {
     Nul,
     Control,
     TooLong,
+    NotUtf8,
+    Invisible,
     /// The importer's own state folder under DEST.
     Reserved,
 }
@@ -33,6 +36,10 @@ impl fmt::Display for NameProblem {
             NameProblem::Nul => "it contains a NUL byte",
             NameProblem::Control => "it contains a control character",
             NameProblem::TooLong => "it is longer than 255 bytes",
+            NameProblem::NotUtf8 => "it is not valid UTF-8",
+            NameProblem::Invisible => {
+                "it contains a bidirectional or invisible formatting character"
+            }
             NameProblem::Reserved => "it is the importer's own state folder",
         })
     }
@@ -40,22 +47,18 @@ impl fmt::Display for NameProblem {
 
 /// A name (or a component of a device path) that cannot be used as a local file name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsafe file name {name:?} from the phone: {problem}; it was skipped")]
+#[error("unsafe file name \"{name}\" from the phone: {problem}; it was skipped")]
 pub struct InvalidName {
-    /// The offending name, shortened to a readable length.
+    /// The offending name, escaped for the terminal and shortened to a readable length.
     pub name: String,
     pub problem: NameProblem,
 }
 
 impl InvalidName {
     pub(crate) fn new(name: &str, problem: NameProblem) -> Self {
-        // Keep the error message bounded even for a hostile multi-kilobyte name.
-        let mut shown: String = name.chars().take(80).collect();
-        if shown.len() < name.len() {
-            shown.push('…');
-        }
+        // Escaped and bounded even for a hostile multi-kilobyte name.
         InvalidName {
-            name: shown,
+            name: for_terminal(name),
             problem,
         }
     }
@@ -74,6 +77,8 @@ pub fn validate_name(name: &str) -> Result<&str, InvalidName> {
             BadName::Nul => NameProblem::Nul,
             BadName::Control => NameProblem::Control,
             BadName::TooLong => NameProblem::TooLong,
+            BadName::NotUtf8 => NameProblem::NotUtf8,
+            BadName::Invisible => NameProblem::Invisible,
         };
         InvalidName::new(name, problem)
     })
@@ -93,14 +98,18 @@ pub fn validate_device_path(path: &str) -> Result<Vec<&str>, InvalidName> {
 /// Turns a value from the phone (device name, folder name) into something usable *inside* one
 /// path component: `/`, control characters and the characters FAT/exFAT refuse
 /// (`\ : * ? " < > |`) become `_`, and a value that would be empty,
-/// `.` or `..` becomes `_`. Overlong values are cut at a character boundary.
+/// `.` or `..` becomes `_`; a leading `.` becomes `_` (no hidden folders); bidirectional and
+/// invisible formatting characters become `_`. Overlong values are cut at a character boundary.
 pub fn sanitize_component(value: &str) -> String {
     let mut out: String = value
         .chars()
         .map(|c| {
             // `/` and control characters are unsafe anywhere; the others are refused by
             // FAT/exFAT, which many external photo drives use.
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+            if c.is_control()
+                || is_invisible_format(c)
+                || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+            {
                 '_'
             } else {
                 c
@@ -114,7 +123,14 @@ pub fn sanitize_component(value: &str) -> String {
         }
         out.truncate(cut);
     }
-    if out.is_empty() || out == "." || out == ".." {
+    if out == "." || out == ".." {
+        out = "_".to_string();
+    }
+    // A leading dot would make a hidden folder (`../../x` would become `.._.._x`).
+    if out.starts_with('.') {
+        out.replace_range(..1, "_");
+    }
+    if out.is_empty() {
         out = "_".to_string();
     }
     out
@@ -197,6 +213,12 @@ mod tests {
     #[test]
     fn sanitize_never_yields_a_separator_or_dots() {
         assert_eq!(sanitize_component("Bob's ../iPhone"), "Bob's .._iPhone");
+        assert_eq!(
+            sanitize_component("../../x\u{1b}[31m\nsecond line"),
+            "_._.._x_[31m_second line"
+        );
+        assert_eq!(sanitize_component(".hidden"), "_hidden");
+        assert_eq!(sanitize_component("Ann\u{202e}enohP"), "Ann_enohP");
         assert_eq!(sanitize_component(".."), "_");
         assert_eq!(sanitize_component(""), "_");
         assert_eq!(sanitize_component("a\nb\\c"), "a_b_c");

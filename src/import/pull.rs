@@ -40,6 +40,7 @@ use super::layout::{Layout, LayoutError, ResourceVars, split_name};
 use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
+use super::resume::{self, ProveError, Verdict};
 use super::safe_write::{
     Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged, TMP_DIR,
 };
@@ -346,6 +347,8 @@ struct Shared {
     ledger: Option<Arc<Mutex<Ledger>>>,
     stop: CancellationToken,
     summary: Mutex<Summary>,
+    /// Birth times from the plan's stats, by device path: part of a temp file's version.
+    births: Mutex<HashMap<String, u64>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> PullError {
@@ -443,21 +446,17 @@ pub async fn pull(
     cancel: CancellationToken,
 ) -> Result<Summary, PullError> {
     let jobs = config.jobs.clamp(1, MAX_JOBS);
-    let (lock, dest, ledger) = if config.dry_run {
-        // Nothing is created: an existing ledger is read to know what is done, a missing one
-        // means nothing is.
-        let ledger = if ledger::ledger_path(&config.dest).is_file() {
-            Some(Ledger::open(&config.dest)?)
-        } else {
-            None
-        };
-        (None, None, ledger)
-    } else {
-        let lock = DestLock::acquire(&config.dest, &config.command_line)?;
-        let dest = Destination::open(&config.dest)?;
-        let ledger = Ledger::open(&config.dest)?;
-        (Some(lock), Some(dest), Some(ledger))
-    };
+    // Locking, folder creation and the ledger's open (fsync, migration) block: not on the
+    // runtime's threads.
+    let (dest_path, dry_run, command) = (
+        config.dest.clone(),
+        config.dry_run,
+        config.command_line.clone(),
+    );
+    let (lock, dest, ledger) =
+        tokio::task::spawn_blocking(move || open_dest(&dest_path, dry_run, &command))
+            .await
+            .map_err(internal)??;
     let shared = Arc::new(Shared {
         connector,
         device,
@@ -465,6 +464,7 @@ pub async fn pull(
         dest,
         ledger: ledger.map(|l| Arc::new(Mutex::new(l))),
         stop: cancel.child_token(),
+        births: Mutex::new(HashMap::new()),
         summary: Mutex::new(Summary {
             dry_run: config.dry_run,
             ..Summary::default()
@@ -488,6 +488,28 @@ pub async fn pull(
     };
     drop(lock);
     result
+}
+
+/// What a run holds on DEST: the lock, the writer and the ledger.
+type OpenDest = (Option<DestLock>, Option<Destination>, Option<Ledger>);
+
+/// Blocking: takes the lock and opens DEST and its ledger (read-write, migrated, under the
+/// lock); for a dry run only an existing ledger, read-only.
+fn open_dest(dest: &Path, dry_run: bool, command: &str) -> Result<OpenDest, PullError> {
+    if dry_run {
+        // Nothing is created or changed: an existing ledger is read (read-only, never
+        // migrated) to know what is done, a missing one means nothing is.
+        let ledger = if ledger::ledger_path(dest).is_file() {
+            Some(Ledger::open_read_only(dest)?)
+        } else {
+            None
+        };
+        return Ok((None, None, ledger));
+    }
+    let lock = DestLock::acquire(dest, command)?;
+    let writer = Destination::open(dest)?;
+    let ledger = Ledger::open(dest)?;
+    Ok((Some(lock), Some(writer), Some(ledger)))
 }
 
 async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
@@ -739,7 +761,7 @@ async fn plan(
                     (
                         (j, ci, i),
                         path,
-                        r.map(|info| (info.st_size, info.st_mtime_ns)),
+                        r.map(|info| (info.st_size, info.st_mtime_ns, info.st_birthtime_ns)),
                     )
                 }
             })
@@ -755,7 +777,14 @@ async fn plan(
                 break;
             };
             match r {
-                Ok((size, mtime_ns)) => {
+                Ok((size, mtime_ns, birth_ns)) => {
+                    if let Some(birth) = birth_ns {
+                        shared
+                            .births
+                            .lock()
+                            .map_err(internal)?
+                            .insert(path.clone(), birth);
+                    }
                     let res = &mut jobs[j].copies[ci].pending[i];
                     res.size = Some(size);
                     res.mtime_ns = Some(mtime_ns);
@@ -813,7 +842,7 @@ async fn plan(
             plan.files_to_copy += 1;
             // Further copies of a file are made from the first one, not read again.
             if from_phone.insert(&r.device_path) {
-                plan.bytes_to_copy += r.size.unwrap_or(0);
+                plan.bytes_to_copy = plan.bytes_to_copy.saturating_add(r.size.unwrap_or(0));
             }
         }
     }
@@ -1142,6 +1171,35 @@ async fn stage_local(
     }
 }
 
+/// Checks a resumed temp file's kept bytes against the phone ([`resume`]); a difference
+/// restarts the file from 0.
+async fn prove_prefix(
+    client: &AfcClient,
+    device_path: &str,
+    partial: Partial,
+) -> Result<Partial, ItemError> {
+    match resume::prove_prefix(client, device_path, partial).await {
+        Ok((partial, Verdict::Kept)) => Ok(partial),
+        Ok((partial, Verdict::Restarted { at })) => {
+            tracing::info!(
+                path = %device_path.escape_debug(),
+                "the kept bytes of an interrupted copy differ from the phone's near byte {at}; copying it again from the start"
+            );
+            Ok(partial)
+        }
+        Err(ProveError::Phone(source)) => Err(PullError::Disconnected {
+            path: device_path.to_string(),
+            source,
+        }
+        .into()),
+        Err(ProveError::Dest(source)) => Err(PullError::Write {
+            path: device_path.to_string(),
+            source,
+        }
+        .into()),
+    }
+}
+
 /// Counts bytes on their way to the disk writer, for the progress display.
 struct Counting<R> {
     inner: R,
@@ -1182,14 +1240,21 @@ async fn copy_resource(
     let path = res.device_path.clone();
     let key = target.key.to_string();
     let begin_dest = dest.clone();
+    let birth_ns = shared
+        .births
+        .lock()
+        .map_err(internal)?
+        .get(&res.device_path)
+        .copied();
     let mut partial = tokio::task::spawn_blocking(move || {
-        begin_dest.begin(&SourceKey {
+        let key = SourceKey {
             udid: &udid,
             device_path: &path,
             copy: &key,
             size,
             mtime_ns,
-        })
+        };
+        begin_dest.begin_version(&key, birth_ns)
     })
     .await
     .map_err(internal)?
@@ -1197,6 +1262,9 @@ async fn copy_resource(
         path: res.device_path.clone(),
         source,
     })?;
+    if partial.resume_offset() > 0 && target.local.is_none() {
+        partial = prove_prefix(client, &res.device_path, partial).await?;
+    }
     let offset = partial.resume_offset();
     if offset > 0 && target.local.is_none() {
         // Counted as done for the progress display: the plan's total includes them.
@@ -1279,7 +1347,7 @@ async fn copy_resource(
                 });
             }
         };
-        (staged, size - offset)
+        (staged, size.saturating_sub(offset))
     };
 
     // Date, layout, rename: local, blocking.
@@ -1368,7 +1436,7 @@ async fn copy_resource(
     {
         let mut s = shared.summary.lock().map_err(internal)?;
         s.files_copied += 1;
-        s.bytes_copied += received;
+        s.bytes_copied = s.bytes_copied.saturating_add(received);
         if offset > 0 && target.local.is_none() {
             s.files_resumed += 1;
         }

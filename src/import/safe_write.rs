@@ -120,7 +120,7 @@ pub struct SourceKey<'a> {
 impl SourceKey<'_> {
     /// `<file id>.<version id>.part`: the file id names the device file, the version id its
     /// size and mtime, so a changed source is recognised and its stale temp removed.
-    fn temp_names(&self) -> (String, String) {
+    fn temp_names(&self, birth_ns: Option<u64>) -> (String, String) {
         let mut h = blake3::Hasher::new();
         h.update(self.udid.as_bytes());
         h.update(b"\0");
@@ -139,6 +139,10 @@ impl SourceKey<'_> {
         let mut v = blake3::Hasher::new();
         v.update(&self.size.to_le_bytes());
         v.update(&self.mtime_ns.to_le_bytes());
+        if let Some(birth) = birth_ns {
+            // Hashed only when known, so callers without it keep their temp names.
+            v.update(&birth.to_le_bytes());
+        }
         let version = v.finalize().to_hex()[..16].to_string();
         (format!("{id}."), format!("{id}.{version}.{PART_EXT}"))
     }
@@ -178,7 +182,18 @@ impl Destination {
     /// Starts (or resumes) writing one device file. Stale temp files of other versions of the
     /// same device file are removed; a temp file of this version is kept and re-hashed.
     pub fn begin(&self, key: &SourceKey<'_>) -> Result<Partial, SafeWriteError> {
-        let (prefix, name) = key.temp_names();
+        self.begin_version(key, None)
+    }
+
+    /// [`Self::begin`] for a file whose birth time on the phone is known: a file re-created
+    /// with the same size and mtime is then another version too, and its temp file is not
+    /// resumed.
+    pub fn begin_version(
+        &self,
+        key: &SourceKey<'_>,
+        birth_ns: Option<u64>,
+    ) -> Result<Partial, SafeWriteError> {
+        let (prefix, name) = key.temp_names(birth_ns);
         let read_dir = |source| SafeWriteError::Read {
             path: self.tmp_dir.clone(),
             source,
@@ -218,6 +233,11 @@ impl Destination {
             file.set_len(0).map_err(temp_err)?;
             hasher = blake3::Hasher::new();
             len = 0;
+        }
+        if len > 0 {
+            // Kept bytes of an earlier run may never have reached the disk: make them durable
+            // before anything is built on them (the caller then checks them against the phone).
+            file.sync_all().map_err(|e| sync_error(&path, e))?;
         }
         file.seek(SeekFrom::Start(len)).map_err(temp_err)?;
         Ok(Partial {
@@ -269,6 +289,35 @@ impl Partial {
     /// Bytes already in the temp file when it was opened: read the phone file from this offset.
     pub fn resume_offset(&self) -> u64 {
         self.resumed_from
+    }
+
+    /// The kept bytes `[at, at + len)` of the temp file (clipped to what it holds), to compare
+    /// with the phone's before resuming.
+    pub fn read_kept(&self, at: u64, len: u64) -> Result<Vec<u8>, SafeWriteError> {
+        use std::os::unix::fs::FileExt;
+        let len = len.min(self.written.saturating_sub(at));
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        self.file
+            .read_exact_at(&mut buf, at)
+            .map_err(|source| SafeWriteError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(buf)
+    }
+
+    /// Drops the kept bytes and starts the file over (they did not match the phone's).
+    pub fn restart(&mut self) -> Result<(), SafeWriteError> {
+        let temp_err = |source| SafeWriteError::TempFile {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.set_len(0).map_err(temp_err)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(temp_err)?;
+        self.hasher = blake3::Hasher::new();
+        self.written = 0;
+        self.resumed_from = 0;
+        Ok(())
     }
 
     /// Bytes in the temp file now.
@@ -636,5 +685,35 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             fs::rename(from, to)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_birth_time_is_another_version_and_is_not_resumed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = Destination::open(tmp.path()).unwrap();
+        let key = SourceKey {
+            udid: "u",
+            device_path: "DCIM/A.JPG",
+            copy: "",
+            size: 10,
+            mtime_ns: 5,
+        };
+        let mut p = dest.begin_version(&key, Some(1)).unwrap();
+        p.write_all(b"hello").unwrap();
+        let first = p.temp_path().to_path_buf();
+        drop(p);
+        assert_eq!(
+            dest.begin_version(&key, Some(1)).unwrap().resume_offset(),
+            5
+        );
+        // Same size and mtime, re-created: starts over, the stale temp file is gone.
+        let p = dest.begin_version(&key, Some(2)).unwrap();
+        assert_eq!(p.resume_offset(), 0);
+        assert!(!first.exists());
     }
 }

@@ -139,13 +139,13 @@ pub fn library_status(
 ) -> Result<LibraryStatus, StatusError> {
     let c = &inventory.counts;
     let mut files = 0;
-    let mut bytes = 0;
+    let mut bytes = 0u64;
     let mut files_not_sized = 0;
     for a in &inventory.assets {
         let off_phone = a.icloud_only || a.original_missing;
         for r in a.resources.iter().filter(|r| counted(r.role)) {
             match sizes.get(&r.device_path) {
-                Some(n) => bytes += n,
+                Some(n) => bytes = bytes.saturating_add(*n),
                 // An original deleted from DCIM (listed from Photos.sqlite): no file to count.
                 None if off_phone => continue,
                 None => files_not_sized += 1,
@@ -198,9 +198,9 @@ fn dest_figures(
         dest: shown.clone(),
         source,
     };
-    // Read only: never create a ledger (or DEST) just to look.
+    // Read only: never create a ledger (or DEST), nor change one, just to look.
     let ledger = if ledger::ledger_path(dest).is_file() {
-        Some(Ledger::open(dest).map_err(err)?)
+        Some(Ledger::open_read_only(dest).map_err(err)?)
     } else {
         None
     };

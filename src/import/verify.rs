@@ -54,6 +54,8 @@ pub enum ProblemKind {
     Unreadable,
     /// The ledger row names no valid path under DEST (a hand-edited or corrupt ledger).
     BadLedgerPath,
+    /// `--deep`: the archived bytes differ from the phone's (unchanged since import) file.
+    DiffersFromPhone,
     /// On the phone, not in the archive: it exists in one place only.
     AtRisk,
     /// On the phone, not in the archive, and not copyable: the original is only in iCloud.
@@ -79,6 +81,7 @@ impl ProblemKind {
             ProblemKind::HashMismatch => "content changed",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::BadLedgerPath => "bad ledger row",
+            ProblemKind::DiffersFromPhone => "differs from the phone",
             ProblemKind::AtRisk => "only on the phone",
             ProblemKind::IcloudOnly => "only in iCloud",
             ProblemKind::OriginalMissing => "original missing",
@@ -117,6 +120,8 @@ pub struct ArchiveReport {
     pub hash_mismatch: u64,
     pub unreadable: u64,
     pub bad_ledger_path: u64,
+    /// `--deep`: files whose bytes differ from the phone's.
+    pub differs_from_phone: u64,
 }
 
 impl ArchiveReport {
@@ -127,15 +132,17 @@ impl ArchiveReport {
             + self.hash_mismatch
             + self.unreadable
             + self.bad_ledger_path
+            + self.differs_from_phone
     }
 
-    fn count(&mut self, kind: ProblemKind) {
+    pub(super) fn count(&mut self, kind: ProblemKind) {
         match kind {
             ProblemKind::Missing => self.missing += 1,
             ProblemKind::SizeChanged => self.size_changed += 1,
             ProblemKind::HashMismatch => self.hash_mismatch += 1,
             ProblemKind::Unreadable => self.unreadable += 1,
             ProblemKind::BadLedgerPath => self.bad_ledger_path += 1,
+            ProblemKind::DiffersFromPhone => self.differs_from_phone += 1,
             ProblemKind::AtRisk | ProblemKind::IcloudOnly | ProblemKind::OriginalMissing => {}
         }
     }
@@ -216,18 +223,35 @@ pub enum VerifyError {
         "lost the phone while repairing {path}: {source}; files repaired so far are kept, reconnect and run `verify --repair` again"
     )]
     Disconnected { path: String, source: AfcError },
+    #[error(
+        "lost the phone while comparing {path} with it: {source}; reconnect and run `verify --deep` again (it starts over)"
+    )]
+    LostPhone { path: String, source: AfcError },
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-fn internal(e: impl std::fmt::Display) -> VerifyError {
+pub(super) fn internal(e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Internal(e.to_string())
 }
 
-/// Opens DEST's ledger for checking. Unlike [`Ledger::open`] it refuses a DEST without one
-/// (verifying a folder that was never imported into is a mistake worth saying), and creates
-/// nothing.
+/// Opens DEST's ledger for checking, read-only ([`Ledger::open_read_only`]: nothing under DEST
+/// is created or changed, read-only media work). Unlike [`Ledger::open`] it refuses a DEST
+/// without one (verifying a folder that was never imported into is a mistake worth saying).
 pub fn open_ledger(dest: &Path) -> Result<Ledger, VerifyError> {
+    require_ledger(dest)?;
+    Ok(Ledger::open_read_only(dest)?)
+}
+
+/// Opens DEST's ledger for `--repair`, read-write (migrating an older schema). Call it only
+/// while holding the DEST lock.
+pub fn open_ledger_for_repair(dest: &Path) -> Result<Ledger, VerifyError> {
+    require_ledger(dest)?;
+    Ok(Ledger::open(dest)?)
+}
+
+/// Fails with [`VerifyError::NoLedger`] when DEST has no ledger (before anything is created).
+pub fn require_ledger(dest: &Path) -> Result<(), VerifyError> {
     let path = ledger_path(dest);
     if !path.is_file() {
         return Err(VerifyError::NoLedger {
@@ -235,7 +259,7 @@ pub fn open_ledger(dest: &Path) -> Result<Ledger, VerifyError> {
             ledger: path,
         });
     }
-    Ok(Ledger::open(dest)?)
+    Ok(())
 }
 
 /// How [`check_archive`] runs.
@@ -249,7 +273,7 @@ pub struct ArchiveOptions {
     pub collect_for: Option<String>,
 }
 
-fn problem(entry: &Entry, kind: ProblemKind, detail: String) -> Problem {
+pub(super) fn problem(entry: &Entry, kind: ProblemKind, detail: String) -> Problem {
     Problem {
         kind,
         udid: entry.udid.clone(),
@@ -295,7 +319,10 @@ fn check_file(dest: &Path, entry: &Entry, checksums: bool) -> FileCheck {
 }
 
 /// BLAKE3 of a file, reporting progress as it goes.
-fn hash_file(path: &Path, observer: &dyn VerifyObserver) -> std::io::Result<blake3::Hash> {
+pub(super) fn hash_file(
+    path: &Path,
+    observer: &dyn VerifyObserver,
+) -> std::io::Result<blake3::Hash> {
     let mut file = File::open(path)?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; HASH_BUF];
@@ -408,7 +435,7 @@ pub fn check_archive(
         }
         let walked = ledger.for_each(None, |entry| -> Result<(), VerifyError> {
             files += 1;
-            bytes += entry.size;
+            bytes = bytes.saturating_add(entry.size);
             match check_file(dest, &entry, options.checksums) {
                 FileCheck::Ok => tally.ok(),
                 FileCheck::Bad(kind, detail) => tally.bad(entry, kind, detail),
@@ -537,10 +564,19 @@ pub async fn repair(
     }
     let destination = Destination::open(dest)?;
     let run_dir = format!("{STATE_DIR}/{DAMAGED_DIR}/{}", now_label());
-    for Damaged { entry, .. } in damaged {
+    for Damaged { entry, kind } in damaged {
         let outcome = repair_one(client, &destination, ledger, &entry, &run_dir).await?;
         match &outcome {
             Ok(kept_as) => {
+                if kind == ProblemKind::DiffersFromPhone {
+                    // `--deep` put the phone's hash in the entry: the ledger now records it.
+                    ledger.set_blake3(
+                        &entry.udid,
+                        &entry.device_path,
+                        &entry.copy,
+                        &entry.blake3,
+                    )?;
+                }
                 report.repaired += 1;
                 if kept_as.is_some() {
                     report.kept_in = Some(run_dir.clone());

@@ -7,6 +7,7 @@
 //! album, so two albums with the same title or path can be told apart by a script. An unknown
 //! name is an error that lists the closest album names.
 
+use crate::untrusted::text::for_terminal_max;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -77,17 +78,10 @@ pub enum AlbumError {
 }
 
 /// An album name for a terminal: control characters (which a hostile title could use to forge
-/// output) escaped, everything else (quotes, accents, emoji) as is.
+/// output) and bidi overrides escaped, cut after 160 characters; everything else (quotes,
+/// accents, emoji) as is.
 pub fn shown(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    for_terminal_max(name, 160)
 }
 
 fn hint(suggestions: &[String]) -> String {
@@ -241,6 +235,7 @@ mod tests {
             counts: Default::default(),
             albums: albums.clone(),
             warnings: Vec::new(),
+            unsafe_names: 0,
         })
         .into_iter()
         .map(|l| l.id)

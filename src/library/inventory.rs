@@ -108,6 +108,9 @@ pub struct Inventory {
     pub albums: Vec<AlbumMembers>,
     /// Names skipped, unreadable database, renders not found… one line each, printable.
     pub warnings: Vec<String>,
+    /// Files in the listings that cannot be imported because their names are unsafe or not
+    /// UTF-8 (each also in `warnings`): the run is then partial.
+    pub unsafe_names: usize,
 }
 
 /// Scan + database enrichment. A missing or damaged database is a warning, not an error: the
@@ -150,6 +153,7 @@ pub async fn inventory(
     }
     let mut assets = scanned.assets;
     let mut warnings = scanned.warnings;
+    let unsafe_names = scanned.hostile_names;
     if let Some(db) = db {
         summary = Some(DbSummary {
             asset_table: db.schema.asset_table.clone(),
@@ -308,6 +312,7 @@ pub async fn inventory(
         counts,
         albums,
         warnings,
+        unsafe_names,
     })
 }
 

@@ -2,6 +2,8 @@
 //! of a path we request and, later, of a local path, so it must be one plain component.
 //! (The import layer has its own destination-side checks; library cannot depend on it.)
 
+use crate::untrusted::text::{for_terminal, is_invisible_format};
+
 /// Longest name we accept (APFS allows 255 UTF-8 bytes).
 pub const MAX_NAME_BYTES: usize = 255;
 
@@ -14,6 +16,10 @@ pub enum BadName {
     Nul,
     Control,
     TooLong,
+    /// Not valid UTF-8 on the phone (decoded with U+FFFD, so it cannot be asked for exactly).
+    NotUtf8,
+    /// A bidirectional override or other invisible formatting character.
+    Invisible,
 }
 
 impl std::fmt::Display for BadName {
@@ -25,6 +31,8 @@ impl std::fmt::Display for BadName {
             BadName::Nul => "contains a NUL byte",
             BadName::Control => "contains a control character",
             BadName::TooLong => "longer than 255 bytes",
+            BadName::NotUtf8 => "not valid UTF-8",
+            BadName::Invisible => "contains a bidirectional or invisible formatting character",
         })
     }
 }
@@ -50,12 +58,19 @@ pub fn check_name(name: &str) -> Result<(), BadName> {
     if name.chars().any(char::is_control) {
         return Err(BadName::Control);
     }
+    if name.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(BadName::NotUtf8);
+    }
+    if name.chars().any(is_invisible_format) {
+        return Err(BadName::Invisible);
+    }
     Ok(())
 }
 
-/// A name for messages: control characters escaped so a hostile name cannot forge log lines.
+/// A name for messages: escaped and shortened so a hostile name cannot forge log lines or
+/// flood the terminal.
 pub fn printable(name: &str) -> String {
-    name.escape_debug().to_string()
+    for_terminal(name)
 }
 
 #[cfg(test)]
@@ -88,6 +103,8 @@ mod tests {
             ("IMG\n0001.JPG", BadName::Control),
             ("IMG\u{7f}.JPG", BadName::Control),
             ("IMG\u{9b}.JPG", BadName::Control),
+            ("IMG\u{202e}GPJ.exe", BadName::Invisible),
+            ("IMG_\u{fffd}.JPG", BadName::NotUtf8),
             (long.as_str(), BadName::TooLong),
         ];
         for (n, want) in cases {

@@ -18,6 +18,7 @@ use super::db_albums::read_albums;
 use super::db_meta::{AssetMeta, read_meta};
 use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
+use crate::untrusted::plist::{Limits, decode_dict};
 
 pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db};
 
@@ -361,9 +362,13 @@ fn read_model_version(
             |r| r.get(0),
         )
         .ok()?;
-    let value: plist::Value = plist::from_bytes(&blob).ok()?;
-    value
-        .as_dictionary()?
+    let limits = Limits {
+        max_input: MAX_METADATA_PLIST,
+        max_decoded_bytes: MAX_METADATA_PLIST,
+        ..Limits::MESSAGE
+    };
+    decode_dict(&blob, &limits)
+        .ok()?
         .get("PLModelVersion")?
         .as_signed_integer()
 }

@@ -272,12 +272,11 @@ fn check_total(total: usize, opts: &ScanOptions) -> Result<(), LibraryError> {
     Ok(())
 }
 
-/// The folders to list under `parent`, sorted; hostile names reported, dot-names ignored.
+/// The folders to list under `parent`, sorted; hostile names and dot-names reported.
 fn top_level_folders(parent: &str, names: Vec<String>, out: &mut Scan) -> Vec<String> {
     let mut folders: Vec<String> = names
         .into_iter()
-        .filter(|n| accept_name(parent, n, out))
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| accept_name(parent, n, out) && !hidden(parent, n, out))
         .map(|n| format!("{parent}/{n}"))
         .collect();
     folders.sort();
@@ -298,6 +297,19 @@ fn accept_name(folder: &str, name: &str, out: &mut Scan) -> bool {
     }
 }
 
+/// A dot-name (never made by the Camera; e.g. `._IMG_0001.JPG` copied from a Mac) is not
+/// imported, and says so.
+fn hidden(folder: &str, name: &str, out: &mut Scan) -> bool {
+    if !name.starts_with('.') {
+        return false;
+    }
+    out.warnings.push(format!(
+        "{folder}/{}: hidden name (starts with \".\"); skipped",
+        printable(name)
+    ));
+    true
+}
+
 /// Groups one folder's files into assets: photo + same-stem video = Live Photo; `.AAE` = sidecar
 /// of the asset with its stem; other videos are assets of their own.
 fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
@@ -306,7 +318,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
     let mut videos: Vec<String> = Vec::new();
     let mut sidecars: Vec<String> = Vec::new();
     for name in names {
-        if !accept_name(folder, &name, out) || name.starts_with('.') {
+        if !accept_name(folder, &name, out) || hidden(folder, &name, out) {
             continue;
         }
         match classify(&name).1 {

@@ -19,7 +19,7 @@ use plist::Dictionary;
 use rustls::pki_types::CertificateDer;
 
 use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
-use super::error::LockdownError;
+use super::error::{FrameError, LockdownError};
 use crate::usbmux::deadline::ReplyDeadline;
 
 /// TLS record header: type, version (2), length (2).
@@ -77,12 +77,36 @@ impl Channel {
     /// Queue one message (XML), encrypted when TLS is on.
     pub fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
         let frame = encode_frame(message)?;
+        self.send_frame(&frame)
+    }
+
+    /// Queue a body that is already a plist, framed as is (the simulated phone's hostile-reply
+    /// faults: bytes no encoder would write).
+    pub fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
+        let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong {
+            len: body.len(),
+            max: u32::MAX as usize,
+        })?;
+        let mut frame = len.to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        self.send_frame(&frame)
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), LockdownError> {
         match &mut self.tls {
             Some(tls) => {
-                tls.conn.writer().write_all(&frame)?;
-                Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+                // rustls buffers a bounded amount of plaintext: encrypt as we go.
+                let mut rest = frame;
+                while !rest.is_empty() {
+                    let n = tls.conn.writer().write(rest)?;
+                    Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                    }
+                    rest = &rest[n..];
+                }
             }
-            None => self.outbound.extend_from_slice(&frame),
+            None => self.outbound.extend_from_slice(frame),
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 use plist::{Dictionary, Value};
 
 use super::error::FrameError;
+use crate::untrusted::plist::{Limits, PlistError, decode_dict};
 
 /// Largest lockdown message we accept. Real messages are a few KiB (the full GetValue dict,
 /// a Pair request with three certificates).
@@ -39,11 +40,16 @@ pub fn decode_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Dictionary>,
     if buf.len() < 4 + len {
         return Ok(None);
     }
-    let parsed = plist::from_bytes::<Value>(&buf[4..4 + len]);
+    let limits = Limits {
+        max_input: max,
+        ..Limits::MESSAGE
+    };
+    let parsed = decode_dict(&buf[4..4 + len], &limits);
     buf.drain(..4 + len);
-    match parsed.map_err(|e| FrameError::BadPlist(e.to_string()))? {
-        Value::Dictionary(d) => Ok(Some(d)),
-        _ => Err(FrameError::NotADictionary),
+    match parsed {
+        Ok(d) => Ok(Some(d)),
+        Err(PlistError::NotADictionary) => Err(FrameError::NotADictionary),
+        Err(e) => Err(FrameError::BadPlist(e.to_string())),
     }
 }
 

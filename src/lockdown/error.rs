@@ -88,7 +88,9 @@ impl std::fmt::Display for DeviceError {
 pub enum FrameError {
     #[error("lockdown message of {len} bytes exceeds the limit of {max} bytes")]
     TooLong { len: usize, max: usize },
-    #[error("lockdown message is not a valid plist: {0}")]
+    #[error(
+        "the phone sent a lockdown message that cannot be read ({0}); this is not a pairing problem: reconnect the phone, and if it happens again, report it with the output of `-vv`"
+    )]
     BadPlist(String),
     #[error("lockdown message is a plist but not a dictionary")]
     NotADictionary,

@@ -13,6 +13,7 @@ use plist::{Dictionary, Value};
 
 use super::certs::PairingCertificates;
 use super::error::RecordError;
+use crate::untrusted::plist::{Limits, decode_dict};
 
 /// Largest pair record file we read (real ones are about 8 KiB).
 const MAX_RECORD_FILE: u64 = 1 << 20;
@@ -128,12 +129,8 @@ impl PairRecord {
 
     /// Parse a stored record (XML or binary plist).
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<PairRecord, RecordError> {
-        match plist::from_bytes::<Value>(bytes) {
-            Ok(Value::Dictionary(d)) => PairRecord::from_dictionary(&d, what),
-            Ok(_) => Err(RecordError::Parse {
-                what: what.into(),
-                detail: "not a dictionary".into(),
-            }),
+        match decode_dict(bytes, &Limits::MESSAGE) {
+            Ok(d) => PairRecord::from_dictionary(&d, what),
             Err(e) => Err(RecordError::Parse {
                 what: what.into(),
                 detail: e.to_string(),
@@ -403,15 +400,11 @@ impl DirectoryStore {
             Err(e) => return Err(e),
         };
         let what = path.display().to_string();
-        match plist::from_bytes::<Value>(&bytes) {
-            Ok(Value::Dictionary(d)) => Ok(d
+        match decode_dict(&bytes, &Limits::MESSAGE) {
+            Ok(d) => Ok(d
                 .get("SystemBUID")
                 .and_then(Value::as_string)
                 .map(str::to_string)),
-            Ok(_) => Err(RecordError::Parse {
-                what,
-                detail: "not a dictionary".into(),
-            }),
             Err(e) => Err(RecordError::Parse {
                 what,
                 detail: e.to_string(),

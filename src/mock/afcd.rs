@@ -84,6 +84,16 @@ pub struct Faults {
     pub stall_in_file: Option<String>,
     /// Close the connection, unanswered, when the request after this many arrives.
     pub reset_after_requests: Option<u64>,
+    /// Hostile phone: answer every FileRefRead with at most this many bytes (short reads).
+    pub max_read_reply: Option<usize>,
+    /// Hostile phone: FileRefReads of this media-relative path get one byte more than asked.
+    pub read_longer_than_asked: Option<String>,
+    /// Hostile phone: GetFileInfo of a media-relative path reports this st_size text
+    /// (e.g. "abc", or 2^63).
+    pub st_size_of: Vec<(String, String)>,
+    /// Hostile phone: (media-relative folder, raw name) entries added to that folder's listing
+    /// (names that are not UTF-8, with control or bidi characters, 10 kB long...).
+    pub extra_names: Vec<(String, Vec<u8>)>,
     /// The stall faults hit only the first time they trigger (a phone that recovers).
     pub stall_once: bool,
     /// Each of the first N opens of the file at this media-relative path moves its mtime one
@@ -525,7 +535,17 @@ impl AfcServer {
         names.sort();
         let mut list = vec![".".to_string(), "..".to_string()];
         list.extend(names);
-        Outcome::Reply(Reply::Data(encode_list(&list).into()))
+        let mut body = encode_list(&list);
+        for (_, name) in self
+            .faults
+            .extra_names
+            .iter()
+            .filter(|(f, _)| *f == dir.rel)
+        {
+            body.extend_from_slice(name);
+            body.push(0);
+        }
+        Outcome::Reply(Reply::Data(body.into()))
     }
 
     fn file_info(&self, path: &str) -> Outcome {
@@ -557,7 +577,16 @@ impl AfcServer {
             st_birthtime_ns: Some(nanos(meta.created()).unwrap_or(mtime)),
             link_target: None,
         };
-        Outcome::Reply(Reply::Data(encode_dict(&info.to_pairs()).into()))
+        let mut pairs = info.to_pairs();
+        if let Some((_, size)) = self
+            .faults
+            .st_size_of
+            .iter()
+            .find(|(p, _)| *p == target.rel)
+        {
+            pairs[0].1 = size.clone();
+        }
+        Outcome::Reply(Reply::Data(encode_dict(&pairs).into()))
     }
 
     fn open(&self, conn: &mut Connection, mode: u64, path: &str) -> Outcome {
@@ -641,7 +670,13 @@ impl AfcServer {
             // An iCloud-only original: listed and stat'ed, but its bytes are not on the phone.
             return status(AfcStatus::IoError);
         }
-        let len = (len as usize).min(MAX_SERVED_READ);
+        let mut len = (len as usize)
+            .min(MAX_SERVED_READ)
+            .min(self.faults.max_read_reply.unwrap_or(usize::MAX));
+        let overlong = self.faults.read_longer_than_asked.as_deref() == Some(open.rel.as_str());
+        if overlong {
+            len += 1;
+        }
         let file = open.file.clone();
         let pos = open.pos;
         // Read straight into the reply buffer, behind room for its header: one copy.
@@ -655,6 +690,9 @@ impl AfcServer {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
+            }
+            if overlong {
+                filled = len;
             }
             buf.truncate(HEADER_LEN + filled);
             Ok((buf, filled))

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// (session tickets with the next reply; StopSession's reply with close_notify).
     #[arg(long)]
     pub no_coalesce: bool,
+    /// Fault (tests): answer every GetValue with a plist nested this many levels deep, as a
+    /// hostile phone could.
+    #[arg(long, value_name = "LEVELS", hide = true)]
+    pub fault_deep_getvalue: Option<u16>,
     /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
     /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH,
     /// wrong-port (StartService names a port where nothing answers).
@@ -169,7 +173,22 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
             .add_named_service("com.apple.afc", silent_once(built.afc.service_fn())),
         _ => {}
     }
+    if let Some(levels) = args.fault_deep_getvalue {
+        built
+            .lockdownd
+            .set_raw_reply("GetValue", deep_plist(usize::from(levels)));
+    }
     Ok(built)
+}
+
+/// A reply dictionary whose Value is `levels` nested arrays (XML, ≈ 15 bytes per level).
+fn deep_plist(levels: usize) -> Vec<u8> {
+    let mut xml = String::from("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict>");
+    xml.push_str("<key>Request</key><string>GetValue</string><key>Value</key>");
+    xml.push_str(&"<array>".repeat(levels));
+    xml.push_str(&"</array>".repeat(levels));
+    xml.push_str("</dict></plist>");
+    xml.into_bytes()
 }
 
 /// `iphone-mock serve`: run until interrupted.

@@ -77,6 +77,8 @@ pub struct Lockdownd {
     domains: Mutex<HashMap<String, Dictionary>>,
     state: Mutex<State>,
     session_tls: Mutex<SessionTls>,
+    /// Fault: requests (by name) answered with these raw plist bodies instead of a reply.
+    raw_replies: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// Per-connection state.
@@ -135,6 +137,7 @@ impl Lockdownd {
                 session_inactive_once: false,
             }),
             session_tls: Mutex::new(SessionTls::default()),
+            raw_replies: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -276,6 +279,15 @@ impl Lockdownd {
             .insert(key.to_string(), value);
     }
 
+    /// Fault: answer every `request` (e.g. "GetValue") with `body` as the plist, whatever it
+    /// holds (a hostile phone: 20,000 levels deep, not a plist at all, ...).
+    pub fn set_raw_reply(&self, request: &str, body: Vec<u8>) {
+        self.raw_replies
+            .lock()
+            .expect("lockdownd raw replies")
+            .insert(request.to_string(), body);
+    }
+
     /// Serve one host connection to the end.
     pub async fn serve(self: Arc<Self>, mut stream: DeviceStream) {
         let tls = self.session_tls();
@@ -351,6 +363,12 @@ impl Lockdownd {
             {
                 conn.silent = true;
                 break;
+            }
+            let raw = name.and_then(|name| self.raw_replies.lock().ok()?.get(name).cloned());
+            if let Some(body) = raw {
+                channel.send_raw_body(&body)?;
+                replies += 1;
+                continue;
             }
             let had_session = conn.session.is_some();
             let (reply, tls) = self.handle(conn, &request);

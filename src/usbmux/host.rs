@@ -20,8 +20,18 @@ pub enum ProtocolError {
         "the phone speaks mux protocol version {major}.{minor}, which is not supported (only 1 and 2 are)"
     )]
     UnsupportedVersion { major: u32, minor: u32 },
-    #[error("the peer sent a {0:?} packet before version negotiation")]
+    #[error("the phone sent a {} packet before version negotiation", protocol_name(*.0))]
     BeforeVersion(Protocol),
+}
+
+/// A mux protocol's name for messages (not the Rust variant name).
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Version => "version",
+        Protocol::Control => "control",
+        Protocol::Setup => "setup",
+        Protocol::Tcp => "TCP",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 //! Both peers are untrusted: lengths are checked against [`MAX_MESSAGE_LEN`] before any buffer
 //! grows, and nothing here panics on garbage.
 
-use std::io::Cursor;
-
 use plist::{Dictionary, Value};
+
+use crate::untrusted::plist::{Limits, PlistError, decode_dict};
 
 /// Size of the message header.
 pub const HEADER_LEN: usize = 16;
@@ -727,45 +727,17 @@ fn binary_u32(frame: &Frame) -> Result<u32, ProtoError> {
     }
 }
 
-/// Parse a plist body (XML or binary) that must be a dictionary of bounded depth.
+/// Parse a plist body (XML or binary) that must be a dictionary of bounded depth and size.
 fn parse_dict(payload: &[u8]) -> Result<Dictionary, ProtoError> {
-    let value = Value::from_reader(Cursor::new(payload))
-        .map_err(|e| ProtoError::BadPlist(e.to_string()))?;
-    if depth_exceeds(&value, MAX_PLIST_DEPTH) {
-        dismantle(value);
-        return Err(ProtoError::TooDeep);
-    }
-    value
-        .into_dictionary()
-        .ok_or_else(|| ProtoError::BadPlist("the top level is not a dictionary".into()))
-}
-
-/// Depth check without recursion (a hostile plist could nest thousands of levels).
-fn depth_exceeds(value: &Value, limit: usize) -> bool {
-    let mut stack = vec![(value, 1usize)];
-    while let Some((v, depth)) = stack.pop() {
-        if depth > limit {
-            return true;
-        }
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
-            Value::Dictionary(d) => stack.extend(d.values().map(|i| (i, depth + 1))),
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Drop a deeply nested value without recursing (the default drop would overflow the stack).
-fn dismantle(value: Value) {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items),
-            Value::Dictionary(d) => stack.extend(d.into_iter().map(|(_, v)| v)),
-            _ => {}
-        }
-    }
+    let limits = Limits {
+        max_input: MAX_MESSAGE_LEN,
+        max_depth: MAX_PLIST_DEPTH,
+        ..Limits::MESSAGE
+    };
+    decode_dict(payload, &limits).map_err(|e| match e {
+        PlistError::TooDeep { .. } => ProtoError::TooDeep,
+        other => ProtoError::BadPlist(other.to_string()),
+    })
 }
 
 fn get_str<'a>(d: &'a Dictionary, key: &str) -> Option<&'a str> {

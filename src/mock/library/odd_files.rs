@@ -14,7 +14,7 @@
 //! - `cpl-assets`: originals synced from another device, `PhotoData/CPLAssets/groupNNN/<UUID>.<ext>`
 //!   (ZDIRECTORY/ZFILENAME say so), not under DCIM.
 //!
-//! Applied after the plan, to assets without other special cases (not iCloud-only, hidden,
+//! Applied after the plan, to assets without other special cases (not iCloud-only or missing, hidden,
 //! trashed or edited), so every ordinary shape keeps its draws.
 
 use serde::{Deserialize, Serialize};
@@ -179,7 +179,12 @@ pub(super) fn apply(
         (0..assets.len())
             .filter(|&i| {
                 let a = &assets[i];
-                !(a.icloud_only || a.hidden || a.trashed || a.edited || a.aae.is_some())
+                !(a.icloud_only
+                    || a.original_missing
+                    || a.hidden
+                    || a.trashed
+                    || a.edited
+                    || a.aae.is_some())
             })
             .collect(),
     );

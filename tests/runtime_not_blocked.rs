@@ -1,0 +1,140 @@
+//! No blocking work on the async runtime: `pull` on a *current-thread* runtime while another
+//! SQLite connection holds the ledger's write lock, to be released by a task of that same
+//! runtime. If the ledger's open/migration or a file's commit ran on the runtime's only thread,
+//! that task could never run: SQLite would wait out its busy timeout and the pull would fail
+//! with "database is locked". Run on a blocking thread, they wait until the task releases it.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use iphone_import::afc::AfcClient;
+use iphone_import::import::filters::Filters;
+use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
+use iphone_import::import::ledger::{Ledger, ledger_path};
+use iphone_import::import::pull::{
+    AfcConnector, ConnectError, Observer, PullConfig, PullDevice, PullEvent, pull,
+};
+use iphone_import::library::{ScanOptions, scan_dcim};
+use iphone_import::mock::afcd::{AfcServer, Faults};
+use iphone_import::mock::profile::Profile;
+use tokio_util::sync::CancellationToken;
+
+struct Inproc(Arc<AfcServer>);
+
+impl AfcConnector for Inproc {
+    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>> {
+        Box::pin(async move { Ok(AfcClient::new(self.0.connect_in_process())) })
+    }
+}
+
+struct Quiet;
+impl Observer for Quiet {
+    fn event(&self, _: &PullEvent) {}
+}
+
+/// Holds an exclusive SQLite transaction on the ledger of `dest` until `release` fires.
+fn hold_write_lock(dest: &Path) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let path = ledger_path(dest);
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+/// Pulls a two-file phone into `dest` on a current-thread runtime while the ledger is locked;
+/// a task of that runtime releases the lock after a moment.
+fn pull_while_locked(dest: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::create_dir_all(root.join("DCIM/100APPLE")).unwrap();
+    fs::write(root.join("DCIM/100APPLE/IMG_0001.JPG"), vec![1u8; 5000]).unwrap();
+    fs::write(root.join("DCIM/100APPLE/IMG_0002.PNG"), vec![2u8; 7000]).unwrap();
+    let (release, holder) = hold_write_lock(dest);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async move {
+        let srv = AfcServer::new(root.to_path_buf(), Profile::none(), Faults::none()).unwrap();
+        let client = AfcClient::new(srv.connect_in_process());
+        let assets = scan_dcim(&client, &ScanOptions::default()).await.unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = release.send(());
+        });
+        let config = PullConfig {
+            dest: dest.to_path_buf(),
+            layout: Layout::parse(DEFAULT_LAYOUT).unwrap(),
+            filters: Filters::default(),
+            jobs: 1,
+            edited: false,
+            dry_run: false,
+            command_line: "pull test".into(),
+            xmp: None,
+            fail_writes_after: None,
+        };
+        pull(
+            Arc::new(Inproc(srv)),
+            PullDevice {
+                udid: "u1".into(),
+                name: "phone".into(),
+            },
+            assets,
+            config,
+            Arc::new(Quiet),
+            CancellationToken::new(),
+        )
+        .await
+    });
+    // Dropping the runtime drops the release task's sender if it never ran: the holder ends.
+    drop(rt);
+    holder.join().unwrap();
+    let summary = result.expect("pull while the ledger was briefly locked");
+    assert_eq!(summary.files_copied, 2);
+    assert_eq!(
+        Ledger::open_read_only(dest).unwrap().count(None).unwrap(),
+        2
+    );
+}
+
+#[test]
+fn opening_and_migrating_the_ledger_does_not_block_the_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    drop(Ledger::open(&dest).unwrap());
+    // Back to schema 2: the pull's open has a migration (a write) to make.
+    let conn = rusqlite::Connection::open(ledger_path(&dest)).unwrap();
+    conn.execute_batch(
+        "DROP INDEX resources_by_folder;
+         CREATE INDEX resources_by_folder ON resources (udid, folder);
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    pull_while_locked(&dest);
+    assert_eq!(
+        Ledger::open_read_only(&dest)
+            .unwrap()
+            .schema_version()
+            .unwrap(),
+        3
+    );
+}
+
+#[test]
+fn committing_files_to_the_ledger_does_not_block_the_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("dest");
+    drop(Ledger::open(&dest).unwrap());
+    pull_while_locked(&dest);
+}
