@@ -60,6 +60,7 @@ fn config(dest: &Path) -> PullConfig {
         edited: false,
         dry_run: false,
         command_line: "pull test".into(),
+        xmp: None,
         fail_writes_after: None,
     }
 }

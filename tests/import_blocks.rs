@@ -930,6 +930,9 @@ fn hostile_device_name_still_lands_inside_dest() {
             device: "../../../tmp/evil",
             dcim_folder: "..",
             album: "",
+            original_stem: "",
+            favorite: false,
+            kind: "photo",
         })
         .unwrap();
     let c = staged.commit(&rel, Some(date.system_time()), 0).unwrap();

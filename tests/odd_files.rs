@@ -130,6 +130,7 @@ impl Phone {
             edited: false,
             dry_run: false,
             command_line: "pull test".into(),
+            xmp: None,
             fail_writes_after: None,
         };
         let device = PullDevice {

@@ -94,6 +94,7 @@ fn config(dest: &Path) -> PullConfig {
         edited: false,
         dry_run: false,
         command_line: "pull test".into(),
+        xmp: None,
         fail_writes_after: None,
     }
 }
@@ -180,6 +181,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 only_copy_on_phone: false,
                 favorite: a.favorite,
                 albums: Vec::new(),
+                meta: Default::default(),
             }
         })
         .collect()
@@ -468,6 +470,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
         only_copy_on_phone: false,
         favorite: false,
         albums: Vec::new(),
+        meta: Default::default(),
     };
     vec![mk(BIG, AssetKind::Video), mk(SMALL, AssetKind::Photo)]
 }

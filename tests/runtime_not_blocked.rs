@@ -80,6 +80,7 @@ fn pull_while_locked(dest: &Path) {
             edited: false,
             dry_run: false,
             command_line: "pull test".into(),
+            xmp: None,
             fail_writes_after: None,
         };
         pull(

@@ -33,6 +33,7 @@ fn asset(name: &str) -> Asset {
         only_copy_on_phone: true,
         favorite: false,
         albums: Vec::new(),
+        meta: Default::default(),
     }
 }
 

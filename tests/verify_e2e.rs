@@ -122,6 +122,7 @@ async fn pull_all(srv: &Arc<AfcServer>, dest: &Path) {
         edited: false,
         dry_run: false,
         command_line: "pull test".into(),
+        xmp: None,
         fail_writes_after: None,
     };
     let assets = listing(srv).await;

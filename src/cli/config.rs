@@ -76,6 +76,16 @@ const KEYS: &[Key] = &[
         arg: "edited",
         kind: Kind::Flag,
     },
+    Key {
+        name: "xmp",
+        arg: "xmp",
+        kind: Kind::Flag,
+    },
+    Key {
+        name: "xmp_name",
+        arg: "xmp_name",
+        kind: Kind::Text,
+    },
     // A global option: applies to every command that talks to the phone (see `io_timeout`).
     Key {
         name: "io_timeout",
@@ -219,9 +229,10 @@ fn builtin_default(key: &str) -> Option<String> {
         "layout" => Some(crate::import::layout::DEFAULT_LAYOUT.to_string()),
         "jobs" => Some("4".into()),
         "io_timeout" => Some("30".into()),
-        "photos_only" | "videos_only" | "include_trashed" | "exclude_hidden" | "edited" => {
+        "photos_only" | "videos_only" | "include_trashed" | "exclude_hidden" | "edited" | "xmp" => {
             Some("false".into())
         }
+        "xmp_name" => Some("full".into()),
         _ => None,
     }
 }
@@ -268,6 +279,8 @@ pub fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
             "include_trashed" => args.include_trashed = parse_flag(&from, &v)?,
             "exclude_hidden" => args.exclude_hidden = parse_flag(&from, &v)?,
             "edited" => args.edited = parse_flag(&from, &v)?,
+            "xmp" => args.xmp = parse_flag(&from, &v)?,
+            "xmp_name" => args.xmp_name = v,
             _ => {}
         }
     }

@@ -58,6 +58,14 @@ pub struct PullArgs {
     /// Also import edited versions, as `<stem>_edited.<ext>` next to the original.
     #[arg(long)]
     pub edited: bool,
+    /// Write an XMP sidecar next to each imported photo and video (favourite, title, caption,
+    /// keywords, albums, place, capture date from Photos), and refresh it when that changes.
+    #[arg(long)]
+    pub xmp: bool,
+    /// Sidecar names: `full` (IMG_0001.HEIC.xmp: digiKam, darktable, Immich) or `stem`
+    /// (IMG_0001.xmp: Lightroom).
+    #[arg(long, value_name = "STYLE", default_value = "full")]
+    pub xmp_name: String,
     /// JSON lines on stdout: one event per item, then a summary.
     #[arg(long)]
     pub json: bool,
@@ -283,6 +291,16 @@ fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
         jobs: usize::from(args.jobs),
         edited: args.edited,
         dry_run: args.dry_run,
+        xmp: if args.xmp {
+            Some(
+                args.xmp_name
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .context("--xmp-name")?,
+            )
+        } else {
+            None
+        },
         fail_writes_after: None,
     })
 }
@@ -396,6 +414,19 @@ impl Output {
                 self.line(&format!(
                     "{} files got a \" (N)\" suffix because a different file already had their name.",
                     s.files_renamed
+                ));
+            }
+            let x = &s.sidecars;
+            if args.xmp {
+                self.line(&format!(
+                    "XMP sidecars: {} written, {} updated, {} unchanged, {} kept as another program left them.",
+                    x.written, x.updated, x.unchanged, x.kept
+                ));
+            }
+            if x.failed > 0 {
+                self.line(&format!(
+                    "{} XMP sidecars could not be written (see the warnings above); free space or fix the permissions in DEST and run again.",
+                    x.failed
                 ));
             }
         }

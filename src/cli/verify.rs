@@ -185,6 +185,16 @@ async fn run_inner(
     let (mut archive, mut damaged): (ArchiveReport, Vec<Damaged>) = archive?;
     output.finish_progress();
 
+    // Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
+    let missing = crate::import::sidecars::missing_sidecars(&dest, &ledger)?;
+    if let Some(first) = missing.first() {
+        output.warning(&format!(
+            "{} XMP sidecars written by `pull --xmp` are missing (first: {}); run `iphone-import pull --xmp` again to write them",
+            missing.len(),
+            first.escape_debug()
+        ));
+    }
+
     let (ledger, deep_report) = match (&client, &device, args.deep) {
         (Some(c), Some(d), true) => {
             output.start_hashing(total_bytes);

@@ -30,6 +30,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "device",
     "dcim_folder",
     "album",
+    "original_name",
+    "favorite",
+    "kind",
 ];
 
 /// What `{album}` becomes for an asset in no (selected) album.
@@ -46,6 +49,9 @@ enum Var {
     Device,
     DcimFolder,
     Album,
+    OriginalName,
+    Favorite,
+    Kind,
 }
 
 impl Var {
@@ -60,6 +66,9 @@ impl Var {
             "device" => Var::Device,
             "dcim_folder" => Var::DcimFolder,
             "album" => Var::Album,
+            "original_name" => Var::OriginalName,
+            "favorite" => Var::Favorite,
+            "kind" => Var::Kind,
             _ => return None,
         })
     }
@@ -132,6 +141,14 @@ pub struct ResourceVars<'a> {
     /// Album path ("Trips/Iceland 2025", untrusted): one component, `/` becomes `_`; empty
     /// means [`NO_ALBUM`].
     pub album: &'a str,
+    /// Stem of the name the asset had before it came onto the phone (Photos'
+    /// ZORIGINALFILENAME, untrusted); empty = unknown, and `{original_name}` falls back to `stem`.
+    pub original_stem: &'a str,
+    /// Favourite in Photos: `{favorite}` is `favorite`, else empty (and an empty folder is left
+    /// out of the path).
+    pub favorite: bool,
+    /// `{kind}`: `photo`, `video`, `screenshot` or `live`.
+    pub kind: &'a str,
 }
 
 impl Default for Layout {
@@ -215,7 +232,8 @@ impl Layout {
         }
         let last = components.last().expect("never empty");
         let has = |v: Var| last.contains(&Piece::Var(v));
-        if !(has(Var::Name) || (has(Var::Stem) && has(Var::Ext))) {
+        let has_stem = has(Var::Stem) || has(Var::OriginalName);
+        if !(has(Var::Name) || (has_stem && has(Var::Ext))) {
             return Err(LayoutError::NoFileName { template: t() });
         }
         Ok(Layout {
@@ -257,6 +275,12 @@ impl Layout {
         } else {
             vars.album
         });
+        let original = if vars.original_stem.is_empty() {
+            stem.clone()
+        } else {
+            sanitize_component(vars.original_stem)
+        };
+        let kind = sanitize_component(vars.kind);
         let mut out = Vec::with_capacity(self.components.len());
         for comp in &self.components {
             let mut s = String::new();
@@ -272,7 +296,15 @@ impl Layout {
                     Piece::Var(Var::Device) => s.push_str(&device),
                     Piece::Var(Var::DcimFolder) => s.push_str(&folder),
                     Piece::Var(Var::Album) => s.push_str(&album),
+                    Piece::Var(Var::OriginalName) => s.push_str(&original),
+                    Piece::Var(Var::Favorite) if vars.favorite => s.push_str("favorite"),
+                    Piece::Var(Var::Favorite) => {}
+                    Piece::Var(Var::Kind) => s.push_str(&kind),
                 }
+            }
+            // `{favorite}/` of a non-favourite: no folder rather than an empty name.
+            if s.is_empty() && comp.contains(&Piece::Var(Var::Favorite)) {
+                continue;
             }
             out.push(s);
         }
@@ -387,7 +419,32 @@ mod tests {
             device,
             dcim_folder: "100APPLE",
             album: "",
+            original_stem: "",
+            favorite: false,
+            kind: "photo",
         }
+    }
+
+    #[test]
+    fn original_name_favorite_and_kind() {
+        let l = Layout::parse("{kind}/{favorite}/{original_name}.{ext}").unwrap();
+        let v = vars("IMG_0001", "HEIC", "x");
+        // Not a favourite: the folder is left out; no original name: the phone's stem.
+        assert_eq!(l.render(&v).unwrap().to_string(), "photo/IMG_0001.HEIC");
+        let v = ResourceVars {
+            original_stem: "DSC/0042",
+            favorite: true,
+            kind: "screenshot",
+            ..v
+        };
+        assert_eq!(
+            l.render(&v).unwrap().to_string(),
+            "screenshot/favorite/DSC_0042.HEIC"
+        );
+        assert!(
+            Layout::parse("{year}/{original_name}").is_err(),
+            "needs {{ext}}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::layout::STATE_DIR;
 /// File name of the ledger inside the state folder.
 pub const LEDGER_FILE: &str = "ledger.sqlite";
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +237,14 @@ impl Ledger {
                     "DROP INDEX IF EXISTS resources_by_folder;
                     CREATE INDEX resources_by_folder ON resources (udid, folder, name);",
                 )?,
+                // v4: BLAKE3 of each XMP sidecar as `pull --xmp` last wrote it (by DEST-relative
+                // path), so a sidecar another program edited is kept until Photos changes.
+                3 => tx.execute_batch(
+                    "CREATE TABLE sidecars (
+                        path TEXT PRIMARY KEY NOT NULL,
+                        digest BLOB NOT NULL
+                    ) WITHOUT ROWID;",
+                )?,
                 _ => unreachable!("no migration from version {version}"),
             }
             tx.pragma_update(None, "user_version", version + 1)?;
@@ -298,6 +306,39 @@ impl Ledger {
             .query_map(params![udid, folder], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<HashSet<_>, _>>()?;
         Ok(pairs)
+    }
+
+    /// BLAKE3 of the sidecar at `path` (DEST-relative) as `pull --xmp` last wrote it.
+    pub fn sidecar_digest(&self, path: &str) -> Result<Option<[u8; 32]>, LedgerError> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT digest FROM sidecars WHERE path = ?1",
+                params![path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(blob.and_then(|b| b.try_into().ok()))
+    }
+
+    /// Every sidecar `pull --xmp` wrote (DEST-relative paths), for `verify`.
+    pub fn sidecar_paths(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM sidecars ORDER BY path")?;
+        let paths = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paths)
+    }
+
+    /// Remembers what `pull --xmp` wrote at `path` (call after the sidecar is in place).
+    pub fn record_sidecar(&self, path: &str, digest: &[u8; 32]) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sidecars (path, digest) VALUES (?1, ?2)",
+            params![path, &digest[..]],
+        )?;
+        Ok(())
     }
 
     /// Records one imported resource (replacing an older row for the same device file) and

@@ -108,6 +108,12 @@ fn file_uri(path: &Path) -> String {
 /// Makes a ledger of schema `version` (older than current) answer the current queries, with
 /// temporary objects that live in this connection's memory only (they shadow `main`'s).
 pub fn read_as_current(conn: &Connection, version: i64) -> rusqlite::Result<()> {
+    // v4 added the XMP sidecars `pull --xmp` wrote: an older ledger has none.
+    if version < 4 {
+        conn.execute_batch(
+            "CREATE TEMP TABLE sidecars (path TEXT PRIMARY KEY NOT NULL, digest BLOB NOT NULL);",
+        )?;
+    }
     match version {
         // Created but never migrated (interrupted first run): an empty ledger.
         0 => conn.execute_batch(
@@ -127,7 +133,7 @@ pub fn read_as_current(conn: &Connection, version: i64) -> rusqlite::Result<()> 
                        dest_path, blake3, imported_at_ns
                 FROM main.resources;",
         ),
-        // v2 differs from v3 only in an index.
+        // v2 differs from v3 only in an index, v3 from v4 in the sidecars table.
         _ => Ok(()),
     }
 }
@@ -237,10 +243,15 @@ mod tests {
                 .unwrap()
                 .contains("A.JPG")
         );
+        // No sidecars table before v4: `verify` reads none.
+        assert!(ledger.sidecar_paths().unwrap().is_empty());
         drop(ledger);
         assert_eq!(snapshot(dest), before);
         // The writer's open (under the lock) is the one that migrates.
-        assert_eq!(Ledger::open(dest).unwrap().schema_version().unwrap(), 3);
+        assert_eq!(
+            Ledger::open(dest).unwrap().schema_version().unwrap(),
+            crate::import::ledger::SCHEMA_VERSION
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!   under the same names on every run.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
+//! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
 //! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
@@ -41,5 +42,7 @@ pub mod pull;
 pub mod resume;
 pub mod safe_write;
 pub mod same_name;
+pub mod sidecars;
 pub mod status;
 pub mod verify;
+pub mod xmp;

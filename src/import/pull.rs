@@ -41,8 +41,12 @@ use super::ledger::{self, Entry, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::names;
 use super::resume::{self, ProveError, Verdict};
-use super::safe_write::{Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged};
+use super::safe_write::{
+    Destination, Outcome, Partial, SafeWriteError, SourceKey, Staged, TMP_DIR,
+};
 use super::same_name;
+use super::sidecars::{SidecarCounts, SidecarError, write_sidecars};
+use super::xmp::XmpName;
 use crate::afc::{AfcClient, AfcError, AfcStatus};
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 
@@ -93,6 +97,8 @@ pub struct PullConfig {
     pub dry_run: bool,
     /// Shown to a second run that finds DEST locked.
     pub command_line: String,
+    /// Write an XMP sidecar next to every imported original, named this way.
+    pub xmp: Option<XmpName>,
     /// Test hook: every file's writes fail with "disk full" after this many bytes.
     #[doc(hidden)]
     pub fail_writes_after: Option<u64>,
@@ -183,12 +189,14 @@ pub struct Summary {
     pub icloud_only_failed: u64,
     /// Originals that could not be copied because they are on neither the phone nor iCloud.
     pub original_missing_failed: u64,
+    /// XMP sidecars (`--xmp`) written, rewritten and left alone.
+    pub sidecars: SidecarCounts,
 }
 
 impl Summary {
     /// Some items could not be copied (exit code PARTIAL).
     pub fn is_partial(&self) -> bool {
-        self.files_failed > 0
+        self.files_failed > 0 || self.sidecars.failed > 0
     }
 }
 
@@ -209,6 +217,8 @@ pub enum PullError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Dest(#[from] SafeWriteError),
+    #[error(transparent)]
+    Sidecar(#[from] SidecarError),
     #[error(
         "cannot open a connection to the phone's file service: {0}; unlock the phone, keep it connected and run again"
     )]
@@ -367,6 +377,24 @@ fn role_rank(role: ResourceRole) -> u8 {
 }
 
 /// The camera folder name (`100APPLE`) of a DCIM path, for `{dcim_folder}`.
+/// `{kind}` of the layout: `live`, `screenshot`, `photo` or `video`.
+fn kind_word(asset: &Asset) -> &'static str {
+    if asset
+        .resources
+        .iter()
+        .any(|r| r.role == ResourceRole::LiveVideo)
+    {
+        "live"
+    } else if asset.meta.screenshot {
+        "screenshot"
+    } else {
+        match asset.kind {
+            AssetKind::Photo => "photo",
+            AssetKind::Video => "video",
+        }
+    }
+}
+
 fn dcim_folder(asset: &Asset) -> &str {
     asset.folder.rsplit('/').next().unwrap_or(&asset.folder)
 }
@@ -505,7 +533,7 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     }
     let queue = same_name_bundles(jobs_planned, &assets);
     if queue.is_empty() {
-        return Ok(());
+        return sidecar_pass(shared, assets).await;
     }
     let workers = jobs.min(queue.len());
     let queue = Arc::new(Mutex::new(queue));
@@ -541,8 +569,41 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => sidecar_pass(shared, assets).await,
     }
+}
+
+/// `--xmp`: sidecars for every imported original of the selected assets (see `sidecars`).
+async fn sidecar_pass(shared: &Arc<Shared>, assets: Arc<Vec<Asset>>) -> Result<(), PullError> {
+    let (Some(style), Some(dest), Some(ledger)) = (shared.config.xmp, &shared.dest, &shared.ledger)
+    else {
+        return Ok(());
+    };
+    if shared.stop.is_cancelled() {
+        return Ok(());
+    }
+    let (dest, ledger, sh) = (dest.clone(), ledger.clone(), shared.clone());
+    let counts = tokio::task::spawn_blocking(move || {
+        let chosen: Vec<&Asset> = assets
+            .iter()
+            .filter(|a| selected(&sh.config.filters, a))
+            .collect();
+        let ledger = ledger.lock().map_err(internal)?;
+        let tmp = dest.state_dir().join(TMP_DIR);
+        let udid = sh.device.udid.as_str();
+        Ok::<_, PullError>(write_sidecars(
+            dest.root(),
+            &tmp,
+            &ledger,
+            udid,
+            &chosen,
+            style,
+        )?)
+    })
+    .await
+    .map_err(internal)??;
+    shared.summary.lock().map_err(internal)?.sidecars = counts;
+    Ok(())
 }
 
 /// Decides what to copy. Returns the jobs and the connection used for stats (if any), which
@@ -1329,6 +1390,13 @@ async fn copy_resource(
             device: &device_name,
             dcim_folder: dcim_folder(&asset2),
             album: album.as_deref().unwrap_or(""),
+            original_stem: asset2
+                .meta
+                .original_filename
+                .as_deref()
+                .map_or("", |n| split_name(n).0),
+            favorite: asset2.favorite,
+            kind: kind_word(&asset2),
         };
         let rel = if role == ResourceRole::EditedRender {
             layout.render_edited(&vars, ext)
@@ -1431,6 +1499,7 @@ mod tests {
             only_copy_on_phone: false,
             favorite: false,
             albums: Vec::new(),
+            meta: Default::default(),
         }
     }
 

@@ -72,6 +72,7 @@ mod tests {
             only_copy_on_phone: false,
             favorite: false,
             albums: Vec::new(),
+            meta: Default::default(),
         }
     }
 

@@ -4,6 +4,8 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
+use super::db_meta::AssetMeta;
+
 /// Photo or video, as the Photos app counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +77,8 @@ pub struct Asset {
     pub favorite: bool,
     /// Album paths ("Trips/Iceland 2025") the asset belongs to.
     pub albums: Vec<String>,
+    /// Title, caption, keywords and place from Photos.sqlite (empty without the database).
+    pub meta: AssetMeta,
 }
 
 impl Asset {

@@ -290,6 +290,7 @@ pub async fn inventory(
             }
             count_row(&mut counts, row);
             a.albums = std::mem::take(&mut row.albums);
+            a.meta = std::mem::take(&mut row.meta);
         }
         drop(rows);
         counts.files_without_db_row = assets.len() - details.len();
@@ -352,6 +353,7 @@ fn absent_asset(row: &DbAsset) -> Option<Asset> {
         only_copy_on_phone: false,
         favorite: false,
         albums: Vec::new(),
+        meta: Default::default(),
     })
 }
 

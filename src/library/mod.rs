@@ -5,6 +5,7 @@ pub mod albums;
 pub mod asset;
 mod db_albums;
 pub mod db_fetch;
+pub mod db_meta;
 pub mod error;
 pub mod inventory;
 pub mod names;
@@ -14,6 +15,7 @@ pub mod scan;
 pub mod thumbnails;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
+pub use db_meta::AssetMeta;
 pub use error::LibraryError;
 pub use inventory::{AlbumMembers, Inventory, InventoryCounts, InventoryOptions, inventory};
 pub use photos_db::{LibraryDb, fetch_db};

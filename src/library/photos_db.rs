@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use super::db_albums::read_albums;
+use super::db_meta::{AssetMeta, read_meta};
 use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
 use crate::untrusted::plist::{Limits, decode_dict};
@@ -103,6 +104,8 @@ pub struct DbAsset {
     pub albums: Vec<String>,
     /// Z_PK of every album holding this asset (two albums may share a path), sorted.
     pub album_pks: Vec<i64>,
+    /// Title, caption, keywords, place (for XMP sidecars).
+    pub meta: AssetMeta,
 }
 
 /// One user or shared album (not trashed).
@@ -466,6 +469,7 @@ pub(super) fn read_assets(
         )?;
     }
     let originals = Originals::read(conn, schema)?;
+    let mut meta = read_meta(conn, schema)?;
     const CM: &str = "ZCLOUDMASTER";
     let mut master_cloud: HashMap<i64, i64> = HashMap::new();
     if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
@@ -574,6 +578,10 @@ pub(super) fn read_assets(
             shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
             albums,
             album_pks,
+            meta: AssetMeta {
+                screenshot: int(get(4)?) == Some(10),
+                ..meta.remove(&pk).unwrap_or_default()
+            },
         });
         Ok(())
     })?;

@@ -356,6 +356,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             only_copy_on_phone: false,
             favorite: false,
             albums: Vec::new(),
+            meta: Default::default(),
         }
     };
 

@@ -9,6 +9,7 @@
 mod aae;
 mod bmff;
 pub mod cli;
+mod describe;
 mod exif;
 mod fill;
 mod heic;
@@ -23,6 +24,7 @@ pub mod thumbnails;
 mod time;
 pub mod truth;
 
+use describe::describe;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};
 pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
@@ -30,7 +32,7 @@ pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
-    FolderTruth, LibraryTruth, Resource,
+    FolderTruth, LibraryTruth, MetaTruth, Resource,
 };
 
 use fill::Filler;
@@ -391,6 +393,7 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
             cloud_state: CloudState::Synced,
             albums: Vec::new(),
             in_wal_only: false,
+            meta: MetaTruth::default(),
             directory,
             filename,
         });
@@ -426,6 +429,9 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
     order.shuffle(rng);
     for &i in order.iter().take(share(n, 0.10)) {
         assets[i].favorite = true;
+    }
+    for (i, a) in assets.iter_mut().enumerate() {
+        a.meta = describe(i, a.number);
     }
     // Edits: HEIC/JPEG originals that are on the phone; every other one also gets an AAE.
     let mut editable: Vec<usize> = (0..n)

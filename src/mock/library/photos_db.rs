@@ -150,6 +150,12 @@ impl SchemaShape {
         )
     }
 
+    /// The `k` of the keyword join's `Z_<k>KEYWORDS` column: it moves between versions
+    /// (stand-in numbers, distinct per album entity, so the reader must find it by shape).
+    pub fn keyword_entity(self) -> i64 {
+        self.album_entity() + 10
+    }
+
     /// ZBUNDLESCOPE (Shared Library scope) exists from iOS 16 on.
     fn has_bundle_scope(self) -> bool {
         self >= SchemaShape::Ios16
@@ -236,7 +242,13 @@ CREATE TABLE {asset} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
 CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZORIGINALFILESIZE INTEGER, ZORIGINALHEIGHT INTEGER, ZORIGINALWIDTH INTEGER,
   ZTIMEZONEOFFSET INTEGER, ZASSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR,
-  ZORIGINALFILENAME VARCHAR, {hashes}, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR);
+  ZORIGINALFILENAME VARCHAR, {hashes}, ZTIMEZONENAME VARCHAR, ZTITLE VARCHAR,
+  ZASSETDESCRIPTION INTEGER);
+CREATE TABLE ZASSETDESCRIPTION (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+  ZASSETATTRIBUTES INTEGER, ZLONGDESCRIPTION VARCHAR);
+CREATE TABLE ZKEYWORD (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER, ZTITLE VARCHAR);
+CREATE TABLE Z_1KEYWORDS (Z_1ASSETATTRIBUTES INTEGER, Z_{kw}KEYWORDS INTEGER,
+  PRIMARY KEY (Z_1ASSETATTRIBUTES, Z_{kw}KEYWORDS));
 CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
   ZCLOUDLOCALSTATE INTEGER, ZCREATIONDATE TIMESTAMP, ZIMPORTDATE TIMESTAMP,
   ZCLOUDMASTERGUID VARCHAR, ZORIGINALFILENAME VARCHAR, ZUNIFORMTYPEIDENTIFIER VARCHAR);
@@ -264,6 +276,7 @@ CREATE INDEX {join}_{asset_col} ON {join} ({asset_col}, {album_col});
 "#,
         s = ENT_SUGGESTION,
         mem = ENT_MEMORY,
+        kw = shape.keyword_entity(),
     )
 }
 
@@ -319,7 +332,7 @@ fn insert_asset(
            ZAVALANCHEUUID, ZCLOUDASSETGUID, ZDIRECTORY, ZFILENAME, ZMEDIAGROUPUUID,
            ZUNIFORMTYPEIDENTIFIER, ZUUID)
          VALUES (?1, ?2, 1, ?3, 0,{bundle_val} ?4, 1, ?5,{adj_val} ?7, ?8, ?9, ?10, 1, ?11, 3, ?12, 0, ?13, ?1, ?1,
-           ?14, ?15, ?16, ?17, -180.0, -180.0, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
+           ?14, ?15, ?16, ?17, ?26, ?27, ?18, ?19, NULL, ?20, ?21, ?22, ?23, ?24, ?25)",
             shape.asset_table()
         ),
         params![
@@ -349,6 +362,9 @@ fn insert_asset(
             a.content_identifier,
             uti(a.format),
             a.uuid,
+            // -180.0: no location.
+            a.meta.location_e6.map_or(-180.0, |l| l.0 as f64 / 1e6),
+            a.meta.location_e6.map_or(-180.0, |l| l.1 as f64 / 1e6),
         ],
     )?;
     let exif_ts = (a.format != FileFormat::Png).then(|| {
@@ -364,8 +380,8 @@ fn insert_asset(
         &format!(
             "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZORIGINALFILESIZE,
            ZORIGINALHEIGHT, ZORIGINALWIDTH, ZTIMEZONEOFFSET, ZASSET, ZEXIFTIMESTAMPSTRING,
-           ZORIGINALFILENAME, {hash_col}, ZTIMEZONENAME, ZTITLE)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, NULL)"
+           ZORIGINALFILENAME, {hash_col}, ZTIMEZONENAME, ZTITLE, ZASSETDESCRIPTION)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?1, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
         params![
             a.z_pk,
@@ -378,8 +394,11 @@ fn insert_asset(
             a.filename,
             fingerprint(&a.uuid, "S"),
             a.capture.time_zone,
+            a.meta.title,
+            a.meta.caption.as_ref().map(|_| a.z_pk),
         ],
     )?;
+    super::describe::insert_description(conn, shape.keyword_entity(), a)?;
     let cloud_state = if synced { 3 } else { 1 };
     conn.execute(
         "INSERT INTO ZCLOUDMASTER (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZCREATIONDATE, ZIMPORTDATE,

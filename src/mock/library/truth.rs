@@ -117,6 +117,20 @@ pub struct AssetTruth {
     pub albums: Vec<String>,
     /// Its database rows exist only in `Photos.sqlite-wal`.
     pub in_wal_only: bool,
+    /// Title, caption, keywords and place typed or recorded in Photos.
+    #[serde(default)]
+    pub meta: MetaTruth,
+}
+
+/// What the person put into Photos about an asset (read back from XMP sidecars in tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaTruth {
+    pub title: Option<String>,
+    pub caption: Option<String>,
+    /// Sorted.
+    pub keywords: Vec<String>,
+    /// (latitude, longitude) in millionths of a degree; None = no location (-180.0 in the db).
+    pub location_e6: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
