@@ -117,6 +117,7 @@ fn opening_and_migrating_the_ledger_does_not_block_the_runtime() {
     conn.execute_batch(
         "DROP INDEX resources_by_folder;
          CREATE INDEX resources_by_folder ON resources (udid, folder);
+         DROP TABLE sidecars;
          PRAGMA user_version = 2;",
     )
     .unwrap();
@@ -127,7 +128,7 @@ fn opening_and_migrating_the_ledger_does_not_block_the_runtime() {
             .unwrap()
             .schema_version()
             .unwrap(),
-        3
+        iphone_import::import::ledger::SCHEMA_VERSION
     );
 }
 

@@ -196,12 +196,35 @@ impl LockdownClient {
                 if self.session_unconfirmed =>
             {
                 self.session_unconfirmed = false;
+                let e = match e {
+                    LockdownError::Tls(_) => e,
+                    _ => self.pending_tls_error().await.unwrap_or(e),
+                };
                 return Err(session_tls_failure(e));
             }
             Err(e) => return Err(e),
         };
         self.session_unconfirmed = false;
         messages::check_reply(reply, &name)
+    }
+
+    /// After our write or read failed on a session TLS 1.3 has just started: a phone that refuses
+    /// our certificate sends an alert and hangs up, and our next write can hit the closed socket
+    /// before we read the alert. Read what it left (briefly, a bounded number of times) so the
+    /// error says why; None when nothing explains it.
+    async fn pending_tls_error(&mut self) -> Option<LockdownError> {
+        const LEFTOVER_READS: usize = 4;
+        for _ in 0..LEFTOVER_READS {
+            let read = self.stream.read(&mut self.read_buf);
+            let n = match tokio::time::timeout(Duration::from_secs(1), read).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return None,
+            };
+            if let Err(e) = self.channel.receive_at(Instant::now(), &self.read_buf[..n]) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// QueryType: "com.apple.mobile.lockdown" from a normal phone.

@@ -57,7 +57,15 @@ pub struct HostEngine {
     conns: ConnTable,
     events: VecDeque<MuxEvent>,
     next_sport: u16,
+    /// Packets of an earlier session dropped while waiting for VERSION (see `handle`).
+    stale_before_version: usize,
 }
+
+/// How many TCP/control packets may precede the VERSION reply before that is a protocol error.
+/// After the cable is pulled and plugged in again, the phone's IN pipe can still hold packets of
+/// the connection that died with the old session (seen with the simulated phone's USB gadget in
+/// the USB VM: the re-run after a replug failed on one such packet).
+const MAX_STALE_BEFORE_VERSION: usize = 64;
 
 impl Default for HostEngine {
     fn default() -> Self {
@@ -76,6 +84,7 @@ impl HostEngine {
             conns: ConnTable::default(),
             events: VecDeque::new(),
             next_sport: 1,
+            stale_before_version: 0,
         }
     }
 
@@ -155,6 +164,15 @@ impl HostEngine {
                 }
                 self.phase = Phase::Ready;
                 self.events.push_back(MuxEvent::Ready { major, minor });
+            }
+            (Phase::AwaitVersion, Protocol::Tcp | Protocol::Control)
+                if self.stale_before_version < MAX_STALE_BEFORE_VERSION =>
+            {
+                self.stale_before_version += 1;
+                tracing::debug!(
+                    "dropping a {:?} packet from before VERSION",
+                    packet.protocol
+                );
             }
             (Phase::AwaitVersion, other) => return Err(ProtocolError::BeforeVersion(other)),
             (Phase::Ready, Protocol::Version | Protocol::Setup) => {
@@ -298,6 +316,26 @@ mod tests {
             })),
             Err(ProtocolError::BeforeVersion(_) | ProtocolError::Frame(_))
         ));
+    }
+
+    #[test]
+    fn packets_of_an_earlier_session_before_version_are_dropped_within_a_bound() {
+        // A replugged phone whose IN pipe still held a segment of the dead session's connection.
+        let stale = encode_tcp(None, &[0u8; 20], b"old bytes");
+        let mut host = HostEngine::new();
+        assert_eq!(host.receive(stale.clone()), Ok(()));
+        assert!(!host.is_ready());
+        host.receive(encode_version(2, 0)).unwrap();
+        assert!(host.is_ready());
+
+        let mut host = HostEngine::new();
+        for _ in 0..MAX_STALE_BEFORE_VERSION {
+            host.receive(stale.clone()).unwrap();
+        }
+        assert_eq!(
+            host.receive(stale),
+            Err(ProtocolError::BeforeVersion(Protocol::Tcp))
+        );
     }
 
     fn ready_host() -> HostEngine {
