@@ -11,11 +11,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // template \n stem \n ext \n device \n folder \n album
+    // template \n stem \n ext \n device \n folder \n album \n original stem; `kind` is ours
+    // (one of four words), picked with `favorite` from the first byte.
+    let first = data.first().copied().unwrap_or(0);
+    let favorite = first & 1 == 1;
+    let kind = ["photo", "video", "screenshot", "live"][usize::from(first >> 1) % 4];
     let mut parts = text.split('\n');
     let template = parts.next().unwrap_or("");
     let mut next = || parts.next().unwrap_or("");
     let (stem, ext, device, dcim_folder, album) = (next(), next(), next(), next(), next());
+    let original_stem = next();
     let _ = RelPath::parse(template);
     let Ok(layout) = Layout::parse(template) else {
         return;
@@ -27,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
         device,
         dcim_folder,
         album,
+        original_stem,
+        favorite,
+        kind,
     };
     for rendered in [layout.render(&vars), layout.render_edited(&vars, ext)] {
         if let Ok(path) = rendered {
