@@ -435,7 +435,7 @@ async fn repair_leaves_alone_what_the_phone_no_longer_has_unchanged() {
     filetime_later(&root.join(A));
     fs::remove_file(root.join(C)).unwrap();
 
-    let mut ledger = Ledger::open(&dest).unwrap();
+    let ledger = Ledger::open(&dest).unwrap();
     let (_, damaged) = verify::check_archive(
         &dest,
         &ledger,
@@ -450,7 +450,7 @@ async fn repair_leaves_alone_what_the_phone_no_longer_has_unchanged() {
     assert_eq!(damaged.len(), 2);
     let client = AfcClient::new(srv.connect_in_process());
     let obs = Collect::default();
-    let report = verify::repair(&client, &dest, &mut ledger, damaged, &obs)
+    let report = verify::repair(&client, &dest, ledger, damaged, &obs)
         .await
         .unwrap();
     assert_eq!((report.repaired, report.not_repaired), (0, 2));
@@ -459,7 +459,6 @@ async fn repair_leaves_alone_what_the_phone_no_longer_has_unchanged() {
     // The archive is left as it was: the damaged file untouched, no file invented.
     assert_eq!(fs::read(&a).unwrap(), damaged_a);
     assert!(!c.exists());
-    drop(ledger);
     assert_eq!(
         verify_cli(Some(&srv), &dest, &["--checksums", "--repair"]).await,
         exit::DAMAGED

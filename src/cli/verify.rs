@@ -186,7 +186,12 @@ async fn run_inner(
     output.finish_progress();
 
     // Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
-    let missing = crate::import::sidecars::missing_sidecars(&dest, &ledger)?;
+    let at = dest.clone();
+    let (ledger, missing) = blocking(move || {
+        let missing = crate::import::sidecars::missing_sidecars(&at, &ledger)?;
+        anyhow::Ok((ledger, missing))
+    })
+    .await?;
     if let Some(first) = missing.first() {
         output.warning(&format!(
             "{} XMP sidecars written by `pull --xmp` are missing (first: {}); run `iphone-import pull --xmp` again to write them",
@@ -224,11 +229,8 @@ async fn run_inner(
         _ => (ledger, None),
     };
 
-    let mut ledger = ledger;
     let repair_report: Option<RepairReport> = match (&client, args.repair) {
-        (Some(c), true) => {
-            Some(verify::repair(c, &dest, &mut ledger, damaged, output.as_ref()).await?)
-        }
+        (Some(c), true) => Some(verify::repair(c, &dest, ledger, damaged, output.as_ref()).await?),
         _ => None,
     };
     drop(lock);

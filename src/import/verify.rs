@@ -554,7 +554,7 @@ fn now_label() -> String {
 pub async fn repair(
     client: &AfcClient,
     dest: &Path,
-    ledger: &mut Ledger,
+    mut ledger: Ledger,
     damaged: Vec<Damaged>,
     observer: &dyn VerifyObserver,
 ) -> Result<RepairReport, VerifyError> {
@@ -565,17 +565,32 @@ pub async fn repair(
     let destination = Destination::open(dest)?;
     let run_dir = format!("{STATE_DIR}/{DAMAGED_DIR}/{}", now_label());
     for Damaged { entry, kind } in damaged {
-        let outcome = repair_one(client, &destination, ledger, &entry, &run_dir).await?;
+        let outcome = match repair_one(client, &destination, &entry, &run_dir).await? {
+            Ok(Repaired { kept_as, moved_to }) => {
+                // A missing file whose name was taken meanwhile got a suffix (or matched an
+                // identical file already there): the ledger follows it.
+                if let Some(new_path) = moved_to {
+                    let key = entry.clone();
+                    ledger = on_ledger(ledger, move |l| {
+                        l.relocate(&key.udid, &key.device_path, &key.copy, &new_path)
+                            .map(drop)
+                    })
+                    .await?;
+                }
+                Ok(kept_as)
+            }
+            Err(reason) => Err(reason),
+        };
         match &outcome {
             Ok(kept_as) => {
                 if kind == ProblemKind::DiffersFromPhone {
                     // `--deep` put the phone's hash in the entry: the ledger now records it.
-                    ledger.set_blake3(
-                        &entry.udid,
-                        &entry.device_path,
-                        &entry.copy,
-                        &entry.blake3,
-                    )?;
+                    let key = entry.clone();
+                    ledger = on_ledger(ledger, move |l| {
+                        l.set_blake3(&key.udid, &key.device_path, &key.copy, &key.blake3)
+                            .map(drop)
+                    })
+                    .await?;
                 }
                 report.repaired += 1;
                 if kept_as.is_some() {
@@ -599,14 +614,33 @@ pub async fn repair(
     Ok(report)
 }
 
-/// One file: `Ok(Ok(kept_as))` repaired, `Ok(Err(reason))` not repaired, `Err` stops the run.
+/// A repaired file: where the replaced copy was kept, and its new DEST path if it moved.
+struct Repaired {
+    kept_as: Option<String>,
+    moved_to: Option<String>,
+}
+
+/// Runs `f` on the ledger off the async runtime (SQLite writes block) and hands the ledger back.
+async fn on_ledger<E>(
+    mut ledger: Ledger,
+    f: impl FnOnce(&mut Ledger) -> Result<(), E> + Send + 'static,
+) -> Result<Ledger, VerifyError>
+where
+    E: Into<VerifyError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(&mut ledger).map(|()| ledger))
+        .await
+        .map_err(internal)?
+        .map_err(Into::into)
+}
+
+/// One file: `Ok(Ok(_))` repaired, `Ok(Err(reason))` not repaired, `Err` stops the run.
 async fn repair_one(
     client: &AfcClient,
     destination: &Destination,
-    ledger: &mut Ledger,
     entry: &Entry,
     run_dir: &str,
-) -> Result<Result<Option<String>, String>, VerifyError> {
+) -> Result<Result<Repaired, String>, VerifyError> {
     let rel = match RelPath::parse(&entry.dest_path) {
         Ok(r) => r,
         Err(e) => return Ok(Err(format!("the ledger's path is not valid: {e}"))),
@@ -708,12 +742,10 @@ async fn repair_one(
     .map_err(internal)??;
     let (committed, replaced) = placed;
     let new_path = committed.rel.to_string();
-    // A missing file whose name was taken meanwhile gets a suffix (or matched an identical
-    // file already there): the ledger follows it.
-    if new_path != entry.dest_path {
-        ledger.relocate(&entry.udid, &entry.device_path, &entry.copy, &new_path)?;
-    }
-    Ok(Ok(replaced.then_some(aside_rel)))
+    Ok(Ok(Repaired {
+        kept_as: replaced.then_some(aside_rel),
+        moved_to: (new_path != entry.dest_path).then_some(new_path),
+    }))
 }
 
 #[cfg(test)]
