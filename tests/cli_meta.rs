@@ -145,3 +145,31 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// `iphone-import ls -R | head` closes the pipe before ls has said everything: ls stops quietly
+/// with exit 0 (as ripgrep does), neither panicking nor reporting an error. The pipe's reading
+/// end is closed before the child writes anything, so its first write meets a closed pipe.
+#[test]
+fn a_reader_that_goes_away_ends_listings_quietly_with_exit_0() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["--demo", "ls", "-R", "/DCIM"][..],
+        &["--demo", "albums"][..],
+        &["--demo", "info"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+            .args(args)
+            .stdout(writer)
+            .env("HOME", home.path())
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

@@ -8,6 +8,7 @@ use super::args::{GlobalArgs, JsonArgs};
 use super::exit;
 use super::pull::default_cache_dir;
 use super::session::PhoneSession;
+use super::stdout::outln;
 use crate::afc::AfcClient;
 use crate::library::albums::{AlbumLine, album_lines, shown};
 use crate::library::{self, Inventory, InventoryOptions};
@@ -43,14 +44,14 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     }
     let lines = album_lines(&inventory);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "albums": lines }))?
-        );
+        )?;
         return Ok(exit::OK);
     }
     if lines.is_empty() {
-        println!("No albums on this phone.");
+        outln!("No albums on this phone.")?;
         return Ok(exit::OK);
     }
     let label = |l: &AlbumLine| {
@@ -62,11 +63,11 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     };
     // Display columns, not chars: 東京 and 🌋 are two columns wide each.
     let width = lines.iter().map(|l| label(l).width()).max().unwrap_or(0);
-    println!(
+    outln!(
         "{} album{} on this phone:",
         lines.len(),
         plural(lines.len())
-    );
+    )?;
     for l in &lines {
         let name = label(l);
         let pad = " ".repeat(width.saturating_sub(name.width()));
@@ -87,11 +88,11 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
         } else {
             format!(" ({})", extra.join(", "))
         };
-        println!("  {name}{pad}  {} item{}{extra}", l.items, plural(l.items));
+        outln!("  {name}{pad}  {} item{}{extra}", l.items, plural(l.items))?;
     }
-    println!(
+    outln!(
         "Copy one with `iphone-import pull DEST --album NAME` (the title, the full path, or the id that `albums --json` lists)."
-    );
+    )?;
     Ok(exit::OK)
 }
 

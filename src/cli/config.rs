@@ -10,6 +10,7 @@ use clap::parser::ValueSource;
 use serde::Serialize;
 
 use super::pull::PullArgs;
+use super::stdout::outln;
 
 /// One configurable key: its name in the file, its clap argument id, and its kind.
 struct Key {
@@ -341,12 +342,12 @@ pub fn run(json: bool) -> anyhow::Result<u8> {
             "file_exists": path.as_ref().is_some_and(|p| p.exists()),
             "settings": settings,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         match &path {
-            Some(p) if p.exists() => println!("config file: {}", p.display()),
-            Some(p) => println!("config file: {} (not present)", p.display()),
-            None => println!("config file: none (no config directory)"),
+            Some(p) if p.exists() => outln!("config file: {}", p.display())?,
+            Some(p) => outln!("config file: {} (not present)", p.display())?,
+            None => outln!("config file: none (no config directory)")?,
         }
         for s in &settings {
             let source = match s.source {
@@ -355,11 +356,11 @@ pub fn run(json: bool) -> anyhow::Result<u8> {
                 Source::Env => format!("env {}", s.env),
                 Source::Flag => "flag".to_string(),
             };
-            println!(
+            outln!(
                 "{:<16} {:<40} ({source})",
                 s.key,
                 s.value.as_deref().unwrap_or("(not set)")
-            );
+            )?;
         }
     }
     Ok(super::exit::OK)

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::args::{DevicesArgs, GlobalArgs};
+use super::stdout::outln;
 use super::{exit, session};
 use crate::usbmux::transport::Transport;
 use crate::usbmux::usb::{self, UsbEvent};
@@ -35,18 +36,18 @@ pub async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> 
     let devices = reach.transport.list().await?;
     if args.json {
         let rows: Vec<DeviceJson> = devices.iter().map(to_json).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else if devices.is_empty() {
-        println!("No iPhone or iPad found. Connect it with a USB cable and unlock it.");
+        outln!("No iPhone or iPad found. Connect it with a USB cable and unlock it.")?;
     } else {
         for d in &devices {
-            println!(
+            outln!(
                 "{}  product 0x{:04x}  {}  via {}",
                 for_terminal(&d.udid),
                 d.product_id,
                 speed_text(d.connection_speed),
                 transport_text(d.transport)
-            );
+            )?;
         }
     }
     Ok(if devices.is_empty() {

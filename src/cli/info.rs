@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::args::{GlobalArgs, JsonArgs};
 use super::exit;
 use super::session::PhoneSession;
+use super::stdout::{out, outln};
 use crate::untrusted::text::for_terminal;
 
 #[derive(Debug, Serialize)]
@@ -54,10 +55,10 @@ pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     };
     session.close().await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        outln!("{}", serde_json::to_string_pretty(&info)?)?;
         return Ok(exit::OK);
     }
-    print!("{}", render_text(&info));
+    out!("{}", render_text(&info))?;
     Ok(exit::OK)
 }
 

@@ -11,6 +11,7 @@ use super::args::{GlobalArgs, LsArgs};
 use super::exit;
 use super::info::human_bytes;
 use super::session::PhoneSession;
+use super::stdout::{StdoutError, outln};
 use crate::afc::{AfcClient, FileInfo, FileKind};
 
 /// Stats issued at once while listing (AFC requests pipeline on one connection).
@@ -31,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<u8> {
     let root = normalise(&args.path);
     let info = afc.stat(&root).await?;
     if info.st_ifmt != FileKind::Directory {
-        print_entry(&root, &info, args);
+        print_entry(&root, &info, args)?;
         return Ok(exit::OK);
     }
     let mut queue = VecDeque::from([root]);
@@ -44,13 +45,13 @@ pub async fn run(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<u8> {
             for (path, info) in chunk.iter().zip(infos) {
                 match info {
                     Some(Ok(info)) => {
-                        print_entry(path, &info, args);
+                        print_entry(path, &info, args)?;
                         if args.recursive && info.st_ifmt == FileKind::Directory {
                             queue.push_back(path.clone());
                         }
                     }
                     Some(Err(e)) => eprintln!("{}: {e}", path_for_terminal(path)),
-                    None => println!("{}", path_for_terminal(path)),
+                    None => outln!("{}", path_for_terminal(path))?,
                 }
             }
         }
@@ -70,7 +71,7 @@ async fn stat_all(
     join_all(paths.iter().map(|p| async move { Some(afc.stat(p).await) })).await
 }
 
-fn print_entry(path: &str, info: &FileInfo, args: &LsArgs) {
+fn print_entry(path: &str, info: &FileInfo, args: &LsArgs) -> Result<(), StdoutError> {
     let kind = match info.st_ifmt {
         FileKind::Directory => "dir",
         FileKind::Regular => "file",
@@ -85,7 +86,7 @@ fn print_entry(path: &str, info: &FileInfo, args: &LsArgs) {
             mtime_ns: info.st_mtime_ns,
         };
         if let Ok(line) = serde_json::to_string(&entry) {
-            println!("{line}");
+            outln!("{line}")?;
         }
     } else if args.long {
         let when = DateTime::from_timestamp_nanos(info.st_mtime_ns as i64).with_timezone(&Local);
@@ -95,15 +96,16 @@ fn print_entry(path: &str, info: &FileInfo, args: &LsArgs) {
             human_bytes(info.st_size)
         };
         let suffix = if kind == "dir" { "/" } else { "" };
-        println!(
+        outln!(
             "{size:>10}  {}  {}{suffix}",
             when.format("%Y-%m-%d %H:%M"),
             path_for_terminal(path)
-        );
+        )?;
     } else {
         let suffix = if kind == "dir" { "/" } else { "" };
-        println!("{}{suffix}", path_for_terminal(path));
+        outln!("{}{suffix}", path_for_terminal(path))?;
     }
+    Ok(())
 }
 
 /// Media-root-relative paths always start with one slash, never end with one.

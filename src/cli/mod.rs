@@ -14,6 +14,7 @@ pub mod pull;
 mod report_html;
 mod session;
 mod status;
+mod stdout;
 pub mod verify;
 mod watch;
 
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, &matches)) {
         Ok(code) => exit::code(code),
+        Err(err) if stdout::is_broken_pipe(&err) => exit::code(exit::OK),
         Err(err) => {
             eprintln!("error: {}", error_text(&err));
             exit::code(session::exit_code_for(&err))
