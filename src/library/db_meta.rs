@@ -6,13 +6,15 @@
 //!   ZADDITIONALASSETATTRIBUTES.ZASSETDESCRIPTION (or ZASSETDESCRIPTION.ZASSETATTRIBUTES);
 //! - keywords: ZKEYWORD.ZTITLE joined to the attributes row by `Z_1KEYWORDS`
 //!   (`Z_1ASSETATTRIBUTES`, `Z_<n>KEYWORDS`; the numbers vary by version, so found by shape);
-//! - location: ZLATITUDE / ZLONGITUDE on the asset table, -180.0 meaning "none".
+//! - location: ZLATITUDE / ZLONGITUDE on the asset table, -180.0 meaning "none";
+//! - named people and their face regions: ZPERSON and ZDETECTEDFACE (see `db_people`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::db_people::{Frame, People, read_people};
 use super::photos_db::{Corrupt, Schema, col, for_rows, int, text};
 
 /// Keywords kept per asset: far above what a person types, low enough to bound memory.
@@ -31,6 +33,8 @@ pub struct AssetMeta {
     pub original_filename: Option<String>,
     /// A screenshot (ZKINDSUBTYPE 10).
     pub screenshot: bool,
+    /// Named people and where their faces are.
+    pub people: People,
 }
 
 /// A latitude/longitude pair that means a place (-180.0 is "no location"; garbage is none).
@@ -78,25 +82,51 @@ pub(super) fn read_meta(
 ) -> Result<HashMap<i64, AssetMeta>, Corrupt> {
     let mut out: HashMap<i64, AssetMeta> = HashMap::new();
     let t = schema.asset_table.as_str();
-    if schema.has(t, "ZLATITUDE") && schema.has(t, "ZLONGITUDE") {
-        let sql = format!("SELECT Z_PK, ZLATITUDE, ZLONGITUDE FROM {t}");
+    let mut frames: HashMap<i64, Frame> = HashMap::new();
+    if schema.has(t, "Z_PK") {
+        let c = |name| col(schema, t, "a", name);
+        let sql = format!(
+            "SELECT a.Z_PK, {}, {}, {}, {}, {}, {}, {} FROM {t} a",
+            c("ZLATITUDE"),
+            c("ZLONGITUDE"),
+            c("ZWIDTH"),
+            c("ZHEIGHT"),
+            c("ZORIENTATION"),
+            c("ZHASADJUSTMENTS"),
+            c("ZADJUSTMENTSSTATE"),
+        );
         for_rows(conn, &sql, |r| {
-            if let Some(pk) = int(r.get_ref(0)?) {
-                let (lat, lon) = (real(r.get_ref(1)?), real(r.get_ref(2)?));
-                if let Some(loc) = location(lat, lon) {
-                    out.entry(pk).or_default().location = Some(loc);
-                }
+            let Some(pk) = int(r.get_ref(0)?) else {
+                return Ok(());
+            };
+            let (lat, lon) = (real(r.get_ref(1)?), real(r.get_ref(2)?));
+            if let Some(loc) = location(lat, lon) {
+                out.entry(pk).or_default().location = Some(loc);
             }
+            // Edited: ZHASADJUSTMENTS, or ZADJUSTMENTSSTATE > 0 where that flag is gone (iOS 18).
+            let positive = |i| int(r.get_ref(i).ok()?).map(|v| v > 0);
+            frames.insert(
+                pk,
+                Frame {
+                    width: int(r.get_ref(3)?),
+                    height: int(r.get_ref(4)?),
+                    orientation: int(r.get_ref(5)?),
+                    edited: positive(6).or(positive(7)).unwrap_or(false),
+                },
+            );
             Ok(())
         })?;
     }
     let attrs = read_attributes(conn, schema, &mut out)?;
     read_captions(conn, schema, &attrs, &mut out)?;
     read_keywords(conn, schema, &attrs, &mut out)?;
+    for (pk, people) in read_people(conn, schema, &frames)? {
+        out.entry(pk).or_default().people = people;
+    }
     Ok(out)
 }
 
-fn real(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
+pub(super) fn real(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
     match v {
         rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
         rusqlite::types::ValueRef::Real(f) if f.is_finite() => Some(f),
