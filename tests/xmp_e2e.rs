@@ -220,6 +220,17 @@ fn check_people(a: &AssetTruth, x: &Value) {
 fn check(a: &AssetTruth, truth: &LibraryTruth, x: &Value) {
     let id = &a.filename;
     check_people(a, x);
+    // The simulated phone records each file's own name as the original name.
+    assert_eq!(
+        x["XMP:PreservedFileName"].as_str(),
+        Some(a.filename.as_str()),
+        "{id}"
+    );
+    assert_eq!(
+        x["XMP:LivePhotoContentIdentifier"].as_str(),
+        a.content_identifier.as_deref(),
+        "{id} Live Photo id"
+    );
     let rating = x["XMP:Rating"].as_i64();
     assert_eq!(rating, a.favorite.then_some(5), "{id} rating");
     assert_eq!(
@@ -358,6 +369,27 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
         )
         .unwrap();
     assert_eq!(n, 1);
+    // …and the original name and the Live Photo id change on two others: their sidecars follow.
+    let others: Vec<&AssetTruth> = truth
+        .assets
+        .iter()
+        .filter(|a| a.uuid != target.uuid && !a.in_wal_only && paths.contains_key(&a.uuid))
+        .filter(|a| a.content_identifier.is_some())
+        .take(2)
+        .collect();
+    let renamed = db
+        .execute(
+            "UPDATE ZADDITIONALASSETATTRIBUTES SET ZORIGINALFILENAME = 'Holiday.HEIC' WHERE ZASSET = ?1",
+            [others[0].z_pk],
+        )
+        .unwrap();
+    let repaired = db
+        .execute(
+            &format!("UPDATE {table} SET ZMEDIAGROUPUUID = 'NEW-PAIR-ID' WHERE Z_PK = ?1"),
+            [others[1].z_pk],
+        )
+        .unwrap();
+    assert_eq!((renamed, repaired), (1, 1));
     drop(db);
     let before = std::fs::metadata(&paths[&target.uuid]).unwrap().len();
     let third = run(
@@ -368,8 +400,8 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     )
     .await;
     assert_eq!(third.files_copied, 0, "the original is not copied again");
-    assert_eq!(third.sidecars.updated, 1);
-    assert_eq!(third.sidecars.unchanged, paths.len() as u64 - 1);
+    assert_eq!(third.sidecars.updated, 3);
+    assert_eq!(third.sidecars.unchanged, paths.len() as u64 - 3);
     assert_ne!(
         std::fs::metadata(&paths[&target.uuid]).unwrap().len(),
         before
@@ -377,6 +409,14 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     let read = read_back(&[&paths[&target.uuid]]);
     let x = read.values().next().unwrap();
     assert_eq!(x["XMP:Rating"].as_i64(), Some(5));
+    let read = read_back(&[&paths[&others[0].uuid], &paths[&others[1].uuid]]);
+    let x = &read[&paths[&others[0].uuid]];
+    assert_eq!(x["XMP:PreservedFileName"].as_str(), Some("Holiday.HEIC"));
+    let x = &read[&paths[&others[1].uuid]];
+    assert_eq!(
+        x["XMP:LivePhotoContentIdentifier"].as_str(),
+        Some("NEW-PAIR-ID")
+    );
 }
 
 /// `{kind}` and `{favorite}` sort by what Photos knows: Live Photos (both halves), screenshots,
@@ -418,7 +458,7 @@ async fn kind_and_favorite_layout_variables() {
 }
 
 /// Every Photos.sqlite shape (iOS 13 … 26): the inventory carries the truth's title, caption,
-/// keywords, place and named people for every asset (the keyword join is found by shape,
+/// keywords, place, named people, original name and Live Photo id for every asset (the keyword join is found by shape,
 /// whatever its number; faces by ZASSET/ZPERSON or ZASSETFORFACE/ZPERSONFORFACE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descriptions_are_read_from_every_schema_shape() {
@@ -451,6 +491,12 @@ async fn descriptions_are_read_from_every_schema_shape() {
             names.sort();
             names.dedup();
             assert_eq!(m.people.names, names, "{shape:?} {}", a.filename);
+            assert_eq!(
+                m.live_photo_id, a.content_identifier,
+                "{shape:?} {}",
+                a.filename
+            );
+            assert_eq!(m.original_filename.as_deref(), Some(a.filename.as_str()));
             let regions = if a.edited { 0 } else { a.meta.people.len() };
             assert_eq!(m.people.regions.len(), regions, "{shape:?} {}", a.filename);
             for (got, want) in m.people.regions.iter().zip(&a.meta.people) {

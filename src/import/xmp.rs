@@ -1,5 +1,6 @@
 //! XMP sidecars: what the person put into Apple Photos (favourite, title, caption, keywords,
-//! albums, named people and their faces, place, capture date) as an `.xmp` file that digiKam, darktable, Immich, PhotoPrism
+//! albums, named people and their faces, place, capture date, original file name, Live Photo
+//! pairing id) as an `.xmp` file that digiKam, darktable, Immich, PhotoPrism
 //! and Shotwell read next to the photo or video.
 //!
 //! Rendered with quick-xml (already in the build through `plist`), which escapes text and
@@ -223,6 +224,12 @@ pub fn render(asset: &Asset) -> Vec<u8> {
     if let Some(name) = &m.original_filename {
         d.push_attribute(("xmpMM:PreservedFileName", clean(name).as_ref()));
     }
+    if let Some(id) = &m.live_photo_id {
+        d.push_attribute((
+            "iphoneimport:LivePhotoContentIdentifier",
+            clean(id).as_ref(),
+        ));
+    }
     ev(&mut w, Event::Start(d));
     let one = |s: &Option<String>| s.iter().cloned().collect::<Vec<_>>();
     list(&mut w, "dc:title", "rdf:Alt", &one(&m.title), true);
@@ -290,7 +297,8 @@ mod tests {
                 caption: Some("Steam \"rising\"".into()),
                 keywords: vec!["water".into()],
                 location: Some((64.31, -20.3)),
-                original_filename: None,
+                original_filename: Some("IMG_0001.HEIC".into()),
+                live_photo_id: Some("0A1B-LIVE".into()),
                 screenshot: false,
                 people: People {
                     names: vec!["Ana".into(), "Jón <J>".into()],
@@ -341,12 +349,15 @@ mod tests {
         assert!(xml.contains(r#"mwg-rs:Name="Jón &lt;J&gt;" mwg-rs:Type="Face""#));
         assert!(xml.contains(r#"stArea:x="0.500000" stArea:y="0.250000""#));
         assert!(xml.contains(r#"stDim:w="4032" stDim:h="3024""#));
+        assert!(xml.contains(r#"xmpMM:PreservedFileName="IMG_0001.HEIC""#));
+        assert!(xml.contains(r#"iphoneimport:LivePhotoContentIdentifier="0A1B-LIVE""#));
         let mut plain = asset();
         plain.favorite = false;
         plain.meta = AssetMeta::default();
         let xml = String::from_utf8(render(&plain)).unwrap();
         assert!(!xml.contains("Rating") && !xml.contains("GPS") && !xml.contains("dc:title"));
         assert!(!xml.contains("<mwg-rs:") && !xml.contains("<Iptc4xmpExt:"));
+        assert!(!xml.contains("PreservedFileName") && !xml.contains("LivePhotoContent"));
         assert_eq!(render(&plain), render(&plain), "same facts, same bytes");
     }
 }
