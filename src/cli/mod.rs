@@ -15,6 +15,7 @@ mod report_html;
 mod session;
 mod status;
 pub mod verify;
+mod verify_html;
 mod watch;
 
 use std::process::ExitCode;
