@@ -65,6 +65,17 @@ fn chromium(tmp: &Path, extra: &[String], page: &Path) -> Output {
         .expect("run chromium")
 }
 
+/// The page's DOM after Chromium loaded it (and ran its script).
+fn dump_dom(tmp: &Path, page: &Path) -> String {
+    let dom = chromium(tmp, &["--dump-dom".into()], page);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    String::from_utf8(dom.stdout).unwrap()
+}
+
 fn at_risk(a: &AssetTruth) -> [bool; 4] {
     [
         a.original_missing,
@@ -135,13 +146,7 @@ fn status_html_renders_in_a_browser_with_counts_and_thumbnails() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let dom = chromium(tmp.path(), &["--dump-dom".into()], &page);
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8(dom.stdout).unwrap();
+    let dom = dump_dom(tmp.path(), &page);
     for (id, n) in ids.iter().zip(&expected) {
         assert_eq!(section_count(&dom, id), *n, "{id} after load");
     }
@@ -174,4 +179,108 @@ fn status_html_renders_in_a_browser_with_counts_and_thumbnails() {
     let step = info.color_type.samples();
     let colours: HashSet<&[u8]> = buf[..info.buffer_size()].chunks(step).collect();
     assert!(colours.len() > 50, "{} colours", colours.len());
+}
+
+/// The summary line of `verify --json`.
+fn verify_summary(stdout: &[u8]) -> serde_json::Value {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .expect("a summary line")
+}
+
+/// Files under DEST that `pull` wrote (the ledger's folder left out), sorted.
+fn archived_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().is_some_and(|n| n == ".iphone-import") {
+            continue;
+        }
+        if p.is_dir() {
+            archived_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+}
+
+/// `verify DEST --html FILE` after a partial pull and two damaged files: the page's sections
+/// count what `verify --json` of the same run counts (missing, damaged, only on the phone), in a
+/// real browser too, and its verdict is the exit code's.
+#[test]
+fn verify_html_shows_damaged_missing_and_at_risk_in_a_browser() {
+    let home = PeerHome::new();
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("dest");
+    let d = dest.to_str().unwrap();
+    let out = import(&home, &["pull", d, "--photos-only"]);
+    assert!(out.status.code().is_some(), "pull ran");
+    let mut files = Vec::new();
+    archived_files(&dest, &mut files);
+    assert!(files.len() > 2, "{files:?}");
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .and_then(|f| f.set_len(1))
+        .unwrap();
+
+    let page = work.path().join("verify.html");
+    let out = import(
+        &home,
+        &["verify", d, "--json", "--html", page.to_str().unwrap()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "damaged: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = verify_summary(&out.stdout);
+    let expected = [
+        ("missing", summary["archive"]["missing"].as_u64().unwrap()),
+        (
+            "damaged",
+            summary["archive"]["size_changed"].as_u64().unwrap(),
+        ),
+        ("at-risk", summary["phone"]["at_risk"].as_u64().unwrap()),
+    ];
+    assert_eq!(expected[0].1, 1);
+    assert_eq!(expected[1].1, 1);
+    assert!(expected[2].1 > 0, "videos were not pulled");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.to_lowercase().contains("http:") && !html.to_lowercase().contains("https:"));
+    for (id, n) in expected {
+        assert_eq!(section_count(&html, id) as u64, n, "{id}");
+    }
+    assert!(html.contains(r#"data-status="damaged""#));
+
+    let Some(_) = common::peer("chromium") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dom = dump_dom(tmp.path(), &page);
+    for (id, n) in expected {
+        assert_eq!(section_count(&dom, id) as u64, n, "{id} after load");
+    }
+    // One row per problem (fewer than the 500 a section lists), originals not copyable included.
+    let not_copyable = [
+        (
+            "icloud-only",
+            summary["phone"]["icloud_only"].as_u64().unwrap(),
+        ),
+        (
+            "original-missing",
+            summary["phone"]["original_missing"].as_u64().unwrap(),
+        ),
+    ];
+    for (id, n) in not_copyable {
+        assert_eq!(section_count(&dom, id) as u64, n, "{id} after load");
+    }
+    let rows = dom.matches("<tr data-kind=").count() as u64;
+    let all: u64 = expected.iter().chain(&not_copyable).map(|(_, n)| n).sum();
+    assert_eq!(rows, all);
+    assert!(dom.contains("data-status=\"damaged\""));
 }

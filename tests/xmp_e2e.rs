@@ -160,8 +160,77 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
+/// A list tag as numbers.
+fn numbers(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap()).collect(),
+        other => vec![other.as_f64().unwrap()],
+    }
+}
+
+/// Named people: IPTC PersonInImage, and MWG face regions unless the photo was edited in Photos
+/// (its regions are placed on the edited render, the sidecar describes the original).
+fn check_people(a: &AssetTruth, x: &Value) {
+    let id = &a.filename;
+    let mut names: Vec<String> = a.meta.people.iter().map(|f| f.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(strings(&x["XMP:PersonInImage"]), names, "{id} people");
+    let faces: &[_] = if a.edited { &[] } else { &a.meta.people };
+    let got: Vec<String> = strings(&x["XMP:RegionName"]);
+    let want: Vec<&str> = faces.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(got, want, "{id} region names");
+    if faces.is_empty() {
+        return;
+    }
+    assert_eq!(strings(&x["XMP:RegionType"]), vec!["Face"; faces.len()]);
+    assert_eq!(
+        strings(&x["XMP:RegionAreaUnit"]),
+        vec!["normalized"; faces.len()]
+    );
+    assert_eq!(
+        x["XMP:RegionAppliedToDimensionsW"].as_u64(),
+        Some(a.width.into())
+    );
+    assert_eq!(
+        x["XMP:RegionAppliedToDimensionsH"].as_u64(),
+        Some(a.height.into())
+    );
+    for (tag, want) in [
+        (
+            "XMP:RegionAreaX",
+            faces.iter().map(|f| f.x_e6).collect::<Vec<_>>(),
+        ),
+        ("XMP:RegionAreaY", faces.iter().map(|f| f.y_e6).collect()),
+        ("XMP:RegionAreaW", faces.iter().map(|f| f.w_e6).collect()),
+        ("XMP:RegionAreaH", faces.iter().map(|f| f.h_e6).collect()),
+    ] {
+        let got = numbers(&x[tag]);
+        assert_eq!(got.len(), want.len(), "{id} {tag}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w as f64 / 1e6).abs() < 2e-6,
+                "{id} {tag}: {g} vs {w}e-6"
+            );
+        }
+    }
+}
+
 fn check(a: &AssetTruth, truth: &LibraryTruth, x: &Value) {
     let id = &a.filename;
+    check_people(a, x);
+    // The simulated phone records each file's own name as the original name.
+    assert_eq!(
+        x["XMP:PreservedFileName"].as_str(),
+        Some(a.filename.as_str()),
+        "{id}"
+    );
+    assert_eq!(
+        x["XMP:LivePhotoContentIdentifier"].as_str(),
+        a.content_identifier.as_deref(),
+        "{id} Live Photo id"
+    );
     let rating = x["XMP:Rating"].as_i64();
     assert_eq!(rating, a.favorite.then_some(5), "{id} rating");
     assert_eq!(
@@ -264,11 +333,12 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
 
     let all: Vec<&PathBuf> = paths.values().collect();
     let read = read_back(&all);
-    let mut described = 0;
+    let (mut described, mut with_regions) = (0, 0);
     for a in &truth.assets {
         let Some(p) = paths.get(&a.uuid) else {
             continue;
         };
+        with_regions += usize::from(!a.edited && !a.meta.people.is_empty());
         let x = read
             .get(p)
             .unwrap_or_else(|| panic!("exiftool did not read {p:?}"));
@@ -278,6 +348,10 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     assert!(
         described >= 10,
         "the generator describes assets ({described})"
+    );
+    assert!(
+        with_regions >= 5,
+        "sidecars with face regions: {with_regions}"
     );
 
     // The person marks one more favourite on the phone: only that sidecar changes.
@@ -295,6 +369,27 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
         )
         .unwrap();
     assert_eq!(n, 1);
+    // …and the original name and the Live Photo id change on two others: their sidecars follow.
+    let others: Vec<&AssetTruth> = truth
+        .assets
+        .iter()
+        .filter(|a| a.uuid != target.uuid && !a.in_wal_only && paths.contains_key(&a.uuid))
+        .filter(|a| a.content_identifier.is_some())
+        .take(2)
+        .collect();
+    let renamed = db
+        .execute(
+            "UPDATE ZADDITIONALASSETATTRIBUTES SET ZORIGINALFILENAME = 'Holiday.HEIC' WHERE ZASSET = ?1",
+            [others[0].z_pk],
+        )
+        .unwrap();
+    let repaired = db
+        .execute(
+            &format!("UPDATE {table} SET ZMEDIAGROUPUUID = 'NEW-PAIR-ID' WHERE Z_PK = ?1"),
+            [others[1].z_pk],
+        )
+        .unwrap();
+    assert_eq!((renamed, repaired), (1, 1));
     drop(db);
     let before = std::fs::metadata(&paths[&target.uuid]).unwrap().len();
     let third = run(
@@ -305,8 +400,8 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     )
     .await;
     assert_eq!(third.files_copied, 0, "the original is not copied again");
-    assert_eq!(third.sidecars.updated, 1);
-    assert_eq!(third.sidecars.unchanged, paths.len() as u64 - 1);
+    assert_eq!(third.sidecars.updated, 3);
+    assert_eq!(third.sidecars.unchanged, paths.len() as u64 - 3);
     assert_ne!(
         std::fs::metadata(&paths[&target.uuid]).unwrap().len(),
         before
@@ -314,6 +409,14 @@ async fn sidecars_hold_the_truth_and_follow_changes() {
     let read = read_back(&[&paths[&target.uuid]]);
     let x = read.values().next().unwrap();
     assert_eq!(x["XMP:Rating"].as_i64(), Some(5));
+    let read = read_back(&[&paths[&others[0].uuid], &paths[&others[1].uuid]]);
+    let x = &read[&paths[&others[0].uuid]];
+    assert_eq!(x["XMP:PreservedFileName"].as_str(), Some("Holiday.HEIC"));
+    let x = &read[&paths[&others[1].uuid]];
+    assert_eq!(
+        x["XMP:LivePhotoContentIdentifier"].as_str(),
+        Some("NEW-PAIR-ID")
+    );
 }
 
 /// `{kind}` and `{favorite}` sort by what Photos knows: Live Photos (both halves), screenshots,
@@ -355,7 +458,8 @@ async fn kind_and_favorite_layout_variables() {
 }
 
 /// Every Photos.sqlite shape (iOS 13 … 26): the inventory carries the truth's title, caption,
-/// keywords and place for every asset (the keyword join is found by shape, whatever its number).
+/// keywords, place, named people, original name and Live Photo id for every asset (the keyword join is found by shape,
+/// whatever its number; faces by ZASSET/ZPERSON or ZASSETFORFACE/ZPERSONFORFACE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descriptions_are_read_from_every_schema_shape() {
     use iphone_import::mock::library::SchemaShape;
@@ -369,7 +473,7 @@ async fn descriptions_are_read_from_every_schema_shape() {
         let truth = library::generate(&root, &opts).unwrap();
         let srv = AfcServer::new(root.clone(), Profile::none(), Faults::none()).unwrap();
         let found = assets(&srv, &tmp.path().join("c")).await;
-        let mut described = 0;
+        let (mut described, mut people) = (0, 0);
         for a in &truth.assets {
             let Some(got) = found.iter().find(|x| x.uuid.as_deref() == Some(&a.uuid)) else {
                 continue;
@@ -383,8 +487,27 @@ async fn descriptions_are_read_from_every_schema_shape() {
                 .location_e6
                 .map(|(la, lo)| (la as f64 / 1e6, lo as f64 / 1e6));
             assert_eq!(m.location, want, "{shape:?} {}", a.filename);
+            let mut names: Vec<String> = a.meta.people.iter().map(|f| f.name.clone()).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(m.people.names, names, "{shape:?} {}", a.filename);
+            assert_eq!(
+                m.live_photo_id, a.content_identifier,
+                "{shape:?} {}",
+                a.filename
+            );
+            assert_eq!(m.original_filename.as_deref(), Some(a.filename.as_str()));
+            let regions = if a.edited { 0 } else { a.meta.people.len() };
+            assert_eq!(m.people.regions.len(), regions, "{shape:?} {}", a.filename);
+            for (got, want) in m.people.regions.iter().zip(&a.meta.people) {
+                assert_eq!(got.name, want.name);
+                assert!((got.x - want.x_e6 as f64 / 1e6).abs() < 1e-6, "{shape:?}");
+                assert!((got.h - want.h_e6 as f64 / 1e6).abs() < 1e-6, "{shape:?}");
+            }
             described += usize::from(a.meta != Default::default());
+            people += usize::from(!a.meta.people.is_empty());
         }
         assert!(described >= 10, "{shape:?}: {described} described assets");
+        assert!(people >= 5, "{shape:?}: {people} assets with people");
     }
 }

@@ -16,6 +16,7 @@ mod session;
 mod status;
 mod stdout;
 pub mod verify;
+mod verify_html;
 mod watch;
 
 use std::process::ExitCode;

@@ -64,7 +64,8 @@ impl Risk {
         }
     }
 
-    fn advice(self) -> &'static str {
+    /// What the person can do about it (HTML).
+    pub(super) fn advice(self) -> &'static str {
         match self {
             Risk::Missing => {
                 "The original is neither on this phone nor in iCloud: nothing can copy it. Look for it in a backup or on the computer or device it came from."
@@ -187,8 +188,10 @@ h2{font-size:19px;margin:0}
 section{background:#fff;border-radius:12px;padding:18px 20px;margin-bottom:18px}
 section header{display:flex;align-items:baseline;gap:12px;margin-bottom:6px}
 .count{font-weight:600;color:#fff;border-radius:10px;padding:1px 10px;font-size:14px}
-#missing .count{background:#ff3b30}#only-on-phone .count{background:#ff9f0a}
+#missing .count,#damaged .count,#original-missing .count{background:#ff3b30}
+#only-on-phone .count,#at-risk .count{background:#ff9f0a}
 #recently-deleted .count{background:#af52de}#icloud-only .count{background:#0a84ff}
+table{border-collapse:collapse;width:100%;font-size:13px}td,th{text-align:left;padding:4px 8px;border-top:1px solid #e5e5ea;overflow-wrap:anywhere}
 section p{margin:4px 0 12px;color:#3a3a3c}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:12px}
 figure{margin:0;font-size:12px;color:#3a3a3c;overflow-wrap:anywhere}
@@ -212,13 +215,7 @@ const SCRIPT: &str = "addEventListener('load',()=>{for(const i of document.image
 pub fn render(p: &Page) -> String {
     let mut h = String::new();
     let name = p.phone.name.map_or_else(|| "iPhone".to_string(), esc);
-    let _ = writeln!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{name} — photo backup status</title><style>{STYLE}</style></head>\n<body><main>"
-    );
+    head(&mut h, &format!("{name} — photo backup status"));
     let unknown = |v: Option<&str>| v.map_or_else(|| "unknown".to_string(), esc);
     let _ = writeln!(
         h,
@@ -238,18 +235,43 @@ pub fn render(p: &Page) -> String {
             section(&mut h, p, g);
         }
     }
-    if !p.warnings.is_empty() {
+    foot(&mut h, p.warnings);
+    h
+}
+
+/// The start of a page up to `<main>`: `title` is already HTML (escaped by the caller).
+pub(super) fn head(h: &mut String, title: &str) {
+    let _ = writeln!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head>\n<body><main>"
+    );
+}
+
+/// The warnings, if any, and the end of the page.
+pub(super) fn foot(h: &mut String, warnings: &[String]) {
+    if !warnings.is_empty() {
         h.push_str("<section class=\"warnings\"><h2>Warnings</h2><ul>");
-        for w in p.warnings {
+        for w in warnings {
             let _ = write!(h, "<li>{}</li>", esc(w));
         }
         h.push_str("</ul></section>\n");
     }
     let _ = writeln!(h, "</main><script>{SCRIPT}</script></body></html>");
-    h
 }
 
-fn card(h: &mut String, id: &str, class: &str, figure: &str, text: &str) {
+/// A section's opening: `id` (also `data-risk`), title, and the count of its items.
+pub(super) fn section_start(h: &mut String, id: &str, title: &str, n: u64) {
+    let _ = writeln!(
+        h,
+        "<section id=\"{id}\" data-risk=\"{id}\" data-count=\"{n}\"><header><h2>{title}</h2><span class=\"count\">{}</span></header>",
+        items(usize::try_from(n).unwrap_or(usize::MAX))
+    );
+}
+
+pub(super) fn card(h: &mut String, id: &str, class: &str, figure: &str, text: &str) {
     let _ = writeln!(
         h,
         "<div class=\"card {class}\" id=\"card-{id}\"><b>{figure}</b><span>{text}</span></div>"
@@ -333,13 +355,7 @@ fn cards(h: &mut String, p: &Page) {
 /// One risk: what it means, then each item (thumbnail, name, date).
 fn section(h: &mut String, p: &Page, g: &Group) {
     let n = g.assets.len();
-    let _ = writeln!(
-        h,
-        "<section id=\"{id}\" data-risk=\"{id}\" data-count=\"{n}\"><header><h2>{}</h2><span class=\"count\">{}</span></header>",
-        g.risk.title(),
-        items(n),
-        id = g.risk.id()
-    );
+    section_start(h, g.risk.id(), g.risk.title(), n as u64);
     if n == 0 {
         h.push_str("<p>None.</p></section>\n");
         return;

@@ -13,6 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::exit;
+use super::verify_html::{self, Problems, VerifyPage};
 use crate::import::deep::{self, DeepOptions, DeepReport};
 use crate::import::lock::DestLock;
 use crate::import::pull::{AfcConnector, PullDevice};
@@ -46,6 +47,10 @@ pub struct VerifyArgs {
     /// JSON lines on stdout: one per problem, then a summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write the result as one self-contained HTML page to FILE (safe, damaged, missing
+    /// from DEST, only on the phone).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Hashing threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
@@ -86,7 +91,7 @@ pub fn exit_code(archive_damaged: u64, at_risk: u64) -> u8 {
 
 /// Runs `verify`. `phone` is `None` exactly for `--offline`: then no transport is opened.
 pub async fn run_with(args: &VerifyArgs, phone: Option<VerifyPhone>) -> anyhow::Result<u8> {
-    let output = Arc::new(Output::new(args.json));
+    let output = Arc::new(Output::new(args.json, args.html.is_some()));
     let result = run_inner(args, phone, &output).await;
     output.finish_progress();
     if let Err(e) = &result
@@ -238,7 +243,7 @@ async fn run_inner(
     let damaged_left = archive.damaged() - repair_report.as_ref().map_or(0, |r| r.repaired);
     let at_risk = phone_report.as_ref().map_or(0, |p| p.at_risk);
     let code = exit_code(damaged_left, at_risk);
-    output.summary(&Summary {
+    let summary = Summary {
         dest: &args.dest,
         offline: device.is_none(),
         device: device.as_ref(),
@@ -248,7 +253,13 @@ async fn run_inner(
         repair: repair_report.as_ref(),
         damaged_left,
         code,
-    });
+    };
+    output.summary(&summary);
+    if let Some(path) = &args.html {
+        let html = output.html_page(&summary);
+        let path = path.clone();
+        blocking(move || super::report_html::write_atomically(&path, &html)).await?;
+    }
     Ok(code)
 }
 
@@ -286,10 +297,12 @@ struct Output {
     stdout: Mutex<std::io::Stdout>,
     /// Problems seen per kind, to cap the human listing.
     seen: Mutex<std::collections::HashMap<ProblemKind, u64>>,
+    /// With `--html`: the problems and warnings the page lists.
+    page: Option<Mutex<(Problems, Vec<String>)>>,
 }
 
 impl Output {
-    fn new(json: bool) -> Output {
+    fn new(json: bool, html: bool) -> Output {
         let style = if json {
             Style::Json
         } else if std::io::stderr().is_terminal() {
@@ -301,7 +314,29 @@ impl Output {
             style,
             stdout: Mutex::new(std::io::stdout()),
             seen: Mutex::new(Default::default()),
+            page: html.then(Default::default),
         }
+    }
+
+    /// The `--html` page of the run that `s` sums up.
+    fn html_page(&self, s: &Summary<'_>) -> String {
+        let collected = self.page.as_ref().and_then(|m| m.lock().ok());
+        let (empty, none) = (Problems::default(), Vec::new());
+        let (problems, warnings) = match &collected {
+            Some(c) => (&c.0, &c.1),
+            None => (&empty, &none),
+        };
+        verify_html::render(&VerifyPage {
+            dest: &s.dest.display().to_string(),
+            phone: s.device.map(|d| (d.name.as_str(), d.udid.as_str())),
+            archive: s.archive,
+            phone_report: s.phone,
+            repair: s.repair,
+            problems,
+            warnings,
+            status: s.status(),
+            now: chrono::Local::now(),
+        })
     }
 
     fn start_hashing(&self, total: u64) {
@@ -343,6 +378,9 @@ impl Output {
     }
 
     fn warning(&self, text: &str) {
+        if let Some(Ok(mut page)) = self.page.as_ref().map(Mutex::lock) {
+            page.1.push(text.to_owned());
+        }
         match &self.style {
             Style::Json => {
                 self.json_line(&serde_json::json!({"event": "warning", "message": text}));
@@ -480,6 +518,9 @@ impl Output {
 
 impl VerifyObserver for Output {
     fn problem(&self, p: &Problem) {
+        if let Some(Ok(mut page)) = self.page.as_ref().map(Mutex::lock) {
+            page.0.add(p);
+        }
         if let Style::Json = self.style {
             let mut v = serde_json::to_value(p).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {

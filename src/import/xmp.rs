@@ -1,5 +1,6 @@
 //! XMP sidecars: what the person put into Apple Photos (favourite, title, caption, keywords,
-//! albums, place, capture date) as an `.xmp` file that digiKam, darktable, Immich, PhotoPrism
+//! albums, named people and their faces, place, capture date, original file name, Live Photo
+//! pairing id) as an `.xmp` file that digiKam, darktable, Immich, PhotoPrism
 //! and Shotwell read next to the photo or video.
 //!
 //! Rendered with quick-xml (already in the build through `plist`), which escapes text and
@@ -11,6 +12,7 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use crate::library::Asset;
+use crate::library::db_people::People;
 
 /// How a sidecar is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,7 +54,9 @@ pub const HIDDEN_KEYWORD: &str = "Hidden";
 /// Root of the album tags (`Albums|Trips|Iceland 2025`).
 pub const ALBUM_ROOT: &str = "Albums";
 
-const NAMESPACES: [(&str, &str); 8] = [
+const RDF: (&str, &str) = ("xmlns:rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#");
+
+const NAMESPACES: [(&str, &str); 11] = [
     ("xmlns:xmp", "http://ns.adobe.com/xap/1.0/"),
     ("xmlns:exif", "http://ns.adobe.com/exif/1.0/"),
     ("xmlns:photoshop", "http://ns.adobe.com/photoshop/1.0/"),
@@ -60,7 +64,20 @@ const NAMESPACES: [(&str, &str); 8] = [
     ("xmlns:lr", "http://ns.adobe.com/lightroom/1.0/"),
     ("xmlns:digiKam", "http://www.digikam.org/ns/1.0/"),
     ("xmlns:xmpMM", "http://ns.adobe.com/xap/1.0/mm/"),
-    ("xmlns:rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+    // Named people: Metadata Working Group face regions and IPTC's person list.
+    (
+        "xmlns:mwg-rs",
+        "http://www.metadataworkinggroup.com/schemas/regions/",
+    ),
+    ("xmlns:stArea", "http://ns.adobe.com/xmp/sType/Area#"),
+    (
+        "xmlns:stDim",
+        "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
+    ),
+    (
+        "xmlns:Iptc4xmpExt",
+        "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    ),
 ];
 
 /// Text XML 1.0 can carry (control characters other than tab and newlines are dropped).
@@ -120,6 +137,54 @@ fn list(w: &mut W, property: &str, container: &str, items: &[String], lang: bool
     ev(w, Event::End(BytesEnd::new(property)));
 }
 
+/// A normalised coordinate, fixed precision so the same facts give the same bytes.
+fn fraction(v: f64) -> String {
+    format!("{v:.6}")
+}
+
+/// MWG face regions (`mwg-rs:Regions`), read by digiKam, Lightroom and exiftool's
+/// `RegionName` / `RegionAreaX`…: centre-based, normalised to the displayed image.
+fn regions(w: &mut W, people: &People) {
+    if people.regions.is_empty() {
+        return;
+    }
+    let ev = |w: &mut W, e: Event<'_>| w.write_event(e).expect("writing to a Vec");
+    let mut top = BytesStart::new("mwg-rs:Regions");
+    top.push_attribute(("rdf:parseType", "Resource"));
+    ev(w, Event::Start(top));
+    let (width, height) = people.dimensions;
+    let mut dims = BytesStart::new("mwg-rs:AppliedToDimensions");
+    dims.push_attribute(("stDim:w", width.to_string().as_str()));
+    dims.push_attribute(("stDim:h", height.to_string().as_str()));
+    dims.push_attribute(("stDim:unit", "pixel"));
+    ev(w, Event::Empty(dims));
+    ev(w, Event::Start(BytesStart::new("mwg-rs:RegionList")));
+    ev(w, Event::Start(BytesStart::new("rdf:Bag")));
+    for face in &people.regions {
+        ev(w, Event::Start(BytesStart::new("rdf:li")));
+        let mut d = BytesStart::new("rdf:Description");
+        d.push_attribute(("mwg-rs:Name", clean(&face.name).as_ref()));
+        d.push_attribute(("mwg-rs:Type", "Face"));
+        ev(w, Event::Start(d));
+        let mut area = BytesStart::new("mwg-rs:Area");
+        for (k, v) in [
+            ("stArea:x", face.x),
+            ("stArea:y", face.y),
+            ("stArea:w", face.w),
+            ("stArea:h", face.h),
+        ] {
+            area.push_attribute((k, fraction(v).as_str()));
+        }
+        area.push_attribute(("stArea:unit", "normalized"));
+        ev(w, Event::Empty(area));
+        ev(w, Event::End(BytesEnd::new("rdf:Description")));
+        ev(w, Event::End(BytesEnd::new("rdf:li")));
+    }
+    ev(w, Event::End(BytesEnd::new("rdf:Bag")));
+    ev(w, Event::End(BytesEnd::new("mwg-rs:RegionList")));
+    ev(w, Event::End(BytesEnd::new("mwg-rs:Regions")));
+}
+
 /// The sidecar of `asset`, as bytes. The same facts always give the same bytes (no timestamps),
 /// so a re-run can tell whether anything changed by comparing them.
 pub fn render(asset: &Asset) -> Vec<u8> {
@@ -134,12 +199,12 @@ pub fn render(asset: &Asset) -> Vec<u8> {
     meta.push_attribute(("x:xmptk", "iphone-import"));
     ev(&mut w, Event::Start(meta));
     let mut rdf = BytesStart::new("rdf:RDF");
-    rdf.push_attribute(NAMESPACES[7]);
+    rdf.push_attribute(RDF);
     ev(&mut w, Event::Start(rdf));
 
     let mut d = BytesStart::new("rdf:Description");
     d.push_attribute(("rdf:about", ""));
-    for ns in &NAMESPACES[..7] {
+    for ns in &NAMESPACES {
         d.push_attribute(*ns);
     }
     let m = &asset.meta;
@@ -158,6 +223,12 @@ pub fn render(asset: &Asset) -> Vec<u8> {
     }
     if let Some(name) = &m.original_filename {
         d.push_attribute(("xmpMM:PreservedFileName", clean(name).as_ref()));
+    }
+    if let Some(id) = &m.live_photo_id {
+        d.push_attribute((
+            "iphoneimport:LivePhotoContentIdentifier",
+            clean(id).as_ref(),
+        ));
     }
     ev(&mut w, Event::Start(d));
     let one = |s: &Option<String>| s.iter().cloned().collect::<Vec<_>>();
@@ -182,6 +253,14 @@ pub fn render(asset: &Asset) -> Vec<u8> {
         &album_tags(asset, "/"),
         false,
     );
+    list(
+        &mut w,
+        "Iptc4xmpExt:PersonInImage",
+        "rdf:Bag",
+        &m.people.names,
+        false,
+    );
+    regions(&mut w, &m.people);
     ev(&mut w, Event::End(BytesEnd::new("rdf:Description")));
     ev(&mut w, Event::End(BytesEnd::new("rdf:RDF")));
     ev(&mut w, Event::End(BytesEnd::new("x:xmpmeta")));
@@ -193,6 +272,7 @@ pub fn render(asset: &Asset) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::db_people::FaceRegion;
     use crate::library::{AssetKind, AssetMeta};
 
     fn asset() -> Asset {
@@ -217,8 +297,20 @@ mod tests {
                 caption: Some("Steam \"rising\"".into()),
                 keywords: vec!["water".into()],
                 location: Some((64.31, -20.3)),
-                original_filename: None,
+                original_filename: Some("IMG_0001.HEIC".into()),
+                live_photo_id: Some("0A1B-LIVE".into()),
                 screenshot: false,
+                people: People {
+                    names: vec!["Ana".into(), "Jón <J>".into()],
+                    regions: vec![FaceRegion {
+                        name: "Jón <J>".into(),
+                        x: 0.5,
+                        y: 0.25,
+                        w: 0.1,
+                        h: 0.125,
+                    }],
+                    dimensions: (4032, 3024),
+                },
             },
         }
     }
@@ -253,11 +345,19 @@ mod tests {
         assert!(xml.contains("<rdf:li>Albums|Trips|Iceland 2025</rdf:li>"));
         assert!(xml.contains("<rdf:li>Albums/Trips/Iceland 2025</rdf:li>"));
         assert!(xml.contains("<rdf:li>Hidden</rdf:li>"));
+        assert!(xml.contains("<rdf:li>Jón &lt;J&gt;</rdf:li>"), "{xml}");
+        assert!(xml.contains(r#"mwg-rs:Name="Jón &lt;J&gt;" mwg-rs:Type="Face""#));
+        assert!(xml.contains(r#"stArea:x="0.500000" stArea:y="0.250000""#));
+        assert!(xml.contains(r#"stDim:w="4032" stDim:h="3024""#));
+        assert!(xml.contains(r#"xmpMM:PreservedFileName="IMG_0001.HEIC""#));
+        assert!(xml.contains(r#"iphoneimport:LivePhotoContentIdentifier="0A1B-LIVE""#));
         let mut plain = asset();
         plain.favorite = false;
         plain.meta = AssetMeta::default();
         let xml = String::from_utf8(render(&plain)).unwrap();
         assert!(!xml.contains("Rating") && !xml.contains("GPS") && !xml.contains("dc:title"));
+        assert!(!xml.contains("<mwg-rs:") && !xml.contains("<Iptc4xmpExt:"));
+        assert!(!xml.contains("PreservedFileName") && !xml.contains("LivePhotoContent"));
         assert_eq!(render(&plain), render(&plain), "same facts, same bytes");
     }
 }

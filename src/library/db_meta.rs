@@ -6,13 +6,16 @@
 //!   ZADDITIONALASSETATTRIBUTES.ZASSETDESCRIPTION (or ZASSETDESCRIPTION.ZASSETATTRIBUTES);
 //! - keywords: ZKEYWORD.ZTITLE joined to the attributes row by `Z_1KEYWORDS`
 //!   (`Z_1ASSETATTRIBUTES`, `Z_<n>KEYWORDS`; the numbers vary by version, so found by shape);
-//! - location: ZLATITUDE / ZLONGITUDE on the asset table, -180.0 meaning "none".
+//! - location: ZLATITUDE / ZLONGITUDE on the asset table, -180.0 meaning "none";
+//! - Live Photo pairing id: ZMEDIAGROUPUUID on the asset table (iOS 14–26 per iLEAPP);
+//! - named people and their face regions: ZPERSON and ZDETECTEDFACE (see `db_people`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::db_people::{Frame, People, read_people};
 use super::photos_db::{Corrupt, Schema, col, for_rows, int, text};
 
 /// Keywords kept per asset: far above what a person types, low enough to bound memory.
@@ -31,6 +34,12 @@ pub struct AssetMeta {
     pub original_filename: Option<String>,
     /// A screenshot (ZKINDSUBTYPE 10).
     pub screenshot: bool,
+    /// Named people and where their faces are.
+    pub people: People,
+    /// The Live Photo pairing id (ZMEDIAGROUPUUID): the content identifier both halves carry
+    /// (exiftool's MakerNotes `MediaGroupUUID` in the photo, QuickTime `ContentIdentifier` in
+    /// the video).
+    pub live_photo_id: Option<String>,
 }
 
 /// A latitude/longitude pair that means a place (-180.0 is "no location"; garbage is none).
@@ -78,25 +87,55 @@ pub(super) fn read_meta(
 ) -> Result<HashMap<i64, AssetMeta>, Corrupt> {
     let mut out: HashMap<i64, AssetMeta> = HashMap::new();
     let t = schema.asset_table.as_str();
-    if schema.has(t, "ZLATITUDE") && schema.has(t, "ZLONGITUDE") {
-        let sql = format!("SELECT Z_PK, ZLATITUDE, ZLONGITUDE FROM {t}");
+    let mut frames: HashMap<i64, Frame> = HashMap::new();
+    if schema.has(t, "Z_PK") {
+        let c = |name| col(schema, t, "a", name);
+        let sql = format!(
+            "SELECT a.Z_PK, {}, {}, {}, {}, {}, {}, {}, {} FROM {t} a",
+            c("ZLATITUDE"),
+            c("ZLONGITUDE"),
+            c("ZWIDTH"),
+            c("ZHEIGHT"),
+            c("ZORIENTATION"),
+            c("ZHASADJUSTMENTS"),
+            c("ZADJUSTMENTSSTATE"),
+            c("ZMEDIAGROUPUUID"),
+        );
         for_rows(conn, &sql, |r| {
-            if let Some(pk) = int(r.get_ref(0)?) {
-                let (lat, lon) = (real(r.get_ref(1)?), real(r.get_ref(2)?));
-                if let Some(loc) = location(lat, lon) {
-                    out.entry(pk).or_default().location = Some(loc);
-                }
+            let Some(pk) = int(r.get_ref(0)?) else {
+                return Ok(());
+            };
+            let (lat, lon) = (real(r.get_ref(1)?), real(r.get_ref(2)?));
+            if let Some(loc) = location(lat, lon) {
+                out.entry(pk).or_default().location = Some(loc);
             }
+            if let Some(id) = words(text(r.get_ref(8)?)) {
+                out.entry(pk).or_default().live_photo_id = Some(id);
+            }
+            // Edited: ZHASADJUSTMENTS, or ZADJUSTMENTSSTATE > 0 where that flag is gone (iOS 18).
+            let positive = |i| int(r.get_ref(i).ok()?).map(|v| v > 0);
+            frames.insert(
+                pk,
+                Frame {
+                    width: int(r.get_ref(3)?),
+                    height: int(r.get_ref(4)?),
+                    orientation: int(r.get_ref(5)?),
+                    edited: positive(6).or(positive(7)).unwrap_or(false),
+                },
+            );
             Ok(())
         })?;
     }
     let attrs = read_attributes(conn, schema, &mut out)?;
     read_captions(conn, schema, &attrs, &mut out)?;
     read_keywords(conn, schema, &attrs, &mut out)?;
+    for (pk, people) in read_people(conn, schema, &frames)? {
+        out.entry(pk).or_default().people = people;
+    }
     Ok(out)
 }
 
-fn real(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
+pub(super) fn real(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
     match v {
         rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
         rusqlite::types::ValueRef::Real(f) if f.is_finite() => Some(f),
@@ -224,14 +263,16 @@ mod tests {
     fn title_caption_keywords_and_location_by_shape() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZLATITUDE FLOAT, ZLONGITUDE FLOAT);
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZLATITUDE FLOAT, ZLONGITUDE FLOAT,
+               ZMEDIAGROUPUUID VARCHAR);
              CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
                ZTITLE VARCHAR, ZORIGINALFILENAME VARCHAR, ZASSETDESCRIPTION INTEGER);
              CREATE TABLE ZASSETDESCRIPTION (Z_PK INTEGER PRIMARY KEY, ZASSETATTRIBUTES INTEGER,
                ZLONGDESCRIPTION VARCHAR);
              CREATE TABLE ZKEYWORD (Z_PK INTEGER PRIMARY KEY, ZTITLE VARCHAR);
              CREATE TABLE Z_1KEYWORDS (Z_1ASSETATTRIBUTES INTEGER, Z_38KEYWORDS INTEGER);
-             INSERT INTO ZASSET VALUES (1, 64.1466, -21.9426), (2, -180.0, -180.0), (3, 'x', NULL);
+             INSERT INTO ZASSET VALUES (1, 64.1466, -21.9426, 'C0FFEE-1'), (2, -180.0, -180.0, ' '),
+               (3, 'x', NULL, NULL);
              INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES (11, 1, ' Geysir ', 'IMG_0001.HEIC', 21),
                (12, 2, '', NULL, NULL), (13, 3, NULL, NULL, NULL);
              INSERT INTO ZASSETDESCRIPTION VALUES (21, 11, 'Steam & <sky>'), (22, 13, 'back link');
@@ -247,6 +288,7 @@ mod tests {
         assert_eq!(a.keywords, ["Iceland", "water"]);
         assert_eq!(a.location, Some((64.1466, -21.9426)));
         assert_eq!(a.original_filename.as_deref(), Some("IMG_0001.HEIC"));
+        assert_eq!(a.live_photo_id.as_deref(), Some("C0FFEE-1"));
         // -180.0, blank titles, dangling joins and garbage are simply absent.
         assert!(!meta.contains_key(&2));
         assert_eq!(meta[&3].caption.as_deref(), Some("back link"));

@@ -6,6 +6,7 @@ pub mod asset;
 mod db_albums;
 pub mod db_fetch;
 pub mod db_meta;
+pub mod db_people;
 pub mod error;
 pub mod inventory;
 pub mod names;

@@ -18,6 +18,7 @@ mod mock_files;
 mod mov;
 mod odd_files;
 pub mod optimised;
+mod people;
 mod photos_db;
 mod screenshot;
 pub mod thumbnails;
@@ -31,8 +32,8 @@ pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
 pub use optimised::OptimisedShape;
 pub use photos_db::SchemaShape;
 pub use truth::{
-    AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
-    FolderTruth, LibraryTruth, MetaTruth, Resource,
+    AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FaceTruth,
+    FileFormat, FolderTruth, LibraryTruth, MetaTruth, Resource,
 };
 
 use fill::Filler;
@@ -431,7 +432,10 @@ fn plan(rng: &mut ChaCha8Rng, opts: &LibraryOptions) -> (LibraryTruth, Vec<Recip
         assets[i].favorite = true;
     }
     for (i, a) in assets.iter_mut().enumerate() {
-        a.meta = describe(i, a.number);
+        a.meta = MetaTruth {
+            people: people::faces(a),
+            ..describe(i, a.number)
+        };
     }
     // Edits: HEIC/JPEG originals that are on the phone; every other one also gets an AAE.
     let mut editable: Vec<usize> = (0..n)

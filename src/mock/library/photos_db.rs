@@ -399,6 +399,7 @@ fn insert_asset(
         ],
     )?;
     super::describe::insert_description(conn, shape.keyword_entity(), a)?;
+    super::people::insert_faces(conn, shape, a)?;
     let cloud_state = if synced { 3 } else { 1 };
     conn.execute(
         "INSERT INTO ZCLOUDMASTER (Z_PK, Z_ENT, Z_OPT, ZCLOUDLOCALSTATE, ZCREATIONDATE, ZIMPORTDATE,
@@ -613,6 +614,7 @@ pub fn write(
     // Checkpoints only when we say so: the split between file and WAL is part of the fixture.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(&schema_sql(shape))?;
+    super::people::create_tables(&conn, shape)?;
 
     let first = truth
         .assets

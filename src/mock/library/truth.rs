@@ -131,6 +131,20 @@ pub struct MetaTruth {
     pub keywords: Vec<String>,
     /// (latitude, longitude) in millionths of a degree; None = no location (-180.0 in the db).
     pub location_e6: Option<(i64, i64)>,
+    /// Named people's faces, in database order (unnamed and trashed faces are not here).
+    #[serde(default)]
+    pub people: Vec<FaceTruth>,
+}
+
+/// A named face as an XMP sidecar should hold it: MWG area (centre, top-left origin, width and
+/// height as fractions of each side of the image) in millionths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceTruth {
+    pub name: String,
+    pub x_e6: i64,
+    pub y_e6: i64,
+    pub w_e6: i64,
+    pub h_e6: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
