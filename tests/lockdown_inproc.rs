@@ -237,11 +237,29 @@ async fn reconnect_reuses_the_saved_record_without_pairing_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn locked_phone_says_unlock() {
+async fn a_phone_locked_for_the_whole_wait_says_unlock_then_trust() {
     let fx = Fixture::new(TrustBehaviour::Locked);
-    let err = fx.pair().await.unwrap_err();
-    assert!(matches!(err, LockdownError::PasswordProtected), "{err:?}");
-    assert!(err.to_string().contains("Unlock your iPhone"));
+    let mut client = fx.connect();
+    let mut seen = Vec::new();
+    let options = PairingOptions {
+        timeout: Duration::from_millis(50),
+        ..Fixture::fast_options()
+    };
+    let err = pair_device(
+        &mut client,
+        &fx.stores,
+        &fx.udid,
+        &options,
+        |p| seen.push(p),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LockdownError::LockedAtPairing(_)), "{err:?}");
+    assert!(err.to_string().contains("Unlock it"), "{err}");
+    // It waited for the unlock (asking again) rather than failing at the first refusal.
+    assert!(fx.lockdownd.pair_requests() > 1);
+    assert_eq!(seen[0], PairingProgress::WaitingForUnlock { polls: 1 });
     assert!(
         fx.stores.find(&fx.udid).await.unwrap().is_none(),
         "nothing saved"

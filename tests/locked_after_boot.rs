@@ -1,6 +1,7 @@
 //! A paired phone that restarted and has not been unlocked since answers StartSession and
 //! StartService with PasswordProtected: the host says "Unlock your iPhone (…)", waits for the
-//! unlock (up to --trust-timeout) and goes on; a phone that ended the lockdown session
+//! unlock (up to --trust-timeout) and goes on; so does `pair` with a phone that restarted before
+//! it was ever paired; a phone that ended the lockdown session
 //! (SessionInactive) gets one new connection. In process against the simulated lockdownd, then
 //! through the command line against `iphone-mock serve` (SIGUSR2 = restart / first unlock).
 
@@ -280,6 +281,25 @@ struct Setup {
 }
 
 impl Setup {
+    /// A small library behind `iphone-mock serve`, not paired with this computer.
+    fn unpaired() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Media");
+        let library = LibraryOptions {
+            photos: 1,
+            videos: 0,
+            seed: 17,
+            ..LibraryOptions::demo()
+        };
+        generate(&root, &library).unwrap();
+        let mock = Mock::start(&root, &[]);
+        Setup {
+            dir,
+            home: PeerHome::new(),
+            mock,
+        }
+    }
+
     /// A small library behind `iphone-mock serve EXTRA…`, and this computer paired with it.
     fn paired(extra: &[&str]) -> Setup {
         let dir = tempfile::tempdir().unwrap();
@@ -319,23 +339,29 @@ impl Setup {
     }
 
     fn copied(&self) -> usize {
-        walk(&self.dir.path().join("dest"))
+        count_files(&self.dir.path().join("dest"), &|_| true)
     }
 }
 
-fn walk(dir: &Path) -> usize {
+/// `<UDID>.plist` files anywhere under `dir` (SystemConfiguration.plist is not a pairing).
+fn pair_records(dir: &Path) -> usize {
+    count_files(dir, &|p| {
+        p.extension().is_some_and(|x| x == "plist")
+            && p.file_stem().is_some_and(|n| n != "SystemConfiguration")
+    })
+}
+
+/// Files under `dir` (outside our `.iphone-import` state) that `keep` accepts.
+fn count_files(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
         .filter(|e| e.file_name() != ".iphone-import")
-        .map(|e| {
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path())
-            } else {
-                1
-            }
+        .map(|e| match e.file_type().unwrap().is_dir() {
+            true => count_files(&e.path(), keep),
+            false => usize::from(keep(&e.path())),
         })
         .sum()
 }
@@ -370,6 +396,43 @@ fn pull_still_locked_at_the_timeout_says_so() {
     );
     assert!(text.contains("--trust-timeout"), "{text}");
     assert_eq!(s.copied(), 0);
+}
+
+#[test]
+fn pair_waits_for_the_first_unlock_after_a_restart_then_pairs() {
+    let s = Setup::unpaired();
+    s.mock.toggle_lock("locked since restart");
+    let mut pair = s.import(&["pair"]).spawn().unwrap();
+    let lines = follow("pair", pair.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_line(&lines, UNLOCK_PROMPT, &mut seen);
+    s.mock.toggle_lock("unlocked");
+    assert_eq!(wait_exit(&mut pair), Some(0), "pair said: {seen:#?}");
+    // Shown once, however many times the phone refused.
+    seen.extend(lines.iter());
+    let prompts = seen.iter().filter(|l| l.contains(UNLOCK_PROMPT)).count();
+    assert_eq!(prompts, 1, "{seen:#?}");
+    // The new record works: a pull needs no further pairing.
+    let out = s.import(&["pull", &s.dest()]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(s.copied() > 0);
+}
+
+#[test]
+fn pair_with_a_phone_still_locked_at_the_timeout_says_unlock() {
+    let s = Setup::unpaired();
+    s.mock.toggle_lock("locked since restart");
+    let out = s
+        .import(&["--trust-timeout", "1", "pair"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains(UNLOCK_PROMPT), "{text}");
+    assert!(text.contains("stayed locked"), "{text}");
+    assert!(text.contains("--trust-timeout"), "{text}");
+    // Nothing was paired: the next command still has to pair.
+    assert_eq!(pair_records(s.home.path()), 0, "no pair record saved");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! runtime. If the ledger's open/migration or a file's commit ran on the runtime's only thread,
 //! that task could never run: SQLite would wait out its busy timeout and the pull would fail
 //! with "database is locked". Run on a blocking thread, they wait until the task releases it.
+//! Likewise for pair records: a record that arrives only through a task of the same runtime.
 
 use std::fs;
 use std::path::Path;
@@ -138,4 +139,43 @@ fn committing_files_to_the_ledger_does_not_block_the_runtime() {
     let dest = tmp.path().join("dest");
     drop(Ledger::open(&dest).unwrap());
     pull_while_locked(&dest);
+}
+
+/// The pair record is a FIFO here: opening it waits until a writer opens the other end, and that
+/// writer is started by a task of the same current-thread runtime. Read on the runtime's only
+/// thread, the record could never arrive; read on a blocking thread, it does.
+#[test]
+fn reading_a_pair_record_does_not_block_the_runtime() {
+    use iphone_import::lockdown::PairRecordStores;
+    const UDID: &str = "00008110-000A1B2C3D4E5F60";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lockdown");
+    fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(format!("{UDID}.plist"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let stores = PairRecordStores::new(&dir);
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let found = rt.block_on(async {
+            tokio::spawn(async move {
+                tokio::task::spawn_blocking(move || fs::write(&fifo, b"not a plist")).await
+            });
+            stores.find(UDID).await
+        });
+        let _ = done_tx.send(found.map(|r| r.is_some()).map_err(|e| e.to_string()));
+    });
+    // A hang guard, not a timing assertion: the read either finishes or never does.
+    let found = done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("reading the pair record blocked the runtime's only thread");
+    let err = found.expect_err("the bytes written were not a record");
+    assert!(err.contains("is not valid"), "{err}");
 }

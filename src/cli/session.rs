@@ -306,6 +306,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
             match e {
                 LockdownError::PasswordProtected
                 | LockdownError::LockedSinceRestart(_)
+                | LockdownError::LockedAtPairing(_)
                 | LockdownError::UserDeniedPairing
                 | LockdownError::PairingTimedOut(_)
                 | LockdownError::PairingNotAccepted { .. }

@@ -13,7 +13,7 @@ use super::error::{CertError, DeviceError, LockdownError};
 use super::messages;
 use super::records::{PairRecord, PairRecordStores, host_id_for_this_computer};
 use super::tls;
-use super::unlock::start_session_when_unlocked;
+use super::unlock::{pair_when_unlocked, start_session_when_unlocked};
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::sleep_until;
 
@@ -304,6 +304,8 @@ impl LockdownClient {
     }
 
     /// Send Pair for an existing record until the phone decides; stores the EscrowBag in it.
+    /// A locked phone (e.g. not unlocked since it restarted) cannot show the Trust alert: wait
+    /// for the unlock first (up to `options.timeout`), then for Trust (as long again).
     pub async fn pair_with_record<P, C>(
         &mut self,
         record: &mut PairRecord,
@@ -320,11 +322,15 @@ impl LockdownClient {
             record.to_pair_request_dictionary(),
             options.host_name.as_deref(),
         );
+        let mut cancel = std::pin::pin!(cancel);
+        let unlocked =
+            pair_when_unlocked(self, &request, options, &mut on_progress, cancel.as_mut()).await;
         let deadline = Instant::now() + options.timeout;
         let poll = async {
+            let mut answer = unlocked;
             let mut polls = 0u32;
             loop {
-                match self.request(request.clone()).await {
+                match answer {
                     Ok(reply) => return Ok(reply),
                     Err(LockdownError::Device {
                         error: DeviceError::PairingDialogResponsePending,
@@ -339,6 +345,7 @@ impl LockdownClient {
                     }
                     Err(e) => return Err(map_pairing_error(e)),
                 }
+                answer = self.request(request.clone()).await;
             }
         };
         let reply = tokio::select! {
@@ -520,7 +527,7 @@ fn session_tls_failure(e: LockdownError) -> LockdownError {
 }
 
 /// Refusals every request can meet, turned into their actionable errors.
-fn map_common(e: LockdownError) -> LockdownError {
+pub(super) fn map_common(e: LockdownError) -> LockdownError {
     match e {
         LockdownError::Device {
             error: DeviceError::PasswordProtected,

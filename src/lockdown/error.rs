@@ -158,6 +158,13 @@ pub enum LockdownError {
     )]
     LockedSinceRestart(Duration),
     #[error(
+        "the iPhone stayed locked for {} s, so it could not ask whether to trust this computer. \
+         Unlock it (after a restart only its passcode does) and run the command again, then tap \
+         Trust; or wait longer with --trust-timeout",
+        .0.as_secs()
+    )]
+    LockedAtPairing(Duration),
+    #[error(
         "\"Don't Trust\" was tapped on the iPhone, so it refuses this computer. To be asked again: on the iPhone open \
          Settings › General › Transfer or Reset iPhone › Reset › Reset Location & Privacy, then run `iphone-import pair` again and tap Trust"
     )]
@@ -285,6 +292,9 @@ mod tests {
         let locked = LockdownError::LockedSinceRestart(Duration::from_secs(30)).to_string();
         assert!(locked.contains("30 s") && locked.contains("not been unlocked since it restarted"));
         assert!(locked.contains("passcode") && locked.contains("--trust-timeout"));
+        let at_pair = LockdownError::LockedAtPairing(Duration::from_secs(30)).to_string();
+        assert!(at_pair.contains("30 s") && at_pair.contains("Trust"));
+        assert!(at_pair.contains("passcode") && at_pair.contains("--trust-timeout"));
         let gone = LockdownError::PairingNotAccepted {
             detail: "InvalidHostID".into(),
         }

@@ -427,13 +427,16 @@ impl DirectoryStore {
     }
 }
 
+/// Record files are read, written and fsynced on a blocking thread, never on an async worker
+/// (a slow disk or a stuck network home would stall every task sharing that worker).
 impl PairRecordSource for DirectoryStore {
     fn describe(&self) -> String {
         self.dir.display().to_string()
     }
 
     fn read<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<Option<PairRecord>, RecordError>> {
-        Box::pin(async move { self.read_sync(udid) })
+        let (store, udid) = (self.clone(), udid.to_string());
+        Box::pin(off_runtime(move || store.read_sync(&udid)))
     }
 
     fn save<'a>(
@@ -441,16 +444,31 @@ impl PairRecordSource for DirectoryStore {
         udid: &'a str,
         record: &'a PairRecord,
     ) -> BoxFuture<'a, Result<(), RecordError>> {
-        Box::pin(async move { self.save_sync(udid, record) })
+        let (store, udid, record) = (self.clone(), udid.to_string(), record.clone());
+        Box::pin(off_runtime(move || store.save_sync(&udid, &record)))
     }
 
     fn delete<'a>(&'a self, udid: &'a str) -> BoxFuture<'a, Result<(), RecordError>> {
-        Box::pin(async move { self.delete_sync(udid) })
+        let (store, udid) = (self.clone(), udid.to_string());
+        Box::pin(off_runtime(move || store.delete_sync(&udid)))
     }
 
     fn system_buid(&self) -> BoxFuture<'_, Result<Option<String>, RecordError>> {
-        Box::pin(async move { self.system_buid_sync() })
+        let store = self.clone();
+        Box::pin(off_runtime(move || store.system_buid_sync()))
     }
+}
+
+/// Run the file work `work` on tokio's blocking pool.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RecordError::Io {
+            path: PathBuf::from("(pair record task)"),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 /// Where a found record came from.
@@ -515,18 +533,18 @@ impl PairRecordStores {
             }
         }
         if let Some(system) = &self.system {
-            match system.read_sync(udid) {
+            match system.read(udid).await {
                 Ok(Some(r)) => return Ok(Some((r, RecordOrigin::System))),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("skipping the system pair record: {e}"),
             }
         }
-        Ok(self.own.read_sync(udid)?.map(|r| (r, RecordOrigin::Own)))
+        Ok(self.own.read(udid).await?.map(|r| (r, RecordOrigin::Own)))
     }
 
     /// Keep a new record: in our store, and in usbmuxd when used.
     pub async fn save_new(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
-        self.own.save_sync(udid, record)?;
+        self.own.save(udid, record).await?;
         if let Some(muxd) = &self.usbmuxd {
             muxd.save(udid, record).await?;
         }
@@ -535,7 +553,7 @@ impl PairRecordStores {
 
     /// Forget the record: in our store and in usbmuxd (the system directory is never written).
     pub async fn delete(&self, udid: &str) -> Result<(), RecordError> {
-        self.own.delete_sync(udid)?;
+        self.own.delete(udid).await?;
         if let Some(muxd) = &self.usbmuxd {
             muxd.delete(udid).await?;
         }
@@ -550,11 +568,12 @@ impl PairRecordStores {
             return Ok(buid);
         }
         if let Some(system) = &self.system
-            && let Ok(Some(buid)) = system.system_buid_sync()
+            && let Ok(Some(buid)) = system.system_buid().await
         {
             return Ok(buid);
         }
-        self.own.system_buid_or_create()
+        let own = self.own.clone();
+        off_runtime(move || own.system_buid_or_create()).await
     }
 }
 

@@ -1,12 +1,15 @@
-//! Waiting for a paired phone that has not been unlocked since it restarted. Until its first
-//! unlock the photo database is protected, and lockdownd answers StartSession / StartService with
-//! PasswordProtected. Like the Trust alert, this is a person's move: tell them, poll with
-//! backoff, and give up after the same timeout.
+//! Waiting for a phone that has not been unlocked since it restarted. Until its first unlock the
+//! photo database is protected, and lockdownd answers Pair, StartSession and StartService with
+//! PasswordProtected (Pair also while the screen is merely locked: the Trust alert needs an
+//! unlocked phone). Like the Trust alert, this is a person's move: tell them, poll with backoff,
+//! and give up after the same timeout.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::client::{LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint};
+use plist::Dictionary;
+
+use super::client::{LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, map_common};
 use super::error::LockdownError;
 use super::records::PairRecord;
 
@@ -19,11 +22,13 @@ const MAX_UNLOCK_POLL: Duration = Duration::from_secs(5);
 /// The requests a phone locked since its restart refuses.
 #[derive(Clone, Copy)]
 enum Request<'a> {
+    Pair(&'a Dictionary),
     StartSession(&'a PairRecord),
     StartService(&'a str),
 }
 
 enum Answer {
+    Paired(Dictionary),
     Session,
     Service(ServiceEndpoint),
 }
@@ -31,6 +36,11 @@ enum Answer {
 impl Request<'_> {
     async fn send(self, client: &mut LockdownClient) -> Result<Answer, LockdownError> {
         match self {
+            Request::Pair(message) => client
+                .request(message.clone())
+                .await
+                .map_err(map_common)
+                .map(Answer::Paired),
             Request::StartSession(record) => {
                 client.start_session(record).await.map(|()| Answer::Session)
             }
@@ -38,6 +48,35 @@ impl Request<'_> {
                 client.start_service(name, None).await.map(Answer::Service)
             }
         }
+    }
+
+    /// The error once the phone stayed locked for the whole wait.
+    fn still_locked(self, waited: Duration) -> LockdownError {
+        match self {
+            // A phone asked to pair may be locked with or without a restart.
+            Request::Pair(_) => LockdownError::LockedAtPairing(waited),
+            _ => LockdownError::LockedSinceRestart(waited),
+        }
+    }
+}
+
+/// Send the Pair `message` until the phone no longer answers PasswordProtected; returns its
+/// reply, or its refusal as it is (e.g. PairingDialogResponsePending while Trust is up).
+pub(super) async fn pair_when_unlocked<P, C>(
+    client: &mut LockdownClient,
+    message: &Dictionary,
+    options: &PairingOptions,
+    on_progress: P,
+    cancel: C,
+) -> Result<Dictionary, LockdownError>
+where
+    P: FnMut(PairingProgress) + Send,
+    C: Future<Output = ()> + Send,
+{
+    let request = Request::Pair(message);
+    match retry_while_locked(client, request, options, on_progress, cancel).await? {
+        Answer::Paired(reply) => Ok(reply),
+        _ => unreachable!("Pair answers with a dictionary"),
     }
 }
 
@@ -74,7 +113,7 @@ where
     let request = Request::StartService(service);
     match retry_while_locked(client, request, options, on_progress, cancel).await? {
         Answer::Service(endpoint) => Ok(endpoint),
-        Answer::Session => unreachable!("StartService answers with an endpoint"),
+        _ => unreachable!("StartService answers with an endpoint"),
     }
 }
 
@@ -103,7 +142,7 @@ where
                     on_progress(PairingProgress::WaitingForUnlock { polls });
                     let now = Instant::now();
                     if now >= deadline {
-                        return Err(LockdownError::LockedSinceRestart(options.timeout));
+                        return Err(request.still_locked(options.timeout));
                     }
                     // The last poll lands on the deadline rather than a backoff step past it.
                     tokio::time::sleep(delay.min(deadline - now)).await;

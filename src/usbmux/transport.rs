@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::DeviceStream;
-use super::driver::{MuxError, MuxHost};
+use super::driver::{MuxError, MuxHost, MuxOptions};
 use super::link::Link;
 use super::muxd::{MuxdClient, MuxdError};
 use super::usb::{self, UsbError};
@@ -82,6 +82,8 @@ pub enum TransportError {
 /// phone of `--demo` and tests). Every route gives the same `DeviceInfo` list and `DeviceStream`s.
 pub struct Transport {
     route: Route,
+    /// The handshake and connect waits of our own mux (direct USB).
+    mux: MuxOptions,
 }
 
 enum Route {
@@ -110,7 +112,10 @@ impl Transport {
                 }
             }
         };
-        Ok(Transport { route })
+        Ok(Transport {
+            route,
+            mux: MuxOptions::default(),
+        })
     }
 
     /// A transport over links that already exist (one per phone), e.g. the in-process simulated
@@ -122,12 +127,14 @@ impl Transport {
         }
         Ok(Transport {
             route: Route::Linked(linked),
+            mux: MuxOptions::default(),
         })
     }
 
-    /// How long the usbmuxd daemon may stay silent while a reply is outstanding. (Our own USB
-    /// mux bounds its handshake and connects with `MuxHostOptions`.)
+    /// How long the usbmuxd daemon may stay silent while a reply is outstanding; for direct USB,
+    /// what our own mux's handshake and connect waits derive from (`MuxOptions::for_io_timeout`).
     pub fn set_io_timeout(&mut self, limit: std::time::Duration) {
+        self.mux = MuxOptions::for_io_timeout(limit);
         if let Route::Muxd(client) = &mut self.route {
             client.set_io_timeout(limit);
         }
@@ -202,7 +209,7 @@ impl Transport {
                     .is_some_and(|(_, host)| host.is_alive());
                 if !alive {
                     let (link, info) = usb::open(Some(device.udid.clone())).await?;
-                    let host = MuxHost::start(link).await?;
+                    let host = MuxHost::start_with(link, self.mux).await?;
                     hosts.insert(device.udid.clone(), (info, host));
                 }
                 let (_, host) = &hosts[&device.udid];
@@ -257,6 +264,7 @@ pub fn pick_device(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn dev(udid: &str) -> DeviceInfo {
         DeviceInfo {
@@ -311,5 +319,33 @@ mod tests {
             dashed_udid("0123456789abcdef0123456789abcdef01234567"),
             "0123456789abcdef0123456789abcdef01234567"
         );
+    }
+
+    #[test]
+    fn mux_waits_follow_the_io_timeout_and_never_drop_below_the_defaults() {
+        use crate::usbmux::driver::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
+        let secs = Duration::from_secs;
+        // The default --io-timeout keeps the mux's defaults.
+        assert_eq!(MuxOptions::for_io_timeout(secs(30)), MuxOptions::default());
+        // A slow phone given more time gets it for VERSION and SYN too.
+        let slow = MuxOptions::for_io_timeout(secs(120));
+        assert_eq!(slow.handshake_timeout, secs(20));
+        assert_eq!(slow.connect_timeout, secs(40));
+        // A short --io-timeout does not make the mux impatient.
+        let short = MuxOptions::for_io_timeout(secs(1));
+        assert_eq!(short.handshake_timeout, HANDSHAKE_TIMEOUT);
+        assert_eq!(short.connect_timeout, CONNECT_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn the_direct_usb_route_takes_its_mux_waits_from_the_io_timeout() {
+        let mut transport = Transport::open(TransportChoice::Usb).await.unwrap();
+        assert_eq!(transport.mux, MuxOptions::default());
+        transport.set_io_timeout(Duration::from_secs(90));
+        assert_eq!(
+            transport.mux,
+            MuxOptions::for_io_timeout(Duration::from_secs(90))
+        );
+        assert_eq!(transport.mux.connect_timeout, Duration::from_secs(30));
     }
 }
