@@ -226,18 +226,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tasks.spawn(server.clone().serve_unix(listener));
         announce.push(format!("listening on unix:{}", path.display()));
     }
-    for line in announce {
-        println!("{line}");
-    }
-    eprintln!(
-        "iphone-mock: serving {} (UDID {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",
-        phone.identity.device_name,
-        phone.identity.udid,
-        server.buid()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-
+    // Signal handlers before the announcement: a test signals as soon as it has read it, and
+    // SIGUSR1/SIGUSR2 without a handler would end the process.
     // SIGUSR1 = pull the cable out / plug it back in (tests of `iphone-import watch`).
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     let replug = server.clone();
@@ -251,6 +241,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     spawn_lock_toggle(built.lockdownd.clone(), args.locked_after_boot)?;
+    for line in announce {
+        println!("{line}");
+    }
+    eprintln!(
+        "iphone-mock: serving {} (UDID {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",
+        phone.identity.device_name,
+        phone.identity.udid,
+        server.buid()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
