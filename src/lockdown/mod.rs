@@ -16,6 +16,7 @@ pub mod codec;
 pub mod error;
 pub mod messages;
 pub mod muxd_records;
+mod record_dir;
 pub mod records;
 pub mod tls;
 pub mod tls_stream;
@@ -26,6 +27,7 @@ pub use client::{
     ensure_paired_session, pair_device, start_paired_session, start_service_once, unpair_device,
 };
 pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
-pub use records::{DirectoryStore, PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
+pub use record_dir::DirectoryStore;
+pub use records::{PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
 pub use tls_stream::TlsStream;
 pub use unlock::{UNLOCK_PROMPT, start_service_when_unlocked, start_session_when_unlocked};
