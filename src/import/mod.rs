@@ -20,14 +20,15 @@
 //!
 //! 1. `lock::DestLock::acquire(dest, cmdline)`, `safe_write::Destination::open(dest)`,
 //!    `ledger::Ledger::open(dest)`, `layout::Layout::parse(template)`, `filters::Filters::from_args`.
-//! 2. Per device folder: `names::validate_name` each listed name; skip the names in
-//!    `ledger.known_paths(udid, folder)`; for the rest, `ledger.lookup` decides (same size and
-//!    mtime = done).
-//! 3. Per resource: `dest.begin(&SourceKey)` → read the phone file from `resume_offset()` into
-//!    `write_all` → `finish()` → `dates::capture_date_of(staged.temp_path(), &fallbacks)` →
-//!    `layout.render(&ResourceVars { date: date.day(), .. })` → `staged.commit(&rel,
-//!    Some(date.system_time()), first_suffix)` → `ledger.record(&Entry { dest_path:
-//!    committed.rel.to_string(), blake3: *committed.blake3.as_bytes(), .. }, device_name)`.
+//! 2. Per device folder: `names::validate_device_path` each resource (and `validate_name`
+//!    its asset's stem); a resource whose name is in `ledger.known_paths(udid, folder)` (with
+//!    `{album}`: whose copy is in `ledger.known_copies`) is done, by name alone: nothing is
+//!    stat'ed or compared. The rest are stat'ed on the phone for their size and mtime.
+//! 3. Per resource: `dest.begin_version(&SourceKey, birth)` → read the phone file from
+//!    `resume_offset()` through `copy_from` → `finish()` → `dates::capture_date_of(
+//!    staged.temp_path(), &fallbacks)` → `layout.render(&ResourceVars { date: date.day(), .. })`
+//!    → `staged.commit(&rel, Some(date.system_time()), first_suffix)`; per asset,
+//!    `ledger.record_many(&entries, device_name)` in one transaction.
 //! 4. After a complete run: `dest.remove_temps()`.
 
 pub mod dates;

@@ -1,0 +1,766 @@
+//! What to copy, decided from data alone: the run's assets, what the ledger holds for their
+//! folders ([`Known`]), the anchors of originals an earlier run imported, and the pull options.
+//! No AFC, no filesystem, no SQLite here; `known` and `stat` fetch the data, `mod` reports the
+//! decisions ([`Notice`]) and hands the [`Job`]s to the workers.
+//!
+//! Per asset, in two steps so the ledger is asked for an anchor only when one is needed:
+//! [`draft`] (filters, unsafe names, which copies and files are already imported) and
+//! [`finish`] (anchors applied, iCloud-only and missing originals reported instead of copied).
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::SystemTime;
+
+use chrono::NaiveDate;
+
+use super::{Plan, copy_key};
+use crate::import::filters::{self, AssetMeta, Filters};
+use crate::import::names;
+use crate::library::{Asset, AssetKind, Resource, ResourceRole};
+
+/// The pull options the plan depends on.
+pub(super) struct Rules<'a> {
+    pub filters: &'a Filters,
+    /// `--edited`: edited renders are wanted too.
+    pub edited: bool,
+    /// The layout has `{album}`: one copy per album.
+    pub by_album: bool,
+}
+
+/// Where an asset's companions go: the original's date, file mtime and collision suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Anchor {
+    pub day: NaiveDate,
+    pub mtime: Option<SystemTime>,
+    pub suffix: u32,
+}
+
+/// One asset's work: each copy it still lacks. A plain layout has one copy; a layout with
+/// `{album}` has one per album (in `asset.albums`). One worker does all copies of an asset, in
+/// order, so a later copy is made from the first one's file instead of the phone.
+#[derive(Debug)]
+pub(super) struct Job {
+    /// Index in the run's asset list (moving 100,000 assets into jobs kept two lists alive).
+    pub asset: usize,
+    pub copies: Vec<CopyWork>,
+}
+
+/// One copy of an asset: the resources it still lacks (size and mtime known), original first.
+#[derive(Debug)]
+pub(super) struct CopyWork {
+    /// `Some(album path)` under a layout with `{album}` (empty = no album).
+    pub album: Option<String>,
+    pub pending: Vec<Resource>,
+    /// Set when the original of this copy was imported by an earlier run.
+    pub anchor: Option<Anchor>,
+}
+
+/// A decision to report rather than act on, in the order it was made.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Notice {
+    /// Not copied: the name from the phone is unsafe.
+    Unsafe { device_path: String, reason: String },
+    /// The original is only in iCloud (Photos.sqlite): reading it would only fail.
+    IcloudOnly { device_path: String },
+    /// The original is neither on the phone nor in iCloud.
+    Missing { device_path: String },
+}
+
+/// Which files (and copies) the ledger holds, per device folder. Empty without a ledger.
+#[derive(Default)]
+pub(super) struct Known {
+    names: HashMap<String, HashSet<String>>,
+    copies: HashMap<String, HashSet<(String, String)>>,
+}
+
+impl Known {
+    /// The names of `folder` imported in any copy (what a plain layout asks).
+    pub fn add_names(&mut self, folder: String, names: HashSet<String>) {
+        self.names.insert(folder, names);
+    }
+
+    /// The (name, copy key) pairs of `folder` imported (what a layout with `{album}` asks).
+    pub fn add_copies(&mut self, folder: String, copies: HashSet<(String, String)>) {
+        self.copies.insert(folder, copies);
+    }
+
+    /// Whether the ledger has `name` of `folder`: any copy of it for a plain layout (`copy`
+    /// empty), that very copy otherwise.
+    pub fn contains(&self, folder: &str, name: &str, copy: &str) -> bool {
+        if copy.is_empty() {
+            self.names.get(folder).is_some_and(|s| s.contains(name))
+        } else {
+            self.copies
+                .get(folder)
+                .is_some_and(|s| s.contains(&(name.to_string(), copy.to_string())))
+        }
+    }
+}
+
+/// One asset after [`draft`]: what it reported and the copies it lacks, some waiting for the
+/// anchor of an original an earlier run imported.
+#[derive(Debug)]
+pub(super) struct Draft {
+    pub index: usize,
+    notices: Vec<Notice>,
+    copies: Vec<(CopyWork, bool)>,
+}
+
+impl Draft {
+    /// Copy keys whose original is imported already: their anchor comes from the ledger.
+    pub fn anchors_wanted(&self) -> impl Iterator<Item = String> + '_ {
+        self.copies
+            .iter()
+            .filter(|(_, original_known)| *original_known)
+            .map(|(c, _)| copy_key(c.album.as_deref()))
+    }
+}
+
+/// Anchors found for (asset index, copy key).
+pub(super) type Anchors = HashMap<(usize, String), Anchor>;
+
+/// The device folder of a media-root-relative path.
+pub(super) fn folder_of(device_path: &str) -> &str {
+    let p = device_path.strip_prefix('/').unwrap_or(device_path);
+    p.rsplit_once('/').map_or("", |(f, _)| f)
+}
+
+fn role_rank(role: ResourceRole) -> u8 {
+    match role {
+        ResourceRole::Original => 0,
+        ResourceRole::LiveVideo => 1,
+        ResourceRole::Sidecar => 2,
+        ResourceRole::EditedRender => 3,
+    }
+}
+
+fn filter_kind(kind: AssetKind) -> filters::AssetKind {
+    match kind {
+        AssetKind::Photo => filters::AssetKind::Photo,
+        AssetKind::Video => filters::AssetKind::Video,
+    }
+}
+
+/// Whether the filters take the asset. Without a library date (no readable Photos.sqlite) a
+/// date filter cannot be decided before copying; such assets are taken.
+pub(super) fn selected(filters: &Filters, asset: &Asset) -> bool {
+    let meta = |captured| AssetMeta {
+        kind: filter_kind(asset.kind),
+        captured,
+        hidden: asset.hidden,
+        trashed: asset.trashed,
+    };
+    match asset.created {
+        Some(created) => filters.matches(&meta(created.date_naive())),
+        None => {
+            let undated = Filters {
+                since: None,
+                until: None,
+                ..*filters
+            };
+            undated.matches(&meta(NaiveDate::default()))
+        }
+    }
+}
+
+/// The device folders whose ledger entries the plan of `assets` asks about.
+pub(super) fn folders(assets: &[Asset], rules: &Rules<'_>) -> BTreeSet<String> {
+    assets
+        .iter()
+        .filter(|a| selected(rules.filters, a))
+        .flat_map(|a| &a.resources)
+        .filter(|r| rules.edited || r.role != ResourceRole::EditedRender)
+        .map(|r| folder_of(&r.device_path).to_string())
+        .collect()
+}
+
+/// First step of an asset's plan; counts it into `counts`. `None` when there is nothing to
+/// report or copy. Sorts the asset's resources original first.
+pub(super) fn draft(
+    index: usize,
+    asset: &mut Asset,
+    known: &Known,
+    rules: &Rules<'_>,
+    counts: &mut Plan,
+) -> Option<Draft> {
+    if !selected(rules.filters, asset) {
+        counts.filtered_out += 1;
+        return None;
+    }
+    counts.selected += 1;
+    counts.icloud_only += u64::from(asset.icloud_only);
+    counts.original_missing += u64::from(asset.original_missing);
+    asset.resources.sort_by_key(|r| role_rank(r.role));
+    let mut notices = Vec::new();
+    let wanted = wanted(asset, rules, counts, &mut notices);
+    let mut copies = Vec::new();
+    if let Some(wanted) = wanted.filter(|w| !w.is_empty()) {
+        for album in albums(asset, rules.by_album) {
+            copies.extend(lacking(album, &wanted, known, counts));
+        }
+    }
+    if notices.is_empty() && copies.is_empty() {
+        return None;
+    }
+    Some(Draft {
+        index,
+        notices,
+        copies,
+    })
+}
+
+/// The resources to import, with safe names; `None` when the original's name is unsafe (the
+/// asset is skipped).
+fn wanted<'a>(
+    asset: &'a Asset,
+    rules: &Rules<'_>,
+    counts: &mut Plan,
+    notices: &mut Vec<Notice>,
+) -> Option<Vec<&'a Resource>> {
+    let mut wanted = Vec::new();
+    for r in &asset.resources {
+        if r.role == ResourceRole::EditedRender && !rules.edited {
+            continue;
+        }
+        let unsafe_reason = names::validate_device_path(&r.device_path)
+            .err()
+            .map(|e| e.to_string())
+            .or_else(|| {
+                names::validate_name(&asset.stem)
+                    .err()
+                    .map(|e| format!("asset name: {e}"))
+            });
+        let Some(reason) = unsafe_reason else {
+            wanted.push(r);
+            continue;
+        };
+        counts.unsafe_names += 1;
+        notices.push(Notice::Unsafe {
+            device_path: r.device_path.clone(),
+            reason,
+        });
+        if r.role == ResourceRole::Original {
+            return None;
+        }
+    }
+    Some(wanted)
+}
+
+/// One copy, or one per album when the layout sorts by album ("" = the asset is in none).
+fn albums(asset: &Asset, by_album: bool) -> Vec<Option<String>> {
+    if !by_album {
+        vec![None]
+    } else if asset.albums.is_empty() {
+        vec![Some(String::new())]
+    } else {
+        asset.albums.iter().cloned().map(Some).collect()
+    }
+}
+
+/// The files one copy still lacks, and whether its original is imported already; `None` when
+/// it lacks nothing.
+fn lacking(
+    album: Option<String>,
+    wanted: &[&Resource],
+    known: &Known,
+    counts: &mut Plan,
+) -> Option<(CopyWork, bool)> {
+    let key = copy_key(album.as_deref());
+    let mut pending = Vec::with_capacity(wanted.len());
+    let mut original_known = false;
+    for r in wanted {
+        if known.contains(folder_of(&r.device_path), r.name(), &key) {
+            counts.already_imported += 1;
+            original_known |= r.role == ResourceRole::Original;
+        } else {
+            pending.push((*r).clone());
+        }
+    }
+    if pending.is_empty() {
+        return None;
+    }
+    let work = CopyWork {
+        album,
+        pending,
+        anchor: None,
+    };
+    Some((work, original_known))
+}
+
+/// Second step of an asset's plan: its notices, in order, and its job if it has one.
+pub(super) fn finish(draft: Draft, asset: &Asset, anchors: &Anchors) -> (Vec<Notice>, Option<Job>) {
+    let Draft {
+        index,
+        mut notices,
+        copies,
+    } = draft;
+    let copies: Vec<CopyWork> = copies
+        .into_iter()
+        .filter_map(|(mut work, original_known)| {
+            if !original_known {
+                return Some(work);
+            }
+            // Without the anchor the original's copy is gone from the ledger's view; companions
+            // wait for it.
+            let key = (index, copy_key(work.album.as_deref()));
+            work.anchor = Some(*anchors.get(&key)?);
+            Some(work)
+        })
+        .collect();
+    let first = copies.first().map(|c| &c.pending[0]);
+    let Some(first) = first else {
+        return (notices, None);
+    };
+    if first.role == ResourceRole::Original && (asset.icloud_only || asset.original_missing) {
+        // Photos.sqlite says the original is not on the phone (a fresh copy of the database is
+        // fetched whenever it changes): reading it would only fail, and trying costs round
+        // trips on every run. Its companions wait for it, as after a failed read.
+        let device_path = first.device_path.clone();
+        notices.push(if asset.icloud_only {
+            Notice::IcloudOnly { device_path }
+        } else {
+            Notice::Missing { device_path }
+        });
+        return (notices, None);
+    }
+    (
+        notices,
+        Some(Job {
+            asset: index,
+            copies,
+        }),
+    )
+}
+
+/// A file to stat: (job, copy, resource) indices and its device path.
+pub(super) type StatRequest = (usize, usize, usize, String);
+
+/// The files whose size or mtime is unknown; a file in several album copies of an asset is
+/// stat'ed once, for its first copy.
+pub(super) fn stat_requests(jobs: &VecDeque<Job>) -> Vec<StatRequest> {
+    let mut need = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for (c, copy) in job.copies.iter().enumerate() {
+            for (i, r) in copy.pending.iter().enumerate() {
+                let earlier = job.copies[..c]
+                    .iter()
+                    .any(|e| e.pending.iter().any(|x| x.device_path == r.device_path));
+                if (r.size.is_none() || r.mtime_ns.is_none()) && !earlier {
+                    need.push((j, c, i, r.device_path.clone()));
+                }
+            }
+        }
+    }
+    need
+}
+
+/// After the stats: later copies take the first copy's stat, files the phone refused
+/// (`dropped`: job index and device path) go, and so do companions left without an original
+/// to anchor them; jobs left empty go.
+pub(super) fn settle(jobs: &mut VecDeque<Job>, dropped: &HashSet<(usize, String)>) {
+    for (j, job) in jobs.iter_mut().enumerate() {
+        if job.copies.len() > 1 {
+            let known: HashMap<String, (Option<u64>, Option<u64>)> = job
+                .copies
+                .iter()
+                .flat_map(|c| &c.pending)
+                .filter(|r| r.size.is_some())
+                .map(|r| (r.device_path.clone(), (r.size, r.mtime_ns)))
+                .collect();
+            for r in job.copies.iter_mut().flat_map(|c| c.pending.iter_mut()) {
+                if let Some(&(size, mtime_ns)) = known.get(&r.device_path) {
+                    r.size = size;
+                    r.mtime_ns = mtime_ns;
+                }
+            }
+        }
+        for copy in job.copies.iter_mut() {
+            if !dropped.is_empty() {
+                copy.pending
+                    .retain(|r| !dropped.contains(&(j, r.device_path.clone())));
+            }
+            if copy.anchor.is_none()
+                && copy
+                    .pending
+                    .first()
+                    .is_none_or(|r| r.role != ResourceRole::Original)
+            {
+                copy.pending.clear();
+            }
+        }
+        job.copies.retain(|c| !c.pending.is_empty());
+    }
+    jobs.retain(|j| !j.copies.is_empty());
+}
+
+/// Counts the files to copy and the bytes to read from the phone into `counts`.
+pub(super) fn count(jobs: &VecDeque<Job>, counts: &mut Plan) {
+    for job in jobs {
+        let mut from_phone: HashSet<&str> = HashSet::new();
+        for r in job.copies.iter().flat_map(|c| &c.pending) {
+            counts.files_to_copy += 1;
+            // Further copies of a file are made from the first one, not read again.
+            if from_phone.insert(&r.device_path) {
+                counts.bytes_to_copy = counts.bytes_to_copy.saturating_add(r.size.unwrap_or(0));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn asset(kind: AssetKind, created: Option<&str>) -> Asset {
+        Asset {
+            key: "k".into(),
+            uuid: None,
+            folder: "DCIM/100APPLE".into(),
+            stem: "IMG_0001".into(),
+            kind,
+            resources: Vec::new(),
+            created: created.map(|c| DateTime::parse_from_rfc3339(c).unwrap()),
+            hidden: false,
+            trashed: false,
+            trashed_at: None,
+            icloud_only: false,
+            original_missing: false,
+            only_copy_on_phone: false,
+            favorite: false,
+            albums: Vec::new(),
+            meta: Default::default(),
+        }
+    }
+
+    fn res(role: ResourceRole, path: &str) -> Resource {
+        Resource {
+            role,
+            device_path: path.into(),
+            size: None,
+            mtime_ns: None,
+        }
+    }
+
+    /// A Live Photo in `folder` whose resources are listed companions first.
+    fn live(folder: &str, stem: &str) -> Asset {
+        let mut a = asset(AssetKind::Photo, Some("2025-06-14T12:00:00+02:00"));
+        a.folder = folder.into();
+        a.stem = stem.into();
+        a.resources = vec![
+            res(ResourceRole::Sidecar, &format!("{folder}/{stem}.AAE")),
+            res(ResourceRole::LiveVideo, &format!("{folder}/{stem}.MOV")),
+            res(ResourceRole::Original, &format!("{folder}/{stem}.HEIC")),
+        ];
+        a
+    }
+
+    fn all() -> Filters {
+        Filters::from_args(None, None, false, false, false, false).unwrap()
+    }
+
+    /// The planner's two steps over `assets` with the given anchors.
+    fn plan_with(
+        assets: &mut [Asset],
+        known: &Known,
+        rules: &Rules<'_>,
+        anchors: &Anchors,
+    ) -> (Plan, Vec<Notice>, VecDeque<Job>) {
+        let mut counts = Plan::default();
+        let drafts: Vec<Draft> = assets
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, a)| draft(i, a, known, rules, &mut counts))
+            .collect();
+        let (mut notices, mut jobs) = (Vec::new(), VecDeque::new());
+        for d in drafts {
+            let i = d.index;
+            let (n, j) = finish(d, &assets[i], anchors);
+            notices.extend(n);
+            jobs.extend(j);
+        }
+        (counts, notices, jobs)
+    }
+
+    fn plan(
+        assets: &mut [Asset],
+        known: &Known,
+        rules: &Rules<'_>,
+    ) -> (Plan, Vec<Notice>, VecDeque<Job>) {
+        plan_with(assets, known, rules, &Anchors::new())
+    }
+
+    fn paths(copy: &CopyWork) -> Vec<&str> {
+        copy.pending
+            .iter()
+            .map(|r| r.device_path.as_str())
+            .collect()
+    }
+
+    fn anchor() -> Anchor {
+        Anchor {
+            day: NaiveDate::from_ymd_opt(2025, 6, 14).unwrap(),
+            mtime: None,
+            suffix: 2,
+        }
+    }
+
+    #[test]
+    fn date_filters_use_the_local_day_and_take_undated_assets() {
+        let f = Filters::from_args(Some("2025-06-14"), None, false, false, false, false).unwrap();
+        // 23:30 on the 13th where it was taken (already the 14th in UTC): before --since.
+        assert!(!selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-13T23:30:00-02:00"))
+        ));
+        assert!(selected(
+            &f,
+            &asset(AssetKind::Photo, Some("2025-06-14T00:10:00+09:00"))
+        ));
+        // No library date: the filter cannot decide before copying; the asset is taken.
+        assert!(selected(&f, &asset(AssetKind::Photo, None)));
+        // Kind filters still apply to undated assets.
+        let videos =
+            Filters::from_args(Some("2025-06-14"), None, false, true, false, false).unwrap();
+        assert!(!selected(&videos, &asset(AssetKind::Photo, None)));
+        let mut trashed = asset(AssetKind::Video, None);
+        trashed.trashed = true;
+        assert!(!selected(&videos, &trashed));
+    }
+
+    #[test]
+    fn originals_go_first_then_companions_and_edits_only_with_edited() {
+        let mut a = live("DCIM/100APPLE", "IMG_0001");
+        a.resources.push(res(
+            ResourceRole::EditedRender,
+            "DCIM/100APPLE/IMG_0001_edited.HEIC",
+        ));
+        let filters = all();
+        let mut rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: false,
+        };
+        let (counts, notices, jobs) = plan(&mut [a.clone()], &Known::default(), &rules);
+        assert!(notices.is_empty());
+        assert_eq!((counts.selected, counts.already_imported), (1, 0));
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            paths(&jobs[0].copies[0]),
+            [
+                "DCIM/100APPLE/IMG_0001.HEIC",
+                "DCIM/100APPLE/IMG_0001.MOV",
+                "DCIM/100APPLE/IMG_0001.AAE"
+            ]
+        );
+        rules.edited = true;
+        let (_, _, jobs) = plan(&mut [a], &Known::default(), &rules);
+        assert_eq!(
+            jobs[0].copies[0].pending[3].role,
+            ResourceRole::EditedRender
+        );
+    }
+
+    #[test]
+    fn album_layouts_make_one_copy_per_album_plain_layouts_one() {
+        let mut a = live("DCIM/100APPLE", "IMG_0001");
+        a.albums = vec!["Trips".into(), "Family".into()];
+        let mut none = live("DCIM/100APPLE", "IMG_0002");
+        none.albums.clear();
+        let filters = all();
+        let mut rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: true,
+        };
+        let (_, _, jobs) = plan(&mut [a.clone(), none.clone()], &Known::default(), &rules);
+        let albums: Vec<_> = jobs[0].copies.iter().map(|c| c.album.clone()).collect();
+        assert_eq!(albums, [Some("Trips".into()), Some("Family".into())]);
+        // Not in any album: one copy under "No Album".
+        assert_eq!(jobs[1].copies.len(), 1);
+        assert_eq!(jobs[1].copies[0].album.as_deref(), Some(""));
+        rules.by_album = false;
+        let (counts, _, jobs) = plan(&mut [a, none], &Known::default(), &rules);
+        assert!(
+            jobs.iter()
+                .all(|j| j.copies.len() == 1 && j.copies[0].album.is_none())
+        );
+        let mut counted = Plan::default();
+        count(&jobs, &mut counted);
+        assert_eq!((counts.selected, counted.files_to_copy), (2, 6));
+    }
+
+    #[test]
+    fn imported_files_are_skipped_and_companions_wait_for_an_anchor() {
+        let folder = "DCIM/100APPLE";
+        let mut known = Known::default();
+        let names = ["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0002.HEIC"];
+        known.add_names(folder.into(), names.iter().map(|n| n.to_string()).collect());
+        let mut assets = [live(folder, "IMG_0001"), live(folder, "IMG_0002")];
+        let filters = all();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: false,
+        };
+        // The new AAEs need their original's anchor; without one nothing is copied.
+        let (counts, notices, jobs) = plan(&mut assets, &known, &rules);
+        assert_eq!(counts.already_imported, 3);
+        assert!(notices.is_empty() && jobs.is_empty());
+        let anchors = Anchors::from([((0, String::new()), anchor())]);
+        let (_, _, jobs) = plan_with(&mut assets, &known, &rules, &anchors);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].asset, 0);
+        assert_eq!(jobs[0].copies[0].anchor, Some(anchor()));
+        assert_eq!(paths(&jobs[0].copies[0]), ["DCIM/100APPLE/IMG_0001.AAE"]);
+        // Only copies whose original is known ask for an anchor.
+        let mut counts = Plan::default();
+        let d = draft(1, &mut assets[1], &known, &rules, &mut counts).unwrap();
+        assert_eq!(d.anchors_wanted().collect::<Vec<_>>(), [String::new()]);
+    }
+
+    #[test]
+    fn an_album_copy_is_known_per_album() {
+        let folder = "DCIM/100APPLE";
+        let mut a = live(folder, "IMG_0001");
+        a.albums = vec!["Trips".into(), "Family".into()];
+        let mut known = Known::default();
+        let done = ["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0001.AAE"]
+            .map(|n| (n.to_string(), "album:Trips".to_string()));
+        known.add_copies(folder.into(), done.into_iter().collect());
+        let filters = all();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: true,
+        };
+        let (counts, _, jobs) = plan(&mut [a], &known, &rules);
+        assert_eq!(counts.already_imported, 3);
+        assert_eq!(jobs[0].copies.len(), 1);
+        assert_eq!(jobs[0].copies[0].album.as_deref(), Some("Family"));
+        assert_eq!(jobs[0].copies[0].pending.len(), 3);
+    }
+
+    #[test]
+    fn same_names_in_another_folder_after_the_img_wrap_are_new() {
+        // IMG_9999 wrapped to IMG_0001 in a new camera folder: a name known in 100APPLE does
+        // not make 101APPLE's file of that name imported.
+        let mut known = Known::default();
+        let names = ["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0001.AAE"];
+        known.add_names(
+            "DCIM/100APPLE".into(),
+            names.iter().map(|n| n.to_string()).collect(),
+        );
+        let mut assets = [
+            live("DCIM/100APPLE", "IMG_0001"),
+            live("DCIM/101APPLE", "IMG_0001"),
+        ];
+        let filters = all();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: false,
+        };
+        let folders: Vec<_> = folders(&assets, &rules).into_iter().collect();
+        assert_eq!(folders, ["DCIM/100APPLE", "DCIM/101APPLE"]);
+        let (counts, _, jobs) = plan(&mut assets, &known, &rules);
+        assert_eq!(counts.already_imported, 3);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].asset, 1);
+        assert_eq!(jobs[0].copies[0].pending.len(), 3);
+    }
+
+    #[test]
+    fn icloud_only_and_missing_originals_are_reported_not_copied() {
+        let mut cloud = live("DCIM/100APPLE", "IMG_0001");
+        cloud.icloud_only = true;
+        let mut gone = live("DCIM/100APPLE", "IMG_0002");
+        gone.original_missing = true;
+        let filters = all();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: false,
+        };
+        let (counts, notices, jobs) = plan(&mut [cloud, gone], &Known::default(), &rules);
+        assert!(jobs.is_empty());
+        assert_eq!((counts.icloud_only, counts.original_missing), (1, 1));
+        assert_eq!(
+            notices,
+            [
+                Notice::IcloudOnly {
+                    device_path: "DCIM/100APPLE/IMG_0001.HEIC".into()
+                },
+                Notice::Missing {
+                    device_path: "DCIM/100APPLE/IMG_0002.HEIC".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_and_unsafe_names_leave_assets_out() {
+        let mut video = live("DCIM/100APPLE", "IMG_0001");
+        video.kind = AssetKind::Video;
+        let mut bad_companion = live("DCIM/100APPLE", "IMG_0002");
+        bad_companion.resources[0].device_path = "DCIM/100APPLE/../IMG_0002.AAE".into();
+        let mut bad_stem = live("DCIM/100APPLE", "IMG_0003");
+        bad_stem.stem = "..".into();
+        let filters = Filters::from_args(None, None, true, false, false, false).unwrap();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: false,
+        };
+        let mut assets = [video, bad_companion, bad_stem];
+        let (counts, notices, jobs) = plan(&mut assets, &Known::default(), &rules);
+        assert_eq!((counts.filtered_out, counts.selected), (1, 2));
+        // The bad AAE is skipped, its asset goes on; an unsafe original skips its asset.
+        assert_eq!(counts.unsafe_names, 2);
+        assert!(matches!(&notices[0], Notice::Unsafe { device_path, .. }
+            if device_path == "DCIM/100APPLE/../IMG_0002.AAE"));
+        assert!(matches!(&notices[1], Notice::Unsafe { reason, .. }
+            if reason.starts_with("asset name:")));
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].asset, 1);
+        assert_eq!(jobs[0].copies[0].pending.len(), 2);
+    }
+
+    #[test]
+    fn stats_once_per_file_then_refused_files_and_orphans_go() {
+        let mut a = live("DCIM/100APPLE", "IMG_0001");
+        a.albums = vec!["Trips".into(), "Family".into()];
+        let b = live("DCIM/100APPLE", "IMG_0002");
+        let filters = all();
+        let rules = Rules {
+            filters: &filters,
+            edited: false,
+            by_album: true,
+        };
+        let (_, _, mut jobs) = plan(&mut [a, b], &Known::default(), &rules);
+        let requests = stat_requests(&jobs);
+        // Three files of the first asset once (not per album), three of the second.
+        assert_eq!(requests.len(), 6);
+        assert!(requests[..3].iter().all(|(j, c, _, _)| (*j, *c) == (0, 0)));
+        for (j, c, i, _) in &requests {
+            let r = &mut jobs[*j].copies[*c].pending[*i];
+            (r.size, r.mtime_ns) = (Some(10), Some(1));
+        }
+        // The phone refused the second asset's original: its companions go with it.
+        let dropped = HashSet::from([(1, "DCIM/100APPLE/IMG_0002.HEIC".to_string())]);
+        settle(&mut jobs, &dropped);
+        assert_eq!(jobs.len(), 1);
+        // The later album copy took the first copy's stat.
+        assert!(jobs[0].copies[1].pending.iter().all(|r| r.size == Some(10)));
+        let mut counts = Plan::default();
+        count(&jobs, &mut counts);
+        // Six files to copy, but each file's bytes come from the phone once (dry-run totals).
+        assert_eq!((counts.files_to_copy, counts.bytes_to_copy), (6, 30));
+    }
+
+    #[test]
+    fn folder_of_device_paths() {
+        assert_eq!(folder_of("DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("/DCIM/100APPLE/IMG_0001.HEIC"), "DCIM/100APPLE");
+        assert_eq!(folder_of("IMG_0001.HEIC"), "");
+    }
+}
