@@ -17,6 +17,8 @@ use iphone_import::mock::library::read_truth;
 
 /// The longest any single step may take before the test gives up (not a timing assertion).
 const STEP: Duration = Duration::from_secs(180);
+/// The phone's own tree, so a copy compares 1:1 with its DCIM.
+const LAYOUT: &str = "{dcim_folder}/{name}";
 
 fn start_mock(libraries: &Path, extra: &[&str]) -> MockServer {
     let mut args = vec!["--phones", "3", "--libraries", libraries.to_str().unwrap()];
@@ -73,6 +75,7 @@ fn watch_until_reported(
     mock: &MockServer,
     dest: &Path,
     phones: &[String],
+    layout: &str,
     env: &[(&str, &str)],
 ) -> BTreeMap<String, String> {
     let home = PeerHome::new();
@@ -84,7 +87,7 @@ fn watch_until_reported(
             "--no-notify",
             "--include-trashed",
         ])
-        .args(["--layout", "{dcim_folder}/{name}"])
+        .args(["--layout", layout])
         .arg(dest)
         .envs(home.env())
         .envs(env.iter().copied())
@@ -126,7 +129,7 @@ fn watch_imports_three_phones_each_into_its_own_dest() {
     let phones = udids(&libraries);
     assert_eq!(phones.len(), 3, "{phones:?}");
     let dest = dir.path().join("dest-{udid}");
-    let reports = watch_until_reported(&mock, &dest, &phones, &[]);
+    let reports = watch_until_reported(&mock, &dest, &phones, LAYOUT, &[]);
     let mut copies = Vec::new();
     for udid in &phones {
         assert!(!reports[udid].contains("failed"), "{}", reports[udid]);
@@ -154,7 +157,13 @@ fn a_stalled_phone_does_not_stop_the_other_two() {
     );
     let phones = udids(&libraries);
     let dest = dir.path().join("dest-{udid}");
-    let reports = watch_until_reported(&mock, &dest, &phones, &[("IPHONE_IMPORT_IO_TIMEOUT", "1")]);
+    let reports = watch_until_reported(
+        &mock,
+        &dest,
+        &phones,
+        LAYOUT,
+        &[("IPHONE_IMPORT_IO_TIMEOUT", "1")],
+    );
     // Phone 2 is the first phone's UDID counted up by one: the second folder in order.
     let stalled = &phones[1];
     assert!(reports[stalled].contains("failed"), "{}", reports[stalled]);
@@ -164,6 +173,31 @@ fn a_stalled_phone_does_not_stop_the_other_two() {
         assert!(
             got == expected_copy(&libraries.join(udid)),
             "{udid}: incomplete copy"
+        );
+    }
+}
+
+#[test]
+fn phones_sharing_one_dest_take_turns_and_each_lands_in_its_device_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let libraries = dir.path().join("phones");
+    let mock = start_mock(&libraries, &[]);
+    let phones = udids(&libraries);
+    let dest = dir.path().join("dest");
+    let layout = "{device}/{dcim_folder}/{name}";
+    let reports = watch_until_reported(&mock, &dest, &phones, layout, &[]);
+    // In UDID order the phones are the first, second and third that serve names.
+    let names = [
+        "Simulated iPhone",
+        "Simulated iPhone 2",
+        "Simulated iPhone 3",
+    ];
+    for (udid, name) in phones.iter().zip(names) {
+        assert!(!reports[udid].contains("failed"), "{}", reports[udid]);
+        let got = files(&dest.join(name), "");
+        assert!(
+            got == expected_copy(&libraries.join(udid)),
+            "{name}: incomplete copy"
         );
     }
 }
