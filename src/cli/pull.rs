@@ -29,7 +29,8 @@ use crate::library::{self, Asset, Inventory, InventoryOptions};
 #[derive(Debug, Args, Clone)]
 pub struct PullArgs {
     /// Folder to import into (created if missing). Its `.iphone-import/` holds the ledger.
-    /// Default: `destination` in the config file or IPHONE_IMPORT_DEST.
+    /// Default: `destination` in the config file or IPHONE_IMPORT_DEST. `{udid}` in it is
+    /// replaced by the phone's UDID (a folder, lock and ledger per phone).
     pub dest: Option<PathBuf>,
     /// Where each file goes under DEST. Variables: {year} {month} {day} {name} {stem} {ext}
     /// {device} {dcim_folder} {album}.
