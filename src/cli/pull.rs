@@ -651,6 +651,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn udid_in_dest_becomes_one_safe_folder_per_phone() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            pull: PullArgs,
+        }
+        let args = Wrap::try_parse_from(["x", "/p/iPhone-{udid}"])
+            .unwrap()
+            .pull;
+        let dest = |udid: &str| for_phone(&args, udid).dest.unwrap();
+        assert_eq!(dest("00008030-0A"), PathBuf::from("/p/iPhone-00008030-0A"));
+        // The UDID comes from the phone or usbmuxd: it cannot climb out or add folders.
+        for hostile in ["../../etc", "a/b", ".."] {
+            let d = dest(hostile);
+            assert_eq!(d.parent(), Some(std::path::Path::new("/p")), "{d:?}");
+        }
+        let plain = Wrap::try_parse_from(["x", "/p/q"]).unwrap().pull;
+        assert_eq!(for_phone(&plain, "U").dest, plain.dest);
+    }
+
+    #[test]
     fn lines_about_phone_files_are_escaped_and_bounded() {
         let line = plain_text(&PullEvent::Failed {
             device_path: "DCIM/100APPLE/IMG\u{1b}[2J\u{202e}GPJ.exe".into(),
