@@ -404,11 +404,17 @@ impl Output {
     }
 
     fn json_line(&self, value: &impl serde::Serialize) {
-        let mut value = serde_json::to_value(value).unwrap_or_default();
-        if let (Some(l), Some(obj)) = (&self.label, value.as_object_mut()) {
-            obj.insert("udid".into(), l.udid.clone().into());
-        }
-        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(&value), self.stdout.lock()) {
+        // Through a Value only under watch: that sorts the keys, which pull's lines keep in order.
+        let line = match &self.label {
+            Some(l) => serde_json::to_value(value).and_then(|mut v| {
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("udid".into(), l.udid.clone().into());
+                }
+                serde_json::to_string(&v)
+            }),
+            None => serde_json::to_string(value),
+        };
+        if let (Ok(line), Ok(mut out)) = (line, self.stdout.lock()) {
             let _ = writeln!(out, "{line}");
         }
     }
