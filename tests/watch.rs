@@ -125,16 +125,7 @@ fn watch_imports_once_per_plug_in_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let stderr = watch.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("watch: {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::stderr_lines(&mut watch, "watch");
     let mut seen = Vec::new();
 
     // 1. The phone already attached is imported once.
@@ -179,17 +170,7 @@ fn watch_imports_once_per_plug_in_and_stops_cleanly_on_sigterm() {
 }
 
 fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = std::time::Instant::now() + STEP;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("watch did not stop after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_exit_within(child, STEP)
 }
 
 /// A cron `pull` and a `watch` import (or two cron jobs) can meet on one DEST: the second run
@@ -306,15 +287,7 @@ fn sigint_ends_watch_with_130_after_one_import_of_the_demo_phone() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let stderr = watch.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::stderr_lines(&mut watch, "watch");
     let mut seen = Vec::new();
     let done = wait_line(&lines, ": import ", &mut seen);
     assert!(!done.contains("failed"), "{seen:#?}");

@@ -2,7 +2,7 @@
 //! progress (indicatif on a terminal, plain lines otherwise, JSON lines with `--json`), the
 //! summary and the exit code.
 
-use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
+use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal, for_terminal_max, path_for_terminal};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::exit;
 use crate::import::filters::Filters;
 use crate::import::layout::{DEFAULT_LAYOUT, Layout};
+use crate::import::names::sanitize_component;
 use crate::import::pull::{
     AfcConnector, MAX_JOBS, Observer, PullConfig, PullDevice, PullError, PullEvent, Summary, pull,
 };
@@ -28,7 +29,8 @@ use crate::library::{self, Asset, Inventory, InventoryOptions};
 #[derive(Debug, Args, Clone)]
 pub struct PullArgs {
     /// Folder to import into (created if missing). Its `.iphone-import/` holds the ledger.
-    /// Default: `destination` in the config file or IPHONE_IMPORT_DEST.
+    /// Default: `destination` in the config file or IPHONE_IMPORT_DEST. `{udid}` in it is
+    /// replaced by the phone's UDID (a folder, lock and ledger per phone).
     pub dest: Option<PathBuf>,
     /// Where each file goes under DEST. Variables: {year} {month} {day} {name} {stem} {ext}
     /// {device} {dcim_folder} {album}.
@@ -129,6 +131,33 @@ pub async fn run_with(
     result
 }
 
+/// `{udid}` in DEST: each phone gets its own folder, so its own lock and ledger.
+pub const DEST_UDID: &str = "{udid}";
+
+/// `args` with `{udid}` in DEST replaced by the phone's UDID, made safe as one folder name
+/// (the UDID comes from the phone or the usbmuxd daemon).
+pub fn for_phone(args: &PullArgs, udid: &str) -> PullArgs {
+    let mut args = args.clone();
+    let expanded = args
+        .dest
+        .as_deref()
+        .and_then(|d| d.to_str())
+        .filter(|d| d.contains(DEST_UDID))
+        .map(|d| PathBuf::from(d.replace(DEST_UDID, &sanitize_component(udid))));
+    if expanded.is_some() {
+        args.dest = expanded;
+    }
+    args
+}
+
+/// One of several phones imported at once (`watch`): its lines start with its UDID, its JSON
+/// lines carry it, its progress bar is one of `bars`.
+#[derive(Clone)]
+pub struct PhoneLabel {
+    pub udid: String,
+    pub bars: MultiProgress,
+}
+
 /// [`run_with`] with the caller's inventory, cache folder and cancellation.
 pub async fn run_with_options(
     connector: Arc<dyn AfcConnector>,
@@ -136,19 +165,31 @@ pub async fn run_with_options(
     args: &PullArgs,
     options: RunOptions,
 ) -> anyhow::Result<u8> {
+    run_labelled(connector, device, args, options, None).await
+}
+
+/// [`run_with_options`] for one phone of several, its output marked with `label`.
+pub async fn run_labelled(
+    connector: Arc<dyn AfcConnector>,
+    device: &PullDevice,
+    args: &PullArgs,
+    options: RunOptions,
+    label: Option<PhoneLabel>,
+) -> anyhow::Result<u8> {
+    let args = &for_phone(args, &device.udid);
+    let output = Arc::new(Output::new(args.json, options.quiet, label));
     let config = match config_from(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output.error(&format!("{e:#}"));
             return Ok(exit::USAGE);
         }
     };
-    let output = Arc::new(Output::new(args.json, options.quiet));
     // Files the listing showed but that cannot be imported (unsafe names): the run is partial.
     let mut names_skipped = 0;
     let assets = match options.assets {
         Some(_) if !args.album.is_empty() => {
-            eprintln!("error: {}", AlbumError::NoDatabase);
+            output.error(&AlbumError::NoDatabase.to_string());
             return Ok(exit::USAGE);
         }
         Some(a) => a,
@@ -195,7 +236,7 @@ pub async fn run_with_options(
                         assets
                     }
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        output.error(&e.to_string());
                         return Ok(match e {
                             AlbumError::Unknown { .. } => exit::USAGE,
                             AlbumError::NoDatabase => exit::ERROR,
@@ -320,17 +361,29 @@ struct Output {
     /// Files finished (copied or failed) and planned, for the progress bar's message.
     files_done: AtomicU64,
     files_total: AtomicU64,
+    /// Set when several phones share the terminal.
+    label: Option<PhoneLabel>,
+    /// "UDID: " before each line of such a phone (escaped), else nothing.
+    prefix: String,
 }
 
 impl Output {
-    fn new(json: bool, quiet: bool) -> Output {
+    fn new(json: bool, quiet: bool, label: Option<PhoneLabel>) -> Output {
+        let prefix = label
+            .as_ref()
+            .map(|l| format!("{}: ", for_terminal(&l.udid)))
+            .unwrap_or_default();
         let style = if json {
             Style::Json
         } else if !quiet && std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let mut bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Some(l) = &label {
+                bar = l.bars.add(bar);
+            }
+            bar.set_prefix(prefix.clone());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                    "{prefix}{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -345,11 +398,23 @@ impl Output {
             stdout: Mutex::new(std::io::stdout()),
             files_done: AtomicU64::new(0),
             files_total: AtomicU64::new(0),
+            label,
+            prefix,
         }
     }
 
     fn json_line(&self, value: &impl serde::Serialize) {
-        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(value), self.stdout.lock()) {
+        // Through a Value only under watch: that sorts the keys, which pull's lines keep in order.
+        let line = match &self.label {
+            Some(l) => serde_json::to_value(value).and_then(|mut v| {
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("udid".into(), l.udid.clone().into());
+                }
+                serde_json::to_string(&v)
+            }),
+            None => serde_json::to_string(value),
+        };
+        if let (Ok(line), Ok(mut out)) = (line, self.stdout.lock()) {
             let _ = writeln!(out, "{line}");
         }
     }
@@ -360,16 +425,22 @@ impl Output {
             Style::Json => {
                 self.json_line(&serde_json::json!({"event": "warning", "message": text}));
             }
-            _ => eprintln!("warning: {text}"),
+            _ => eprintln!("{}warning: {text}", self.prefix),
         }
     }
 
+    /// An error that ends the run before the copy starts.
+    fn error(&self, text: &str) {
+        eprintln!("{}error: {text}", self.prefix);
+    }
+
     fn line(&self, text: &str) {
+        let prefix = &self.prefix;
         match &self.style {
-            Style::Bar(bar) => bar.println(text),
+            Style::Bar(bar) => bar.println(format!("{prefix}{text}")),
             _ => {
                 if let Ok(mut out) = self.stdout.lock() {
-                    let _ = writeln!(out, "{text}");
+                    let _ = writeln!(out, "{prefix}{text}");
                 }
             }
         }
@@ -488,12 +559,12 @@ impl Observer for Output {
                     if let Some(text) =
                         plain_text(event).filter(|_| matches!(event, PullEvent::Failed { .. }))
                     {
-                        bar.println(text);
+                        self.line(&text);
                     }
                 }
                 other => {
                     if let Some(text) = plain_text(other) {
-                        bar.println(text);
+                        self.line(&text);
                     }
                 }
             },
@@ -584,6 +655,28 @@ pub fn is_cancelled(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udid_in_dest_becomes_one_safe_folder_per_phone() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            pull: PullArgs,
+        }
+        let args = Wrap::try_parse_from(["x", "/p/iPhone-{udid}"])
+            .unwrap()
+            .pull;
+        let dest = |udid: &str| for_phone(&args, udid).dest.unwrap();
+        assert_eq!(dest("00008030-0A"), PathBuf::from("/p/iPhone-00008030-0A"));
+        // The UDID comes from the phone or usbmuxd: it cannot climb out or add folders.
+        for hostile in ["../../etc", "a/b", ".."] {
+            let d = dest(hostile);
+            assert_eq!(d.parent(), Some(std::path::Path::new("/p")), "{d:?}");
+        }
+        let plain = Wrap::try_parse_from(["x", "/p/q"]).unwrap().pull;
+        assert_eq!(for_phone(&plain, "U").dest, plain.dest);
+    }
 
     #[test]
     fn lines_about_phone_files_are_escaped_and_bounded() {

@@ -1,19 +1,25 @@
 //! `iphone-import watch [DEST] [pull options]`: wait for phones and run the `pull` code path once
 //! per plug-in. Attach events come from the usbmuxd daemon's Listen when that is the route, else
-//! from USB hotplug. One phone at a time; an error is reported and watching goes on.
+//! from USB hotplug. Several phones import at once (phones sharing one DEST take turns); one
+//! phone's error is reported under its UDID and the others and watching go on.
 //! SIGTERM exits 0, Ctrl-C (SIGINT) exits 130; a running import is cancelled cleanly first.
 
-use crate::untrusted::text::for_terminal;
+use crate::untrusted::text::{for_terminal, path_for_terminal};
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesUnordered;
+use indicatif::MultiProgress;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::args::GlobalArgs;
-use super::pull::{self, PullArgs, RunOptions};
+use super::pull::{self, PhoneLabel, PullArgs, RunOptions};
 use super::{error_text, exit, session};
 use crate::import::pull::AfcConnector;
 use crate::usbmux::TransportKind;
@@ -54,14 +60,17 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
     let mut plugs = plug_events(&reach).await?;
     eprintln!("watching for iPhones (Ctrl-C to stop)…");
+    let mut imports = Imports::new(global, args, cancel.clone());
     // UDIDs imported during their current plug-in: a new import needs a Detached first.
     let mut done: HashSet<String> = HashSet::new();
     loop {
         let plug = tokio::select! {
             p = plugs.recv() => p,
+            Some(()) = imports.running.next(), if !imports.running.is_empty() => continue,
             _ = cancel.cancelled() => break,
         };
         let Some(plug) = plug else {
+            imports.finish().await;
             anyhow::bail!(
                 "the device watcher stopped (usbmuxd daemon gone, or USB access lost); restart watch"
             );
@@ -69,54 +78,24 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         match plug {
             Plug::Detached(udid) => {
                 if done.remove(&udid) {
-                    eprintln!("{}: unplugged", for_terminal(&udid));
+                    imports.say(&format!("{}: unplugged", for_terminal(&udid)));
                 }
             }
             Plug::Attached(udid) => {
-                if done.contains(&udid) {
-                    continue;
-                }
                 // --udid: only that phone (dashes and case do not matter).
                 let normal = |s: &str| s.replace('-', "").to_ascii_uppercase();
-                if global
+                let other = global
                     .udid
                     .as_deref()
-                    .is_some_and(|only| normal(only) != normal(&udid))
-                {
-                    continue;
-                }
-                done.insert(udid.clone());
-                eprintln!("{}: connected, importing", for_terminal(&udid));
-                let outcome = import_one(global, &args.pull, &udid, cancel.clone()).await;
-                let message = match &outcome {
-                    Ok(code) if *code == exit::OK => "import complete".to_string(),
-                    Ok(code) if *code == exit::PARTIAL => {
-                        "import partly done: some files were not copied (see above)".to_string()
-                    }
-                    Ok(code) if *code == exit::INTERRUPTED => "import interrupted".to_string(),
-                    Ok(code) => format!("import ended with exit code {code}"),
-                    Err(e) => {
-                        let hint = match session::exit_code_for(e) {
-                            _ if session::locked_since_restart(e) => {
-                                " — unlock the phone with its passcode, then unplug and replug it"
-                            }
-                            exit::NOT_TRUSTED => {
-                                " — unlock the phone, tap Trust, then unplug and replug it"
-                            }
-                            // The stall message already says to unplug and replug.
-                            exit::STALLED => "",
-                            _ => " — unplug and replug the phone to try again",
-                        };
-                        format!("import failed: {}{hint}", error_text(e))
-                    }
-                };
-                eprintln!("{}: {message}", for_terminal(&udid));
-                if !args.no_notify && !cancel.is_cancelled() {
-                    notify("iPhone import", &message);
+                    .is_some_and(|only| normal(only) != normal(&udid));
+                if !other && done.insert(udid.clone()) {
+                    imports.start(udid);
                 }
             }
         }
     }
+    // Running imports saw the cancellation too: let them stop cleanly.
+    imports.finish().await;
     signals.abort();
     let stopped = *stop
         .lock()
@@ -126,6 +105,126 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         Some(Stop::Int) => exit::INTERRUPTED,
         _ => exit::OK,
     })
+}
+
+/// The imports under way, one task per phone, so that phones import at once and one phone's
+/// failure or stall costs that phone only. Phones whose DEST is the same folder take turns:
+/// DEST has one lock and one ledger, and a second run on it would be refused as busy.
+/// `{udid}` in DEST gives each phone its own folder, so they all run at once.
+struct Imports {
+    global: GlobalArgs,
+    args: WatchArgs,
+    cancel: CancellationToken,
+    /// Polled by watch's own task (not spawned): the session and pull futures are not `Send`
+    /// in a form tokio::spawn accepts, and the copy work runs on tasks of its own anyway.
+    running: FuturesUnordered<LocalBoxFuture<'static, ()>>,
+    /// One turn per DEST (absolute path): held by the phone importing into it.
+    turns: HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>,
+    /// The phones' progress bars, one line each.
+    bars: MultiProgress,
+}
+
+impl Imports {
+    fn new(global: &GlobalArgs, args: &WatchArgs, cancel: CancellationToken) -> Imports {
+        Imports {
+            global: global.clone(),
+            args: args.clone(),
+            cancel,
+            running: FuturesUnordered::new(),
+            turns: HashMap::new(),
+            bars: MultiProgress::new(),
+        }
+    }
+
+    fn say(&self, text: &str) {
+        say(&self.bars, text);
+    }
+
+    fn start(&mut self, udid: String) {
+        let dest = pull::for_phone(&self.args.pull, &udid)
+            .dest
+            .map(|d| std::path::absolute(&d).unwrap_or(d))
+            .unwrap_or_default();
+        let turn = self.turns.entry(dest.clone()).or_default().clone();
+        let (global, args, cancel) = (self.global.clone(), self.args.clone(), self.cancel.clone());
+        let bars = self.bars.clone();
+        self.running.push(Box::pin(import_in_turn(
+            global, args, udid, cancel, turn, dest, bars,
+        )));
+    }
+
+    async fn finish(&mut self) {
+        while self.running.next().await.is_some() {}
+    }
+}
+
+/// One phone's import, once no other phone is importing into its DEST.
+async fn import_in_turn(
+    global: GlobalArgs,
+    args: WatchArgs,
+    udid: String,
+    cancel: CancellationToken,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    dest: PathBuf,
+    bars: MultiProgress,
+) {
+    let shown = for_terminal(&udid);
+    let _turn = match turn.try_lock() {
+        Ok(held) => held,
+        Err(_) => {
+            say(
+                &bars,
+                &format!(
+                    "{shown}: connected; waiting for the import into {} to finish",
+                    path_for_terminal(&dest.to_string_lossy())
+                ),
+            );
+            tokio::select! {
+                held = turn.lock() => held,
+                _ = cancel.cancelled() => return,
+            }
+        }
+    };
+    say(&bars, &format!("{shown}: connected, importing"));
+    let label = PhoneLabel {
+        udid: udid.clone(),
+        bars: bars.clone(),
+    };
+    let outcome = import_one(&global, &args.pull, &udid, cancel.clone(), label).await;
+    let message = outcome_message(&outcome);
+    say(&bars, &format!("{shown}: {message}"));
+    if !args.no_notify && !cancel.is_cancelled() {
+        notify("iPhone import", &message);
+    }
+}
+
+/// A line of watch's own, kept clear of the progress bars.
+fn say(bars: &MultiProgress, text: &str) {
+    bars.suspend(|| eprintln!("{text}"));
+}
+
+/// What one phone's import came to, with what to do next.
+fn outcome_message(outcome: &anyhow::Result<u8>) -> String {
+    match outcome {
+        Ok(code) if *code == exit::OK => "import complete".to_string(),
+        Ok(code) if *code == exit::PARTIAL => {
+            "import partly done: some files were not copied (see above)".to_string()
+        }
+        Ok(code) if *code == exit::INTERRUPTED => "import interrupted".to_string(),
+        Ok(code) => format!("import ended with exit code {code}"),
+        Err(e) => {
+            let hint = match session::exit_code_for(e) {
+                _ if session::locked_since_restart(e) => {
+                    " — unlock the phone with its passcode, then unplug and replug it"
+                }
+                exit::NOT_TRUSTED => " — unlock the phone, tap Trust, then unplug and replug it",
+                // The stall message already says to unplug and replug.
+                exit::STALLED => "",
+                _ => " — unplug and replug the phone to try again",
+            };
+            format!("import failed: {}{hint}", error_text(e))
+        }
+    }
 }
 
 fn spawn_signal_task(
@@ -212,6 +311,7 @@ async fn import_one(
     args: &PullArgs,
     udid: &str,
     cancel: CancellationToken,
+    label: PhoneLabel,
 ) -> anyhow::Result<u8> {
     let mut global = global.clone();
     global.udid = Some(udid.to_string());
@@ -227,7 +327,7 @@ async fn import_one(
         cancel,
         quiet: global.quiet,
     };
-    let result = pull::run_with_options(connector, &device, args, options).await;
+    let result = pull::run_labelled(connector, &device, args, options, Some(label)).await;
     session::close_shared(session).await;
     match result {
         Err(e) if pull::is_cancelled(&e) => Ok(exit::INTERRUPTED),

@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::mock::builder::{self, BuiltPhone, MediaSource, PhoneConfig};
+use crate::mock::fleet;
+use crate::mock::library::LibraryOptions;
 use crate::mock::lockdownd::Lockdownd;
 use crate::mock::muxd_server::{MuxdServer, MuxdServerConfig};
 use crate::mock::profile::Profile;
@@ -36,7 +38,7 @@ pub enum Command {
     /// (idevice_id, ideviceinfo, ifuse, pymobiledevice3) and iphone-import can reach it via
     /// USBMUXD_SOCKET_ADDRESS. SIGUSR1 unplugs / replugs the phone (Listen clients see it);
     /// SIGUSR2 restarts it (locked until its first unlock) or gives it that first unlock.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a simulated photo library (a /var/mobile/Media-shaped tree with Photos.sqlite).
     GenerateLibrary(super::library::cli::GenerateArgs),
     /// Be a USB device: the simulated iPhone through the Linux USB gadget framework (configfs +
@@ -61,13 +63,35 @@ pub struct ServeArgs {
     /// The BUID that ReadBUID reports (default: saved in --state, else random per run).
     #[arg(long, value_name = "UUID")]
     pub buid: Option<String>,
-    /// The simulated phone's UDID.
+    /// The simulated phone's UDID (with --phones: the first phone's; the others count up from it).
     #[arg(long, value_name = "UDID")]
     pub udid: Option<String>,
+    /// Serve this many phones at once (1-32), each with its own UDID, generated library (seeded
+    /// differently) and link: with --profile usb2 each phone has its own 40 MB/s.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=fleet::MAX_PHONES as i64))]
+    pub phones: u16,
     /// The phone's media folder (/var/mobile/Media), e.g. written by `generate-library`.
-    /// Default: a small demo library generated into a temporary folder.
-    #[arg(long, value_name = "DIR")]
+    /// Default: a small demo library generated into a temporary folder. Not with --phones > 1.
+    #[arg(long, value_name = "DIR", conflicts_with = "libraries")]
     pub library: Option<PathBuf>,
+    /// Keep each phone's generated library in DIR/<UDID>/ (truth in DIR/<UDID>/.iphone-mock/);
+    /// a library already there from an earlier run is served as it is.
+    #[arg(long, value_name = "DIR")]
+    pub libraries: Option<PathBuf>,
+    /// Photo assets of each generated library (default: the 46-asset demo library).
+    #[arg(long, value_name = "N")]
+    pub photos: Option<usize>,
+    /// Video assets of each generated library.
+    #[arg(long, value_name = "N")]
+    pub videos: Option<usize>,
+    /// Generated photos 1.5–5 MB and videos 20–200 MB instead of tiny files.
+    #[arg(long)]
+    pub realistic_sizes: bool,
+    /// With --phones: only phone K (1 = the first) gets the phone faults (--stall other than
+    /// muxd-*, --locked-after-boot, --session-inactive-once); default every phone.
+    #[arg(long, value_name = "K")]
+    pub fault_phone: Option<u16>,
     /// Speed of the simulated phone: none (as fast as possible), usb2 (40 MB/s), usb3 (300 MB/s).
     #[arg(long, default_value = "none")]
     pub profile: Profile,
@@ -117,7 +141,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::GenerateLibrary(args) => super::library::cli::run(&args),
             #[cfg(feature = "gadget")]
             Command::Gadget(args) => crate::mock::gadget::serve(args).await,
@@ -132,39 +156,54 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The one place the served phone is put together: identity plus the services it runs.
-pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
+/// The one place a served phone is put together: phone `index` (0-based) of `--phones`,
+/// identity plus the services it runs.
+pub fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<BuiltPhone> {
     let mut config = PhoneConfig::default();
     if let Some(udid) = &args.udid {
         config.identity.udid = crate::usbmux::transport::dashed_udid(udid);
     }
-    if let Some(dir) = &args.library {
-        config.media = MediaSource::Dir(dir.clone());
-    } else if let MediaSource::Generate(options) = &mut config.media {
-        if let Some(shape) = args.schema {
-            options.schema = shape;
-            // The phone says it runs the iOS version whose database it carries.
-            config.identity.product_version = shape.ios_version().into();
-        }
-        if let Some(odd) = args.odd_files {
-            options.odd = odd;
-        }
+    config.identity = fleet::identity(&config.identity, index);
+    let options = library_options(args, index);
+    if let Some(shape) = args.schema.filter(|_| args.library.is_none()) {
+        // The phone says it runs the iOS version whose database it carries.
+        config.identity.product_version = shape.ios_version().into();
     }
+    config.media = match (&args.library, &args.libraries) {
+        (Some(dir), _) => MediaSource::Dir(dir.clone()),
+        (None, Some(parent)) => {
+            let dir =
+                fleet::library_dir(parent, &config.identity.udid).map_err(anyhow::Error::msg)?;
+            if !dir.join(crate::mock::library::TRUTH_FILE).is_file() {
+                crate::mock::library::generate(&dir, &options).with_context(|| {
+                    format!(
+                        "cannot generate the library of phone {} in {}",
+                        index + 1,
+                        dir.display()
+                    )
+                })?;
+            }
+            MediaSource::Dir(dir)
+        }
+        (None, None) => MediaSource::Generate(options),
+    };
     config.profile = args.profile.clone();
     config.session_tls.offer = args.tls;
     config.session_tls.coalesce = !args.no_coalesce;
+    let faulty = args.fault_phone.is_none_or(|k| usize::from(k) == index + 1);
+    let stall = args.stall.clone().filter(|_| faulty);
     // Stalls hit once, like a phone that recovers after a replug.
-    match &args.stall {
+    match &stall {
         Some(Stall::AfcAfterRequests(n)) => config.faults.stall_after_requests = Some(*n),
         Some(Stall::AfcInFile(path)) => config.faults.stall_in_file = Some(path.clone()),
         _ => {}
     }
     config.faults.stall_once = true;
-    config.locked_since_boot = args.locked_after_boot.is_some();
-    config.session_inactive_once = args.session_inactive_once;
+    config.locked_since_boot = faulty && args.locked_after_boot.is_some();
+    config.session_inactive_once = faulty && args.session_inactive_once;
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
     let built = builder::build(config)?;
-    match &args.stall {
+    match &stall {
         Some(s @ (Stall::LockdownRequest(_) | Stall::TlsHandshake)) => {
             built.lockdownd.set_stall(Some(s.clone()))
         }
@@ -173,12 +212,51 @@ pub fn build_phone(args: &ServeArgs) -> anyhow::Result<BuiltPhone> {
             .add_named_service("com.apple.afc", silent_once(built.afc.service_fn())),
         _ => {}
     }
-    if let Some(levels) = args.fault_deep_getvalue {
+    if let Some(levels) = args.fault_deep_getvalue.filter(|_| faulty) {
         built
             .lockdownd
             .set_raw_reply("GetValue", deep_plist(usize::from(levels)));
     }
     Ok(built)
+}
+
+/// What a generated library of phone `index` holds: the demo library unless sizes are given.
+fn library_options(args: &ServeArgs, index: usize) -> LibraryOptions {
+    let mut options = if args.photos.is_some() || args.videos.is_some() || args.realistic_sizes {
+        LibraryOptions::default()
+    } else {
+        LibraryOptions::demo()
+    };
+    if let Some(photos) = args.photos {
+        options.photos = photos;
+    }
+    if let Some(videos) = args.videos {
+        options.videos = videos;
+    }
+    options.realistic_sizes = args.realistic_sizes;
+    options.seed = fleet::seed(options.seed, index);
+    if let Some(shape) = args.schema {
+        options.schema = shape;
+    }
+    if let Some(odd) = args.odd_files {
+        options.odd = odd;
+    }
+    options
+}
+
+/// Every phone of `--phones`, built one after the other (a failure names the phone).
+fn build_phones(args: &ServeArgs) -> anyhow::Result<Vec<BuiltPhone>> {
+    if args.phones > 1 && args.library.is_some() {
+        bail!(
+            "--library serves one folder; with --phones give --libraries DIR instead (each phone gets DIR/<UDID>/)"
+        );
+    }
+    if let Some(k) = args.fault_phone.filter(|k| *k == 0 || *k > args.phones) {
+        bail!("--fault-phone {k} names no phone; use 1..={}", args.phones);
+    }
+    (0..usize::from(args.phones))
+        .map(|i| build_phone(args, i))
+        .collect()
 }
 
 /// A reply dictionary whose Value is `levels` nested arrays (XML, ≈ 15 bytes per level).
@@ -193,15 +271,14 @@ fn deep_plist(levels: usize) -> Vec<u8> {
 
 /// `iphone-mock serve`: run until interrupted.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let built = build_phone(&args)?;
-    let phone = built.phone.clone();
+    let built = build_phones(&args)?;
     let config = MuxdServerConfig {
         buid: args.buid.clone(),
         state_dir: args.state.clone(),
         stall: args.stall.clone(),
     };
-    let server = MuxdServer::new(vec![phone.clone()], config)
-        .context("cannot set up the state directory")?;
+    let phones = built.iter().map(|b| b.phone.clone()).collect();
+    let server = MuxdServer::new(phones, config).context("cannot set up the state directory")?;
 
     let listen = match (args.listen, &args.socket) {
         (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 27015))),
@@ -240,16 +317,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     });
-    spawn_lock_toggle(built.lockdownd.clone(), args.locked_after_boot)?;
+    // SIGUSR2 restarts the phones that --fault-phone names (every phone by default).
+    let lockdownds = built
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| args.fault_phone.is_none_or(|k| usize::from(k) == i + 1))
+        .map(|(_, b)| b.lockdownd.clone())
+        .collect();
+    spawn_lock_toggle(lockdownds, args.locked_after_boot)?;
     for line in announce {
         println!("{line}");
     }
-    eprintln!(
-        "iphone-mock: serving {} (UDID {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",
-        phone.identity.device_name,
-        phone.identity.udid,
-        server.buid()
-    );
+    for b in &built {
+        eprintln!(
+            "iphone-mock: serving {} (UDID {}, library {}, BUID {}); point clients at it with USBMUXD_SOCKET_ADDRESS",
+            b.phone.identity.device_name,
+            b.phone.identity.udid,
+            b.media_root().display(),
+            server.buid()
+        );
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
@@ -271,7 +358,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// SIGUSR2 = the phone restarts (and stays locked), or gets its first unlock since; with
 /// `--locked-after-boot` the first unlock also comes by itself after `unlock_after` seconds.
-fn spawn_lock_toggle(lockdownd: Arc<Lockdownd>, unlock_after: Option<u64>) -> anyhow::Result<()> {
+fn spawn_lock_toggle(
+    lockdownds: Vec<Arc<Lockdownd>>,
+    unlock_after: Option<u64>,
+) -> anyhow::Result<()> {
     let mut usr2 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())?;
     let mut locked = unlock_after.is_some();
     if let Some(seconds) = unlock_after {
@@ -295,7 +385,9 @@ fn spawn_lock_toggle(lockdownd: Arc<Lockdownd>, unlock_after: Option<u64>) -> an
                     locked = !locked;
                 }
             }
-            lockdownd.set_locked_since_boot(locked);
+            for lockdownd in &lockdownds {
+                lockdownd.set_locked_since_boot(locked);
+            }
             eprintln!(
                 "iphone-mock: {}",
                 if locked {
@@ -333,7 +425,7 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve");
         };
-        let built = build_phone(&args).unwrap();
+        let built = build_phone(&args, 0).unwrap();
         let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
         assert_eq!(
             (truth.schema.as_str(), truth.join_table.as_str()),
@@ -351,7 +443,7 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve");
         };
-        let built = build_phone(&args).unwrap();
+        let built = build_phone(&args, 0).unwrap();
         let truth = crate::mock::library::read_truth(built.media_root()).unwrap();
         assert!(!truth.odd_files.is_empty());
         assert!(
@@ -372,5 +464,32 @@ mod tests {
         assert_eq!(args.tls, crate::mock::session_tls::TlsOffer::Tls12);
         assert!(!args.no_coalesce);
         assert!(Cli::try_parse_from(["iphone-mock", "serve", "--tls", "1.1"]).is_err());
+    }
+
+    #[test]
+    fn serve_phones_get_their_own_udid_and_differently_seeded_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let libs = dir.path().to_str().unwrap();
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["iphone-mock", "serve", "--phones", "2", "--libraries", libs];
+            argv.extend_from_slice(extra);
+            let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not serve");
+            };
+            args
+        };
+        let phones = build_phones(&parse(&["--fault-phone", "2"])).unwrap();
+        let truths: Vec<_> = phones
+            .iter()
+            .map(|b| {
+                assert_eq!(b.media_root(), dir.path().join(&b.phone.identity.udid));
+                crate::mock::library::read_truth(b.media_root()).unwrap()
+            })
+            .collect();
+        assert_ne!(phones[0].phone.identity.udid, phones[1].phone.identity.udid);
+        assert_ne!(truths[0].seed, truths[1].seed);
+        assert!(build_phones(&parse(&["--fault-phone", "3"])).is_err());
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--phones", "0"]).is_err());
+        assert!(Cli::try_parse_from(["iphone-mock", "serve", "--phones", "33"]).is_err());
     }
 }

@@ -6,6 +6,7 @@ pub mod afcd;
 pub mod builder;
 pub mod cli;
 pub mod demo;
+pub mod fleet;
 #[cfg(feature = "gadget")]
 pub mod gadget;
 pub mod library;

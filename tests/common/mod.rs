@@ -291,3 +291,33 @@ pub fn peer_env(server: &MockServer, home: &PeerHome) -> Vec<(String, String)> {
     env.extend(server.env());
     env
 }
+
+/// A child's stderr, line by line as it comes, each also echoed to the test's output after `tag`.
+pub fn stderr_lines(child: &mut Child, tag: &'static str) -> std::sync::mpsc::Receiver<String> {
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{tag}: {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// A child's exit code once it exits; after `within` it is killed and the test fails.
+pub fn wait_exit_within(child: &mut Child, within: std::time::Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not exit within {within:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
