@@ -87,7 +87,9 @@ pub(super) fn read_meta(
 ) -> Result<HashMap<i64, AssetMeta>, Corrupt> {
     let mut out: HashMap<i64, AssetMeta> = HashMap::new();
     let t = schema.asset_table.as_str();
-    let mut frames: HashMap<i64, Frame> = HashMap::new();
+    // One frame per asset: sized once rather than rehashed while growing.
+    let mut frames: HashMap<i64, Frame> =
+        HashMap::with_capacity(super::photos_db::row_count(conn, t));
     if schema.has(t, "Z_PK") {
         let c = |name| col(schema, t, "a", name);
         let sql = format!(

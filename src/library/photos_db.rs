@@ -445,6 +445,15 @@ pub(super) fn for_rows(
     Ok(())
 }
 
+/// The number of rows of `table` (at most MAX_ROWS, which `for_rows` enforces anyway); 0 when it
+/// cannot be counted. Only for sizing buffers.
+pub(super) fn row_count(conn: &Connection, table: &str) -> usize {
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_or(0, |n| usize::try_from(n).unwrap_or(0).min(MAX_ROWS))
+}
+
 pub(super) fn read_assets(
     conn: &Connection,
     schema: &Schema,
@@ -526,7 +535,9 @@ pub(super) fn read_assets(
         "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
         list.join(", ")
     );
-    let mut assets = Vec::new();
+    // Sized once: growing by doubling held the old and the new buffer at once, the inventory's
+    // peak at 100,000 assets (`valgrind --tool=massif`).
+    let mut assets = Vec::with_capacity(row_count(conn, t));
     for_rows(conn, &sql, |r| {
         let Some(pk) = int(r.get_ref(0)?) else {
             return Ok(());
