@@ -286,6 +286,7 @@ async fn a_photos_sqlite_metadata_plist_20000_deep_is_ignored() {
         scan: ScanOptions::default(),
         cache_dir: Some(tmp.path().join("cache")),
         edited: false,
+        without_metadata: false,
     };
     let inv = tokio::time::timeout(LIMIT, inventory(&afc, &opts))
         .await

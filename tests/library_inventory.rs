@@ -61,6 +61,7 @@ impl Phone {
             scan: ScanOptions::default(),
             cache_dir: Some(self.cache.clone()),
             edited,
+            without_metadata: false,
         }
     }
 }

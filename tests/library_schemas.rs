@@ -694,11 +694,36 @@ async fn inventory_through_the_simulated_phone_uses_the_detected_shape() {
             scan: iphone_import::library::ScanOptions::default(),
             cache_dir: Some(phone.cache.clone()),
             edited: false,
+            without_metadata: false,
         },
     ))
     .await
     .unwrap();
     assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
+    // Without metadata (a pull without --xmp or {original_name}): the same assets, each `meta`
+    // empty but for the screenshot flag.
+    let lean = bounded(iphone_import::library::inventory(
+        &afc,
+        &iphone_import::library::InventoryOptions {
+            scan: iphone_import::library::ScanOptions::default(),
+            cache_dir: Some(phone.cache.clone()),
+            edited: false,
+            without_metadata: true,
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(lean.assets.len(), inv.assets.len());
+    assert!(inv.assets.iter().any(|a| a.meta.location.is_some()));
+    assert!(lean.assets.iter().any(|a| a.meta.screenshot));
+    for (full, lean) in inv.assets.iter().zip(&lean.assets) {
+        assert_eq!((&full.key, &full.albums), (&lean.key, &lean.albums));
+        let want = iphone_import::library::AssetMeta {
+            screenshot: full.meta.screenshot,
+            ..Default::default()
+        };
+        assert_eq!(lean.meta, want);
+    }
     let db = inv.db.as_ref().unwrap();
     assert_eq!(db.asset_table, "ZASSET");
     assert_eq!(db.join_table.as_deref(), Some("Z_29ASSETS"));

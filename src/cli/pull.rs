@@ -199,9 +199,13 @@ pub async fn run_labelled(
                 .await
                 .map_err(|e| anyhow::anyhow!(e))
                 .context("connecting to the phone's file service")?;
+            // Titles, places, people… are read only for the sidecars and {original_name}.
+            let uses_original_name =
+                Layout::parse(&args.layout).map_or(true, |l| l.uses_original_name());
             let inventory_options = InventoryOptions {
                 cache_dir: options.cache_dir,
                 edited: args.edited,
+                without_metadata: !args.xmp && !uses_original_name,
                 ..InventoryOptions::default()
             };
             let inventory = tokio::select! {

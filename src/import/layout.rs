@@ -158,6 +158,15 @@ impl Default for Layout {
 }
 
 impl Layout {
+    /// Whether the template names `{original_name}`, the one variable read from the phone's
+    /// per-asset metadata.
+    pub fn uses_original_name(&self) -> bool {
+        self.components
+            .iter()
+            .flatten()
+            .any(|p| *p == Piece::Var(Var::OriginalName))
+    }
+
     /// Parses a template; all errors (unknown variable, bad braces, escaping folders) surface here.
     pub fn parse(template: &str) -> Result<Layout, LayoutError> {
         let t = || template.to_string();
@@ -428,6 +437,12 @@ mod tests {
     #[test]
     fn original_name_favorite_and_kind() {
         let l = Layout::parse("{kind}/{favorite}/{original_name}.{ext}").unwrap();
+        assert!(l.uses_original_name());
+        assert!(
+            !Layout::parse("{kind}/{favorite}/{name}")
+                .unwrap()
+                .uses_original_name()
+        );
         let v = vars("IMG_0001", "HEIC", "x");
         // Not a favourite: the folder is left out; no original name: the phone's stem.
         assert_eq!(l.render(&v).unwrap().to_string(), "photo/IMG_0001.HEIC");

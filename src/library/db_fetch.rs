@@ -78,6 +78,15 @@ pub async fn fetch_db(
     afc: &AfcClient,
     cache_dir: &Path,
 ) -> Result<Option<LibraryDb>, LibraryError> {
+    fetch_db_for(afc, cache_dir, true).await
+}
+
+/// [`fetch_db`], reading each asset's metadata (titles, places, people…) only when `metadata`.
+pub async fn fetch_db_for(
+    afc: &AfcClient,
+    cache_dir: &Path,
+    metadata: bool,
+) -> Result<Option<LibraryDb>, LibraryError> {
     let mut fetched = false;
     let mut problem = Problem::Changing;
     for attempt in 0..MAX_FETCHES {
@@ -111,7 +120,7 @@ pub async fn fetch_db(
             let db_path = db_path.clone();
             // A reused copy passed quick_check on the run that fetched it (a failed one is
             // never reused); checking 60 MB again cost a no-op re-run 0.2 s at 100k assets.
-            move || open_checked(&db_path, !reused).and_then(|conn| read_library(&conn))
+            move || open_checked(&db_path, !reused).and_then(|conn| read_library(&conn, metadata))
         })
         .await
         .map_err(|e| LibraryError::DbCorrupt {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::{LibraryError, WITHOUT_DB};
 use super::names::{check_name, printable};
-use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db};
+use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db_for};
 use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
 
@@ -29,6 +29,10 @@ pub struct InventoryOptions {
     pub cache_dir: Option<PathBuf>,
     /// Add `FullSizeRender.*` of edited assets as EditedRender resources.
     pub edited: bool,
+    /// Leave each asset's `meta` empty but for `screenshot`: titles, captions, keywords, places,
+    /// people, original names and Live Photo ids are read only for those who use them
+    /// (`pull --xmp`, `{original_name}`); a large library's first pull peaked higher with them.
+    pub without_metadata: bool,
 }
 
 /// Counts for `status`. Database-derived ones are 0 when the database was not read.
@@ -130,7 +134,7 @@ pub async fn inventory(
 
     let db = match &opts.cache_dir {
         None => None,
-        Some(dir) => match fetch_db(afc, dir).await {
+        Some(dir) => match fetch_db_for(afc, dir, !opts.without_metadata).await {
             Ok(db) => db,
             Err(e) if e.is_connection_lost() => return Err(e),
             // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.

@@ -144,7 +144,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(sql).unwrap();
         let schema = detect_schema(&conn).unwrap();
-        let (assets, _) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        let (assets, _) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
         assets
             .into_iter()
             .map(|a| {

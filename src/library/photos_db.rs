@@ -20,7 +20,7 @@ use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
 use crate::untrusted::plist::{Limits, decode_dict};
 
-pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db};
+pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db, fetch_db_for};
 
 /// Core Data timestamps count seconds from 2001-01-01 UTC.
 pub const CORE_DATA_EPOCH: i64 = 978_307_200;
@@ -214,11 +214,14 @@ pub(super) fn open_checked(path: &Path, check: bool) -> Result<Connection, Corru
     Ok(conn)
 }
 
+/// `metadata`: also read titles, places, people… into each asset's `meta` (see
+/// `InventoryOptions::without_metadata`).
 pub(super) fn read_library(
     conn: &Connection,
+    metadata: bool,
 ) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
     let schema = detect_schema(conn)?;
-    let (assets, albums) = read_assets(conn, &schema)?;
+    let (assets, albums) = read_assets(conn, &schema, metadata)?;
     Ok((schema, assets, albums))
 }
 
@@ -457,6 +460,7 @@ pub(super) fn row_count(conn: &Connection, table: &str) -> usize {
 pub(super) fn read_assets(
     conn: &Connection,
     schema: &Schema,
+    metadata: bool,
 ) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
     let t = schema.asset_table.as_str();
     if !schema.has(t, "Z_PK") {
@@ -478,7 +482,11 @@ pub(super) fn read_assets(
         )?;
     }
     let originals = Originals::read(conn, schema)?;
-    let mut meta = read_meta(conn, schema)?;
+    let mut meta = if metadata {
+        read_meta(conn, schema)?
+    } else {
+        HashMap::new()
+    };
     const CM: &str = "ZCLOUDMASTER";
     let mut master_cloud: HashMap<i64, i64> = HashMap::new();
     if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
@@ -615,7 +623,7 @@ pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
         Corrupt::Other(e) => e,
     };
     let conn = open_checked(path, true).map_err(damaged)?;
-    let (schema, assets, albums) = read_library(&conn).map_err(damaged)?;
+    let (schema, assets, albums) = read_library(&conn, true).map_err(damaged)?;
     Ok(LibraryDb {
         schema,
         assets,
@@ -656,7 +664,7 @@ mod tests {
             })
         );
         // Columns that do not exist (ZHIDDEN, ZTRASHEDSTATE, side tables) are simply not read.
-        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        let (assets, albums) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
         assert_eq!(albums.len(), 1);
         assert_eq!(assets.len(), 1);
         let a = &assets[0];
@@ -696,7 +704,7 @@ mod tests {
             ),
             ("Z_33ASSETS", "Z_33ALBUMS", "Z_3ASSETS")
         );
-        let (assets, albums) = read_assets(&conn, &schema).map_err(|_| ()).unwrap();
+        let (assets, albums) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
         let paths: Vec<&str> = albums.iter().map(|a| a.path.as_str()).collect();
         assert_eq!(paths, ["Family", "Trips/Iceland 2025"]);
         let a = &assets[0];
