@@ -17,6 +17,7 @@ use super::report_html;
 use super::session::PhoneSession;
 use crate::import::status::{LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
+use anyhow::Context;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -71,12 +72,16 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
         ios_version: text("ProductVersion"),
         udid: udid.clone(),
     };
-    let status = library_status(
-        &inventory,
-        &sizes,
-        args.dest.as_deref().map(|d| (d, udid.as_str())),
-        Utc::now(),
-    )?;
+    // DEST's ledger is read (SQLite, files): on a blocking thread, not the runtime's.
+    let (dest, of_udid) = (args.dest.clone(), udid.clone());
+    let (inventory, status) = tokio::task::spawn_blocking(move || {
+        let at = dest.as_deref().map(|d| (d, of_udid.as_str()));
+        let status = library_status(&inventory, &sizes, at, Utc::now());
+        (inventory, status)
+    })
+    .await
+    .context("the status figures could not be computed")?;
+    let status = status?;
     let report = Report {
         phone,
         status,
@@ -105,7 +110,10 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
             warnings: &report.warnings,
             now: Local::now(),
         };
-        report_html::write_atomically(path, &report_html::render(&page))?;
+        let (to, html) = (path.clone(), report_html::render(&page));
+        tokio::task::spawn_blocking(move || report_html::write_atomically(&to, &html))
+            .await
+            .context("writing the report stopped")??;
         eprintln!("Report written to {}", path.display());
     }
     Ok(exit::OK)
