@@ -1,5 +1,7 @@
 //! Tests of the import building blocks (src/import/) against real files in temp folders.
 
+mod common;
+
 use std::io::Cursor;
 
 use chrono::{FixedOffset, NaiveDate, TimeZone};
@@ -871,17 +873,17 @@ fn lock_held_by_another_process_then_released_when_it_is_killed() {
         "printf 'pid=%s\\ncommand=pull elsewhere\\n' $$ > '{}'; echo ready; exec cat",
         lock_path.display()
     );
-    let child = Command::new("flock")
+    let Some(flock) = common::peer("flock") else {
+        return;
+    };
+    let child = Command::new(flock)
         .args(["-F", "-x"])
         .arg(&lock_path)
         .args(["sh", "-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn();
-    let Ok(mut child) = child else {
-        println!("SKIP: flock(1) from util-linux is not installed");
-        return;
-    };
+    let mut child = child.expect("start flock(1)");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

@@ -652,7 +652,7 @@ async fn cancel_mid_file_leaves_no_partial_file_and_the_next_run_completes() {
     assets.reverse();
     // The large file's reads never get an answer: the pull is stuck in it until cancelled.
     let faults = Faults {
-        stall_in_file: Some(BIG.into()),
+        stall_in_file: Some((BIG.into(), 0)),
         ..Faults::none()
     };
     let srv = server(&root, faults);

@@ -1,5 +1,6 @@
 //! SIGINT to the real `iphone-import pull` process in the middle of a large file, through
-//! `iphone-mock serve` at USB 2 speed: exit 130, nothing partial at a final path, a ledger that
+//! `iphone-mock serve` made to fall silent a quarter of the way into that file (so the moment
+//! is set by a byte count, not by the pace of the link or the machine): exit 130, nothing partial at a final path, a ledger that
 //! matches DEST, and a next run that resumes the file and finishes byte-exact.
 
 mod common;
@@ -13,9 +14,9 @@ use common::{MockServer, PeerHome};
 use iphone_import::import::ledger::{Ledger, LedgerError};
 use iphone_import::mock::library::{LibraryOptions, generate, read_placeholders};
 
-/// A video big enough to take seconds at 40 MB/s.
+/// A video several reads long; the phone goes silent once a quarter of it was served.
 const BIG: &str = "DCIM/100APPLE/IMG_9000.MOV";
-const BIG_LEN: usize = 96 * 1024 * 1024;
+const BIG_LEN: usize = 24 * 1024 * 1024;
 
 fn pull_command(server: &MockServer, home: &PeerHome, dest: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iphone-import"));
@@ -108,8 +109,11 @@ fn sigint_mid_file_exits_130_leaves_nothing_partial_and_the_next_run_resumes() {
     generate(&root, &options).unwrap();
     let big: Vec<u8> = (0..BIG_LEN).map(|i| (i * 7 + i / 4096) as u8).collect();
     std::fs::write(root.join(BIG), &big).unwrap();
+    // Silent once a quarter of the big file was served (once: the next run finds a phone
+    // that answers), so the pull is mid-file, holding a quarter, when the signal comes.
+    let stall = format!("afc-read:{BIG}@{}", BIG_LEN / 4);
     let server =
-        MockServer::start_with_args(&["--library", root.to_str().unwrap(), "--profile", "usb2"]);
+        MockServer::start_with_args(&["--library", root.to_str().unwrap(), "--stall", &stall]);
     let home = PeerHome::new();
     let dest: PathBuf = dir.path().join("dest");
 
@@ -118,12 +122,12 @@ fn sigint_mid_file_exits_130_leaves_nothing_partial_and_the_next_run_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the big file is well under way.
+    // Interrupt once the served quarter reached the temp file.
     let started = Instant::now();
     while temp_bytes(&dest) < (BIG_LEN / 4) as u64 {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "pull ended before the big file was half read"
+            "pull ended before a quarter of the big file was read"
         );
         assert!(
             started.elapsed() < Duration::from_secs(120),

@@ -80,8 +80,9 @@ pub struct Faults {
     pub fail_paths: Vec<PathFault>,
     /// Stop answering (but keep reading and discarding) after this many requests.
     pub stall_after_requests: Option<u64>,
-    /// Stop answering at the first FileRefRead of the file at this media-relative path.
-    pub stall_in_file: Option<String>,
+    /// Stop answering at the first FileRefRead of the file at this media-relative path once
+    /// this many of its bytes have been served through one handle (0: at the first read).
+    pub stall_in_file: Option<(String, u64)>,
     /// Close the connection, unanswered, when the request after this many arrives.
     pub reset_after_requests: Option<u64>,
     /// Hostile phone: answer every FileRefRead with at most this many bytes (short reads).
@@ -660,8 +661,8 @@ impl AfcServer {
             && self
                 .faults
                 .stall_in_file
-                .as_deref()
-                .is_some_and(|p| p.trim_start_matches('/') == open.rel)
+                .as_ref()
+                .is_some_and(|(p, at)| p.trim_start_matches('/') == open.rel && open.served >= *at)
             && self.may_stall()
         {
             return Outcome::Stall;

@@ -112,7 +112,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "LEVELS", hide = true)]
     pub fault_deep_getvalue: Option<u16>,
     /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
-    /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH,
+    /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH[@BYTES],
     /// wrong-port (StartService names a port where nothing answers).
     #[arg(long, value_name = "WHERE")]
     pub stall: Option<Stall>,
@@ -195,7 +195,9 @@ pub fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<BuiltPhone>
     // Stalls hit once, like a phone that recovers after a replug.
     match &stall {
         Some(Stall::AfcAfterRequests(n)) => config.faults.stall_after_requests = Some(*n),
-        Some(Stall::AfcInFile(path)) => config.faults.stall_in_file = Some(path.clone()),
+        Some(Stall::AfcInFile(path, at)) => {
+            config.faults.stall_in_file = Some((path.clone(), *at));
+        }
         _ => {}
     }
     config.faults.stall_once = true;

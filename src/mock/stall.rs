@@ -24,8 +24,9 @@ pub enum Stall {
     TlsHandshake,
     /// The AFC server stops answering after this many requests on a connection.
     AfcAfterRequests(u64),
-    /// The AFC server stops answering at the first read of this media-relative file.
-    AfcInFile(String),
+    /// The AFC server stops answering at a read of this media-relative file once this many of
+    /// its bytes were served (0: at the first read). Tests wait for the bytes, not a pace.
+    AfcInFile(String, u64),
     /// StartService answers with a port where a silent service listens.
     WrongServicePort,
 }
@@ -49,17 +50,28 @@ impl FromStr for Stall {
                 n.parse()
                     .map_err(|_| format!("afc-after:N needs a number, not `{n}`"))?,
             ),
-            ("afc-read", Some(path)) if !path.is_empty() => Stall::AfcInFile(path.to_string()),
+            ("afc-read", Some(spec)) if !spec.is_empty() => afc_read(spec)?,
             ("wrong-port", None) => Stall::WrongServicePort,
             _ => {
                 return Err(format!(
                     "unknown stall `{s}`: use muxd-accept, muxd-list, lockdown:REQUEST, tls, \
-                     afc-after:N, afc-read:PATH or wrong-port"
+                     afc-after:N, afc-read:PATH[@BYTES] or wrong-port"
                 ));
             }
         };
         Ok(stall)
     }
+}
+
+/// `PATH` or `PATH@BYTES` (the last `@` when a number follows it; paths may hold `@`).
+fn afc_read(spec: &str) -> Result<Stall, String> {
+    if let Some((path, at)) = spec.rsplit_once('@')
+        && let Ok(at) = at.parse::<u64>()
+        && !path.is_empty()
+    {
+        return Ok(Stall::AfcInFile(path.to_string(), at));
+    }
+    Ok(Stall::AfcInFile(spec.to_string(), 0))
 }
 
 /// The first connection accepts and never says a word; later ones reach `then`.
@@ -95,7 +107,18 @@ mod tests {
         assert_eq!("afc-after:3".parse(), Ok(Stall::AfcAfterRequests(3)));
         assert_eq!(
             "afc-read:DCIM/100APPLE/IMG_0001.JPG".parse(),
-            Ok(Stall::AfcInFile("DCIM/100APPLE/IMG_0001.JPG".into()))
+            Ok(Stall::AfcInFile("DCIM/100APPLE/IMG_0001.JPG".into(), 0))
+        );
+        assert_eq!(
+            "afc-read:DCIM/100APPLE/IMG_9000.MOV@1048576".parse(),
+            Ok(Stall::AfcInFile(
+                "DCIM/100APPLE/IMG_9000.MOV".into(),
+                1 << 20
+            ))
+        );
+        assert_eq!(
+            "afc-read:DCIM/a@b.JPG".parse(),
+            Ok(Stall::AfcInFile("DCIM/a@b.JPG".into(), 0))
         );
         assert_eq!("wrong-port".parse(), Ok(Stall::WrongServicePort));
         for bad in ["", "lockdown", "lockdown:", "afc-after:x", "tls:1", "nope"] {
