@@ -155,20 +155,71 @@ fn a_reader_that_goes_away_ends_listings_quietly_with_exit_0() {
         &["--demo", "ls", "-R", "/DCIM"][..],
         &["--demo", "albums"][..],
         &["--demo", "info"][..],
+        &["--demo", "status"][..],
     ] {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let out = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
-            .args(args)
-            .stdout(writer)
-            .env("HOME", home.path())
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .output()
-            .unwrap();
+        let out = with_closed_stdout(home.path(), args.iter().map(std::ffi::OsStr::new));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(!stderr.contains("error"), "{args:?}: {stderr}");
     }
+}
+
+/// Runs iphone-import in a private HOME with a stdout whose reader is already gone.
+fn with_closed_stdout<'a>(
+    home: &std::path::Path,
+    args: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args(args)
+        .stdout(writer)
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .output()
+        .unwrap()
+}
+
+/// `pull` and `status --html` do their whole job for a reader that went away: the pull imports
+/// everything and exits with its own code (3: the demo phone's iCloud-only originals), the
+/// report is written; neither panics.
+#[test]
+fn a_reader_that_goes_away_costs_no_import_and_no_report() {
+    let home = tempfile::tempdir().unwrap();
+    let dest = home.path().join("dest");
+    let report = home.path().join("report.html");
+    let run_closed =
+        |args: &[&std::ffi::OsStr]| with_closed_stdout(home.path(), args.iter().copied());
+    let pulled = run_closed(&["--demo".as_ref(), "pull".as_ref(), dest.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&pulled.stderr);
+    assert_eq!(pulled.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let again = Command::new(env!("CARGO_BIN_EXE_iphone-import"))
+        .args(["--demo", "pull", "--json"])
+        .arg(&dest)
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        summary.contains("\"files_to_copy\":0"),
+        "the first run imported everything readable: {summary}"
+    );
+
+    let status = run_closed(&[
+        "--demo".as_ref(),
+        "status".as_ref(),
+        "--html".as_ref(),
+        report.as_os_str(),
+        dest.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let page = std::fs::read_to_string(&report).expect("the report was written");
+    assert!(page.contains("<html"), "{page}");
 }

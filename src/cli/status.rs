@@ -15,6 +15,7 @@ use super::exit;
 use super::info::{human_bytes, model_name};
 use super::report_html;
 use super::session::PhoneSession;
+use super::stdout::{out, outln};
 use crate::import::status::{LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
 use anyhow::Context;
@@ -87,14 +88,16 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
         status,
         warnings: inventory.warnings.clone(),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    // A reader that went away (`status | head`) must not cost the --html report: print, write
+    // the report, then say what printing met (a broken pipe ends quietly with 0 in cli::main).
+    let printed = if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)
     } else {
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
-        print!("{}", words(&report));
-    }
+        out!("{}", words(&report))
+    };
     if let Some(path) = &args.html {
         let groups = report_html::groups(&inventory);
         let page = report_html::Page {
@@ -116,6 +119,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
             .context("writing the report stopped")??;
         eprintln!("Report written to {}", path.display());
     }
+    printed?;
     Ok(exit::OK)
 }
 
