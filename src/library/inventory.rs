@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::{LibraryError, WITHOUT_DB};
 use super::names::{check_name, printable};
-use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, fetch_db_for};
+use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, LibraryDb, fetch_db_for};
 use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
 
@@ -124,202 +124,254 @@ pub async fn inventory(
     opts: &InventoryOptions,
 ) -> Result<Inventory, LibraryError> {
     let mut scanned = scan(afc, &opts.scan).await?;
-    let mut counts = InventoryCounts::default();
-    let mut missing_files = Vec::new();
-    let mut summary = None;
-    let mut albums: Vec<AlbumMembers> = Vec::new();
-    // uuid-less assets get their details from the row matched by path. Per matched asset only
-    // whether it has edits: a clone of every row doubled peak memory at 100,000 assets.
-    let mut details: HashMap<usize, bool> = HashMap::new();
-
-    let db = match &opts.cache_dir {
-        None => None,
-        Some(dir) => match fetch_db_for(afc, dir, !opts.without_metadata).await {
-            Ok(db) => db,
-            Err(e) if e.is_connection_lost() => return Err(e),
-            // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
-            Err(e @ LibraryError::Afc { .. }) => {
-                scanned.warnings.push(format!(
-                    "the phone's photo database could not be read ({e}); {WITHOUT_DB}"
-                ));
-                None
-            }
-            Err(e) => {
-                scanned.warnings.push(e.to_string());
-                None
-            }
-        },
-    };
+    let db = read_db(afc, opts, &mut scanned.warnings).await?;
     if let Some(db) = &db {
         // Originals the database places in CPLAssets folders the scan did not list.
         let dirs = db.assets.iter().filter_map(|r| r.directory.as_deref());
         scan_db_folders(afc, &opts.scan, dirs, &mut scanned).await?;
     }
-    let mut assets = scanned.assets;
-    let mut warnings = scanned.warnings;
-    let unsafe_names = scanned.hostile_names;
-    if let Some(db) = db {
-        summary = Some(DbSummary {
-            asset_table: db.schema.asset_table.clone(),
-            join_table: db.schema.join.as_ref().map(|j| j.table.clone()),
-            rows: db.assets.len(),
-            albums: db.albums.len(),
-            wal_present: db.wal_present,
-            fetched: db.fetched,
-            cache_path: db.cache_path.clone(),
-        });
-        // Original path → asset index; exact first, then case-insensitive (that map is only
-        // built on the first miss: at 100,000 assets it costs ~15 MB).
-        // Asset indices sorted by (folder, original name), searched by halving: a hash map of
-        // the same was 5 MB at 100,000 assets, at the inventory's memory peak.
-        let path_of = |i: u32| {
-            let a = &assets[i as usize];
-            (a.folder.as_str(), a.original().map_or("", |o| o.name()))
-        };
-        let mut by_path: Vec<u32> = (0..assets.len() as u32)
-            .filter(|&i| assets[i as usize].original().is_some())
-            .collect();
-        by_path.sort_unstable_by(|&x, &y| path_of(x).cmp(&path_of(y)));
-        albums = db
-            .albums
-            .iter()
-            .map(|a| AlbumMembers {
-                album: a.clone(),
-                asset_keys: Vec::new(),
-                items: 0,
-                not_on_phone: 0,
-                trashed: 0,
-            })
-            .collect();
-        let album_index: HashMap<i64, usize> = db
-            .albums
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.pk, i))
-            .collect();
-        let mut by_lower: Option<HashMap<(String, String), usize>> = None;
-        // (asset index, row index): the rows stay where they are (a vector of moved rows was
-        // 25 MB more at the peak of a 100,000-asset inventory).
-        let mut matches: Vec<(usize, usize)> = Vec::new();
-        // Rows whose original is not on the phone and not listed either (removed from DCIM).
-        let mut absent: Vec<usize> = Vec::new();
-        let mut rows = db.assets;
-        for (ri, row) in rows.iter().enumerate() {
-            let found = match (&row.directory, &row.filename) {
-                (Some(d), Some(f)) => {
-                    let exact = by_path
-                        .binary_search_by(|&i| path_of(i).cmp(&(d.as_str(), f.as_str())))
-                        .ok()
-                        .map(|k| by_path[k] as usize);
-                    exact.or_else(|| {
-                        by_lower
-                            .get_or_insert_with(|| lowercase_paths(&assets))
-                            .get(&(d.to_lowercase(), f.to_lowercase()))
-                            .copied()
-                    })
-                }
-                _ => None,
-            };
-            let on_phone = matches!(found, Some(i) if !details.contains_key(&i));
-            for pk in &row.album_pks {
-                if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
-                    m.items += 1;
-                    m.not_on_phone +=
-                        (row.icloud_only || row.original_missing || !on_phone) as usize;
-                    m.trashed += row.trashed as usize;
-                }
-            }
-            match found {
-                Some(i) if !details.contains_key(&i) => {
-                    details.insert(i, row.has_adjustments);
-                    matches.push((i, ri));
-                }
-                None if (row.icloud_only || row.original_missing)
-                    && absent_asset(row).is_some() =>
-                {
-                    absent.push(ri);
-                }
-                _ => {
-                    missing_files.push(MissingFile {
-                        uuid: row.uuid.clone(),
-                        path: match (&row.directory, &row.filename) {
-                            // From the database, not a checked listing: escaped for printing.
-                            (Some(d), Some(f)) => Some(printable(&format!("{d}/{f}"))),
-                            _ => None,
-                        },
-                        icloud_only: row.icloud_only,
-                        original_missing: row.original_missing,
-                        trashed: row.trashed,
-                    });
-                    count_row(&mut counts, row);
-                }
-            }
-        }
-        drop(by_path);
-        drop(by_lower);
-        // Optimised originals are deleted from DCIM on real phones: they still are assets, so
-        // pull, status and verify give the same account as when the file is listed.
-        for ri in absent {
-            if let Some(asset) = absent_asset(&rows[ri]) {
-                details.insert(assets.len(), rows[ri].has_adjustments);
-                matches.push((assets.len(), ri));
-                assets.push(asset);
-            }
-        }
-        for (i, ri) in matches {
-            let a = &mut assets[i];
-            let row = &mut rows[ri];
-            if let Some(uuid) = row.uuid.take() {
-                a.key = uuid.clone();
-                a.uuid = Some(uuid);
-            }
-            a.kind = match row.kind {
-                DbKind::Photo => AssetKind::Photo,
-                DbKind::Video => AssetKind::Video,
-                DbKind::Unknown => a.kind,
-            };
-            a.created = row.created;
-            a.hidden = row.hidden;
-            a.trashed = row.trashed;
-            a.trashed_at = row.trashed_at;
-            a.icloud_only = row.icloud_only;
-            a.original_missing = row.original_missing;
-            a.only_copy_on_phone =
-                matches!(row.cloud, CloudState::PendingUpload | CloudState::NotSynced);
-            a.favorite = row.favorite;
-            for pk in &row.album_pks {
-                if let Some(&j) = album_index.get(pk) {
-                    albums[j].asset_keys.push(a.key.clone());
-                }
-            }
-            count_row(&mut counts, row);
-            a.albums = std::mem::take(&mut row.albums);
-            a.meta = std::mem::take(&mut row.meta);
-        }
-        drop(rows);
-        counts.files_without_db_row = assets.len() - details.len();
-        counts.db_rows_without_files = missing_files.len();
-    }
-
+    let mut inv = Inventory {
+        assets: scanned.assets,
+        db: None,
+        missing_files: Vec::new(),
+        counts: InventoryCounts::default(),
+        albums: Vec::new(),
+        warnings: scanned.warnings,
+        unsafe_names: scanned.hostile_names,
+    };
+    // Per matched asset only whether it has edits: a clone of every row doubled peak memory
+    // at 100,000 assets.
+    let has_edits = match db {
+        Some(db) => join_db(&mut inv, db),
+        None => HashMap::new(),
+    };
     if opts.edited {
-        let edited: Vec<usize> = (0..assets.len())
-            .filter(|i| details.get(i).copied().unwrap_or(false))
+        let edited: Vec<usize> = (0..inv.assets.len())
+            .filter(|i| has_edits.get(i).copied().unwrap_or(false))
             .collect();
-        add_renders(afc, opts, &mut assets, &edited, &mut warnings).await?;
+        add_renders(afc, opts, &mut inv.assets, &edited, &mut inv.warnings).await?;
     }
+    let c = &mut inv.counts;
+    c.assets = inv.assets.len();
+    c.photos = inv
+        .assets
+        .iter()
+        .filter(|a| a.kind == AssetKind::Photo)
+        .count();
+    c.videos = inv.assets.len() - c.photos;
+    Ok(inv)
+}
 
-    counts.assets = assets.len();
-    counts.photos = assets.iter().filter(|a| a.kind == AssetKind::Photo).count();
-    counts.videos = assets.len() - counts.photos;
-    Ok(Inventory {
-        assets,
-        db: summary,
-        missing_files,
-        counts,
-        albums,
-        warnings,
-        unsafe_names,
-    })
+/// Photos.sqlite when the options ask for it; unreadable or damaged is a warning (and `None`),
+/// a lost connection an error.
+async fn read_db(
+    afc: &AfcClient,
+    opts: &InventoryOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Option<LibraryDb>, LibraryError> {
+    let Some(dir) = &opts.cache_dir else {
+        return Ok(None);
+    };
+    match fetch_db_for(afc, dir, !opts.without_metadata).await {
+        Ok(db) => Ok(db),
+        Err(e) if e.is_connection_lost() => Err(e),
+        // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
+        Err(e @ LibraryError::Afc { .. }) => {
+            warnings.push(format!(
+                "the phone's photo database could not be read ({e}); {WITHOUT_DB}"
+            ));
+            Ok(None)
+        }
+        Err(e) => {
+            warnings.push(e.to_string());
+            Ok(None)
+        }
+    }
+}
+
+/// Joins the database's rows to the listed assets (uuid, kind, dates, flags, albums, metadata),
+/// adds the assets of rows whose original is absent, and counts. Returns, per matched asset
+/// index, whether its row has edits.
+fn join_db(inv: &mut Inventory, db: LibraryDb) -> HashMap<usize, bool> {
+    inv.db = Some(DbSummary {
+        asset_table: db.schema.asset_table.clone(),
+        join_table: db.schema.join.as_ref().map(|j| j.table.clone()),
+        rows: db.assets.len(),
+        albums: db.albums.len(),
+        wal_present: db.wal_present,
+        fetched: db.fetched,
+        cache_path: db.cache_path.clone(),
+    });
+    inv.albums = db
+        .albums
+        .iter()
+        .map(|a| AlbumMembers {
+            album: a.clone(),
+            asset_keys: Vec::new(),
+            items: 0,
+            not_on_phone: 0,
+            trashed: 0,
+        })
+        .collect();
+    let album_index: HashMap<i64, usize> = db
+        .albums
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.pk, i))
+        .collect();
+    let mut rows = db.assets;
+    let RowMatches {
+        mut matches,
+        absent,
+        mut has_edits,
+    } = match_rows(inv, &rows, &album_index);
+    // Optimised originals are deleted from DCIM on real phones: they still are assets, so
+    // pull, status and verify give the same account as when the file is listed.
+    for ri in absent {
+        if let Some(asset) = absent_asset(&rows[ri]) {
+            has_edits.insert(inv.assets.len(), rows[ri].has_adjustments);
+            matches.push((inv.assets.len(), ri));
+            inv.assets.push(asset);
+        }
+    }
+    for (i, ri) in matches {
+        let asset = &mut inv.assets[i];
+        apply_row(asset, &mut rows[ri]);
+        for pk in &rows[ri].album_pks {
+            if let Some(&j) = album_index.get(pk) {
+                inv.albums[j].asset_keys.push(asset.key.clone());
+            }
+        }
+        count_row(&mut inv.counts, &rows[ri]);
+        asset.albums = std::mem::take(&mut rows[ri].albums);
+        asset.meta = std::mem::take(&mut rows[ri].meta);
+    }
+    inv.counts.files_without_db_row = inv.assets.len() - has_edits.len();
+    inv.counts.db_rows_without_files = inv.missing_files.len();
+    has_edits
+}
+
+/// Which rows matched which listed asset, and the rows to add as absent assets.
+struct RowMatches {
+    /// (asset index, row index): the rows stay where they are (a vector of moved rows was
+    /// 25 MB more at the peak of a 100,000-asset inventory).
+    matches: Vec<(usize, usize)>,
+    /// Rows whose original is not on the phone and not listed either (removed from DCIM).
+    absent: Vec<usize>,
+    /// Matched asset index → whether its row has edits (one row per asset: the first wins).
+    has_edits: HashMap<usize, bool>,
+}
+
+/// Matches each row to the listed asset at its path (exact, then case-insensitive), counting
+/// album figures as it goes; rows that match nothing become `missing_files` (and are counted)
+/// or, when their original is known to be absent, `absent`.
+fn match_rows(
+    inv: &mut Inventory,
+    rows: &[DbAsset],
+    album_index: &HashMap<i64, usize>,
+) -> RowMatches {
+    let assets = &inv.assets;
+    // Asset indices sorted by (folder, original name), searched by halving: a hash map of the
+    // same was 5 MB at 100,000 assets, at the inventory's memory peak. The case-insensitive
+    // map is only built on the first miss: at 100,000 assets it costs ~15 MB.
+    let path_of = |i: u32| {
+        let a = &assets[i as usize];
+        (a.folder.as_str(), a.original().map_or("", |o| o.name()))
+    };
+    let mut by_path: Vec<u32> = (0..assets.len() as u32)
+        .filter(|&i| assets[i as usize].original().is_some())
+        .collect();
+    by_path.sort_unstable_by(|&x, &y| path_of(x).cmp(&path_of(y)));
+    let mut by_lower: Option<HashMap<(String, String), usize>> = None;
+    let mut out = RowMatches {
+        matches: Vec::new(),
+        absent: Vec::new(),
+        has_edits: HashMap::new(),
+    };
+    for (ri, row) in rows.iter().enumerate() {
+        let found = match (&row.directory, &row.filename) {
+            (Some(d), Some(f)) => by_path
+                .binary_search_by(|&i| path_of(i).cmp(&(d.as_str(), f.as_str())))
+                .ok()
+                .map(|k| by_path[k] as usize)
+                .or_else(|| {
+                    by_lower
+                        .get_or_insert_with(|| lowercase_paths(assets))
+                        .get(&(d.to_lowercase(), f.to_lowercase()))
+                        .copied()
+                }),
+            _ => None,
+        };
+        let on_phone = matches!(found, Some(i) if !out.has_edits.contains_key(&i));
+        count_album_items(&mut inv.albums, album_index, row, on_phone);
+        match found {
+            Some(i) if !out.has_edits.contains_key(&i) => {
+                out.has_edits.insert(i, row.has_adjustments);
+                out.matches.push((i, ri));
+            }
+            None if (row.icloud_only || row.original_missing) && absent_asset(row).is_some() => {
+                out.absent.push(ri);
+            }
+            _ => {
+                inv.missing_files.push(missing_file(row));
+                count_row(&mut inv.counts, row);
+            }
+        }
+    }
+    out
+}
+
+/// Album figures of one row: an item, not on the phone (iCloud-only, missing, or no file
+/// listed for it), in Recently Deleted.
+fn count_album_items(
+    albums: &mut [AlbumMembers],
+    album_index: &HashMap<i64, usize>,
+    row: &DbAsset,
+    on_phone: bool,
+) {
+    for pk in &row.album_pks {
+        if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
+            m.items += 1;
+            m.not_on_phone += (row.icloud_only || row.original_missing || !on_phone) as usize;
+            m.trashed += row.trashed as usize;
+        }
+    }
+}
+
+/// A row with no listed file.
+fn missing_file(row: &DbAsset) -> MissingFile {
+    MissingFile {
+        uuid: row.uuid.clone(),
+        path: match (&row.directory, &row.filename) {
+            // From the database, not a checked listing: escaped for printing.
+            (Some(d), Some(f)) => Some(printable(&format!("{d}/{f}"))),
+            _ => None,
+        },
+        icloud_only: row.icloud_only,
+        original_missing: row.original_missing,
+        trashed: row.trashed,
+    }
+}
+
+/// What the matched row says of its asset (the uuid moves out of the row).
+fn apply_row(a: &mut Asset, row: &mut DbAsset) {
+    if let Some(uuid) = row.uuid.take() {
+        a.key = uuid.clone();
+        a.uuid = Some(uuid);
+    }
+    a.kind = match row.kind {
+        DbKind::Photo => AssetKind::Photo,
+        DbKind::Video => AssetKind::Video,
+        DbKind::Unknown => a.kind,
+    };
+    a.created = row.created;
+    a.hidden = row.hidden;
+    a.trashed = row.trashed;
+    a.trashed_at = row.trashed_at;
+    a.icloud_only = row.icloud_only;
+    a.original_missing = row.original_missing;
+    a.only_copy_on_phone = matches!(row.cloud, CloudState::PendingUpload | CloudState::NotSynced);
+    a.favorite = row.favorite;
 }
 
 /// The asset of a row whose original is not on the phone and not in the listings, at the path
