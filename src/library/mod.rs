@@ -4,6 +4,7 @@
 pub mod albums;
 pub mod asset;
 mod db_albums;
+mod db_assets;
 pub mod db_fetch;
 pub mod db_meta;
 pub mod db_people;

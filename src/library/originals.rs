@@ -136,7 +136,8 @@ impl Originals {
 
 #[cfg(test)]
 mod tests {
-    use super::super::photos_db::{detect_schema, read_assets};
+    use super::super::db_assets::read_assets;
+    use super::super::photos_db::detect_schema;
     use rusqlite::Connection;
 
     /// (uuid, edited, icloud_only, original_missing) of every row.

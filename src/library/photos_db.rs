@@ -14,10 +14,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::db_albums::read_albums;
-use super::db_meta::{AssetMeta, read_meta};
+use super::db_assets::read_assets;
+use super::db_meta::AssetMeta;
 use super::error::LibraryError;
-use super::originals::{OriginalPlace, Originals};
 use crate::untrusted::plist::{Limits, decode_dict};
 
 pub use super::db_fetch::{DB_PATH, WAL_PATH, fetch_db, fetch_db_for};
@@ -50,7 +49,7 @@ pub enum CloudState {
 }
 
 impl CloudState {
-    fn from_code(code: Option<i64>) -> CloudState {
+    pub(super) fn from_code(code: Option<i64>) -> CloudState {
         match code {
             Some(0) => CloudState::NotSynced,
             Some(1) => CloudState::PendingUpload,
@@ -385,7 +384,7 @@ pub(super) fn int(v: ValueRef<'_>) -> Option<i64> {
     }
 }
 
-fn real(v: ValueRef<'_>) -> Option<f64> {
+pub(super) fn real(v: ValueRef<'_>) -> Option<f64> {
     match v {
         ValueRef::Integer(i) => Some(i as f64),
         ValueRef::Real(f) if f.is_finite() => Some(f),
@@ -455,156 +454,6 @@ pub(super) fn row_count(conn: &Connection, table: &str) -> usize {
         r.get::<_, i64>(0)
     })
     .map_or(0, |n| usize::try_from(n).unwrap_or(0).min(MAX_ROWS))
-}
-
-pub(super) fn read_assets(
-    conn: &Connection,
-    schema: &Schema,
-    metadata: bool,
-) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
-    let t = schema.asset_table.as_str();
-    if !schema.has(t, "Z_PK") {
-        return Err(Corrupt::Other(LibraryError::UnknownSchema));
-    }
-    // Per-asset facts from side tables, each only if its columns exist.
-    let mut offsets: HashMap<i64, i64> = HashMap::new();
-    const AA: &str = "ZADDITIONALASSETATTRIBUTES";
-    if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
-        for_rows(
-            conn,
-            &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"),
-            |r| {
-                if let (Some(a), Some(o)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
-                    offsets.insert(a, o);
-                }
-                Ok(())
-            },
-        )?;
-    }
-    let originals = Originals::read(conn, schema)?;
-    let mut meta = if metadata {
-        read_meta(conn, schema)?
-    } else {
-        HashMap::new()
-    };
-    const CM: &str = "ZCLOUDMASTER";
-    let mut master_cloud: HashMap<i64, i64> = HashMap::new();
-    if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER") {
-        for_rows(
-            conn,
-            &format!("SELECT Z_PK, ZCLOUDLOCALSTATE FROM {CM}"),
-            |r| {
-                if let (Some(pk), Some(s)) = (int(r.get_ref(0)?), int(r.get_ref(1)?)) {
-                    master_cloud.insert(pk, s);
-                }
-                Ok(())
-            },
-        )?;
-    }
-    let albums = read_albums(conn, schema)?;
-    let album_by_pk: HashMap<i64, &DbAlbum> = albums.iter().map(|a| (a.pk, a)).collect();
-    let mut membership: HashMap<i64, Vec<&DbAlbum>> = HashMap::new();
-    if let Some(j) = &schema.join {
-        let sql = format!(
-            "SELECT {}, {} FROM {}",
-            j.album_column, j.asset_column, j.table
-        );
-        for_rows(conn, &sql, |r| {
-            if let (Some(al), Some(asset)) = (int(r.get_ref(0)?), int(r.get_ref(1)?))
-                && let Some(album) = album_by_pk.get(&al)
-            {
-                membership.entry(asset).or_default().push(album);
-            }
-            Ok(())
-        })?;
-    }
-
-    let columns = [
-        "ZUUID",
-        "ZDIRECTORY",
-        "ZFILENAME",
-        "ZKIND",
-        "ZKINDSUBTYPE",
-        "ZDATECREATED",
-        "ZHIDDEN",
-        "ZTRASHEDSTATE",
-        "ZTRASHEDDATE",
-        "ZFAVORITE",
-        "ZHASADJUSTMENTS",
-        "ZBUNDLESCOPE",
-        "ZMASTER",
-        "ZCLOUDLOCALSTATE",
-        "ZADJUSTMENTSSTATE",
-    ];
-    // iOS 18 dropped ZHASADJUSTMENTS: there an edit is ZADJUSTMENTSSTATE > 0.
-    let has_flag_column = schema.has(t, "ZHASADJUSTMENTS");
-    let list: Vec<String> = columns.iter().map(|c| col(schema, t, "a", c)).collect();
-    let sql = format!(
-        "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
-        list.join(", ")
-    );
-    // Sized once: growing by doubling held the old and the new buffer at once, the inventory's
-    // peak at 100,000 assets (`valgrind --tool=massif`).
-    let mut assets = Vec::with_capacity(row_count(conn, t));
-    for_rows(conn, &sql, |r| {
-        let Some(pk) = int(r.get_ref(0)?) else {
-            return Ok(());
-        };
-        let get = |i: usize| r.get_ref(i + 1);
-        let offset = offsets.get(&pk).copied();
-        let flag = |v: ValueRef<'_>| int(v).is_some_and(|v| v != 0);
-        let trashed = int(get(7)?) == Some(1);
-        let cloud = match int(get(12)?).and_then(|m| master_cloud.get(&m)) {
-            Some(s) => CloudState::from_code(Some(*s)),
-            None => CloudState::from_code(originals.resource_cloud(pk)),
-        };
-        let original = originals.place(pk, cloud);
-        let has_adjustments = if has_flag_column {
-            flag(get(10)?)
-        } else {
-            int(get(14)?).is_some_and(|s| s > 0)
-        };
-        let member_of = membership.remove(&pk).unwrap_or_default();
-        let bundle = int(get(11)?);
-        let mut albums: Vec<String> = member_of.iter().map(|a| a.path.clone()).collect();
-        albums.sort();
-        albums.dedup();
-        let mut album_pks: Vec<i64> = member_of.iter().map(|a| a.pk).collect();
-        album_pks.sort_unstable();
-        album_pks.dedup();
-        assets.push(DbAsset {
-            pk,
-            uuid: text(get(0)?),
-            directory: text(get(1)?),
-            filename: text(get(2)?),
-            kind: match int(get(3)?) {
-                Some(0) => DbKind::Photo,
-                Some(1) => DbKind::Video,
-                _ => DbKind::Unknown,
-            },
-            kind_subtype: int(get(4)?),
-            created: real(get(5)?).and_then(|s| core_data_time(s, offset)),
-            hidden: flag(get(6)?),
-            trashed,
-            trashed_at: real(get(8)?)
-                .filter(|_| trashed)
-                .and_then(|s| core_data_time(s, offset)),
-            favorite: flag(get(9)?),
-            has_adjustments,
-            icloud_only: original == OriginalPlace::IcloudOnly,
-            original_missing: original == OriginalPlace::Missing,
-            cloud,
-            shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
-            albums,
-            album_pks,
-            meta: AssetMeta {
-                screenshot: int(get(4)?) == Some(10),
-                ..meta.remove(&pk).unwrap_or_default()
-            },
-        });
-        Ok(())
-    })?;
-    Ok((assets, albums))
 }
 
 /// Opens a database file read-only and decodes it (for tools and tests on a local copy).
