@@ -9,6 +9,7 @@
 mod aae;
 mod bmff;
 pub mod cli;
+mod db_asset_rows;
 mod describe;
 mod exif;
 mod fill;
