@@ -19,7 +19,7 @@ use plist::Dictionary;
 use rustls::pki_types::CertificateDer;
 
 use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
-use super::error::{FrameError, LockdownError};
+use super::error::{LockdownError, LockdownFrameError};
 use crate::usbmux::deadline::ReplyDeadline;
 
 /// TLS record header: type, version (2), length (2).
@@ -83,7 +83,7 @@ impl Channel {
     /// Queue a body that is already a plist, framed as is (the simulated phone's hostile-reply
     /// faults: bytes no encoder would write).
     pub fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
-        let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong {
+        let len = u32::try_from(body.len()).map_err(|_| LockdownFrameError::TooLong {
             len: body.len(),
             max: u32::MAX as usize,
         })?;

@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::error::MuxProtocolError;
 use super::frame::{
     self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control, encode_tcp,
     encode_version,
 };
-use super::host::ProtocolError;
 use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, SYN, TcpHeader};
 
 /// Device-role engine for one host.
@@ -56,7 +56,7 @@ impl DeviceEngine {
         &mut self,
         data: Bytes,
         listening: &dyn Fn(u16) -> bool,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), MuxProtocolError> {
         self.decoder.push(data);
         while let Some(packet) = self.decoder.next_packet()? {
             self.handle(packet, listening)?;
@@ -68,7 +68,7 @@ impl DeviceEngine {
         &mut self,
         packet: Packet,
         listening: &dyn Fn(u16) -> bool,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), MuxProtocolError> {
         self.seqs.received(packet.seqs);
         match packet.protocol {
             Protocol::Version => {
@@ -93,7 +93,7 @@ impl DeviceEngine {
                 self.versioned = true;
                 self.control.push_back(encode_version(2, 0));
             }
-            _ if !self.versioned => return Err(ProtocolError::BeforeVersion(packet.protocol)),
+            _ if !self.versioned => return Err(MuxProtocolError::BeforeVersion(packet.protocol)),
             Protocol::Setup | Protocol::Control => {
                 // SETUP (0x07) restarts the host's counters; we tolerate any values, so there is
                 // nothing to do. CONTROL never comes from a host.

@@ -21,7 +21,8 @@ use tokio::time::Instant;
 
 use super::DeviceStream;
 use super::device::DeviceEngine;
-use super::host::{HostEngine, ProtocolError};
+use super::error::MuxProtocolError;
+use super::host::HostEngine;
 use super::link::{Link, LinkError};
 use super::tcp::{ConnId, MuxEvent};
 
@@ -75,7 +76,7 @@ pub enum MuxError {
     #[error("the phone did not answer in time; unplug it, plug it back in and try again")]
     Timeout,
     #[error("{0}; unplug the phone and plug it back in")]
-    Protocol(#[from] ProtocolError),
+    Protocol(#[from] MuxProtocolError),
     #[error("too many open connections to the phone (no free local port)")]
     NoFreePort,
     #[error("USB link failed: {0}")]
@@ -299,7 +300,7 @@ trait Engine: Send + 'static {
         &mut self,
         data: Bytes,
         listener: Option<&dyn PortListener>,
-    ) -> Result<(), ProtocolError>;
+    ) -> Result<(), MuxProtocolError>;
     fn poll_event(&mut self) -> Option<MuxEvent>;
     fn has_transmit(&self) -> bool;
     fn poll_transmit(&mut self) -> Option<Bytes>;
@@ -312,7 +313,7 @@ trait Engine: Send + 'static {
 }
 
 impl Engine for HostEngine {
-    fn feed(&mut self, data: Bytes, _: Option<&dyn PortListener>) -> Result<(), ProtocolError> {
+    fn feed(&mut self, data: Bytes, _: Option<&dyn PortListener>) -> Result<(), MuxProtocolError> {
         self.receive(data)
     }
     fn poll_event(&mut self) -> Option<MuxEvent> {
@@ -346,7 +347,7 @@ impl Engine for DeviceEngine {
         &mut self,
         data: Bytes,
         listener: Option<&dyn PortListener>,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<(), MuxProtocolError> {
         match listener {
             Some(l) => self.receive(data, &|port| l.is_listening(port)),
             None => self.receive(data, &|_| false),

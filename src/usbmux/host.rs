@@ -5,34 +5,11 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::error::MuxProtocolError;
 use super::frame::{
-    self, DEV_MRU, Decoder, FrameError, Packet, Protocol, SeqCounter, encode_setup, encode_tcp,
-    encode_version,
+    self, DEV_MRU, Decoder, Packet, Protocol, SeqCounter, encode_setup, encode_tcp, encode_version,
 };
 use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, TcpHeader};
-
-/// A fatal protocol violation: the link cannot be used any further.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    #[error("the phone sent a malformed mux packet: {0}")]
-    Frame(#[from] FrameError),
-    #[error(
-        "the phone speaks mux protocol version {major}.{minor}, which is not supported (only 1 and 2 are)"
-    )]
-    UnsupportedVersion { major: u32, minor: u32 },
-    #[error("the phone sent a {} packet before version negotiation", protocol_name(*.0))]
-    BeforeVersion(Protocol),
-}
-
-/// A mux protocol's name for messages (not the Rust variant name).
-fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Version => "version",
-        Protocol::Control => "control",
-        Protocol::Setup => "setup",
-        Protocol::Tcp => "TCP",
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -138,7 +115,7 @@ impl HostEngine {
     }
 
     /// Bytes from the device. An error is fatal for the link.
-    pub fn receive(&mut self, data: Bytes) -> Result<(), ProtocolError> {
+    pub fn receive(&mut self, data: Bytes) -> Result<(), MuxProtocolError> {
         self.decoder.push(data);
         while let Some(packet) = self.decoder.next_packet()? {
             self.handle(packet)?;
@@ -146,7 +123,7 @@ impl HostEngine {
         Ok(())
     }
 
-    fn handle(&mut self, packet: Packet) -> Result<(), ProtocolError> {
+    fn handle(&mut self, packet: Packet) -> Result<(), MuxProtocolError> {
         // usbmuxd echoes the device's last tx_seq as its rx_seq.
         self.seqs.received(packet.seqs);
         match (self.phase, packet.protocol) {
@@ -160,7 +137,7 @@ impl HostEngine {
                         // SETUP goes before any SYN already queued.
                         self.control.push_back(Control::Setup);
                     }
-                    _ => return Err(ProtocolError::UnsupportedVersion { major, minor }),
+                    _ => return Err(MuxProtocolError::UnsupportedVersion { major, minor }),
                 }
                 self.phase = Phase::Ready;
                 self.events.push_back(MuxEvent::Ready { major, minor });
@@ -174,7 +151,7 @@ impl HostEngine {
                     packet.protocol
                 );
             }
-            (Phase::AwaitVersion, other) => return Err(ProtocolError::BeforeVersion(other)),
+            (Phase::AwaitVersion, other) => return Err(MuxProtocolError::BeforeVersion(other)),
             (Phase::Ready, Protocol::Version | Protocol::Setup) => {
                 // A repeated VERSION or a SETUP from the device means nothing to us.
                 tracing::debug!("ignoring {:?} packet from the device", packet.protocol);
@@ -306,7 +283,7 @@ mod tests {
         let mut host = HostEngine::new();
         assert_eq!(
             host.receive(encode_version(3, 1)),
-            Err(ProtocolError::UnsupportedVersion { major: 3, minor: 1 })
+            Err(MuxProtocolError::UnsupportedVersion { major: 3, minor: 1 })
         );
         let mut host = HostEngine::new();
         assert!(matches!(
@@ -314,7 +291,7 @@ mod tests {
                 tx_seq: 0,
                 rx_seq: 0
             })),
-            Err(ProtocolError::BeforeVersion(_) | ProtocolError::Frame(_))
+            Err(MuxProtocolError::BeforeVersion(_) | MuxProtocolError::Frame(_))
         ));
     }
 
@@ -334,7 +311,7 @@ mod tests {
         }
         assert_eq!(
             host.receive(stale),
-            Err(ProtocolError::BeforeVersion(Protocol::Tcp))
+            Err(MuxProtocolError::BeforeVersion(Protocol::Tcp))
         );
     }
 

@@ -7,6 +7,7 @@
 pub mod deadline;
 pub mod device;
 pub mod driver;
+pub mod error;
 pub mod frame;
 pub mod host;
 pub mod link;
