@@ -1,6 +1,7 @@
 //! Importing from the phone: the building blocks of `pull`, independent of the AFC transport.
 //!
-//! - [`names`]: validation of names and paths that come from the (untrusted) phone.
+//! - [`names`]: folder names for DEST made from phone values; the one check of the phone's own
+//!   names and paths (`crate::untrusted::file_name`) is re-exported there.
 //! - [`layout`]: `--layout` templates, rendered per resource into paths that stay inside DEST.
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
