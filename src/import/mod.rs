@@ -15,7 +15,8 @@
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
 //! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
-//! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
+//! - [`backup_figures`]: the figures of `iphone-import status` (library, iCloud, Recently
+//!   Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
 //!
@@ -32,6 +33,7 @@
 //!    `ledger.record_many(&entries, device_name)` in one transaction.
 //! 4. After a complete run: `dest.remove_temps()`.
 
+pub mod backup_figures;
 pub mod dates;
 pub mod deep;
 pub mod filters;
@@ -45,6 +47,5 @@ pub mod resume;
 pub mod safe_write;
 pub mod same_name;
 pub mod sidecars;
-pub mod status;
 pub mod verify;
 pub mod xmp;
