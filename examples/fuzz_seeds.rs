@@ -8,7 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use iphone_import::afc::codec::encode_packet;
-use iphone_import::afc::ops::{HostRequest, Reply as AfcReply, Whence, encode_dict, encode_list};
+use iphone_import::afc::messages::{
+    HostRequest, Reply as AfcReply, Whence, encode_dict, encode_list,
+};
 use iphone_import::afc::{AfcStatus, FileInfo, FileKind, Opcode};
 use iphone_import::lockdown::codec::encode_frame;
 use iphone_import::lockdown::messages;

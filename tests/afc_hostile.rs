@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use iphone_import::afc::codec::decode_packet;
-use iphone_import::afc::ops::Reply;
-use iphone_import::afc::{AfcClient, AfcError, AfcStatus, MAX_BODY_LEN, Opcode, ProtocolError};
+use iphone_import::afc::messages::Reply;
+use iphone_import::afc::{AfcClient, AfcError, AfcProtocolError, AfcStatus, MAX_BODY_LEN, Opcode};
 use iphone_import::mock::afcd::{AfcServer, Faults};
 use iphone_import::mock::profile::Profile;
 use rand::{RngCore, SeedableRng};
@@ -92,7 +92,7 @@ async fn a_read_reply_longer_than_asked_is_read_too_long() {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, AfcError::Protocol(ProtocolError::ReadTooLong { .. })),
+            matches!(e, AfcError::Protocol(AfcProtocolError::ReadTooLong { .. })),
             "{e}"
         );
     }
@@ -100,7 +100,7 @@ async fn a_read_reply_longer_than_asked_is_read_too_long() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::ReadTooLong { .. })),
+        matches!(e, AfcError::Protocol(AfcProtocolError::ReadTooLong { .. })),
         "{e}"
     );
     // The connection itself is fine: the next request works.
@@ -134,7 +134,7 @@ async fn a_status_sized_reply_to_a_one_byte_read_is_read_too_long() {
     assert!(
         matches!(
             e,
-            AfcError::Protocol(ProtocolError::ReadTooLong { asked: 1, got: 8 })
+            AfcError::Protocol(AfcProtocolError::ReadTooLong { asked: 1, got: 8 })
         ),
         "{e}"
     );
@@ -143,7 +143,7 @@ async fn a_status_sized_reply_to_a_one_byte_read_is_read_too_long() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::ReadTooLong { .. })),
+        matches!(e, AfcError::Protocol(AfcProtocolError::ReadTooLong { .. })),
         "{e}"
     );
 }

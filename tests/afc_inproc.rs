@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use iphone_import::afc::codec::{HEADER_LEN, decode_packet, encode_packet};
-use iphone_import::afc::ops::{Reply, parse_dict, parse_list};
+use iphone_import::afc::messages::{Reply, parse_dict, parse_list};
 use iphone_import::afc::{
-    AfcClient, AfcError, AfcStatus, ClientOptions, FileHandle, FileKind, MAX_BODY_LEN, Opcode,
-    ProtocolError, Whence,
+    AfcClient, AfcError, AfcProtocolError, AfcStatus, ClientOptions, FileHandle, FileKind,
+    MAX_BODY_LEN, Opcode, Whence,
 };
 use iphone_import::mock::afcd::{AfcServer, FaultOn, Faults, PathFault};
 use iphone_import::mock::profile::Profile;
@@ -1052,7 +1052,7 @@ async fn client_rejects_malformed_replies_cleanly() {
     })
     .await;
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::BadMagic(_))),
+        matches!(e, AfcError::Protocol(AfcProtocolError::BadMagic(_))),
         "{e}"
     );
 
@@ -1063,7 +1063,7 @@ async fn client_rejects_malformed_replies_cleanly() {
     })
     .await;
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::TooLarge { .. })),
+        matches!(e, AfcError::Protocol(AfcProtocolError::TooLarge { .. })),
         "{e}"
     );
 
@@ -1074,7 +1074,7 @@ async fn client_rejects_malformed_replies_cleanly() {
     })
     .await;
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::UnknownPacketNum(_))),
+        matches!(e, AfcError::Protocol(AfcProtocolError::UnknownPacketNum(_))),
         "{e}"
     );
 
@@ -1085,13 +1085,16 @@ async fn client_rejects_malformed_replies_cleanly() {
     })
     .await;
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::NotUtf8 { .. })),
+        matches!(e, AfcError::Protocol(AfcProtocolError::NotUtf8 { .. })),
         "{e}"
     );
 
     let e = stat_against(|n| Reply::FileOpened(3).encode(n).to_vec()).await;
     assert!(
-        matches!(e, AfcError::Protocol(ProtocolError::UnexpectedReply { .. })),
+        matches!(
+            e,
+            AfcError::Protocol(AfcProtocolError::UnexpectedReply { .. })
+        ),
         "{e}"
     );
 
@@ -1137,7 +1140,7 @@ async fn client_rejects_a_read_reply_longer_than_asked() {
     assert!(
         matches!(
             e,
-            AfcError::Protocol(ProtocolError::ReadTooLong {
+            AfcError::Protocol(AfcProtocolError::ReadTooLong {
                 asked: 16,
                 got: 1000
             })

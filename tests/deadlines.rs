@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::PeerHome;
 use iphone_import::afc::codec::HEADER_LEN;
-use iphone_import::afc::ops::data_reply_header;
+use iphone_import::afc::messages::data_reply_header;
 use iphone_import::afc::{AfcClient, AfcError, ClientOptions};
 use iphone_import::lockdown::{LockdownClient, LockdownError};
 use iphone_import::mock::afcd::{AfcServer, Faults};

@@ -3,13 +3,14 @@
 
 use std::io::ErrorKind;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iphone_import::usbmux::DeviceStream;
-use iphone_import::usbmux::device::DeviceEngine;
 use iphone_import::usbmux::driver::{MuxError, MuxHost, MuxOptions, PortListener, serve_device};
+use iphone_import::usbmux::engine::MuxEngine;
 use iphone_import::usbmux::link::{Link, in_process_pair, in_process_pair_rechunked};
+use iphone_import::usbmux::sans_io::SansIo;
 use iphone_import::usbmux::tcp::MuxEvent;
 use rand::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -186,9 +187,9 @@ async fn device_reset_reason_reaches_the_reader() {
     // A hand-driven device engine that accepts every connection and resets it with a reason.
     let (host_end, mut device_end) = in_process_pair(16);
     tokio::spawn(async move {
-        let mut dev = DeviceEngine::new();
+        let mut dev = MuxEngine::device(|_| true);
         while let Some(Ok(data)) = device_end.incoming.recv().await {
-            dev.receive(data, &|_| true).unwrap();
+            dev.handle_input(Instant::now(), data).unwrap();
             while let Some(event) = dev.poll_event() {
                 if let MuxEvent::Accepted { conn, .. } = event {
                     dev.send(conn, Bytes::from_static(b"partial"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use futures::future::BoxFuture;
 use iphone_import::afc::{AfcClient, AfcStatus, Opcode};
+use iphone_import::import::backup_figures::{file_sizes, library_status};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::ledger::Ledger;
@@ -20,7 +21,6 @@ use iphone_import::import::pull::{
     pull,
 };
 use iphone_import::import::safe_write::SafeWriteError;
-use iphone_import::import::status::{file_sizes, library_status};
 use iphone_import::import::verify::{Problem, ProblemKind, VerifyObserver, check_phone};
 use iphone_import::library::{
     Asset, AssetKind, InventoryOptions, Resource, ResourceRole, ScanOptions, inventory, scan,

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use chrono::{DateTime, Utc};
 use common::PeerHome;
-use iphone_import::import::status::days_until;
+use iphone_import::import::backup_figures::days_until;
 use iphone_import::mock::library::{self, AssetKind, CloudState, LibraryOptions, LibraryTruth};
 use iphone_import::mock::phone::PhoneIdentity;
 

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use iphone_import::afc::device::parse_request;
-use iphone_import::afc::ops::{Reply, parse_dict, parse_list};
+use iphone_import::afc::messages::{Reply, parse_dict, parse_list};
 use iphone_import::afc::{DeviceInfo, FileInfo, MAX_BODY_LEN};
 use libfuzzer_sys::fuzz_target;
 

@@ -17,11 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, Wr
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle};
 
-use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError};
+use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet};
 use super::error::AfcError;
+use super::error::AfcProtocolError;
+use super::messages::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list_lossy};
 use super::opcode::Opcode;
-use super::ops::{DeviceInfo, FileInfo, HostRequest, Reply, Whence, parse_list_lossy};
-use super::status::AfcStatus;
+use super::status_code::AfcStatus;
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::{DEFAULT_IO_TIMEOUT, ReplyDeadline, sleep_until};
 
@@ -171,7 +172,7 @@ fn expect_read(req: &HostRequest<'_>, reply: Reply) -> Result<Bytes, AfcError> {
         _ => u64::MAX,
     };
     if data.len() as u64 > asked {
-        return Err(ProtocolError::ReadTooLong {
+        return Err(AfcProtocolError::ReadTooLong {
             asked: usize::try_from(asked).unwrap_or(usize::MAX),
             got: data.len(),
         }
@@ -203,7 +204,7 @@ fn unexpected(req: &HostRequest<'_>, reply: Reply) -> AfcError {
                 Reply::Position(_) => Opcode::FileRefTellResult,
                 Reply::Other(op) => op,
             };
-            ProtocolError::UnexpectedReply {
+            AfcProtocolError::UnexpectedReply {
                 request: req.opcode(),
                 reply: op,
             }
@@ -246,7 +247,7 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             state.pending.remove(&header.packet_num)
         };
         let Some(pending) = pending else {
-            break ProtocolError::UnknownPacketNum(header.packet_num).into();
+            break AfcProtocolError::UnknownPacketNum(header.packet_num).into();
         };
         let len = header.body_len();
         if let Some(asked) = pending.read_len
@@ -258,12 +259,12 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
                 break connection_error(&e);
             }
             reply_received(&shared);
-            let error = ProtocolError::ReadTooLong { asked, got: len }.into();
+            let error = AfcProtocolError::ReadTooLong { asked, got: len }.into();
             let _ = pending.reply.send(Err(error));
             continue;
         }
         if len > pending.max_body {
-            let error: AfcError = ProtocolError::TooLarge {
+            let error: AfcError = AfcProtocolError::TooLarge {
                 len: len as u64,
                 max: pending.max_body as u64,
             }
@@ -634,7 +635,7 @@ impl AfcClient {
             let got = data.len() as u64;
             if at_end && got > 0 {
                 // Reads after an empty one must be empty: the file cannot have more.
-                return Err(ProtocolError::UnexpectedReply {
+                return Err(AfcProtocolError::UnexpectedReply {
                     request: Opcode::FileRefRead,
                     reply: Opcode::Data,
                 }

@@ -3,10 +3,9 @@
 //! Framing is on `entire_length`; every length is checked against a limit before anything is
 //! allocated from it, because the peer is untrusted (a phone for the host, a host for the mock).
 
-use bytes::{BufMut, Bytes, BytesMut};
-use thiserror::Error;
-
+use super::error::AfcProtocolError;
 use super::opcode::Opcode;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// "CFA6LPAA" as it appears on the wire.
 pub const MAGIC: [u8; 8] = *b"CFA6LPAA";
@@ -16,52 +15,6 @@ pub const MAX_READ_LEN: usize = 4 * 1024 * 1024;
 /// The largest packet body either role accepts: twice the largest read, so a peer that answers
 /// a little more generously still works, while a hostile length cannot make us allocate much.
 pub const MAX_BODY_LEN: usize = 8 * 1024 * 1024;
-
-/// The packet is malformed or does not fit what was asked: the peer does not speak AFC as expected.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ProtocolError {
-    #[error("AFC packet has bad magic {0:02x?} (not an AFC service?)")]
-    BadMagic([u8; 8]),
-    #[error("AFC packet too short: {got} bytes, the header alone is {HEADER_LEN}")]
-    ShortHeader { got: usize },
-    #[error("AFC header lengths are inconsistent (entire {entire}, this {this})")]
-    BadLengths { entire: u64, this: u64 },
-    #[error("AFC packet of {len} bytes is larger than the limit of {max} bytes")]
-    TooLarge { len: u64, max: u64 },
-    #[error("AFC {op} body too short: need {need} bytes, got {got}")]
-    ShortBody { op: Opcode, need: usize, got: usize },
-    #[error("the phone answered {request} with an unexpected {reply} packet")]
-    UnexpectedReply { request: Opcode, reply: Opcode },
-    #[error("the phone answered packet number {0}, which was never asked for")]
-    UnknownPacketNum(u64),
-    #[error("the phone returned {got} bytes for a read of {asked}")]
-    ReadTooLong { asked: usize, got: usize },
-    #[error("a name in the AFC {context} reply is not valid UTF-8")]
-    NotUtf8 { context: &'static str },
-    #[error("a path sent over AFC may not contain a NUL byte: {}", crate::untrusted::text::for_terminal(.0))]
-    PathHasNul(String),
-    #[error("AFC {context} reply has a key without a value")]
-    OddDictionary { context: &'static str },
-    #[error("AFC file info is missing {0}")]
-    MissingKey(&'static str),
-    #[error("AFC file info {key} = \"{value}\" is not a number")]
-    BadNumber { key: &'static str, value: String },
-}
-
-impl ProtocolError {
-    /// A reply that was framed correctly (the stream is still in step) but whose content is
-    /// unusable: a garbage file info, a name that is not UTF-8, a read longer than asked.
-    pub fn is_item_content(&self) -> bool {
-        matches!(
-            self,
-            ProtocolError::ReadTooLong { .. }
-                | ProtocolError::NotUtf8 { .. }
-                | ProtocolError::OddDictionary { .. }
-                | ProtocolError::MissingKey(_)
-                | ProtocolError::BadNumber { .. }
-        )
-    }
-}
 
 /// The fixed part of every AFC packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +33,13 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
 
 impl Header {
     /// Parse and validate a header; `max_body` bounds what the caller is prepared to receive.
-    pub fn decode(buf: &[u8], max_body: usize) -> Result<Header, ProtocolError> {
+    pub fn decode(buf: &[u8], max_body: usize) -> Result<Header, AfcProtocolError> {
         if buf.len() < HEADER_LEN {
-            return Err(ProtocolError::ShortHeader { got: buf.len() });
+            return Err(AfcProtocolError::ShortHeader { got: buf.len() });
         }
         let magic: [u8; 8] = buf[0..8].try_into().expect("8 bytes");
         if magic != MAGIC {
-            return Err(ProtocolError::BadMagic(magic));
+            return Err(AfcProtocolError::BadMagic(magic));
         }
         let entire_length = u64_at(buf, 8);
         let this_length = u64_at(buf, 16);
@@ -101,14 +54,14 @@ impl Header {
             || this_length > entire_length
         {
             // Framing needs 40 <= this_length <= entire_length; anything else is not AFC.
-            return Err(ProtocolError::BadLengths {
+            return Err(AfcProtocolError::BadLengths {
                 entire: entire_length,
                 this: this_length,
             });
         }
         let max_total = (HEADER_LEN + max_body) as u64;
         if entire_length > max_total {
-            return Err(ProtocolError::TooLarge {
+            return Err(AfcProtocolError::TooLarge {
                 len: entire_length,
                 max: max_total,
             });
@@ -172,7 +125,10 @@ pub fn encode_payload_packet(packet_num: u64, operation: Opcode, payload: &[u8])
 
 /// Take one complete packet off the front of `buf`, if there is one. Validates the header as
 /// soon as 40 bytes are present, so a bad or oversized packet fails before its body arrives.
-pub fn decode_packet(buf: &mut BytesMut, max_body: usize) -> Result<Option<Packet>, ProtocolError> {
+pub fn decode_packet(
+    buf: &mut BytesMut,
+    max_body: usize,
+) -> Result<Option<Packet>, AfcProtocolError> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
@@ -192,11 +148,11 @@ pub fn decode_packet(buf: &mut BytesMut, max_body: usize) -> Result<Option<Packe
 }
 
 /// Read the little-endian u64 at `index` (in 8-byte words) of a body.
-pub fn body_u64(op: Opcode, body: &[u8], index: usize) -> Result<u64, ProtocolError> {
+pub fn body_u64(op: Opcode, body: &[u8], index: usize) -> Result<u64, AfcProtocolError> {
     let at = index * 8;
     body.get(at..at + 8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .ok_or(ProtocolError::ShortBody {
+        .ok_or(AfcProtocolError::ShortBody {
             op,
             need: at + 8,
             got: body.len(),
@@ -252,27 +208,27 @@ mod tests {
     fn malformed_headers_are_clean_errors() {
         assert_eq!(
             Header::decode(&[0u8; 10], MAX_BODY_LEN),
-            Err(ProtocolError::ShortHeader { got: 10 })
+            Err(AfcProtocolError::ShortHeader { got: 10 })
         );
         let mut bad = encode_packet(0, Opcode::ReadDir, b"x\0").to_vec();
         bad[0] = b'X';
         assert!(matches!(
             Header::decode(&bad, MAX_BODY_LEN),
-            Err(ProtocolError::BadMagic(_))
+            Err(AfcProtocolError::BadMagic(_))
         ));
 
         let mut short = encode_packet(0, Opcode::ReadDir, b"").to_vec();
         short[8..16].copy_from_slice(&39u64.to_le_bytes());
         assert!(matches!(
             Header::decode(&short, MAX_BODY_LEN),
-            Err(ProtocolError::BadLengths { .. })
+            Err(AfcProtocolError::BadLengths { .. })
         ));
 
         let mut this_too_big = encode_packet(0, Opcode::ReadDir, b"").to_vec();
         this_too_big[16..24].copy_from_slice(&41u64.to_le_bytes());
         assert!(matches!(
             Header::decode(&this_too_big, MAX_BODY_LEN),
-            Err(ProtocolError::BadLengths { .. })
+            Err(AfcProtocolError::BadLengths { .. })
         ));
     }
 
@@ -285,7 +241,7 @@ mod tests {
         let cap_before = buf.capacity();
         assert!(matches!(
             decode_packet(&mut buf, MAX_BODY_LEN),
-            Err(ProtocolError::TooLarge { .. })
+            Err(AfcProtocolError::TooLarge { .. })
         ));
         assert_eq!(
             buf.capacity(),
@@ -297,7 +253,7 @@ mod tests {
         huge[8..16].copy_from_slice(&just_over.to_le_bytes());
         assert!(matches!(
             Header::decode(&huge, MAX_BODY_LEN),
-            Err(ProtocolError::TooLarge { .. })
+            Err(AfcProtocolError::TooLarge { .. })
         ));
         huge[8..16].copy_from_slice(&(just_over - 1).to_le_bytes());
         assert!(Header::decode(&huge, MAX_BODY_LEN).is_ok());
@@ -309,7 +265,7 @@ mod tests {
         assert_eq!(body_u64(Opcode::FileRefClose, &body, 0), Ok(5));
         assert!(matches!(
             body_u64(Opcode::FileRefRead, &body, 1),
-            Err(ProtocolError::ShortBody { .. })
+            Err(AfcProtocolError::ShortBody { .. })
         ));
     }
 }

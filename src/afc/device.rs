@@ -1,9 +1,10 @@
 //! The device role (sans-I/O): what a phone's AFC service makes of a host's request.
-//! Used by the simulated phone; replies are encoded with `ops::Reply`.
+//! Used by the simulated phone; replies are encoded with `messages::Reply`.
 
-use super::codec::{Packet, ProtocolError, body_u64};
+use super::codec::{Packet, body_u64};
+use super::error::AfcProtocolError;
+use super::messages::OPEN_MODE_READ;
 use super::opcode::Opcode;
-use super::ops::OPEN_MODE_READ;
 
 /// A request as the device understands it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,20 +54,20 @@ impl DeviceRequest {
 }
 
 /// The NUL-terminated UTF-8 path starting at `at`.
-fn path_at(op: Opcode, body: &[u8], at: usize) -> Result<String, ProtocolError> {
-    let rest = body.get(at..).ok_or(ProtocolError::ShortBody {
+fn path_at(op: Opcode, body: &[u8], at: usize) -> Result<String, AfcProtocolError> {
+    let rest = body.get(at..).ok_or(AfcProtocolError::ShortBody {
         op,
         need: at,
         got: body.len(),
     })?;
     let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-    String::from_utf8(rest[..end].to_vec()).map_err(|_| ProtocolError::NotUtf8 {
+    String::from_utf8(rest[..end].to_vec()).map_err(|_| AfcProtocolError::NotUtf8 {
         context: "request path",
     })
 }
 
 /// Decode a host's request. Errors mean the request is malformed (answer INVALID_ARG).
-pub fn parse_request(packet: &Packet) -> Result<DeviceRequest, ProtocolError> {
+pub fn parse_request(packet: &Packet) -> Result<DeviceRequest, AfcProtocolError> {
     let op = packet.operation;
     let body = &packet.body[..];
     Ok(match op {
@@ -105,7 +106,7 @@ pub fn parse_request(packet: &Packet) -> Result<DeviceRequest, ProtocolError> {
 mod tests {
     use super::*;
     use crate::afc::codec::{MAX_BODY_LEN, decode_packet, encode_packet};
-    use crate::afc::ops::{HostRequest, Whence};
+    use crate::afc::messages::{HostRequest, Whence};
     use bytes::BytesMut;
 
     fn roundtrip(req: HostRequest<'_>) -> DeviceRequest {
@@ -174,11 +175,11 @@ mod tests {
         );
         assert!(matches!(
             p(Opcode::FileRefRead, &[1, 2, 3]),
-            Err(ProtocolError::ShortBody { .. })
+            Err(AfcProtocolError::ShortBody { .. })
         ));
         assert!(matches!(
             p(Opcode::GetFileInfo, b"\xff\0"),
-            Err(ProtocolError::NotUtf8 { .. })
+            Err(AfcProtocolError::NotUtf8 { .. })
         ));
         assert!(DeviceRequest::open_mode_writes(3));
         assert!(!DeviceRequest::open_mode_writes(1));

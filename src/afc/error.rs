@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::codec::ProtocolError;
+use super::codec::HEADER_LEN;
 use super::opcode::Opcode;
-use super::status::AfcStatus;
+use super::status_code::AfcStatus;
 
 #[derive(Debug, Clone, Error)]
 pub enum AfcError {
@@ -19,7 +19,7 @@ pub enum AfcError {
     },
     /// The phone sent something that is not valid AFC, or not an answer to what was asked.
     #[error("{0} (the phone's file service misbehaved; reconnect the phone and retry)")]
-    Protocol(#[from] ProtocolError),
+    Protocol(#[from] AfcProtocolError),
     /// The connection broke (unplugged, phone locked, service crashed).
     #[error("the AFC connection to the phone was lost: {0}; reconnect the phone and retry")]
     Connection(Arc<str>),
@@ -63,5 +63,51 @@ impl AfcError {
             AfcError::Connection(_) | AfcError::Stalled { .. } => true,
             _ => false,
         }
+    }
+}
+
+/// The packet is malformed or does not fit what was asked: the peer does not speak AFC as expected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AfcProtocolError {
+    #[error("AFC packet has bad magic {0:02x?} (not an AFC service?)")]
+    BadMagic([u8; 8]),
+    #[error("AFC packet too short: {got} bytes, the header alone is {HEADER_LEN}")]
+    ShortHeader { got: usize },
+    #[error("AFC header lengths are inconsistent (entire {entire}, this {this})")]
+    BadLengths { entire: u64, this: u64 },
+    #[error("AFC packet of {len} bytes is larger than the limit of {max} bytes")]
+    TooLarge { len: u64, max: u64 },
+    #[error("AFC {op} body too short: need {need} bytes, got {got}")]
+    ShortBody { op: Opcode, need: usize, got: usize },
+    #[error("the phone answered {request} with an unexpected {reply} packet")]
+    UnexpectedReply { request: Opcode, reply: Opcode },
+    #[error("the phone answered packet number {0}, which was never asked for")]
+    UnknownPacketNum(u64),
+    #[error("the phone returned {got} bytes for a read of {asked}")]
+    ReadTooLong { asked: usize, got: usize },
+    #[error("a name in the AFC {context} reply is not valid UTF-8")]
+    NotUtf8 { context: &'static str },
+    #[error("a path sent over AFC may not contain a NUL byte: {}", crate::untrusted::text::for_terminal(.0))]
+    PathHasNul(String),
+    #[error("AFC {context} reply has a key without a value")]
+    OddDictionary { context: &'static str },
+    #[error("AFC file info is missing {0}")]
+    MissingKey(&'static str),
+    #[error("AFC file info {key} = \"{value}\" is not a number")]
+    BadNumber { key: &'static str, value: String },
+}
+
+impl AfcProtocolError {
+    /// A reply that was framed correctly (the stream is still in step) but whose content is
+    /// unusable: a garbage file info, a name that is not UTF-8, a read longer than asked.
+    pub fn is_item_content(&self) -> bool {
+        matches!(
+            self,
+            AfcProtocolError::ReadTooLong { .. }
+                | AfcProtocolError::NotUtf8 { .. }
+                | AfcProtocolError::OddDictionary { .. }
+                | AfcProtocolError::MissingKey(_)
+                | AfcProtocolError::BadNumber { .. }
+        )
     }
 }

@@ -1,8 +1,8 @@
 //! AFC (Apple File Conduit, `com.apple.afc`): the phone's file service, jailed to
-//! `/var/mobile/Media`. Sans-I/O codec in both roles (`codec`, `ops`, `device`) and an async
+//! `/var/mobile/Media`. Sans-I/O codec in both roles (`codec`, `messages`, `device`) and an async
 //! host client (`client`).
 //!
-//! - The host can only read: `ops::HostRequest` has no variant for a modifying operation and
+//! - The host can only read: `messages::HostRequest` has no variant for a modifying operation and
 //!   FileRefOpen is always encoded in mode 1, so "write to the phone" cannot be expressed.
 //! - The phone is untrusted: every length is checked against a limit before allocating
 //!   (`MAX_BODY_LEN` overall; a read's reply may not exceed what was asked), names that are not
@@ -14,13 +14,13 @@ pub mod client;
 pub mod codec;
 pub mod device;
 pub mod error;
+pub mod messages;
 pub mod opcode;
-pub mod ops;
-pub mod status;
+pub mod status_code;
 
 pub use client::{AfcClient, ClientOptions, FileHandle};
-pub use codec::{MAX_BODY_LEN, MAX_READ_LEN, ProtocolError};
-pub use error::AfcError;
+pub use codec::{MAX_BODY_LEN, MAX_READ_LEN};
+pub use error::{AfcError, AfcProtocolError};
+pub use messages::{DeviceInfo, FileInfo, FileKind, Whence};
 pub use opcode::Opcode;
-pub use ops::{DeviceInfo, FileInfo, FileKind, Whence};
-pub use status::AfcStatus;
+pub use status_code::AfcStatus;

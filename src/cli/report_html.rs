@@ -15,7 +15,7 @@ use chrono::{DateTime, Local};
 
 use super::albums::plural;
 use super::info::human_bytes;
-use crate::import::status::{LibraryStatus, days_until};
+use crate::import::backup_figures::{LibraryStatus, days_until};
 use crate::library::albums::shown;
 use crate::library::inventory::TRASH_RETENTION_DAYS;
 use crate::library::thumbnails::read_thumbnails;
@@ -470,7 +470,7 @@ pub async fn fetch_thumbnails(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::status::{LibraryFigures, RecentlyDeleted};
+    use crate::import::backup_figures::{LibraryFigures, RecentlyDeleted};
     use crate::library::{Resource, ResourceRole};
 
     fn asset(key: &str, name: &str) -> Asset {

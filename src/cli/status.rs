@@ -1,5 +1,5 @@
 //! `iphone-import status [DEST]`: "is this phone backed up?", in words a non-technical person
-//! understands (or `--json` for scripts). The figures come from `import::status`.
+//! understands (or `--json` for scripts). The figures come from `import::backup_figures`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use super::info::{human_bytes, model_name};
 use super::report_html;
 use super::session::PhoneSession;
 use super::stdout::{out, outln};
-use crate::import::status::{LibraryStatus, file_sizes, library_status};
+use crate::import::backup_figures::{LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
 use anyhow::Context;
 

@@ -1,6 +1,7 @@
 //! Importing from the phone: the building blocks of `pull`, independent of the AFC transport.
 //!
-//! - [`names`]: validation of names and paths that come from the (untrusted) phone.
+//! - [`names`]: folder names for DEST made from phone values; the one check of the phone's own
+//!   names and paths (`crate::untrusted::file_name`) is re-exported there.
 //! - [`layout`]: `--layout` templates, rendered per resource into paths that stay inside DEST.
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
@@ -14,7 +15,8 @@
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
 //! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
-//! - [`status`]: the figures of `iphone-import status` (library, iCloud, Recently Deleted, DEST).
+//! - [`backup_figures`]: the figures of `iphone-import status` (library, iCloud, Recently
+//!   Deleted, DEST).
 //!
 //! How `pull` strings them together, per run and per resource:
 //!
@@ -31,6 +33,7 @@
 //!    `ledger.record_many(&entries, device_name)` in one transaction.
 //! 4. After a complete run: `dest.remove_temps()`.
 
+pub mod backup_figures;
 pub mod dates;
 pub mod deep;
 pub mod filters;
@@ -44,6 +47,5 @@ pub mod resume;
 pub mod safe_write;
 pub mod same_name;
 pub mod sidecars;
-pub mod status;
 pub mod verify;
 pub mod xmp;

@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::{LibraryError, WITHOUT_DB};
-use super::names::{check_name, printable};
 use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, LibraryDb, fetch_db_for};
 use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
+use crate::untrusted::file_name::validate_name;
+use crate::untrusted::text::for_terminal;
 
 /// Days Recently Deleted keeps an item before purging it (photo-library.md §8.2).
 pub const TRASH_RETENTION_DAYS: i64 = 30;
@@ -344,7 +345,7 @@ fn missing_file(row: &DbAsset) -> MissingFile {
         uuid: row.uuid.clone(),
         path: match (&row.directory, &row.filename) {
             // From the database, not a checked listing: escaped for printing.
-            (Some(d), Some(f)) => Some(printable(&format!("{d}/{f}"))),
+            (Some(d), Some(f)) => Some(for_terminal(&format!("{d}/{f}"))),
             _ => None,
         },
         icloud_only: row.icloud_only,
@@ -379,7 +380,9 @@ fn apply_row(a: &mut Asset, row: &mut DbAsset) {
 /// original is never read (pull reports it, verify and status count it).
 fn absent_asset(row: &DbAsset) -> Option<Asset> {
     let (dir, file) = (row.directory.as_deref()?, row.filename.as_deref()?);
-    if dir.is_empty() || dir.split('/').any(|c| check_name(c).is_err()) || check_name(file).is_err()
+    if dir.is_empty()
+        || dir.split('/').any(|c| validate_name(c).is_err())
+        || validate_name(file).is_err()
     {
         return None;
     }
@@ -490,10 +493,14 @@ async fn add_renders(
         let mut renders: Vec<&String> = names
             .iter()
             .filter(|n| n.starts_with("FullSizeRender."))
-            .filter(|n| match check_name(n) {
-                Ok(()) => true,
+            .filter(|n| match validate_name(n) {
+                Ok(_) => true,
                 Err(why) => {
-                    warnings.push(format!("{dir}: skipped \"{}\" ({why})", printable(n)));
+                    warnings.push(format!(
+                        "{dir}: skipped \"{}\" ({})",
+                        for_terminal(n),
+                        why.problem
+                    ));
                     false
                 }
             })

@@ -10,7 +10,6 @@ pub mod db_meta;
 pub mod db_people;
 pub mod error;
 pub mod inventory;
-pub mod names;
 pub mod originals;
 pub mod photos_db;
 pub mod scan;

@@ -8,8 +8,9 @@ use futures::stream;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::error::LibraryError;
-use super::names::{check_name, printable};
 use crate::afc::{AfcClient, AfcStatus};
+use crate::untrusted::file_name::validate_name;
+use crate::untrusted::text::for_terminal;
 
 pub const DCIM: &str = "DCIM";
 pub const CPL_ASSETS: &str = "PhotoData/CPLAssets";
@@ -233,7 +234,7 @@ pub async fn scan_db_folders<'a>(
             break;
         }
         if d.starts_with(&prefix)
-            && d.split('/').all(|c| check_name(c).is_ok())
+            && d.split('/').all(|c| validate_name(c).is_ok())
             && seen.insert(d.to_lowercase())
         {
             wanted.push(d);
@@ -254,7 +255,7 @@ pub async fn scan_db_folders<'a>(
             Err(LibraryError::Afc { source, .. })
                 if source.status() == Some(AfcStatus::ObjectNotFound) => {}
             Err(LibraryError::Afc { source, .. }) if !source.is_fatal() => out.warnings.push(
-                format!("{}: not listed ({source}); skipped", printable(folder)),
+                format!("{}: not listed ({source}); skipped", for_terminal(folder)),
             ),
             Err(e) => return Err(e),
         }
@@ -284,13 +285,14 @@ fn top_level_folders(parent: &str, names: Vec<String>, out: &mut Scan) -> Vec<St
 }
 
 fn accept_name(folder: &str, name: &str, out: &mut Scan) -> bool {
-    match check_name(name) {
-        Ok(()) => true,
+    match validate_name(name) {
+        Ok(_) => true,
         Err(why) => {
             out.hostile_names += 1;
             out.warnings.push(format!(
-                "{folder}: skipped a file named \"{}\" ({why})",
-                printable(name)
+                "{folder}: skipped a file named \"{}\" ({})",
+                for_terminal(name),
+                why.problem
             ));
             false
         }
@@ -305,7 +307,7 @@ fn hidden(folder: &str, name: &str, out: &mut Scan) -> bool {
     }
     out.warnings.push(format!(
         "{folder}/{}: hidden name (starts with \".\"); skipped",
-        printable(name)
+        for_terminal(name)
     ));
     true
 }
@@ -327,7 +329,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             FileClass::Sidecar => sidecars.push(name),
             FileClass::Other => out.warnings.push(format!(
                 "{folder}/{}: not a photo, video or sidecar; skipped",
-                printable(&name)
+                for_terminal(&name)
             )),
         }
     }
@@ -403,7 +405,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             }
             None => out.warnings.push(format!(
                 "{folder}/{}: edit sidecar without its photo; skipped",
-                printable(name)
+                for_terminal(name)
             )),
         }
     }

@@ -1,6 +1,12 @@
 //! One lockdown connection as a sans-I/O object: raw socket bytes in, raw socket bytes and
 //! decoded messages out, in plaintext or inside TLS.
 //!
+//! Call order (`SansIo`): `send` a request and `expect_reply`; write what `poll_transmit`
+//! returns; feed every socket read to `handle_input`, writing `poll_transmit` again after each
+//! (TLS answers on its own: handshake, close_notify, alerts); take messages with `poll_event`
+//! until `None`, then `reply_done`; while waiting, sleep until `poll_timeout()` and call
+//! `handle_timeout(now)`. `start_tls`/`close_tls` switch the same socket in and out of TLS.
+//!
 //! Lockdown switches the *same* socket plaintext → TLS (right after StartSession's reply) →
 //! plaintext (after StopSession and close_notify both ways). To make the way back exact, TLS
 //! records are handed to rustls one at a time (we parse the 5-byte record header ourselves):
@@ -15,12 +21,14 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use plist::Dictionary;
 use rustls::pki_types::CertificateDer;
 
 use super::codec::{MAX_FRAME_LEN, decode_frame, encode_frame};
-use super::error::{FrameError, LockdownError};
+use super::error::{LockdownError, LockdownFrameError};
 use crate::usbmux::deadline::ReplyDeadline;
+use crate::usbmux::sans_io::SansIo;
 
 /// TLS record header: type, version (2), length (2).
 const RECORD_HEADER_LEN: usize = 5;
@@ -41,7 +49,7 @@ pub struct Channel {
     /// Decrypted bytes not yet framed (TLS mode only).
     plain: Vec<u8>,
     /// Messages that arrived inside TLS but were still unread when the peer closed TLS; they
-    /// come out of `next_message` before anything that followed in plaintext.
+    /// come out of `poll_event` before anything that followed in plaintext.
     closed_session_messages: VecDeque<Dictionary>,
     tls: Option<TlsLayer>,
     max_frame: usize,
@@ -68,12 +76,6 @@ impl Channel {
         }
     }
 
-    /// Bytes arrived from the socket.
-    pub fn receive(&mut self, data: &[u8]) -> Result<(), LockdownError> {
-        self.inbound.extend_from_slice(data);
-        self.pump()
-    }
-
     /// Queue one message (XML), encrypted when TLS is on.
     pub fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
         let frame = encode_frame(message)?;
@@ -83,7 +85,7 @@ impl Channel {
     /// Queue a body that is already a plist, framed as is (the simulated phone's hostile-reply
     /// faults: bytes no encoder would write).
     pub fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
-        let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong {
+        let len = u32::try_from(body.len()).map_err(|_| LockdownFrameError::TooLong {
             len: body.len(),
             max: u32::MAX as usize,
         })?;
@@ -109,28 +111,6 @@ impl Channel {
             None => self.outbound.extend_from_slice(frame),
         }
         Ok(())
-    }
-
-    /// The next complete message, if one has arrived.
-    pub fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
-        if let Some(message) = self.closed_session_messages.pop_front() {
-            return Ok(Some(message));
-        }
-        let buf = if self.tls.is_some() {
-            &mut self.plain
-        } else {
-            &mut self.inbound
-        };
-        Ok(decode_frame(buf, self.max_frame)?)
-    }
-
-    /// Bytes to write to the socket now (empties the queue).
-    pub fn take_outbound(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.outbound)
-    }
-
-    pub fn has_outbound(&self) -> bool {
-        !self.outbound.is_empty()
     }
 
     /// Switch to TLS. Bytes already received stay queued and are treated as TLS records.
@@ -259,8 +239,9 @@ impl Channel {
     }
 }
 
-/// Deadlines: time is an input. The driver reports when it starts waiting and when bytes
-/// arrive, sleeps until `poll_timeout()` and then calls `handle_timeout(now)`.
+/// Deadlines: time is an input. The driver reports when it starts waiting (`expect_reply`) and
+/// when the answer is complete (`reply_done`); bytes arriving through `handle_input` keep the
+/// peer alive; `poll_timeout`/`handle_timeout` (in `SansIo`) turn silence into `Stalled`.
 impl Channel {
     /// How long the peer may stay silent while a reply is outstanding.
     pub fn set_reply_timeout(&mut self, limit: Duration) {
@@ -272,23 +253,58 @@ impl Channel {
         self.deadline.expect(now, what);
     }
 
-    /// `receive`, noting that the peer is alive.
-    pub fn receive_at(&mut self, now: Instant, data: &[u8]) -> Result<(), LockdownError> {
-        self.deadline.heard(now);
-        self.receive(data)
-    }
-
     /// The awaited answer is complete.
     pub fn reply_done(&mut self) {
         self.deadline.done();
     }
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// The next complete message, if one has arrived.
+    fn next_message(&mut self) -> Result<Option<Dictionary>, LockdownError> {
+        if let Some(message) = self.closed_session_messages.pop_front() {
+            return Ok(Some(message));
+        }
+        let buf = if self.tls.is_some() {
+            &mut self.plain
+        } else {
+            &mut self.inbound
+        };
+        Ok(decode_frame(buf, self.max_frame)?)
+    }
+}
+
+impl SansIo for Channel {
+    /// Socket bytes to write, everything queued so far.
+    type Transmit = Vec<u8>;
+    /// A message from the peer, or why the next one cannot be read (fatal for the channel).
+    type Event = Result<Dictionary, LockdownError>;
+    type Error = LockdownError;
+
+    /// Socket bytes from the peer (plaintext frames or TLS records, split anywhere), which also
+    /// show the peer is alive.
+    fn handle_input(&mut self, now: Instant, data: Bytes) -> Result<(), LockdownError> {
+        self.deadline.heard(now);
+        self.inbound.extend_from_slice(&data);
+        self.pump()
+    }
+
+    fn has_transmit(&self) -> bool {
+        !self.outbound.is_empty()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        (!self.outbound.is_empty()).then(|| std::mem::take(&mut self.outbound))
+    }
+
+    fn poll_event(&mut self) -> Option<Result<Dictionary, LockdownError>> {
+        self.next_message().transpose()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
         self.deadline.poll_timeout()
     }
 
     /// `Err(Stalled)` once the peer has been silent for the whole timeout.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LockdownError> {
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), LockdownError> {
         match self.deadline.handle_timeout(now) {
             Some(stall) => Err(LockdownError::Stalled {
                 waiting_for: stall.waiting_for,
@@ -318,9 +334,10 @@ mod tests {
 
     /// Move everything `from` wants to send into `to`, `chunk` bytes per receive call.
     fn transfer(from: &mut Channel, to: &mut Channel, chunk: usize) {
-        let bytes = from.take_outbound();
+        let bytes = from.poll_transmit().unwrap_or_default();
         for piece in bytes.chunks(chunk.max(1)) {
-            to.receive(piece).unwrap();
+            to.handle_input(Instant::now(), Bytes::copy_from_slice(piece))
+                .unwrap();
         }
     }
 
@@ -373,20 +390,26 @@ mod tests {
         let (mut host, mut phone) = (Channel::new(), Channel::new());
         host.send(&msg("StartSession")).unwrap();
         transfer(&mut host, &mut phone, chunk);
-        assert_eq!(phone.next_message().unwrap(), Some(msg("StartSession")));
+        assert_eq!(
+            phone.poll_event().transpose().unwrap(),
+            Some(msg("StartSession"))
+        );
         phone.send(&msg("StartSession")).unwrap();
         // The phone switches right after queuing its plaintext reply.
         phone
             .start_tls(rustls::ServerConnection::new(server_config.clone()).unwrap())
             .unwrap();
         transfer(&mut phone, &mut host, chunk);
-        assert_eq!(host.next_message().unwrap(), Some(msg("StartSession")));
+        assert_eq!(
+            host.poll_event().transpose().unwrap(),
+            Some(msg("StartSession"))
+        );
         host.start_tls(host_client_connection(client_config.clone()).unwrap())
             .unwrap();
         while host.is_handshaking()
             || phone.is_handshaking()
-            || host.has_outbound()
-            || phone.has_outbound()
+            || host.has_transmit()
+            || phone.has_transmit()
         {
             transfer(&mut host, &mut phone, chunk);
             transfer(&mut phone, &mut host, chunk);
@@ -397,29 +420,45 @@ mod tests {
 
         host.send(&msg("GetValue")).unwrap();
         transfer(&mut host, &mut phone, chunk);
-        assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
+        assert_eq!(
+            phone.poll_event().transpose().unwrap(),
+            Some(msg("GetValue"))
+        );
         phone.send(&msg("StopSession")).unwrap();
         transfer(&mut phone, &mut host, chunk);
-        assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
+        assert_eq!(
+            host.poll_event().transpose().unwrap(),
+            Some(msg("StopSession"))
+        );
 
         // close_notify and a plaintext request in one write.
         host.close_tls().unwrap();
-        let mut glued = host.take_outbound();
+        let mut glued = host.poll_transmit().unwrap_or_default();
         glued.extend(encode_frame(&msg("QueryType")).unwrap());
         if chunk == 4096 {
-            phone.receive(&glued).unwrap();
+            phone
+                .handle_input(Instant::now(), Bytes::copy_from_slice(&glued))
+                .unwrap();
         } else {
             for piece in glued.chunks(chunk) {
-                phone.receive(piece).unwrap();
+                phone
+                    .handle_input(Instant::now(), Bytes::copy_from_slice(piece))
+                    .unwrap();
             }
         }
         assert!(!phone.is_tls(), "phone back to plaintext");
-        assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+        assert_eq!(
+            phone.poll_event().transpose().unwrap(),
+            Some(msg("QueryType"))
+        );
         // The phone answered with its own close_notify, then a plaintext reply.
         phone.send(&msg("QueryType")).unwrap();
         transfer(&mut phone, &mut host, chunk);
         assert!(!host.is_tls(), "host back to plaintext");
-        assert_eq!(host.next_message().unwrap(), Some(msg("QueryType")));
+        assert_eq!(
+            host.poll_event().transpose().unwrap(),
+            Some(msg("QueryType"))
+        );
     }
 
     /// Handshake host and phone; returns them and what the phone queued once its side was done
@@ -445,7 +484,7 @@ mod tests {
             transfer(&mut phone, &mut host, 4096);
         }
         assert!(!host.is_handshaking() && host.is_tls() && phone.is_tls());
-        let withheld = phone.take_outbound();
+        let withheld = phone.poll_transmit().unwrap_or_default();
         (host, phone, withheld)
     }
 
@@ -471,21 +510,30 @@ mod tests {
             }
             host.send(&msg("StopSession")).unwrap();
             transfer(&mut host, &mut phone, 4096);
-            assert_eq!(phone.next_message().unwrap(), Some(msg("StopSession")));
+            assert_eq!(
+                phone.poll_event().transpose().unwrap(),
+                Some(msg("StopSession"))
+            );
             phone.send(&msg("StopSession")).unwrap();
             phone.close_tls().unwrap();
             let mut one_write = tickets;
-            one_write.extend(phone.take_outbound());
-            host.receive(&one_write)
+            one_write.extend(phone.poll_transmit().unwrap_or_default());
+            host.handle_input(Instant::now(), Bytes::copy_from_slice(&one_write))
                 .unwrap_or_else(|e| panic!("{version:?}: {e}"));
             assert!(!host.is_tls(), "{version:?}: host back to plaintext");
-            assert_eq!(host.next_message().unwrap(), Some(msg("StopSession")));
-            assert_eq!(host.next_message().unwrap(), None);
+            assert_eq!(
+                host.poll_event().transpose().unwrap(),
+                Some(msg("StopSession"))
+            );
+            assert_eq!(host.poll_event().transpose().unwrap(), None);
             // The host's close_notify answer and a plaintext request reach the phone.
             host.send(&msg("QueryType")).unwrap();
             transfer(&mut host, &mut phone, 4096);
             assert!(!phone.is_tls(), "{version:?}: phone back to plaintext");
-            assert_eq!(phone.next_message().unwrap(), Some(msg("QueryType")));
+            assert_eq!(
+                phone.poll_event().transpose().unwrap(),
+                Some(msg("QueryType"))
+            );
         }
     }
 
@@ -498,15 +546,27 @@ mod tests {
         ] {
             let configs = tls_configs(versions);
             let (mut host, mut phone, tickets) = handshake_withholding_tickets(&configs);
-            host.receive(&tickets).unwrap();
+            host.handle_input(Instant::now(), Bytes::copy_from_slice(&tickets))
+                .unwrap();
             host.send(&msg("GetValue")).unwrap();
             host.send(&msg("StopSession")).unwrap();
             host.close_tls().unwrap();
-            phone.receive(&host.take_outbound()).unwrap();
+            phone
+                .handle_input(
+                    Instant::now(),
+                    Bytes::copy_from_slice(&host.poll_transmit().unwrap_or_default()),
+                )
+                .unwrap();
             assert!(!phone.is_tls());
-            assert_eq!(phone.next_message().unwrap(), Some(msg("GetValue")));
-            assert_eq!(phone.next_message().unwrap(), Some(msg("StopSession")));
-            assert_eq!(phone.next_message().unwrap(), None);
+            assert_eq!(
+                phone.poll_event().transpose().unwrap(),
+                Some(msg("GetValue"))
+            );
+            assert_eq!(
+                phone.poll_event().transpose().unwrap(),
+                Some(msg("StopSession"))
+            );
+            assert_eq!(phone.poll_event().transpose().unwrap(), None);
             transfer(&mut phone, &mut host, 4096);
             assert!(!host.is_tls());
         }
@@ -517,7 +577,8 @@ mod tests {
     fn message_cut_off_by_close_notify_is_an_error() {
         let configs = tls_configs(rustls::DEFAULT_VERSIONS);
         let (mut host, mut phone, tickets) = handshake_withholding_tickets(&configs);
-        host.receive(&tickets).unwrap();
+        host.handle_input(Instant::now(), Bytes::copy_from_slice(&tickets))
+            .unwrap();
         let frame = encode_frame(&msg("StopSession")).unwrap();
         let tls = phone.tls.as_mut().unwrap();
         tls.conn
@@ -526,9 +587,14 @@ mod tests {
             .unwrap();
         Channel::flush_tls(&mut tls.conn, &mut phone.outbound).unwrap();
         phone.close_tls().unwrap();
-        let err = host.receive(&phone.take_outbound()).unwrap_err();
+        let err = host
+            .handle_input(
+                Instant::now(),
+                Bytes::copy_from_slice(&phone.poll_transmit().unwrap_or_default()),
+            )
+            .unwrap_err();
         assert!(err.to_string().contains("cut off by close_notify"), "{err}");
-        assert_eq!(host.next_message().unwrap(), None);
+        assert_eq!(host.poll_event().transpose().unwrap(), None);
     }
 
     /// Random bytes in either mode give errors, never panics or hangs.
@@ -550,8 +616,8 @@ mod tests {
                 bytes[0] = if round % 2 == 1 { 0x16 } else { 0 };
                 bytes[1..3].copy_from_slice(&[3, 3]);
             }
-            let _ = ch.receive(&bytes);
-            while let Ok(Some(_)) = ch.next_message() {}
+            let _ = ch.handle_input(Instant::now(), Bytes::copy_from_slice(&bytes));
+            while let Ok(Some(_)) = ch.poll_event().transpose() {}
         }
     }
 
@@ -561,7 +627,12 @@ mod tests {
         let mut host = Channel::new();
         host.start_tls(host_client_connection(client_config).unwrap())
             .unwrap();
-        let err = host.receive(&[0x17, 0x03, 0x03, 0xff, 0xff]).unwrap_err();
+        let err = host
+            .handle_input(
+                Instant::now(),
+                Bytes::copy_from_slice(&[0x17, 0x03, 0x03, 0xff, 0xff]),
+            )
+            .unwrap_err();
         assert!(matches!(err, LockdownError::Protocol { .. }), "{err:?}");
     }
 
@@ -577,7 +648,8 @@ mod tests {
         assert_eq!(host.poll_timeout(), Some(t0 + 2 * sec));
         // Half a reply arrives at 1 s: the phone is alive, the deadline moves.
         let frame = encode_frame(&msg("GetValue")).unwrap();
-        host.receive_at(t0 + sec, &frame[..3]).unwrap();
+        host.handle_input(t0 + sec, Bytes::copy_from_slice(&frame[..3]))
+            .unwrap();
         host.handle_timeout(t0 + 2 * sec).unwrap();
         let err = host.handle_timeout(t0 + 3 * sec).unwrap_err();
         assert!(

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use plist::{Dictionary, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,6 +17,7 @@ use super::tls;
 use super::unlock::{pair_when_unlocked, start_session_when_unlocked};
 use crate::usbmux::DeviceStream;
 use crate::usbmux::deadline::sleep_until;
+use crate::usbmux::sans_io::SansIo;
 
 /// `Label` we send with every request.
 pub const LABEL: &str = "iphone-import";
@@ -122,8 +124,7 @@ impl LockdownClient {
     }
 
     async fn flush(&mut self) -> Result<(), LockdownError> {
-        if self.channel.has_outbound() {
-            let out = self.channel.take_outbound();
+        if let Some(out) = self.channel.poll_transmit() {
             self.stream.write_all(&out).await?;
             self.stream.flush().await?;
         }
@@ -146,7 +147,9 @@ impl LockdownClient {
             return Err(LockdownError::Closed);
         }
         let was_tls = self.channel.is_tls();
-        let result = self.channel.receive_at(Instant::now(), &self.read_buf[..n]);
+        let result = self
+            .channel
+            .handle_input(Instant::now(), Bytes::copy_from_slice(&self.read_buf[..n]));
         // Alerts and close_notify answers go out even when the input was bad.
         let flushed = self.flush().await;
         if was_tls && !self.channel.is_tls() && result.is_ok() {
@@ -163,7 +166,7 @@ impl LockdownClient {
 
     async fn recv(&mut self) -> Result<Dictionary, LockdownError> {
         loop {
-            if let Some(m) = self.channel.next_message()? {
+            if let Some(m) = self.channel.poll_event().transpose()? {
                 self.channel.reply_done();
                 return Ok(m);
             }
@@ -220,7 +223,10 @@ impl LockdownClient {
                 Ok(Ok(n)) if n > 0 => n,
                 _ => return None,
             };
-            if let Err(e) = self.channel.receive_at(Instant::now(), &self.read_buf[..n]) {
+            if let Err(e) = self
+                .channel
+                .handle_input(Instant::now(), Bytes::copy_from_slice(&self.read_buf[..n]))
+            {
                 return Some(e);
             }
         }

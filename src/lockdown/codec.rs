@@ -5,7 +5,7 @@
 
 use plist::{Dictionary, Value};
 
-use super::error::FrameError;
+use super::error::LockdownFrameError;
 use crate::untrusted::plist::{Limits, PlistError, decode_dict};
 
 /// Largest lockdown message we accept. Real messages are a few KiB (the full GetValue dict,
@@ -13,11 +13,11 @@ use crate::untrusted::plist::{Limits, PlistError, decode_dict};
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
 /// Encode one message as length + XML plist (what limd, pymobiledevice3 and iOS all send).
-pub fn encode_frame(message: &Dictionary) -> Result<Vec<u8>, FrameError> {
+pub fn encode_frame(message: &Dictionary) -> Result<Vec<u8>, LockdownFrameError> {
     let mut body = Vec::with_capacity(512);
     plist::to_writer_xml(&mut body, &Value::Dictionary(message.clone()))
-        .map_err(|e| FrameError::Encode(e.to_string()))?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLong {
+        .map_err(|e| LockdownFrameError::Encode(e.to_string()))?;
+    let len = u32::try_from(body.len()).map_err(|_| LockdownFrameError::TooLong {
         len: body.len(),
         max: MAX_FRAME_LEN,
     })?;
@@ -29,13 +29,16 @@ pub fn encode_frame(message: &Dictionary) -> Result<Vec<u8>, FrameError> {
 
 /// Take one complete message off the front of `buf`, if there is one. Leaves any following
 /// bytes untouched (they may be the start of a TLS handshake).
-pub fn decode_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Dictionary>, FrameError> {
+pub fn decode_frame(
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<Option<Dictionary>, LockdownFrameError> {
     if buf.len() < 4 {
         return Ok(None);
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len > max {
-        return Err(FrameError::TooLong { len, max });
+        return Err(LockdownFrameError::TooLong { len, max });
     }
     if buf.len() < 4 + len {
         return Ok(None);
@@ -48,8 +51,8 @@ pub fn decode_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Dictionary>,
     buf.drain(..4 + len);
     match parsed {
         Ok(d) => Ok(Some(d)),
-        Err(PlistError::NotADictionary) => Err(FrameError::NotADictionary),
-        Err(e) => Err(FrameError::BadPlist(e.to_string())),
+        Err(PlistError::NotADictionary) => Err(LockdownFrameError::NotADictionary),
+        Err(e) => Err(LockdownFrameError::BadPlist(e.to_string())),
     }
 }
 
@@ -97,7 +100,7 @@ mod tests {
         buf.push(0);
         assert!(matches!(
             decode_frame(&mut buf, MAX_FRAME_LEN),
-            Err(FrameError::TooLong { .. })
+            Err(LockdownFrameError::TooLong { .. })
         ));
     }
 
@@ -117,7 +120,7 @@ mod tests {
     fn oversize_length_is_rejected_before_the_body_arrives() {
         let mut buf = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec();
         match decode_frame(&mut buf, MAX_FRAME_LEN) {
-            Err(FrameError::TooLong { len, max }) => {
+            Err(LockdownFrameError::TooLong { len, max }) => {
                 assert_eq!((len, max), (MAX_FRAME_LEN + 1, MAX_FRAME_LEN))
             }
             other => panic!("expected TooLong, got {other:?}"),
@@ -130,7 +133,7 @@ mod tests {
         buf.extend_from_slice(b"\xff\x00zz\x01");
         assert!(matches!(
             decode_frame(&mut buf, MAX_FRAME_LEN),
-            Err(FrameError::BadPlist(_))
+            Err(LockdownFrameError::BadPlist(_))
         ));
 
         let mut body = Vec::new();
@@ -139,7 +142,7 @@ mod tests {
         buf.extend(body);
         assert!(matches!(
             decode_frame(&mut buf, MAX_FRAME_LEN),
-            Err(FrameError::NotADictionary)
+            Err(LockdownFrameError::NotADictionary)
         ));
     }
 }

@@ -85,7 +85,7 @@ impl std::fmt::Display for DeviceError {
 
 /// Failures of the length-prefixed plist framing.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
+pub enum LockdownFrameError {
     #[error("lockdown message of {len} bytes exceeds the limit of {max} bytes")]
     TooLong { len: usize, max: usize },
     #[error(
@@ -139,7 +139,7 @@ pub enum LockdownError {
     #[error("the iPhone closed the lockdown connection unexpectedly (was it unplugged?)")]
     Closed,
     #[error(transparent)]
-    Frame(#[from] FrameError),
+    Frame(#[from] LockdownFrameError),
     #[error("TLS with the iPhone failed: {0}")]
     Tls(#[from] rustls::Error),
     #[error("lockdownd answered {request} with something unexpected: {detail}")]

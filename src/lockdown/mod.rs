@@ -26,7 +26,7 @@ pub use client::{
     LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
     ensure_paired_session, pair_device, start_paired_session, start_service_once, unpair_device,
 };
-pub use error::{CertError, DeviceError, FrameError, LockdownError, RecordError};
+pub use error::{CertError, DeviceError, LockdownError, LockdownFrameError, RecordError};
 pub use record_dir::DirectoryStore;
 pub use records::{PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
 pub use tls_stream::TlsStream;

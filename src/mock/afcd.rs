@@ -25,9 +25,10 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
-use crate::afc::codec::{HEADER_LEN, Header, MAX_BODY_LEN, Packet, ProtocolError};
+use crate::afc::AfcProtocolError;
+use crate::afc::codec::{HEADER_LEN, Header, MAX_BODY_LEN, Packet};
 use crate::afc::device::{DeviceRequest, parse_request};
-use crate::afc::ops::{
+use crate::afc::messages::{
     DeviceInfo, FileInfo, FileKind, Reply, data_reply_header, encode_dict, encode_list,
 };
 use crate::afc::{AfcStatus, Opcode};
@@ -754,7 +755,7 @@ async fn read_request<R: AsyncRead + Unpin>(input: &mut R) -> Incoming {
             })
         }
         // Refuse a big write like any change, without buffering it.
-        Err(ProtocolError::TooLarge { len, .. }) => {
+        Err(AfcProtocolError::TooLarge { len, .. }) => {
             let word = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().expect("8 bytes"));
             if !Opcode::from_code(word(32)).changes_phone() {
                 return Incoming::Closed;

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use bytes::Bytes;
 use plist::{Dictionary, Value};
 use rand::RngCore;
 use rsa::RsaPrivateKey;
@@ -21,6 +23,7 @@ use crate::lockdown::tls::{cert_der_from_pem, device_server_config_with_versions
 use crate::mock::phone::{ServiceFn, SimulatedPhone};
 use crate::mock::session_tls::{Burst, SessionTls, TlsOffer, tls10_server_hello};
 use crate::mock::stall::{Stall, drain};
+use crate::usbmux::sans_io::SansIo;
 use crate::usbmux::{DeviceStream, LOCKDOWN_PORT};
 
 /// How the simulated user answers the "Trust This Computer?" alert.
@@ -298,7 +301,7 @@ impl Lockdownd {
         loop {
             let step = self.process(&mut channel, &mut conn, tls);
             let replied = matches!(step, Ok(n) if n > 0);
-            let out = channel.take_outbound();
+            let out = channel.poll_transmit().unwrap_or_default();
             let out = burst.outgoing(tls.coalesce, &channel, out, replied);
             if !out.is_empty()
                 && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
@@ -330,9 +333,10 @@ impl Lockdownd {
                 }
                 return;
             }
-            if let Err(e) = channel.receive(&buf[..n]) {
+            if let Err(e) = channel.handle_input(Instant::now(), Bytes::copy_from_slice(&buf[..n]))
+            {
                 tracing::debug!("lockdownd: TLS/framing error: {e}");
-                let out = channel.take_outbound();
+                let out = channel.poll_transmit().unwrap_or_default();
                 let _ = stream.write_all(&out).await;
                 return;
             }
@@ -355,7 +359,7 @@ impl Lockdownd {
         let mut replies = 0;
         while !conn.close_after_reply
             && !conn.silent
-            && let Some(request) = channel.next_message()?
+            && let Some(request) = channel.poll_event().transpose()?
         {
             let name = request.get("Request").and_then(Value::as_string);
             if self

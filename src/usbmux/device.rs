@@ -1,75 +1,58 @@
-//! The device role of the mux protocol, without I/O: what an iPhone does on its end of the USB
-//! pipe. Used by the simulated phone. Answers VERSION with {2, 0}, accepts SETUP, accepts or
-//! refuses connections, and tolerates whatever packet counters the host uses.
+//! The device side of the mux engine: what an iPhone does on its end of the USB pipe. Used by
+//! the simulated phone. Answers VERSION with {2, 0}, accepts SETUP, accepts or refuses
+//! connections, and tolerates whatever packet counters the host uses. See `engine` for the call
+//! order.
 
-use std::collections::VecDeque;
+use super::engine::{Control, MuxEngine, Side};
+use super::error::MuxProtocolError;
+use super::frame::{self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control};
+use super::tcp::{Connection, MuxEvent, SYN, TcpHeader};
 
-use bytes::Bytes;
+/// Whether a service listens on a port of the simulated phone.
+pub type Listening = Box<dyn Fn(u16) -> bool + Send>;
 
-use super::frame::{
-    self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control, encode_tcp,
-    encode_version,
-};
-use super::host::ProtocolError;
-use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, SYN, TcpHeader};
-
-/// Device-role engine for one host.
-#[derive(Debug)]
-pub struct DeviceEngine {
-    /// Host's VERSION seen (and answered).
-    versioned: bool,
-    decoder: Decoder,
-    seqs: SeqCounter,
-    control: VecDeque<Bytes>,
-    conns: ConnTable,
-    events: VecDeque<MuxEvent>,
+/// The device side's own state.
+pub(super) struct DeviceSide {
+    /// Initial sequence number for accepted connections.
     isn: u32,
+    /// Decides whether a SYN is accepted.
+    listening: Listening,
 }
 
-impl Default for DeviceEngine {
-    fn default() -> Self {
-        DeviceEngine::new()
+impl std::fmt::Debug for DeviceSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSide")
+            .field("isn", &self.isn)
+            .finish()
     }
 }
 
-impl DeviceEngine {
-    pub fn new() -> DeviceEngine {
-        DeviceEngine {
-            versioned: false,
-            decoder: Decoder::new(HOST_MTU),
-            seqs: SeqCounter::new(0),
-            control: VecDeque::new(),
-            conns: ConnTable::default(),
-            events: VecDeque::new(),
+impl MuxEngine {
+    /// A device-side engine; `listening(port)` decides whether a SYN to `port` is accepted.
+    pub fn device(listening: impl Fn(u16) -> bool + Send + 'static) -> MuxEngine {
+        let side = Side::Device(DeviceSide {
             isn: 0,
-        }
+            listening: Box::new(listening),
+        });
+        MuxEngine::with_side(side, Decoder::new(HOST_MTU), SeqCounter::new(0))
     }
 
     /// Initial sequence number for accepted connections (0, as on a real phone; tests vary it).
+    /// Device side only.
     pub fn set_isn(&mut self, isn: u32) {
-        self.isn = isn;
-    }
-
-    /// Bytes from the host. `listening(port)` decides whether a SYN is accepted. An error is
-    /// fatal for the link.
-    pub fn receive(
-        &mut self,
-        data: Bytes,
-        listening: &dyn Fn(u16) -> bool,
-    ) -> Result<(), ProtocolError> {
-        self.decoder.push(data);
-        while let Some(packet) = self.decoder.next_packet()? {
-            self.handle(packet, listening)?;
+        if let Side::Device(device) = &mut self.side {
+            device.isn = isn;
         }
-        Ok(())
     }
 
-    fn handle(
-        &mut self,
-        packet: Packet,
-        listening: &dyn Fn(u16) -> bool,
-    ) -> Result<(), ProtocolError> {
-        self.seqs.received(packet.seqs);
+    /// A CONTROL message to the host (kind 3 error, 5 warning, 7 info). Device side only.
+    pub fn send_control(&mut self, kind: u8, text: &str) {
+        let seqs = self.seqs.advance();
+        self.control
+            .push_back(Control::Encoded(encode_control(seqs, kind, text)));
+    }
+
+    pub(super) fn handle_device(&mut self, packet: Packet) -> Result<(), MuxProtocolError> {
         match packet.protocol {
             Protocol::Version => {
                 let (major, _minor) = frame::decode_version(&packet.payload)?;
@@ -77,7 +60,7 @@ impl DeviceEngine {
                 // which such a host would reject anyway).
                 self.seqs.set_v2(major >= 2);
                 self.decoder.set_v2(major >= 2);
-                if self.versioned {
+                if self.ready {
                     // A second VERSION: the host restarted its mux (a new process, a restarted
                     // usbmuxd) and will reuse source ports. Its old connections are dead; end
                     // ours quietly so its new SYNs are not refused as reused.
@@ -90,10 +73,10 @@ impl DeviceEngine {
                     }
                     self.control.clear();
                 }
-                self.versioned = true;
-                self.control.push_back(encode_version(2, 0));
+                self.ready = true;
+                self.control.push_back(Control::Version);
             }
-            _ if !self.versioned => return Err(ProtocolError::BeforeVersion(packet.protocol)),
+            _ if !self.ready => return Err(MuxProtocolError::BeforeVersion(packet.protocol)),
             Protocol::Setup | Protocol::Control => {
                 // SETUP (0x07) restarts the host's counters; we tolerate any values, so there is
                 // nothing to do. CONTROL never comes from a host.
@@ -101,27 +84,20 @@ impl DeviceEngine {
             Protocol::Tcp => {
                 let (hdr, payload) = TcpHeader::parse(packet.payload)?;
                 if hdr.flags == SYN {
-                    self.on_syn(&hdr, listening);
-                } else if let Some((conn, event)) = self.conns.on_segment(&hdr, payload) {
-                    match event {
-                        ConnEvent::Data(d) => self.events.push_back(MuxEvent::Data(conn, d)),
-                        ConnEvent::Reset { reason, by_peer } => {
-                            self.events.push_back(MuxEvent::Reset {
-                                conn,
-                                reason,
-                                by_peer,
-                            })
-                        }
-                        // Only a host gets these.
-                        ConnEvent::Connected | ConnEvent::Refused => {}
-                    }
+                    self.on_syn(&hdr);
+                } else {
+                    // Connected and Refused cannot come up: only a host opens connections.
+                    self.on_segment(&hdr, payload);
                 }
             }
         }
         Ok(())
     }
 
-    fn on_syn(&mut self, syn: &TcpHeader, listening: &dyn Fn(u16) -> bool) {
+    fn on_syn(&mut self, syn: &TcpHeader) {
+        let Side::Device(device) = &self.side else {
+            unreachable!("SYNs are handled on the device side");
+        };
         if let Some(existing) = self.conns.lookup(syn.dport, syn.sport) {
             // A SYN on a live connection: the host lost track of it. Reset ours and refuse.
             self.conns.close(existing, Some("connection reused"));
@@ -133,10 +109,10 @@ impl DeviceEngine {
             self.conns.anon_rst(syn);
             return;
         }
-        if listening(syn.dport) {
+        if (device.listening)(syn.dport) {
             let conn = self
                 .conns
-                .insert(Connection::accept(syn.dport, syn, self.isn));
+                .insert(Connection::accept(syn.dport, syn, device.isn));
             self.events.push_back(MuxEvent::Accepted {
                 conn,
                 port: syn.dport,
@@ -145,71 +121,24 @@ impl DeviceEngine {
             self.conns.anon_rst(syn);
         }
     }
-
-    pub fn poll_event(&mut self) -> Option<MuxEvent> {
-        self.events.pop_front()
-    }
-
-    /// Queue data; returns how many bytes the host's window accepted.
-    pub fn send(&mut self, conn: ConnId, data: Bytes) -> usize {
-        self.conns.send(conn, data)
-    }
-
-    pub fn sendable(&self, conn: ConnId) -> usize {
-        self.conns.sendable(conn)
-    }
-
-    /// The service has taken `n` received bytes: acknowledge them.
-    pub fn consumed(&mut self, conn: ConnId, n: usize) {
-        self.conns.consumed(conn, n)
-    }
-
-    /// Close a connection: queued data, then RST carrying `reason` (usbmuxd logs it).
-    pub fn close(&mut self, conn: ConnId, reason: Option<&str>) {
-        self.conns.close(conn, reason)
-    }
-
-    /// A CONTROL message to the host (kind 3 error, 5 warning, 7 info).
-    pub fn send_control(&mut self, kind: u8, text: &str) {
-        let seqs = self.seqs.advance();
-        self.control.push_back(encode_control(seqs, kind, text));
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
-    }
-
-    pub fn connections(&self) -> Vec<ConnId> {
-        self.conns.ids()
-    }
-
-    pub fn has_transmit(&self) -> bool {
-        !self.control.is_empty() || self.conns.has_output()
-    }
-
-    /// The next whole mux packet to send.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if let Some(p) = self.control.pop_front() {
-            return Some(p);
-        }
-        let (hdr, payload) = self.conns.next_segment()?;
-        let seqs = self.seqs.advance();
-        Some(encode_tcp(seqs, &hdr.to_bytes(), &payload))
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
     use super::*;
-    use crate::usbmux::frame::{DEV_MRU, Seqs, encode_setup};
-    use crate::usbmux::host::HostEngine;
+    use crate::usbmux::frame::{DEV_MRU, Seqs, encode_setup, encode_tcp, encode_version};
+    use crate::usbmux::sans_io::SansIo;
     use crate::usbmux::tcp::{ACK, RST, WINDOW};
     use crate::usbmux::test_hex::hex;
 
     #[test]
     fn a_host_that_restarts_its_mux_can_reuse_its_ports() {
-        let mut dev = DeviceEngine::new();
-        let mut first = HostEngine::new();
+        let mut dev = MuxEngine::device(only_62078);
+        let mut first = MuxEngine::host();
         pump(&mut first, &mut dev, 4096);
         first.connect(62078).expect("sport");
         let (_, de) = pump(&mut first, &mut dev, 4096);
@@ -218,7 +147,7 @@ mod tests {
             "{de:?}"
         );
         // A new host process: VERSION again, source ports from 1 again, no RST for the old one.
-        let mut second = HostEngine::new();
+        let mut second = MuxEngine::host();
         let (_, de) = pump(&mut second, &mut dev, 4096);
         assert!(
             de.iter()
@@ -245,14 +174,15 @@ mod tests {
 
     #[test]
     fn answers_usbmuxd_bytes() {
-        let mut dev = DeviceEngine::new();
+        let mut dev = MuxEngine::device(only_62078);
         // usbmuxd's first three packets, delivered coalesced.
         let input = hex(
             "00000000 00000014 00000002 00000000 00000000
              00000002 00000011 feedface 0000 ffff 07
              00000006 00000024 feedface 0001 ffff 0001 f27e 00000000 00000000 50 02 0200 0000 0000",
         );
-        dev.receive(Bytes::from(input), &only_62078).unwrap();
+        dev.handle_input(Instant::now(), Bytes::from(input))
+            .unwrap();
         assert_eq!(
             dev.poll_transmit().unwrap().as_ref(),
             hex("00000000 00000014 00000002 00000000 00000000").as_slice()
@@ -280,8 +210,9 @@ mod tests {
 
     #[test]
     fn syn_to_closed_port_is_reset() {
-        let mut dev = DeviceEngine::new();
-        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        let mut dev = MuxEngine::device(only_62078);
+        dev.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         dev.poll_transmit();
         let syn = TcpHeader {
             sport: 4,
@@ -292,7 +223,8 @@ mod tests {
             window: 512,
         };
         // Any counters are tolerated.
-        dev.receive(
+        dev.handle_input(
+            Instant::now(),
             encode_tcp(
                 Some(Seqs {
                     tx_seq: 999,
@@ -301,7 +233,6 @@ mod tests {
                 &syn.to_bytes(),
                 &[],
             ),
-            &only_62078,
         )
         .unwrap();
         assert_eq!(dev.poll_event(), None);
@@ -311,8 +242,9 @@ mod tests {
 
     #[test]
     fn segment_for_unknown_connection_gets_anonymous_rst() {
-        let mut dev = DeviceEngine::new();
-        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        let mut dev = MuxEngine::device(only_62078);
+        dev.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         dev.poll_transmit();
         let seg = TcpHeader {
             sport: 9,
@@ -322,7 +254,8 @@ mod tests {
             flags: ACK,
             window: 512,
         };
-        dev.receive(
+        dev.handle_input(
+            Instant::now(),
             encode_tcp(
                 Some(Seqs {
                     tx_seq: 1,
@@ -331,7 +264,6 @@ mod tests {
                 &seg.to_bytes(),
                 b"?",
             ),
-            &only_62078,
         )
         .unwrap();
         let (h, _) = TcpHeader::parse(dev.poll_transmit().unwrap().slice(16..)).unwrap();
@@ -343,30 +275,31 @@ mod tests {
 
     #[test]
     fn packets_before_version_are_fatal() {
-        let mut dev = DeviceEngine::new();
+        let mut dev = MuxEngine::device(only_62078);
         assert!(
-            dev.receive(
+            dev.handle_input(
+                Instant::now(),
                 encode_setup(Seqs {
                     tx_seq: 0,
                     rx_seq: 0xffff
-                }),
-                &only_62078
+                })
             )
             .is_err()
         );
-        let mut dev = DeviceEngine::new();
-        dev.receive(encode_version(2, 0), &only_62078).unwrap();
+        let mut dev = MuxEngine::device(only_62078);
+        dev.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         // Host packets are limited to 49152 bytes.
         assert!(
-            dev.receive(Bytes::from(hex("00000006 0000c001")), &only_62078)
+            dev.handle_input(Instant::now(), Bytes::from(hex("00000006 0000c001")))
                 .is_err()
         );
     }
 
     /// Run both engines against each other, moving bytes in `chunk`-sized pieces.
     fn pump(
-        host: &mut HostEngine,
-        dev: &mut DeviceEngine,
+        host: &mut MuxEngine,
+        dev: &mut MuxEngine,
         chunk: usize,
     ) -> (Vec<MuxEvent>, Vec<MuxEvent>) {
         let (mut he, mut de) = (Vec::new(), Vec::new());
@@ -378,7 +311,8 @@ mod tests {
             }
             for c in h2d.chunks(chunk) {
                 moved = true;
-                dev.receive(Bytes::copy_from_slice(c), &only_62078).unwrap();
+                dev.handle_input(Instant::now(), Bytes::copy_from_slice(c))
+                    .unwrap();
             }
             let mut d2h = Vec::new();
             while let Some(p) = dev.poll_transmit() {
@@ -386,7 +320,8 @@ mod tests {
             }
             for c in d2h.chunks(chunk) {
                 moved = true;
-                host.receive(Bytes::copy_from_slice(c)).unwrap();
+                host.handle_input(Instant::now(), Bytes::copy_from_slice(c))
+                    .unwrap();
             }
             while let Some(e) = host.poll_event() {
                 he.push(e);
@@ -403,8 +338,8 @@ mod tests {
     #[test]
     fn host_and_device_engines_talk_with_wrapping_sequences() {
         for chunk in [1usize, 13, 4096, DEV_MRU] {
-            let mut host = HostEngine::new();
-            let mut dev = DeviceEngine::new();
+            let mut host = MuxEngine::host();
+            let mut dev = MuxEngine::device(only_62078);
             dev.set_isn(u32::MAX - 50_000);
             let conn = host.connect(62078).unwrap();
             let refused = host.connect(5).unwrap();
@@ -440,8 +375,8 @@ mod tests {
 
     #[test]
     fn device_send_waits_for_host_consumption() {
-        let mut host = HostEngine::new();
-        let mut dev = DeviceEngine::new();
+        let mut host = MuxEngine::host();
+        let mut dev = MuxEngine::device(only_62078);
         let conn = host.connect(62078).unwrap();
         let (_, de) = pump(&mut host, &mut dev, 4096);
         let MuxEvent::Accepted { conn: dconn, .. } = de[0] else {

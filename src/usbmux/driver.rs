@@ -1,5 +1,7 @@
-//! Tokio drivers that run a mux engine over a `Link`: `MuxHost` (the host role, used to reach a
-//! real or simulated phone) and `serve_device` (the device role, used by the simulated phone).
+//! Tokio drivers that run a `MuxEngine` over a `Link`: `MuxHost` (the host side, used to reach a
+//! real or simulated phone) and `serve_device` (the device side, used by the simulated phone).
+//! Both drive the engine in the `SansIo` order (`sans_io`): link reads into `handle_input`,
+//! then events, then packets out.
 //!
 //! One task owns the engine and the link. Each connection is a `MuxStream` sharing a small
 //! buffer state with that task: received segments wait in the stream's queue (the 128 KiB window
@@ -20,9 +22,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::DeviceStream;
-use super::device::DeviceEngine;
-use super::host::{HostEngine, ProtocolError};
+use super::engine::MuxEngine;
+use super::error::MuxProtocolError;
 use super::link::{Link, LinkError};
+use super::sans_io::SansIo;
 use super::tcp::{ConnId, MuxEvent};
 
 /// How long the phone has to answer VERSION (the default, and the least `for_io_timeout` gives).
@@ -75,7 +78,7 @@ pub enum MuxError {
     #[error("the phone did not answer in time; unplug it, plug it back in and try again")]
     Timeout,
     #[error("{0}; unplug the phone and plug it back in")]
-    Protocol(#[from] ProtocolError),
+    Protocol(#[from] MuxProtocolError),
     #[error("too many open connections to the phone (no free local port)")]
     NoFreePort,
     #[error("USB link failed: {0}")]
@@ -293,91 +296,6 @@ impl Drop for MuxStream {
     }
 }
 
-/// The engine operations the driver needs, for either role.
-trait Engine: Send + 'static {
-    fn feed(
-        &mut self,
-        data: Bytes,
-        listener: Option<&dyn PortListener>,
-    ) -> Result<(), ProtocolError>;
-    fn poll_event(&mut self) -> Option<MuxEvent>;
-    fn has_transmit(&self) -> bool;
-    fn poll_transmit(&mut self) -> Option<Bytes>;
-    fn send(&mut self, conn: ConnId, data: Bytes) -> usize;
-    fn consumed(&mut self, conn: ConnId, n: usize);
-    fn close(&mut self, conn: ConnId);
-    fn connection_count(&self) -> usize;
-    /// Host only: open a connection (`None`: no free local port, or not a host).
-    fn connect(&mut self, port: u16) -> Option<ConnId>;
-}
-
-impl Engine for HostEngine {
-    fn feed(&mut self, data: Bytes, _: Option<&dyn PortListener>) -> Result<(), ProtocolError> {
-        self.receive(data)
-    }
-    fn poll_event(&mut self) -> Option<MuxEvent> {
-        HostEngine::poll_event(self)
-    }
-    fn has_transmit(&self) -> bool {
-        HostEngine::has_transmit(self)
-    }
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        HostEngine::poll_transmit(self)
-    }
-    fn send(&mut self, conn: ConnId, data: Bytes) -> usize {
-        HostEngine::send(self, conn, data)
-    }
-    fn consumed(&mut self, conn: ConnId, n: usize) {
-        HostEngine::consumed(self, conn, n)
-    }
-    fn close(&mut self, conn: ConnId) {
-        HostEngine::close(self, conn)
-    }
-    fn connection_count(&self) -> usize {
-        HostEngine::connection_count(self)
-    }
-    fn connect(&mut self, port: u16) -> Option<ConnId> {
-        HostEngine::connect(self, port)
-    }
-}
-
-impl Engine for DeviceEngine {
-    fn feed(
-        &mut self,
-        data: Bytes,
-        listener: Option<&dyn PortListener>,
-    ) -> Result<(), ProtocolError> {
-        match listener {
-            Some(l) => self.receive(data, &|port| l.is_listening(port)),
-            None => self.receive(data, &|_| false),
-        }
-    }
-    fn poll_event(&mut self) -> Option<MuxEvent> {
-        DeviceEngine::poll_event(self)
-    }
-    fn has_transmit(&self) -> bool {
-        DeviceEngine::has_transmit(self)
-    }
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        DeviceEngine::poll_transmit(self)
-    }
-    fn send(&mut self, conn: ConnId, data: Bytes) -> usize {
-        DeviceEngine::send(self, conn, data)
-    }
-    fn consumed(&mut self, conn: ConnId, n: usize) {
-        DeviceEngine::consumed(self, conn, n)
-    }
-    fn close(&mut self, conn: ConnId) {
-        DeviceEngine::close(self, conn, None)
-    }
-    fn connection_count(&self) -> usize {
-        DeviceEngine::connection_count(self)
-    }
-    fn connect(&mut self, _port: u16) -> Option<ConnId> {
-        None
-    }
-}
-
 type ConnectReply = oneshot::Sender<Result<DeviceStream, MuxError>>;
 
 enum Command {
@@ -416,7 +334,7 @@ impl Conns {
     }
 
     /// A stream signalled: acknowledge what it read, take what it wrote, close if it is done.
-    fn service<E: Engine>(&mut self, engine: &mut E, id: ConnId) {
+    fn service(&mut self, engine: &mut MuxEngine, id: ConnId) {
         let Some((shared, _)) = self.open.get(&id) else {
             return;
         };
@@ -430,7 +348,7 @@ impl Conns {
         self.push_tx(engine, id, &mut st);
         if st.user_closed && st.tx.is_empty() {
             if st.ended.is_none() {
-                engine.close(id);
+                engine.close(id, None);
             }
             self.open.remove(&id);
             self.blocked.remove(&id);
@@ -438,7 +356,7 @@ impl Conns {
     }
 
     /// Hand written bytes to the engine as far as the peer's window allows.
-    fn push_tx<E: Engine>(&mut self, engine: &mut E, id: ConnId, st: &mut ConnState) {
+    fn push_tx(&mut self, engine: &mut MuxEngine, id: ConnId, st: &mut ConnState) {
         let before = st.tx_len;
         while let Some(front) = st.tx.front_mut() {
             let n = engine.send(id, front.clone());
@@ -463,7 +381,7 @@ impl Conns {
     }
 
     /// After ACKs arrived: move more written bytes where windows opened.
-    fn push_blocked<E: Engine>(&mut self, engine: &mut E) {
+    fn push_blocked(&mut self, engine: &mut MuxEngine) {
         if self.blocked.is_empty() {
             return;
         }
@@ -484,7 +402,7 @@ impl Conns {
         }
     }
 
-    fn dispatch<E: Engine>(&mut self, engine: &mut E) {
+    fn dispatch(&mut self, engine: &mut MuxEngine) {
         while let Some(event) = engine.poll_event() {
             match event {
                 MuxEvent::Data(id, data) => match self.open.get(&id) {
@@ -520,7 +438,7 @@ impl Conns {
                         // If the caller gave up, dropping the stream closes the connection.
                         let _ = p.reply.send(Ok(stream));
                     } else {
-                        engine.close(id);
+                        engine.close(id, None);
                     }
                 }
                 MuxEvent::Refused(id) => {
@@ -548,7 +466,7 @@ impl Conns {
         }
     }
 
-    fn expire(&mut self, engine: &mut impl Engine, now: Instant) {
+    fn expire(&mut self, engine: &mut MuxEngine, now: Instant) {
         let expired: Vec<ConnId> = self
             .pending
             .iter()
@@ -557,7 +475,7 @@ impl Conns {
             .collect();
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
-                engine.close(id);
+                engine.close(id, None);
                 let _ = p.reply.send(Err(MuxError::Timeout));
             }
         }
@@ -576,8 +494,8 @@ impl Conns {
 
 /// Run an engine over a link until the link dies, or (host) until every handle and stream is
 /// gone. Returns why it stopped.
-async fn run<E: Engine>(
-    mut engine: E,
+async fn run(
+    mut engine: MuxEngine,
     mut link: Link,
     mut conns: Conns,
     mut signals: mpsc::UnboundedReceiver<ConnId>,
@@ -612,7 +530,7 @@ async fn run<E: Engine>(
             },
             incoming = link.incoming.recv() => match incoming {
                 Some(Ok(data)) => {
-                    if let Err(e) = engine.feed(data, conns.listener.as_deref()) {
+                    if let Err(e) = engine.handle_input(std::time::Instant::now(), data) {
                         break Err(MuxError::Protocol(e));
                     }
                     conns.dispatch(&mut engine);
@@ -667,7 +585,7 @@ impl MuxHost {
 
     /// `start` with other timeouts.
     pub async fn start_with(mut link: Link, options: MuxOptions) -> Result<MuxHost, MuxError> {
-        let mut engine = HostEngine::new();
+        let mut engine = MuxEngine::host();
         while let Some(packet) = engine.poll_transmit() {
             link.outgoing
                 .send(packet)
@@ -678,7 +596,7 @@ impl MuxHost {
             loop {
                 match link.incoming.recv().await {
                     Some(Ok(data)) => {
-                        engine.receive(data)?;
+                        engine.handle_input(std::time::Instant::now(), data)?;
                         while let Some(event) = engine.poll_event() {
                             if let MuxEvent::Ready { major, .. } = event {
                                 return Ok(major);
@@ -762,6 +680,7 @@ impl std::fmt::Debug for MuxHost {
 /// accepted connection to `listener`. Returns `Ok` when the link closes, an error when the host
 /// breaks the protocol.
 pub async fn serve_device(link: Link, listener: Arc<dyn PortListener>) -> Result<(), MuxError> {
+    let listening = listener.clone();
     let (signal, signals) = mpsc::unbounded_channel();
     let conns = Conns {
         role: Role::Device,
@@ -772,7 +691,8 @@ pub async fn serve_device(link: Link, listener: Arc<dyn PortListener>) -> Result
         listener: Some(listener),
         connect_timeout: CONNECT_TIMEOUT,
     };
-    match run(DeviceEngine::new(), link, conns, signals, None).await {
+    let engine = MuxEngine::device(move |port| listening.is_listening(port));
+    match run(engine, link, conns, signals, None).await {
         Err(MuxError::Disconnected) => Ok(()),
         other => other,
     }

@@ -8,6 +8,8 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::error::MuxFrameError;
+
 /// Header protocol numbers.
 pub const PROTO_VERSION: u32 = 0;
 pub const PROTO_CONTROL: u32 = 1;
@@ -127,22 +129,6 @@ pub struct Packet {
     pub payload: Bytes,
 }
 
-/// Why bytes from the peer are not a valid mux stream. Fatal for the link: framing cannot be
-/// resynchronised.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    #[error("mux packet with unknown protocol {0}: the peer is not speaking the usbmux protocol")]
-    UnknownProtocol(u32),
-    #[error("mux packet with bad magic {0:#010x} (expected 0xfeedface)")]
-    BadMagic(u32),
-    #[error("mux packet length {len} is shorter than its {min}-byte header")]
-    TooShort { len: usize, min: usize },
-    #[error("mux packet length {len} exceeds the limit of {max} bytes")]
-    TooLong { len: usize, max: usize },
-    #[error("malformed {what}")]
-    Malformed { what: &'static str },
-}
-
 /// Incremental mux packet decoder.
 #[derive(Debug)]
 pub struct Decoder {
@@ -220,14 +206,15 @@ impl Decoder {
     }
 
     /// The next whole packet, `None` until enough bytes have arrived.
-    pub fn next_packet(&mut self) -> Result<Option<Packet>, FrameError> {
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, MuxFrameError> {
         if self.buffered < V1_HEADER_LEN {
             return Ok(None);
         }
         let mut head = [0u8; V2_HEADER_LEN];
         self.peek(&mut head[..V1_HEADER_LEN]);
         let number = u32::from_be_bytes(head[0..4].try_into().expect("4 bytes"));
-        let protocol = Protocol::from_number(number).ok_or(FrameError::UnknownProtocol(number))?;
+        let protocol =
+            Protocol::from_number(number).ok_or(MuxFrameError::UnknownProtocol(number))?;
         let len = u32::from_be_bytes(head[4..8].try_into().expect("4 bytes")) as usize;
         let header_len = if protocol == Protocol::Version || !self.v2 {
             V1_HEADER_LEN
@@ -235,13 +222,13 @@ impl Decoder {
             V2_HEADER_LEN
         };
         if len < header_len {
-            return Err(FrameError::TooShort {
+            return Err(MuxFrameError::TooShort {
                 len,
                 min: header_len,
             });
         }
         if len > self.max_len {
-            return Err(FrameError::TooLong {
+            return Err(MuxFrameError::TooLong {
                 len,
                 max: self.max_len,
             });
@@ -254,7 +241,7 @@ impl Decoder {
             self.peek(&mut head);
             let magic = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes"));
             if magic != MAGIC {
-                return Err(FrameError::BadMagic(magic));
+                return Err(MuxFrameError::BadMagic(magic));
             }
             seqs = Some(Seqs {
                 tx_seq: u16::from_be_bytes([head[12], head[13]]),
@@ -313,9 +300,9 @@ pub fn encode_version(major: u32, minor: u32) -> Bytes {
 }
 
 /// Parse a VERSION body into (major, minor).
-pub fn decode_version(payload: &[u8]) -> Result<(u32, u32), FrameError> {
+pub fn decode_version(payload: &[u8]) -> Result<(u32, u32), MuxFrameError> {
     if payload.len() < 8 {
-        return Err(FrameError::Malformed {
+        return Err(MuxFrameError::Malformed {
             what: "VERSION packet (body shorter than 8 bytes)",
         });
     }
@@ -438,7 +425,7 @@ mod tests {
         dec.push(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n"));
         assert!(matches!(
             dec.next_packet(),
-            Err(FrameError::UnknownProtocol(_))
+            Err(MuxFrameError::UnknownProtocol(_))
         ));
     }
 
@@ -447,7 +434,7 @@ mod tests {
         let mut dec = Decoder::new(DEV_MRU);
         dec.set_v2(true);
         dec.push(Bytes::from(hex("00000006 00000024 deadbeef 0001 ffff")));
-        assert_eq!(dec.next_packet(), Err(FrameError::BadMagic(0xdeadbeef)));
+        assert_eq!(dec.next_packet(), Err(MuxFrameError::BadMagic(0xdeadbeef)));
     }
 
     #[test]
@@ -458,7 +445,7 @@ mod tests {
         dec.push(Bytes::from(hex("00000006 ffffffff")));
         assert_eq!(
             dec.next_packet(),
-            Err(FrameError::TooLong {
+            Err(MuxFrameError::TooLong {
                 len: 0xffff_ffff,
                 max: DEV_MRU
             })
@@ -467,7 +454,7 @@ mod tests {
         dec.push(Bytes::from(hex("00000006 0000c001")));
         assert_eq!(
             dec.next_packet(),
-            Err(FrameError::TooLong {
+            Err(MuxFrameError::TooLong {
                 len: 49153,
                 max: HOST_MTU
             })
@@ -501,7 +488,7 @@ mod tests {
         dec.push(Bytes::from(hex("00000006 0000000a feedface 0000 0000")));
         assert_eq!(
             dec.next_packet(),
-            Err(FrameError::TooShort { len: 10, min: 16 })
+            Err(MuxFrameError::TooShort { len: 10, min: 16 })
         );
     }
 

@@ -1,63 +1,16 @@
-//! The host role of the mux protocol, without I/O: feed it the bytes the device sent, take the
-//! packets it wants sent and the events it reports. Timeouts belong to the driver.
+//! The host side of the mux engine: offer VERSION {2, 0}, send SETUP after a v2 answer, open
+//! connections from source ports 1 upward (as usbmuxd does). See `engine` for the call order.
 
-use std::collections::VecDeque;
+use super::engine::{Control, MuxEngine, Side};
+use super::error::MuxProtocolError;
+use super::frame::{self, DEV_MRU, Decoder, Packet, Protocol, SeqCounter};
+use super::tcp::{ConnId, Connection, MuxEvent, TcpHeader};
 
-use bytes::Bytes;
-
-use super::frame::{
-    self, DEV_MRU, Decoder, FrameError, Packet, Protocol, SeqCounter, encode_setup, encode_tcp,
-    encode_version,
-};
-use super::tcp::{ConnEvent, ConnId, ConnTable, Connection, MuxEvent, TcpHeader};
-
-/// A fatal protocol violation: the link cannot be used any further.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    #[error("the phone sent a malformed mux packet: {0}")]
-    Frame(#[from] FrameError),
-    #[error(
-        "the phone speaks mux protocol version {major}.{minor}, which is not supported (only 1 and 2 are)"
-    )]
-    UnsupportedVersion { major: u32, minor: u32 },
-    #[error("the phone sent a {} packet before version negotiation", protocol_name(*.0))]
-    BeforeVersion(Protocol),
-}
-
-/// A mux protocol's name for messages (not the Rust variant name).
-fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Version => "version",
-        Protocol::Control => "control",
-        Protocol::Setup => "setup",
-        Protocol::Tcp => "TCP",
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    AwaitVersion,
-    Ready,
-}
-
-/// Outgoing packets whose v2 counters are assigned when they leave.
+/// The host side's own state.
 #[derive(Debug)]
-enum Control {
-    Version,
-    Setup,
-}
-
-/// Host-role engine for one device.
-#[derive(Debug)]
-pub struct HostEngine {
-    phase: Phase,
-    decoder: Decoder,
-    seqs: SeqCounter,
-    control: VecDeque<Control>,
-    conns: ConnTable,
-    events: VecDeque<MuxEvent>,
+pub(super) struct HostSide {
     next_sport: u16,
-    /// Packets of an earlier session dropped while waiting for VERSION (see `handle`).
+    /// Packets of an earlier session dropped while waiting for VERSION (see `handle_host`).
     stale_before_version: usize,
 }
 
@@ -67,39 +20,29 @@ pub struct HostEngine {
 /// the USB VM: the re-run after a replug failed on one such packet).
 const MAX_STALE_BEFORE_VERSION: usize = 64;
 
-impl Default for HostEngine {
-    fn default() -> Self {
-        HostEngine::new()
-    }
-}
-
-impl HostEngine {
-    /// A new engine with VERSION {2, 0} queued.
-    pub fn new() -> HostEngine {
-        HostEngine {
-            phase: Phase::AwaitVersion,
-            decoder: Decoder::new(DEV_MRU),
-            seqs: SeqCounter::new(0xffff),
-            control: VecDeque::from([Control::Version]),
-            conns: ConnTable::default(),
-            events: VecDeque::new(),
+impl MuxEngine {
+    /// A host-side engine with VERSION {2, 0} queued.
+    pub fn host() -> MuxEngine {
+        let side = Side::Host(HostSide {
             next_sport: 1,
             stale_before_version: 0,
-        }
-    }
-
-    /// The device's VERSION has been accepted.
-    pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Ready
+        });
+        let mut engine = MuxEngine::with_side(side, Decoder::new(DEV_MRU), SeqCounter::new(0xffff));
+        engine.control.push_back(Control::Version);
+        engine
     }
 
     /// Open a connection to `port` on the device (its SYN is queued). `None` when every local
-    /// port is in use. Usable before the device answered VERSION: the SYN waits behind SETUP.
+    /// port is in use, or on the device side (a phone never connects). Usable before the device
+    /// answered VERSION: the SYN waits behind SETUP.
     pub fn connect(&mut self, port: u16) -> Option<ConnId> {
+        let Side::Host(host) = &mut self.side else {
+            return None;
+        };
         // usbmuxd allocates source ports from 1 upward, skipping those in use.
         for _ in 0..u16::MAX {
-            let sport = self.next_sport;
-            self.next_sport = if sport == u16::MAX { 1 } else { sport + 1 };
+            let sport = host.next_sport;
+            host.next_sport = if sport == u16::MAX { 1 } else { sport + 1 };
             if !self.conns.port_in_use(sport) {
                 return Some(self.conns.insert(Connection::connect(sport, port, 0)));
             }
@@ -107,50 +50,12 @@ impl HostEngine {
         None
     }
 
-    /// Queue data; returns how many bytes the device's window accepted.
-    pub fn send(&mut self, conn: ConnId, data: Bytes) -> usize {
-        self.conns.send(conn, data)
-    }
-
-    /// How many bytes `send` would accept now.
-    pub fn sendable(&self, conn: ConnId) -> usize {
-        self.conns.sendable(conn)
-    }
-
-    /// The application has taken `n` received bytes: acknowledge them.
-    pub fn consumed(&mut self, conn: ConnId, n: usize) {
-        self.conns.consumed(conn, n)
-    }
-
-    /// Close (queued data first, then RST).
-    pub fn close(&mut self, conn: ConnId) {
-        self.conns.close(conn, None)
-    }
-
-    /// Connections not yet forgotten.
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
-    }
-
-    /// All open connections (for teardown when the link dies).
-    pub fn connections(&self) -> Vec<ConnId> {
-        self.conns.ids()
-    }
-
-    /// Bytes from the device. An error is fatal for the link.
-    pub fn receive(&mut self, data: Bytes) -> Result<(), ProtocolError> {
-        self.decoder.push(data);
-        while let Some(packet) = self.decoder.next_packet()? {
-            self.handle(packet)?;
-        }
-        Ok(())
-    }
-
-    fn handle(&mut self, packet: Packet) -> Result<(), ProtocolError> {
-        // usbmuxd echoes the device's last tx_seq as its rx_seq.
-        self.seqs.received(packet.seqs);
-        match (self.phase, packet.protocol) {
-            (Phase::AwaitVersion, Protocol::Version) => {
+    pub(super) fn handle_host(&mut self, packet: Packet) -> Result<(), MuxProtocolError> {
+        let Side::Host(host) = &mut self.side else {
+            unreachable!("host packets go to a host engine");
+        };
+        match (self.ready, packet.protocol) {
+            (false, Protocol::Version) => {
                 let (major, minor) = frame::decode_version(&packet.payload)?;
                 match major {
                     1 => {}
@@ -160,85 +65,49 @@ impl HostEngine {
                         // SETUP goes before any SYN already queued.
                         self.control.push_back(Control::Setup);
                     }
-                    _ => return Err(ProtocolError::UnsupportedVersion { major, minor }),
+                    _ => return Err(MuxProtocolError::UnsupportedVersion { major, minor }),
                 }
-                self.phase = Phase::Ready;
+                self.ready = true;
                 self.events.push_back(MuxEvent::Ready { major, minor });
             }
-            (Phase::AwaitVersion, Protocol::Tcp | Protocol::Control)
-                if self.stale_before_version < MAX_STALE_BEFORE_VERSION =>
+            (false, Protocol::Tcp | Protocol::Control)
+                if host.stale_before_version < MAX_STALE_BEFORE_VERSION =>
             {
-                self.stale_before_version += 1;
+                host.stale_before_version += 1;
                 tracing::debug!(
                     "dropping a {:?} packet from before VERSION",
                     packet.protocol
                 );
             }
-            (Phase::AwaitVersion, other) => return Err(ProtocolError::BeforeVersion(other)),
-            (Phase::Ready, Protocol::Version | Protocol::Setup) => {
+            (false, other) => return Err(MuxProtocolError::BeforeVersion(other)),
+            (true, Protocol::Version | Protocol::Setup) => {
                 // A repeated VERSION or a SETUP from the device means nothing to us.
                 tracing::debug!("ignoring {:?} packet from the device", packet.protocol);
             }
-            (Phase::Ready, Protocol::Control) => {
+            (true, Protocol::Control) => {
                 let kind = packet.payload.first().copied().unwrap_or(0);
                 let text = String::from_utf8_lossy(packet.payload.get(1..).unwrap_or_default());
                 let text = text.trim_end_matches('\0').to_string();
                 self.events.push_back(MuxEvent::Control { kind, text });
             }
-            (Phase::Ready, Protocol::Tcp) => {
+            (true, Protocol::Tcp) => {
                 let (hdr, payload) = TcpHeader::parse(packet.payload)?;
-                if let Some((conn, event)) = self.conns.on_segment(&hdr, payload) {
-                    self.events.push_back(match event {
-                        ConnEvent::Connected => MuxEvent::Connected(conn),
-                        ConnEvent::Refused => MuxEvent::Refused(conn),
-                        ConnEvent::Data(d) => MuxEvent::Data(conn, d),
-                        ConnEvent::Reset { reason, by_peer } => MuxEvent::Reset {
-                            conn,
-                            reason,
-                            by_peer,
-                        },
-                    });
-                }
+                self.on_segment(&hdr, payload);
             }
         }
         Ok(())
-    }
-
-    pub fn poll_event(&mut self) -> Option<MuxEvent> {
-        self.events.pop_front()
-    }
-
-    /// Something is waiting to be sent.
-    pub fn has_transmit(&self) -> bool {
-        !self.control.is_empty() || (self.phase == Phase::Ready && self.conns.has_output())
-    }
-
-    /// The next whole mux packet to send.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if let Some(c) = self.control.pop_front() {
-            return Some(match c {
-                Control::Version => encode_version(2, 0),
-                Control::Setup => {
-                    // usbmuxd restarts its counters here: SETUP is tx_seq 0, rx_seq 0xffff.
-                    self.seqs.restart(0, 0xffff);
-                    let seqs = self.seqs.advance().expect("SETUP only in v2");
-                    encode_setup(seqs)
-                }
-            });
-        }
-        if self.phase != Phase::Ready {
-            return None;
-        }
-        let (hdr, payload) = self.conns.next_segment()?;
-        let seqs = self.seqs.advance();
-        Some(encode_tcp(seqs, &hdr.to_bytes(), &payload))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
     use super::*;
-    use crate::usbmux::frame::Seqs;
+    use crate::usbmux::frame::{Seqs, encode_setup, encode_tcp, encode_version};
+    use crate::usbmux::sans_io::SansIo;
     use crate::usbmux::tcp::{ACK, RST, SYN};
     use crate::usbmux::test_hex::hex;
 
@@ -248,7 +117,7 @@ mod tests {
 
     #[test]
     fn startup_bytes_match_usbmuxd() {
-        let mut host = HostEngine::new();
+        let mut host = MuxEngine::host();
         let conn = host.connect(62078).unwrap();
         assert_eq!(
             host.poll_transmit().unwrap().as_ref(),
@@ -257,7 +126,8 @@ mod tests {
         // Nothing more until the device answers VERSION.
         assert!(host.poll_transmit().is_none());
         assert!(!host.has_transmit());
-        host.receive(encode_version(2, 0)).unwrap();
+        host.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         assert_eq!(
             host.poll_event(),
             Some(MuxEvent::Ready { major: 2, minor: 0 })
@@ -272,7 +142,7 @@ mod tests {
                 .as_slice()
         );
         // Closing before the SYN-ACK: the same SYN with tx_seq 2 and RST (usb-vm.md §10 packet 4).
-        host.close(conn);
+        host.close(conn, None);
         assert_eq!(
             host.poll_transmit().unwrap().as_ref(),
             hex("00000006 00000024 feedface 0002 ffff 0001 f27e 00000000 00000000 50 04 0200 0000 0000")
@@ -284,11 +154,12 @@ mod tests {
 
     #[test]
     fn version_split_across_reads_and_v1_device() {
-        let mut host = HostEngine::new();
+        let mut host = MuxEngine::host();
         host.poll_transmit();
         let v = encode_version(1, 0);
         for b in v.iter() {
-            host.receive(Bytes::copy_from_slice(&[*b])).unwrap();
+            host.handle_input(Instant::now(), Bytes::copy_from_slice(&[*b]))
+                .unwrap();
         }
         assert_eq!(
             host.poll_event(),
@@ -303,18 +174,21 @@ mod tests {
 
     #[test]
     fn unsupported_version_is_an_error() {
-        let mut host = HostEngine::new();
+        let mut host = MuxEngine::host();
         assert_eq!(
-            host.receive(encode_version(3, 1)),
-            Err(ProtocolError::UnsupportedVersion { major: 3, minor: 1 })
+            host.handle_input(Instant::now(), encode_version(3, 1)),
+            Err(MuxProtocolError::UnsupportedVersion { major: 3, minor: 1 })
         );
-        let mut host = HostEngine::new();
+        let mut host = MuxEngine::host();
         assert!(matches!(
-            host.receive(encode_setup(Seqs {
-                tx_seq: 0,
-                rx_seq: 0
-            })),
-            Err(ProtocolError::BeforeVersion(_) | ProtocolError::Frame(_))
+            host.handle_input(
+                Instant::now(),
+                encode_setup(Seqs {
+                    tx_seq: 0,
+                    rx_seq: 0
+                })
+            ),
+            Err(MuxProtocolError::BeforeVersion(_) | MuxProtocolError::Frame(_))
         ));
     }
 
@@ -322,25 +196,27 @@ mod tests {
     fn packets_of_an_earlier_session_before_version_are_dropped_within_a_bound() {
         // A replugged phone whose IN pipe still held a segment of the dead session's connection.
         let stale = encode_tcp(None, &[0u8; 20], b"old bytes");
-        let mut host = HostEngine::new();
-        assert_eq!(host.receive(stale.clone()), Ok(()));
+        let mut host = MuxEngine::host();
+        assert_eq!(host.handle_input(Instant::now(), stale.clone()), Ok(()));
         assert!(!host.is_ready());
-        host.receive(encode_version(2, 0)).unwrap();
+        host.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         assert!(host.is_ready());
 
-        let mut host = HostEngine::new();
+        let mut host = MuxEngine::host();
         for _ in 0..MAX_STALE_BEFORE_VERSION {
-            host.receive(stale.clone()).unwrap();
+            host.handle_input(Instant::now(), stale.clone()).unwrap();
         }
         assert_eq!(
-            host.receive(stale),
-            Err(ProtocolError::BeforeVersion(Protocol::Tcp))
+            host.handle_input(Instant::now(), stale),
+            Err(MuxProtocolError::BeforeVersion(Protocol::Tcp))
         );
     }
 
-    fn ready_host() -> HostEngine {
-        let mut host = HostEngine::new();
-        host.receive(encode_version(2, 0)).unwrap();
+    fn ready_host() -> MuxEngine {
+        let mut host = MuxEngine::host();
+        host.handle_input(Instant::now(), encode_version(2, 0))
+            .unwrap();
         host.poll_event();
         while host.poll_transmit().is_some() {}
         host
@@ -367,7 +243,8 @@ mod tests {
         };
         let mut both = device_tcp(5, synack, &[]).to_vec();
         both.extend_from_slice(&device_tcp(6, data, b"hello"));
-        host.receive(Bytes::from(both)).unwrap();
+        host.handle_input(Instant::now(), Bytes::from(both))
+            .unwrap();
         assert_eq!(host.poll_event(), Some(MuxEvent::Connected(conn)));
         assert_eq!(
             host.poll_event(),
@@ -392,7 +269,8 @@ mod tests {
             flags: RST,
             ..synack
         };
-        host.receive(device_tcp(7, rst, b"no more")).unwrap();
+        host.handle_input(Instant::now(), device_tcp(7, rst, b"no more"))
+            .unwrap();
         assert_eq!(
             host.poll_event(),
             Some(MuxEvent::Reset {
@@ -409,7 +287,8 @@ mod tests {
             flags: ACK,
             ..synack
         };
-        host.receive(device_tcp(8, late, b"zzz")).unwrap();
+        host.handle_input(Instant::now(), device_tcp(8, late, b"zzz"))
+            .unwrap();
         let (h, _) = TcpHeader::parse(host.poll_transmit().unwrap().slice(16..)).unwrap();
         assert_eq!(
             (h.sport, h.dport, h.seq, h.ack, h.flags),
@@ -431,7 +310,8 @@ mod tests {
             flags: RST,
             window: 0,
         };
-        host.receive(device_tcp(1, rst, &[])).unwrap();
+        host.handle_input(Instant::now(), device_tcp(1, rst, &[]))
+            .unwrap();
         assert_eq!(host.poll_event(), Some(MuxEvent::Refused(a)));
         assert_eq!(host.connection_count(), 1);
         assert_ne!(a, b);
@@ -445,14 +325,17 @@ mod tests {
     #[test]
     fn control_text_is_reported_and_garbage_is_fatal() {
         let mut host = ready_host();
-        host.receive(frame::encode_control(
-            Some(Seqs {
-                tx_seq: 1,
-                rx_seq: 0,
-            }),
-            7,
-            "hi there",
-        ))
+        host.handle_input(
+            Instant::now(),
+            frame::encode_control(
+                Some(Seqs {
+                    tx_seq: 1,
+                    rx_seq: 0,
+                }),
+                7,
+                "hi there",
+            ),
+        )
         .unwrap();
         assert_eq!(
             host.poll_event(),
@@ -462,8 +345,11 @@ mod tests {
             })
         );
         assert!(
-            host.receive(Bytes::from_static(&[0, 0, 0, 9, 0, 0, 0, 16]))
-                .is_err()
+            host.handle_input(
+                Instant::now(),
+                Bytes::from_static(&[0, 0, 0, 9, 0, 0, 0, 16])
+            )
+            .is_err()
         );
     }
 }

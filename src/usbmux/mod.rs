@@ -1,17 +1,21 @@
 //! The bottom layer: byte streams to services on an iPhone.
 //!
 //! Two routes reach a phone: our own implementation of the USB mux protocol (framing and its small
-//! TCP emulation, sans-I/O in `frame`/`tcp`/`host`/`device`, driven by `driver` over a `link`),
+//! TCP emulation, sans-I/O in `frame`/`tcp` and `engine` with its `host` and `device` sides, in
+//! the `sans_io` vocabulary, driven by `driver` over a `link`),
 //! or a client of the usbmuxd daemon's socket (`muxd`). `transport` chooses between them.
 
 pub mod deadline;
 pub mod device;
 pub mod driver;
+pub mod engine;
+pub mod error;
 pub mod frame;
 pub mod host;
 pub mod link;
 pub mod muxd;
 pub mod muxd_proto;
+pub mod sans_io;
 pub mod stream;
 pub mod tcp;
 pub mod transport;

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
-use super::frame::FrameError;
+use super::error::MuxFrameError;
 
 pub const TCP_HEADER_LEN: usize = 20;
 pub const SYN: u8 = 0x02;
@@ -49,9 +49,9 @@ impl TcpHeader {
     }
 
     /// Split a TCP packet payload into header and data.
-    pub fn parse(mut packet: Bytes) -> Result<(TcpHeader, Bytes), FrameError> {
+    pub fn parse(mut packet: Bytes) -> Result<(TcpHeader, Bytes), MuxFrameError> {
         if packet.len() < TCP_HEADER_LEN {
-            return Err(FrameError::Malformed {
+            return Err(MuxFrameError::Malformed {
                 what: "TCP segment (shorter than its 20-byte header)",
             });
         }
@@ -67,7 +67,7 @@ impl TcpHeader {
         // Honour a data offset other than 5 words, but never one outside the packet.
         let offset = ((b[12] >> 4) as usize * 4).max(TCP_HEADER_LEN);
         if offset > packet.len() {
-            return Err(FrameError::Malformed {
+            return Err(MuxFrameError::Malformed {
                 what: "TCP segment (data offset beyond its end)",
             });
         }

@@ -91,7 +91,7 @@ pub fn start(
 ) -> Result<Link, rusb::Error> {
     let (incoming_tx, incoming_rx) = mpsc::channel(INCOMING_CAPACITY);
     let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_CAPACITY);
-    let engine = Arc::new(Engine {
+    let pipes = Arc::new(BulkPipes {
         handle,
         mux,
         state: Mutex::new(State::default()),
@@ -102,18 +102,18 @@ pub fn start(
     });
 
     // The event thread runs first, so a failure below is cleaned up like any other stop.
-    let events = engine.clone();
+    let events = pipes.clone();
     std::thread::Builder::new()
         .name("usb-events".into())
         .spawn(move || run_events(events))
         .map_err(|_| rusb::Error::NoMem)?;
     for _ in 0..RX_TRANSFERS {
-        if let Err(error) = engine.submit_rx() {
-            engine.stop(None);
+        if let Err(error) = pipes.submit_rx() {
+            pipes.stop(None);
             return Err(error);
         }
     }
-    runtime.spawn(write_packets(engine, outgoing_rx));
+    runtime.spawn(write_packets(pipes, outgoing_rx));
     Ok(Link {
         outgoing: outgoing_tx,
         incoming: incoming_rx,
@@ -121,7 +121,7 @@ pub fn start(
 }
 
 /// Shared between the event thread, the writer task and the transfer callbacks.
-struct Engine {
+struct BulkPipes {
     handle: DeviceHandle<Context>,
     mux: MuxEndpoints,
     state: Mutex<State>,
@@ -152,7 +152,7 @@ struct State {
 
 /// What a transfer's `user_data` points to: owned by the transfer while it is in flight.
 struct TransferCtx {
-    engine: Arc<Engine>,
+    pipes: Arc<BulkPipes>,
     buffer: Vec<u8>,
     kind: Kind,
 }
@@ -173,7 +173,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Engine {
+impl BulkPipes {
     /// Stop the link, recording `error` if it is the first failure.
     fn stop(&self, error: Option<LinkError>) {
         {
@@ -250,7 +250,7 @@ impl Engine {
 
     fn submit_rx(self: &Arc<Self>) -> Result<(), rusb::Error> {
         let ctx = Box::new(TransferCtx {
-            engine: self.clone(),
+            pipes: self.clone(),
             buffer: vec![0; RX_BUFFER_SIZE],
             kind: Kind::Rx { seq: 0 },
         });
@@ -263,7 +263,7 @@ impl Engine {
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), rusb::Error> {
         let ctx = Box::new(TransferCtx {
-            engine: self.clone(),
+            pipes: self.clone(),
             buffer: data,
             kind: Kind::Tx { _permit: permit },
         });
@@ -366,7 +366,7 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
     // SAFETY: libusb passes back the transfer we submitted; `user_data` is its TransferCtx, which
     // nothing else touches while the transfer is in flight and until we resubmit or free it. The
     // shared borrow ends before the transfer is resubmitted (which writes the sequence number).
-    let (engine, outcome) = unsafe {
+    let (pipes, outcome) = unsafe {
         let ctx = &*((*transfer).user_data as *const TransferCtx);
         let finished = Finished {
             status: (*transfer).status,
@@ -383,33 +383,33 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
             },
             Kind::Tx { .. } => finished.tx(),
         };
-        (ctx.engine.clone(), outcome)
+        (ctx.pipes.clone(), outcome)
     };
-    lock(&engine.state).in_flight.remove(&(transfer as usize));
+    lock(&pipes.state).in_flight.remove(&(transfer as usize));
 
     // Whether the transfer is still ours to keep (resubmitted or parked) rather than freed.
     let kept = match outcome {
         Outcome::Received { seq, data } => {
             // Bound first so the order lock is not held while delivering.
-            let completed = lock(&engine.rx_order).complete(seq, data);
+            let completed = lock(&pipes.rx_order).complete(seq, data);
             let all_delivered = match completed {
-                Ok(ready) => engine.deliver(ready),
+                Ok(ready) => pipes.deliver(ready),
                 Err(TooFarOutOfOrder) => {
-                    engine.stop(Some(LinkError::Transfer(
+                    pipes.stop(Some(LinkError::Transfer(
                         "USB IN transfers completed out of order".into(),
                     )));
                     true
                 }
             };
-            if !all_delivered && !engine.stopping() {
-                lock(&engine.backlog).parked.push(transfer as usize);
+            if !all_delivered && !pipes.stopping() {
+                lock(&pipes.backlog).parked.push(transfer as usize);
                 true
             } else {
-                match engine.submit(transfer) {
+                match pipes.submit(transfer) {
                     Ok(()) => true,
                     Err(rusb::Error::Interrupted) => false,
                     Err(_) => {
-                        engine.stop(Some(LinkError::Disconnected));
+                        pipes.stop(Some(LinkError::Disconnected));
                         false
                     }
                 }
@@ -418,13 +418,13 @@ extern "system" fn transfer_done(transfer: *mut libusb_transfer) {
         Outcome::Sent => false,
         Outcome::Cancelled => {
             // We cancel only while stopping; anything else cancelled it behind our back.
-            if !engine.stopping() {
-                engine.stop(Some(LinkError::Disconnected));
+            if !pipes.stopping() {
+                pipes.stop(Some(LinkError::Disconnected));
             }
             false
         }
         Outcome::Failed(error) => {
-            engine.stop(Some(error));
+            pipes.stop(Some(error));
             false
         }
     };
@@ -473,60 +473,57 @@ impl Finished {
 }
 
 /// The event thread: run callbacks until the link stops, then cancel, clean up and report.
-fn run_events(engine: Arc<Engine>) {
-    let context = engine.handle.context().clone();
+fn run_events(pipes: Arc<BulkPipes>) {
+    let context = pipes.handle.context().clone();
     loop {
-        let parked = !lock(&engine.backlog).parked.is_empty();
+        let parked = !lock(&pipes.backlog).parked.is_empty();
         let wait = if parked { BACKLOG_POLL } else { EVENT_POLL };
         match context.handle_events(Some(wait)) {
             Ok(()) | Err(rusb::Error::Interrupted) => {}
-            Err(error) => engine.stop(Some(LinkError::Transfer(format!(
+            Err(error) => pipes.stop(Some(LinkError::Transfer(format!(
                 "USB event handling failed: {error}"
             )))),
         }
-        if lock(&engine.incoming)
-            .as_ref()
-            .is_none_or(|s| s.is_closed())
-        {
-            engine.stop(None);
+        if lock(&pipes.incoming).as_ref().is_none_or(|s| s.is_closed()) {
+            pipes.stop(None);
         }
-        if engine.stopping() {
+        if pipes.stopping() {
             break;
         }
-        engine.resume_parked();
+        pipes.resume_parked();
     }
 
     // Cancel what is in flight. Callbacks (the only code that frees in-flight transfers) run on
     // this thread, and nothing is submitted once `stopping` is set, so the snapshot stays valid.
-    let flying: Vec<usize> = lock(&engine.state).in_flight.iter().copied().collect();
+    let flying: Vec<usize> = lock(&pipes.state).in_flight.iter().copied().collect();
     for transfer in flying {
         // SAFETY: in flight, hence allocated; NOT_FOUND (just completed) is harmless.
         unsafe { ffi::libusb_cancel_transfer(transfer as *mut libusb_transfer) };
     }
     let deadline = Instant::now() + DRAIN_LIMIT;
-    while !lock(&engine.state).in_flight.is_empty() && Instant::now() < deadline {
+    while !lock(&pipes.state).in_flight.is_empty() && Instant::now() < deadline {
         let _ = context.handle_events(Some(Duration::from_millis(50)));
     }
-    let parked = std::mem::take(&mut lock(&engine.backlog).parked);
+    let parked = std::mem::take(&mut lock(&pipes.backlog).parked);
     for transfer in parked {
         // SAFETY: parked transfers are ours and not in flight.
         unsafe { free_transfer(transfer as *mut libusb_transfer) };
     }
-    let stuck = lock(&engine.state).in_flight.len();
+    let stuck = lock(&pipes.state).in_flight.len();
     if stuck == 0 {
-        let _ = engine.handle.release_interface(engine.mux.interface);
+        let _ = pipes.handle.release_interface(pipes.mux.interface);
     } else {
         tracing::warn!(
             stuck,
             "USB transfers did not return after cancel; leaking them"
         );
-        std::mem::forget(engine.clone());
+        std::mem::forget(pipes.clone());
     }
 
     // Report the failure, then close `incoming`. A full queue gets no Err: the reader sees the
     // channel close after the data, which the Link contract also means "unplugged".
-    let error = lock(&engine.state).error.clone();
-    let sender = lock(&engine.incoming).take();
+    let error = lock(&pipes.state).error.clone();
+    let sender = lock(&pipes.incoming).take();
     if let (Some(error), Some(sender)) = (error, sender) {
         tracing::debug!(%error, "USB link ended");
         let _ = sender.try_send(Err(error));
@@ -534,41 +531,41 @@ fn run_events(engine: Arc<Engine>) {
 }
 
 /// The writer task: each packet from `outgoing` becomes one OUT transfer (+ ZLP when needed).
-async fn write_packets(engine: Arc<Engine>, mut outgoing: mpsc::Receiver<Bytes>) {
+async fn write_packets(pipes: Arc<BulkPipes>, mut outgoing: mpsc::Receiver<Bytes>) {
     let slots = Arc::new(Semaphore::new(TX_IN_FLIGHT));
     loop {
         let packet = tokio::select! {
-            _ = engine.tx_stop.notified() => break,
+            _ = pipes.tx_stop.notified() => break,
             packet = outgoing.recv() => match packet {
                 Some(packet) => packet,
                 None => {
                     // Every sender dropped: the Link is gone.
-                    engine.stop(None);
+                    pipes.stop(None);
                     break;
                 }
             },
         };
         let permit = tokio::select! {
-            _ = engine.tx_stop.notified() => break,
+            _ = pipes.tx_stop.notified() => break,
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
         };
         let length = packet.len();
-        let mut result = engine.submit_tx(Vec::from(packet), Some(permit));
-        if result.is_ok() && needs_zlp(length, engine.mux.out_max_packet) {
-            result = engine.submit_tx(Vec::new(), None);
+        let mut result = pipes.submit_tx(Vec::from(packet), Some(permit));
+        if result.is_ok() && needs_zlp(length, pipes.mux.out_max_packet) {
+            result = pipes.submit_tx(Vec::new(), None);
         }
         match result {
             Ok(()) => {}
             Err(rusb::Error::Interrupted) => break,
             Err(rusb::Error::NoDevice) => {
-                engine.stop(Some(LinkError::Disconnected));
+                pipes.stop(Some(LinkError::Disconnected));
                 break;
             }
             Err(error) => {
-                engine.stop(Some(LinkError::Transfer(format!(
+                pipes.stop(Some(LinkError::Transfer(format!(
                     "USB write failed: {error}"
                 ))));
                 break;

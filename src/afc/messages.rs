@@ -7,11 +7,12 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::codec::{
-    HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, ProtocolError, body_u64, encode_packet,
+    HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet, body_u64, encode_packet,
     encode_payload_packet,
 };
+use super::error::AfcProtocolError;
 use super::opcode::Opcode;
-use super::status::AfcStatus;
+use super::status_code::AfcStatus;
 
 /// FileRefOpen mode 1, "r" (O_RDONLY): the only mode the host ever sends.
 pub const OPEN_MODE_READ: u64 = 1;
@@ -55,9 +56,9 @@ pub enum HostRequest<'a> {
     },
 }
 
-fn put_path(body: &mut BytesMut, path: &str) -> Result<(), ProtocolError> {
+fn put_path(body: &mut BytesMut, path: &str) -> Result<(), AfcProtocolError> {
     if path.as_bytes().contains(&0) {
-        return Err(ProtocolError::PathHasNul(path.to_string()));
+        return Err(AfcProtocolError::PathHasNul(path.to_string()));
     }
     body.put_slice(path.as_bytes());
     body.put_u8(0);
@@ -97,7 +98,7 @@ impl HostRequest<'_> {
         }
     }
 
-    pub fn encode(&self, packet_num: u64) -> Result<Bytes, ProtocolError> {
+    pub fn encode(&self, packet_num: u64) -> Result<Bytes, AfcProtocolError> {
         let mut body = BytesMut::new();
         match *self {
             HostRequest::ReadDir { path } | HostRequest::GetFileInfo { path } => {
@@ -141,7 +142,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn decode(packet: Packet) -> Result<Reply, ProtocolError> {
+    pub fn decode(packet: Packet) -> Result<Reply, AfcProtocolError> {
         let op = packet.operation;
         Ok(match op {
             Opcode::Status => Reply::Status(AfcStatus::from_code(body_u64(op, &packet.body, 0)?)),
@@ -187,14 +188,14 @@ pub fn data_reply_header(packet_num: u64, payload_len: usize) -> [u8; HEADER_LEN
 
 /// Split a NUL-separated list (ReadDir names, GetFileInfo pairs). A missing final NUL is
 /// tolerated; a name that is not UTF-8 is an error, never a lossy guess.
-pub fn parse_list(body: &[u8], context: &'static str) -> Result<Vec<String>, ProtocolError> {
+pub fn parse_list(body: &[u8], context: &'static str) -> Result<Vec<String>, AfcProtocolError> {
     let body = body.strip_suffix(&[0]).unwrap_or(body);
     if body.is_empty() {
         return Ok(Vec::new());
     }
     body.split(|b| *b == 0)
         .map(|item| {
-            String::from_utf8(item.to_vec()).map_err(|_| ProtocolError::NotUtf8 { context })
+            String::from_utf8(item.to_vec()).map_err(|_| AfcProtocolError::NotUtf8 { context })
         })
         .collect()
 }
@@ -225,10 +226,10 @@ pub fn encode_list<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
 pub fn parse_dict(
     body: &[u8],
     context: &'static str,
-) -> Result<Vec<(String, String)>, ProtocolError> {
+) -> Result<Vec<(String, String)>, AfcProtocolError> {
     let items = parse_list(body, context)?;
     if items.len() % 2 != 0 {
-        return Err(ProtocolError::OddDictionary { context });
+        return Err(AfcProtocolError::OddDictionary { context });
     }
     let mut it = items.into_iter();
     let mut pairs = Vec::new();
@@ -245,12 +246,12 @@ fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn number(pairs: &[(String, String)], key: &'static str) -> Result<Option<u64>, ProtocolError> {
+fn number(pairs: &[(String, String)], key: &'static str) -> Result<Option<u64>, AfcProtocolError> {
     lookup(pairs, key)
         .map(|v| {
             v.trim()
                 .parse::<u64>()
-                .map_err(|_| ProtocolError::BadNumber {
+                .map_err(|_| AfcProtocolError::BadNumber {
                     key,
                     value: crate::untrusted::text::for_terminal(v),
                 })
@@ -258,8 +259,8 @@ fn number(pairs: &[(String, String)], key: &'static str) -> Result<Option<u64>, 
         .transpose()
 }
 
-fn required(pairs: &[(String, String)], key: &'static str) -> Result<u64, ProtocolError> {
-    number(pairs, key)?.ok_or(ProtocolError::MissingKey(key))
+fn required(pairs: &[(String, String)], key: &'static str) -> Result<u64, AfcProtocolError> {
+    number(pairs, key)?.ok_or(AfcProtocolError::MissingKey(key))
 }
 
 /// What `st_ifmt` says a path is.
@@ -305,14 +306,14 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
-    pub fn parse(body: &[u8]) -> Result<FileInfo, ProtocolError> {
+    pub fn parse(body: &[u8]) -> Result<FileInfo, AfcProtocolError> {
         let pairs = parse_dict(body, "GetFileInfo")?;
         Ok(FileInfo {
             st_size: required(&pairs, "st_size")?,
             st_blocks: number(&pairs, "st_blocks")?.unwrap_or(0),
             st_nlink: number(&pairs, "st_nlink")?.unwrap_or(1),
             st_ifmt: FileKind::from_ifmt(
-                lookup(&pairs, "st_ifmt").ok_or(ProtocolError::MissingKey("st_ifmt"))?,
+                lookup(&pairs, "st_ifmt").ok_or(AfcProtocolError::MissingKey("st_ifmt"))?,
             ),
             st_mtime_ns: required(&pairs, "st_mtime")?,
             st_birthtime_ns: number(&pairs, "st_birthtime")?,
@@ -357,7 +358,7 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    pub fn parse(body: &[u8]) -> Result<DeviceInfo, ProtocolError> {
+    pub fn parse(body: &[u8]) -> Result<DeviceInfo, AfcProtocolError> {
         let raw = parse_dict(body, "GetDeviceInfo")?;
         Ok(DeviceInfo {
             model: lookup(&raw, "Model").unwrap_or_default().to_string(),
@@ -492,7 +493,7 @@ mod tests {
     fn nul_in_a_path_is_refused() {
         assert!(matches!(
             HostRequest::GetFileInfo { path: "a\0b" }.encode(0),
-            Err(ProtocolError::PathHasNul(_))
+            Err(AfcProtocolError::PathHasNul(_))
         ));
     }
 
@@ -535,7 +536,7 @@ mod tests {
         let packet = decode_packet(&mut buf, MAX_BODY_LEN).unwrap().unwrap();
         assert!(matches!(
             Reply::decode(packet),
-            Err(ProtocolError::ShortBody { .. })
+            Err(AfcProtocolError::ShortBody { .. })
         ));
     }
 
@@ -549,7 +550,7 @@ mod tests {
         assert!(parse_list(b"", "ReadDir").unwrap().is_empty());
         assert_eq!(
             parse_list(b"ok\0\xff\xfe\0", "ReadDir"),
-            Err(ProtocolError::NotUtf8 { context: "ReadDir" })
+            Err(AfcProtocolError::NotUtf8 { context: "ReadDir" })
         );
         assert_eq!(
             parse_dict(b"k\0v\0", "x").unwrap(),
@@ -557,7 +558,7 @@ mod tests {
         );
         assert_eq!(
             parse_dict(b"k\0v\0k2\0", "x"),
-            Err(ProtocolError::OddDictionary { context: "x" })
+            Err(AfcProtocolError::OddDictionary { context: "x" })
         );
     }
 
@@ -576,14 +577,14 @@ mod tests {
         assert_eq!(FileInfo::parse(&body).unwrap(), info);
         assert_eq!(
             FileInfo::parse(b"st_size\0big\0st_ifmt\0S_IFREG\0st_mtime\x001\0"),
-            Err(ProtocolError::BadNumber {
+            Err(AfcProtocolError::BadNumber {
                 key: "st_size",
                 value: "big".into()
             })
         );
         assert_eq!(
             FileInfo::parse(b"st_ifmt\0S_IFREG\0"),
-            Err(ProtocolError::MissingKey("st_size"))
+            Err(AfcProtocolError::MissingKey("st_size"))
         );
         let dev = DeviceInfo {
             model: "iPhone12,8".into(),
