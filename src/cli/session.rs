@@ -14,10 +14,10 @@ use super::exit;
 use crate::afc::{AfcClient, AfcError, ClientOptions};
 use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
 use crate::lockdown::muxd_records::MuxdPairRecords;
+use crate::lockdown::service::{ServiceError, StartedService};
 use crate::lockdown::{
-    DeviceError, LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions,
-    PairingProgress, ServiceEndpoint, TRUST_PROMPT, TlsStream, UNLOCK_PROMPT,
-    start_service_when_unlocked, start_session_when_unlocked,
+    self, LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions,
+    PairingProgress, TRUST_PROMPT, UNLOCK_PROMPT, start_session_when_unlocked,
 };
 use crate::usbmux::muxd::MuxdError;
 use crate::usbmux::transport::{TransportChoice, TransportError};
@@ -178,42 +178,28 @@ impl PhoneSession {
     }
 
     /// Start `service` and connect to it (with TLS when the phone asks for it); and its port.
+    /// The lockdown session is held for StartService only, so connections open in parallel.
     async fn start_service(&self, service: &str) -> anyhow::Result<(DeviceStream, u16)> {
-        let endpoint = self
-            .start_service_endpoint(service)
-            .await
-            .with_context(|| format!("starting {service} on the phone"))?;
-        let port = endpoint.port;
-        let stream = self
-            .reach
-            .transport
-            .connect(&self.device, port)
-            .await
-            .with_context(|| format!("connecting to {service} on port {port}"))?;
-        if endpoint.ssl {
-            let limit = self.reach.io_timeout;
-            let handshake = TlsStream::connect_service(stream, &self.record);
-            let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                LockdownError::Stalled {
-                    waiting_for: format!("the TLS handshake of {service} on port {port}"),
-                    secs: limit.as_secs(),
-                }
-            })??;
-            return Ok((Box::new(tls), port));
-        }
-        Ok((stream, port))
+        let started = self.start_service_endpoint(service).await?;
+        let reach = &self.reach;
+        let stream = started
+            .connect(
+                &reach.transport,
+                &self.device,
+                &self.record,
+                reach.io_timeout,
+            )
+            .await?;
+        Ok((stream, started.port()))
     }
 
     /// StartService, waiting for a phone locked since its restart. When the phone has ended the
     /// session (SessionInactive), one new lockdown connection and session replace the old ones
     /// and the request is made once more; a second refusal is reported.
-    async fn start_service_endpoint(&self, service: &str) -> anyhow::Result<ServiceEndpoint> {
+    async fn start_service_endpoint(&self, service: &str) -> anyhow::Result<StartedService> {
         let mut client = self.lockdown.lock().await;
         match self.start_service_on(&mut client, service).await {
-            Err(LockdownError::Device {
-                error: DeviceError::SessionInactive,
-                ..
-            }) => {
+            Err(e) if e.is_session_inactive() => {
                 tracing::info!("the phone ended the lockdown session; starting a new one");
                 *client = self.new_session().await?;
                 self.start_service_on(&mut client, service).await.context(
@@ -229,15 +215,9 @@ impl PhoneSession {
         &self,
         client: &mut LockdownClient,
         service: &str,
-    ) -> Result<ServiceEndpoint, LockdownError> {
-        start_service_when_unlocked(
-            client,
-            service,
-            &self.unlock,
-            show_progress,
-            std::future::pending(),
-        )
-        .await
+    ) -> Result<StartedService, ServiceError> {
+        let pending = std::future::pending();
+        lockdown::service::start(client, service, &self.unlock, show_progress, pending).await
     }
 
     /// A fresh lockdown connection with a session on this session's pair record.
