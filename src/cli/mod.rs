@@ -3,6 +3,7 @@
 mod albums;
 pub mod args;
 pub mod config;
+#[cfg(feature = "mock")]
 mod demo;
 mod devices;
 mod error_text;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::sync::Mutex;
 
 use super::args::{GlobalArgs, TransportArg};
+#[cfg(feature = "mock")]
 use super::demo::DemoPhone;
 use super::exit;
 use crate::afc::{AfcClient, AfcError, ClientOptions};
@@ -29,23 +30,22 @@ pub const AFC_SERVICE: &str = "com.apple.afc";
 /// A transport plus whatever must stay alive while it is used (the demo phone and its records).
 pub struct Reach {
     pub transport: Transport,
-    demo: Option<(DemoPhone, tempfile::TempDir)>,
+    #[cfg(feature = "mock")]
+    demo: Option<DemoPhone>,
     /// `--io-timeout`: how long the phone may stay silent while an answer is due.
     pub io_timeout: Duration,
 }
 
 pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     let io_timeout = Duration::from_secs(global.io_timeout);
+    #[cfg(feature = "mock")]
     if global.demo {
         let (demo, transport) = DemoPhone::start()
             .await
             .context("starting the simulated iPhone")?;
-        // The simulated phone forgets its pairings when it stops: keep its records apart from
-        // the user's real ones, and as short-lived as the phone.
-        let records = tempfile::tempdir().context("creating a folder for the demo pair records")?;
         return Ok(Reach {
             transport,
-            demo: Some((demo, records)),
+            demo: Some(demo),
             io_timeout,
         });
     }
@@ -58,6 +58,7 @@ pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     transport.set_io_timeout(io_timeout);
     Ok(Reach {
         transport,
+        #[cfg(feature = "mock")]
         demo: None,
         io_timeout,
     })
@@ -67,8 +68,9 @@ impl Reach {
     /// Where pair records for `device` are looked up and saved: usbmuxd first when that is the
     /// route, then /var/lib/lockdown, then our own store.
     pub fn pair_records(&self, device: &DeviceInfo) -> anyhow::Result<PairRecordStores> {
-        if let Some((_, dir)) = &self.demo {
-            return Ok(PairRecordStores::new(dir.path()));
+        #[cfg(feature = "mock")]
+        if let Some(demo) = &self.demo {
+            return Ok(PairRecordStores::new(demo.records()));
         }
         let stores = PairRecordStores::default_locations()?;
         Ok(match self.transport.muxd() {

@@ -38,6 +38,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "IPHONE_IMPORT_UDID")]
     pub udid: Option<String>,
     /// Talk to a simulated iPhone in this process instead of a real one.
+    #[cfg(feature = "mock")]
     #[arg(long, global = true)]
     pub demo: bool,
     /// How long to wait for "Trust This Computer?" to be answered on the phone, or for the first
