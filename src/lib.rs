@@ -2,13 +2,15 @@
 //!
 //! Layers import downward only: `cli` → `import` → `library` → `afc` / `lockdown` → `usbmux`.
 //! `untrusted` (bounded plist decoding, escaping of phone strings) sits below every layer.
-//! `mock` composes the device roles of the same protocol code into a simulated iPhone.
+//! `mock` composes the device roles of the same protocol code into a simulated iPhone (cargo
+//! feature `mock`, on by default; the product builds without it).
 
 pub mod afc;
 pub mod cli;
 pub mod import;
 pub mod library;
 pub mod lockdown;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod untrusted;
 pub mod usbmux;

@@ -10,8 +10,9 @@ use std::time::Duration;
 use clap::Parser;
 use futures::future::BoxFuture;
 use iphone_import::afc::AfcClient;
+use iphone_import::cli::args::PullArgs;
 use iphone_import::cli::exit;
-use iphone_import::cli::pull::{PullArgs, RunOptions, run_with_options};
+use iphone_import::cli::pull::{RunOptions, run_with_options};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::{DEFAULT_LAYOUT, Layout};
 use iphone_import::import::pull::{

@@ -1121,8 +1121,9 @@ async fn a_second_run_on_the_same_dest_is_refused_while_the_first_holds_it() {
 mod cli {
     use super::*;
     use clap::Parser;
+    use iphone_import::cli::args::PullArgs;
     use iphone_import::cli::exit;
-    use iphone_import::cli::pull::{PullArgs, RunOptions, run_with_options};
+    use iphone_import::cli::pull::{RunOptions, run_with_options};
 
     #[derive(Parser)]
     struct Cmd {

@@ -9,7 +9,7 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Serialize;
 
-use super::pull::PullArgs;
+use super::args::PullArgs;
 use super::stdout::outln;
 
 /// One configurable key: its name in the file, its clap argument id, and its kind.

@@ -3,17 +3,10 @@
 
 use std::io::Write;
 
-use clap::{Args, CommandFactory};
+use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::args::Cli;
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// bash, zsh, fish, elvish or powershell.
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
 
 /// The completion script for `shell`.
 pub fn completions(shell: Shell) -> Vec<u8> {

@@ -1,10 +1,12 @@
 //! The command line: clap commands, progress, JSON output. `anyhow` lives here and nowhere below.
 
 mod albums;
-mod args;
+pub mod args;
 pub mod config;
+#[cfg(feature = "mock")]
 mod demo;
 mod devices;
+mod error_text;
 pub mod exit;
 mod info;
 mod ls;
@@ -22,6 +24,8 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+
+use error_text::error_text;
 
 pub use args::Cli;
 
@@ -85,24 +89,8 @@ async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
     }
 }
 
-/// The error and its causes, each cause only when the text before does not already say it
-/// (our error types mostly embed their source in their own message).
-fn error_text(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
-}
-
 /// `pull`: a paired session whose StartService gives each of the engine's AFC connections.
-async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Result<u8> {
+async fn pull_cmd(global: &args::GlobalArgs, a: &args::PullArgs) -> anyhow::Result<u8> {
     let session = std::sync::Arc::new(session::PhoneSession::open(global).await?);
     let device = session.pull_device().await;
     let connector = std::sync::Arc::new(session::SessionConnector(session.clone()));
@@ -119,7 +107,7 @@ async fn pull_cmd(global: &args::GlobalArgs, a: &pull::PullArgs) -> anyhow::Resu
 
 /// `verify`: `--offline` opens nothing but DEST (no transport, not even the usbmuxd socket);
 /// otherwise a paired session like `pull`'s.
-async fn verify_cmd(global: &args::GlobalArgs, a: &verify::VerifyArgs) -> anyhow::Result<u8> {
+async fn verify_cmd(global: &args::GlobalArgs, a: &args::VerifyArgs) -> anyhow::Result<u8> {
     if a.offline {
         return verify::run_with(a, None).await;
     }

@@ -9,15 +9,16 @@ use anyhow::Context;
 use tokio::sync::Mutex;
 
 use super::args::{GlobalArgs, TransportArg};
+#[cfg(feature = "mock")]
 use super::demo::DemoPhone;
 use super::exit;
 use crate::afc::{AfcClient, AfcError, ClientOptions};
 use crate::import::pull::{AfcConnector, ConnectError, PullDevice};
 use crate::lockdown::muxd_records::MuxdPairRecords;
+use crate::lockdown::service::{ServiceError, StartedService};
 use crate::lockdown::{
-    DeviceError, LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions,
-    PairingProgress, ServiceEndpoint, TRUST_PROMPT, TlsStream, UNLOCK_PROMPT,
-    start_service_when_unlocked, start_session_when_unlocked,
+    self, LockdownClient, LockdownError, PairRecord, PairRecordStores, PairingOptions,
+    PairingProgress, TRUST_PROMPT, UNLOCK_PROMPT, start_session_when_unlocked,
 };
 use crate::usbmux::muxd::MuxdError;
 use crate::usbmux::transport::{TransportChoice, TransportError};
@@ -29,23 +30,22 @@ pub const AFC_SERVICE: &str = "com.apple.afc";
 /// A transport plus whatever must stay alive while it is used (the demo phone and its records).
 pub struct Reach {
     pub transport: Transport,
-    demo: Option<(DemoPhone, tempfile::TempDir)>,
+    #[cfg(feature = "mock")]
+    demo: Option<DemoPhone>,
     /// `--io-timeout`: how long the phone may stay silent while an answer is due.
     pub io_timeout: Duration,
 }
 
 pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     let io_timeout = Duration::from_secs(global.io_timeout);
+    #[cfg(feature = "mock")]
     if global.demo {
         let (demo, transport) = DemoPhone::start()
             .await
             .context("starting the simulated iPhone")?;
-        // The simulated phone forgets its pairings when it stops: keep its records apart from
-        // the user's real ones, and as short-lived as the phone.
-        let records = tempfile::tempdir().context("creating a folder for the demo pair records")?;
         return Ok(Reach {
             transport,
-            demo: Some((demo, records)),
+            demo: Some(demo),
             io_timeout,
         });
     }
@@ -58,6 +58,7 @@ pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     transport.set_io_timeout(io_timeout);
     Ok(Reach {
         transport,
+        #[cfg(feature = "mock")]
         demo: None,
         io_timeout,
     })
@@ -67,8 +68,9 @@ impl Reach {
     /// Where pair records for `device` are looked up and saved: usbmuxd first when that is the
     /// route, then /var/lib/lockdown, then our own store.
     pub fn pair_records(&self, device: &DeviceInfo) -> anyhow::Result<PairRecordStores> {
-        if let Some((_, dir)) = &self.demo {
-            return Ok(PairRecordStores::new(dir.path()));
+        #[cfg(feature = "mock")]
+        if let Some(demo) = &self.demo {
+            return Ok(PairRecordStores::new(demo.records()));
         }
         let stores = PairRecordStores::default_locations()?;
         Ok(match self.transport.muxd() {
@@ -178,42 +180,28 @@ impl PhoneSession {
     }
 
     /// Start `service` and connect to it (with TLS when the phone asks for it); and its port.
+    /// The lockdown session is held for StartService only, so connections open in parallel.
     async fn start_service(&self, service: &str) -> anyhow::Result<(DeviceStream, u16)> {
-        let endpoint = self
-            .start_service_endpoint(service)
-            .await
-            .with_context(|| format!("starting {service} on the phone"))?;
-        let port = endpoint.port;
-        let stream = self
-            .reach
-            .transport
-            .connect(&self.device, port)
-            .await
-            .with_context(|| format!("connecting to {service} on port {port}"))?;
-        if endpoint.ssl {
-            let limit = self.reach.io_timeout;
-            let handshake = TlsStream::connect_service(stream, &self.record);
-            let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                LockdownError::Stalled {
-                    waiting_for: format!("the TLS handshake of {service} on port {port}"),
-                    secs: limit.as_secs(),
-                }
-            })??;
-            return Ok((Box::new(tls), port));
-        }
-        Ok((stream, port))
+        let started = self.start_service_endpoint(service).await?;
+        let reach = &self.reach;
+        let stream = started
+            .connect(
+                &reach.transport,
+                &self.device,
+                &self.record,
+                reach.io_timeout,
+            )
+            .await?;
+        Ok((stream, started.port()))
     }
 
     /// StartService, waiting for a phone locked since its restart. When the phone has ended the
     /// session (SessionInactive), one new lockdown connection and session replace the old ones
     /// and the request is made once more; a second refusal is reported.
-    async fn start_service_endpoint(&self, service: &str) -> anyhow::Result<ServiceEndpoint> {
+    async fn start_service_endpoint(&self, service: &str) -> anyhow::Result<StartedService> {
         let mut client = self.lockdown.lock().await;
         match self.start_service_on(&mut client, service).await {
-            Err(LockdownError::Device {
-                error: DeviceError::SessionInactive,
-                ..
-            }) => {
+            Err(e) if e.is_session_inactive() => {
                 tracing::info!("the phone ended the lockdown session; starting a new one");
                 *client = self.new_session().await?;
                 self.start_service_on(&mut client, service).await.context(
@@ -229,15 +217,9 @@ impl PhoneSession {
         &self,
         client: &mut LockdownClient,
         service: &str,
-    ) -> Result<ServiceEndpoint, LockdownError> {
-        start_service_when_unlocked(
-            client,
-            service,
-            &self.unlock,
-            show_progress,
-            std::future::pending(),
-        )
-        .await
+    ) -> Result<StartedService, ServiceError> {
+        let pending = std::future::pending();
+        lockdown::service::start(client, service, &self.unlock, show_progress, pending).await
     }
 
     /// A fresh lockdown connection with a session on this session's pair record.

@@ -2,15 +2,13 @@
 //! understands (or `--json` for scripts). The figures come from `import::backup_figures`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
-use clap::Args;
 use plist::Value;
 use serde::Serialize;
 
 use super::albums::{plural, read_inventory};
-use super::args::GlobalArgs;
+use super::args::{GlobalArgs, StatusArgs};
 use super::exit;
 use super::info::{human_bytes, model_name};
 use super::report_html;
@@ -19,19 +17,6 @@ use super::stdout::{out, outln};
 use crate::import::backup_figures::{LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
 use anyhow::Context;
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Also tell how much of the phone is already in this folder (a `pull` destination).
-    pub dest: Option<PathBuf>,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as one self-contained HTML page to FILE (with thumbnails of the
-    /// items at risk). DEST is still only read.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-}
 
 #[derive(Debug, Serialize)]
 struct Phone {

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Args;
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
@@ -18,24 +17,15 @@ use indicatif::MultiProgress;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::args::GlobalArgs;
-use super::pull::{self, PhoneLabel, PullArgs, RunOptions};
-use super::{error_text, exit, session};
+use super::args::{GlobalArgs, PullArgs, WatchArgs};
+use super::error_text::error_text;
+use super::pull::{self, PhoneLabel, RunOptions};
+use super::{exit, session};
 use crate::import::pull::AfcConnector;
 use crate::usbmux::TransportKind;
+use crate::usbmux::device_info::dashed_udid;
 use crate::usbmux::muxd_proto::DeviceEvent;
-use crate::usbmux::transport::dashed_udid;
 use crate::usbmux::usb::{self, UsbEvent};
-
-#[derive(Debug, Args, Clone)]
-pub struct WatchArgs {
-    #[command(flatten)]
-    pub pull: PullArgs,
-    /// No desktop notification after each import (by default one is sent with notify-send when
-    /// it is installed and a desktop session is there).
-    #[arg(long)]
-    pub no_notify: bool,
-}
 
 /// A phone came or went (by UDID).
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 //!
 //! Typical host use: `LockdownClient::new(stream)` on port 62078, `query_type`, then
 //! `ensure_paired_session` (or `pair_device` for `pair`, `start_paired_session` to refuse
-//! pairing), then `info` / `start_service`, then `stop_session`. `unlock` waits for a phone that
+//! pairing), then `info`, or `service::start` and `StartedService::connect` to open a service
+//! (TLS included), then `stop_session`. `unlock` waits for a phone that
 //! has not been unlocked since it restarted. Records: `PairRecordStores`.
 
 pub mod certs;
@@ -18,6 +19,7 @@ pub mod messages;
 pub mod muxd_records;
 mod record_dir;
 pub mod records;
+pub mod service;
 pub mod tls;
 pub mod tls_stream;
 pub mod unlock;

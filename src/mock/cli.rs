@@ -161,7 +161,7 @@ pub fn main() -> ExitCode {
 pub fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<BuiltPhone> {
     let mut config = PhoneConfig::default();
     if let Some(udid) = &args.udid {
-        config.identity.udid = crate::usbmux::transport::dashed_udid(udid);
+        config.identity.udid = crate::usbmux::device_info::dashed_udid(udid);
     }
     config.identity = fleet::identity(&config.identity, index);
     let options = library_options(args, index);

@@ -7,6 +7,7 @@
 
 pub mod deadline;
 pub mod device;
+pub mod device_info;
 pub mod driver;
 pub mod engine;
 pub mod error;
@@ -21,8 +22,9 @@ pub mod tcp;
 pub mod transport;
 pub mod usb;
 
+pub use device_info::{DeviceInfo, TransportKind};
 pub use stream::DeviceStream;
-pub use transport::{DeviceInfo, Transport, TransportKind};
+pub use transport::Transport;
 
 /// Apple's USB vendor id.
 pub const APPLE_VID: u16 = 0x05ac;

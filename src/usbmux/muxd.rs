@@ -13,10 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::deadline::{DEFAULT_IO_TIMEOUT, ReplyDeadline, sleep_until};
+use super::device_info::{DeviceInfo, TransportKind, dashed_udid};
 use super::muxd_proto::{
     ClientInfo, DeviceEvent, DeviceRecord, FrameDecoder, ProtoError, Reply, Request, ResultCode,
 };
-use super::transport::{DeviceInfo, TransportKind, dashed_udid};
 use super::{DeviceStream, stream::AsyncStream};
 
 /// Where the daemon listens when `USBMUXD_SOCKET_ADDRESS` is not set.

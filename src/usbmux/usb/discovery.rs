@@ -7,7 +7,7 @@ use rusb::{Device, UsbContext};
 
 use super::error::{UsbError, UsbOp};
 use super::plan::{device_id, is_mux_product, location_id, speed_bits_per_second, sysfs_name};
-use crate::usbmux::transport::dashed_udid;
+use crate::usbmux::device_info::dashed_udid;
 use crate::usbmux::{DeviceInfo, TransportKind};
 
 /// Longest serial we accept; real ones are 24 or 40 characters.

@@ -1,6 +1,20 @@
-//! Command-line grammar (clap derive). Global options apply to every command.
+//! Command-line grammar (clap derive), every command's arguments in one place (one file per
+//! command with many options). Global options apply to every command. Nothing here imports the
+//! commands: they turn these into their engine's configuration.
+
+mod completions;
+mod pull;
+mod status;
+mod verify;
+mod watch;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use completions::CompletionsArgs;
+pub use pull::PullArgs;
+pub use status::StatusArgs;
+pub use verify::VerifyArgs;
+pub use watch::WatchArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +38,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "IPHONE_IMPORT_UDID")]
     pub udid: Option<String>,
     /// Talk to a simulated iPhone in this process instead of a real one.
+    #[cfg(feature = "mock")]
     #[arg(long, global = true)]
     pub demo: bool,
     /// How long to wait for "Trust This Computer?" to be answered on the phone, or for the first
@@ -61,22 +76,22 @@ pub enum Command {
     /// Make the phone forget this computer, and delete this computer's pair record.
     Unpair,
     /// Copy every photo and video to DEST, incrementally and safely (see docs/pull.md).
-    Pull(super::pull::PullArgs),
+    Pull(PullArgs),
     /// Check that every imported file is intact and everything on the phone is imported
     /// (exit 0 safe, 6 items at risk on the phone, 7 archive damaged; see docs/scripting.md).
-    Verify(super::verify::VerifyArgs),
+    Verify(VerifyArgs),
     /// List files in the phone's media folder (paths relative to it; default /DCIM).
     Ls(LsArgs),
     /// List the phone's albums (folders as paths, shared albums marked, item counts).
     Albums(JsonArgs),
     /// Is this phone backed up? Library, iCloud, Recently Deleted, and with DEST what is not in it yet.
-    Status(super::status::StatusArgs),
+    Status(StatusArgs),
     /// Wait for phones and import each trusted one once per plug-in (Ctrl-C or SIGTERM stops).
-    Watch(super::watch::WatchArgs),
+    Watch(WatchArgs),
     /// Show the effective pull defaults and where each came from (default, file, env).
     Config(JsonArgs),
     /// Print a shell completion script: `iphone-import completions bash > ...`.
-    Completions(super::meta::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the manual page (roff): `iphone-import man | man -l -`.
     Man,
 }

@@ -1,0 +1,15 @@
+//! `watch` arguments: `pull`'s, and what only watching adds.
+
+use clap::Args;
+
+use super::PullArgs;
+
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub pull: PullArgs,
+    /// No desktop notification after each import (by default one is sent with notify-send when
+    /// it is installed and a desktop session is there).
+    #[arg(long)]
+    pub no_notify: bool,
+}
