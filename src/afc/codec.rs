@@ -10,6 +10,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// "CFA6LPAA" as it appears on the wire.
 pub const MAGIC: [u8; 8] = *b"CFA6LPAA";
 pub const HEADER_LEN: usize = 40;
+// error.rs names the 40 in `ShortHeader`'s message (it does not import this module: no cycle).
+const _: () = assert!(HEADER_LEN == 40);
 /// The largest read a host asks for in one request (pymobiledevice3's MAXIMUM_READ_SIZE).
 pub const MAX_READ_LEN: usize = 4 * 1024 * 1024;
 /// The largest packet body either role accepts: twice the largest read, so a peer that answers

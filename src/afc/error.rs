@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::codec::HEADER_LEN;
 use super::opcode::Opcode;
 use super::status_code::AfcStatus;
 
@@ -71,7 +70,7 @@ impl AfcError {
 pub enum AfcProtocolError {
     #[error("AFC packet has bad magic {0:02x?} (not an AFC service?)")]
     BadMagic([u8; 8]),
-    #[error("AFC packet too short: {got} bytes, the header alone is {HEADER_LEN}")]
+    #[error("AFC packet too short: {got} bytes, the header alone is 40")]
     ShortHeader { got: usize },
     #[error("AFC header lengths are inconsistent (entire {entire}, this {this})")]
     BadLengths { entire: u64, this: u64 },

@@ -1,23 +1,8 @@
 //! The mux protocol's errors: bytes that are not a mux stream, and a peer that breaks the
 //! protocol. Both are fatal for the link; `driver::MuxError` is what callers of the driver see.
 
+pub use super::frame::MuxFrameError;
 use super::frame::Protocol;
-
-/// Why bytes from the peer are not a valid mux stream. Fatal for the link: framing cannot be
-/// resynchronised.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MuxFrameError {
-    #[error("mux packet with unknown protocol {0}: the peer is not speaking the usbmux protocol")]
-    UnknownProtocol(u32),
-    #[error("mux packet with bad magic {0:#010x} (expected 0xfeedface)")]
-    BadMagic(u32),
-    #[error("mux packet length {len} is shorter than its {min}-byte header")]
-    TooShort { len: usize, min: usize },
-    #[error("mux packet length {len} exceeds the limit of {max} bytes")]
-    TooLong { len: usize, max: usize },
-    #[error("malformed {what}")]
-    Malformed { what: &'static str },
-}
 
 /// A fatal protocol violation: the link cannot be used any further.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,8 +8,6 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::error::MuxFrameError;
-
 /// Header protocol numbers.
 pub const PROTO_VERSION: u32 = 0;
 pub const PROTO_CONTROL: u32 = 1;
@@ -329,6 +327,22 @@ pub fn encode_control(seqs: Option<Seqs>, kind: u8, text: &str) -> Bytes {
 /// TCP packet: the 20-byte emulated TCP header then payload.
 pub fn encode_tcp(seqs: Option<Seqs>, tcp_header: &[u8; 20], payload: &[u8]) -> Bytes {
     encode(Protocol::Tcp, seqs, &[tcp_header, payload])
+}
+
+/// Why bytes from the peer are not a valid mux stream. Fatal for the link: framing cannot be
+/// resynchronised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MuxFrameError {
+    #[error("mux packet with unknown protocol {0}: the peer is not speaking the usbmux protocol")]
+    UnknownProtocol(u32),
+    #[error("mux packet with bad magic {0:#010x} (expected 0xfeedface)")]
+    BadMagic(u32),
+    #[error("mux packet length {len} is shorter than its {min}-byte header")]
+    TooShort { len: usize, min: usize },
+    #[error("mux packet length {len} exceeds the limit of {max} bytes")]
+    TooLong { len: usize, max: usize },
+    #[error("malformed {what}")]
+    Malformed { what: &'static str },
 }
 
 #[cfg(test)]
