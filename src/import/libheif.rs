@@ -123,6 +123,7 @@ impl Libheif {
         }
         let get_version: unsafe extern "C" fn() -> *const c_char = sym!("heif_get_version");
         // heif_init is refcounted and optional before 1.13; call it where it exists.
+        // SAFETY: the type is heif_init's signature in heif.h.
         if let Ok(init) =
             unsafe { lib.get::<unsafe extern "C" fn(*const c_void) -> RawError>(b"heif_init\0") }
         {
