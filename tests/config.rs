@@ -161,3 +161,28 @@ fn bad_config_values_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("IPHONE_IMPORT_JOBS"), "{err}");
 }
+
+#[test]
+fn also_jpeg_from_the_file_reaches_pull() {
+    let env = Env::new(None);
+    let (dest, jpeg) = (env.path("dest"), env.path("jpeg"));
+    std::fs::write(
+        env.home.path().join("config/iphone-import/config.toml"),
+        format!("also_jpeg = {jpeg:?}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        setting(&config_json(&env, &[]), "also_jpeg"),
+        (jpeg.clone(), "file".into())
+    );
+    // libheif made unavailable: the --also-jpeg pass says so, which it does only when the key
+    // turned it on.
+    let out = env.cmd(
+        &["--demo", "pull", &dest],
+        &[("IPHONE_IMPORT_LIBHEIF", "/nonexistent/libheif.so.1")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(text.contains("HEIC → JPEG needs libheif"), "{text}");
+    assert!(imported_into(Path::new(&dest)));
+}

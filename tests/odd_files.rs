@@ -131,6 +131,7 @@ impl Phone {
             dry_run: false,
             command_line: "pull test".into(),
             xmp: None,
+            also_jpeg: None,
             fail_writes_after: None,
         };
         let device = PullDevice {

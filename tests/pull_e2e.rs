@@ -95,6 +95,7 @@ fn config(dest: &Path) -> PullConfig {
         dry_run: false,
         command_line: "pull test".into(),
         xmp: None,
+        also_jpeg: None,
         fail_writes_after: None,
     }
 }

@@ -82,6 +82,7 @@ fn pull_while_locked(dest: &Path) {
             dry_run: false,
             command_line: "pull test".into(),
             xmp: None,
+            also_jpeg: None,
             fail_writes_after: None,
         };
         pull(

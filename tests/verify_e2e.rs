@@ -124,6 +124,7 @@ async fn pull_all(srv: &Arc<AfcServer>, dest: &Path) {
         dry_run: false,
         command_line: "pull test".into(),
         xmp: None,
+        also_jpeg: None,
         fail_writes_after: None,
     };
     let assets = listing(srv).await;

@@ -95,6 +95,7 @@ async fn run_with(
         dry_run: false,
         command_line: "pull test".into(),
         xmp: xmp.then_some(XmpName::Full),
+        also_jpeg: None,
         fail_writes_after: None,
     };
     let device = PullDevice {

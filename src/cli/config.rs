@@ -87,6 +87,11 @@ const KEYS: &[Key] = &[
         arg: "xmp_name",
         kind: Kind::Text,
     },
+    Key {
+        name: "also_jpeg",
+        arg: "also_jpeg",
+        kind: Kind::Text,
+    },
     // A global option: applies to every command that talks to the phone (see `io_timeout`).
     Key {
         name: "io_timeout",
@@ -217,7 +222,7 @@ fn flag_value(m: &ArgMatches, key: &Key) -> String {
             .get_one::<u16>(key.arg)
             .map(|n| n.to_string())
             .unwrap_or_default(),
-        Kind::Text if key.arg == "dest" => m
+        Kind::Text if key.arg == "dest" || key.arg == "also_jpeg" => m
             .get_one::<PathBuf>(key.arg)
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
@@ -282,6 +287,7 @@ pub fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
             "edited" => args.edited = parse_flag(&from, &v)?,
             "xmp" => args.xmp = parse_flag(&from, &v)?,
             "xmp_name" => args.xmp_name = v,
+            "also_jpeg" => args.also_jpeg = Some(PathBuf::from(v)),
             _ => {}
         }
     }

@@ -290,6 +290,7 @@ fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
         } else {
             None
         },
+        also_jpeg: args.also_jpeg.clone(),
         fail_writes_after: None,
     })
 }
@@ -442,6 +443,7 @@ impl Output {
                     x.written, x.updated, x.unchanged, x.kept
                 ));
             }
+            jpeg_summary(self, s, args);
             if x.failed > 0 {
                 self.line(&format!(
                     "{} XMP sidecars could not be written (see the warnings above); free space or fix the permissions in DEST and run again.",
@@ -490,6 +492,23 @@ impl Output {
     }
 }
 
+/// The `--also-jpeg` lines of the summary (a missing libheif was said once, as it happened).
+fn jpeg_summary(out: &Output, s: &Summary, args: &PullArgs) {
+    let j = &s.jpeg;
+    if args.also_jpeg.is_some() && !j.libheif_missing {
+        out.line(&format!(
+            "JPEG copies: {} made, {} already there.",
+            j.made, j.existing
+        ));
+    }
+    if j.failed > 0 {
+        out.line(&format!(
+            "{} JPEG copies could not be made (see the warnings above); their originals are imported, and the next pull with --also-jpeg tries again.",
+            j.failed
+        ));
+    }
+}
+
 impl Observer for Output {
     fn event(&self, event: &PullEvent) {
         match &self.style {
@@ -500,6 +519,8 @@ impl Observer for Output {
                     self.files_total.store(p.files_to_copy, Ordering::Relaxed);
                     bar.set_message(format!("0/{} files", p.files_to_copy));
                 }
+                // One line per copy would scroll the bar away; failures still show.
+                PullEvent::JpegMade { .. } => {}
                 PullEvent::Copied { .. } | PullEvent::Failed { .. } => {
                     let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
                     let total = self.files_total.load(Ordering::Relaxed);
@@ -518,7 +539,13 @@ impl Observer for Output {
             },
             Style::Plain => {
                 let shown = !self.quiet
-                    || matches!(event, PullEvent::Failed { .. } | PullEvent::Skipped { .. });
+                    || matches!(
+                        event,
+                        PullEvent::Failed { .. }
+                            | PullEvent::Skipped { .. }
+                            | PullEvent::JpegFailed { .. }
+                            | PullEvent::JpegUnavailable { .. }
+                    );
                 if let Some(text) = plain_text(event).filter(|_| shown) {
                     self.line(&text);
                 }
@@ -587,6 +614,20 @@ fn plain_text(event: &PullEvent) -> Option<String> {
             path_for_terminal(device_path),
             for_terminal_max(reason, MAX_SHOWN_REASON)
         ),
+        PullEvent::JpegMade {
+            dest_path,
+            jpeg_path,
+        } => format!(
+            "jpeg {} -> {}",
+            path_for_terminal(dest_path),
+            path_for_terminal(jpeg_path)
+        ),
+        PullEvent::JpegFailed { dest_path, reason } => format!(
+            "warning: no JPEG copy of {}: {}",
+            path_for_terminal(dest_path),
+            for_terminal_max(reason, MAX_SHOWN_REASON)
+        ),
+        PullEvent::JpegUnavailable { message } => format!("warning: {message}"),
     })
 }
 

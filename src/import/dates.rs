@@ -147,6 +147,21 @@ pub fn embedded_date<R: Read + Seek>(file: &mut R) -> Option<CaptureDate> {
     quicktime_date(&mut budget)
 }
 
+/// The raw EXIF (TIFF bytes, as a JPEG's APP1 holds them after `Exif\0\0`) of a JPEG or
+/// HEIC/HEIF, read within the same [`MAX_METADATA_READ`] budget as the dates.
+pub fn container_exif<R: Read + Seek>(file: &mut R) -> Option<Vec<u8>> {
+    let mut budget = Budget {
+        inner: &mut *file,
+        left: MAX_METADATA_READ,
+    };
+    budget.seek(SeekFrom::Start(0)).ok()?;
+    let mut buffered = BufReader::with_capacity(8192, budget);
+    let ex = exif::Reader::new()
+        .read_from_container(&mut buffered)
+        .ok()?;
+    Some(ex.buf().to_vec())
+}
+
 /// A reader that fails once it has delivered `left` bytes, whatever the seeks in between.
 struct Budget<R> {
     inner: R,

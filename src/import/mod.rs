@@ -15,6 +15,8 @@
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
 //! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
+//! - [`jpeg_copies`], [`libheif`]: `pull --also-jpeg` copies of HEIC originals (libheif loaded
+//!   at run time).
 //! - [`backup_figures`]: the figures of `iphone-import status` (library, iCloud, Recently
 //!   Deleted, DEST).
 //!
@@ -37,9 +39,11 @@ pub mod backup_figures;
 pub mod dates;
 pub mod deep;
 pub mod filters;
+pub mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
 pub mod ledger_ro;
+pub mod libheif;
 pub mod lock;
 pub mod names;
 pub mod pull;

@@ -44,7 +44,11 @@ pub enum SidecarError {
 }
 
 /// Where the copies of `asset`'s original went (one per album with an `{album}` layout).
-fn copies(ledger: &Ledger, udid: &str, asset: &Asset) -> Result<Vec<Entry>, LedgerError> {
+pub(super) fn copies(
+    ledger: &Ledger,
+    udid: &str,
+    asset: &Asset,
+) -> Result<Vec<Entry>, LedgerError> {
     let Some(original) = asset.original() else {
         return Ok(Vec::new());
     };

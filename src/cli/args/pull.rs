@@ -50,6 +50,12 @@ pub struct PullArgs {
     /// (IMG_0001.xmp: Lightroom).
     #[arg(long, value_name = "STYLE", default_value = "full")]
     pub xmp_name: String,
+    /// Also make a JPEG copy of each imported HEIC photo under DIR, at the original's path
+    /// with `.jpg` (DIR may be DEST). The original is never changed; copies already there are
+    /// kept. Needs the system's libheif (Debian/Ubuntu: apt install libheif1); without it
+    /// the originals are imported and the exit code is 3.
+    #[arg(long, value_name = "DIR")]
+    pub also_jpeg: Option<PathBuf>,
     /// JSON lines on stdout: one event per item, then a summary.
     #[arg(long)]
     pub json: bool,

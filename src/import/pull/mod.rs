@@ -24,11 +24,12 @@
 //! Modules: [`planner`] decides from data alone (no AFC, filesystem or SQLite); [`known`]
 //! reads the ledger's view of the planned folders and the anchors of imported originals on
 //! blocking threads; [`stat`] stats the files to copy; [`copy`] runs the workers and records
-//! each asset; [`fetch`] brings a file's bytes into its temp file; [`place`] dates, lays out
+//! each asset; [`jpeg`] makes the `--also-jpeg` copies at the end; [`fetch`] brings a file's bytes into its temp file; [`place`] dates, lays out
 //! and commits it. This file holds the public API and strings them together.
 
 mod copy;
 mod fetch;
+mod jpeg;
 mod known;
 mod place;
 mod planner;
@@ -43,6 +44,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::filters::Filters;
+use super::jpeg_copies::JpegCounts;
 use super::layout::Layout;
 use super::ledger::{self, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
@@ -53,6 +55,7 @@ use crate::afc::{AfcClient, AfcError};
 use crate::library::{Asset, ResourceRole};
 use copy::{same_name_bundles, worker};
 use fetch::icloud_only_reason;
+use jpeg::jpeg_pass;
 use planner::{Job, Notice, Rules, selected};
 
 /// Upper bound on `--jobs` (each is an AFC connection on the phone).
@@ -100,6 +103,8 @@ pub struct PullConfig {
     pub command_line: String,
     /// Write an XMP sidecar next to every imported original, named this way.
     pub xmp: Option<XmpName>,
+    /// `--also-jpeg DIR`: a JPEG copy of every imported HEIC original under DIR.
+    pub also_jpeg: Option<PathBuf>,
     /// Test hook: every file's writes fail with "disk full" after this many bytes.
     #[doc(hidden)]
     pub fail_writes_after: Option<u64>,
@@ -169,6 +174,21 @@ pub enum PullEvent {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         original_missing: bool,
     },
+    /// `--also-jpeg`: the JPEG copy of an imported original was made.
+    JpegMade {
+        /// The original, DEST-relative.
+        dest_path: String,
+        jpeg_path: String,
+    },
+    /// `--also-jpeg`: the copy could not be made; the original is imported all the same.
+    JpegFailed {
+        dest_path: String,
+        reason: String,
+    },
+    /// `--also-jpeg`: libheif could not be loaded, so no copies are made (once per run).
+    JpegUnavailable {
+        message: String,
+    },
 }
 
 /// What a run did.
@@ -192,12 +212,17 @@ pub struct Summary {
     pub original_missing_failed: u64,
     /// XMP sidecars (`--xmp`) written, rewritten and left alone.
     pub sidecars: SidecarCounts,
+    /// `--also-jpeg` copies made, already there and failed.
+    pub jpeg: JpegCounts,
 }
 
 impl Summary {
     /// Some items could not be copied (exit code PARTIAL).
     pub fn is_partial(&self) -> bool {
-        self.files_failed > 0 || self.sidecars.failed > 0
+        self.files_failed > 0
+            || self.sidecars.failed > 0
+            || self.jpeg.failed > 0
+            || self.jpeg.libheif_missing
     }
 }
 
@@ -362,7 +387,7 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     }
     let queue = same_name_bundles(jobs_planned, &assets);
     if queue.is_empty() {
-        return sidecar_pass(shared, assets).await;
+        return after_copies(shared, assets).await;
     }
     let workers = jobs.min(queue.len());
     let queue = Arc::new(Mutex::new(queue));
@@ -398,8 +423,14 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     }
     match first_error {
         Some(e) => Err(e),
-        None => sidecar_pass(shared, assets).await,
+        None => after_copies(shared, assets).await,
     }
+}
+
+/// What a run does once every original is in: the sidecars, then the JPEG copies.
+async fn after_copies(shared: &Arc<Shared>, assets: Arc<Vec<Asset>>) -> Result<(), PullError> {
+    sidecar_pass(shared, assets.clone()).await?;
+    jpeg_pass(shared, assets).await
 }
 
 /// `--xmp`: sidecars for every imported original of the selected assets (see `sidecars`).
