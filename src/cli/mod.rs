@@ -2,6 +2,7 @@
 
 mod albums;
 pub mod args;
+pub mod completions_man;
 pub mod config;
 #[cfg(feature = "mock")]
 mod demo;
@@ -10,7 +11,6 @@ mod error_text;
 pub mod exit;
 mod info;
 mod ls;
-pub mod meta;
 mod pairing;
 pub mod pull;
 mod report_html;
@@ -76,8 +76,10 @@ async fn run(mut cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
             watch::run(&cli.global, &w).await
         }
         args::Command::Config(a) => config::run(a.json),
-        args::Command::Completions(a) => meta::print(&meta::completions(a.shell)),
-        args::Command::Man => meta::print(&meta::man_page()?),
+        args::Command::Completions(a) => {
+            completions_man::print(&completions_man::completions(a.shell))
+        }
+        args::Command::Man => completions_man::print(&completions_man::man_page()?),
         args::Command::Devices(a) => devices::run(&cli.global, a).await,
         args::Command::Info(a) => info::run(&cli.global, a).await,
         args::Command::Pair => pairing::pair(&cli.global).await,

@@ -14,7 +14,7 @@ use super::info::{human_bytes, model_name};
 use super::report_html;
 use super::session::PhoneSession;
 use super::stdout::{out, outln};
-use crate::import::backup_figures::{LibraryStatus, file_sizes, library_status};
+use crate::import::backup_figures::{DestFigures, LibraryStatus, file_sizes, library_status};
 use crate::library::albums::shown;
 use anyhow::Context;
 
@@ -150,104 +150,115 @@ fn words(r: &Report) -> String {
         );
         // The rest would be zeros that look like good news.
     } else {
-        if s.icloud_only == 0 && s.original_missing == 0 {
-            line("Every original is on this phone.".into());
-        }
-        if s.icloud_only > 0 {
-            line(format!(
-                "{} only in iCloud (\"Optimize iPhone Storage\"): they cannot be copied over USB. To copy them, choose \"Download and Keep Originals\" in Settings > Photos on the phone and wait for the download, or download them from iCloud.",
-                items(s.icloud_only)
-            ));
-        }
-        if s.original_missing > 0 {
-            line(format!(
-                "{} missing: the original is neither on this phone nor in iCloud (Photos.sqlite), so nothing can copy it and \"Download and Keep Originals\" cannot bring it back. Look for it in a backup or on the computer or device it came from.",
-                items(s.original_missing)
-            ));
-        }
-        if s.only_copy_on_phone == 0 {
-            line("Everything is uploaded to iCloud (or iCloud Photos is not in use).".into());
-        } else {
-            line(format!(
-                "{} not yet uploaded to iCloud: this phone holds the only copy. Copy them to this computer with `iphone-import pull DEST`.",
-                items(s.only_copy_on_phone)
-            ));
-        }
-        let d = &s.recently_deleted;
-        match (d.items, d.earliest_purge, d.days_until_earliest_purge) {
-            (0, _, _) => line("Recently Deleted is empty.".into()),
-            (n, Some(at), Some(days)) => line(format!(
-                "{} in Recently Deleted; the first is deleted for good {} ({}). `pull --include-trashed` copies them.",
-                items(n),
-                match days {
-                    0 => "any time now".to_string(),
-                    1 => "within a day".to_string(),
-                    d => format!("in {d} days"),
-                },
-                at.with_timezone(&Local).format("%Y-%m-%d")
-            )),
-            (n, _, _) => line(format!(
-                "{} in Recently Deleted. `pull --include-trashed` copies them.",
-                items(n)
-            )),
-        }
-        line(format!(
-            "Hidden: {} (copied by `pull` unless --exclude-hidden). Shared: {}.",
-            items(s.hidden),
-            items(s.shared)
-        ));
+        database_words(s, &mut line);
     }
     if let Some(d) = &s.dest {
-        if !d.ledger_found {
-            line(format!(
-                "Nothing has been copied to {} yet: all {} are still to copy.",
-                d.path,
-                items(l.items)
-            ));
-        } else if d.items_not_in_dest == 0 {
-            line(format!("Everything on this phone is in {}. ✓", d.path));
-        } else {
-            let mut why = Vec::new();
-            if d.not_in_dest_recently_deleted > 0 {
-                why.push(format!(
-                    "{} in Recently Deleted",
-                    d.not_in_dest_recently_deleted
-                ));
-            }
-            if d.not_in_dest_icloud_only > 0 {
-                why.push(format!("{} only in iCloud", d.not_in_dest_icloud_only));
-            }
-            if d.not_in_dest_original_missing > 0 {
-                why.push(format!(
-                    "{} with the original missing",
-                    d.not_in_dest_original_missing
-                ));
-            }
-            let why = if why.is_empty() {
-                String::new()
-            } else {
-                format!(" (of which {})", why.join(", "))
-            };
-            line(format!(
-                "{} on this phone not yet in {}{why}.",
-                items(d.items_not_in_dest),
-                d.path
-            ));
-        }
-        match d.last_received {
-            Some(at) => line(format!(
-                "{} last received a file from this phone {}.",
-                d.path,
-                ago(at, Utc::now())
-            )),
-            None if d.ledger_found => line(format!(
-                "{} has never received a file from this phone.",
-                d.path
-            )),
-            None => {}
-        }
+        dest_words(d, l.items, &mut line);
     }
     out
+}
+
+/// What Photos.sqlite tells: where the originals are, iCloud uploads, Recently Deleted, hidden
+/// and shared.
+fn database_words(s: &LibraryStatus, line: &mut impl FnMut(String)) {
+    if s.icloud_only == 0 && s.original_missing == 0 {
+        line("Every original is on this phone.".into());
+    }
+    if s.icloud_only > 0 {
+        line(format!(
+            "{} only in iCloud (\"Optimize iPhone Storage\"): they cannot be copied over USB. To copy them, choose \"Download and Keep Originals\" in Settings > Photos on the phone and wait for the download, or download them from iCloud.",
+            items(s.icloud_only)
+        ));
+    }
+    if s.original_missing > 0 {
+        line(format!(
+            "{} missing: the original is neither on this phone nor in iCloud (Photos.sqlite), so nothing can copy it and \"Download and Keep Originals\" cannot bring it back. Look for it in a backup or on the computer or device it came from.",
+            items(s.original_missing)
+        ));
+    }
+    if s.only_copy_on_phone == 0 {
+        line("Everything is uploaded to iCloud (or iCloud Photos is not in use).".into());
+    } else {
+        line(format!(
+            "{} not yet uploaded to iCloud: this phone holds the only copy. Copy them to this computer with `iphone-import pull DEST`.",
+            items(s.only_copy_on_phone)
+        ));
+    }
+    let d = &s.recently_deleted;
+    match (d.items, d.earliest_purge, d.days_until_earliest_purge) {
+        (0, _, _) => line("Recently Deleted is empty.".into()),
+        (n, Some(at), Some(days)) => line(format!(
+            "{} in Recently Deleted; the first is deleted for good {} ({}). `pull --include-trashed` copies them.",
+            items(n),
+            match days {
+                0 => "any time now".to_string(),
+                1 => "within a day".to_string(),
+                d => format!("in {d} days"),
+            },
+            at.with_timezone(&Local).format("%Y-%m-%d")
+        )),
+        (n, _, _) => line(format!(
+            "{} in Recently Deleted. `pull --include-trashed` copies them.",
+            items(n)
+        )),
+    }
+    line(format!(
+        "Hidden: {} (copied by `pull` unless --exclude-hidden). Shared: {}.",
+        items(s.hidden),
+        items(s.shared)
+    ));
+}
+
+/// What DEST holds of this phone's `items` and when it last received a file.
+fn dest_words(d: &DestFigures, items_on_phone: usize, line: &mut impl FnMut(String)) {
+    if !d.ledger_found {
+        line(format!(
+            "Nothing has been copied to {} yet: all {} are still to copy.",
+            d.path,
+            items(items_on_phone)
+        ));
+    } else if d.items_not_in_dest == 0 {
+        line(format!("Everything on this phone is in {}. ✓", d.path));
+    } else {
+        let mut why = Vec::new();
+        if d.not_in_dest_recently_deleted > 0 {
+            why.push(format!(
+                "{} in Recently Deleted",
+                d.not_in_dest_recently_deleted
+            ));
+        }
+        if d.not_in_dest_icloud_only > 0 {
+            why.push(format!("{} only in iCloud", d.not_in_dest_icloud_only));
+        }
+        if d.not_in_dest_original_missing > 0 {
+            why.push(format!(
+                "{} with the original missing",
+                d.not_in_dest_original_missing
+            ));
+        }
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" (of which {})", why.join(", "))
+        };
+        line(format!(
+            "{} on this phone not yet in {}{why}.",
+            items(d.items_not_in_dest),
+            d.path
+        ));
+    }
+    match d.last_received {
+        Some(at) => line(format!(
+            "{} last received a file from this phone {}.",
+            d.path,
+            ago(at, Utc::now())
+        )),
+        None if d.ledger_found => line(format!(
+            "{} has never received a file from this phone.",
+            d.path
+        )),
+        None => {}
+    }
 }
 
 /// "on 2025-03-01 14:02 (3 days ago)".
