@@ -2,9 +2,11 @@
 //! five-second report (or JSON lines), the progress bar while hashing, and the exit code
 //! (0 safe, [`exit::AT_RISK`], [`exit::DAMAGED`]; see docs/scripting.md).
 
+use crate::afc::AfcClient;
+use crate::import::ledger::Ledger;
 use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,43 +93,14 @@ async fn run_inner(
     let (client, device, assets) = match phone {
         None => (None, None, None),
         Some(p) => {
-            let client = p
-                .connector
-                .connect()
-                .await
-                .map_err(|e| anyhow::anyhow!(e))
-                .context("connecting to the phone's file service")?;
-            let assets = match p.assets {
-                Some(a) => a,
-                None => {
-                    let options = InventoryOptions {
-                        cache_dir: p.cache_dir,
-                        ..InventoryOptions::default()
-                    };
-                    let inventory = library::inventory(&client, &options)
-                        .await
-                        .context("reading the phone's photo library")?;
-                    for w in &inventory.warnings {
-                        output.warning(w);
-                    }
-                    inventory.assets
-                }
-            };
-            (Some(client), Some(p.device), Some(assets))
+            let (client, device, assets) = connect_phone(p, output).await?;
+            (Some(client), Some(device), Some(assets))
         }
     };
-    // Repair writes into DEST: one writer at a time, as for pull; the ledger is opened
-    // read-write (and migrated) only under the lock.
     let (lock, ledger) = match ledger {
         Some(ledger) => (None, ledger),
         None => {
-            let at = dest.clone();
-            let (lock, ledger) = blocking(move || {
-                let command = format!("iphone-import verify --repair {}", at.display());
-                let lock = DestLock::acquire(&at, &command)?;
-                anyhow::Ok((lock, verify::open_ledger_for_repair(&at)?))
-            })
-            .await?;
+            let (lock, ledger) = lock_for_repair(&dest).await?;
             (Some(lock), ledger)
         }
     };
@@ -160,20 +133,7 @@ async fn run_inner(
     let (mut archive, mut damaged): (ArchiveReport, Vec<Damaged>) = archive?;
     output.finish_progress();
 
-    // Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
-    let at = dest.clone();
-    let (ledger, missing) = blocking(move || {
-        let missing = crate::import::sidecars::missing_sidecars(&at, &ledger)?;
-        anyhow::Ok((ledger, missing))
-    })
-    .await?;
-    if let Some(first) = missing.first() {
-        output.warning(&format!(
-            "{} XMP sidecars written by `pull --xmp` are missing (first: {}); run `iphone-import pull --xmp` again to write them",
-            missing.len(),
-            first.escape_debug()
-        ));
-    }
+    let ledger = warn_missing_sidecars(&dest, ledger, output).await?;
 
     let (ledger, deep_report) = match (&client, &device, args.deep) {
         (Some(c), Some(d), true) => {
@@ -231,6 +191,70 @@ async fn run_inner(
         blocking(move || super::report_html::write_atomically(&path, &html)).await?;
     }
     Ok(code)
+}
+
+/// The phone's file service and the inventory to compare (given, or read from the phone).
+async fn connect_phone(
+    p: VerifyPhone,
+    output: &Output,
+) -> anyhow::Result<(AfcClient, PullDevice, Vec<Asset>)> {
+    let client = p
+        .connector
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("connecting to the phone's file service")?;
+    let assets = match p.assets {
+        Some(a) => a,
+        None => {
+            let options = InventoryOptions {
+                cache_dir: p.cache_dir,
+                ..InventoryOptions::default()
+            };
+            let inventory = library::inventory(&client, &options)
+                .await
+                .context("reading the phone's photo library")?;
+            for w in &inventory.warnings {
+                output.warning(w);
+            }
+            inventory.assets
+        }
+    };
+    Ok((client, p.device, assets))
+}
+
+/// Repair writes into DEST: one writer at a time, as for pull; the ledger is opened read-write
+/// (and migrated) only under the lock.
+async fn lock_for_repair(dest: &Path) -> anyhow::Result<(DestLock, Ledger)> {
+    let at = dest.to_path_buf();
+    blocking(move || {
+        let command = format!("iphone-import verify --repair {}", at.display());
+        let lock = DestLock::acquire(&at, &command)?;
+        anyhow::Ok((lock, verify::open_ledger_for_repair(&at)?))
+    })
+    .await
+}
+
+/// Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
+async fn warn_missing_sidecars(
+    dest: &Path,
+    ledger: Ledger,
+    output: &Output,
+) -> anyhow::Result<Ledger> {
+    let at = dest.to_path_buf();
+    let (ledger, missing) = blocking(move || {
+        let missing = crate::import::sidecars::missing_sidecars(&at, &ledger)?;
+        anyhow::Ok((ledger, missing))
+    })
+    .await?;
+    if let Some(first) = missing.first() {
+        output.warning(&format!(
+            "{} XMP sidecars written by `pull --xmp` are missing (first: {}); run `iphone-import pull --xmp` again to write them",
+            missing.len(),
+            first.escape_debug()
+        ));
+    }
+    Ok(ledger)
 }
 
 struct Summary<'a> {
