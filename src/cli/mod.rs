@@ -12,6 +12,7 @@ pub mod exit;
 mod info;
 mod ls;
 mod pairing;
+mod printer;
 pub mod pull;
 mod report_html;
 mod session;

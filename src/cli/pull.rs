@@ -4,13 +4,15 @@
 
 use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal, for_terminal_max, path_for_terminal};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+
+use super::printer::{Printer, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
@@ -295,25 +297,15 @@ fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
     })
 }
 
-/// Which of the three output styles.
-enum Style {
-    Json,
-    Plain,
-    Bar(ProgressBar),
-}
-
 struct Output {
-    style: Style,
+    printer: Printer,
     /// Plain style, failures and skips only (see [`RunOptions::quiet`]).
     quiet: bool,
-    stdout: Mutex<std::io::Stdout>,
     /// Files finished (copied or failed) and planned, for the progress bar's message.
     files_done: AtomicU64,
     files_total: AtomicU64,
-    /// Set when several phones share the terminal.
+    /// Set when several phones share the terminal ("UDID: " then prefixes each line).
     label: Option<PhoneLabel>,
-    /// "UDID: " before each line of such a phone (escaped), else nothing.
-    prefix: String,
 }
 
 impl Output {
@@ -342,13 +334,11 @@ impl Output {
             Style::Plain
         };
         Output {
-            style,
+            printer: Printer::new(style, prefix),
             quiet: quiet && !json,
-            stdout: Mutex::new(std::io::stdout()),
             files_done: AtomicU64::new(0),
             files_total: AtomicU64::new(0),
             label,
-            prefix,
         }
     }
 
@@ -363,46 +353,31 @@ impl Output {
             }),
             None => serde_json::to_string(value),
         };
-        if let (Ok(line), Ok(mut out)) = (line, self.stdout.lock()) {
-            let _ = writeln!(out, "{line}");
+        if let Ok(line) = line {
+            self.printer.write_json(&line);
         }
     }
 
     /// A warning from the inventory (hostile names, unreadable database…).
     fn warning(&self, text: &str) {
-        match &self.style {
-            Style::Json => {
-                self.json_line(&serde_json::json!({"event": "warning", "message": text}));
-            }
-            _ => eprintln!("{}warning: {text}", self.prefix),
-        }
+        self.printer.warning(text);
     }
 
     /// An error that ends the run before the copy starts.
     fn error(&self, text: &str) {
-        eprintln!("{}error: {text}", self.prefix);
+        eprintln!("{}error: {text}", self.printer.prefix());
     }
 
     fn line(&self, text: &str) {
-        let prefix = &self.prefix;
-        match &self.style {
-            Style::Bar(bar) => bar.println(format!("{prefix}{text}")),
-            _ => {
-                if let Ok(mut out) = self.stdout.lock() {
-                    let _ = writeln!(out, "{prefix}{text}");
-                }
-            }
-        }
+        self.printer.line(text);
     }
 
     fn finish_progress(&self) {
-        if let Style::Bar(bar) = &self.style {
-            bar.finish_and_clear();
-        }
+        self.printer.finish_progress();
     }
 
     fn summary(&self, s: &Summary, args: &PullArgs) {
-        if let Style::Json = self.style {
+        if let Style::Json = self.printer.style {
             let mut v = serde_json::to_value(s).unwrap_or_default();
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("event".into(), "summary".into());
@@ -511,7 +486,7 @@ fn jpeg_summary(out: &Output, s: &Summary, args: &PullArgs) {
 
 impl Observer for Output {
     fn event(&self, event: &PullEvent) {
-        match &self.style {
+        match &self.printer.style {
             Style::Json => self.json_line(event),
             Style::Bar(bar) => match event {
                 PullEvent::Plan(p) => {
@@ -554,9 +529,7 @@ impl Observer for Output {
     }
 
     fn bytes(&self, n: u64) {
-        if let Style::Bar(bar) = &self.style {
-            bar.inc(n);
-        }
+        self.printer.add_progress(n);
     }
 }
 

@@ -5,12 +5,14 @@
 use crate::afc::AfcClient;
 use crate::import::ledger::Ledger;
 use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max, path_for_terminal};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+
+use super::printer::{Printer, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::args::VerifyArgs;
@@ -279,16 +281,9 @@ impl Summary<'_> {
     }
 }
 
-enum Style {
-    Json,
-    Plain,
-    Bar(ProgressBar),
-}
-
 /// Streams problems (first few per kind for people, all for `--json`) and the summary.
 struct Output {
-    style: Style,
-    stdout: Mutex<std::io::Stdout>,
+    printer: Printer,
     /// Problems seen per kind, to cap the human listing.
     seen: Mutex<std::collections::HashMap<ProblemKind, u64>>,
     /// With `--html`: the problems and warnings the page lists.
@@ -305,8 +300,7 @@ impl Output {
             Style::Plain
         };
         Output {
-            style,
-            stdout: Mutex::new(std::io::stdout()),
+            printer: Printer::new(style, String::new()),
             seen: Mutex::new(Default::default()),
             page: html.then(Default::default),
         }
@@ -334,7 +328,7 @@ impl Output {
     }
 
     fn start_hashing(&self, total: u64) {
-        if let Style::Bar(bar) = &self.style {
+        if let Style::Bar(bar) = &self.printer.style {
             bar.reset();
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.set_length(total);
@@ -349,42 +343,26 @@ impl Output {
     }
 
     fn finish_progress(&self) {
-        if let Style::Bar(bar) = &self.style {
-            bar.finish_and_clear();
-        }
+        self.printer.finish_progress();
     }
 
     fn json_line(&self, value: &impl serde::Serialize) {
-        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(value), self.stdout.lock()) {
-            let _ = writeln!(out, "{line}");
-        }
+        self.printer.json_line(value);
     }
 
     fn line(&self, text: &str) {
-        match &self.style {
-            Style::Bar(bar) if !bar.is_finished() && !bar.is_hidden() => bar.println(text),
-            _ => {
-                if let Ok(mut out) = self.stdout.lock() {
-                    let _ = writeln!(out, "{text}");
-                }
-            }
-        }
+        self.printer.line(text);
     }
 
     fn warning(&self, text: &str) {
         if let Some(Ok(mut page)) = self.page.as_ref().map(Mutex::lock) {
             page.1.push(text.to_owned());
         }
-        match &self.style {
-            Style::Json => {
-                self.json_line(&serde_json::json!({"event": "warning", "message": text}));
-            }
-            _ => eprintln!("warning: {text}"),
-        }
+        self.printer.warning(text);
     }
 
     fn summary(&self, s: &Summary<'_>) {
-        if let Style::Json = self.style {
+        if let Style::Json = self.printer.style {
             self.json_line(&serde_json::json!({
                 "event": "summary",
                 "dest": s.dest.display().to_string(),
@@ -515,7 +493,7 @@ impl VerifyObserver for Output {
         if let Some(Ok(mut page)) = self.page.as_ref().map(Mutex::lock) {
             page.0.add(p);
         }
-        if let Style::Json = self.style {
+        if let Style::Json = self.printer.style {
             let mut v = serde_json::to_value(p).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("event".into(), "problem".into());
@@ -552,13 +530,11 @@ impl VerifyObserver for Output {
     }
 
     fn hashed(&self, n: u64) {
-        if let Style::Bar(bar) = &self.style {
-            bar.inc(n);
-        }
+        self.printer.add_progress(n);
     }
 
     fn repaired(&self, r: &RepairOutcome) {
-        match &self.style {
+        match &self.printer.style {
             Style::Json => {
                 let mut v = serde_json::to_value(r).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
