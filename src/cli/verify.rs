@@ -124,15 +124,7 @@ async fn run_inner(
             None
         },
     };
-    let observer = output.clone();
-    let walk_dest = dest.clone();
-    let (ledger, archive) = tokio::task::spawn_blocking(move || {
-        let r = verify::check_archive(&walk_dest, &ledger, &options, observer.as_ref());
-        (ledger, r)
-    })
-    .await
-    .context("the archive check stopped")?;
-    let (mut archive, mut damaged): (ArchiveReport, Vec<Damaged>) = archive?;
+    let (ledger, mut archive, mut damaged) = check_archive(&dest, ledger, options, output).await?;
     output.finish_progress();
 
     let ledger = warn_missing_sidecars(&dest, ledger, output).await?;
@@ -237,6 +229,26 @@ async fn lock_for_repair(dest: &Path) -> anyhow::Result<(DestLock, Ledger)> {
     .await
 }
 
+/// The archive's files against the ledger, on a blocking thread: the report and the damaged
+/// files (collected for --repair).
+async fn check_archive(
+    dest: &Path,
+    ledger: Ledger,
+    options: ArchiveOptions,
+    output: &Arc<Output>,
+) -> anyhow::Result<(Ledger, ArchiveReport, Vec<Damaged>)> {
+    let observer = output.clone();
+    let walk_dest = dest.to_path_buf();
+    let (ledger, archive) = tokio::task::spawn_blocking(move || {
+        let r = verify::check_archive(&walk_dest, &ledger, &options, observer.as_ref());
+        (ledger, r)
+    })
+    .await
+    .context("the archive check stopped")?;
+    let (archive, damaged) = archive?;
+    Ok((ledger, archive, damaged))
+}
+
 /// Sidecars of `pull --xmp` are made again from Photos, so a missing one is a warning.
 async fn warn_missing_sidecars(
     dest: &Path,
@@ -257,6 +269,27 @@ async fn warn_missing_sidecars(
         ));
     }
     Ok(ledger)
+}
+
+/// The last line: the run's result and what to do next.
+fn verdict(s: &Summary<'_>) -> &'static str {
+    match s.code {
+        exit::DAMAGED if s.repair.is_some() => {
+            "RESULT: archive damaged; what could not be repaired is listed above."
+        }
+        exit::DAMAGED if s.offline => {
+            "RESULT: archive damaged; connect the phone and run `verify --repair`."
+        }
+        exit::DAMAGED if s.deep.is_some() => {
+            "RESULT: archive damaged; run `verify --deep --repair` to restore it."
+        }
+        exit::DAMAGED if s.archive.checksums => {
+            "RESULT: archive damaged; run `verify --checksums --repair` to restore it."
+        }
+        exit::DAMAGED => "RESULT: archive damaged; run `verify --repair` to restore it.",
+        exit::AT_RISK => "RESULT: some items are only on the phone; run pull.",
+        _ => "RESULT: safe.",
+    }
 }
 
 struct Summary<'a> {
@@ -387,6 +420,13 @@ impl Output {
                 ));
             }
         }
+        self.archive_lines(s);
+        self.phone_lines(s);
+        self.line(verdict(s));
+    }
+
+    /// The archive's figures, and what --deep and --repair did.
+    fn archive_lines(&self, s: &Summary<'_>) {
         let a = s.archive;
         let dest = crate::import::pull::display_dest(s.dest);
         let how = if a.checksums {
@@ -437,6 +477,10 @@ impl Output {
                     .unwrap_or_default()
             ));
         }
+    }
+
+    /// What the phone holds that the archive does not.
+    fn phone_lines(&self, s: &Summary<'_>) {
         match (s.phone, s.device) {
             (Some(p), Some(d)) => {
                 self.line(&format!(
@@ -467,24 +511,6 @@ impl Output {
             }
             _ => self.line("Phone: not checked (--offline)."),
         }
-        let verdict = match s.code {
-            exit::DAMAGED if s.repair.is_some() => {
-                "RESULT: archive damaged; what could not be repaired is listed above."
-            }
-            exit::DAMAGED if s.offline => {
-                "RESULT: archive damaged; connect the phone and run `verify --repair`."
-            }
-            exit::DAMAGED if s.deep.is_some() => {
-                "RESULT: archive damaged; run `verify --deep --repair` to restore it."
-            }
-            exit::DAMAGED if s.archive.checksums => {
-                "RESULT: archive damaged; run `verify --checksums --repair` to restore it."
-            }
-            exit::DAMAGED => "RESULT: archive damaged; run `verify --repair` to restore it.",
-            exit::AT_RISK => "RESULT: some items are only on the phone; run pull.",
-            _ => "RESULT: safe.",
-        };
-        self.line(verdict);
     }
 }
 
