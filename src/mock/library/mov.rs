@@ -150,6 +150,22 @@ fn moov(f: &MovieFields<'_>, frame_offset: u32) -> Vec<u8> {
         0,
         &[1u32.to_be_bytes().to_vec(), full(b"url ", 0, 1, &[])].concat(),
     );
+    let stbl = sample_table(duration, frame_offset);
+    let minf = container(
+        b"minf",
+        &[vmhd, hdlr(dhlr, b"url "), container(b"dinf", &[dref]), stbl],
+    );
+    let mdia = container(b"mdia", &[mdhd, hdlr(mhlr, b"vide"), minf]);
+    let trak = container(b"trak", &[tkhd, mdia]);
+    let mut children = vec![mvhd, trak];
+    if f.flavor == Flavor::Mov {
+        children.push(quicktime_keys(f));
+    }
+    container(b"moov", &children)
+}
+
+/// The one-frame video track's sample table: a raw 24-bit frame at `frame_offset`.
+fn sample_table(duration: u32, frame_offset: u32) -> Vec<u8> {
     let mut compressor = [0u8; 32];
     compressor[0] = 4;
     compressor[1..5].copy_from_slice(b"None");
@@ -199,30 +215,25 @@ fn moov(f: &MovieFields<'_>, frame_offset: u32) -> Vec<u8> {
         0,
         &Payload::default().u32(1).u32(frame_offset).0,
     );
-    let stbl = container(b"stbl", &[stsd, stts, stsc, stsz, stco]);
-    let minf = container(
-        b"minf",
-        &[vmhd, hdlr(dhlr, b"url "), container(b"dinf", &[dref]), stbl],
-    );
-    let mdia = container(b"mdia", &[mdhd, hdlr(mhlr, b"vide"), minf]);
-    let trak = container(b"trak", &[tkhd, mdia]);
-    let mut children = vec![mvhd, trak];
-    if f.flavor == Flavor::Mov {
-        let mut entries = vec![
-            ("com.apple.quicktime.make", "Apple".to_owned()),
-            ("com.apple.quicktime.model", f.model.to_owned()),
-            ("com.apple.quicktime.software", f.software.to_owned()),
-            (
-                "com.apple.quicktime.creationdate",
-                apple_creation_date(f.unix, f.offset_secs),
-            ),
-        ];
-        if let Some(id) = f.content_identifier {
-            entries.push(("com.apple.quicktime.content.identifier", id.to_owned()));
-        }
-        children.push(apple_meta(&entries));
+    container(b"stbl", &[stsd, stts, stsc, stsz, stco])
+}
+
+/// Apple's QuickTime metadata (make, model, software, creation date with offset, and the Live
+/// Photo pairing id) in a `meta` box.
+fn quicktime_keys(f: &MovieFields<'_>) -> Vec<u8> {
+    let mut entries = vec![
+        ("com.apple.quicktime.make", "Apple".to_owned()),
+        ("com.apple.quicktime.model", f.model.to_owned()),
+        ("com.apple.quicktime.software", f.software.to_owned()),
+        (
+            "com.apple.quicktime.creationdate",
+            apple_creation_date(f.unix, f.offset_secs),
+        ),
+    ];
+    if let Some(id) = f.content_identifier {
+        entries.push(("com.apple.quicktime.content.identifier", id.to_owned()));
     }
-    container(b"moov", &children)
+    apple_meta(&entries)
 }
 
 /// Writes the movie; returns the number of bytes written.

@@ -436,59 +436,7 @@ fn plan_albums(
     let mut trashed_albums = Vec::new();
     let mut folders = vec![root, trips];
     let mut plan_one = |rng: &mut ChaCha8Rng, s: &AlbumSpec, assets: &mut [AssetTruth]| {
-        let uuid = uuid_from(rng);
-        let mut members: Vec<usize> = match s.members {
-            Members::Newest => {
-                let mut m = wal_assets.clone();
-                if older > 0 {
-                    m.push(rng.gen_range(0..older));
-                }
-                m
-            }
-            Members::Some | Members::WithICloudOnly if older > 0 => {
-                let k = rng.gen_range(1..=older.min(8));
-                rand::seq::index::sample(rng, older, k).into_vec()
-            }
-            _ => Vec::new(),
-        };
-        if s.members == Members::WithICloudOnly
-            && let Some(i) = (0..older).find(|&i| assets[i].icloud_only)
-            && !members.contains(&i)
-        {
-            members.push(i);
-        }
-        let path = s
-            .folders
-            .iter()
-            .copied()
-            .chain(std::iter::once(s.title))
-            .collect::<Vec<_>>()
-            .join("/");
-        // Two albums with one path share no member, so an asset's album paths stay distinct.
-        members.retain(|&i| {
-            !albums
-                .iter()
-                .any(|al: &AlbumTruth| al.path == path && al.asset_uuids.contains(&assets[i].uuid))
-        });
-        members.sort_unstable();
-        // Trashed albums are not listed anywhere, so their members do not name them.
-        if !s.trashed {
-            for &i in &members {
-                assets[i].albums.push(uuid.clone());
-            }
-        }
-        let album = AlbumTruth {
-            uuid,
-            title: s.title.into(),
-            kind: s.kind,
-            path,
-            asset_uuids: members.iter().map(|&i| assets[i].uuid.clone()).collect(),
-            in_wal_only: s.in_wal_only,
-            folders: s.folders.iter().map(|f| f.to_string()).collect(),
-            shared: s.kind == 1505,
-            asset_count: members.len(),
-            not_on_phone: members.iter().filter(|&&i| assets[i].icloud_only).count(),
-        };
+        let album = plan_album(rng, s, assets, &wal_assets, older, &albums);
         if s.trashed {
             trashed_albums.push(album);
         } else {
@@ -517,4 +465,70 @@ fn plan_albums(
         plan_one(rng, s, assets);
     }
     (folders, albums, trashed_albums)
+}
+
+/// One album: its members drawn as `s` says (none in common with a visible album of the same
+/// path), named in their assets unless the album is trashed.
+fn plan_album(
+    rng: &mut ChaCha8Rng,
+    s: &AlbumSpec,
+    assets: &mut [AssetTruth],
+    wal_assets: &[usize],
+    older: usize,
+    albums: &[AlbumTruth],
+) -> AlbumTruth {
+    let uuid = uuid_from(rng);
+    let mut members: Vec<usize> = match s.members {
+        Members::Newest => {
+            let mut m = wal_assets.to_vec();
+            if older > 0 {
+                m.push(rng.gen_range(0..older));
+            }
+            m
+        }
+        Members::Some | Members::WithICloudOnly if older > 0 => {
+            let k = rng.gen_range(1..=older.min(8));
+            rand::seq::index::sample(rng, older, k).into_vec()
+        }
+        _ => Vec::new(),
+    };
+    if s.members == Members::WithICloudOnly
+        && let Some(i) = (0..older).find(|&i| assets[i].icloud_only)
+        && !members.contains(&i)
+    {
+        members.push(i);
+    }
+    let path = s
+        .folders
+        .iter()
+        .copied()
+        .chain(std::iter::once(s.title))
+        .collect::<Vec<_>>()
+        .join("/");
+    // Two albums with one path share no member, so an asset's album paths stay distinct.
+    members.retain(|&i| {
+        !albums
+            .iter()
+            .any(|al: &AlbumTruth| al.path == path && al.asset_uuids.contains(&assets[i].uuid))
+    });
+    members.sort_unstable();
+    // Trashed albums are not listed anywhere, so their members do not name them.
+    if !s.trashed {
+        for &i in &members {
+            assets[i].albums.push(uuid.clone());
+        }
+    }
+    let album = AlbumTruth {
+        uuid,
+        title: s.title.into(),
+        kind: s.kind,
+        path,
+        asset_uuids: members.iter().map(|&i| assets[i].uuid.clone()).collect(),
+        in_wal_only: s.in_wal_only,
+        folders: s.folders.iter().map(|f| f.to_string()).collect(),
+        shared: s.kind == 1505,
+        asset_count: members.len(),
+        not_on_phone: members.iter().filter(|&&i| assets[i].icloud_only).count(),
+    };
+    album
 }
