@@ -518,7 +518,7 @@ fn plan_album(
             assets[i].albums.push(uuid.clone());
         }
     }
-    let album = AlbumTruth {
+    AlbumTruth {
         uuid,
         title: s.title.into(),
         kind: s.kind,
@@ -529,6 +529,5 @@ fn plan_album(
         shared: s.kind == 1505,
         asset_count: members.len(),
         not_on_phone: members.iter().filter(|&&i| assets[i].icloud_only).count(),
-    };
-    album
+    }
 }
