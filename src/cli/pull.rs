@@ -114,6 +114,41 @@ pub async fn run_with_options(
     run_labelled(connector, device, args, options, None).await
 }
 
+/// The inventory's assets, or only those of `--album`s (announced); `Err` is the exit code of
+/// an album that does not exist or a library without albums.
+fn select_albums(inventory: Inventory, args: &PullArgs, output: &Output) -> Result<Vec<Asset>, u8> {
+    if args.album.is_empty() {
+        return Ok(inventory.assets);
+    }
+    match in_albums(inventory, &args.album) {
+        Ok((assets, paths)) => {
+            if args.json {
+                output.json_line(&serde_json::json!({
+                    "event": "albums", "albums": paths, "assets": assets.len()
+                }));
+            } else {
+                let names: Vec<String> =
+                    paths.iter().map(|p| format!("\"{}\"", shown(p))).collect();
+                output.line(&format!(
+                    "album{} {}: {} asset{}",
+                    if paths.len() == 1 { "" } else { "s" },
+                    names.join(", "),
+                    assets.len(),
+                    if assets.len() == 1 { "" } else { "s" }
+                ));
+            }
+            Ok(assets)
+        }
+        Err(e) => {
+            output.error(&e.to_string());
+            Err(match e {
+                AlbumError::Unknown { .. } => exit::USAGE,
+                AlbumError::NoDatabase => exit::ERROR,
+            })
+        }
+    }
+}
+
 /// [`run_with_options`] for one phone of several, its output marked with `label`.
 pub async fn run_labelled(
     connector: Arc<dyn AfcConnector>,
@@ -163,36 +198,9 @@ pub async fn run_labelled(
                 output.warning(w);
             }
             names_skipped = inventory.unsafe_names;
-            if args.album.is_empty() {
-                inventory.assets
-            } else {
-                match in_albums(inventory, &args.album) {
-                    Ok((assets, paths)) => {
-                        if args.json {
-                            output.json_line(&serde_json::json!({
-                                "event": "albums", "albums": paths, "assets": assets.len()
-                            }));
-                        } else {
-                            let names: Vec<String> =
-                                paths.iter().map(|p| format!("\"{}\"", shown(p))).collect();
-                            output.line(&format!(
-                                "album{} {}: {} asset{}",
-                                if paths.len() == 1 { "" } else { "s" },
-                                names.join(", "),
-                                assets.len(),
-                                if assets.len() == 1 { "" } else { "s" }
-                            ));
-                        }
-                        assets
-                    }
-                    Err(e) => {
-                        output.error(&e.to_string());
-                        return Ok(match e {
-                            AlbumError::Unknown { .. } => exit::USAGE,
-                            AlbumError::NoDatabase => exit::ERROR,
-                        });
-                    }
-                }
+            match select_albums(inventory, args, &output) {
+                Ok(assets) => assets,
+                Err(code) => return Ok(code),
             }
         }
     };
