@@ -167,15 +167,10 @@ fn shape(recipes: &[Recipe], s: Shape) -> impl Fn(usize) -> bool + '_ {
     move |i| recipes[i].shape == s
 }
 
-/// Gives some assets odd shapes; returns what it did (for `truth.odd_files`).
-pub(super) fn apply(
-    odd: &OddFiles,
-    truth: &mut LibraryTruth,
-    recipes: &mut [Recipe],
-    last_folder: usize,
-) -> Vec<OddFileTruth> {
-    let assets = &mut truth.assets;
-    let mut pool = Pool(
+/// The assets with no special case of their own (on the phone, visible, unedited): the ones
+/// odd shapes are given to.
+fn plain_assets(assets: &[AssetTruth]) -> Pool {
+    Pool(
         (0..assets.len())
             .filter(|&i| {
                 let a = &assets[i];
@@ -187,7 +182,18 @@ pub(super) fn apply(
                     || a.aae.is_some())
             })
             .collect(),
-    );
+    )
+}
+
+/// Gives some assets odd shapes; returns what it did (for `truth.odd_files`).
+pub(super) fn apply(
+    odd: &OddFiles,
+    truth: &mut LibraryTruth,
+    recipes: &mut [Recipe],
+    last_folder: usize,
+) -> Vec<OddFileTruth> {
+    let assets = &mut truth.assets;
+    let mut pool = plain_assets(assets);
     let mut out = Vec::new();
     let mut note = |kind, a: &AssetTruth, same: Option<&AssetTruth>| {
         out.push(OddFileTruth {
