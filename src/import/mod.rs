@@ -31,6 +31,7 @@
 //!    `ledger.record_many(&entries, device_name)` in one transaction.
 //! 4. After a complete run: `dest.remove_temps()`.
 
+pub mod batch_write;
 pub mod dates;
 pub mod deep;
 pub mod filters;

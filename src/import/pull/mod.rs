@@ -10,8 +10,10 @@
 //!    (assets sharing a stem together, in folder order: [`super::same_name`]).
 //!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
 //!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
-//!    that hashes (BLAKE3) and writes while the next reads are in flight, fsync, capture date
-//!    from the temp file, layout, rename without replacing, folder fsync.
+//!    that hashes (BLAKE3) and writes while the next reads are in flight, capture date from
+//!    the temp file, its mtime. Then the asset's files are committed as one group
+//!    ([`crate::import::batch_write`]): one durability round for their bytes, layout and
+//!    final paths, renames without replacing, one round for the folders touched.
 //! 3. **Record.** An asset's committed resources go into the ledger in one transaction.
 //!
 //! The original goes first; its date and collision suffix are the *anchor* every other
