@@ -49,6 +49,9 @@ struct Collect {
     events: Mutex<Vec<PullEvent>>,
     /// Cancelled at the first `Copied` event whose device path ends with this.
     cancel_after: Option<(String, CancellationToken)>,
+    /// Cancelled once more than this many bytes arrived from the phone.
+    cancel_after_bytes: Option<(u64, CancellationToken)>,
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Observer for Collect {
@@ -60,6 +63,15 @@ impl Observer for Collect {
             token.cancel();
         }
         self.events.lock().unwrap().push(event.clone());
+    }
+
+    fn bytes(&self, n: u64) {
+        let total = self.bytes.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n;
+        if let Some((limit, token)) = &self.cancel_after_bytes
+            && total > *limit
+        {
+            token.cancel();
+        }
     }
 }
 
@@ -700,8 +712,10 @@ async fn cancel_between_assets_records_what_finished() {
     let mut cfg = config(&dest);
     cfg.jobs = 1;
     let cancel = CancellationToken::new();
+    // SMALL (300,000 bytes) comes first; the cancel lands while BIG streams. SMALL waits in
+    // its worker's group, which is committed and recorded on the way out.
     let obs = Arc::new(Collect {
-        cancel_after: Some((SMALL.into(), cancel.clone())),
+        cancel_after_bytes: Some((2 * 1024 * 1024, cancel.clone())),
         ..Collect::default()
     });
     let r = run_observed(&srv, assets, cfg, obs, cancel).await;

@@ -129,7 +129,8 @@ pub struct Ready {
 /// The final paths a batch has taken so far, and the folders whose entries it changes.
 #[derive(Debug, Default)]
 pub struct Claims {
-    taken: HashMap<PathBuf, blake3::Hash>,
+    /// Full path → (length, BLAKE3) of the file that will be there.
+    taken: HashMap<PathBuf, (u64, blake3::Hash)>,
     dirs: BTreeSet<PathBuf>,
 }
 
@@ -138,6 +139,11 @@ impl Claims {
     /// folder created for it.
     pub fn dirs(&self) -> impl Iterator<Item = &Path> {
         self.dirs.iter().map(PathBuf::as_path)
+    }
+
+    /// The length of the file an earlier file of this batch will put at `path`, if any.
+    pub fn len_at(&self, path: &Path) -> Option<u64> {
+        self.taken.get(path).map(|(len, _)| *len)
     }
 }
 
@@ -185,7 +191,7 @@ impl Ready {
             let candidate = rel.with_suffix(n)?;
             let full = candidate.under(&self.root);
             let present = match claims.taken.get(&full) {
-                Some(hash) if *hash == self.hash => true,
+                Some((_, hash)) if *hash == self.hash => true,
                 Some(_) => continue,
                 None => match fs::symlink_metadata(&full) {
                     Ok(meta) => {
@@ -202,7 +208,7 @@ impl Ready {
                     Err(source) => return Err(SafeWriteError::Read { path: full, source }),
                 },
             };
-            claims.taken.insert(full, self.hash);
+            claims.taken.insert(full, (self.len, self.hash));
             return Ok(Claim {
                 rel: candidate,
                 base: rel.clone(),

@@ -72,6 +72,59 @@ pub(super) async fn worker(
             other => other?,
         },
     };
+    let mut group = Group::default();
+    let outcome = work(shared, &client, &queue, &assets, &mut group).await;
+    // Files staged before a stop or a failure are committed and recorded all the same.
+    let committed = group.commit(shared).await;
+    outcome.and(committed)
+}
+
+/// Files are committed in groups of about this many (or [`GROUP_BYTES`]), across assets.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A worker's staged copies not yet committed.
+#[derive(Default)]
+struct Group {
+    copies: Vec<StagedCopy>,
+    files: usize,
+    bytes: u64,
+}
+
+impl Group {
+    fn add(&mut self, copies: Vec<StagedCopy>) {
+        for copy in &copies {
+            self.files += copy.files.len();
+            self.bytes += copy.files.iter().map(|f| f.ready.len).sum::<u64>();
+        }
+        self.copies.extend(copies);
+    }
+
+    fn is_full(&self) -> bool {
+        self.files >= GROUP_FILES || self.bytes >= GROUP_BYTES
+    }
+
+    /// Commits the group ([`commit_group`]) and records what reached its final path.
+    async fn commit(&mut self, shared: &Arc<Shared>) -> Result<(), PullError> {
+        let copies = std::mem::take(&mut self.copies);
+        (self.files, self.bytes) = (0, 0);
+        let (entries, outcome) = match commit_group(shared, copies).await {
+            Ok(entries) => (entries, Ok(())),
+            Err((entries, e)) => (entries, Err(e)),
+        };
+        record(shared, entries).await?;
+        outcome
+    }
+}
+
+/// The worker's loop: bundles from the queue until it is empty or the run stops.
+async fn work(
+    shared: &Arc<Shared>,
+    client: &AfcClient,
+    queue: &Mutex<VecDeque<Vec<Job>>>,
+    assets: &Arc<Vec<Asset>>,
+    group: &mut Group,
+) -> Result<(), PullError> {
     loop {
         if shared.stop.is_cancelled() {
             return Ok(());
@@ -87,9 +140,14 @@ pub(super) async fn worker(
                 all: assets.clone(),
                 index: job.asset,
             };
-            match copy_asset(shared, &client, asset, job.copies).await {
+            let (staged, outcome) = stage_asset(shared, client, asset, job.copies).await;
+            group.add(staged);
+            match outcome {
                 Ok(()) | Err(PullError::Cancelled) => {}
                 Err(e) => return Err(e),
+            }
+            if group.is_full() {
+                group.commit(shared).await?;
             }
         }
     }
@@ -116,6 +174,7 @@ struct Fetched {
 
 /// One copy of an asset (album), staged.
 struct StagedCopy {
+    asset: AssetRef,
     album: Option<String>,
     key: String,
     anchor: Option<Anchor>,
@@ -123,16 +182,15 @@ struct StagedCopy {
     files: Vec<StagedFile>,
 }
 
-/// Copies an asset's pending resources, copy after copy, into temp files, then commits them
-/// as one group ([`commit_group`]) and records the ones that reached their final path in one
-/// transaction (also when the run fails midway, so the ledger matches DEST). A file that one
-/// copy already brought from the phone is copied from its temp file for the next.
-async fn copy_asset(
+/// Copies an asset's pending resources, copy after copy, into temp files for the worker's
+/// group (also those staged before a failure of the run, so they are committed). A file that
+/// one copy already brought from the phone is copied from its temp file for the next.
+async fn stage_asset(
     shared: &Arc<Shared>,
     client: &AfcClient,
     asset: AssetRef,
     copies: Vec<CopyWork>,
-) -> Result<(), PullError> {
+) -> (Vec<StagedCopy>, Result<(), PullError>) {
     let mut staged = Vec::new();
     let mut outcome = Ok(());
     // Device path → (temp path, BLAKE3) of a copy staged in this run.
@@ -181,7 +239,10 @@ async fn copy_asset(
                     reason,
                     icloud_only,
                 }) => {
-                    report_failure(shared, &res.device_path, reason, icloud_only)?;
+                    if let Err(e) = report_failure(shared, &res.device_path, reason, icloud_only) {
+                        outcome = Err(e);
+                        break 'copies;
+                    }
                     if res.role == ResourceRole::Original {
                         // No copy can have it: the phone could not give it.
                         break 'copies;
@@ -195,6 +256,7 @@ async fn copy_asset(
             }
         }
         staged.push(StagedCopy {
+            asset: asset.clone(),
             album,
             key,
             anchor,
@@ -205,16 +267,7 @@ async fn copy_asset(
             break;
         }
     }
-    let committed = commit_group(shared, &asset, staged).await;
-    let entries = match committed {
-        Ok(entries) => entries,
-        Err((entries, e)) => {
-            record(shared, entries).await?;
-            return Err(e);
-        }
-    };
-    record(shared, entries).await?;
-    outcome
+    (staged, outcome)
 }
 
 /// What the blocking part of a group commit returns: per file, its copy, the file and where it
@@ -224,12 +277,11 @@ type GroupResult = (
     Option<SafeWriteError>,
 );
 
-/// Commits an asset's staged files together: one durability round for their bytes, final paths
+/// Commits a group of staged files (copies of several assets) together: one durability round for their bytes, final paths
 /// claimed, renames without replacing, one round for the folders touched. Returns the ledger
 /// entries of the files now at their final paths (with the error that stopped it, if any).
 async fn commit_group(
     shared: &Arc<Shared>,
-    asset: &AssetRef,
     staged: Vec<StagedCopy>,
 ) -> Result<Vec<Entry>, (Vec<Entry>, PullError)> {
     if staged.iter().all(|c| c.files.is_empty()) {
@@ -238,26 +290,20 @@ async fn commit_group(
     let Some(dest) = shared.dest.clone() else {
         return Err((Vec::new(), internal("copy without a destination")));
     };
-    let (layout, device, asset2) = (
-        shared.config.layout.clone(),
-        shared.device.name.clone(),
-        asset.clone(),
-    );
-    let targets: Vec<(Option<String>, String)> = staged
+    let (layout, device) = (shared.config.layout.clone(), shared.device.name.clone());
+    let targets: Vec<(Option<String>, String, String)> = staged
         .iter()
-        .map(|c| (c.album.clone(), c.key.clone()))
+        .map(|c| (c.album.clone(), c.key.clone(), c.asset.folder.clone()))
         .collect();
-    let joined = tokio::task::spawn_blocking(move || {
-        commit_blocking(&dest, &layout, &device, &asset2, staged)
-    })
-    .await;
+    let joined =
+        tokio::task::spawn_blocking(move || commit_blocking(&dest, &layout, &device, staged)).await;
     let (results, error) = match joined {
         Ok(r) => r,
         Err(e) => return Err((Vec::new(), internal(e))),
     };
     let mut entries = Vec::new();
     for (copy, file, result) in results {
-        let (album, key) = &targets[copy];
+        let (album, key, _) = &targets[copy];
         let target = CopyTarget {
             album: album.as_deref(),
             key,
@@ -284,7 +330,7 @@ async fn commit_group(
         Some(source) => Err((
             entries,
             PullError::Write {
-                path: asset.folder.clone(),
+                path: targets.first().map_or_else(String::new, |t| t.2.clone()),
                 source,
             },
         )),
@@ -296,7 +342,6 @@ fn commit_blocking(
     dest: &Destination,
     layout: &Layout,
     device: &str,
-    asset: &Asset,
     staged: Vec<StagedCopy>,
 ) -> GroupResult {
     let temps: Vec<&Path> = staged
@@ -319,7 +364,7 @@ fn commit_blocking(
                 continue;
             }
             let p = Placement {
-                asset,
+                asset: &copy.asset,
                 role,
                 name: file.what.res.name(),
                 device,

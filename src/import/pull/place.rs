@@ -72,7 +72,7 @@ pub(super) fn claim(
         Err(e) => return Ok(Err(e)),
     };
     let first_suffix = if p.anchor.is_none() {
-        companion_suffix(root, layout, &vars, p.companions)
+        companion_suffix(root, layout, &vars, p.companions, claims)
     } else {
         placed.suffix
     };
@@ -128,12 +128,14 @@ fn dcim_folder(asset: &Asset) -> &str {
 /// edited render) would land on a different file, so they can all keep the original's stem
 /// (a second phone's `IMG_0001.MOV` must not split this phone's `IMG_0001` pair). An existing
 /// file of the companion's size counts as free: it is most likely this very file from an
-/// earlier import, and the commit checks its content anyway.
+/// earlier import, and the commit checks its content anyway. Paths an earlier file of the
+/// batch claimed count as taken by that file.
 fn companion_suffix(
     root: &Path,
     layout: &Layout,
     vars: &ResourceVars<'_>,
     companions: &[(ResourceRole, String, u64)],
+    claims: &Claims,
 ) -> u32 {
     let free = |n: u32| {
         companions.iter().all(|(role, name, size)| {
@@ -147,7 +149,11 @@ fn companion_suffix(
             let Some(path) = rel.ok().and_then(|r| r.with_suffix(n).ok()) else {
                 return true;
             };
-            match std::fs::symlink_metadata(path.under(root)) {
+            let full = path.under(root);
+            if let Some(len) = claims.len_at(&full) {
+                return len == *size;
+            }
+            match std::fs::symlink_metadata(full) {
                 Ok(meta) => meta.is_file() && meta.len() == *size,
                 Err(_) => true,
             }
