@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::fetch::{from_phone, prove_prefix, stage_local};
 use super::place::{Placement, claim, own_anchor};
 use super::planner::{Anchor, CopyWork, Job};
-use super::{PullError, PullEvent, Shared, connect, copy_key, internal, report_failure};
+use super::{
+    PullDevice, PullError, PullEvent, Shared, connect, copy_key, internal, report_failure,
+};
 use crate::afc::AfcClient;
-use crate::import::batch_write::{Claims, Ready};
+use crate::import::batch_write::{Claim, Claims, Ready};
 use crate::import::layout::Layout;
-use crate::import::ledger::Entry;
+use crate::import::ledger::{Entry, Ledger};
 use crate::import::safe_write::{
     Committed, Destination, Outcome, Partial, SafeWriteError, SourceKey,
 };
@@ -274,7 +276,7 @@ async fn stage_asset(
 /// went, or why it could not be placed; and the error that stopped it.
 type GroupResult = (
     Vec<(usize, Fetched, Result<Committed, String>)>,
-    Option<SafeWriteError>,
+    Option<PullError>,
 );
 
 /// Commits a group of staged files (copies of several assets) together: one durability round for their bytes, final paths
@@ -290,20 +292,24 @@ async fn commit_group(
     let Some(dest) = shared.dest.clone() else {
         return Err((Vec::new(), internal("copy without a destination")));
     };
-    let (layout, device) = (shared.config.layout.clone(), shared.device.name.clone());
-    let targets: Vec<(Option<String>, String, String)> = staged
+    let targets: Vec<(Option<String>, String)> = staged
         .iter()
-        .map(|c| (c.album.clone(), c.key.clone(), c.asset.folder.clone()))
+        .map(|c| (c.album.clone(), c.key.clone()))
         .collect();
-    let joined =
-        tokio::task::spawn_blocking(move || commit_blocking(&dest, &layout, &device, staged)).await;
+    let group = GroupContext {
+        dest,
+        layout: shared.config.layout.clone(),
+        device: shared.device.clone(),
+        ledger: shared.ledger.clone(),
+    };
+    let joined = tokio::task::spawn_blocking(move || commit_blocking(&group, staged)).await;
     let (results, error) = match joined {
         Ok(r) => r,
         Err(e) => return Err((Vec::new(), internal(e))),
     };
     let mut entries = Vec::new();
     for (copy, file, result) in results {
-        let (album, key, _) = &targets[copy];
+        let (album, key) = &targets[copy];
         let target = CopyTarget {
             album: album.as_deref(),
             key,
@@ -327,30 +333,74 @@ async fn commit_group(
     }
     match error {
         None => Ok(entries),
-        Some(source) => Err((
-            entries,
-            PullError::Write {
-                path: targets.first().map_or_else(String::new, |t| t.2.clone()),
-                source,
-            },
-        )),
+        Some(e) => Err((entries, e)),
     }
 }
 
+/// What the blocking part of a group commit needs of the run.
+struct GroupContext {
+    dest: Destination,
+    layout: Layout,
+    device: PullDevice,
+    ledger: Option<Arc<Mutex<Ledger>>>,
+}
+
+impl GroupContext {
+    /// Notes the claimed rows as pending in the ledger before anything is renamed (see
+    /// [`super::adopt`]).
+    fn intend(
+        &self,
+        planned: &[(usize, StagedFile, Claim)],
+        keys: &[String],
+    ) -> Result<(), PullError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let entries: Vec<Entry> = planned
+            .iter()
+            .map(|(index, file, claim)| {
+                entry_of(
+                    &self.device.udid,
+                    &file.what.res,
+                    &keys[*index],
+                    claim.rel.to_string(),
+                    file.ready.blake3(),
+                )
+            })
+            .collect();
+        ledger
+            .lock()
+            .map_err(internal)?
+            .intend(&entries, &self.device.name)?;
+        Ok(())
+    }
+}
+
+/// The file a DEST failure of a group commit is reported with: the group's first.
+fn first_path(staged: &[StagedCopy]) -> String {
+    staged
+        .iter()
+        .flat_map(|c| c.files.first())
+        .next()
+        .map_or_else(String::new, |f| f.what.res.device_path.clone())
+}
+
 /// Blocking part of [`commit_group`].
-fn commit_blocking(
-    dest: &Destination,
-    layout: &Layout,
-    device: &str,
-    staged: Vec<StagedCopy>,
-) -> GroupResult {
+fn commit_blocking(group: &GroupContext, staged: Vec<StagedCopy>) -> GroupResult {
+    let (dest, layout, device) = (&group.dest, &group.layout, group.device.name.as_str());
     let temps: Vec<&Path> = staged
         .iter()
         .flat_map(|c| c.files.iter().map(|f| f.ready.temp_path()))
         .collect();
+    let path = first_path(&staged);
+    let werr = |source| PullError::Write {
+        path: path.clone(),
+        source,
+    };
     if let Err(e) = dest.flusher().files(&temps) {
-        return (Vec::new(), Some(e));
+        return (Vec::new(), Some(werr(e)));
     }
+    let keys: Vec<String> = staged.iter().map(|c| c.key.clone()).collect();
     let mut claims = Claims::default();
     let mut planned = Vec::new();
     let mut results = Vec::new();
@@ -388,9 +438,12 @@ fn commit_blocking(
                     let reason = format!("no valid destination path: {e}");
                     results.push((index, file.what, Err(reason)));
                 }
-                Err(e) => return (results, Some(e)),
+                Err(e) => return (results, Some(werr(e))),
             }
         }
+    }
+    if let Err(e) = group.intend(&planned, &keys) {
+        return (results, Some(e));
     }
     let mut error = None;
     let mut files = Vec::with_capacity(planned.len());
@@ -400,12 +453,12 @@ fn commit_blocking(
         }
         match file.ready.put(claim, &mut claims) {
             Ok(committed) => files.push((index, file.what, Ok(committed))),
-            Err(e) => error = Some(e),
+            Err(e) => error = Some(werr(e)),
         }
     }
     if let Err(e) = dest.flusher().dirs(claims.dirs()) {
-        // Renamed but not durable as names: nothing is recorded; the next run finds them.
-        return (results, Some(e));
+        // Renamed but not durable as names: nothing is recorded; the next run adopts them.
+        return (results, Some(werr(e)));
     }
     results.extend(files);
     (results, error)
@@ -569,16 +622,33 @@ fn tally(
         resumed_from: offset,
         already_present,
     });
-    Ok(Entry {
-        udid: shared.device.udid.clone(),
+    Ok(entry_of(
+        &shared.device.udid,
+        res,
+        target.key,
+        dest_path,
+        committed.blake3,
+    ))
+}
+
+/// The ledger row of `res`'s copy `key` at `dest_path`.
+fn entry_of(
+    udid: &str,
+    res: &Resource,
+    key: &str,
+    dest_path: String,
+    blake3: blake3::Hash,
+) -> Entry {
+    Entry {
+        udid: udid.to_string(),
         device_path: res.device_path.clone(),
-        copy: target.key.to_string(),
+        copy: key.to_string(),
         size: res.size.unwrap_or(0),
         device_mtime_ns: res.mtime_ns.unwrap_or(0) as i64,
         dest_path,
-        blake3: *committed.blake3.as_bytes(),
+        blake3: *blake3.as_bytes(),
         imported_at_ns: now_ns(),
-    })
+    }
 }
 
 fn now_ns() -> i64 {

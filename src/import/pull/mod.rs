@@ -29,6 +29,7 @@
 //! each asset; [`fetch`] brings a file's bytes into its temp file; [`place`] dates, lays out
 //! and commits it. This file holds the public API and strings them together.
 
+mod adopt;
 mod copy;
 mod fetch;
 mod known;
@@ -339,7 +340,8 @@ fn open_dest(dest: &Path, dry_run: bool, command: &str) -> Result<OpenDest, Pull
     }
     let lock = DestLock::acquire(dest, command)?;
     let writer = Destination::open(dest)?;
-    let ledger = Ledger::open(dest)?;
+    let mut ledger = Ledger::open(dest)?;
+    adopt::adopt_pending(&mut ledger, &writer)?;
     Ok((Some(lock), Some(writer), Some(ledger)))
 }
 
