@@ -49,6 +49,9 @@ struct Collect {
     events: Mutex<Vec<PullEvent>>,
     /// Cancelled at the first `Copied` event whose device path ends with this.
     cancel_after: Option<(String, CancellationToken)>,
+    /// Cancelled once more than this many bytes arrived from the phone.
+    cancel_after_bytes: Option<(u64, CancellationToken)>,
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Observer for Collect {
@@ -60,6 +63,15 @@ impl Observer for Collect {
             token.cancel();
         }
         self.events.lock().unwrap().push(event.clone());
+    }
+
+    fn bytes(&self, n: u64) {
+        let total = self.bytes.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n;
+        if let Some((limit, token)) = &self.cancel_after_bytes
+            && total > *limit
+        {
+            token.cancel();
+        }
     }
 }
 
@@ -701,8 +713,10 @@ async fn cancel_between_assets_records_what_finished() {
     let mut cfg = config(&dest);
     cfg.jobs = 1;
     let cancel = CancellationToken::new();
+    // SMALL (300,000 bytes) comes first; the cancel lands while BIG streams. SMALL waits in
+    // its worker's group, which is committed and recorded on the way out.
     let obs = Arc::new(Collect {
-        cancel_after: Some((SMALL.into(), cancel.clone())),
+        cancel_after_bytes: Some((2 * 1024 * 1024, cancel.clone())),
         ..Collect::default()
     });
     let r = run_observed(&srv, assets, cfg, obs, cancel).await;
@@ -1378,4 +1392,81 @@ async fn optimised_originals_get_the_same_account_listed_or_removed() {
     }
     assert_eq!(accounts[0], accounts[1]);
     assert!(accounts[0].4 > 0 && accounts[0].3 > 0);
+}
+
+/// A crash after a group's renames, before its ledger transaction: the rows are still pending.
+/// Moves SMALL's row back there, as that crash leaves it.
+fn make_pending(dest: &Path) -> iphone_import::import::ledger::Entry {
+    let mut ledger = Ledger::open(dest).unwrap();
+    let entry = ledger.lookup(UDID, SMALL).unwrap().expect("SMALL recorded");
+    ledger
+        .intend(std::slice::from_ref(&entry), "Test iPhone")
+        .unwrap();
+    assert!(ledger.forget(UDID, SMALL).unwrap());
+    entry
+}
+
+/// The small tree pulled into `dest`, then SMALL's row made pending.
+async fn pulled_then_pending() -> (
+    tempfile::TempDir,
+    Arc<AfcServer>,
+    Vec<Asset>,
+    iphone_import::import::ledger::Entry,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, dest) = (tmp.path().join("phone"), tmp.path().join("dest"));
+    let assets = small_tree(&root);
+    let srv = server(&root, Faults::none());
+    let (r, _) = run_pull(&srv, assets.clone(), config(&dest)).await;
+    r.unwrap();
+    let entry = make_pending(&dest);
+    (tmp, srv, assets, entry)
+}
+
+#[tokio::test]
+async fn a_file_renamed_but_not_recorded_is_adopted_without_reading_the_phone() {
+    let (tmp, srv, assets, entry) = pulled_then_pending().await;
+    let (root, dest) = (tmp.path().join("phone"), tmp.path().join("dest"));
+    let at = dest.join(&entry.dest_path);
+    let before = fs::metadata(&at).unwrap();
+    let reads = requests(&srv, Opcode::FileRefRead);
+    let opens = requests(&srv, Opcode::FileRefOpen);
+
+    let (r, obs) = run_pull(&srv, assets, config(&dest)).await;
+    let summary = r.unwrap();
+    assert_eq!(summary.files_copied, 0, "{:?}", obs.copied());
+    assert_eq!(requests(&srv, Opcode::FileRefRead), reads);
+    assert_eq!(requests(&srv, Opcode::FileRefOpen), opens);
+    let after = fs::metadata(&at).unwrap();
+    assert_eq!((after.ino(), after.mtime()), (before.ino(), before.mtime()));
+    let ledger = Ledger::open(&dest).unwrap();
+    assert_eq!(
+        ledger.lookup(UDID, SMALL).unwrap().unwrap().dest_path,
+        entry.dest_path
+    );
+    assert!(ledger.pending().unwrap().is_empty());
+    assert_same(&root, &dest, SMALL);
+    assert_ledger_consistent(&dest, &[]);
+}
+
+#[tokio::test]
+async fn a_pending_row_whose_file_changed_is_dropped_and_the_file_kept() {
+    let (tmp, srv, assets, entry) = pulled_then_pending().await;
+    let (root, dest) = (tmp.path().join("phone"), tmp.path().join("dest"));
+    let at = dest.join(&entry.dest_path);
+    // Same size, other bytes: not the file the group renamed there.
+    let mut other = fs::read(&at).unwrap();
+    other[0] ^= 0xff;
+    fs::remove_file(&at).unwrap();
+    fs::write(&at, &other).unwrap();
+
+    let (r, obs) = run_pull(&srv, assets, config(&dest)).await;
+    assert_eq!(r.unwrap().files_copied, 1, "{:?}", obs.copied());
+    assert_eq!(fs::read(&at).unwrap(), other, "the changed file is kept");
+    let ledger = Ledger::open(&dest).unwrap();
+    let now = ledger.lookup(UDID, SMALL).unwrap().unwrap();
+    assert_ne!(now.dest_path, entry.dest_path);
+    assert!(now.dest_path.contains(" (1)"), "{}", now.dest_path);
+    assert!(ledger.pending().unwrap().is_empty());
+    assert_same(&root, &dest, SMALL);
 }

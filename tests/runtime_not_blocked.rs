@@ -120,6 +120,7 @@ fn opening_and_migrating_the_ledger_does_not_block_the_runtime() {
         "DROP INDEX resources_by_folder;
          CREATE INDEX resources_by_folder ON resources (udid, folder);
          DROP TABLE sidecars;
+         DROP TABLE pending;
          PRAGMA user_version = 2;",
     )
     .unwrap();

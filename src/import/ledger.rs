@@ -17,7 +17,7 @@ use super::layout::STATE_DIR;
 /// File name of the ledger inside the state folder.
 pub const LEDGER_FILE: &str = "ledger.sqlite";
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +245,22 @@ impl Ledger {
                         digest BLOB NOT NULL
                     ) WITHOUT ROWID;",
                 )?,
+                // v5: rows a group commit intends to record, written before its renames, so
+                // a file renamed before a crash is adopted by the next run (pull's `adopt`).
+                4 => tx.execute_batch(
+                    "CREATE TABLE pending (
+                        udid TEXT NOT NULL,
+                        device_path TEXT NOT NULL,
+                        copy TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        device_mtime_ns INTEGER NOT NULL,
+                        dest_path TEXT NOT NULL,
+                        blake3 BLOB NOT NULL,
+                        imported_at_ns INTEGER NOT NULL,
+                        device_name TEXT NOT NULL,
+                        PRIMARY KEY (udid, device_path, copy)
+                    ) WITHOUT ROWID;",
+                )?,
                 _ => unreachable!("no migration from version {version}"),
             }
             tx.pragma_update(None, "user_version", version + 1)?;
@@ -359,6 +375,73 @@ impl Ledger {
         Ok(())
     }
 
+    /// Notes, durably, the rows a group commit is about to make true: written after the
+    /// group's bytes are durable and before any rename, removed when the rows are recorded.
+    pub fn intend(&mut self, entries: &[Entry], device_name: &str) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for e in entries {
+            let size = i64::try_from(e.size)
+                .map_err(|_| LedgerError::Corrupt(format!("size {} too large", e.size)))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO pending (udid, device_path, copy, size, device_mtime_ns,
+                 dest_path, blake3, imported_at_ns, device_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    e.udid,
+                    normalise(&e.device_path),
+                    e.copy,
+                    size,
+                    e.device_mtime_ns,
+                    e.dest_path,
+                    &e.blake3[..],
+                    e.imported_at_ns,
+                    device_name
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Rows intended by a group commit that never recorded them (a crash), with the device
+    /// name of each.
+    pub fn pending(&self) -> Result<Vec<(Entry, String)>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT udid, device_path, copy, size, device_mtime_ns, dest_path, blake3,
+                    imported_at_ns, device_name FROM pending",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let blake3: Vec<u8> = r.get(6)?;
+            let size: i64 = r.get(3)?;
+            Ok((
+                Entry {
+                    udid: r.get(0)?,
+                    device_path: r.get(1)?,
+                    copy: r.get(2)?,
+                    size: u64::try_from(size).unwrap_or(u64::MAX),
+                    device_mtime_ns: r.get(4)?,
+                    dest_path: r.get(5)?,
+                    blake3: blake3.try_into().unwrap_or([0; 32]),
+                    imported_at_ns: r.get(7)?,
+                },
+                r.get::<_, String>(8)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records the `adopted` pending rows and forgets every other pending row, in one
+    /// transaction.
+    pub fn settle_pending(&mut self, adopted: &[(Entry, String)]) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for (entry, name) in adopted {
+            Self::record_in(&tx, entry, name)?;
+        }
+        tx.execute("DELETE FROM pending", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn record_in(
         tx: &rusqlite::Transaction<'_>,
         entry: &Entry,
@@ -393,6 +476,10 @@ impl Ledger {
                last_received_ns = excluded.last_received_ns,
                last_received_path = excluded.last_received_path",
             params![entry.udid, device_name, entry.imported_at_ns, path],
+        )?;
+        tx.execute(
+            "DELETE FROM pending WHERE udid = ?1 AND device_path = ?2 AND copy = ?3",
+            params![entry.udid, path, entry.copy],
         )?;
         Ok(())
     }
@@ -586,5 +673,51 @@ mod tests {
             ("DCIM/100APPLE", "IMG_1.HEIC")
         );
         assert_eq!(split_folder("x"), ("", "x"));
+    }
+
+    fn entry(path: &str, byte: u8) -> Entry {
+        Entry {
+            udid: "u".into(),
+            device_path: path.into(),
+            copy: String::new(),
+            size: 3,
+            device_mtime_ns: 7,
+            dest_path: format!("2026/{byte}.JPG"),
+            blake3: [byte; 32],
+            imported_at_ns: 9,
+        }
+    }
+
+    #[test]
+    fn pending_rows_are_recorded_or_dropped_and_recording_clears_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(tmp.path()).unwrap();
+        let (a, b, c) = (
+            entry("DCIM/A.JPG", 1),
+            entry("DCIM/B.JPG", 2),
+            entry("/DCIM/C.JPG", 3),
+        );
+        ledger
+            .intend(&[a.clone(), b.clone(), c.clone()], "phone")
+            .unwrap();
+        // Recording a row the usual way removes its pending twin.
+        ledger.record(&c, "phone").unwrap();
+        let mut pending = ledger.pending().unwrap();
+        pending.sort_by(|x, y| x.0.device_path.cmp(&y.0.device_path));
+        assert_eq!(
+            pending,
+            [(a.clone(), "phone".into()), (b.clone(), "phone".into())]
+        );
+        assert_eq!(ledger.lookup("u", "DCIM/A.JPG").unwrap(), None);
+        ledger
+            .settle_pending(&[(a.clone(), "phone".into())])
+            .unwrap();
+        assert!(ledger.pending().unwrap().is_empty());
+        assert_eq!(ledger.lookup("u", "DCIM/A.JPG").unwrap(), Some(a));
+        assert_eq!(ledger.lookup("u", "DCIM/B.JPG").unwrap(), None);
+        assert_eq!(
+            ledger.lookup("u", "DCIM/C.JPG").unwrap().unwrap().blake3,
+            [3; 32]
+        );
     }
 }

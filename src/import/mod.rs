@@ -7,6 +7,9 @@
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
 //! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
+//! - [`write_error`], [`flush`]: the writer's errors, and making files and folders durable
+//!   (one `syncfs` round where that is enough).
+//! - [`batch_write`]: group commit, a batch of complete temps made durable and renamed together.
 //! - [`resume`]: a resumed temp file's kept bytes are checked against the phone first.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
@@ -31,14 +34,20 @@
 //! 3. Per resource: `dest.begin_version(&SourceKey, birth)` → read the phone file from
 //!    `resume_offset()` through `copy_from` → `finish()` → `dates::capture_date_of(
 //!    staged.temp_path(), &fallbacks)` → `layout.render(&ResourceVars { date: date.day(), .. })`
-//!    → `staged.commit(&rel, Some(date.system_time()), first_suffix)`; per asset,
-//!    `ledger.record_many(&entries, device_name)` in one transaction.
-//! 4. After a complete run: `dest.remove_temps()`.
+//!    → the staged file joins its worker's group.
+//! 4. Per group (64 files or 64 MiB, and before a worker stops), [`batch_write`]: one flush
+//!    round for the temps, the final paths claimed and noted as pending in the ledger, renames
+//!    without replacing, one flush round for the folders, then `ledger.record_many` in one
+//!    transaction. A crash in between is adopted on the next run ([`adopt`]).
+//! 5. After a complete run: `dest.remove_temps()`.
 
+pub mod adopt;
 pub mod backup_figures;
+pub mod batch_write;
 pub mod dates;
 pub mod deep;
 pub mod filters;
+pub mod flush;
 pub mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
@@ -52,4 +61,5 @@ pub mod safe_write;
 pub mod same_name;
 pub mod sidecars;
 pub mod verify;
+pub mod write_error;
 pub mod xmp;

@@ -4,7 +4,9 @@
 //! A final path therefore holds either nothing or a complete, durable file.
 //!
 //! Flow: [`Destination::begin`] → [`Partial::write_all`]… → [`Partial::finish`] → (read the
-//! capture date from [`Staged::temp_path`], render the layout) → [`Staged::commit`].
+//! capture date from [`Staged::temp_path`], render the layout) → [`Staged::commit`]. `pull`
+//! commits files in groups instead: [`Partial::complete`] → [`Staged::into_ready`] → the
+//! rounds of [`super::batch_write`].
 //!
 //! Resume: the temp file's name is derived from (udid, device path, size, device mtime). If a
 //! previous run was interrupted and the phone's file is unchanged, `begin` finds the temp file,
@@ -24,85 +26,17 @@ use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use std::sync::Arc;
+
+use super::flush::{Flusher, sync_dir};
 use super::layout::{RelPath, STATE_DIR};
-use super::names::InvalidName;
+pub use super::write_error::SafeWriteError;
+use super::write_error::{MAX_SUFFIX, sync_error, write_error};
 
 /// Temp folder, relative to DEST.
 pub const TMP_DIR: &str = "tmp";
 /// Suffix of temp files.
 const PART_EXT: &str = "part";
-/// How many collision suffixes are tried before giving up.
-const MAX_SUFFIX: u32 = 9999;
-
-/// Errors of the atomic writer. None of them leaves a partial file at a final path.
-#[derive(Debug, thiserror::Error)]
-pub enum SafeWriteError {
-    #[error("cannot create folder {path}: {source}; check that DEST is writable")]
-    CreateDir { path: PathBuf, source: io::Error },
-    #[error("cannot open temp file {path}: {source}; check that DEST is writable")]
-    TempFile { path: PathBuf, source: io::Error },
-    #[error(
-        "the disk holding {path} is full; free some space and run again (the copy resumes where it stopped)"
-    )]
-    DiskFull { path: PathBuf },
-    #[error("cannot write {path}: {source}; run again to resume")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot flush {path} to disk: {source}; run again to resume")]
-    Sync { path: PathBuf, source: io::Error },
-    #[error(
-        "the phone's file had {got} bytes where {expected} were announced (it changed during the copy); run again"
-    )]
-    SizeMismatch { expected: u64, got: u64 },
-    #[error("cannot move {from} to {to}: {source}")]
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
-        source: io::Error,
-    },
-    #[error("no free name for {path} after {MAX_SUFFIX} tries; tidy up that folder")]
-    NoFreeName { path: PathBuf },
-    #[error("reading the file from the phone failed: {0}; run again to resume")]
-    Source(io::Error),
-    #[error("this writer already failed; start again with `Destination::begin`")]
-    Poisoned,
-    #[error(transparent)]
-    Name(#[from] InvalidName),
-}
-
-fn is_disk_full(e: &io::Error) -> bool {
-    e.kind() == ErrorKind::StorageFull
-        || e.kind() == ErrorKind::QuotaExceeded
-        || e.kind() == ErrorKind::FileTooLarge
-}
-
-/// fsync can report ENOSPC too (delayed allocation, network filesystems).
-fn sync_error(path: &Path, source: io::Error) -> SafeWriteError {
-    if is_disk_full(&source) {
-        SafeWriteError::DiskFull {
-            path: path.to_path_buf(),
-        }
-    } else {
-        SafeWriteError::Sync {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
-fn write_error(path: &Path, source: io::Error) -> SafeWriteError {
-    if is_disk_full(&source) {
-        SafeWriteError::DiskFull {
-            path: path.to_path_buf(),
-        }
-    } else {
-        SafeWriteError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
 
 /// Identity of a device file version: a temp file is resumable only for the same key.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +87,8 @@ impl SourceKey<'_> {
 pub struct Destination {
     root: PathBuf,
     tmp_dir: PathBuf,
+    /// How a batch of files is made durable (see [`Flusher`]).
+    flusher: Arc<Flusher>,
 }
 
 impl Destination {
@@ -163,10 +99,17 @@ impl Destination {
             path: tmp_dir.clone(),
             source,
         })?;
+        let flusher = Arc::new(Flusher::open(&tmp_dir)?);
         Ok(Destination {
             root: root.to_path_buf(),
             tmp_dir,
+            flusher,
         })
+    }
+
+    /// How this DEST's batches are made durable.
+    pub fn flusher(&self) -> &Flusher {
+        &self.flusher
     }
 
     /// DEST itself.
@@ -395,7 +338,18 @@ impl Partial {
     }
 
     /// Checks the length and makes the temp file durable. A short file stays as a temp for resume.
-    pub fn finish(mut self) -> Result<Staged, SafeWriteError> {
+    pub fn finish(self) -> Result<Staged, SafeWriteError> {
+        let staged = self.complete()?;
+        staged
+            .file
+            .sync_all()
+            .map_err(|e| sync_error(&staged.path, e))?;
+        Ok(staged)
+    }
+
+    /// [`Self::finish`] without the fsync, for a file that a batch makes durable together with
+    /// others ([`Staged::into_ready`], then [`Flusher::files`]).
+    pub fn complete(mut self) -> Result<Staged, SafeWriteError> {
         if self.poisoned {
             return Err(SafeWriteError::Poisoned);
         }
@@ -406,9 +360,6 @@ impl Partial {
             });
         }
         self.file.flush().map_err(|e| write_error(&self.path, e))?;
-        self.file
-            .sync_all()
-            .map_err(|e| sync_error(&self.path, e))?;
         Ok(Staged {
             hash: self.hasher.finalize(),
             len: self.written,
@@ -475,6 +426,22 @@ impl Staged {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Sets the mtime (if given) and closes the file, which is not durable yet: a batch makes
+    /// it so before it is renamed ([`Ready`]).
+    pub fn into_ready(self, mtime: Option<SystemTime>) -> Result<Ready, SafeWriteError> {
+        if let Some(t) = mtime {
+            self.file
+                .set_modified(t)
+                .map_err(|e| write_error(&self.path, e))?;
+        }
+        Ok(Ready {
+            path: self.path,
+            root: self.root,
+            hash: self.hash,
+            len: self.len,
+        })
     }
 
     /// Sets the mtime (if given) and moves the file to `DEST/rel`, or `rel` with the first free
@@ -628,7 +595,7 @@ pub fn hash_file(path: &Path) -> Result<blake3::Hash, SafeWriteError> {
 }
 
 /// Creates `dir` (under `root`) and returns the folders that did not exist, outermost first.
-fn create_dirs(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, SafeWriteError> {
+pub(super) fn create_dirs(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, SafeWriteError> {
     let mut missing = Vec::new();
     let mut d = dir;
     while d != root && !d.exists() {
@@ -646,6 +613,15 @@ fn create_dirs(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, SafeWriteError> 
     Ok(missing)
 }
 
+/// A complete temp file with its mtime set, waiting for its batch (not durable yet).
+#[derive(Debug)]
+pub struct Ready {
+    pub(super) path: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) hash: blake3::Hash,
+    pub(super) len: u64,
+}
+
 /// Makes the new directory entries durable: the file's folder, and the parent of every folder
 /// that was created for it.
 fn sync_dirs(final_parent: &Path, created: &[PathBuf]) -> Result<(), SafeWriteError> {
@@ -658,22 +634,10 @@ fn sync_dirs(final_parent: &Path, created: &[PathBuf]) -> Result<(), SafeWriteEr
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SafeWriteError> {
-    let sync_err = |e| sync_error(dir, e);
-    let f = File::open(dir).map_err(sync_err)?;
-    match f.sync_all() {
-        // Some filesystems (FUSE, some network mounts) cannot fsync a directory.
-        Err(e) if e.kind() == ErrorKind::InvalidInput || e.kind() == ErrorKind::Unsupported => {
-            Ok(())
-        }
-        other => other.map_err(sync_err),
-    }
-}
-
 /// Renames without replacing an existing file (`renameat2(RENAME_NOREPLACE)`); where the
 /// filesystem does not support that, falls back to check-then-rename, which is safe because
 /// the DEST lock keeps other importers out.
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     use rustix::io::Errno;
     match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {

@@ -3,18 +3,24 @@
 //! committed ones in the ledger in one transaction.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::fetch::{from_phone, prove_prefix, stage_local};
-use super::place::{Placement, place};
+use super::place::{Placement, claim, own_anchor};
 use super::planner::{Anchor, CopyWork, Job};
-use super::{PullError, PullEvent, Shared, connect, copy_key, internal, report_failure};
+use super::{
+    PullDevice, PullError, PullEvent, Shared, connect, copy_key, internal, report_failure,
+};
 use crate::afc::AfcClient;
-use crate::import::layout::LayoutError;
-use crate::import::ledger::Entry;
-use crate::import::safe_write::{Committed, Outcome, Partial, SafeWriteError, SourceKey};
+use crate::import::batch_write::{Claim, Claims};
+use crate::import::layout::Layout;
+use crate::import::ledger::{Entry, Ledger};
+use crate::import::safe_write::Ready;
+use crate::import::safe_write::{
+    Committed, Destination, Outcome, Partial, SafeWriteError, SourceKey,
+};
 use crate::import::same_name;
 use crate::library::{Asset, Resource, ResourceRole};
 
@@ -69,6 +75,59 @@ pub(super) async fn worker(
             other => other?,
         },
     };
+    let mut group = Group::default();
+    let outcome = work(shared, &client, &queue, &assets, &mut group).await;
+    // Files staged before a stop or a failure are committed and recorded all the same.
+    let committed = group.commit(shared).await;
+    outcome.and(committed)
+}
+
+/// Files are committed in groups of about this many (or [`GROUP_BYTES`]), across assets.
+const GROUP_FILES: usize = 64;
+const GROUP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A worker's staged copies not yet committed.
+#[derive(Default)]
+struct Group {
+    copies: Vec<StagedCopy>,
+    files: usize,
+    bytes: u64,
+}
+
+impl Group {
+    fn add(&mut self, copies: Vec<StagedCopy>) {
+        for copy in &copies {
+            self.files += copy.files.len();
+            self.bytes += copy.files.iter().map(|f| f.ready.len).sum::<u64>();
+        }
+        self.copies.extend(copies);
+    }
+
+    fn is_full(&self) -> bool {
+        self.files >= GROUP_FILES || self.bytes >= GROUP_BYTES
+    }
+
+    /// Commits the group ([`commit_group`]) and records what reached its final path.
+    async fn commit(&mut self, shared: &Arc<Shared>) -> Result<(), PullError> {
+        let copies = std::mem::take(&mut self.copies);
+        (self.files, self.bytes) = (0, 0);
+        let (entries, outcome) = match commit_group(shared, copies).await {
+            Ok(entries) => (entries, Ok(())),
+            Err((entries, e)) => (entries, Err(e)),
+        };
+        record(shared, entries).await?;
+        outcome
+    }
+}
+
+/// The worker's loop: bundles from the queue until it is empty or the run stops.
+async fn work(
+    shared: &Arc<Shared>,
+    client: &AfcClient,
+    queue: &Mutex<VecDeque<Vec<Job>>>,
+    assets: &Arc<Vec<Asset>>,
+    group: &mut Group,
+) -> Result<(), PullError> {
     loop {
         if shared.stop.is_cancelled() {
             return Ok(());
@@ -84,26 +143,60 @@ pub(super) async fn worker(
                 all: assets.clone(),
                 index: job.asset,
             };
-            match copy_asset(shared, &client, asset, job.copies).await {
+            let (staged, outcome) = stage_asset(shared, client, asset, job.copies).await;
+            group.add(staged);
+            match outcome {
                 Ok(()) | Err(PullError::Cancelled) => {}
                 Err(e) => return Err(e),
+            }
+            if group.is_full() {
+                group.commit(shared).await?;
             }
         }
     }
 }
 
-/// Copies an asset's pending resources, copy after copy, and records the ones that reached
-/// their final path (also when the run fails midway, so the ledger matches DEST). A file that
-/// one copy already brought from the phone is copied from its local file for the next.
-async fn copy_asset(
+/// A resource whose bytes are in a complete temp file, waiting for its asset's commit.
+struct StagedFile {
+    what: Fetched,
+    ready: Ready,
+    /// The original's own date and mtime (a companion's come from its anchor).
+    own: Anchor,
+}
+
+/// What a staged file is and how its bytes came, for the summary and its ledger entry.
+struct Fetched {
+    res: Resource,
+    /// Bytes received from the phone in this run.
+    received: u64,
+    /// Bytes resumed from an interrupted run's temp file.
+    offset: u64,
+    /// Copied from this run's first copy instead of the phone.
+    local: bool,
+}
+
+/// One copy of an asset (album), staged.
+struct StagedCopy {
+    asset: AssetRef,
+    album: Option<String>,
+    key: String,
+    anchor: Option<Anchor>,
+    companions: Vec<(ResourceRole, String, u64)>,
+    files: Vec<StagedFile>,
+}
+
+/// Copies an asset's pending resources, copy after copy, into temp files for the worker's
+/// group (also those staged before a failure of the run, so they are committed). A file that
+/// one copy already brought from the phone is copied from its temp file for the next.
+async fn stage_asset(
     shared: &Arc<Shared>,
     client: &AfcClient,
     asset: AssetRef,
     copies: Vec<CopyWork>,
-) -> Result<(), PullError> {
-    let mut entries = Vec::new();
+) -> (Vec<StagedCopy>, Result<(), PullError>) {
+    let mut staged = Vec::new();
     let mut outcome = Ok(());
-    // Device path → (final path, BLAKE3) of a copy made in this run.
+    // Device path → (temp path, BLAKE3) of a copy staged in this run.
     let mut local: HashMap<String, (PathBuf, [u8; 32])> = HashMap::new();
     // Reported once; later copies do not try them again.
     let mut failed: HashSet<String> = HashSet::new();
@@ -111,7 +204,7 @@ async fn copy_asset(
         let CopyWork {
             album,
             pending,
-            mut anchor,
+            anchor,
         } = copy;
         let key = copy_key(album.as_deref());
         let companions: Vec<(ResourceRole, String, u64)> = pending
@@ -119,8 +212,11 @@ async fn copy_asset(
             .filter(|r| r.role != ResourceRole::Original)
             .map(|c| (c.role, c.name().to_string(), c.size.unwrap_or(0)))
             .collect();
+        // The date companions are dated with: the anchor's, or the staged original's.
+        let mut date = anchor;
+        let mut files = Vec::new();
         for res in pending {
-            if res.role != ResourceRole::Original && anchor.is_none() {
+            if res.role != ResourceRole::Original && date.is_none() {
                 break;
             }
             if failed.contains(&res.device_path) {
@@ -131,22 +227,25 @@ async fn copy_asset(
                 key: &key,
                 local: local.get(&res.device_path),
             };
-            match copy_resource(shared, client, &asset, &res, anchor, &companions, target).await {
-                Ok((entry, placed)) => {
+            match stage_resource(shared, client, &asset, &res, date, target).await {
+                Ok(file) => {
                     if res.role == ResourceRole::Original {
-                        anchor = Some(placed);
+                        date = Some(file.own);
                     }
-                    let full = shared.config.dest.join(&entry.dest_path);
-                    local
-                        .entry(entry.device_path.clone())
-                        .or_insert((full, entry.blake3));
-                    entries.push(entry);
+                    local.entry(res.device_path.clone()).or_insert((
+                        file.ready.temp_path().to_path_buf(),
+                        *file.ready.blake3().as_bytes(),
+                    ));
+                    files.push(file);
                 }
                 Err(ItemError::Item {
                     reason,
                     icloud_only,
                 }) => {
-                    report_failure(shared, &res.device_path, reason, icloud_only)?;
+                    if let Err(e) = report_failure(shared, &res.device_path, reason, icloud_only) {
+                        outcome = Err(e);
+                        break 'copies;
+                    }
                     if res.role == ResourceRole::Original {
                         // No copy can have it: the phone could not give it.
                         break 'copies;
@@ -159,49 +258,223 @@ async fn copy_asset(
                 }
             }
         }
+        staged.push(StagedCopy {
+            asset: asset.clone(),
+            album,
+            key,
+            anchor,
+            companions,
+            files,
+        });
+        if outcome.is_err() {
+            break;
+        }
     }
-    record(shared, entries).await?;
-    outcome
+    (staged, outcome)
 }
 
-/// Blocking: an asset's committed files into the ledger, in one transaction.
-async fn record(shared: &Shared, entries: Vec<Entry>) -> Result<(), PullError> {
-    let Some(ledger) = shared.ledger.clone().filter(|_| !entries.is_empty()) else {
-        return Ok(());
+/// What the blocking part of a group commit returns: per file, its copy, the file and where it
+/// went, or why it could not be placed; and the error that stopped it.
+type GroupResult = (
+    Vec<(usize, Fetched, Result<Committed, String>)>,
+    Option<PullError>,
+);
+
+/// Commits a group of staged files (copies of several assets) together: one durability round for their bytes, final paths
+/// claimed, renames without replacing, one round for the folders touched. Returns the ledger
+/// entries of the files now at their final paths (with the error that stopped it, if any).
+async fn commit_group(
+    shared: &Arc<Shared>,
+    staged: Vec<StagedCopy>,
+) -> Result<Vec<Entry>, (Vec<Entry>, PullError)> {
+    if staged.iter().all(|c| c.files.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let Some(dest) = shared.dest.clone() else {
+        return Err((Vec::new(), internal("copy without a destination")));
     };
-    let name = shared.device.name.clone();
-    tokio::task::spawn_blocking(move || {
+    let targets: Vec<(Option<String>, String)> = staged
+        .iter()
+        .map(|c| (c.album.clone(), c.key.clone()))
+        .collect();
+    let group = GroupContext {
+        dest,
+        layout: shared.config.layout.clone(),
+        device: shared.device.clone(),
+        ledger: shared.ledger.clone(),
+    };
+    let joined = tokio::task::spawn_blocking(move || commit_blocking(&group, staged)).await;
+    let (results, error) = match joined {
+        Ok(r) => r,
+        Err(e) => return Err((Vec::new(), internal(e))),
+    };
+    let mut entries = Vec::new();
+    for (copy, file, result) in results {
+        let (album, key) = &targets[copy];
+        let target = CopyTarget {
+            album: album.as_deref(),
+            key,
+            local: None,
+        };
+        match result {
+            Ok(committed) => {
+                let tallied = tally(shared, &file, target, &committed);
+                match tallied {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => return Err((entries, e)),
+                }
+            }
+            Err(reason) => {
+                let r = report_failure(shared, &file.res.device_path, reason, false);
+                if let Err(e) = r {
+                    return Err((entries, e));
+                }
+            }
+        }
+    }
+    match error {
+        None => Ok(entries),
+        Some(e) => Err((entries, e)),
+    }
+}
+
+/// What the blocking part of a group commit needs of the run.
+struct GroupContext {
+    dest: Destination,
+    layout: Layout,
+    device: PullDevice,
+    ledger: Option<Arc<Mutex<Ledger>>>,
+}
+
+impl GroupContext {
+    /// Notes the claimed rows as pending in the ledger before anything is renamed (see
+    /// [`super::adopt`]).
+    fn intend(
+        &self,
+        planned: &[(usize, StagedFile, Claim)],
+        keys: &[String],
+    ) -> Result<(), PullError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let entries: Vec<Entry> = planned
+            .iter()
+            .map(|(index, file, claim)| {
+                entry_of(
+                    &self.device.udid,
+                    &file.what.res,
+                    &keys[*index],
+                    claim.rel.to_string(),
+                    file.ready.blake3(),
+                )
+            })
+            .collect();
         ledger
             .lock()
             .map_err(internal)?
-            .record_many(&entries, &name)
-            .map_err(PullError::from)
-    })
-    .await
-    .map_err(internal)?
+            .intend(&entries, &self.device.name)?;
+        Ok(())
+    }
 }
 
-/// Which copy of a resource [`copy_resource`] makes, and where its bytes come from.
-#[derive(Clone, Copy)]
-struct CopyTarget<'a> {
-    /// The album of the copy (`{album}`), when the layout has one.
-    album: Option<&'a str>,
-    /// Its ledger copy key.
-    key: &'a str,
-    /// This run's earlier copy of the same file and its BLAKE3: read instead of the phone.
-    local: Option<&'a (PathBuf, [u8; 32])>,
+/// The file a DEST failure of a group commit is reported with: the group's first.
+fn first_path(staged: &[StagedCopy]) -> String {
+    staged
+        .iter()
+        .flat_map(|c| c.files.first())
+        .next()
+        .map_or_else(String::new, |f| f.what.res.device_path.clone())
 }
 
-/// Copies one resource to its final path. Returns its ledger entry and where it was placed.
-async fn copy_resource(
+/// Blocking part of [`commit_group`].
+fn commit_blocking(group: &GroupContext, staged: Vec<StagedCopy>) -> GroupResult {
+    let (dest, layout, device) = (&group.dest, &group.layout, group.device.name.as_str());
+    let temps: Vec<&Path> = staged
+        .iter()
+        .flat_map(|c| c.files.iter().map(|f| f.ready.temp_path()))
+        .collect();
+    let path = first_path(&staged);
+    let werr = |source| PullError::Write {
+        path: path.clone(),
+        source,
+    };
+    if let Err(e) = dest.flusher().files(&temps) {
+        return (Vec::new(), Some(werr(e)));
+    }
+    let keys: Vec<String> = staged.iter().map(|c| c.key.clone()).collect();
+    let mut claims = Claims::default();
+    let mut planned = Vec::new();
+    let mut results = Vec::new();
+    for (index, copy) in staged.into_iter().enumerate() {
+        let mut anchor = copy.anchor;
+        for file in copy.files {
+            let role = file.what.res.role;
+            if role != ResourceRole::Original && anchor.is_none() {
+                // Its original could not be placed: nor can it be, with one stem.
+                let _ = std::fs::remove_file(file.ready.temp_path());
+                continue;
+            }
+            let p = Placement {
+                asset: &copy.asset,
+                role,
+                name: file.what.res.name(),
+                device,
+                album: copy.album.as_deref().unwrap_or(""),
+                companions: &copy.companions,
+                anchor: if role == ResourceRole::Original {
+                    None
+                } else {
+                    anchor
+                },
+            };
+            match claim(dest.root(), layout, &p, file.own, &file.ready, &mut claims) {
+                Ok(Ok((claim, placed))) => {
+                    if role == ResourceRole::Original {
+                        anchor = Some(placed);
+                    }
+                    planned.push((index, file, claim));
+                }
+                Ok(Err(e)) => {
+                    let _ = std::fs::remove_file(file.ready.temp_path());
+                    let reason = format!("no valid destination path: {e}");
+                    results.push((index, file.what, Err(reason)));
+                }
+                Err(e) => return (results, Some(werr(e))),
+            }
+        }
+    }
+    if let Err(e) = group.intend(&planned, &keys) {
+        return (results, Some(e));
+    }
+    let mut error = None;
+    let mut files = Vec::with_capacity(planned.len());
+    for (index, file, claim) in planned {
+        if error.is_some() {
+            break;
+        }
+        match file.ready.put(claim, &mut claims) {
+            Ok(committed) => files.push((index, file.what, Ok(committed))),
+            Err(e) => error = Some(werr(e)),
+        }
+    }
+    if let Err(e) = dest.flusher().dirs(claims.dirs()) {
+        // Renamed but not durable as names: nothing is recorded; the next run adopts them.
+        return (results, Some(werr(e)));
+    }
+    results.extend(files);
+    (results, error)
+}
+
+/// Brings one resource into a complete temp file with its mtime set (not durable yet: its
+/// group makes it so). Returns it with the original's own date.
+async fn stage_resource(
     shared: &Arc<Shared>,
     client: &AfcClient,
     asset: &AssetRef,
     res: &Resource,
-    anchor: Option<Anchor>,
-    companions: &[(ResourceRole, String, u64)],
+    date: Option<Anchor>,
     target: CopyTarget<'_>,
-) -> Result<(Entry, Anchor), ItemError> {
+) -> Result<StagedFile, ItemError> {
     let mut partial = begin(shared, res, target.key).await?;
     if partial.resume_offset() > 0 && target.local.is_none() {
         partial = prove_prefix(client, &res.device_path, partial).await?;
@@ -222,50 +495,51 @@ async fn copy_resource(
             (staged, res.size.unwrap_or(0).saturating_sub(offset))
         }
     };
-
-    // Date, layout, rename: local, blocking.
-    let root = shared
-        .dest
-        .as_ref()
-        .map(|d| d.root().to_path_buf())
-        .ok_or_else(|| internal("copy without a destination"))?;
-    let layout = shared.config.layout.clone();
-    let (device, asset2, companions) = (
-        shared.device.name.clone(),
-        asset.clone(),
-        companions.to_vec(),
-    );
-    let (role, name, album) = (
-        res.role,
-        res.name().to_string(),
-        target.album.map(str::to_string),
-    );
-    let device_mtime = device_mtime(res);
-    let committed = tokio::task::spawn_blocking(move || {
-        let p = Placement {
-            asset: &asset2,
-            role,
-            name: &name,
-            device: &device,
-            album: album.as_deref().unwrap_or(""),
-            device_mtime,
-            companions: &companions,
-            anchor,
-        };
-        place(&root, &layout, &p, staged)
+    // The date (read from the file for an original), its mtime: local, blocking.
+    let (asset2, device_mtime) = (asset.clone(), device_mtime(res));
+    let (own, ready) = tokio::task::spawn_blocking(move || {
+        let own = date.unwrap_or_else(|| own_anchor(staged.temp_path(), &asset2, device_mtime));
+        staged.into_ready(own.mtime).map(|r| (own, r))
     })
     .await
     .map_err(internal)?
     .map_err(write_error(res))?;
-    let (committed, placed) = committed.map_err(|e: LayoutError| {
-        let _ = std::fs::remove_file(&temp);
-        ItemError::Item {
-            reason: format!("no valid destination path: {e}"),
-            icloud_only: false,
-        }
-    })?;
-    let entry = tally(shared, res, target, &committed, received, offset)?;
-    Ok((entry, placed))
+    let what = Fetched {
+        res: res.clone(),
+        received,
+        offset,
+        local: target.local.is_some(),
+    };
+    Ok(StagedFile { what, ready, own })
+}
+
+/// Blocking: an asset's committed files into the ledger, in one transaction.
+async fn record(shared: &Shared, entries: Vec<Entry>) -> Result<(), PullError> {
+    let Some(ledger) = shared.ledger.clone().filter(|_| !entries.is_empty()) else {
+        return Ok(());
+    };
+    let name = shared.device.name.clone();
+    tokio::task::spawn_blocking(move || {
+        ledger
+            .lock()
+            .map_err(internal)?
+            .record_many(&entries, &name)
+            .map_err(PullError::from)
+    })
+    .await
+    .map_err(internal)?
+}
+
+/// Which copy of a resource [`stage_resource`] makes, and where its bytes come from.
+#[derive(Clone, Copy)]
+struct CopyTarget<'a> {
+    /// The album of the copy (`{album}`), when the layout has one.
+    album: Option<&'a str>,
+    /// Its ledger copy key.
+    key: &'a str,
+    /// This run's earlier copy of the same file (its temp file) and its BLAKE3: read instead
+    /// of the phone.
+    local: Option<&'a (PathBuf, [u8; 32])>,
 }
 
 /// A failed write to DEST of `res`: stops the run.
@@ -319,18 +593,17 @@ async fn begin(shared: &Shared, res: &Resource, key: &str) -> Result<Partial, It
 /// Counts a committed file into the summary, reports it, and returns its ledger entry.
 fn tally(
     shared: &Shared,
-    res: &Resource,
+    file: &Fetched,
     target: CopyTarget<'_>,
     committed: &Committed,
-    received: u64,
-    offset: u64,
 ) -> Result<Entry, PullError> {
+    let (res, received, offset) = (&file.res, file.received, file.offset);
     let already_present = committed.outcome == Outcome::AlreadyPresent;
     {
         let mut s = shared.summary.lock().map_err(internal)?;
         s.files_copied += 1;
         s.bytes_copied = s.bytes_copied.saturating_add(received);
-        if offset > 0 && target.local.is_none() {
+        if offset > 0 && !file.local {
             s.files_resumed += 1;
         }
         if already_present {
@@ -350,16 +623,33 @@ fn tally(
         resumed_from: offset,
         already_present,
     });
-    Ok(Entry {
-        udid: shared.device.udid.clone(),
+    Ok(entry_of(
+        &shared.device.udid,
+        res,
+        target.key,
+        dest_path,
+        committed.blake3,
+    ))
+}
+
+/// The ledger row of `res`'s copy `key` at `dest_path`.
+fn entry_of(
+    udid: &str,
+    res: &Resource,
+    key: &str,
+    dest_path: String,
+    blake3: blake3::Hash,
+) -> Entry {
+    Entry {
+        udid: udid.to_string(),
         device_path: res.device_path.clone(),
-        copy: target.key.to_string(),
+        copy: key.to_string(),
         size: res.size.unwrap_or(0),
         device_mtime_ns: res.mtime_ns.unwrap_or(0) as i64,
         dest_path,
-        blake3: *committed.blake3.as_bytes(),
+        blake3: *blake3.as_bytes(),
         imported_at_ns: now_ns(),
-    })
+    }
 }
 
 fn now_ns() -> i64 {

@@ -47,7 +47,7 @@ pub(super) async fn stage_local(
         let mut file = std::fs::File::open(&source).map_err(read_err)?;
         file.seek(SeekFrom::Start(offset)).map_err(read_err)?;
         partial.copy_from(&mut file)?;
-        partial.finish()
+        partial.complete()
     })
     .await
     .map_err(internal)?;
@@ -135,7 +135,7 @@ pub(super) async fn from_phone(
     };
     let writer = tokio::task::spawn_blocking(move || {
         partial.copy_from(&mut reader)?;
-        partial.finish()
+        partial.complete()
     });
     let device_path = res.device_path.as_str();
     // The pipe is dropped when the read ends: the writer sees the end of the file.

@@ -10,8 +10,10 @@
 //!    (assets sharing a stem together, in folder order: [`super::same_name`]).
 //!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
 //!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
-//!    that hashes (BLAKE3) and writes while the next reads are in flight, fsync, capture date
-//!    from the temp file, layout, rename without replacing, folder fsync.
+//!    that hashes (BLAKE3) and writes while the next reads are in flight, capture date from
+//!    the temp file, its mtime. Then the asset's files are committed as one group
+//!    ([`crate::import::batch_write`]): one durability round for their bytes, layout and
+//!    final paths, renames without replacing, one round for the folders touched.
 //! 3. **Record.** An asset's committed resources go into the ledger in one transaction.
 //!
 //! The original goes first; its date and collision suffix are the *anchor* every other
@@ -43,6 +45,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::adopt::{AdoptError, adopt_pending};
 use super::filters::Filters;
 use super::jpeg_copies::JpegCounts;
 use super::layout::Layout;
@@ -266,6 +269,15 @@ pub enum PullError {
     Internal(String),
 }
 
+impl From<AdoptError> for PullError {
+    fn from(e: AdoptError) -> PullError {
+        match e {
+            AdoptError::Ledger(e) => PullError::Ledger(e),
+            AdoptError::Dest(e) => PullError::Dest(e),
+        }
+    }
+}
+
 /// The ledger's copy key of a copy in `album` (see [`ledger::Entry::copy`]): empty for a plain
 /// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
 pub fn copy_key(album: Option<&str>) -> String {
@@ -362,7 +374,8 @@ fn open_dest(dest: &Path, dry_run: bool, command: &str) -> Result<OpenDest, Pull
     }
     let lock = DestLock::acquire(dest, command)?;
     let writer = Destination::open(dest)?;
-    let ledger = Ledger::open(dest)?;
+    let mut ledger = Ledger::open(dest)?;
+    adopt_pending(&mut ledger, &writer)?;
     Ok((Some(lock), Some(writer), Some(ledger)))
 }
 

@@ -1,6 +1,6 @@
 //! Where a staged file goes and its commit there (blocking: reads the temp file and DEST):
 //! capture date (or the asset's anchor), the layout's path, the collision suffix that keeps an
-//! asset's files on one stem, the rename without replacing.
+//! asset's files on one stem, claimed in the batch before anything is renamed.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -8,15 +8,17 @@ use std::time::SystemTime;
 use chrono::DateTime;
 
 use super::planner::Anchor;
+use crate::import::batch_write::{Claim, Claims};
 use crate::import::dates::{self, Fallbacks};
 use crate::import::layout::{Layout, LayoutError, ResourceVars, split_name};
-use crate::import::safe_write::{Committed, SafeWriteError, Staged};
+use crate::import::safe_write::Ready;
+use crate::import::safe_write::SafeWriteError;
 use crate::library::{Asset, AssetKind, ResourceRole};
 
 /// ` (N)` suffixes tried to keep an asset's files together before letting each find its own.
 const COMPANION_SUFFIX_TRIES: u32 = 100;
 
-/// One file to place: what the layout and the suffix choice need besides the staged file.
+/// One file to place: what the layout and the suffix choice need besides the file.
 pub(super) struct Placement<'a> {
     pub asset: &'a Asset,
     pub role: ResourceRole,
@@ -25,25 +27,25 @@ pub(super) struct Placement<'a> {
     pub device: &'a str,
     /// `{album}` ("" = no album, or a layout without it).
     pub album: &'a str,
-    /// The phone's mtime of the file: the date when the file has none.
-    pub device_mtime: SystemTime,
     /// The asset's other files (role, name, size), kept on the original's stem if possible.
     pub companions: &'a [(ResourceRole, String, u64)],
     /// The original's placement, for a companion; `None` for the original itself.
     pub anchor: Option<Anchor>,
 }
 
-/// Blocking: renders the file's path and commits it. A path the layout cannot make is the
-/// inner error (this item fails); a write error is the outer one.
-pub(super) fn place(
+/// Blocking: renders the file's path and claims it in the batch (see
+/// [`crate::import::batch_write`]). A path the layout cannot make is the inner error (this
+/// item fails); a write error is the outer one. `own` is the original's own date (ignored for
+/// a companion, which follows `p.anchor`).
+pub(super) fn claim(
     root: &Path,
     layout: &Layout,
     p: &Placement<'_>,
-    staged: Staged,
-) -> Result<Result<(Committed, Anchor), LayoutError>, SafeWriteError> {
-    let placed = p
-        .anchor
-        .unwrap_or_else(|| own_anchor(staged.temp_path(), p.asset, p.device_mtime));
+    own: Anchor,
+    ready: &Ready,
+    claims: &mut Claims,
+) -> Result<Result<(Claim, Anchor), LayoutError>, SafeWriteError> {
+    let placed = p.anchor.unwrap_or(own);
     let (_, ext) = split_name(p.name);
     let vars = ResourceVars {
         date: placed.day,
@@ -71,20 +73,20 @@ pub(super) fn place(
         Err(e) => return Ok(Err(e)),
     };
     let first_suffix = if p.anchor.is_none() {
-        companion_suffix(root, layout, &vars, p.companions)
+        companion_suffix(root, layout, &vars, p.companions, claims)
     } else {
         placed.suffix
     };
-    let committed = staged.commit(&rel, placed.mtime, first_suffix)?;
+    let claim = ready.claim(&rel, first_suffix, claims)?;
     let placed = Anchor {
-        suffix: committed.suffix,
+        suffix: claim.suffix,
         ..placed
     };
-    Ok(Ok((committed, placed)))
+    Ok(Ok((claim, placed)))
 }
 
 /// An original's own placement: its capture date (the phone's mtime when it has none).
-fn own_anchor(temp: &Path, asset: &Asset, device_mtime: SystemTime) -> Anchor {
+pub(super) fn own_anchor(temp: &Path, asset: &Asset, device_mtime: SystemTime) -> Anchor {
     let fallbacks = Fallbacks {
         photos_db: asset.created,
         birth_time: Some(device_mtime),
@@ -127,12 +129,14 @@ fn dcim_folder(asset: &Asset) -> &str {
 /// edited render) would land on a different file, so they can all keep the original's stem
 /// (a second phone's `IMG_0001.MOV` must not split this phone's `IMG_0001` pair). An existing
 /// file of the companion's size counts as free: it is most likely this very file from an
-/// earlier import, and the commit checks its content anyway.
+/// earlier import, and the commit checks its content anyway. Paths an earlier file of the
+/// batch claimed count as taken by that file.
 fn companion_suffix(
     root: &Path,
     layout: &Layout,
     vars: &ResourceVars<'_>,
     companions: &[(ResourceRole, String, u64)],
+    claims: &Claims,
 ) -> u32 {
     let free = |n: u32| {
         companions.iter().all(|(role, name, size)| {
@@ -146,7 +150,11 @@ fn companion_suffix(
             let Some(path) = rel.ok().and_then(|r| r.with_suffix(n).ok()) else {
                 return true;
             };
-            match std::fs::symlink_metadata(path.under(root)) {
+            let full = path.under(root);
+            if let Some(len) = claims.len_at(&full) {
+                return len == *size;
+            }
+            match std::fs::symlink_metadata(full) {
                 Ok(meta) => meta.is_file() && meta.len() == *size,
                 Err(_) => true,
             }
