@@ -11,6 +11,10 @@
 //!   (one `syncfs` round where that is enough).
 //! - [`batch_write`]: group commit, a batch of complete temps made durable and renamed together.
 //! - [`resume`]: a resumed temp file's kept bytes are checked against the phone first.
+//! - [`phone_copy`]: a phone file's bytes into a temp file through a bounded pipe, the one copy
+//!   path of pull and `verify --repair`.
+//! - [`internal_error`]: failures of the program itself (a panicked worker, a poisoned lock),
+//!   typed so a panic's message reaches the user.
 //! - [`lock`]: one run per DEST at a time.
 //! - [`filters`]: the pull filters as a pure predicate.
 //! - [`same_name`]: the copy order that makes same-named files from different folders land
@@ -32,7 +36,8 @@
 //!    `{album}`: whose copy is in `ledger.known_copies`) is done, by name alone: nothing is
 //!    stat'ed or compared. The rest are stat'ed on the phone for their size and mtime.
 //! 3. Per resource: `dest.begin_version(&SourceKey, birth)` → read the phone file from
-//!    `resume_offset()` through `copy_from` → `finish()` → `dates::capture_date_of(
+//!    `resume_offset()` with `phone_copy::phone_to_temp` (`complete()`: durable later, with
+//!    its group) → `dates::capture_date_of(
 //!    staged.temp_path(), &fallbacks)` → `layout.render(&ResourceVars { date: date.day(), .. })`
 //!    → the staged file joins its worker's group.
 //! 4. Per group (64 files or 64 MiB, and before a worker stops), [`batch_write`]: one flush
@@ -48,6 +53,7 @@ pub mod dates;
 pub mod deep;
 pub mod filters;
 pub mod flush;
+pub mod internal_error;
 pub mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
@@ -55,6 +61,7 @@ pub mod ledger_ro;
 pub mod libheif;
 pub mod lock;
 pub mod names;
+pub mod phone_copy;
 pub mod pull;
 pub mod resume;
 pub mod safe_write;

@@ -22,14 +22,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 
 use super::dates::{self, Fallbacks};
+use super::internal_error::InternalError;
 use super::layout::{RelPath, STATE_DIR};
 use super::ledger::{Entry, Ledger, LedgerError, ledger_path};
 use super::lock::LockError;
 use super::names;
-use super::safe_write::{Destination, SafeWriteError, SourceKey};
+use super::phone_copy::{Durability, PhoneFile, phone_to_temp};
+use super::safe_write::{Destination, SafeWriteError, SourceKey, Staged};
 use crate::afc::{AfcClient, AfcError};
 use crate::library::{Asset, ResourceRole};
 
@@ -37,8 +39,6 @@ use crate::library::{Asset, ResourceRole};
 pub const DAMAGED_DIR: &str = "damaged";
 /// Read size while hashing archived files.
 const HASH_BUF: usize = 1 << 20;
-/// Pipe between the phone reader and the writer thread during repair.
-const PIPE_BYTES: usize = 8 << 20;
 
 /// What is wrong with one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -228,11 +228,11 @@ pub enum VerifyError {
     )]
     LostPhone { path: String, source: AfcError },
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[from] InternalError),
 }
 
-pub(super) fn internal(e: impl std::fmt::Display) -> VerifyError {
-    VerifyError::Internal(e.to_string())
+pub(super) fn internal(e: impl Into<InternalError>) -> VerifyError {
+    VerifyError::Internal(e.into())
 }
 
 /// Opens DEST's ledger for checking, read-only ([`Ledger::open_read_only`]: nothing under DEST
@@ -441,7 +441,7 @@ pub fn check_archive(
                 FileCheck::Bad(kind, detail) => tally.bad(entry, kind, detail),
                 FileCheck::NeedsHash(full) => tx
                     .send((entry, full))
-                    .map_err(|_| internal("the hashing threads stopped"))?,
+                    .map_err(|_| internal(InternalError::HashersStopped))?,
             }
             Ok(())
         });
@@ -660,12 +660,28 @@ async fn repair_one(
             "the phone's file changed since it was imported (size or date differ)".into(),
         ));
     }
+    let staged = match fetch_again(client, destination, entry).await? {
+        Ok(staged) => staged,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    put_back(destination, staged, entry, rel, run_dir)
+        .await
+        .map(Ok)
+}
+
+/// The phone's copy of `entry` into a durable temp file, checked against the ledger's BLAKE3.
+/// `Ok(Err(reason))`: this file cannot be repaired (its temp file is removed).
+async fn fetch_again(
+    client: &AfcClient,
+    destination: &Destination,
+    entry: &Entry,
+) -> Result<Result<Staged, String>, VerifyError> {
     let key_udid = entry.udid.clone();
     let key_path = entry.device_path.clone();
     let key_copy = entry.copy.clone();
     let (size, mtime_ns) = (entry.size, entry.device_mtime_ns);
     let begin_dest = destination.clone();
-    let mut partial = tokio::task::spawn_blocking(move || {
+    let partial = tokio::task::spawn_blocking(move || {
         begin_dest.begin(&SourceKey {
             udid: &key_udid,
             device_path: &key_path,
@@ -676,23 +692,22 @@ async fn repair_one(
     })
     .await
     .map_err(internal)??;
-    let offset = partial.resume_offset();
     let temp = partial.temp_path().to_path_buf();
-    let (pipe_in, pipe_out) = tokio::io::duplex(PIPE_BYTES);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut reader = SyncIoBridge::new(pipe_out);
-        partial.copy_from(&mut reader)?;
-        partial.finish()
-    });
-    let mut pipe_in = pipe_in;
-    let read = client
-        .read_range_to(&entry.device_path, size, offset, &mut pipe_in)
-        .await;
-    // The writer sees the end of the file.
-    drop(pipe_in);
-    let written = writer.await.map_err(internal)?;
-    let staged = match (read, written) {
-        (Ok(_), Ok(staged)) => staged,
+    let file = PhoneFile {
+        path: &entry.device_path,
+        size,
+        offset: partial.resume_offset(),
+    };
+    // Nothing cancels a repair midway: each file is short work and the run stops between files.
+    let never = CancellationToken::new();
+    let copied = phone_to_temp(client, &file, partial, Durability::Now, |_| {}, &never)
+        .await
+        .map_err(internal)?;
+    let read = copied
+        .read
+        .ok_or_else(|| internal(InternalError::TaskCancelled))?;
+    let staged = match (read, copied.written) {
+        (Ok(()), Ok(staged)) => staged,
         (Err(e), _) if e.is_fatal() => {
             return Err(VerifyError::Disconnected {
                 path: entry.device_path.clone(),
@@ -703,11 +718,11 @@ async fn repair_one(
             let _ = std::fs::remove_file(&temp);
             return Ok(Err(format!("the phone refused to read it: {e}")));
         }
-        (Ok(_), Err(SafeWriteError::SizeMismatch { .. })) => {
+        (Ok(()), Err(SafeWriteError::SizeMismatch { .. })) => {
             let _ = std::fs::remove_file(&temp);
             return Ok(Err("the phone's file changed while it was read".into()));
         }
-        (Ok(_), Err(e)) => return Err(e.into()),
+        (Ok(()), Err(e)) => return Err(e.into()),
     };
     if staged.blake3().as_bytes() != &entry.blake3 {
         let _ = std::fs::remove_file(&temp);
@@ -715,9 +730,22 @@ async fn repair_one(
             "the phone's bytes no longer match what was imported (BLAKE3 differs); kept the archive as it is".into(),
         ));
     }
+    Ok(Ok(staged))
+}
+
+/// Puts a checked good copy at the entry's DEST path: the file there (if any) goes aside under
+/// `run_dir`, a missing one's name may have been taken meanwhile (then it gets a suffix).
+async fn put_back(
+    destination: &Destination,
+    staged: Staged,
+    entry: &Entry,
+    rel: RelPath,
+    run_dir: &str,
+) -> Result<Repaired, VerifyError> {
     let root = destination.root().to_path_buf();
     let aside_rel = format!("{run_dir}/{}", entry.dest_path);
     let aside = root.join(&aside_rel);
+    let mtime_ns = entry.device_mtime_ns;
     let device_mtime = UNIX_EPOCH + Duration::from_nanos(mtime_ns.max(0) as u64);
     let placed = tokio::task::spawn_blocking(move || {
         let full = rel.under(&root);
@@ -742,10 +770,10 @@ async fn repair_one(
     .map_err(internal)??;
     let (committed, replaced) = placed;
     let new_path = committed.rel.to_string();
-    Ok(Ok(Repaired {
+    Ok(Repaired {
         kept_as: replaced.then_some(aside_rel),
         moved_to: (new_path != entry.dest_path).then_some(new_path),
-    }))
+    })
 }
 
 #[cfg(test)]

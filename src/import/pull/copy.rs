@@ -15,6 +15,7 @@ use super::{
 };
 use crate::afc::AfcClient;
 use crate::import::batch_write::{Claim, Claims};
+use crate::import::internal_error::InternalError;
 use crate::import::layout::Layout;
 use crate::import::ledger::{Entry, Ledger};
 use crate::import::safe_write::Ready;
@@ -291,7 +292,7 @@ async fn commit_group(
         return Ok(Vec::new());
     }
     let Some(dest) = shared.dest.clone() else {
-        return Err((Vec::new(), internal("copy without a destination")));
+        return Err((Vec::new(), internal(InternalError::NoDestination)));
     };
     let targets: Vec<(Option<String>, String)> = staged
         .iter()
@@ -561,7 +562,7 @@ async fn begin(shared: &Shared, res: &Resource, key: &str) -> Result<Partial, It
     let dest = shared
         .dest
         .clone()
-        .ok_or_else(|| internal("copy without a destination"))?;
+        .ok_or_else(|| internal(InternalError::NoDestination))?;
     let birth_ns = shared
         .births
         .lock()

@@ -2,21 +2,16 @@
 //! blocking writer that hashes while the next reads are in flight), or, for a further album
 //! copy, from this run's first copy. A resumed temp file's kept bytes are proven first.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
-
-use tokio_util::io::SyncIoBridge;
 
 use super::copy::{AssetRef, ItemError};
-use super::{Observer, PullError, Shared, internal};
+use super::{PullError, Shared, internal};
 use crate::afc::{AfcClient, AfcError, AfcStatus};
+use crate::import::phone_copy::{Durability, PhoneFile, phone_to_temp};
 use crate::import::resume::{self, ProveError, Verdict};
 use crate::import::safe_write::{Partial, SafeWriteError, Staged};
 use crate::library::{Resource, ResourceRole};
-
-/// Bytes buffered between the AFC reads and the disk writer of one file.
-const PIPE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why an iCloud-only original was not copied, and what to change on the phone.
 pub(super) fn icloud_only_reason(read_error: Option<&AfcError>) -> String {
@@ -99,24 +94,8 @@ pub(super) async fn prove_prefix(
     }
 }
 
-/// Counts bytes on their way to the disk writer, for the progress display.
-struct Counting<R> {
-    inner: R,
-    observer: Arc<dyn Observer>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.observer.bytes(n as u64);
-        }
-        Ok(n)
-    }
-}
-
-/// Reads `res` from the phone from `offset` into `partial` and finishes it. Cancellation
-/// abandons the file: its temp file keeps what arrived, for the next run.
+/// Reads `res` from the phone from `offset` into `partial` and finishes it (durable later, with
+/// its batch). Cancellation abandons the file: its temp file keeps what arrived, for the next run.
 pub(super) async fn from_phone(
     shared: &Shared,
     client: &AfcClient,
@@ -125,36 +104,28 @@ pub(super) async fn from_phone(
     partial: Partial,
     offset: u64,
 ) -> Result<Staged, ItemError> {
-    let mut partial = partial;
     let temp = partial.temp_path().to_path_buf();
-    let size = res.size.unwrap_or(0);
-    let (pipe_in, pipe_out) = tokio::io::duplex(PIPE_BYTES);
-    let mut reader = Counting {
-        inner: SyncIoBridge::new(pipe_out),
-        observer: shared.observer.clone(),
+    let file = PhoneFile {
+        path: &res.device_path,
+        size: res.size.unwrap_or(0),
+        offset,
     };
-    let writer = tokio::task::spawn_blocking(move || {
-        partial.copy_from(&mut reader)?;
-        partial.complete()
-    });
-    let device_path = res.device_path.as_str();
-    // The pipe is dropped when the read ends: the writer sees the end of the file.
-    let read = async move {
-        let mut pipe_in = pipe_in;
-        client
-            .read_range_to(device_path, size, offset, &mut pipe_in)
-            .await
-    };
-    let read_result = tokio::select! {
-        r = read => Some(r),
-        _ = shared.stop.cancelled() => None,
-    };
-    let written = writer.await.map_err(internal)?;
-    let Some(read_result) = read_result else {
+    let observer = shared.observer.clone();
+    let progress = move |n| observer.bytes(n);
+    let copied = phone_to_temp(
+        client,
+        &file,
+        partial,
+        Durability::WithBatch,
+        progress,
+        &shared.stop,
+    )
+    .await
+    .map_err(internal)?;
+    let Some(read) = copied.read else {
         return Err(PullError::Cancelled.into());
     };
-    let icloud_only = asset.icloud_only;
-    classify(read_result.map(drop), written, res, icloud_only, &temp)
+    classify(read, copied.written, res, asset.icloud_only, &temp)
 }
 
 /// The outcome of a read from the phone and its write: the staged file, a failure of this

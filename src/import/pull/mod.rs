@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::adopt::{AdoptError, adopt_pending};
 use super::filters::Filters;
+use super::internal_error::InternalError;
 use super::jpeg_copies::JpegCounts;
 use super::layout::Layout;
 use super::ledger::{self, Ledger, LedgerError};
@@ -266,7 +267,7 @@ pub enum PullError {
     )]
     Cancelled,
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[from] InternalError),
 }
 
 impl From<AdoptError> for PullError {
@@ -298,8 +299,8 @@ struct Shared {
     births: Mutex<HashMap<String, u64>>,
 }
 
-fn internal(e: impl std::fmt::Display) -> PullError {
-    PullError::Internal(e.to_string())
+fn internal(e: impl Into<InternalError>) -> PullError {
+    PullError::Internal(e.into())
 }
 
 /// Runs a pull. `cancel` stops it cleanly (Ctrl-C): the result is then `PullError::Cancelled`.
