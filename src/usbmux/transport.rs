@@ -36,8 +36,11 @@ pub enum TransportError {
     Usb(#[from] UsbError),
     #[error(transparent)]
     Mux(#[from] MuxError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The blocking USB scan's task panicked or was cancelled (a bug, not the phone).
+    #[error(
+        "the scan of USB devices stopped unexpectedly ({0}); run again, and report this if it repeats"
+    )]
+    ScanStopped(#[source] tokio::task::JoinError),
 }
 
 /// A route to phones: the usbmuxd daemon, our own mux over USB, or links handed in (the simulated
@@ -127,7 +130,7 @@ impl Transport {
             Route::Muxd(client) => Ok(client.list_devices().await?),
             Route::Usb(_) => Ok(tokio::task::spawn_blocking(usb::list_devices)
                 .await
-                .map_err(|e| TransportError::Internal(e.to_string()))??),
+                .map_err(TransportError::ScanStopped)??),
             Route::Linked(devices) => Ok(devices.iter().map(|(info, _)| info.clone()).collect()),
         }
     }
