@@ -1,0 +1,29 @@
+//! The usbmuxd socket protocol, sans I/O, in both roles: the client (our `muxd` driver) and the
+//! daemon (the simulated iPhone's usbmuxd-compatible front).
+//!
+//! Every message is a 16-byte little-endian header (length including the header, version
+//! 0 = binary / 1 = plist, message type, tag) and a body. Plist messages (type 8) carry an XML
+//! dictionary; binary ones carry fixed records. Bytes in, typed requests/replies out, and back.
+//! Both peers are untrusted: lengths are checked against [`MAX_MESSAGE_LEN`] before any buffer
+//! grows, and nothing here panics on garbage.
+//!
+//! Split by concept: `frame` (header, limits, decoder), `fields` (typed reads from bodies),
+//! `device` (device records and events), `request` (what clients ask), `reply` (what the daemon
+//! answers). The items are re-exported here, so `usbmux::muxd_proto::X` paths stay as they were.
+
+mod device;
+mod fields;
+mod frame;
+mod reply;
+mod request;
+
+pub use device::{DEVICE_RECORD_LEN, DeviceEvent, DeviceRecord};
+pub use frame::{
+    Frame, FrameDecoder, HEADER_LEN, Header, MAX_MESSAGE_LEN, MAX_PLIST_DEPTH, ProtoError,
+    VERSION_BINARY, VERSION_PLIST, message,
+};
+pub use reply::{Reply, ResultCode};
+pub use request::{ClientInfo, LIBUSBMUX_VERSION, Request};
+
+#[cfg(test)]
+mod tests;
