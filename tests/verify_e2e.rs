@@ -23,6 +23,7 @@ use iphone_import::import::ledger::{Entry, Ledger};
 use iphone_import::import::pull::{
     AfcConnector, ConnectError, Observer, PullConfig, PullDevice, PullEvent, pull,
 };
+use iphone_import::import::repair;
 use iphone_import::import::verify::{
     self, ArchiveOptions, Problem, ProblemKind, RepairOutcome, VerifyObserver,
 };
@@ -452,7 +453,7 @@ async fn repair_leaves_alone_what_the_phone_no_longer_has_unchanged() {
     assert_eq!(damaged.len(), 2);
     let client = AfcClient::new(srv.connect_in_process());
     let obs = Collect::default();
-    let report = verify::repair(&client, &dest, ledger, damaged, &obs)
+    let report = repair::repair(&client, &dest, ledger, damaged, &obs)
         .await
         .unwrap();
     assert_eq!((report.repaired, report.not_repaired), (0, 2));

@@ -21,6 +21,7 @@ use super::verify_html::{self, Problems, VerifyPage};
 use crate::import::deep::{self, DeepOptions, DeepReport};
 use crate::import::lock::DestLock;
 use crate::import::pull::{AfcConnector, PullDevice};
+use crate::import::repair;
 use crate::import::verify::{
     self, ArchiveOptions, ArchiveReport, Damaged, PhoneReport, Problem, ProblemKind, RepairOutcome,
     RepairReport, VerifyObserver,
@@ -159,7 +160,7 @@ async fn run_inner(
     };
 
     let repair_report: Option<RepairReport> = match (&client, args.repair) {
-        (Some(c), true) => Some(verify::repair(c, &dest, ledger, damaged, output.as_ref()).await?),
+        (Some(c), true) => Some(repair::repair(c, &dest, ledger, damaged, output.as_ref()).await?),
         _ => None,
     };
     drop(lock);

@@ -85,7 +85,7 @@ impl AsyncWrite for HashSink<'_> {
 
 /// Compares every archived file of `udid` with the phone `client` reaches. Returns the ledger
 /// (it is moved to blocking threads for its queries), the counts and, with `collect`, the
-/// differing entries for [`super::verify::repair`] with the *phone's* hash in `blake3`.
+/// differing entries for [`super::repair::repair`] with the *phone's* hash in `blake3`.
 pub async fn check_deep(
     client: &AfcClient,
     dest: &Path,

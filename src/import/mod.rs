@@ -21,6 +21,7 @@
 //!   under the same names on every run.
 //! - [`verify`]: is every imported file intact, and is everything on the phone imported.
 //! - [`deep`]: `verify --deep`, archived bytes compared with the phone's.
+//! - [`repair`]: `verify --repair`, damaged files copied again from the phone and checked.
 //! - [`xmp`], [`sidecars`]: `pull --xmp` sidecars with what Photos knows (title, keywords…).
 //! - [`jpeg_copies`], [`libheif`]: `pull --also-jpeg` copies of HEIC originals (libheif loaded
 //!   at run time).
@@ -63,6 +64,7 @@ pub mod lock;
 pub mod names;
 pub mod phone_copy;
 pub mod pull;
+pub mod repair;
 pub mod resume;
 pub mod safe_write;
 pub mod same_name;
