@@ -4,6 +4,12 @@
 //! `untrusted` (bounded plist decoding, escaping of phone strings) sits below every layer.
 //! `mock` composes the device roles of the same protocol code into a simulated iPhone (cargo
 //! feature `mock`, on by default; the product builds without it).
+//!
+//! Visibility: `pub` is only what the binaries, the integration tests, the examples and the fuzz
+//! targets use; everything else is `pub(crate)` (docs/architecture.md, "Visibility").
+//! `unreachable_pub` keeps a `pub` from appearing where nothing outside could reach it.
+
+#![warn(unreachable_pub)]
 
 pub mod afc;
 pub mod cli;
