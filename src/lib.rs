@@ -18,5 +18,5 @@ pub mod library;
 pub mod lockdown;
 #[cfg(feature = "mock")]
 pub mod mock;
-pub mod untrusted;
+pub(crate) mod untrusted;
 pub mod usbmux;

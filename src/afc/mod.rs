@@ -10,13 +10,13 @@
 //! - Whole-file copies are open + pipelined reads (4 MiB each, 3 in flight) + close, with memory
 //!   bounded by the reads in flight, not by the file size.
 
-pub mod client;
+pub(crate) mod client;
 pub mod codec;
 pub mod device;
-pub mod error;
+pub(crate) mod error;
 pub mod messages;
-pub mod opcode;
-pub mod status_code;
+pub(crate) mod opcode;
+pub(crate) mod status_code;
 
 pub use client::{AfcClient, ClientOptions, FileHandle};
 pub use codec::{MAX_BODY_LEN, MAX_READ_LEN};

@@ -28,7 +28,7 @@ pub(super) async fn read_inventory(
     Ok((afc, inventory))
 }
 
-pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     let session = PhoneSession::open(global).await?;
     let result = read_inventory(&session).await;
     session.close().await;

@@ -9,7 +9,7 @@ use clap_complete::Shell;
 use super::args::Cli;
 
 /// The completion script for `shell`.
-pub fn completions(shell: Shell) -> Vec<u8> {
+pub(crate) fn completions(shell: Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "iphone-import", &mut out);
@@ -17,7 +17,7 @@ pub fn completions(shell: Shell) -> Vec<u8> {
 }
 
 /// The manual page in roff: the main page, then one section per command.
-pub fn man_page() -> std::io::Result<Vec<u8>> {
+pub(crate) fn man_page() -> std::io::Result<Vec<u8>> {
     let cmd = Cli::command();
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
@@ -31,7 +31,7 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn print(bytes: &[u8]) -> anyhow::Result<u8> {
+pub(crate) fn print(bytes: &[u8]) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
     match stdout.write_all(bytes).and_then(|_| stdout.flush()) {

@@ -106,7 +106,7 @@ const IO_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
 /// Where an effective value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     Default,
     File,
     Env,
@@ -115,7 +115,7 @@ pub enum Source {
 
 /// One effective setting, as `iphone-import config` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Setting {
+pub(crate) struct Setting {
     pub key: &'static str,
     /// `None` = not set anywhere (no default).
     pub value: Option<String>,
@@ -126,14 +126,14 @@ pub struct Setting {
 
 /// The config file: `$XDG_CONFIG_HOME/iphone-import/config.toml` (or `~/.config/...`).
 /// `IPHONE_IMPORT_CONFIG` names another file.
-pub fn config_path() -> Option<PathBuf> {
+pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("IPHONE_IMPORT_CONFIG") {
         return Some(PathBuf::from(p));
     }
     dirs::config_dir().map(|d| d.join("iphone-import").join("config.toml"))
 }
 
-pub fn env_name(key: &str) -> String {
+pub(crate) fn env_name(key: &str) -> String {
     match key {
         "destination" => "IPHONE_IMPORT_DEST".to_string(),
         other => format!("IPHONE_IMPORT_{}", other.to_ascii_uppercase()),
@@ -184,7 +184,7 @@ fn read_file() -> anyhow::Result<Vec<(&'static str, String)>> {
 }
 
 /// The effective settings. `matches` are the `pull`/`watch` arguments (None for `config`).
-pub fn effective(matches: Option<&ArgMatches>) -> anyhow::Result<Vec<Setting>> {
+pub(crate) fn effective(matches: Option<&ArgMatches>) -> anyhow::Result<Vec<Setting>> {
     let file = read_file()?;
     let mut out = Vec::new();
     for key in KEYS {
@@ -252,7 +252,7 @@ fn parse_flag(key: &str, v: &str) -> anyhow::Result<bool> {
 }
 
 /// Fill `args` from the file and environment wherever no flag was typed.
-pub fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+pub(crate) fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     for s in effective(Some(matches))? {
         if s.source == Source::Flag || s.source == Source::Default {
             continue;
@@ -299,7 +299,7 @@ pub fn apply(args: &mut PullArgs, matches: &ArgMatches) -> anyhow::Result<()> {
 
 /// `io_timeout` from the file or environment when `--io-timeout` was not typed. `matches` are
 /// the top-level matches (the option is global).
-pub fn io_timeout(matches: &ArgMatches) -> anyhow::Result<Option<u64>> {
+pub(crate) fn io_timeout(matches: &ArgMatches) -> anyhow::Result<Option<u64>> {
     if matches.value_source("io_timeout") == Some(ValueSource::CommandLine) {
         return Ok(None);
     }
@@ -326,7 +326,7 @@ pub fn io_timeout(matches: &ArgMatches) -> anyhow::Result<Option<u64>> {
 }
 
 /// Before reaching the phone: a destination must come from somewhere.
-pub fn require_dest(args: &PullArgs) -> anyhow::Result<()> {
+pub(crate) fn require_dest(args: &PullArgs) -> anyhow::Result<()> {
     if args.dest.is_none() {
         bail!(
             "no destination: give DEST, or set `destination` in {} or IPHONE_IMPORT_DEST (see `iphone-import config`)",
@@ -339,7 +339,7 @@ pub fn require_dest(args: &PullArgs) -> anyhow::Result<()> {
 }
 
 /// `iphone-import config [--json]`.
-pub fn run(json: bool) -> anyhow::Result<u8> {
+pub(crate) fn run(json: bool) -> anyhow::Result<u8> {
     let settings = effective(None)?;
     let path = config_path();
     if json {

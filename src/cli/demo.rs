@@ -9,13 +9,13 @@ use crate::mock::demo::DemoDevice;
 use crate::usbmux::Transport;
 
 /// The simulated iPhone and its pair records, alive as long as this value.
-pub struct DemoPhone {
+pub(super) struct DemoPhone {
     _device: DemoDevice,
     records: tempfile::TempDir,
 }
 
 impl DemoPhone {
-    pub async fn start() -> anyhow::Result<(DemoPhone, Transport)> {
+    pub(super) async fn start() -> anyhow::Result<(DemoPhone, Transport)> {
         let (device, info, link) = DemoDevice::start()?;
         let transport = Transport::from_links(vec![(info, link)]).await?;
         // The simulated phone forgets its pairings when it stops: keep its records apart from
@@ -29,7 +29,7 @@ impl DemoPhone {
     }
 
     /// Where this phone's pair records are kept.
-    pub fn records(&self) -> &Path {
+    pub(super) fn records(&self) -> &Path {
         self.records.path()
     }
 }

@@ -21,7 +21,7 @@ struct DeviceJson<'a> {
     transport: TransportKind,
 }
 
-pub async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &DevicesArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
     if args.wait {
         let waited = wait_for_phone(&reach.transport);

@@ -2,7 +2,7 @@
 
 /// The error and its causes, each cause only when the text before does not already say it
 /// (our error types mostly embed their source in their own message).
-pub fn error_text(err: &anyhow::Error) -> String {
+pub(super) fn error_text(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();

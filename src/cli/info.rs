@@ -23,7 +23,7 @@ struct Info {
     transport: crate::usbmux::TransportKind,
 }
 
-pub async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<u8> {
     let session = PhoneSession::open(global).await?;
     let values = session.with_lockdown(async |c| c.info().await).await?;
     let disk = session
@@ -111,7 +111,7 @@ pub(super) fn model_name(product_type: &str) -> Option<&'static str> {
     })
 }
 
-pub fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = n as f64;
     let mut unit = 0;

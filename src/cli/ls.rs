@@ -26,7 +26,7 @@ struct Entry<'a> {
     mtime_ns: u64,
 }
 
-pub async fn run(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<u8> {
     let session = PhoneSession::open(global).await?;
     let afc = session.afc().await?;
     let root = normalise(&args.path);

@@ -2,8 +2,8 @@
 
 mod albums;
 pub mod args;
-pub mod completions_man;
-pub mod config;
+pub(crate) mod completions_man;
+pub(crate) mod config;
 #[cfg(feature = "mock")]
 mod demo;
 mod devices;

@@ -5,7 +5,7 @@ use super::exit;
 use super::session::{self, ctrl_c, pairing_options, show_progress};
 use crate::untrusted::text::for_terminal;
 
-pub async fn pair(global: &GlobalArgs) -> anyhow::Result<u8> {
+pub(super) async fn pair(global: &GlobalArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
     let device = reach.transport.select(global.udid.as_deref()).await?;
     let stores = reach.pair_records(&device)?;
@@ -30,7 +30,7 @@ pub async fn pair(global: &GlobalArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-pub async fn unpair(global: &GlobalArgs) -> anyhow::Result<u8> {
+pub(super) async fn unpair(global: &GlobalArgs) -> anyhow::Result<u8> {
     let reach = session::open(global).await?;
     let device = reach.transport.select(global.udid.as_deref()).await?;
     let stores = reach.pair_records(&device)?;

@@ -22,15 +22,15 @@ use crate::library::thumbnails::read_thumbnails;
 use crate::library::{Asset, AssetKind, Inventory};
 
 /// Thumbnails embedded in one page (the first items of the groups, most urgent group first).
-pub const MAX_THUMBNAILS: usize = 120;
+pub(super) const MAX_THUMBNAILS: usize = 120;
 /// A thumbnail larger than this is left out (the phone's 5005.JPG are a few KB to tens of KB).
-pub const MAX_THUMBNAIL_BYTES: u64 = 64 * 1024;
+pub(super) const MAX_THUMBNAIL_BYTES: u64 = 64 * 1024;
 /// Items listed by name per group; the rest are counted.
-pub const MAX_LISTED: usize = 500;
+pub(super) const MAX_LISTED: usize = 500;
 
 /// Why an item is at risk; one section of the page each, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Risk {
+pub(super) enum Risk {
     Missing,
     OnlyOnPhone,
     RecentlyDeleted,
@@ -46,7 +46,7 @@ impl Risk {
     ];
 
     /// The section's id (and `data-risk`), stable for scripts and tests.
-    pub fn id(self) -> &'static str {
+    pub(super) fn id(self) -> &'static str {
         match self {
             Risk::Missing => "missing",
             Risk::OnlyOnPhone => "only-on-phone",
@@ -93,14 +93,14 @@ impl Risk {
 }
 
 /// The items of one risk, in the order they are shown.
-pub struct Group<'a> {
+pub(super) struct Group<'a> {
     pub risk: Risk,
     pub assets: Vec<&'a Asset>,
 }
 
 /// The at-risk groups of `inventory` (all empty when Photos.sqlite was not read). Recently
 /// Deleted comes soonest-purged first; the others in capture order.
-pub fn groups(inventory: &Inventory) -> Vec<Group<'_>> {
+pub(super) fn groups(inventory: &Inventory) -> Vec<Group<'_>> {
     Risk::ALL
         .iter()
         .map(|&risk| {
@@ -117,7 +117,7 @@ pub fn groups(inventory: &Inventory) -> Vec<Group<'_>> {
 
 /// The assets whose thumbnails the page embeds: the first listed items of each group, most
 /// urgent group first, at most [`MAX_THUMBNAILS`] (an item in two groups counts once).
-pub fn thumbnails_wanted<'a>(groups: &[Group<'a>]) -> Vec<&'a Asset> {
+pub(super) fn thumbnails_wanted<'a>(groups: &[Group<'a>]) -> Vec<&'a Asset> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for g in groups {
@@ -134,7 +134,7 @@ pub fn thumbnails_wanted<'a>(groups: &[Group<'a>]) -> Vec<&'a Asset> {
 }
 
 /// Who the phone is, as lockdown said (untrusted strings).
-pub struct PhoneLine<'a> {
+pub(super) struct PhoneLine<'a> {
     pub name: Option<&'a str>,
     pub model: Option<&'a str>,
     pub ios_version: Option<&'a str>,
@@ -142,7 +142,7 @@ pub struct PhoneLine<'a> {
 }
 
 /// Everything the page shows.
-pub struct Page<'a> {
+pub(super) struct Page<'a> {
     pub phone: PhoneLine<'a>,
     pub status: &'a LibraryStatus,
     pub groups: &'a [Group<'a>],
@@ -154,7 +154,7 @@ pub struct Page<'a> {
 
 /// Text for HTML (element content and quoted attribute values alike); control characters are
 /// shown escaped first, as on the terminal.
-pub fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in shown(s).chars() {
         match c {
@@ -212,7 +212,7 @@ const CSP: &str =
 const SCRIPT: &str = "addEventListener('load',()=>{for(const i of document.images)i.dataset.decoded=i.naturalWidth})";
 
 /// The page.
-pub fn render(p: &Page) -> String {
+pub(super) fn render(p: &Page) -> String {
     let mut h = String::new();
     let name = p.phone.name.map_or_else(|| "iPhone".to_string(), esc);
     head(&mut h, &format!("{name} — photo backup status"));
@@ -422,7 +422,7 @@ fn item(h: &mut String, p: &Page, risk: Risk, a: &Asset) {
 
 /// Writes `html` to `path` atomically (a temporary file beside it, renamed over it): an
 /// interrupted run leaves no partial report. Nothing else is written.
-pub fn write_atomically(path: &Path, html: &str) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, html: &str) -> anyhow::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -453,7 +453,7 @@ pub fn write_atomically(path: &Path, html: &str) -> anyhow::Result<()> {
 }
 
 /// The thumbnails the page embeds (see [`thumbnails_wanted`]), by `Asset::key`.
-pub async fn fetch_thumbnails(
+pub(super) async fn fetch_thumbnails(
     afc: &crate::afc::AfcClient,
     inventory: &Inventory,
 ) -> HashMap<String, Vec<u8>> {

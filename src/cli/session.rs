@@ -25,10 +25,10 @@ use crate::usbmux::transport::{TransportChoice, TransportError};
 use crate::usbmux::{DeviceInfo, DeviceStream, LOCKDOWN_PORT, Transport};
 
 /// The AFC service name (media folder access).
-pub const AFC_SERVICE: &str = "com.apple.afc";
+pub(super) const AFC_SERVICE: &str = "com.apple.afc";
 
 /// A transport plus whatever must stay alive while it is used (the demo phone and its records).
-pub struct Reach {
+pub(super) struct Reach {
     pub transport: Transport,
     #[cfg(feature = "mock")]
     demo: Option<DemoPhone>,
@@ -36,7 +36,7 @@ pub struct Reach {
     pub io_timeout: Duration,
 }
 
-pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
+pub(super) async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
     let io_timeout = Duration::from_secs(global.io_timeout);
     #[cfg(feature = "mock")]
     if global.demo {
@@ -67,7 +67,7 @@ pub async fn open(global: &GlobalArgs) -> anyhow::Result<Reach> {
 impl Reach {
     /// Where pair records for `device` are looked up and saved: usbmuxd first when that is the
     /// route, then /var/lib/lockdown, then our own store.
-    pub fn pair_records(&self, device: &DeviceInfo) -> anyhow::Result<PairRecordStores> {
+    pub(super) fn pair_records(&self, device: &DeviceInfo) -> anyhow::Result<PairRecordStores> {
         #[cfg(feature = "mock")]
         if let Some(demo) = &self.demo {
             return Ok(PairRecordStores::new(demo.records()));
@@ -83,7 +83,7 @@ impl Reach {
     }
 
     /// A plain (unpaired) lockdown connection to `device`.
-    pub async fn lockdown(&self, device: &DeviceInfo) -> anyhow::Result<LockdownClient> {
+    pub(super) async fn lockdown(&self, device: &DeviceInfo) -> anyhow::Result<LockdownClient> {
         let stream = self.transport.connect(device, LOCKDOWN_PORT).await?;
         let mut client = LockdownClient::new(stream);
         client.set_io_timeout(self.io_timeout);
@@ -96,14 +96,14 @@ impl Reach {
 }
 
 /// How the command line pairs: the timeout flag, the Trust prompt on stderr, Ctrl-C to stop.
-pub fn pairing_options(global: &GlobalArgs) -> PairingOptions {
+pub(super) fn pairing_options(global: &GlobalArgs) -> PairingOptions {
     PairingOptions {
         timeout: Duration::from_secs(global.trust_timeout),
         ..Default::default()
     }
 }
 
-pub fn show_progress(progress: PairingProgress) {
+pub(super) fn show_progress(progress: PairingProgress) {
     match progress {
         PairingProgress::WaitingForTrust { polls: 1 } => {
             eprintln!("{TRUST_PROMPT} (waiting; Ctrl-C to stop)");
@@ -115,14 +115,14 @@ pub fn show_progress(progress: PairingProgress) {
     }
 }
 
-pub async fn ctrl_c() {
+pub(super) async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await
     }
 }
 
 /// A phone with a paired lockdown session: what every command that reads the phone needs.
-pub struct PhoneSession {
+pub(super) struct PhoneSession {
     pub reach: Reach,
     pub device: DeviceInfo,
     pub record: PairRecord,
@@ -134,7 +134,7 @@ pub struct PhoneSession {
 impl PhoneSession {
     /// Select the phone, and start a lockdown session, pairing first when this computer has no
     /// record for it (the same flow as `iphone-import pair`).
-    pub async fn open(global: &GlobalArgs) -> anyhow::Result<PhoneSession> {
+    pub(super) async fn open(global: &GlobalArgs) -> anyhow::Result<PhoneSession> {
         let reach = open(global).await?;
         let device = reach.transport.select(global.udid.as_deref()).await?;
         let stores = reach.pair_records(&device)?;
@@ -159,7 +159,7 @@ impl PhoneSession {
     }
 
     /// Run `f` with the session's lockdown client.
-    pub async fn with_lockdown<T>(
+    pub(super) async fn with_lockdown<T>(
         &self,
         f: impl AsyncFnOnce(&mut LockdownClient) -> Result<T, LockdownError>,
     ) -> Result<T, LockdownError> {
@@ -168,7 +168,7 @@ impl PhoneSession {
     }
 
     /// A new AFC connection (StartService each time: every connection gets its own port).
-    pub async fn afc(&self) -> anyhow::Result<AfcClient> {
+    pub(super) async fn afc(&self) -> anyhow::Result<AfcClient> {
         let (stream, port) = self.start_service(AFC_SERVICE).await?;
         let options = ClientOptions {
             io_timeout: self.reach.io_timeout,
@@ -237,7 +237,7 @@ impl PhoneSession {
     }
 
     /// Who the import engine is talking to: the UDID and the name the owner gave the phone.
-    pub async fn pull_device(&self) -> PullDevice {
+    pub(super) async fn pull_device(&self) -> PullDevice {
         let name = self
             .with_lockdown(async |c| c.get_value(None, Some("DeviceName")).await)
             .await
@@ -251,7 +251,7 @@ impl PhoneSession {
     }
 
     /// End the session politely (close_notify both ways).
-    pub async fn close(self) {
+    pub(super) async fn close(self) {
         let mut client = self.lockdown.into_inner();
         if let Err(e) = client.stop_session().await {
             tracing::debug!("StopSession: {e}");
@@ -260,7 +260,7 @@ impl PhoneSession {
 }
 
 /// The import engine's source of AFC connections: one StartService per connection.
-pub struct SessionConnector(pub Arc<PhoneSession>);
+pub(super) struct SessionConnector(pub Arc<PhoneSession>);
 
 impl AfcConnector for SessionConnector {
     fn connect(&self) -> futures::future::BoxFuture<'_, Result<AfcClient, ConnectError>> {
@@ -269,14 +269,14 @@ impl AfcConnector for SessionConnector {
 }
 
 /// Closes the session if nobody else holds it any more.
-pub async fn close_shared(session: Arc<PhoneSession>) {
+pub(super) async fn close_shared(session: Arc<PhoneSession>) {
     if let Ok(session) = Arc::try_unwrap(session) {
         session.close().await;
     }
 }
 
 /// Exit codes scripts can tell apart: no phone, phone not trusted or locked, anything else.
-pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+pub(super) fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if is_stall(cause) {
             return exit::STALLED;
@@ -302,7 +302,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// The phone or usbmuxd went silent for `--io-timeout` (exit code [`exit::STALLED`]).
-pub fn is_stall(cause: &(dyn std::error::Error + 'static)) -> bool {
+pub(super) fn is_stall(cause: &(dyn std::error::Error + 'static)) -> bool {
     matches!(
         cause.downcast_ref::<LockdownError>(),
         Some(LockdownError::Stalled { .. })
@@ -319,7 +319,7 @@ pub fn is_stall(cause: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The phone stayed locked since its restart for the whole wait (its advice differs from Trust's).
-pub fn locked_since_restart(err: &anyhow::Error) -> bool {
+pub(super) fn locked_since_restart(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<LockdownError>(),

@@ -34,7 +34,7 @@ struct Report {
     warnings: Vec<String>,
 }
 
-pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<u8> {
     let session = PhoneSession::open(global).await?;
     let values = session.with_lockdown(async |c| c.info().await).await;
     let result = async {

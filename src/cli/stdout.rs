@@ -27,10 +27,10 @@ pub(crate) use {out, outln};
 /// never mistaken for a reader that went away.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write to standard output: {0}")]
-pub struct StdoutError(pub std::io::Error);
+pub(super) struct StdoutError(pub std::io::Error);
 
 /// Whether an error is stdout's reader having gone away.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(super) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<StdoutError>()

@@ -13,17 +13,17 @@ use crate::import::verify::{ArchiveReport, PhoneReport, Problem, ProblemKind, Re
 
 /// Problems of one kind: how many there were, and the first [`MAX_LISTED`].
 #[derive(Debug, Default)]
-pub struct Listed {
+pub(super) struct Listed {
     pub count: u64,
     pub first: Vec<Problem>,
 }
 
 /// Problems by kind, as the verify run reported them.
 #[derive(Debug, Default)]
-pub struct Problems(pub HashMap<ProblemKind, Listed>);
+pub(super) struct Problems(pub HashMap<ProblemKind, Listed>);
 
 impl Problems {
-    pub fn add(&mut self, p: &Problem) {
+    pub(super) fn add(&mut self, p: &Problem) {
         let listed = self.0.entry(p.kind).or_default();
         listed.count += 1;
         if listed.first.len() < MAX_LISTED {
@@ -33,7 +33,7 @@ impl Problems {
 }
 
 /// Everything the page shows.
-pub struct VerifyPage<'a> {
+pub(super) struct VerifyPage<'a> {
     pub dest: &'a str,
     /// The phone's name and UDID (`None` = `--offline`).
     pub phone: Option<(&'a str, &'a str)>,
@@ -123,7 +123,7 @@ impl Part {
 }
 
 /// The page.
-pub fn render(p: &VerifyPage) -> String {
+pub(super) fn render(p: &VerifyPage) -> String {
     let mut h = String::new();
     head(&mut h, &format!("{} — verify", esc(p.dest)));
     let (verdict, class) = match p.status {

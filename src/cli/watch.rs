@@ -41,7 +41,7 @@ enum Stop {
     Int,
 }
 
-pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
     super::config::require_dest(&args.pull)?;
     let cancel = CancellationToken::new();
     let stop = Arc::new(std::sync::Mutex::new(None::<Stop>));

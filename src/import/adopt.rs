@@ -22,7 +22,7 @@ pub enum AdoptError {
 
 /// Records the pending rows whose files are at their paths, forgets the rest. Returns how
 /// many were adopted.
-pub fn adopt_pending(ledger: &mut Ledger, dest: &Destination) -> Result<usize, AdoptError> {
+pub(crate) fn adopt_pending(ledger: &mut Ledger, dest: &Destination) -> Result<usize, AdoptError> {
     let pending = ledger.pending()?;
     if pending.is_empty() {
         return Ok(0);

@@ -28,7 +28,7 @@ use super::sidecars::copies;
 use crate::library::Asset;
 
 /// JPEG quality of the copies (visually lossless for photos, a third of the HEIC's size more).
-pub const QUALITY: u8 = 90;
+pub(crate) const QUALITY: u8 = 90;
 /// EXIF that fits one APP1 segment (64 KiB less the segment header and `Exif\0\0`).
 const MAX_EXIF: usize = 65_527;
 
@@ -47,7 +47,7 @@ pub struct JpegCounts {
 
 /// Why one copy could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum JpegError {
+pub(crate) enum JpegError {
     #[error(transparent)]
     Heif(#[from] HeifError),
     #[error("cannot encode the JPEG: {0}")]
@@ -58,7 +58,7 @@ pub enum JpegError {
 
 /// One copy to make.
 #[derive(Debug, Clone)]
-pub struct JpegJob {
+pub(crate) struct JpegJob {
     /// The original in DEST.
     pub original: PathBuf,
     /// Its DEST-relative path (the ledger's).
@@ -68,7 +68,7 @@ pub struct JpegJob {
 }
 
 /// A name libheif decodes: `.heic`, `.heif`, `.hif` in any case.
-pub fn is_heif_name(name: &str) -> bool {
+pub(crate) fn is_heif_name(name: &str) -> bool {
     let (_, ext) = split_name(name);
     ["heic", "heif", "hif"]
         .iter()
@@ -76,7 +76,7 @@ pub fn is_heif_name(name: &str) -> bool {
 }
 
 /// The copy's path relative to DIR for an original at `dest_path` (DEST-relative).
-pub fn jpeg_rel(dest_path: &str) -> Result<RelPath, InvalidName> {
+pub(crate) fn jpeg_rel(dest_path: &str) -> Result<RelPath, InvalidName> {
     let rel = RelPath::parse(dest_path)?;
     let (stem, _) = split_name(rel.file_name());
     let mut components = rel.components().to_vec();
@@ -88,7 +88,7 @@ pub fn jpeg_rel(dest_path: &str) -> Result<RelPath, InvalidName> {
 
 /// The imported HEIC originals of `assets` still in DEST whose copy is not in `dir`, and how
 /// many already have theirs.
-pub fn pending(
+pub(crate) fn pending(
     dest: &Path,
     dir: &Path,
     ledger: &Ledger,
@@ -124,7 +124,7 @@ pub fn pending(
 
 /// Makes one copy (blocking: decoding and encoding take a second or so for a 12 MP photo).
 /// Returns the copy's path.
-pub fn make_copy(
+pub(crate) fn make_copy(
     heif: &Libheif,
     out: &Destination,
     udid: &str,
@@ -165,7 +165,7 @@ pub fn make_copy(
 }
 
 /// A baseline JPEG of `rgb` at [`QUALITY`], with `exif` (TIFF bytes) in APP1.
-pub fn encode(rgb: &Rgb, exif: Option<&[u8]>) -> Result<Vec<u8>, JpegError> {
+pub(crate) fn encode(rgb: &Rgb, exif: Option<&[u8]>) -> Result<Vec<u8>, JpegError> {
     let (Ok(w), Ok(h)) = (u16::try_from(rgb.width), u16::try_from(rgb.height)) else {
         return Err(JpegError::Encode("image too large for a JPEG".into()));
     };
@@ -189,7 +189,7 @@ const SHORT: u16 = 3;
 /// Sets IFD0's Orientation to 1 (upright) in raw TIFF bytes, in place, so every other field and
 /// offset (maker notes included) stays as the camera wrote it. Returns whether one was found.
 /// Garbage is left as it is.
-pub fn upright(tiff: &mut [u8]) -> bool {
+pub(crate) fn upright(tiff: &mut [u8]) -> bool {
     let big = match tiff.get(..4) {
         Some(b"MM\0*") => true,
         Some(b"II*\0") => false,

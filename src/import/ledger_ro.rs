@@ -29,7 +29,7 @@ use super::lock::LOCK_FILE;
 
 /// Opens `path` (the ledger of `dest`) read-only. Returns the connection and the shared lock
 /// it holds (dropping it lets writers in again).
-pub fn connect(dest: &Path, path: &Path) -> Result<(Connection, Option<File>), LedgerError> {
+pub(crate) fn connect(dest: &Path, path: &Path) -> Result<(Connection, Option<File>), LedgerError> {
     let open_err = |source| LedgerError::Open {
         path: path.to_path_buf(),
         source,
@@ -107,7 +107,7 @@ fn file_uri(path: &Path) -> String {
 
 /// Makes a ledger of schema `version` (older than current) answer the current queries, with
 /// temporary objects that live in this connection's memory only (they shadow `main`'s).
-pub fn read_as_current(conn: &Connection, version: i64) -> rusqlite::Result<()> {
+pub(crate) fn read_as_current(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     // v4 added the XMP sidecars `pull --xmp` wrote: an older ledger has none.
     if version < 4 {
         conn.execute_batch(

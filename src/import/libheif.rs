@@ -22,14 +22,14 @@ use std::ptr;
 use libloading::Library;
 
 /// Overrides the library `dlopen` is given (a soname or a path).
-pub const LIBHEIF_ENV: &str = "IPHONE_IMPORT_LIBHEIF";
+pub(crate) const LIBHEIF_ENV: &str = "IPHONE_IMPORT_LIBHEIF";
 /// libheif's soname (the ABI that `heif.h` 1.x describes).
-pub const LIBHEIF_SONAME: &str = "libheif.so.1";
+pub(crate) const LIBHEIF_SONAME: &str = "libheif.so.1";
 /// Largest image decoded (pixels). A 48 MP iPhone photo is 8064 × 6048 ≈ 49 M; beyond this a
 /// file is refused rather than costing gigabytes of RGB.
-pub const MAX_PIXELS: u64 = 120_000_000;
+pub(crate) const MAX_PIXELS: u64 = 120_000_000;
 /// A baseline JPEG's largest side.
-pub const MAX_SIDE: u32 = 65_535;
+pub(crate) const MAX_SIDE: u32 = 65_535;
 
 /// `heif_colorspace_RGB`, `heif_chroma_interleaved_RGB`, `heif_channel_interleaved` of heif.h.
 const COLORSPACE_RGB: c_int = 1;
@@ -51,7 +51,7 @@ type Handle = c_void;
 type Image = c_void;
 
 #[derive(Debug, thiserror::Error)]
-pub enum HeifError {
+pub(crate) enum HeifError {
     #[error(
         "HEIC → JPEG needs libheif (Debian/Ubuntu: apt install libheif1); the originals are imported, no JPEG copies made ({name}: {reason})"
     )]
@@ -65,14 +65,14 @@ pub enum HeifError {
 }
 
 /// A decoded image: `width * height` pixels of 8-bit R, G, B, row after row.
-pub struct Rgb {
+pub(crate) struct Rgb {
     pub width: u32,
     pub height: u32,
     pub pixels: Vec<u8>,
 }
 
 /// libheif, loaded, with the functions used here.
-pub struct Libheif {
+pub(crate) struct Libheif {
     version: String,
     context_alloc: unsafe extern "C" fn() -> *mut Ctx,
     context_free: unsafe extern "C" fn(*mut Ctx),
@@ -98,7 +98,7 @@ pub struct Libheif {
 
 impl Libheif {
     /// Loads `$IPHONE_IMPORT_LIBHEIF`, else [`LIBHEIF_SONAME`].
-    pub fn load() -> Result<Libheif, HeifError> {
+    pub(crate) fn load() -> Result<Libheif, HeifError> {
         let name = std::env::var_os(LIBHEIF_ENV)
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| OsString::from(LIBHEIF_SONAME));
@@ -106,7 +106,7 @@ impl Libheif {
     }
 
     /// Loads libheif from `name` (a soname or a path) and looks up its functions.
-    pub fn load_from(name: &std::ffi::OsStr) -> Result<Libheif, HeifError> {
+    pub(crate) fn load_from(name: &std::ffi::OsStr) -> Result<Libheif, HeifError> {
         let unavailable = |reason: String| HeifError::Unavailable {
             name: name.to_string_lossy().into_owned(),
             reason,
@@ -154,12 +154,12 @@ impl Libheif {
     }
 
     /// libheif's version (e.g. "1.15.1").
-    pub fn version(&self) -> &str {
+    pub(crate) fn version(&self) -> &str {
         &self.version
     }
 
     /// Decodes the primary image of the HEIF file at `path` to RGB, transforms applied.
-    pub fn decode_file(&self, path: &Path) -> Result<Rgb, HeifError> {
+    pub(crate) fn decode_file(&self, path: &Path) -> Result<Rgb, HeifError> {
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| HeifError::Decode("the path holds a NUL byte".into()))?;
         // SAFETY: heif_context_alloc takes nothing; null means out of memory.

@@ -47,28 +47,28 @@
 //!    transaction. A crash in between is adopted on the next run ([`adopt`]).
 //! 5. After a complete run: `dest.remove_temps()`.
 
-pub mod adopt;
+pub(crate) mod adopt;
 pub mod backup_figures;
-pub mod batch_write;
+pub(crate) mod batch_write;
 pub mod dates;
 pub mod deep;
 pub mod filters;
-pub mod flush;
-pub mod internal_error;
-pub mod jpeg_copies;
+pub(crate) mod flush;
+pub(crate) mod internal_error;
+pub(crate) mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
-pub mod ledger_ro;
-pub mod libheif;
+pub(crate) mod ledger_ro;
+pub(crate) mod libheif;
 pub mod lock;
-pub mod names;
-pub mod phone_copy;
+pub(crate) mod names;
+pub(crate) mod phone_copy;
 pub mod pull;
 pub mod repair;
-pub mod resume;
+pub(crate) mod resume;
 pub mod safe_write;
-pub mod same_name;
+pub(crate) mod same_name;
 pub mod sidecars;
 pub mod verify;
-pub mod write_error;
+pub(crate) mod write_error;
 pub mod xmp;

@@ -2,7 +2,7 @@
 //! from the phone is `untrusted::file_name`'s job; its items are re-exported here for the
 //! import layer's callers.
 
-pub use crate::untrusted::file_name::{
+pub(crate) use crate::untrusted::file_name::{
     InvalidName, MAX_NAME_BYTES, NameProblem, validate_device_path, validate_name,
 };
 use crate::untrusted::text::is_invisible_format;
@@ -12,7 +12,7 @@ use crate::untrusted::text::is_invisible_format;
 /// (`\ : * ? " < > |`) become `_`, and a value that would be empty,
 /// `.` or `..` becomes `_`; a leading `.` becomes `_` (no hidden folders); bidirectional and
 /// invisible formatting characters become `_`. Overlong values are cut at a character boundary.
-pub fn sanitize_component(value: &str) -> String {
+pub(crate) fn sanitize_component(value: &str) -> String {
     let mut out: String = value
         .chars()
         .map(|c| {

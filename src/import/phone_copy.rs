@@ -13,10 +13,10 @@ use super::safe_write::{Partial, SafeWriteError, Staged};
 use crate::afc::{AfcClient, AfcError};
 
 /// Bytes buffered between the AFC reads and the disk writer of one file.
-pub const PIPE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const PIPE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Which file to read, how long the phone says it is, and where a resumed copy starts.
-pub struct PhoneFile<'a> {
+pub(crate) struct PhoneFile<'a> {
     pub path: &'a str,
     pub size: u64,
     pub offset: u64,
@@ -25,14 +25,14 @@ pub struct PhoneFile<'a> {
 /// When the temp file is made durable: at once (a file on its own), or later with its batch
 /// ([`Partial::complete`], the group commit of pull).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
+pub(crate) enum Durability {
     Now,
     WithBatch,
 }
 
 /// What happened on each side of the pipe. The caller decides what a combination means
 /// (a phone that refused the file, a file that changed size, a lost phone).
-pub struct PhoneCopy {
+pub(crate) struct PhoneCopy {
     /// The phone's side; `None` when `stop` ended the read (the temp file keeps what arrived,
     /// for the next run).
     pub read: Option<Result<(), AfcError>>,
@@ -42,7 +42,7 @@ pub struct PhoneCopy {
 
 /// Reads `file` from the phone from `file.offset` into `partial` and finishes the temp file.
 /// `progress` hears each chunk's length as it reaches the writer.
-pub async fn phone_to_temp(
+pub(crate) async fn phone_to_temp(
     client: &AfcClient,
     file: &PhoneFile<'_>,
     mut partial: Partial,

@@ -16,11 +16,11 @@ use crate::afc::{AfcClient, AfcError, Whence};
 use super::safe_write::{Partial, SafeWriteError};
 
 /// Bytes compared per window.
-pub const WINDOW: u64 = 64 * 1024;
+pub(crate) const WINDOW: u64 = 64 * 1024;
 
 /// The windows `(start, len)` of a kept prefix `[0, offset)` that are compared: the one ending
 /// at the resume point, the first, the middle one; clipped, without duplicates.
-pub fn windows(offset: u64) -> Vec<(u64, u64)> {
+pub(crate) fn windows(offset: u64) -> Vec<(u64, u64)> {
     if offset == 0 {
         return Vec::new();
     }
@@ -38,7 +38,7 @@ pub fn windows(offset: u64) -> Vec<(u64, u64)> {
 
 /// Why the prefix was not kept.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Every window matched: resume from [`Partial::resume_offset`].
     Kept,
     /// Restarted from 0: the bytes differ at this offset (or the phone could not give them).
@@ -47,14 +47,14 @@ pub enum Verdict {
 
 /// Failures that stop the check (the phone is gone, or the temp file cannot be read).
 #[derive(Debug)]
-pub enum ProveError {
+pub(crate) enum ProveError {
     Phone(AfcError),
     Dest(SafeWriteError),
 }
 
 /// Compares the windows of `partial`'s kept bytes with the phone's `device_path`, restarting
 /// `partial` from 0 on any difference. Blocking file work runs on a blocking thread.
-pub async fn prove_prefix(
+pub(crate) async fn prove_prefix(
     client: &AfcClient,
     device_path: &str,
     partial: Partial,

@@ -16,7 +16,7 @@ use crate::library::Asset;
 /// Groups positions of `assets` (the copy queue's order) by stem, compared case-insensitively
 /// (a case-insensitive DEST would make `IMG_0001` and `img_0001` meet too). Each group is
 /// ordered by (folder, original name); groups keep the order of their first member.
-pub fn bundles<'a>(assets: impl Iterator<Item = &'a Asset>) -> Vec<Vec<usize>> {
+pub(crate) fn bundles<'a>(assets: impl Iterator<Item = &'a Asset>) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<(usize, &Asset)>> = Vec::new();
     let mut by_stem: HashMap<String, usize> = HashMap::new();
     for (k, a) in assets.enumerate() {

@@ -21,7 +21,7 @@ const MIN_SIMILARITY: f64 = 0.5;
 
 /// One line of `iphone-import albums`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AlbumLine {
+pub(crate) struct AlbumLine {
     /// Stable id (ZGENERICALBUM.ZUUID): `pull --album ID` selects this album alone.
     pub id: Option<String>,
     /// "Trips/Iceland 2025": folders and title joined with `/`.
@@ -40,7 +40,7 @@ pub struct AlbumLine {
 }
 
 /// The albums of an inventory, sorted by path (case-insensitive), for display.
-pub fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
+pub(crate) fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
     let mut lines: Vec<AlbumLine> = inventory
         .albums
         .iter()
@@ -60,7 +60,7 @@ pub fn album_lines(inventory: &Inventory) -> Vec<AlbumLine> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AlbumError {
+pub(crate) enum AlbumError {
     #[error(
         "no album is named \"{}\"{}; `iphone-import albums` lists them all",
         shown(.name),
@@ -80,7 +80,7 @@ pub enum AlbumError {
 /// An album name for a terminal: control characters (which a hostile title could use to forge
 /// output) and bidi overrides escaped, cut after 160 characters; everything else (quotes,
 /// accents, emoji) as is.
-pub fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     for_terminal_max(name, 160)
 }
 
@@ -97,7 +97,7 @@ fn hint(suggestions: &[String]) -> String {
 
 /// Indices (into `albums`) of every album any of `names` selects, sorted. Every name must select
 /// at least one album.
-pub fn select(albums: &[AlbumMembers], names: &[String]) -> Result<Vec<usize>, AlbumError> {
+pub(crate) fn select(albums: &[AlbumMembers], names: &[String]) -> Result<Vec<usize>, AlbumError> {
     let mut chosen = BTreeSet::new();
     for name in names {
         let wanted = normalise(name);
@@ -134,7 +134,7 @@ fn normalise(s: &str) -> String {
 }
 
 /// Album paths close to `name` (by title or path), best first.
-pub fn suggestions(albums: &[AlbumMembers], name: &str) -> Vec<String> {
+pub(crate) fn suggestions(albums: &[AlbumMembers], name: &str) -> Vec<String> {
     let wanted = normalise(name);
     let mut scored: Vec<(f64, &str)> = albums
         .iter()

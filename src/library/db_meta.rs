@@ -43,7 +43,7 @@ pub struct AssetMeta {
 }
 
 /// A latitude/longitude pair that means a place (-180.0 is "no location"; garbage is none).
-pub fn location(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
+pub(crate) fn location(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
     let (lat, lon) = (lat?, lon?);
     let valid = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
     (valid && lat != -180.0 && lon != -180.0 && !(lat == 0.0 && lon == 0.0)).then_some((lat, lon))

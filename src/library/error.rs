@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::afc::AfcError;
 
 /// What is unknown when Photos.sqlite cannot be used (said wherever that happens).
-pub const WITHOUT_DB: &str = "photos and videos are still listed from DCIM, but albums, hidden items, iCloud-only and missing originals, and Recently Deleted are unknown (pull copies items in Recently Deleted too)";
+pub(crate) const WITHOUT_DB: &str = "photos and videos are still listed from DCIM, but albums, hidden items, iCloud-only and missing originals, and Recently Deleted are unknown (pull copies items in Recently Deleted too)";
 
 #[derive(Debug, Error)]
 pub enum LibraryError {

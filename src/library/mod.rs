@@ -1,16 +1,16 @@
 //! The phone's photo library: DCIM (and CPLAssets) listings grouped into assets, enriched from a
 //! cached copy of Photos.sqlite.
 
-pub mod albums;
-pub mod asset;
+pub(crate) mod albums;
+pub(crate) mod asset;
 mod db_albums;
 mod db_assets;
 pub mod db_fetch;
-pub mod db_meta;
-pub mod db_people;
-pub mod error;
+pub(crate) mod db_meta;
+pub(crate) mod db_people;
+pub(crate) mod error;
 pub mod inventory;
-pub mod originals;
+pub(crate) mod originals;
 pub mod photos_db;
 pub mod scan;
 pub mod thumbnails;

@@ -21,7 +21,7 @@ use super::photos_db::{CloudState, Corrupt, Schema, col, for_rows, int};
 /// Where the original of an asset is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OriginalPlace {
+pub(crate) enum OriginalPlace {
     /// On the phone (or the database says nothing against it).
     #[default]
     OnPhone,

@@ -41,7 +41,7 @@ struct TlsLayer {
 }
 
 /// The state of one lockdown socket, whichever end we play.
-pub struct Channel {
+pub(crate) struct Channel {
     /// Bytes from the socket not yet consumed (plaintext frames or TLS records).
     inbound: Vec<u8>,
     /// Bytes waiting to be written to the socket.
@@ -64,7 +64,7 @@ impl Default for Channel {
 }
 
 impl Channel {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Channel {
             inbound: Vec::new(),
             outbound: Vec::new(),
@@ -77,14 +77,14 @@ impl Channel {
     }
 
     /// Queue one message (XML), encrypted when TLS is on.
-    pub fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
+    pub(crate) fn send(&mut self, message: &Dictionary) -> Result<(), LockdownError> {
         let frame = encode_frame(message)?;
         self.send_frame(&frame)
     }
 
     /// Queue a body that is already a plist, framed as is (the simulated phone's hostile-reply
     /// faults: bytes no encoder would write).
-    pub fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
+    pub(crate) fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
         let len = u32::try_from(body.len()).map_err(|_| LockdownFrameError::TooLong {
             len: body.len(),
             max: u32::MAX as usize,
@@ -114,7 +114,10 @@ impl Channel {
     }
 
     /// Switch to TLS. Bytes already received stay queued and are treated as TLS records.
-    pub fn start_tls(&mut self, conn: impl Into<rustls::Connection>) -> Result<(), LockdownError> {
+    pub(crate) fn start_tls(
+        &mut self,
+        conn: impl Into<rustls::Connection>,
+    ) -> Result<(), LockdownError> {
         debug_assert!(self.plain.is_empty());
         let mut conn = conn.into();
         Self::flush_tls(&mut conn, &mut self.outbound)?;
@@ -125,17 +128,17 @@ impl Channel {
         self.pump()
     }
 
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
 
-    pub fn is_handshaking(&self) -> bool {
+    pub(crate) fn is_handshaking(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.conn.is_handshaking())
     }
 
     /// Send our close_notify. TLS stays on until the peer's close_notify arrives; then the
     /// channel is plaintext again.
-    pub fn close_tls(&mut self) -> Result<(), LockdownError> {
+    pub(crate) fn close_tls(&mut self) -> Result<(), LockdownError> {
         if let Some(tls) = &mut self.tls {
             tls.conn.send_close_notify();
             Self::flush_tls(&mut tls.conn, &mut self.outbound)?;
@@ -144,12 +147,12 @@ impl Channel {
     }
 
     /// The negotiated TLS version, while TLS is on.
-    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+    pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
         self.tls.as_ref()?.conn.protocol_version()
     }
 
     /// The certificates the peer presented in the TLS handshake.
-    pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+    pub(crate) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         let tls = self.tls.as_ref()?;
         tls.conn
             .peer_certificates()
@@ -244,17 +247,17 @@ impl Channel {
 /// peer alive; `poll_timeout`/`handle_timeout` (in `SansIo`) turn silence into `Stalled`.
 impl Channel {
     /// How long the peer may stay silent while a reply is outstanding.
-    pub fn set_reply_timeout(&mut self, limit: Duration) {
+    pub(crate) fn set_reply_timeout(&mut self, limit: Duration) {
         self.deadline.set_limit(limit);
     }
 
     /// Start waiting for the answer to `what` (a request name, or the TLS handshake).
-    pub fn expect_reply(&mut self, now: Instant, what: &str) {
+    pub(crate) fn expect_reply(&mut self, now: Instant, what: &str) {
         self.deadline.expect(now, what);
     }
 
     /// The awaited answer is complete.
-    pub fn reply_done(&mut self) {
+    pub(crate) fn reply_done(&mut self) {
         self.deadline.done();
     }
 

@@ -20,14 +20,14 @@ use crate::usbmux::deadline::sleep_until;
 use crate::usbmux::sans_io::SansIo;
 
 /// `Label` we send with every request.
-pub const LABEL: &str = "iphone-import";
+pub(crate) const LABEL: &str = "iphone-import";
 
 /// What to tell the user while the phone shows its Trust alert.
 pub const TRUST_PROMPT: &str =
     "Unlock your iPhone and tap Trust on the 'Trust This Computer?' alert";
 
 /// How long to wait for Trust by default.
-pub const DEFAULT_PAIRING_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_PAIRING_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Knobs of the pairing flow.
 #[derive(Debug, Clone)]

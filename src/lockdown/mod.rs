@@ -11,18 +11,18 @@
 //! has not been unlocked since it restarted. Records: `PairRecordStores`.
 
 pub mod certs;
-pub mod channel;
-pub mod client;
+pub(crate) mod channel;
+pub(crate) mod client;
 pub mod codec;
-pub mod error;
+pub(crate) mod error;
 pub mod messages;
 pub mod muxd_records;
 mod record_dir;
-pub mod records;
+pub(crate) mod records;
 pub mod service;
-pub mod tls;
-pub mod tls_stream;
-pub mod unlock;
+pub(crate) mod tls;
+pub(crate) mod tls_stream;
+pub(crate) mod unlock;
 
 pub use client::{
     LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,

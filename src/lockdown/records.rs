@@ -330,7 +330,7 @@ impl PairRecordStores {
 /// replaces the phone's entry for it instead of piling up new ones. Not pymobiledevice3's
 /// uuid3(DNS, hostname): on the same computer the two tools would then overwrite each other's
 /// pairing on the phone and each would find its record rejected.
-pub fn host_id_for_this_computer() -> String {
+pub(crate) fn host_id_for_this_computer() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());

@@ -22,7 +22,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A PEM certificate (as kept in pair records) as DER.
-pub fn cert_der_from_pem(
+pub(crate) fn cert_der_from_pem(
     pem: &[u8],
     what: &'static str,
 ) -> Result<CertificateDer<'static>, CertError> {
@@ -33,7 +33,7 @@ pub fn cert_der_from_pem(
 }
 
 /// A PEM private key (PKCS#8 or PKCS#1) as DER.
-pub fn key_der_from_pem(
+pub(crate) fn key_der_from_pem(
     pem: &[u8],
     what: &'static str,
 ) -> Result<PrivateKeyDer<'static>, CertError> {
@@ -92,7 +92,7 @@ impl ServerCertVerifier for AcceptPhoneCertificate {
 
 /// Host role: TLS client presenting the pair record's host certificate and key
 /// (as pymobiledevice3 and idevice do).
-pub fn host_client_config(
+pub(crate) fn host_client_config(
     host_cert_pem: &[u8],
     host_key_pem: &[u8],
 ) -> Result<Arc<rustls::ClientConfig>, LockdownError> {
@@ -113,7 +113,7 @@ pub fn host_client_config(
 }
 
 /// A client connection for the host role.
-pub fn host_client_connection(
+pub(crate) fn host_client_connection(
     config: Arc<rustls::ClientConfig>,
 ) -> Result<rustls::ClientConnection, LockdownError> {
     let name = ServerName::try_from("Device").expect("static DNS name");
@@ -188,7 +188,7 @@ impl ClientCertVerifier for PairedClientCertificate {
 
 /// Device role: TLS server with the host-issued DeviceCertificate and the phone's own key,
 /// accepting only the `allowed` client certificates (any, when empty).
-pub fn device_server_config(
+pub(crate) fn device_server_config(
     device_cert_pem: &[u8],
     device_key: PrivateKeyDer<'static>,
     allowed: Vec<CertificateDer<'static>>,
@@ -202,7 +202,7 @@ pub fn device_server_config(
 }
 
 /// As `device_server_config`, limited to some TLS versions (a phone that only speaks TLS 1.2).
-pub fn device_server_config_with_versions(
+pub(crate) fn device_server_config_with_versions(
     device_cert_pem: &[u8],
     device_key: PrivateKeyDer<'static>,
     allowed: Vec<CertificateDer<'static>>,

@@ -85,7 +85,7 @@ impl BuiltPhone {
 
 /// Assemble the phone: lockdownd listens on 62078, and StartService("com.apple.afc") reaches the
 /// AFC server over the media folder.
-pub fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
+pub(crate) fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
     let (media_root, temp) = match config.media {
         MediaSource::Dir(dir) => (dir, None),
         MediaSource::Generate(options) => {

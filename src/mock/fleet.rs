@@ -8,11 +8,11 @@ use std::path::{Component, Path, PathBuf};
 use super::phone::PhoneIdentity;
 
 /// Most phones one host serves (real hubs run out of power long before).
-pub const MAX_PHONES: usize = 32;
+pub(crate) const MAX_PHONES: usize = 32;
 
 /// Phone `index` (0-based) of a fleet whose first phone is `base`; index 0 is `base` itself, so
 /// `--phones 1` is the phone served before `--phones` existed.
-pub fn identity(base: &PhoneIdentity, index: usize) -> PhoneIdentity {
+pub(crate) fn identity(base: &PhoneIdentity, index: usize) -> PhoneIdentity {
     if index == 0 {
         return base.clone();
     }
@@ -26,7 +26,7 @@ pub fn identity(base: &PhoneIdentity, index: usize) -> PhoneIdentity {
 }
 
 /// The library seed of phone `index`: different phones, different libraries.
-pub fn seed(base: u64, index: usize) -> u64 {
+pub(crate) fn seed(base: u64, index: usize) -> u64 {
     base.wrapping_add(index as u64)
 }
 
@@ -45,7 +45,7 @@ fn numbered_udid(udid: &str, index: usize) -> String {
 }
 
 /// Where phone `udid` keeps its library under `parent`: `parent/<udid>/`.
-pub fn library_dir(parent: &Path, udid: &str) -> Result<PathBuf, String> {
+pub(crate) fn library_dir(parent: &Path, udid: &str) -> Result<PathBuf, String> {
     let mut parts = Path::new(udid).components();
     match (parts.next(), parts.next()) {
         (Some(Component::Normal(_)), None) => Ok(parent.join(udid)),

@@ -93,7 +93,7 @@ fn parse_u16(s: &str) -> Result<u16, String> {
 
 /// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM, on a runtime of its own.
 /// Needs root (configfs). From async code call [`serve`] instead.
-pub fn run(args: GadgetArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: GadgetArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,7 +103,7 @@ pub fn run(args: GadgetArgs) -> anyhow::Result<()> {
 }
 
 /// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM. Needs root (configfs).
-pub async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
+pub(crate) async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     // Handlers first: a SIGTERM at any later point must still remove the gadget from configfs.
     let mut stop = Box::pin(shutdown_signal()?);
     let identity = PhoneIdentity::default();

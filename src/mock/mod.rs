@@ -3,16 +3,16 @@
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
 pub mod afcd;
-pub mod builder;
+pub(crate) mod builder;
 pub mod cli;
 pub mod demo;
-pub mod fleet;
+pub(crate) mod fleet;
 #[cfg(feature = "gadget")]
-pub mod gadget;
+pub(crate) mod gadget;
 pub mod library;
 pub mod lockdownd;
 pub mod muxd_server;
 pub mod phone;
 pub mod profile;
 pub mod session_tls;
-pub mod stall;
+pub(crate) mod stall;

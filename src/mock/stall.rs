@@ -75,7 +75,7 @@ fn afc_read(spec: &str) -> Result<Stall, String> {
 }
 
 /// The first connection accepts and never says a word; later ones reach `then`.
-pub fn silent_once(then: ServiceFn) -> ServiceFn {
+pub(crate) fn silent_once(then: ServiceFn) -> ServiceFn {
     let used = Arc::new(AtomicBool::new(false));
     Arc::new(move |mut stream| {
         if used.swap(true, Ordering::SeqCst) {
@@ -87,7 +87,7 @@ pub fn silent_once(then: ServiceFn) -> ServiceFn {
 }
 
 /// Read and discard until the peer gives up and closes.
-pub async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
+pub(crate) async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
     let _ = tokio::io::copy(input, &mut tokio::io::sink()).await;
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use super::text::{for_terminal, is_invisible_format};
 
 /// Longest name we accept (APFS allows 255 UTF-8 bytes).
-pub const MAX_NAME_BYTES: usize = 255;
+pub(crate) const MAX_NAME_BYTES: usize = 255;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl InvalidName {
 
 /// Checks that `name` is one ordinary path component: not empty, not `.` or `..`, no `/` or
 /// `\`, no NUL or other control characters, at most [`MAX_NAME_BYTES`] bytes. Unicode is fine.
-pub fn validate_name(name: &str) -> Result<&str, InvalidName> {
+pub(crate) fn validate_name(name: &str) -> Result<&str, InvalidName> {
     name_problem(name).map_or(Ok(name), |problem| Err(InvalidName::new(name, problem)))
 }
 
@@ -99,7 +99,7 @@ fn name_problem(name: &str) -> Option<NameProblem> {
 /// Checks a device path relative to the media root (`DCIM/100APPLE/IMG_0001.HEIC`; one leading
 /// `/` is tolerated, as AFC paths are often written absolute) and returns its components.
 /// Empty components (`a//b`, a trailing `/`) are refused like any other bad name.
-pub fn validate_device_path(path: &str) -> Result<Vec<&str>, InvalidName> {
+pub(crate) fn validate_device_path(path: &str) -> Result<Vec<&str>, InvalidName> {
     let rel = path.strip_prefix('/').unwrap_or(path);
     if rel.is_empty() {
         return Err(InvalidName::new(path, NameProblem::Empty));

@@ -6,6 +6,6 @@
 //!   parsing).
 //! - [`text`]: the one escaping of phone-supplied strings for terminals and logs.
 
-pub mod file_name;
-pub mod plist;
-pub mod text;
+pub(crate) mod file_name;
+pub(crate) mod plist;
+pub(crate) mod text;

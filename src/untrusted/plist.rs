@@ -17,7 +17,7 @@ use plist::{Dictionary, Value};
 /// Bounds for one decode. Every field is a hard limit: exceeding it is an error, not a
 /// truncation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest input accepted at all.
     pub max_input: usize,
     /// Deepest nesting of arrays and dictionaries (the top level counts as 1).
@@ -30,7 +30,7 @@ pub struct Limits {
 
 impl Limits {
     /// Protocol messages: real ones are a few KiB, a handful of levels and a few hundred values.
-    pub const MESSAGE: Limits = Limits {
+    pub(crate) const MESSAGE: Limits = Limits {
         max_input: 1 << 20,
         max_depth: 32,
         max_objects: 100_000,
@@ -40,7 +40,7 @@ impl Limits {
 
 /// Why untrusted bytes were not accepted as a plist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlistError {
+pub(crate) enum PlistError {
     #[error("plist of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },
     #[error("plist nests deeper than {max} levels")]
@@ -56,7 +56,7 @@ pub enum PlistError {
 }
 
 /// Decode an XML or binary plist within `limits`.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, PlistError> {
+pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, PlistError> {
     if bytes.len() > limits.max_input {
         return Err(PlistError::TooLarge {
             len: bytes.len(),
@@ -71,7 +71,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Value, PlistError> {
 }
 
 /// Decode a plist whose top level must be a dictionary.
-pub fn decode_dict(bytes: &[u8], limits: &Limits) -> Result<Dictionary, PlistError> {
+pub(crate) fn decode_dict(bytes: &[u8], limits: &Limits) -> Result<Dictionary, PlistError> {
     decode(bytes, limits)?
         .into_dictionary()
         .ok_or(PlistError::NotADictionary)

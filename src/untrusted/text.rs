@@ -5,27 +5,27 @@
 //! an ellipsis so a 10 kB name cannot flood the screen.
 
 /// Characters of a phone string shown before it is cut.
-pub const MAX_SHOWN_CHARS: usize = 80;
+pub(crate) const MAX_SHOWN_CHARS: usize = 80;
 
 /// Characters of a phone path (device path, destination path) shown before it is cut: more
 /// than any real one.
-pub const MAX_SHOWN_PATH_CHARS: usize = 300;
+pub(crate) const MAX_SHOWN_PATH_CHARS: usize = 300;
 
 /// Characters of an error text shown (it may quote the phone).
-pub const MAX_SHOWN_REASON: usize = 600;
+pub(crate) const MAX_SHOWN_REASON: usize = 600;
 
 /// A path from the phone made safe to print (cut only when absurdly long).
-pub fn path_for_terminal(s: &str) -> String {
+pub(crate) fn path_for_terminal(s: &str) -> String {
     for_terminal_max(s, MAX_SHOWN_PATH_CHARS)
 }
 
 /// `s` made safe to print, at most [`MAX_SHOWN_CHARS`] characters plus an ellipsis.
-pub fn for_terminal(s: &str) -> String {
+pub(crate) fn for_terminal(s: &str) -> String {
     for_terminal_max(s, MAX_SHOWN_CHARS)
 }
 
 /// As [`for_terminal`], cut after `max_chars` characters of the original.
-pub fn for_terminal_max(s: &str, max_chars: usize) -> String {
+pub(crate) fn for_terminal_max(s: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max_chars * 2));
     for (i, c) in s.chars().enumerate() {
         if i == max_chars {
@@ -43,7 +43,7 @@ pub fn for_terminal_max(s: &str, max_chars: usize) -> String {
 
 /// Bidirectional controls and other zero-width formatting characters: harmless in a file
 /// name on disk, misleading on a terminal (U+202E shows "gpj.exe" as "exe.jpg").
-pub fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c,
         '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')

@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 
 /// The default `--io-timeout`: a healthy phone answers any single request within a few
 /// seconds even while busy (iCloud sync, thumbnailing); 30 s of silence means it is stuck.
-pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The phone went silent: nothing arrived for `after` while `waiting_for` was outstanding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stalled {
+pub(crate) struct Stalled {
     pub waiting_for: String,
     pub after: Duration,
 }
 
 /// The reply an engine is waiting for, and since when the peer has been silent.
 #[derive(Debug, Clone)]
-pub struct ReplyDeadline {
+pub(crate) struct ReplyDeadline {
     limit: Duration,
     waiting: Option<(String, Instant)>,
 }
@@ -32,56 +32,56 @@ impl Default for ReplyDeadline {
 }
 
 impl ReplyDeadline {
-    pub fn new(limit: Duration) -> ReplyDeadline {
+    pub(crate) fn new(limit: Duration) -> ReplyDeadline {
         ReplyDeadline {
             limit,
             waiting: None,
         }
     }
 
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.limit
     }
 
-    pub fn set_limit(&mut self, limit: Duration) {
+    pub(crate) fn set_limit(&mut self, limit: Duration) {
         self.limit = limit;
     }
 
     /// Start waiting for the answer to `what` (restarts the clock if already waiting).
-    pub fn expect(&mut self, now: Instant, what: &str) {
+    pub(crate) fn expect(&mut self, now: Instant, what: &str) {
         self.waiting = Some((what.to_string(), now));
     }
 
     /// Start waiting unless already waiting (pipelined requests share one silence clock).
-    pub fn expect_if_idle(&mut self, now: Instant, what: &str) {
+    pub(crate) fn expect_if_idle(&mut self, now: Instant, what: &str) {
         if self.waiting.is_none() {
             self.expect(now, what);
         }
     }
 
     /// Bytes arrived: the peer is alive, the silence clock restarts.
-    pub fn heard(&mut self, now: Instant) {
+    pub(crate) fn heard(&mut self, now: Instant) {
         if let Some((_, since)) = &mut self.waiting {
             *since = now;
         }
     }
 
     /// The answer is complete; nothing is outstanding.
-    pub fn done(&mut self) {
+    pub(crate) fn done(&mut self) {
         self.waiting = None;
     }
 
-    pub fn is_waiting(&self) -> bool {
+    pub(crate) fn is_waiting(&self) -> bool {
         self.waiting.is_some()
     }
 
     /// When `handle_timeout` should next be called, if anything is outstanding.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.waiting.as_ref().map(|(_, since)| *since + self.limit)
     }
 
     /// `Some` when the peer has been silent for the whole limit; the wait is then over.
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<Stalled> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Stalled> {
         let deadline = self.poll_timeout()?;
         if now < deadline {
             return None;
@@ -95,7 +95,7 @@ impl ReplyDeadline {
 }
 
 /// Sleep until `deadline`, or for ever when there is none (for `select!` beside a read).
-pub async fn sleep_until(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,

@@ -9,7 +9,7 @@ use super::frame::{self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode
 use super::tcp::{Connection, MuxEvent, SYN, TcpHeader};
 
 /// Whether a service listens on a port of the simulated phone.
-pub type Listening = Box<dyn Fn(u16) -> bool + Send>;
+pub(crate) type Listening = Box<dyn Fn(u16) -> bool + Send>;
 
 /// The device side's own state.
 pub(super) struct DeviceSide {

@@ -32,7 +32,7 @@ pub struct DeviceInfo {
 }
 
 /// Insert the dash a 24-character serial carries after character 8, as usbmuxd and libusbmuxd do.
-pub fn dashed_udid(serial: &str) -> String {
+pub(crate) fn dashed_udid(serial: &str) -> String {
     if serial.len() == 24 && serial.is_ascii() && !serial.contains('-') {
         format!("{}-{}", &serial[..8], &serial[8..])
     } else {

@@ -1,7 +1,7 @@
 //! The mux protocol's errors: bytes that are not a mux stream, and a peer that breaks the
 //! protocol. Both are fatal for the link; `driver::MuxError` is what callers of the driver see.
 
-pub use super::frame::MuxFrameError;
+pub(crate) use super::frame::MuxFrameError;
 use super::frame::Protocol;
 
 /// A fatal protocol violation: the link cannot be used any further.

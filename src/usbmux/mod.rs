@@ -5,21 +5,21 @@
 //! the `sans_io` vocabulary, driven by `driver` over a `link`),
 //! or a client of the usbmuxd daemon's socket (`muxd`). `transport` chooses between them.
 
-pub mod deadline;
-pub mod device;
-pub mod device_info;
+pub(crate) mod deadline;
+pub(crate) mod device;
+pub(crate) mod device_info;
 pub mod driver;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 pub mod frame;
-pub mod host;
+pub(crate) mod host;
 pub mod link;
 pub mod muxd;
 pub mod muxd_proto;
 pub mod sans_io;
-pub mod stream;
+pub(crate) mod stream;
 pub mod tcp;
-pub mod transport;
+pub(crate) mod transport;
 pub mod usb;
 
 pub use device_info::{DeviceInfo, TransportKind};

@@ -195,7 +195,7 @@ fn list_udids<'a>(devices: impl Iterator<Item = &'a DeviceInfo>) -> String {
 
 /// Device selection, apart from I/O so it can be tested: an explicit UDID matches with or without
 /// the dash and in any case; no UDID is fine only when exactly one device is connected.
-pub fn pick_device(
+pub(crate) fn pick_device(
     devices: Vec<DeviceInfo>,
     udid: Option<&str>,
     route: &'static str,

@@ -74,18 +74,18 @@ pub(super) struct Known {
 
 impl Known {
     /// The names of `folder` imported in any copy (what a plain layout asks).
-    pub fn add_names(&mut self, folder: String, names: HashSet<String>) {
+    pub(super) fn add_names(&mut self, folder: String, names: HashSet<String>) {
         self.names.insert(folder, names);
     }
 
     /// The (name, copy key) pairs of `folder` imported (what a layout with `{album}` asks).
-    pub fn add_copies(&mut self, folder: String, copies: HashSet<(String, String)>) {
+    pub(super) fn add_copies(&mut self, folder: String, copies: HashSet<(String, String)>) {
         self.copies.insert(folder, copies);
     }
 
     /// Whether the ledger has `name` of `folder`: any copy of it for a plain layout (`copy`
     /// empty), that very copy otherwise.
-    pub fn contains(&self, folder: &str, name: &str, copy: &str) -> bool {
+    pub(super) fn contains(&self, folder: &str, name: &str, copy: &str) -> bool {
         if copy.is_empty() {
             self.names.get(folder).is_some_and(|s| s.contains(name))
         } else {
@@ -107,7 +107,7 @@ pub(super) struct Draft {
 
 impl Draft {
     /// Copy keys whose original is imported already: their anchor comes from the ledger.
-    pub fn anchors_wanted(&self) -> impl Iterator<Item = String> + '_ {
+    pub(super) fn anchors_wanted(&self) -> impl Iterator<Item = String> + '_ {
         self.copies
             .iter()
             .filter(|(_, original_known)| *original_known)

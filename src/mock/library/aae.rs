@@ -33,14 +33,14 @@ fn adjustment_dict(edited_unix: i64, filter: &str) -> Dictionary {
 }
 
 /// XML plist bytes of an `.AAE` sidecar.
-pub fn aae_xml(edited_unix: i64, filter: &str) -> Result<Vec<u8>, plist::Error> {
+pub(super) fn aae_xml(edited_unix: i64, filter: &str) -> Result<Vec<u8>, plist::Error> {
     let mut out = Vec::new();
     Value::Dictionary(adjustment_dict(edited_unix, filter)).to_writer_xml(&mut out)?;
     Ok(out)
 }
 
 /// Binary plist bytes of `Mutations/.../Adjustments/Adjustments.plist`.
-pub fn adjustments_plist(edited_unix: i64, filter: &str) -> Result<Vec<u8>, plist::Error> {
+pub(super) fn adjustments_plist(edited_unix: i64, filter: &str) -> Result<Vec<u8>, plist::Error> {
     let mut out = Vec::new();
     Value::Dictionary(adjustment_dict(edited_unix, filter)).to_writer_binary(&mut out)?;
     Ok(out)

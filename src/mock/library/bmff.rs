@@ -1,7 +1,7 @@
 //! ISO base media / QuickTime box (atom) builders shared by the HEIC and MOV writers.
 
 /// A plain box: 32-bit size, 4CC, payload.
-pub fn plain(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+pub(super) fn plain(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + payload.len());
     out.extend_from_slice(&((8 + payload.len()) as u32).to_be_bytes());
     out.extend_from_slice(kind);
@@ -10,7 +10,7 @@ pub fn plain(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 }
 
 /// A full box: version + 24-bit flags before the payload.
-pub fn full(kind: &[u8; 4], version: u8, flags: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn full(kind: &[u8; 4], version: u8, flags: u32, payload: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(4 + payload.len());
     body.push(version);
     body.extend_from_slice(&flags.to_be_bytes()[1..]);
@@ -19,12 +19,12 @@ pub fn full(kind: &[u8; 4], version: u8, flags: u32, payload: &[u8]) -> Vec<u8> 
 }
 
 /// A container box of other boxes.
-pub fn container(kind: &[u8; 4], children: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn container(kind: &[u8; 4], children: &[Vec<u8>]) -> Vec<u8> {
     plain(kind, &children.concat())
 }
 
 /// `ftyp`: major brand, minor version 0, compatible brands.
-pub fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+pub(super) fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
     let mut p = major.to_vec();
     p.extend_from_slice(&0u32.to_be_bytes());
     for b in compatible {
@@ -35,31 +35,31 @@ pub fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
 
 /// Big-endian concatenation helper for box payloads.
 #[derive(Default)]
-pub struct Payload(pub Vec<u8>);
+pub(super) struct Payload(pub Vec<u8>);
 
 impl Payload {
-    pub fn u8(mut self, v: u8) -> Self {
+    pub(super) fn u8(mut self, v: u8) -> Self {
         self.0.push(v);
         self
     }
-    pub fn u16(mut self, v: u16) -> Self {
+    pub(super) fn u16(mut self, v: u16) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    pub fn u32(mut self, v: u32) -> Self {
+    pub(super) fn u32(mut self, v: u32) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    pub fn bytes(mut self, v: &[u8]) -> Self {
+    pub(super) fn bytes(mut self, v: &[u8]) -> Self {
         self.0.extend_from_slice(v);
         self
     }
-    pub fn zeros(mut self, n: usize) -> Self {
+    pub(super) fn zeros(mut self, n: usize) -> Self {
         self.0.resize(self.0.len() + n, 0);
         self
     }
     /// The identity transformation matrix (36 bytes).
-    pub fn unity_matrix(self) -> Self {
+    pub(super) fn unity_matrix(self) -> Self {
         self.u32(0x0001_0000)
             .u32(0)
             .u32(0)

@@ -38,7 +38,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs the subcommand: generates the library and prints a one-line summary.
-pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let opts = LibraryOptions {
         photos: args.photos,
         videos: args.videos,

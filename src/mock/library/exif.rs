@@ -6,7 +6,7 @@ use super::time;
 
 /// What goes into one photo's EXIF.
 #[derive(Debug, Clone)]
-pub struct ExifFields<'a> {
+pub(super) struct ExifFields<'a> {
     pub model: &'a str,
     pub software: &'a str,
     pub unix: i64,
@@ -81,7 +81,7 @@ fn ifd(entries: &mut [(u16, Value)], base: u32, next: u32) -> Vec<u8> {
 
 /// Apple MakerNote: "Apple iOS\0", version 0x0001, "MM", then an IFD at offset 14 whose
 /// offsets are relative to the start of the MakerNote (as exiftool reads it).
-pub fn apple_maker_note(content_identifier: Option<&str>) -> Vec<u8> {
+pub(super) fn apple_maker_note(content_identifier: Option<&str>) -> Vec<u8> {
     let mut out = b"Apple iOS\0\0\x01MM".to_vec();
     let mut entries = vec![(0x0001u16, Value::SLong(14))];
     if let Some(id) = content_identifier {
@@ -93,7 +93,7 @@ pub fn apple_maker_note(content_identifier: Option<&str>) -> Vec<u8> {
 }
 
 /// The TIFF structure (starting "MM\0*"), as carried after "Exif\0\0" in JPEG APP1 and HEIF.
-pub fn tiff(f: &ExifFields<'_>) -> Vec<u8> {
+pub(super) fn tiff(f: &ExifFields<'_>) -> Vec<u8> {
     let dt = time::exif_datetime(f.unix, f.offset_secs);
     let off = time::offset_colon(f.offset_secs);
     let subsec = format!("{:03}", f.subsec_millis % 1000);

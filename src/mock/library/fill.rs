@@ -8,19 +8,19 @@ use std::io::{self, Write};
 
 const BLOCK: usize = 64 * 1024;
 
-pub struct Filler {
+pub(super) struct Filler {
     block: Vec<u8>,
 }
 
 impl Filler {
-    pub fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         let mut block = vec![0u8; BLOCK];
         ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut block);
         Filler { block }
     }
 
     /// Writes exactly `n` padding bytes.
-    pub fn write(&self, w: &mut impl Write, mut n: u64) -> io::Result<()> {
+    pub(super) fn write(&self, w: &mut impl Write, mut n: u64) -> io::Result<()> {
         while n > 0 {
             let k = n.min(BLOCK as u64) as usize;
             w.write_all(&self.block[..k])?;
@@ -30,7 +30,7 @@ impl Filler {
     }
 
     /// The first `n` (≤ 64 KiB) bytes, for formats that pad in framed segments.
-    pub fn slice(&self, n: usize) -> &[u8] {
+    pub(super) fn slice(&self, n: usize) -> &[u8] {
         &self.block[..n.min(BLOCK)]
     }
 }

@@ -9,8 +9,8 @@ use super::bmff::{Payload, container, ftyp, full, plain};
 use super::fill::Filler;
 use std::io::{self, Write};
 
-pub const WIDTH: u32 = 16;
-pub const HEIGHT: u32 = 16;
+pub(super) const WIDTH: u32 = 16;
+pub(super) const HEIGHT: u32 = 16;
 const IMAGE_ITEM: u16 = 1;
 const EXIF_ITEM: u16 = 2;
 
@@ -101,7 +101,7 @@ fn meta(exif_off: u32, exif_len: u32, image_off: u32, image_len: u32) -> Vec<u8>
 
 /// Writes the HEIC; `exif_tiff` is the TIFF block. `seed_byte` varies the placeholder image so
 /// two photos never share bytes. Returns the number of bytes written.
-pub fn write(
+pub(super) fn write(
     w: &mut impl Write,
     exif_tiff: &[u8],
     seed_byte: u8,

@@ -5,8 +5,8 @@
 use super::fill::Filler;
 use std::io::{self, Write};
 
-pub const WIDTH: u32 = 16;
-pub const HEIGHT: u32 = 16;
+pub(super) const WIDTH: u32 = 16;
+pub(super) const HEIGHT: u32 = 16;
 /// Largest payload of one marker segment (the length field counts itself).
 const MAX_SEGMENT_PAYLOAD: usize = 65_533;
 
@@ -69,7 +69,7 @@ fn dc_for(sample: f32) -> i32 {
 /// Writes the JPEG; `exif_tiff` is the TIFF block (without "Exif\0\0"); `rgb` the base colour;
 /// `target_len`, if larger than the natural size, is reached (approximately, ±4 bytes) with
 /// COM padding. Returns the number of bytes written.
-pub fn write(
+pub(super) fn write(
     w: &mut impl Write,
     exif_tiff: Option<&[u8]>,
     rgb: [u8; 3],

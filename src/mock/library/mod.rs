@@ -8,7 +8,7 @@
 
 mod aae;
 mod bmff;
-pub mod cli;
+pub(crate) mod cli;
 mod db_asset_rows;
 mod describe;
 mod exif;
@@ -23,9 +23,9 @@ mod people;
 mod photos_db;
 mod plan;
 mod screenshot;
-pub mod thumbnails;
+pub(crate) mod thumbnails;
 mod time;
-pub mod truth;
+pub(crate) mod truth;
 
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 use mock_files::{set_dir_mtimes, write_mock_files};

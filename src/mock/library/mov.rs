@@ -11,19 +11,19 @@ use super::fill::Filler;
 use super::time;
 use std::io::{self, Write};
 
-pub const WIDTH: u32 = 16;
-pub const HEIGHT: u32 = 16;
+pub(super) const WIDTH: u32 = 16;
+pub(super) const HEIGHT: u32 = 16;
 const TIMESCALE: u32 = 600;
 const FRAME_LEN: u32 = WIDTH * HEIGHT * 3;
 
 /// MOV (QuickTime brand, Apple keys) or MP4 (ISO brand, no Apple keys: date only in `mvhd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
+pub(super) enum Flavor {
     Mov,
     Mp4,
 }
 
-pub struct MovieFields<'a> {
+pub(super) struct MovieFields<'a> {
     pub flavor: Flavor,
     pub unix: i64,
     pub offset_secs: i32,
@@ -41,7 +41,7 @@ fn qt_time(unix: i64) -> u32 {
 }
 
 /// `com.apple.quicktime.creationdate` value as iPhones write it: `2025-06-14T10:22:31+02:00`.
-pub fn apple_creation_date(unix: i64, offset_secs: i32) -> String {
+pub(super) fn apple_creation_date(unix: i64, offset_secs: i32) -> String {
     format!(
         "{}{}",
         time::iso_local(unix, offset_secs),
@@ -237,7 +237,7 @@ fn quicktime_keys(f: &MovieFields<'_>) -> Vec<u8> {
 }
 
 /// Writes the movie; returns the number of bytes written.
-pub fn write(
+pub(super) fn write(
     w: &mut impl Write,
     f: &MovieFields<'_>,
     target_len: Option<u64>,

@@ -25,7 +25,7 @@ use std::str::FromStr;
 
 /// Z_METADATA PLModelVersion of the default shape; osxphotos saw 5001 on an iPhone 14 running
 /// iOS 17 (§6.1).
-pub const MODEL_VERSION: i64 = 5001;
+pub(super) const MODEL_VERSION: i64 = 5001;
 /// Core Data entity ids (Z_ENT) that do not change between shapes here.
 pub(super) const ENT_ADDITIONAL: i64 = 1;
 pub(super) const ENT_CLOUD_MASTER: i64 = 13;
@@ -461,7 +461,7 @@ fn album_rows(truth: &LibraryTruth, shape: SchemaShape, first: i64) -> Vec<(Albu
 }
 
 /// Writes the database for `truth` at `path` (+ `-wal`).
-pub fn write(
+pub(super) fn write(
     path: &Path,
     truth: &LibraryTruth,
     seed: u64,

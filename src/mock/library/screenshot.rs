@@ -4,8 +4,8 @@
 use super::fill::Filler;
 use std::io::{self, Write};
 
-pub const WIDTH: u32 = 24;
-pub const HEIGHT: u32 = 48;
+pub(super) const WIDTH: u32 = 24;
+pub(super) const HEIGHT: u32 = 48;
 const PAD_CHUNK: usize = 60 * 1024;
 
 fn png_err(e: png::EncodingError) -> io::Error {
@@ -13,7 +13,7 @@ fn png_err(e: png::EncodingError) -> io::Error {
 }
 
 /// Writes a small phone-shaped PNG in colour `rgb`, padded towards `target_len`.
-pub fn write(
+pub(super) fn write(
     w: &mut impl Write,
     rgb: [u8; 3],
     target_len: Option<u64>,

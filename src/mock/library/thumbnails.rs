@@ -9,7 +9,7 @@ use super::{GenerateError, fill::Filler, jpeg, write_bytes};
 use std::path::Path;
 
 /// A colour per asset, spread around the hue circle, so thumbnails tell items apart.
-pub fn thumbnail_rgb(z_pk: i64) -> [u8; 3] {
+pub(crate) fn thumbnail_rgb(z_pk: i64) -> [u8; 3] {
     // Golden-ratio steps of hue: neighbours differ clearly.
     let hue = (z_pk as f64 * 0.618_034).fract() * 6.0;
     let x = 1.0 - (hue % 2.0 - 1.0).abs();
@@ -26,7 +26,7 @@ pub fn thumbnail_rgb(z_pk: i64) -> [u8; 3] {
 }
 
 /// Writes the thumbnail of every asset (still, Live Photo, video alike).
-pub fn write_all(root: &Path, truth: &LibraryTruth) -> Result<(), GenerateError> {
+pub(crate) fn write_all(root: &Path, truth: &LibraryTruth) -> Result<(), GenerateError> {
     for a in &truth.assets {
         let mut thumb = Vec::new();
         jpeg::write(

@@ -3,13 +3,13 @@
 //! Hand-written (Howard Hinnant's civil-date algorithm) to avoid a date crate for ~40 lines.
 
 /// Seconds between 1970-01-01 and 2001-01-01 (Core Data's epoch), per photo-library.md §7.
-pub const CORE_DATA_EPOCH_UNIX: i64 = 978_307_200;
+pub(super) const CORE_DATA_EPOCH_UNIX: i64 = 978_307_200;
 /// Seconds between 1904-01-01 (QuickTime's epoch) and 1970-01-01.
-pub const QUICKTIME_EPOCH_OFFSET: i64 = 2_082_844_800;
+pub(super) const QUICKTIME_EPOCH_OFFSET: i64 = 2_082_844_800;
 
 /// Civil date-time (no zone) broken out from seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
+pub(super) struct Civil {
     pub year: i64,
     pub month: u32,
     pub day: u32,
@@ -45,7 +45,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// Breaks `secs` (seconds since 1970 in some zone) into calendar fields.
-pub fn civil(secs: i64) -> Civil {
+pub(super) fn civil(secs: i64) -> Civil {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     Civil {
@@ -59,14 +59,14 @@ pub fn civil(secs: i64) -> Civil {
 }
 
 /// `+01:00` style offset (EXIF OffsetTimeOriginal, truth.json).
-pub fn offset_colon(offset_secs: i32) -> String {
+pub(super) fn offset_colon(offset_secs: i32) -> String {
     let sign = if offset_secs < 0 { '-' } else { '+' };
     let a = offset_secs.unsigned_abs();
     format!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
 }
 
 /// `2025:06:14 10:22:31`: EXIF DateTime format of the local wall-clock time.
-pub fn exif_datetime(unix: i64, offset_secs: i32) -> String {
+pub(super) fn exif_datetime(unix: i64, offset_secs: i32) -> String {
     let c = civil(unix + offset_secs as i64);
     format!(
         "{:04}:{:02}:{:02} {:02}:{:02}:{:02}",
@@ -75,7 +75,7 @@ pub fn exif_datetime(unix: i64, offset_secs: i32) -> String {
 }
 
 /// `2025-06-14T10:22:31` local wall-clock time (ISO 8601, no offset).
-pub fn iso_local(unix: i64, offset_secs: i32) -> String {
+pub(super) fn iso_local(unix: i64, offset_secs: i32) -> String {
     let c = civil(unix + offset_secs as i64);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -84,12 +84,12 @@ pub fn iso_local(unix: i64, offset_secs: i32) -> String {
 }
 
 /// `2025-06-14T08:22:31Z`: UTC instant.
-pub fn iso_utc(unix: i64) -> String {
+pub(super) fn iso_utc(unix: i64) -> String {
     format!("{}Z", iso_local(unix, 0))
 }
 
 /// Unix seconds → Core Data seconds (ZDATECREATED etc.).
-pub fn core_data(unix: i64) -> f64 {
+pub(super) fn core_data(unix: i64) -> f64 {
     (unix - CORE_DATA_EPOCH_UNIX) as f64
 }
 

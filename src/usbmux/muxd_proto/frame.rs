@@ -17,14 +17,14 @@ pub const VERSION_BINARY: u32 = 0;
 pub const VERSION_PLIST: u32 = 1;
 
 /// Header message types.
-pub mod message {
-    pub const RESULT: u32 = 1;
-    pub const CONNECT: u32 = 2;
-    pub const LISTEN: u32 = 3;
-    pub const DEVICE_ADD: u32 = 4;
-    pub const DEVICE_REMOVE: u32 = 5;
-    pub const DEVICE_PAIRED: u32 = 6;
-    pub const PLIST: u32 = 8;
+pub(crate) mod message {
+    pub(crate) const RESULT: u32 = 1;
+    pub(crate) const CONNECT: u32 = 2;
+    pub(crate) const LISTEN: u32 = 3;
+    pub(crate) const DEVICE_ADD: u32 = 4;
+    pub(crate) const DEVICE_REMOVE: u32 = 5;
+    pub(crate) const DEVICE_PAIRED: u32 = 6;
+    pub(crate) const PLIST: u32 = 8;
 }
 
 /// Why bytes could not be understood as a usbmuxd message.

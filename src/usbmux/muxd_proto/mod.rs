@@ -20,8 +20,10 @@ mod request;
 pub use device::{DEVICE_RECORD_LEN, DeviceEvent, DeviceRecord};
 pub use frame::{
     Frame, FrameDecoder, HEADER_LEN, Header, MAX_MESSAGE_LEN, MAX_PLIST_DEPTH, ProtoError,
-    VERSION_BINARY, VERSION_PLIST, message,
+    VERSION_BINARY, VERSION_PLIST,
 };
+#[cfg(test)]
+pub(crate) use frame::message;
 pub use reply::{Reply, ResultCode};
 pub use request::{ClientInfo, LIBUSBMUX_VERSION, Request};
 

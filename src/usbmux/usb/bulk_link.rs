@@ -63,11 +63,11 @@ use super::rx_order::{RxOrder, TooFarOutOfOrder};
 use crate::usbmux::link::{Link, LinkError};
 
 /// IN transfers kept in flight.
-pub const RX_TRANSFERS: usize = 3;
+pub(crate) const RX_TRANSFERS: usize = 3;
 /// Size of each IN transfer's buffer (see the module comment).
-pub const RX_BUFFER_SIZE: usize = 128 * 1024;
+pub(crate) const RX_BUFFER_SIZE: usize = 128 * 1024;
 /// OUT data transfers allowed in flight before `outgoing` is left to fill up.
-pub const TX_IN_FLIGHT: usize = 16;
+pub(crate) const TX_IN_FLIGHT: usize = 16;
 /// An OUT transfer the phone has not taken within this time means it stopped reading.
 const TX_TIMEOUT_MS: c_uint = 10_000;
 /// Longest the event loop waits before checking whether it should stop.
@@ -84,7 +84,7 @@ type Incoming = mpsc::Sender<Result<Bytes, LinkError>>;
 
 /// Start moving bytes between the claimed mux interface of `handle` and a new [`Link`]. Spawns
 /// the event thread and, on `runtime`, the writer task.
-pub fn start(
+pub(crate) fn start(
     handle: DeviceHandle<Context>,
     mux: MuxEndpoints,
     runtime: &tokio::runtime::Handle,

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::descriptor::DescriptorError;
 
 /// Where usbmuxd listens; if it exists the daemon is running and is the likely holder of the phone.
-pub const USBMUXD_SOCKET: &str = "/var/run/usbmuxd";
+pub(crate) const USBMUXD_SOCKET: &str = "/var/run/usbmuxd";
 
 /// The udev rule shipped with this program.
 const UDEV_RULE: &str = "udev/70-iphone-import.rules";

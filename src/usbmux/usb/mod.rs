@@ -6,13 +6,13 @@
 //! delivery of IN transfers (`rx_order`) and the error texts (`error`). The device-touching parts
 //! (`discovery`, `bulk_link`, `watch`, [`open_link`]) are kept small.
 
-pub mod bulk_link;
+pub(crate) mod bulk_link;
 pub mod descriptor;
-pub mod discovery;
-pub mod error;
+pub(crate) mod discovery;
+pub(crate) mod error;
 pub mod plan;
-pub mod rx_order;
-pub mod watch;
+pub(crate) mod rx_order;
+pub(crate) mod watch;
 
 use rusb::{Device, DeviceHandle, UsbContext};
 

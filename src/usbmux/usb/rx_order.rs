@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 #[derive(Debug)]
-pub struct RxOrder {
+pub(crate) struct RxOrder {
     next_issue: u64,
     next_release: u64,
     held: BTreeMap<u64, Bytes>,
@@ -21,10 +21,10 @@ pub struct RxOrder {
 
 /// Completions strayed further from submission order than allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooFarOutOfOrder;
+pub(crate) struct TooFarOutOfOrder;
 
 impl RxOrder {
-    pub fn new(max_held: usize) -> Self {
+    pub(crate) fn new(max_held: usize) -> Self {
         RxOrder {
             next_issue: 0,
             next_release: 0,
@@ -34,7 +34,7 @@ impl RxOrder {
     }
 
     /// Sequence number for a transfer about to be submitted.
-    pub fn issue(&mut self) -> u64 {
+    pub(crate) fn issue(&mut self) -> u64 {
         let seq = self.next_issue;
         self.next_issue += 1;
         seq
@@ -42,7 +42,11 @@ impl RxOrder {
 
     /// Record the data of completed submission `seq` (possibly empty: a zero-length packet) and
     /// return every chunk that can now be delivered, in order, empty ones dropped.
-    pub fn complete(&mut self, seq: u64, data: Bytes) -> Result<Vec<Bytes>, TooFarOutOfOrder> {
+    pub(crate) fn complete(
+        &mut self,
+        seq: u64,
+        data: Bytes,
+    ) -> Result<Vec<Bytes>, TooFarOutOfOrder> {
         debug_assert!(seq < self.next_issue && seq >= self.next_release);
         self.held.insert(seq, data);
         let mut ready = Vec::new();
@@ -59,7 +63,7 @@ impl RxOrder {
     }
 
     /// Chunks waiting for an earlier completion.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held.len()
     }
 }

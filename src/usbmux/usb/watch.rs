@@ -90,7 +90,7 @@ fn run(context: Context, events: mpsc::Sender<UsbEvent>) {
 
 /// Events that turn the `known` list into `current`: departures first, then arrivals, each in
 /// device-id order. A device id reused by a different phone counts as leave + arrive.
-pub fn diff(known: &BTreeMap<u32, DeviceInfo>, current: &[DeviceInfo]) -> Vec<UsbEvent> {
+pub(crate) fn diff(known: &BTreeMap<u32, DeviceInfo>, current: &[DeviceInfo]) -> Vec<UsbEvent> {
     let current: BTreeMap<u32, &DeviceInfo> = current.iter().map(|i| (i.device_id, i)).collect();
     let same = |old: &DeviceInfo| {
         current
