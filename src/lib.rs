@@ -9,7 +9,7 @@
 //! targets use; everything else is `pub(crate)` (docs/architecture.md, "Visibility").
 //! `unreachable_pub` keeps a `pub` from appearing where nothing outside could reach it.
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod afc;
 pub mod cli;

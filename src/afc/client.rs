@@ -6,6 +6,9 @@
 //! instead of hanging it. Each reply body is allocated at exactly its announced size, after
 //! the size has been checked against what the request can legitimately return.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};

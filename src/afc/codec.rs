@@ -3,6 +3,9 @@
 //! Framing is on `entire_length`; every length is checked against a limit before anything is
 //! allocated from it, because the peer is untrusted (a phone for the host, a host for the mock).
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 use super::error::AfcProtocolError;
 use super::opcode::Opcode;
 use bytes::{BufMut, Bytes, BytesMut};

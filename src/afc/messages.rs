@@ -4,6 +4,9 @@
 //! `HostRequest` can only express operations that leave the phone unchanged, and opens only in
 //! read mode: the host role cannot write to the phone because it cannot say "write".
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::codec::{

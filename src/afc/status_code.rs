@@ -1,5 +1,8 @@
 //! AFC status codes (the 8-byte value of a STATUS reply), typed.
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 use std::fmt;
 
 /// A status the phone's AFC service returns. Codes 0–23 are the ones the device sends;

@@ -24,6 +24,7 @@ pub const STALLED: u8 = 8;
 /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
 
+/// The process exit code for one of the codes above.
 pub fn code(c: u8) -> ExitCode {
     ExitCode::from(c)
 }

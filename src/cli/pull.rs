@@ -100,7 +100,9 @@ pub fn for_phone(args: &PullArgs, udid: &str) -> PullArgs {
 /// lines carry it, its progress bar is one of `bars`.
 #[derive(Clone)]
 pub struct PhoneLabel {
+    /// The phone's UDID, starting its lines.
     pub udid: String,
+    /// The progress bars shared by every phone.
     pub bars: MultiProgress,
 }
 

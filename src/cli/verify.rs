@@ -33,7 +33,9 @@ const SHOWN_PER_KIND: u64 = 10;
 
 /// The connected phone, for a verify that is not `--offline`.
 pub struct VerifyPhone {
+    /// Opens AFC connections to the phone.
     pub connector: Arc<dyn AfcConnector>,
+    /// The phone being verified against.
     pub device: PullDevice,
     /// The inventory to compare; `None` = ask the phone (`library::inventory`).
     pub assets: Option<Vec<Asset>>,

@@ -56,6 +56,7 @@ impl Ready {
         &self.path
     }
 
+    /// BLAKE3 of the bytes written.
     pub fn blake3(&self) -> blake3::Hash {
         self.hash
     }

@@ -32,6 +32,7 @@ const PAGE: usize = 256;
 pub struct DeepReport {
     /// Rows of this phone, and the bytes compared with it.
     pub files: u64,
+    /// Bytes read back and compared.
     pub bytes_compared: u64,
     /// Archived bytes equal to the phone's.
     pub same: u64,

@@ -4,6 +4,9 @@
 //! taken, see `dates::CaptureDate::day`), so `--since 2024-07-01` means "taken on or after
 //! 1 July where it was taken", independent of the computer's time zone.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use chrono::NaiveDate;
 
 /// Photo or video (Photos.sqlite `ZKIND` 0 / 1).

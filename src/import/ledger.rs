@@ -7,6 +7,9 @@
 //! [`Ledger::open_read_only`] (`status`, `verify`, `pull --dry-run`: writes nothing anywhere,
 //! see [`super::ledger_ro`]).
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

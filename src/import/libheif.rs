@@ -73,7 +73,6 @@ pub(crate) struct Rgb {
 
 /// libheif, loaded, with the functions used here.
 pub(crate) struct Libheif {
-    version: String,
     context_alloc: unsafe extern "C" fn() -> *mut Ctx,
     context_free: unsafe extern "C" fn(*mut Ctx),
     read_from_file: unsafe extern "C" fn(*mut Ctx, *const c_char, *const c_void) -> RawError,
@@ -121,7 +120,6 @@ impl Libheif {
                     .map_err(|e| unavailable(e.to_string()))?
             };
         }
-        let get_version: unsafe extern "C" fn() -> *const c_char = sym!("heif_get_version");
         // heif_init is refcounted and optional before 1.13; call it where it exists.
         // SAFETY: the type is heif_init's signature in heif.h.
         if let Ok(init) =
@@ -133,10 +131,7 @@ impl Libheif {
                 return Err(unavailable(format!("heif_init: {}", message(e))));
             }
         }
-        // SAFETY: heif_get_version returns a static NUL-terminated string (or null).
-        let version = unsafe { text(get_version()) };
         Ok(Libheif {
-            version,
             context_alloc: sym!("heif_context_alloc"),
             context_free: sym!("heif_context_free"),
             read_from_file: sym!("heif_context_read_from_file"),
@@ -151,11 +146,6 @@ impl Libheif {
             image_release: sym!("heif_image_release"),
             _lib: lib,
         })
-    }
-
-    /// libheif's version (e.g. "1.15.1").
-    pub(crate) fn version(&self) -> &str {
-        &self.version
     }
 
     /// Decodes the primary image of the HEIF file at `path` to RGB, transforms applied.

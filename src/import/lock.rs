@@ -4,6 +4,9 @@
 //! can say who is in the way. The kernel drops the lock when the holder exits, however it exits,
 //! so a lock file left by a dead process is no obstacle.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

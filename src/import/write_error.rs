@@ -1,6 +1,9 @@
 //! The errors of writing into DEST, and how an I/O error becomes one (a full disk is told
 //! apart, since its advice differs). A leaf, so that the writer and its flush rounds share it.
 
+// missing_docs: error variants and their fields; each variant's #[error] message says what it is.
+#![allow(missing_docs)]
+
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 

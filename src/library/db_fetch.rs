@@ -4,6 +4,9 @@
 //! only if the phone's files did not change while it was made, and after `PRAGMA quick_check`;
 //! a changing or torn one is copied again, a bounded number of times.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

@@ -24,7 +24,9 @@ const MAX_KEYWORDS: usize = 256;
 /// Descriptive metadata of one asset (all optional; empty when the database has none).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AssetMeta {
+    /// The title given in Photos.
     pub title: Option<String>,
+    /// The caption given in Photos.
     pub caption: Option<String>,
     /// Sorted, duplicates merged.
     pub keywords: Vec<String>,

@@ -2,6 +2,9 @@
 //! from the cached Photos.sqlite (identity, dates, hidden/trashed/iCloud-only, albums) and, on
 //! request, the edited renders under `PhotoData/Mutations`.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

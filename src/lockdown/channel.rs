@@ -84,6 +84,13 @@ impl Channel {
 
     /// Queue a body that is already a plist, framed as is (the simulated phone's hostile-reply
     /// faults: bytes no encoder would write).
+    #[cfg_attr(
+        not(feature = "mock"),
+        expect(
+            dead_code,
+            reason = "used by the simulated phone (feature mock) and unit tests"
+        )
+    )]
     pub(crate) fn send_raw_body(&mut self, body: &[u8]) -> Result<(), LockdownError> {
         let len = u32::try_from(body.len()).map_err(|_| LockdownFrameError::TooLong {
             len: body.len(),
@@ -152,6 +159,13 @@ impl Channel {
     }
 
     /// The certificates the peer presented in the TLS handshake.
+    #[cfg_attr(
+        not(feature = "mock"),
+        expect(
+            dead_code,
+            reason = "used by the simulated phone (feature mock) and unit tests"
+        )
+    )]
     pub(crate) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         let tls = self.tls.as_ref()?;
         tls.conn

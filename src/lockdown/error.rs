@@ -1,5 +1,8 @@
 //! Typed errors of the lockdown layer, each saying what happened and what to do.
 
+// missing_docs: error variants and their fields; each variant's #[error] message says what it is.
+#![allow(missing_docs)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

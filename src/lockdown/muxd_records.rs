@@ -15,6 +15,7 @@ pub struct MuxdPairRecords {
 }
 
 impl MuxdPairRecords {
+    /// Pair records of the phone usbmuxd knows as `device_id`, read and saved through `client`.
     pub fn new(client: MuxdClient, device_id: u32) -> MuxdPairRecords {
         MuxdPairRecords { client, device_id }
     }

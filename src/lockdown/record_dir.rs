@@ -1,6 +1,9 @@
 //! A directory of pair records, the layout of `/var/lib/lockdown`: our own store and the
 //! system's read-only one. File work runs on tokio's blocking pool.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

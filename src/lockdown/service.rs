@@ -3,6 +3,9 @@
 //! lockdown says EnableServiceSSL. Two steps, so a caller sharing one lockdown session among
 //! several connections holds it only for StartService.
 
+// missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
+#![allow(missing_docs)]
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -188,6 +188,7 @@ impl ClientCertVerifier for PairedClientCertificate {
 
 /// Device role: TLS server with the host-issued DeviceCertificate and the phone's own key,
 /// accepting only the `allowed` client certificates (any, when empty).
+#[cfg(test)]
 pub(crate) fn device_server_config(
     device_cert_pem: &[u8],
     device_key: PrivateKeyDer<'static>,
@@ -202,6 +203,13 @@ pub(crate) fn device_server_config(
 }
 
 /// As `device_server_config`, limited to some TLS versions (a phone that only speaks TLS 1.2).
+#[cfg_attr(
+    not(any(test, feature = "mock")),
+    expect(
+        dead_code,
+        reason = "device role: used by the simulated phone (feature mock) and unit tests"
+    )
+)]
 pub(crate) fn device_server_config_with_versions(
     device_cert_pem: &[u8],
     device_key: PrivateKeyDer<'static>,

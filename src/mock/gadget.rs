@@ -91,17 +91,6 @@ fn parse_u16(s: &str) -> Result<u16, String> {
     parsed.map_err(|e| format!("not a 16-bit number: {s} ({e})"))
 }
 
-/// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM, on a runtime of its own.
-/// Needs root (configfs). From async code call [`serve`] instead.
-pub(crate) fn run(args: GadgetArgs) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(serve(args))
-}
-
 /// Serve the simulated iPhone as a USB device until SIGINT/SIGTERM. Needs root (configfs).
 pub(crate) async fn serve(args: GadgetArgs) -> anyhow::Result<()> {
     // Handlers first: a SIGTERM at any later point must still remove the gadget from configfs.

@@ -2,6 +2,9 @@
 //! Used by tests, benchmarks, `--demo` and the `iphone-mock` binary. Production code never
 //! depends on this module (the cli's `--demo` hook is the one bridge).
 
+// missing_docs: the simulated iPhone is a test fixture API (tests, examples, iphone-mock); its knobs are described where they are parsed.
+#![allow(missing_docs)]
+
 pub mod afcd;
 pub(crate) mod builder;
 pub mod cli;

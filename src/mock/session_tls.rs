@@ -76,7 +76,7 @@ impl Default for SessionTls {
 
 /// Holds back what the phone would write on its own between replies, when coalescing.
 #[derive(Default)]
-pub struct Burst {
+pub(crate) struct Burst {
     held: Vec<u8>,
 }
 
@@ -84,7 +84,7 @@ impl Burst {
     /// The bytes to write now. With `coalesce`, bytes produced without a reply inside an
     /// established TLS 1.3 session (session tickets) are held and go out with the next write.
     /// TLS 1.2's last handshake flight is never held: the host needs it to finish.
-    pub fn outgoing(
+    pub(crate) fn outgoing(
         &mut self,
         coalesce: bool,
         channel: &Channel,

@@ -39,10 +39,6 @@ impl ReplyDeadline {
         }
     }
 
-    pub(crate) fn limit(&self) -> Duration {
-        self.limit
-    }
-
     pub(crate) fn set_limit(&mut self, limit: Duration) {
         self.limit = limit;
     }
@@ -53,6 +49,7 @@ impl ReplyDeadline {
     }
 
     /// Start waiting unless already waiting (pipelined requests share one silence clock).
+    #[cfg(test)]
     pub(crate) fn expect_if_idle(&mut self, now: Instant, what: &str) {
         if self.waiting.is_none() {
             self.expect(now, what);

@@ -28,6 +28,7 @@ pub struct DeviceInfo {
     pub connection_speed: Option<u64>,
     /// USB location (bus/port path), when known.
     pub location_id: Option<u32>,
+    /// Which route lists this phone.
     pub transport: TransportKind,
 }
 

@@ -4,6 +4,9 @@
 //! The decoder never allocates from a length field it has not checked against its limit, and
 //! only gathers a packet once all of its bytes have actually arrived.
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 use std::collections::VecDeque;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -8,8 +8,10 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error("the phone was disconnected")]
+    /// The phone went away.
     Disconnected,
     #[error("USB transfer failed: {0}")]
+    /// A USB transfer failed (libusb's message).
     Transfer(String),
 }
 

@@ -34,7 +34,7 @@ pub const LOCKDOWN_PORT: u16 = 62078;
 /// Hex test vectors (captured bytes from protocol.md and usb-vm.md) for the codec tests.
 #[cfg(test)]
 pub(crate) mod test_hex {
-    pub fn hex(s: &str) -> Vec<u8> {
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
         (0..s.len())
             .step_by(2)

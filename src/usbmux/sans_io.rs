@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+/// The sans-I/O vocabulary every protocol engine speaks (see the module documentation).
 pub trait SansIo {
     /// One piece of output: a whole packet, or a run of socket bytes.
     type Transmit;

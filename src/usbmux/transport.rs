@@ -105,6 +105,7 @@ impl Transport {
         }
     }
 
+    /// Which route this transport takes to the phone.
     pub fn kind(&self) -> TransportKind {
         match &self.route {
             Route::Muxd(_) => TransportKind::Usbmuxd,

@@ -1,5 +1,8 @@
 //! `completions` arguments.
 
+// missing_docs: clap would turn a doc comment on these structs and variants into the command's --help text.
+#![allow(missing_docs)]
+
 use clap::Args;
 use clap_complete::Shell;
 

@@ -1,5 +1,8 @@
 //! `watch` arguments: `pull`'s, and what only watching adds.
 
+// missing_docs: clap would turn a doc comment on these structs and variants into the command's --help text.
+#![allow(missing_docs)]
+
 use clap::Args;
 
 use super::PullArgs;

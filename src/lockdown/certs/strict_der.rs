@@ -114,7 +114,7 @@ fn elements(mut content: &[u8]) -> Result<Vec<(u8, &[u8])>, String> {
 }
 
 /// Check one certificate; the error names the first rule broken.
-pub fn check_certificate(der: &[u8]) -> Result<(), String> {
+pub(super) fn check_certificate(der: &[u8]) -> Result<(), String> {
     let (tag, cert, rest) = tlv(der)?;
     if tag != TAG_SEQUENCE || !rest.is_empty() {
         return Err("not exactly one SEQUENCE".into());

@@ -34,7 +34,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// (year, month, day) → days since 1970-01-01.
 #[cfg(test)]
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(super) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

@@ -11,6 +11,9 @@
 //! `device` (device records and events), `request` (what clients ask), `reply` (what the daemon
 //! answers). The items are re-exported here, so `usbmux::muxd_proto::X` paths stay as they were.
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 mod device;
 mod fields;
 mod frame;
@@ -18,12 +21,12 @@ mod reply;
 mod request;
 
 pub use device::{DEVICE_RECORD_LEN, DeviceEvent, DeviceRecord};
+#[cfg(test)]
+pub(crate) use frame::message;
 pub use frame::{
     Frame, FrameDecoder, HEADER_LEN, Header, MAX_MESSAGE_LEN, MAX_PLIST_DEPTH, ProtoError,
     VERSION_BINARY, VERSION_PLIST,
 };
-#[cfg(test)]
-pub(crate) use frame::message;
 pub use reply::{Reply, ResultCode};
 pub use request::{ClientInfo, LIBUSBMUX_VERSION, Request};
 

@@ -7,6 +7,9 @@
 //! used, and garbage is an error, never a panic. Allocation is bounded by the input length (each
 //! stored item consumes at least 7 input bytes).
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 /// Descriptor type codes (USB 2.0 §9.4, table 9-5).
 const DT_DEVICE: u8 = 1;
 const DT_CONFIG: u8 = 2;
@@ -221,19 +224,19 @@ impl UsbDescriptors {
 #[cfg(test)]
 pub(crate) mod fixtures {
     /// (class, subclass, protocol, endpoints as (address, attributes, max packet size))
-    pub type IfaceSpec<'a> = (u8, u8, u8, &'a [(u8, u8, u16)]);
+    pub(crate) type IfaceSpec<'a> = (u8, u8, u8, &'a [(u8, u8, u16)]);
 
-    pub const BULK: u8 = 2;
-    pub const INTERRUPT: u8 = 3;
+    pub(crate) const BULK: u8 = 2;
+    pub(crate) const INTERRUPT: u8 = 3;
 
     /// One configuration descriptor with interfaces numbered 0, 1, … in the order given.
-    pub fn config(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
+    pub(crate) fn config(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
         build_config(value, interfaces, false)
     }
 
     /// The same at SuperSpeed: every endpoint is followed by its SuperSpeed endpoint companion
     /// descriptor (type 0x30), as a USB 3 device sends them.
-    pub fn config_ss(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
+    pub(crate) fn config_ss(value: u8, interfaces: &[IfaceSpec<'_>]) -> Vec<u8> {
         build_config(value, interfaces, true)
     }
 
@@ -266,20 +269,22 @@ pub(crate) mod fixtures {
         out
     }
 
-    pub const PTP: IfaceSpec<'static> = (
+    pub(crate) const PTP: IfaceSpec<'static> = (
         6,
         1,
         1,
         &[(0x02, BULK, 512), (0x81, BULK, 512), (0x83, INTERRUPT, 64)],
     );
-    pub const MUX: IfaceSpec<'static> = (255, 254, 2, &[(0x04, BULK, 512), (0x85, BULK, 512)]);
-    pub const ETHERNET: IfaceSpec<'static> = (255, 253, 1, &[(0x06, BULK, 512), (0x87, BULK, 512)]);
-    pub const AUDIO_CONTROL: IfaceSpec<'static> = (1, 1, 0, &[]);
-    pub const HID: IfaceSpec<'static> = (3, 0, 0, &[(0x83, INTERRUPT, 64)]);
+    pub(crate) const MUX: IfaceSpec<'static> =
+        (255, 254, 2, &[(0x04, BULK, 512), (0x85, BULK, 512)]);
+    pub(crate) const ETHERNET: IfaceSpec<'static> =
+        (255, 253, 1, &[(0x06, BULK, 512), (0x87, BULK, 512)]);
+    pub(crate) const AUDIO_CONTROL: IfaceSpec<'static> = (1, 1, 0, &[]);
+    pub(crate) const HID: IfaceSpec<'static> = (3, 0, 0, &[(0x83, INTERRUPT, 64)]);
 
     /// A phone in the default mode: configs 1 PTP, 2 iPod audio+HID, 3 PTP+mux,
     /// 4 PTP+mux+Ethernet.
-    pub fn phone_mode1() -> Vec<u8> {
+    pub(crate) fn phone_mode1() -> Vec<u8> {
         [
             config(1, &[PTP]),
             config(2, &[AUDIO_CONTROL, HID]),
@@ -290,7 +295,7 @@ pub(crate) mod fixtures {
     }
 
     /// "NCM Direct only": one configuration, no mux interface.
-    pub fn phone_mode5() -> Vec<u8> {
+    pub(crate) fn phone_mode5() -> Vec<u8> {
         config(
             1,
             &[
@@ -302,7 +307,7 @@ pub(crate) mod fixtures {
 
     /// The SuperSpeed interfaces of a USB-C iPhone (15 Pro and later on a USB 3 cable): the same
     /// layout, bulk endpoints of 1024 bytes.
-    pub const PTP_SS: IfaceSpec<'static> = (
+    pub(crate) const PTP_SS: IfaceSpec<'static> = (
         6,
         1,
         1,
@@ -312,16 +317,18 @@ pub(crate) mod fixtures {
             (0x83, INTERRUPT, 64),
         ],
     );
-    pub const MUX_SS: IfaceSpec<'static> = (255, 254, 2, &[(0x04, BULK, 1024), (0x85, BULK, 1024)]);
-    pub const ETHERNET_SS: IfaceSpec<'static> =
+    pub(crate) const MUX_SS: IfaceSpec<'static> =
+        (255, 254, 2, &[(0x04, BULK, 1024), (0x85, BULK, 1024)]);
+    pub(crate) const ETHERNET_SS: IfaceSpec<'static> =
         (255, 253, 1, &[(0x06, BULK, 1024), (0x87, BULK, 1024)]);
-    pub const NCM_CONTROL: IfaceSpec<'static> = (2, 0x0d, 0, &[(0x88, INTERRUPT, 16)]);
-    pub const NCM_DATA: IfaceSpec<'static> = (10, 0, 1, &[(0x09, BULK, 1024), (0x8a, BULK, 1024)]);
+    pub(crate) const NCM_CONTROL: IfaceSpec<'static> = (2, 0x0d, 0, &[(0x88, INTERRUPT, 16)]);
+    pub(crate) const NCM_DATA: IfaceSpec<'static> =
+        (10, 0, 1, &[(0x09, BULK, 1024), (0x8a, BULK, 1024)]);
 
     /// A USB-C iPhone at SuperSpeed in the CDC-NCM mode: configurations 1–4 as in the default
     /// mode, plus configuration 5 with network functions only and no usbmux interface (the
     /// highest configuration is not the one to pick).
-    pub fn phone_usb_c() -> Vec<u8> {
+    pub(crate) fn phone_usb_c() -> Vec<u8> {
         [
             config_ss(1, &[PTP_SS]),
             config_ss(2, &[AUDIO_CONTROL, HID]),
@@ -333,21 +340,21 @@ pub(crate) mod fixtures {
     }
 
     /// The QEMU gadget: one configuration, mux only, endpoints reassigned by the UDC.
-    pub fn gadget() -> Vec<u8> {
+    pub(crate) fn gadget() -> Vec<u8> {
         config(1, &[(255, 254, 2, &[(0x02, BULK, 512), (0x81, BULK, 512)])])
     }
 
     /// Ethernet listed before the mux interface (an OR-ing matcher would pick Ethernet).
-    pub fn ethernet_first() -> Vec<u8> {
+    pub(crate) fn ethernet_first() -> Vec<u8> {
         config(1, &[PTP, ETHERNET, MUX])
     }
 
-    pub fn device_descriptor(num_configs: u8) -> Vec<u8> {
+    pub(crate) fn device_descriptor(num_configs: u8) -> Vec<u8> {
         device_descriptor_for(0x0200, 64, num_configs)
     }
 
     /// A USB 3.2 device descriptor (bcdUSB 3.20, 512-byte control endpoint as 2^9).
-    pub fn device_descriptor_usb3(num_configs: u8) -> Vec<u8> {
+    pub(crate) fn device_descriptor_usb3(num_configs: u8) -> Vec<u8> {
         device_descriptor_for(0x0320, 9, num_configs)
     }
 

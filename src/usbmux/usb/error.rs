@@ -1,5 +1,8 @@
 //! Errors of the direct-USB route, each saying what happened and what to do about it.
 
+// missing_docs: error variants and their fields; each variant's #[error] message says what it is.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use super::descriptor::DescriptorError;

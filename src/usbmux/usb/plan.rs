@@ -2,6 +2,9 @@
 //! whether the configuration must change (and which kernel drivers must let go first), when a
 //! bulk OUT write needs a zero-length packet, and how speed and location are reported.
 
+// missing_docs: pub for the fuzz targets and protocol tests; fields and variants carry the wire format's names.
+#![allow(missing_docs)]
+
 use super::descriptor::{Configuration, Endpoint, Interface, UsbDescriptors};
 
 /// The usbmux interface's class / subclass / protocol. All three must match: usbmuxd ORs them,

@@ -63,6 +63,7 @@ impl RxOrder {
     }
 
     /// Chunks waiting for an earlier completion.
+    #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
         self.held.len()
     }

@@ -20,6 +20,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A phone appeared on or disappeared from the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsbEvent {
+    /// A phone was plugged in (or was there when watching began).
     Arrived(DeviceInfo),
     /// The phone as it was listed when it arrived.
     Left(DeviceInfo),
