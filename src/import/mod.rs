@@ -6,6 +6,7 @@
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
 //! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
+//! - [`ledger_error`]: the ledger's error type, shared by both (a leaf).
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`write_error`], [`flush`]: the writer's errors, and making files and folders durable
 //!   (one `syncfs` round where that is enough).
@@ -57,6 +58,7 @@ pub mod internal_error;
 pub mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
+pub mod ledger_error;
 pub mod ledger_ro;
 pub mod libheif;
 pub mod lock;
