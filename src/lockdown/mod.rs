@@ -18,6 +18,7 @@ pub mod codec;
 pub mod error;
 pub mod messages;
 pub mod muxd_records;
+mod pair_record;
 mod pairing;
 mod record_dir;
 pub mod records;
