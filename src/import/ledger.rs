@@ -27,7 +27,7 @@ pub struct Entry {
     pub device_path: String,
     /// Which copy of the device file this is: empty for the one copy of a plain layout; a
     /// layout with `{album}` keeps one copy per album, each with its own key (see
-    /// `pull::copy_key`). One row per (udid, device_path, copy).
+    /// [`copy_key`]). One row per (udid, device_path, copy).
     pub copy: String,
     pub size: u64,
     /// `st_mtime` on the phone, nanoseconds since the Unix epoch.
@@ -38,6 +38,14 @@ pub struct Entry {
     pub blake3: [u8; 32],
     /// When it was imported, nanoseconds since the Unix epoch.
     pub imported_at_ns: i64,
+}
+
+/// The ledger's copy key of a copy in `album` (see [`Entry::copy`]): empty for a plain
+/// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
+/// Here, with the column it fills, so that `sidecars` and `jpeg_copies`, which walk an asset's
+/// copies, need nothing of `pull` (re-exported as `pull::copy_key`).
+pub fn copy_key(album: Option<&str>) -> String {
+    album.map_or_else(String::new, |a| format!("album:{a}"))
 }
 
 /// What the ledger remembers about a device as a whole.
