@@ -16,34 +16,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::layout::STATE_DIR;
+pub use super::ledger_error::{LedgerError, SCHEMA_VERSION};
 
 /// File name of the ledger inside the state folder.
 pub const LEDGER_FILE: &str = "ledger.sqlite";
-/// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 5;
-
-/// Ledger failures.
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    #[error("cannot open the import ledger {path}: {source}; check that DEST is writable")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("cannot create {path}: {source}; check that DEST is writable")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "the import ledger {path} has schema version {found}, newer than this iphone-import understands ({SCHEMA_VERSION}); use a newer iphone-import"
-    )]
-    TooNew { path: PathBuf, found: i64 },
-    #[error("import ledger error: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("the import ledger holds an invalid row ({0}); run `verify` or remove the row")]
-    Corrupt(String),
-}
 
 /// One imported resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +30,7 @@ pub struct Entry {
     pub device_path: String,
     /// Which copy of the device file this is: empty for the one copy of a plain layout; a
     /// layout with `{album}` keeps one copy per album, each with its own key (see
-    /// `pull::copy_key`). One row per (udid, device_path, copy).
+    /// [`copy_key`]). One row per (udid, device_path, copy).
     pub copy: String,
     pub size: u64,
     /// `st_mtime` on the phone, nanoseconds since the Unix epoch.
@@ -65,6 +41,14 @@ pub struct Entry {
     pub blake3: [u8; 32],
     /// When it was imported, nanoseconds since the Unix epoch.
     pub imported_at_ns: i64,
+}
+
+/// The ledger's copy key of a copy in `album` (see [`Entry::copy`]): empty for a plain
+/// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
+/// Here, with the column it fills, so that `sidecars` and `jpeg_copies`, which walk an asset's
+/// copies, need nothing of `pull` (re-exported as `pull::copy_key`).
+pub fn copy_key(album: Option<&str>) -> String {
+    album.map_or_else(String::new, |a| format!("album:{a}"))
 }
 
 /// What the ledger remembers about a device as a whole.
@@ -722,5 +706,139 @@ mod tests {
             ledger.lookup("u", "DCIM/C.JPG").unwrap().unwrap().blake3,
             [3; 32]
         );
+    }
+}
+
+/// [`Ledger::open_read_only`] (the read-only open of `ledger_ro`) against the writer's open.
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+    use crate::import::lock::DestLock;
+    use std::collections::BTreeMap;
+
+    type Snapshot = BTreeMap<std::path::PathBuf, (Vec<u8>, std::time::SystemTime)>;
+
+    /// Every file under `dir` with its bytes and mtime.
+    fn snapshot(dir: &Path) -> Snapshot {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for item in std::fs::read_dir(&d).unwrap() {
+                let p = item.unwrap().path();
+                let meta = std::fs::symlink_metadata(&p).unwrap();
+                if meta.is_dir() {
+                    stack.push(p.clone());
+                    out.insert(p, (Vec::new(), meta.modified().unwrap()));
+                } else {
+                    out.insert(
+                        p.clone(),
+                        (std::fs::read(&p).unwrap(), meta.modified().unwrap()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn entry(path: &str) -> Entry {
+        Entry {
+            udid: "u1".into(),
+            device_path: path.into(),
+            copy: String::new(),
+            size: 3,
+            device_mtime_ns: 7,
+            dest_path: "2025/x.jpg".into(),
+            blake3: [9; 32],
+            imported_at_ns: 11,
+        }
+    }
+
+    #[test]
+    fn a_read_only_open_creates_and_changes_nothing() {
+        for with_lock_file in [true, false] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dest = tmp.path();
+            if with_lock_file {
+                drop(DestLock::acquire(dest, "pull").unwrap());
+            }
+            Ledger::open(dest)
+                .unwrap()
+                .record(&entry("DCIM/100APPLE/A.JPG"), "phone")
+                .unwrap();
+            let before = snapshot(dest);
+            assert!(!before.keys().any(|p| p.to_string_lossy().ends_with("-wal")));
+            let ledger = Ledger::open_read_only(dest).unwrap();
+            assert_eq!(
+                ledger.lookup("u1", "DCIM/100APPLE/A.JPG").unwrap(),
+                Some(entry("DCIM/100APPLE/A.JPG"))
+            );
+            assert_eq!(ledger.count(None).unwrap(), 1);
+            drop(ledger);
+            assert_eq!(
+                snapshot(dest),
+                before,
+                "lock file present: {with_lock_file}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_old_schema_is_read_as_it_is_and_only_open_migrates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path();
+        let path = ledger_path(dest);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE resources (udid TEXT NOT NULL, device_path TEXT NOT NULL,
+                folder TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
+                device_mtime_ns INTEGER NOT NULL, dest_path TEXT NOT NULL, blake3 BLOB NOT NULL,
+                imported_at_ns INTEGER NOT NULL, PRIMARY KEY (udid, device_path)) WITHOUT ROWID;
+            CREATE TABLE devices (udid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+                last_received_ns INTEGER NOT NULL, last_received_path TEXT NOT NULL);
+            INSERT INTO resources VALUES ('u1', 'DCIM/100APPLE/A.JPG', 'DCIM/100APPLE', 'A.JPG',
+                3, 7, '2025/x.jpg', zeroblob(32), 11);
+            PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let before = snapshot(dest);
+        let ledger = Ledger::open_read_only(dest).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), 1);
+        let e = ledger.lookup("u1", "DCIM/100APPLE/A.JPG").unwrap().unwrap();
+        assert_eq!((e.copy.as_str(), e.size), ("", 3));
+        assert!(
+            ledger
+                .known_paths("u1", "DCIM/100APPLE")
+                .unwrap()
+                .contains("A.JPG")
+        );
+        // No sidecars table before v4: `verify` reads none.
+        assert!(ledger.sidecar_paths().unwrap().is_empty());
+        drop(ledger);
+        assert_eq!(snapshot(dest), before);
+        // The writer's open (under the lock) is the one that migrates.
+        assert_eq!(
+            Ledger::open(dest).unwrap().schema_version().unwrap(),
+            SCHEMA_VERSION
+        );
+    }
+
+    #[test]
+    fn a_running_writer_is_read_through_its_wal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path();
+        let _lock = DestLock::acquire(dest, "pull").unwrap();
+        let mut writer = Ledger::open(dest).unwrap();
+        writer.record(&entry("DCIM/A.JPG"), "phone").unwrap();
+        // Committed in the WAL, not yet in the main file.
+        let mut wal = ledger_path(dest).into_os_string();
+        wal.push("-wal");
+        assert!(Path::new(&wal).exists());
+        let reader = Ledger::open_read_only(dest).unwrap();
+        assert_eq!(reader.count(None).unwrap(), 1);
+        writer.record(&entry("DCIM/B.JPG"), "phone").unwrap();
+        assert_eq!(reader.count(None).unwrap(), 2);
     }
 }

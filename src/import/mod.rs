@@ -6,6 +6,7 @@
 //! - [`dates`]: capture date of a written file (EXIF, QuickTime, then caller fallbacks).
 //! - [`ledger`]: what was imported from which device (SQLite under DEST/.iphone-import).
 //! - [`ledger_ro`]: how read-only commands open the ledger without writing anything.
+//! - [`ledger_error`]: the ledger's error type, shared by both (a leaf).
 //! - [`safe_write`]: atomic, resumable, hashing writes into DEST.
 //! - [`write_error`], [`flush`]: the writer's errors, and making files and folders durable
 //!   (one `syncfs` round where that is enough).
@@ -58,6 +59,7 @@ pub(crate) mod internal_error;
 pub(crate) mod jpeg_copies;
 pub mod layout;
 pub mod ledger;
+pub(crate) mod ledger_error;
 pub(crate) mod ledger_ro;
 pub(crate) mod libheif;
 pub mod lock;

@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::layout::RelPath;
-use super::ledger::{Entry, Ledger, LedgerError};
-use super::pull::copy_key;
+use super::ledger::{Entry, Ledger, LedgerError, copy_key};
 use super::xmp::{XmpName, render, sidecar_name};
 use crate::library::Asset;
 

@@ -2,7 +2,8 @@
 //!
 //! Sans-I/O core: `codec` (framing), `messages` (requests and replies), `channel` (one socket,
 //! plaintext ⇄ TLS), `tls` (rustls configs), `certs` and `records` (pairing material).
-//! Thin tokio drivers: `client` (host role). The device role lives in `crate::mock::lockdownd`.
+//! Thin tokio drivers: `client` (host role), and `pairing`, the pairing flows over it and
+//! `unlock`'s waits. The device role lives in `crate::mock::lockdownd`.
 //!
 //! Typical host use: `LockdownClient::new(stream)` on port 62078, `query_type`, then
 //! `ensure_paired_session` (or `pair_device` for `pair`, `start_paired_session` to refuse
@@ -17,6 +18,8 @@ pub mod codec;
 pub(crate) mod error;
 pub mod messages;
 pub mod muxd_records;
+mod pair_record;
+mod pairing;
 mod record_dir;
 pub(crate) mod records;
 pub mod service;
@@ -26,9 +29,10 @@ pub(crate) mod unlock;
 
 pub use client::{
     LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
-    ensure_paired_session, pair_device, start_paired_session, start_service_once, unpair_device,
+    start_paired_session, start_service_once, unpair_device,
 };
 pub use error::{CertError, DeviceError, LockdownError, LockdownFrameError, RecordError};
+pub use pairing::{ensure_paired_session, pair_device};
 pub use record_dir::DirectoryStore;
 pub use records::{PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
 pub use tls_stream::TlsStream;

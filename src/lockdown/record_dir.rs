@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use plist::{Dictionary, Value};
 
 use super::error::RecordError;
-use super::records::{MAX_RECORD_FILE, PairRecord, PairRecordSource};
+use super::pair_record::{MAX_RECORD_FILE, PairRecord, PairRecordSource};
 use crate::untrusted::plist::{Limits, decode_dict};
 
 /// Records in a directory: `<dir>/<UDID>.plist` and `<dir>/SystemConfiguration.plist`

@@ -53,6 +53,7 @@ use super::filters::Filters;
 use super::internal_error::InternalError;
 use super::jpeg_copies::JpegCounts;
 use super::layout::Layout;
+pub use super::ledger::copy_key;
 use super::ledger::{self, Ledger, LedgerError};
 use super::lock::{DestLock, LockError};
 use super::safe_write::{Destination, SafeWriteError, TMP_DIR};
@@ -280,12 +281,6 @@ impl From<AdoptError> for PullError {
             AdoptError::Dest(e) => PullError::Dest(e),
         }
     }
-}
-
-/// The ledger's copy key of a copy in `album` (see [`ledger::Entry::copy`]): empty for a plain
-/// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
-pub fn copy_key(album: Option<&str>) -> String {
-    album.map_or_else(String::new, |a| format!("album:{a}"))
 }
 
 /// A run's state, shared by the planner's I/O, the workers and their blocking tasks.
