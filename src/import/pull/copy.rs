@@ -7,49 +7,25 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::config::PullDevice;
+use super::error::{PullError, internal};
+use super::events::PullEvent;
 use super::fetch::{from_phone, prove_prefix, stage_local};
+use super::item::{AssetRef, ItemError};
 use super::place::{Placement, claim, own_anchor};
 use super::planner::{Anchor, CopyWork, Job};
-use super::{
-    PullDevice, PullError, PullEvent, Shared, connect, copy_key, internal, report_failure,
-};
+use super::shared::{Shared, connect, report_failure};
 use crate::afc::AfcClient;
 use crate::import::batch_write::{Claim, Claims};
 use crate::import::internal_error::InternalError;
 use crate::import::layout::Layout;
-use crate::import::ledger::{Entry, Ledger};
+use crate::import::ledger::{Entry, Ledger, copy_key};
 use crate::import::safe_write::Ready;
 use crate::import::safe_write::{
     Committed, Destination, Outcome, Partial, SafeWriteError, SourceKey,
 };
 use crate::import::same_name;
 use crate::library::{Asset, Resource, ResourceRole};
-
-/// Per-item failure (reported, run goes on) or run failure.
-pub(super) enum ItemError {
-    Item { reason: String, icloud_only: bool },
-    Run(PullError),
-}
-
-impl From<PullError> for ItemError {
-    fn from(e: PullError) -> Self {
-        ItemError::Run(e)
-    }
-}
-
-/// One asset of the run's list, shared with blocking tasks without copying it.
-#[derive(Clone)]
-pub(super) struct AssetRef {
-    all: Arc<Vec<Asset>>,
-    index: usize,
-}
-
-impl std::ops::Deref for AssetRef {
-    type Target = Asset;
-    fn deref(&self) -> &Asset {
-        &self.all[self.index]
-    }
-}
 
 /// The jobs in bundles of one stem, each copied by one worker in folder order (see
 /// [`same_name::bundles`]).

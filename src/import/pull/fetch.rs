@@ -5,8 +5,9 @@
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use super::copy::{AssetRef, ItemError};
-use super::{PullError, Shared, internal};
+use super::error::{PullError, internal};
+use super::item::{AssetRef, ItemError};
+use super::shared::Shared;
 use crate::afc::{AfcClient, AfcError, AfcStatus};
 use crate::import::phone_copy::{Durability, PhoneFile, phone_to_temp};
 use crate::import::resume::{self, ProveError, Verdict};

@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
+use super::error::{PullError, internal};
+use super::events::PullEvent;
 use super::planner::selected;
-use super::{PullError, PullEvent, Shared, internal};
+use super::shared::Shared;
 use crate::import::jpeg_copies::{JpegCounts, make_copy, pending};
 use crate::import::libheif::Libheif;
 use crate::import::safe_write::Destination;

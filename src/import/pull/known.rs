@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::error::{PullError, internal};
 use super::planner::{Anchor, Anchors, Known};
-use super::{PullError, Shared, internal};
+use super::shared::Shared;
 use crate::import::dates::{self, Fallbacks};
 use crate::import::layout::split_name;
 use crate::library::Asset;

@@ -27,279 +27,51 @@
 //! reads the ledger's view of the planned folders and the anchors of imported originals on
 //! blocking threads; [`stat`] stats the files to copy; [`copy`] runs the workers and records
 //! each asset; [`jpeg`] makes the `--also-jpeg` copies at the end; [`fetch`] brings a file's bytes into its temp file; [`place`] dates, lays out
-//! and commits it. This file holds the public API and strings them together.
+//! and commits it. What they share lives in leaves that import none of them: [`config`] (what a
+//! run is given), [`events`] (what it reports), [`error`] ([`PullError`]), [`shared`] (the run's
+//! state and failure reports), [`item`] (what `copy` and `fetch` pass). This file re-exports
+//! the public API from those leaves, opens DEST and strings the parts together.
 
 // missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
 #![allow(missing_docs)]
 
+mod config;
 mod copy;
+mod error;
+mod events;
 mod fetch;
+mod item;
 mod jpeg;
 mod known;
 mod place;
 mod planner;
+mod shared;
 mod stat;
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::adopt::{AdoptError, adopt_pending};
-use super::filters::Filters;
-use super::internal_error::InternalError;
-use super::jpeg_copies::JpegCounts;
-use super::layout::Layout;
+use super::adopt::adopt_pending;
 pub use super::ledger::copy_key;
-use super::ledger::{self, Ledger, LedgerError};
-use super::lock::{DestLock, LockError};
-use super::safe_write::{Destination, SafeWriteError, TMP_DIR};
-use super::sidecars::{SidecarCounts, SidecarError, write_sidecars};
-use super::xmp::XmpName;
-use crate::afc::{AfcClient, AfcError};
-use crate::library::{Asset, ResourceRole};
+use super::ledger::{self, Ledger};
+use super::lock::DestLock;
+use super::safe_write::{Destination, TMP_DIR};
+use super::sidecars::write_sidecars;
+use crate::afc::AfcClient;
+use crate::library::Asset;
+pub use config::{AfcConnector, ConnectError, MAX_JOBS, PullConfig, PullDevice};
 use copy::{same_name_bundles, worker};
+pub use error::PullError;
+use error::internal;
+pub use events::{Observer, Plan, PullEvent, Summary};
 use fetch::icloud_only_reason;
 use jpeg::jpeg_pass;
 use planner::{Job, Notice, Rules, selected};
-
-/// Upper bound on `--jobs` (each is an AFC connection on the phone).
-pub const MAX_JOBS: usize = 16;
-
-/// Why a connection could not be opened (lockdown, service start, transport): the lead's type.
-pub type ConnectError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Opens one more AFC connection to the phone. `pull` calls it once per job.
-pub trait AfcConnector: Send + Sync {
-    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>>;
-}
-
-/// Any `Fn() -> future of AfcClient` is a connector.
-impl<F> AfcConnector for F
-where
-    F: Fn() -> BoxFuture<'static, Result<AfcClient, ConnectError>> + Send + Sync,
-{
-    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>> {
-        (self)()
-    }
-}
-
-/// The phone being pulled from.
-#[derive(Debug, Clone)]
-pub struct PullDevice {
-    pub udid: String,
-    /// The name the user gave the phone (untrusted; `{device}` in layouts).
-    pub name: String,
-}
-
-/// Everything a run needs besides the phone.
-#[derive(Debug, Clone)]
-pub struct PullConfig {
-    pub dest: PathBuf,
-    pub layout: Layout,
-    pub filters: Filters,
-    /// AFC connections (1..=[`MAX_JOBS`]).
-    pub jobs: usize,
-    /// Also import edited renders (`<stem>_edited.<ext>`).
-    pub edited: bool,
-    /// Plan only: nothing is created or written under DEST.
-    pub dry_run: bool,
-    /// Shown to a second run that finds DEST locked.
-    pub command_line: String,
-    /// Write an XMP sidecar next to every imported original, named this way.
-    pub xmp: Option<XmpName>,
-    /// `--also-jpeg DIR`: a JPEG copy of every imported HEIC original under DIR.
-    pub also_jpeg: Option<PathBuf>,
-    /// Test hook: every file's writes fail with "disk full" after this many bytes.
-    #[doc(hidden)]
-    pub fail_writes_after: Option<u64>,
-}
-
-/// Counts of the plan, emitted before copying starts.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Plan {
-    /// Assets in the inventory.
-    pub assets: u64,
-    /// Assets the filters took.
-    pub selected: u64,
-    /// Assets the filters left out.
-    pub filtered_out: u64,
-    /// Files of selected assets already in the ledger (not touched).
-    pub already_imported: u64,
-    /// Files to copy and their bytes.
-    pub files_to_copy: u64,
-    pub bytes_to_copy: u64,
-    /// Selected assets whose original is only in iCloud (from the photo library).
-    pub icloud_only: u64,
-    /// Selected assets whose original is neither on the phone nor in iCloud.
-    pub original_missing: u64,
-    /// Files skipped because their name from the phone is unsafe.
-    pub unsafe_names: u64,
-}
-
-/// One line of output per item (and the plan), serialised as JSON lines by `--json`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum PullEvent {
-    Plan(Plan),
-    /// `--dry-run`: this file would be copied.
-    WouldCopy {
-        device_path: String,
-        role: ResourceRole,
-        bytes: u64,
-        /// The album copy (layouts with `{album}`; "" = no album).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        album: Option<String>,
-    },
-    Copied {
-        device_path: String,
-        role: ResourceRole,
-        dest_path: String,
-        /// The album copy (layouts with `{album}`; "" = no album).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        album: Option<String>,
-        bytes: u64,
-        /// Bytes that were already in a temp file from an interrupted run.
-        resumed_from: u64,
-        /// An identical file was already at the destination; it was kept.
-        already_present: bool,
-    },
-    /// Not copied, by decision (unsafe name from the phone).
-    Skipped {
-        device_path: String,
-        reason: String,
-    },
-    /// Could not be copied; the run goes on.
-    Failed {
-        device_path: String,
-        reason: String,
-        /// The original is only in iCloud (or the phone could not read it, as it does then).
-        icloud_only: bool,
-        /// Photos.sqlite says the original is neither on the phone nor in iCloud.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        original_missing: bool,
-    },
-    /// `--also-jpeg`: the JPEG copy of an imported original was made.
-    JpegMade {
-        /// The original, DEST-relative.
-        dest_path: String,
-        jpeg_path: String,
-    },
-    /// `--also-jpeg`: the copy could not be made; the original is imported all the same.
-    JpegFailed {
-        dest_path: String,
-        reason: String,
-    },
-    /// `--also-jpeg`: libheif could not be loaded, so no copies are made (once per run).
-    JpegUnavailable {
-        message: String,
-    },
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub plan: Plan,
-    pub dry_run: bool,
-    pub files_copied: u64,
-    /// Bytes received from the phone in this run (resumed bytes not included).
-    pub bytes_copied: u64,
-    pub files_resumed: u64,
-    /// Files whose identical copy was already at the destination.
-    pub files_already_present: u64,
-    /// Files that got a ` (N)` suffix because a different file had their name.
-    pub files_renamed: u64,
-    /// Files that could not be copied (including iCloud-only originals).
-    pub files_failed: u64,
-    /// Originals that could not be copied because they are only in iCloud.
-    pub icloud_only_failed: u64,
-    /// Originals that could not be copied because they are on neither the phone nor iCloud.
-    pub original_missing_failed: u64,
-    /// XMP sidecars (`--xmp`) written, rewritten and left alone.
-    pub sidecars: SidecarCounts,
-    /// `--also-jpeg` copies made, already there and failed.
-    pub jpeg: JpegCounts,
-}
-
-impl Summary {
-    /// Some items could not be copied (exit code PARTIAL).
-    pub fn is_partial(&self) -> bool {
-        self.files_failed > 0
-            || self.sidecars.failed > 0
-            || self.jpeg.failed > 0
-            || self.jpeg.libheif_missing
-    }
-}
-
-/// Receives events and byte progress; called from worker tasks and blocking writer threads.
-pub trait Observer: Send + Sync {
-    fn event(&self, event: &PullEvent);
-    /// `n` more bytes of the phone's files reached the destination.
-    fn bytes(&self, _n: u64) {}
-}
-
-/// Failures that stop the run. Completed files are in the ledger; partial ones stay as temp
-/// files and resume next time.
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Dest(#[from] SafeWriteError),
-    #[error(transparent)]
-    Sidecar(#[from] SidecarError),
-    #[error(
-        "cannot open a connection to the phone's file service: {0}; unlock the phone, keep it connected and run again"
-    )]
-    Connect(#[source] ConnectError),
-    #[error(
-        "lost the phone while copying {path}: {source}. Files copied so far are kept; reconnect and run again to continue (a partly copied file resumes)"
-    )]
-    Disconnected { path: String, source: AfcError },
-    #[error("while copying {path}: {source}")]
-    Write {
-        path: String,
-        source: SafeWriteError,
-    },
-    #[error(
-        "interrupted; files copied so far are kept and recorded, run again to continue (a partly copied file resumes)"
-    )]
-    Cancelled,
-    #[error("internal error: {0}")]
-    Internal(#[from] InternalError),
-}
-
-impl From<AdoptError> for PullError {
-    fn from(e: AdoptError) -> PullError {
-        match e {
-            AdoptError::Ledger(e) => PullError::Ledger(e),
-            AdoptError::Dest(e) => PullError::Dest(e),
-        }
-    }
-}
-
-/// A run's state, shared by the planner's I/O, the workers and their blocking tasks.
-struct Shared {
-    connector: Arc<dyn AfcConnector>,
-    config: PullConfig,
-    device: PullDevice,
-    observer: Arc<dyn Observer>,
-    dest: Option<Destination>,
-    ledger: Option<Arc<Mutex<Ledger>>>,
-    stop: CancellationToken,
-    summary: Mutex<Summary>,
-    /// Birth times from the plan's stats, by device path: part of a temp file's version.
-    births: Mutex<HashMap<String, u64>>,
-}
-
-fn internal(e: impl Into<InternalError>) -> PullError {
-    PullError::Internal(e.into())
-}
+pub use shared::ORIGINAL_MISSING_REASON;
+use shared::{Shared, report_failure, report_missing};
 
 /// Runs a pull. `cancel` stops it cleanly (Ctrl-C): the result is then `PullError::Cancelled`.
 pub async fn pull(
@@ -544,53 +316,6 @@ fn report(shared: &Shared, notice: Notice) -> Result<(), PullError> {
         }
         Notice::Missing { device_path } => report_missing(shared, &device_path),
     }
-}
-
-async fn connect(shared: &Shared) -> Result<AfcClient, PullError> {
-    tokio::select! {
-        c = shared.connector.connect() => c.map_err(PullError::Connect),
-        _ = shared.stop.cancelled() => Err(PullError::Cancelled),
-    }
-}
-
-fn report_failure(
-    shared: &Shared,
-    path: &str,
-    reason: String,
-    icloud_only: bool,
-) -> Result<(), PullError> {
-    {
-        let mut s = shared.summary.lock().map_err(internal)?;
-        s.files_failed += 1;
-        if icloud_only {
-            s.icloud_only_failed += 1;
-        }
-    }
-    shared.observer.event(&PullEvent::Failed {
-        device_path: path.to_string(),
-        reason,
-        icloud_only,
-        original_missing: false,
-    });
-    Ok(())
-}
-
-/// Why a missing original was not copied: the phone has no copy and iCloud has none either.
-pub const ORIGINAL_MISSING_REASON: &str = "the original is missing: Photos.sqlite says it is neither on this phone nor in iCloud, so no setting on the phone can download it; look for it in a backup or on the computer or device it came from";
-
-fn report_missing(shared: &Shared, path: &str) -> Result<(), PullError> {
-    {
-        let mut s = shared.summary.lock().map_err(internal)?;
-        s.files_failed += 1;
-        s.original_missing_failed += 1;
-    }
-    shared.observer.event(&PullEvent::Failed {
-        device_path: path.to_string(),
-        reason: ORIGINAL_MISSING_REASON.to_string(),
-        icloud_only: false,
-        original_missing: true,
-    });
-    Ok(())
 }
 
 /// DEST's absolute form for messages (best effort).

@@ -12,8 +12,9 @@ use std::time::SystemTime;
 
 use chrono::NaiveDate;
 
-use super::{Plan, copy_key};
+use super::events::Plan;
 use crate::import::filters::{self, AssetMeta, Filters};
+use crate::import::ledger::copy_key;
 use crate::import::names;
 use crate::library::{Asset, AssetKind, Resource, ResourceRole};
 

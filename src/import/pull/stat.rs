@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
+use super::error::{PullError, internal};
 use super::planner::{self, Job};
-use super::{PullError, Shared, connect, internal, report_failure};
+use super::shared::{Shared, connect, report_failure};
 use crate::afc::AfcClient;
 
 /// Stats kept in flight on the planning connection.
