@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::photos_db::{Corrupt, DbAlbum, Schema, col, for_rows, int, text};
+use super::db_records::DbAlbum;
+use super::db_rows::{Corrupt, for_rows, int, text};
+use super::db_schema::{Schema, col};
 
 /// Album nesting followed when building folder paths (guards against parent cycles).
 const MAX_FOLDER_DEPTH: usize = 32;

@@ -9,12 +9,13 @@ use rusqlite::types::ValueRef;
 
 use super::db_albums::read_albums;
 use super::db_meta::{AssetMeta, read_meta};
+use super::db_records::{DbAlbum, DbAsset};
+use super::db_rows::{
+    CloudState, Corrupt, DbKind, core_data_time, for_rows, int, real, row_count, text,
+};
+use super::db_schema::{Schema, col};
 use super::error::LibraryError;
 use super::originals::{OriginalPlace, Originals};
-use super::photos_db::{
-    CloudState, Corrupt, DbAlbum, DbAsset, DbKind, Schema, col, core_data_time, for_rows, int,
-    real, row_count, text,
-};
 
 /// Per-asset facts from side tables, read before the asset rows (each only if its columns
 /// exist), and consumed row by row.
@@ -208,4 +209,87 @@ fn decode_asset(
             ..facts.meta.remove(&pk).unwrap_or_default()
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_assets;
+    use crate::library::db_schema::detect_schema;
+    use rusqlite::Connection;
+
+    /// (uuid, edited, icloud_only, original_missing) of every row.
+    fn facts(sql: &str) -> Vec<(String, bool, bool, bool)> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        let schema = detect_schema(&conn).unwrap();
+        let (assets, _) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
+        assets
+            .into_iter()
+            .map(|a| {
+                let uuid = a.uuid.unwrap();
+                (uuid, a.has_adjustments, a.icloud_only, a.original_missing)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ios18_edits_from_adjustments_state_and_remote_availability_splits_not_local() {
+        // No ZHASADJUSTMENTS (iOS 18+); stable hashes instead of fingerprints.
+        let got = facts(
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZADJUSTMENTSSTATE INTEGER,
+               ZCLOUDLOCALSTATE INTEGER);
+             CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER, ZREMOTEAVAILABILITY INTEGER,
+               ZCLOUDLOCALSTATE INTEGER, ZFINGERPRINT VARCHAR, ZSTABLEHASH VARCHAR);
+             INSERT INTO ZASSET VALUES (1, 'edited', 2, 3), (2, 'plain', 0, 3), (3, 'cloud', 0, 3),
+               (4, 'missing', 0, 3), (5, 'garbage', 'x', 3);
+             INSERT INTO ZINTERNALRESOURCE VALUES (1, 1, 1, 1, 1, 3, NULL, 'h1'),
+               (2, 2, 1, 1, 1, 3, NULL, 'h2'), (3, 3, 1, -1, 1, 3, NULL, 'h3'),
+               (4, 4, 1, -1, 0, 3, NULL, 'h4'), (5, 3, 3, 1, 1, 3, NULL, NULL);",
+        );
+        let want = [
+            ("edited", true, false, false),
+            ("plain", false, false, false),
+            ("cloud", false, true, false),
+            ("missing", false, false, true),
+            ("garbage", false, false, false),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(u, e, c, m)| (u.to_owned(), e, c, m))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unmigrated_database_without_remote_availability_or_edit_columns() {
+        // An old database: no ZREMOTEAVAILABILITY, no ZHASADJUSTMENTS/ZADJUSTMENTSSTATE. Not
+        // local counts as iCloud-only only when synced and fingerprinted.
+        let got = facts(
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZMASTER INTEGER);
+             CREATE TABLE ZCLOUDMASTER (Z_PK INTEGER PRIMARY KEY, ZCLOUDLOCALSTATE INTEGER);
+             CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZMASTERFINGERPRINT VARCHAR);
+             CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER);
+             INSERT INTO ZASSET VALUES (1, 'synced', 1), (2, 'pending', 2), (3, 'no-hash', 3),
+               (4, 'local', 4);
+             INSERT INTO ZCLOUDMASTER VALUES (1, 3), (2, 1), (3, 3), (4, 3);
+             INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES (1, 1, 'fp'), (2, 2, 'fp'),
+               (3, 3, ''), (4, 4, 'fp');
+             INSERT INTO ZINTERNALRESOURCE VALUES (1, 1, 1, -1), (2, 2, 1, -1), (3, 3, 1, -1),
+               (4, 4, 1, 1);",
+        );
+        let want = [
+            ("synced", false, true, false),
+            ("pending", false, false, true),
+            ("no-hash", false, false, true),
+            ("local", false, false, false),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(u, e, c, m)| (u.to_owned(), e, c, m))
+            .collect();
+        assert_eq!(got, want);
+    }
 }

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::db_rows::Corrupt;
 use super::error::LibraryError;
-use super::photos_db::{Corrupt, LibraryDb, open_checked, read_library};
+use super::photos_db::{LibraryDb, open_checked, read_library};
 use super::scan::afc_path;
 use crate::afc::{AfcClient, AfcStatus, FileInfo};
 

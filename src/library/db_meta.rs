@@ -16,7 +16,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::db_people::{Frame, People, read_people};
-use super::photos_db::{Corrupt, Schema, col, for_rows, int, text};
+use super::db_rows::{Corrupt, for_rows, int, real, row_count, text};
+use super::db_schema::{Schema, col};
 
 /// Keywords kept per asset: far above what a person types, low enough to bound memory.
 const MAX_KEYWORDS: usize = 256;
@@ -90,8 +91,7 @@ pub(super) fn read_meta(
     let mut out: HashMap<i64, AssetMeta> = HashMap::new();
     let t = schema.asset_table.as_str();
     // One frame per asset: sized once rather than rehashed while growing.
-    let mut frames: HashMap<i64, Frame> =
-        HashMap::with_capacity(super::photos_db::row_count(conn, t));
+    let mut frames: HashMap<i64, Frame> = HashMap::with_capacity(row_count(conn, t));
     if schema.has(t, "Z_PK") {
         let c = |name| col(schema, t, "a", name);
         let sql = format!(
@@ -137,14 +137,6 @@ pub(super) fn read_meta(
         out.entry(pk).or_default().people = people;
     }
     Ok(out)
-}
-
-pub(super) fn real(v: rusqlite::types::ValueRef<'_>) -> Option<f64> {
-    match v {
-        rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
-        rusqlite::types::ValueRef::Real(f) if f.is_finite() => Some(f),
-        _ => None,
-    }
 }
 
 /// Non-blank text, trimmed.
@@ -261,7 +253,7 @@ fn read_keywords(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::photos_db::detect_schema;
+    use crate::library::db_schema::detect_schema;
 
     #[test]
     fn title_caption_keywords_and_location_by_shape() {

@@ -23,7 +23,8 @@ use std::collections::{BTreeSet, HashMap};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::photos_db::{Corrupt, Schema, col, for_rows, int, text};
+use super::db_rows::{Corrupt, for_rows, int, real, text};
+use super::db_schema::{Schema, col};
 
 /// Faces kept per asset: above any group photo, low enough to bound memory and sidecar size.
 const MAX_FACES: usize = 128;
@@ -178,7 +179,7 @@ pub(super) fn read_people(
         if people.regions.len() >= MAX_FACES {
             return Ok(());
         }
-        let real = |i| super::db_meta::real(r.get_ref(i).ok()?);
+        let real = |i| real(r.get_ref(i).ok()?);
         if let (false, Some(cx), Some(cy), Some(size)) = (frame.edited, real(2), real(3), real(4))
             && let Some((face, dims)) = region(name, cx, cy, size, frame)
         {
@@ -196,7 +197,7 @@ pub(super) fn read_people(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::photos_db::detect_schema;
+    use crate::library::db_schema::detect_schema;
 
     fn frame(width: i64, height: i64, orientation: i64) -> Frame {
         Frame {

@@ -14,8 +14,11 @@ use futures::stream;
 use serde::Serialize;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
+use super::db_fetch::fetch_db_for;
+use super::db_records::{DbAlbum, DbAsset};
+use super::db_rows::{CloudState, DbKind};
 use super::error::{LibraryError, WITHOUT_DB};
-use super::photos_db::{CloudState, DbAlbum, DbAsset, DbKind, LibraryDb, fetch_db_for};
+use super::photos_db::LibraryDb;
 use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
 use crate::untrusted::file_name::validate_name;
