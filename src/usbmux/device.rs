@@ -3,29 +3,11 @@
 //! connections, and tolerates whatever packet counters the host uses. See `engine` for the call
 //! order.
 
-use super::engine::{Control, MuxEngine, Side};
+use super::engine::{Control, MuxEngine};
 use super::error::MuxProtocolError;
 use super::frame::{self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control};
+use super::side::{DeviceSide, Side};
 use super::tcp::{Connection, MuxEvent, SYN, TcpHeader};
-
-/// Whether a service listens on a port of the simulated phone.
-pub(crate) type Listening = Box<dyn Fn(u16) -> bool + Send>;
-
-/// The device side's own state.
-pub(super) struct DeviceSide {
-    /// Initial sequence number for accepted connections.
-    isn: u32,
-    /// Decides whether a SYN is accepted.
-    listening: Listening,
-}
-
-impl std::fmt::Debug for DeviceSide {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceSide")
-            .field("isn", &self.isn)
-            .finish()
-    }
-}
 
 impl MuxEngine {
     /// A device-side engine; `listening(port)` decides whether a SYN to `port` is accepted.

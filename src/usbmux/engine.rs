@@ -14,19 +14,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::device::DeviceSide;
 use super::error::MuxProtocolError;
 use super::frame::{Decoder, Packet, SeqCounter, encode_setup, encode_tcp, encode_version};
-use super::host::HostSide;
 use super::sans_io::SansIo;
+use super::side::Side;
 use super::tcp::{ConnEvent, ConnId, ConnTable, MuxEvent, TcpHeader};
-
-/// Which end of the pipe an engine plays, and that end's own state.
-#[derive(Debug)]
-pub(super) enum Side {
-    Host(HostSide),
-    Device(DeviceSide),
-}
 
 /// Outgoing packets that are not TCP segments.
 #[derive(Debug)]

@@ -1,18 +1,11 @@
 //! The host side of the mux engine: offer VERSION {2, 0}, send SETUP after a v2 answer, open
 //! connections from source ports 1 upward (as usbmuxd does). See `engine` for the call order.
 
-use super::engine::{Control, MuxEngine, Side};
+use super::engine::{Control, MuxEngine};
 use super::error::MuxProtocolError;
 use super::frame::{self, DEV_MRU, Decoder, Packet, Protocol, SeqCounter};
+use super::side::{HostSide, Side};
 use super::tcp::{ConnId, Connection, MuxEvent, TcpHeader};
-
-/// The host side's own state.
-#[derive(Debug)]
-pub(super) struct HostSide {
-    next_sport: u16,
-    /// Packets of an earlier session dropped while waiting for VERSION (see `handle_host`).
-    stale_before_version: usize,
-}
 
 /// How many TCP/control packets may precede the VERSION reply before that is a protocol error.
 /// After the cable is pulled and plugged in again, the phone's IN pipe can still hold packets of

@@ -17,6 +17,7 @@ pub mod link;
 pub mod muxd;
 pub mod muxd_proto;
 pub mod sans_io;
+mod side;
 pub(crate) mod stream;
 pub mod tcp;
 pub(crate) mod transport;
