@@ -718,10 +718,10 @@ async fn inventory_through_the_simulated_phone_uses_the_detected_shape() {
     assert!(lean.assets.iter().any(|a| a.meta.screenshot));
     for (full, lean) in inv.assets.iter().zip(&lean.assets) {
         assert_eq!((&full.key, &full.albums), (&lean.key, &lean.albums));
-        let want = iphone_import::library::AssetMeta {
+        let want = iphone_import::library::AssetMeta::from(iphone_import::library::MetaFields {
             screenshot: full.meta.screenshot,
             ..Default::default()
-        };
+        });
         assert_eq!(lean.meta, want);
     }
     let db = inv.db.as_ref().unwrap();

@@ -273,7 +273,7 @@ pub fn render(asset: &Asset) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::library::db_people::FaceRegion;
-    use crate::library::{AssetKind, AssetMeta};
+    use crate::library::{AssetKind, AssetMeta, MetaFields};
 
     fn asset() -> Asset {
         Asset {
@@ -292,7 +292,7 @@ mod tests {
             only_copy_on_phone: false,
             favorite: true,
             albums: vec!["Trips/Iceland 2025".into()],
-            meta: AssetMeta {
+            meta: MetaFields {
                 title: Some("Geysir <&> \u{1}".into()),
                 caption: Some("Steam \"rising\"".into()),
                 keywords: vec!["water".into()],
@@ -311,7 +311,8 @@ mod tests {
                     }],
                     dimensions: (4032, 3024),
                 },
-            },
+            }
+            .into(),
         }
     }
 

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use super::db_albums::read_albums;
-use super::db_meta::{AssetMeta, read_meta};
+use super::db_meta::{MetaFields, read_meta};
 use super::db_records::{DbAlbum, DbAsset};
 use super::db_rows::{
     CloudState, Corrupt, DbKind, core_data_time, for_rows, int, real, row_count, text,
@@ -28,7 +28,7 @@ struct SideFacts<'a> {
     /// Asset pk → the albums it is in (removed as each row is decoded).
     membership: HashMap<i64, Vec<&'a DbAlbum>>,
     /// Asset pk → titles, places, people… (empty unless asked for).
-    meta: HashMap<i64, AssetMeta>,
+    meta: HashMap<i64, MetaFields>,
     /// iOS 18 dropped ZHASADJUSTMENTS: there an edit is ZADJUSTMENTSSTATE > 0.
     has_flag_column: bool,
 }
@@ -204,10 +204,11 @@ fn decode_asset(
         shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
         albums,
         album_pks,
-        meta: AssetMeta {
+        meta: MetaFields {
             screenshot: int(get(4)?) == Some(10),
             ..facts.meta.remove(&pk).unwrap_or_default()
-        },
+        }
+        .into(),
     }))
 }
 

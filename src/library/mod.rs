@@ -20,7 +20,7 @@ pub mod thumbnails;
 
 pub use asset::{Asset, AssetKind, Resource, ResourceRole};
 pub use db_fetch::fetch_db;
-pub use db_meta::AssetMeta;
+pub use db_meta::{AssetMeta, MetaFields};
 pub use error::LibraryError;
 pub use inventory::{AlbumMembers, Inventory, InventoryCounts, InventoryOptions, inventory};
 pub use photos_db::LibraryDb;
