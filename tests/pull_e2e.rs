@@ -162,6 +162,7 @@ fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
                 device_path: r.path.clone(),
                 size: None,
                 mtime_ns: None,
+                birth_ns: None,
             };
             let mut resources = vec![res(ResourceRole::Original, &a.original)];
             if let Some(v) = &a.live_video {
@@ -473,6 +474,7 @@ fn small_tree(root: &Path) -> Vec<Asset> {
             device_path: path.into(),
             size: None,
             mtime_ns: None,
+            birth_ns: None,
         }],
         created: Some(created(1_750_000_000, 7200)),
         hidden: false,

@@ -23,6 +23,7 @@ fn asset(name: &str) -> Asset {
             device_path: format!("DCIM/100APPLE/{name}"),
             size: None,
             mtime_ns: None,
+            birth_ns: None,
         }],
         created: None,
         hidden: false,

@@ -485,6 +485,7 @@ mod tests {
                 device_path: format!("DCIM/100APPLE/{name}"),
                 size: None,
                 mtime_ns: None,
+                birth_ns: None,
             }],
             created: None,
             hidden: false,

@@ -62,6 +62,7 @@ mod tests {
                 device_path: format!("{folder}/{name}"),
                 size: None,
                 mtime_ns: None,
+                birth_ns: None,
             }],
             created: None,
             hidden: false,

@@ -206,6 +206,7 @@ mod tests {
                 device_path: "DCIM/100APPLE/IMG_0001.HEIC".into(),
                 size: Some(3),
                 mtime_ns: Some(1),
+                birth_ns: None,
             }],
             created: None,
             hidden: false,

@@ -41,6 +41,9 @@ pub struct Resource {
     /// stat every file, so they are filled only for files that will be copied.
     pub size: Option<u64>,
     pub mtime_ns: Option<u64>,
+    /// The phone's birth time (ns), from the same stat; it keys a resumable temp file.
+    #[serde(skip)]
+    pub birth_ns: Option<u64>,
 }
 
 impl Resource {

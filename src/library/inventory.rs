@@ -408,6 +408,7 @@ fn absent_asset(row: &DbAsset) -> Option<Asset> {
             device_path: path,
             size: None,
             mtime_ns: None,
+            birth_ns: None,
         }],
         created: None,
         hidden: false,
@@ -518,6 +519,7 @@ async fn add_renders(
                 device_path: format!("{dir}/{name}"),
                 size: None,
                 mtime_ns: None,
+                birth_ns: None,
             }),
             None => warnings.push(format!("{dir}: edited, but no FullSizeRender file")),
         }

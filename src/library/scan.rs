@@ -342,6 +342,7 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
         device_path: format!("{folder}/{name}"),
         size: None,
         mtime_ns: None,
+        birth_ns: None,
     };
     let new_asset = |kind, name: &str| {
         let original = resource(ResourceRole::Original, name);

@@ -539,12 +539,7 @@ async fn begin(shared: &Shared, res: &Resource, key: &str) -> Result<Partial, It
         .dest
         .clone()
         .ok_or_else(|| internal(InternalError::NoDestination))?;
-    let birth_ns = shared
-        .births
-        .lock()
-        .map_err(internal)?
-        .get(&res.device_path)
-        .copied();
+    let birth_ns = res.birth_ns;
     let (udid, path, key) = (
         shared.device.udid.clone(),
         res.device_path.clone(),

@@ -48,7 +48,7 @@ mod planner;
 mod shared;
 mod stat;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -101,7 +101,6 @@ pub async fn pull(
         dest,
         ledger: ledger.map(|l| Arc::new(Mutex::new(l))),
         stop: cancel.child_token(),
-        births: Mutex::new(HashMap::new()),
         summary: Mutex::new(Summary {
             dry_run: config.dry_run,
             ..Summary::default()

@@ -5,7 +5,6 @@
 //! [`super::events`], [`super::error`]), never `mod.rs` or the workers, so `mod.rs` (which
 //! builds it) and the workers (which use it) do not form an import cycle.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
@@ -27,8 +26,6 @@ pub(super) struct Shared {
     pub(super) ledger: Option<Arc<Mutex<Ledger>>>,
     pub(super) stop: CancellationToken,
     pub(super) summary: Mutex<Summary>,
-    /// Birth times from the plan's stats, by device path: part of a temp file's version.
-    pub(super) births: Mutex<HashMap<String, u64>>,
 }
 
 pub(super) async fn connect(shared: &Shared) -> Result<AfcClient, PullError> {

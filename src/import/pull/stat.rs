@@ -2,7 +2,7 @@
 //! connection, which then becomes the first worker's.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
@@ -25,18 +25,27 @@ pub(super) async fn stat_pending(
         return Ok(None);
     }
     let c = connect(shared).await?;
+    // The jobs are read when a stat is sent and written when its result arrives, never across
+    // an await (a Mutex, not a RefCell: the pull's future is Send).
+    let cell = Mutex::new(std::mem::take(jobs));
+    let path_of = |(j, ci, i): (usize, usize, usize)| {
+        cell.lock()
+            .map(|jobs| jobs[j].copies[ci].pending[i].device_path.clone())
+            .map_err(internal)
+    };
     // Results are applied as they arrive (a collected result list and a path map were ~50 MB
     // at 100,000 assets).
     let mut stats = futures::stream::iter(need_stat)
-        .map(|(j, ci, i, path)| {
-            let c = &c;
+        .map(|at| {
+            let (c, path) = (&c, path_of(at));
             async move {
+                let path = path?;
                 let r = c.stat(&path).await;
-                (
-                    (j, ci, i),
+                Ok::<_, PullError>((
+                    at,
                     path,
                     r.map(|info| (info.st_size, info.st_mtime_ns, info.st_birthtime_ns)),
-                )
+                ))
             }
         })
         .buffer_unordered(STATS_IN_FLIGHT);
@@ -47,21 +56,14 @@ pub(super) async fn stat_pending(
             n = stats.next() => n,
             _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
         };
-        let Some(((j, ci, i), path, r)) = next else {
+        let Some(((j, ci, i), path, r)) = next.transpose()? else {
             break;
         };
         match r {
             Ok((size, mtime_ns, birth_ns)) => {
-                if let Some(birth) = birth_ns {
-                    shared
-                        .births
-                        .lock()
-                        .map_err(internal)?
-                        .insert(path.clone(), birth);
-                }
+                let mut jobs = cell.lock().map_err(internal)?;
                 let res = &mut jobs[j].copies[ci].pending[i];
-                res.size = Some(size);
-                res.mtime_ns = Some(mtime_ns);
+                (res.size, res.mtime_ns, res.birth_ns) = (Some(size), Some(mtime_ns), birth_ns);
             }
             Err(e) if e.is_fatal() => {
                 return Err(PullError::Disconnected { path, source: e });
@@ -73,6 +75,7 @@ pub(super) async fn stat_pending(
         }
     }
     drop(stats);
+    *jobs = cell.into_inner().map_err(internal)?;
     planner::settle(jobs, &dropped);
     Ok(Some(c))
 }
