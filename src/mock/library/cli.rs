@@ -1,6 +1,8 @@
 //! `iphone-mock generate-library DIR ...`: writes a simulated photo library to disk.
 
-use super::{LibraryOptions, OddFiles, OptimisedShape, SchemaShape, generate};
+use super::generate;
+use super::options::{LibraryOptions, OddFiles, OptimisedShape, TRUTH_FILE};
+use super::schema_shape::SchemaShape;
 use std::path::PathBuf;
 
 /// Arguments of `iphone-mock generate-library`.
@@ -70,7 +72,7 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         c.in_wal_only,
         truth.schema,
         truth.join_table,
-        args.dir.join(super::TRUTH_FILE).display()
+        args.dir.join(TRUTH_FILE).display()
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::photos_db::{
+use super::schema_shape::{
     ENT_ADDITIONAL, ENT_CLOUD_MASTER, ENT_RESOURCE, ENT_SUGGESTION, SchemaShape,
 };
 use super::time::core_data;

@@ -5,10 +5,10 @@ use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
-use super::{
-    GenerateError, LibraryTruth, MOCK_DIR, PLACEHOLDERS_FILE, Resource, TRUTH_FILE, io_err,
-    system_time, write_bytes,
-};
+use super::error::{GenerateError, io_err};
+use super::files::{system_time, write_bytes};
+use super::options::{MOCK_DIR, PLACEHOLDERS_FILE, TRUTH_FILE};
+use super::truth::{LibraryTruth, Resource};
 
 pub(super) fn write_mock_files(root: &Path, truth: &LibraryTruth) -> Result<(), GenerateError> {
     let mut placeholders = String::new();

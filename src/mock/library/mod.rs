@@ -5,13 +5,18 @@
 //! Everything derives from `LibraryOptions::seed`: the same options give a byte-identical tree,
 //! file mtimes included. The AFC server serves the tree and hides `.iphone-mock/`; reads of the
 //! paths listed in `.iphone-mock/placeholders` (iCloud-only originals) must fail.
+//!
+//! This file is the generator's flow (`generate`) over its parts; what the parts share is in
+//! leaves that import none of them (`options`, `error`, `files`, `schema_shape`), re-exported here.
 
 mod aae;
 mod bmff;
 pub(crate) mod cli;
 mod db_asset_rows;
 mod describe;
+mod error;
 mod exif;
+mod files;
 mod fill;
 mod heic;
 mod jpeg;
@@ -19,139 +24,38 @@ mod mock_files;
 mod mov;
 mod odd_files;
 pub mod optimised;
+mod options;
 mod people;
 mod photos_db;
 mod plan;
+mod schema_shape;
 mod screenshot;
 pub(crate) mod thumbnails;
 mod time;
 pub(crate) mod truth;
 
+pub use error::GenerateError;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
-use mock_files::{set_dir_mtimes, write_mock_files};
-pub use odd_files::{ODD_NAMES, OddFileTruth, OddFiles, OddKind};
-pub use optimised::OptimisedShape;
-pub use photos_db::SchemaShape;
+pub use options::{
+    DEVICE_MODEL, IMG_NUMBERS, IOS_VERSION, LibraryOptions, MAX_ASSETS, MAX_FOLDERS, MOCK_DIR,
+    ODD_NAMES, OddFiles, OptimisedShape, PHOTOS_DB, PLACEHOLDERS_FILE, TRASH_RETENTION_DAYS,
+    TRUTH_FILE,
+};
+pub use schema_shape::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FaceTruth,
-    FileFormat, FolderTruth, LibraryTruth, MetaTruth, Resource,
+    FileFormat, FolderTruth, LibraryTruth, MetaTruth, OddFileTruth, OddKind, Resource,
 };
 
+use error::io_err;
+use files::{create, finish, write_bytes};
 use fill::Filler;
-use plan::{Recipe, Shape, capture, plan};
+use mock_files::{set_dir_mtimes, write_mock_files};
+use plan::{Recipe, Shape, plan};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-/// Directory (relative to the media root) with the mock's own files; the AFC server hides it.
-pub const MOCK_DIR: &str = ".iphone-mock";
-/// One media-relative path per line: originals "not on the phone"; reads of them must fail.
-pub const PLACEHOLDERS_FILE: &str = ".iphone-mock/placeholders";
-/// `LibraryTruth` as JSON.
-pub const TRUTH_FILE: &str = ".iphone-mock/truth.json";
-/// The library database (with `-wal` beside it).
-pub const PHOTOS_DB: &str = "PhotoData/Photos.sqlite";
-pub const DEVICE_MODEL: &str = "iPhone 15 Pro";
-pub const IOS_VERSION: &str = "17.5.1";
-/// IMG_NNNN has four digits: after IMG_9999 a phone starts again at IMG_0001 (in a new DCIM
-/// folder, so paths stay unique).
-pub const IMG_NUMBERS: usize = 9999;
-/// Enough for the 100,000-asset benchmark library (docs/benchmarks.md).
-pub const MAX_ASSETS: usize = 200_000;
-/// DCIM folders are 100APPLE..999APPLE.
-pub const MAX_FOLDERS: usize = 900;
-/// Days Recently Deleted keeps an item (photo-library.md §8.2).
-pub const TRASH_RETENTION_DAYS: i64 = 30;
-
-/// What to generate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LibraryOptions {
-    /// Photo assets (stills, Live Photos, screenshots); a Live Photo's `.MOV` is part of its photo.
-    pub photos: usize,
-    /// Video assets (MOV, MP4).
-    pub videos: usize,
-    pub seed: u64,
-    /// Photos 1.5–5 MB, videos 20–200 MB (padded inside the containers, still valid).
-    pub realistic_sizes: bool,
-    /// IMG numbers per `NNNAPPLE` folder before rolling over to the next (1..=1000).
-    pub items_per_folder: usize,
-    /// Which iOS version's Photos.sqlite layout to write (default iOS 17.0–17.5).
-    pub schema: SchemaShape,
-    /// How originals that are not on the phone show in DCIM.
-    pub optimised: OptimisedShape,
-    /// Odd files real phones hold (see `odd_files`); none by default.
-    pub odd: OddFiles,
-}
-
-impl Default for LibraryOptions {
-    fn default() -> Self {
-        LibraryOptions {
-            photos: 100,
-            videos: 10,
-            seed: 1,
-            realistic_sizes: false,
-            items_per_folder: 1000,
-            schema: SchemaShape::default(),
-            optimised: OptimisedShape::default(),
-            odd: OddFiles::default(),
-        }
-    }
-}
-
-impl LibraryOptions {
-    /// The `--demo` library: 40 photos, 6 videos, two DCIM folders, every special case.
-    pub fn demo() -> Self {
-        LibraryOptions {
-            photos: 40,
-            videos: 6,
-            seed: 2025,
-            realistic_sizes: false,
-            items_per_folder: 25,
-            schema: SchemaShape::default(),
-            optimised: OptimisedShape::default(),
-            odd: OddFiles::default(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GenerateError {
-    #[error(
-        "{requested} assets requested but the generator makes at most {max}; ask for fewer photos/videos"
-    )]
-    TooManyAssets { requested: usize, max: usize },
-    #[error("items per folder must be between 1 and 1000, got {0}")]
-    BadFolderSize(usize),
-    #[error(
-        "{requested} assets at {per_folder} per folder need more than 900 folders (100APPLE..999APPLE); raise --items-per-folder"
-    )]
-    TooManyFolders { requested: usize, per_folder: usize },
-    #[error("{} is not empty; generate into a new or empty directory", .dir.display())]
-    NotEmpty { dir: PathBuf },
-    #[error("cannot write {}: {source}", .path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error(
-        "SQLite kept {} in journal mode {mode:?} instead of WAL; generate on a local filesystem",
-        .path.display()
-    )]
-    NotWal { path: PathBuf, mode: String },
-    #[error("building Photos.sqlite failed: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("encoding a plist failed: {0}")]
-    Plist(#[from] plist::Error),
-    #[error("encoding truth.json failed: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> GenerateError + '_ {
-    move |source| GenerateError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+use std::fs;
+use std::path::Path;
 
 /// Generates the library into `dir` (created if missing; must be empty) and returns its truth.
 pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, GenerateError> {
@@ -189,35 +93,6 @@ pub fn generate(dir: &Path, opts: &LibraryOptions) -> Result<LibraryTruth, Gener
     write_mock_files(dir, &truth)?;
     set_dir_mtimes(dir, truth.snapshot_unix)?;
     Ok(truth)
-}
-
-fn system_time(unix: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64)
-}
-
-/// Opens `root/rel` for buffered writing, creating parent directories.
-fn create(root: &Path, rel: &str) -> Result<(PathBuf, BufWriter<File>), GenerateError> {
-    let path = root.join(rel);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
-    let file = File::create(&path).map_err(io_err(&path))?;
-    Ok((path, BufWriter::with_capacity(256 * 1024, file)))
-}
-
-/// Flushes, sets the mtime and records the final size into `res`.
-fn finish(path: &Path, w: BufWriter<File>, res: &mut Resource) -> Result<(), GenerateError> {
-    let file = w.into_inner().map_err(|e| io_err(path)(e.into_error()))?;
-    file.set_modified(system_time(res.mtime_unix))
-        .map_err(io_err(path))?;
-    res.size = file.metadata().map_err(io_err(path))?.len();
-    Ok(())
-}
-
-fn write_bytes(root: &Path, res: &mut Resource, bytes: &[u8]) -> Result<(), GenerateError> {
-    let (path, mut w) = create(root, &res.path)?;
-    w.write_all(bytes).map_err(io_err(&path))?;
-    finish(&path, w, res)
 }
 
 fn write_files(

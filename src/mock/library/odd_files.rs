@@ -15,106 +15,13 @@
 //!   (ZDIRECTORY/ZFILENAME say so), not under DCIM.
 //!
 //! Applied after the plan, to assets without other special cases (not iCloud-only or missing, hidden,
-//! trashed or edited), so every ordinary shape keeps its draws.
+//! trashed or edited), so every ordinary shape keeps its draws. The option (`OddFiles`) is in
+//! `options`, what an asset was given (`OddKind`, `OddFileTruth`) in `truth`.
 
-use serde::{Deserialize, Serialize};
-
-use super::truth::{AssetTruth, FileFormat, LibraryTruth, Resource};
-use super::{Recipe, Shape, capture, jpeg};
-
-/// Which odd shapes to add (all off by default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OddFiles {
-    pub heic_jpeg: bool,
-    pub mov_wide_first: bool,
-    pub imprt: bool,
-    pub img_wrap: bool,
-    pub full_size_render: bool,
-    pub cpl_assets: bool,
-}
-
-/// The names `--odd-files` accepts, in the order of [`OddKind`].
-pub const ODD_NAMES: [&str; 6] = [
-    "heic-jpeg",
-    "mov-wide-first",
-    "imprt",
-    "img-wrap",
-    "full-size-render",
-    "cpl-assets",
-];
-
-impl OddFiles {
-    pub fn all() -> Self {
-        OddFiles {
-            heic_jpeg: true,
-            mov_wide_first: true,
-            imprt: true,
-            img_wrap: true,
-            full_size_render: true,
-            cpl_assets: true,
-        }
-    }
-
-    fn flag(&mut self, name: &str) -> Option<&mut bool> {
-        Some(match name {
-            "heic-jpeg" => &mut self.heic_jpeg,
-            "mov-wide-first" => &mut self.mov_wide_first,
-            "imprt" => &mut self.imprt,
-            "img-wrap" => &mut self.img_wrap,
-            "full-size-render" => &mut self.full_size_render,
-            "cpl-assets" => &mut self.cpl_assets,
-            _ => return None,
-        })
-    }
-}
-
-impl std::str::FromStr for OddFiles {
-    type Err = String;
-
-    /// A comma-separated list of [`ODD_NAMES`], or `all`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut odd = OddFiles::default();
-        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if name == "all" {
-                odd = OddFiles::all();
-                continue;
-            }
-            match odd.flag(name) {
-                Some(f) => *f = true,
-                None => {
-                    return Err(format!(
-                        "unknown odd file shape {name:?}; choose from all, {}",
-                        ODD_NAMES.join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(odd)
-    }
-}
-
-/// Which odd shape an asset was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OddKind {
-    HeicJpeg,
-    MovWideFirst,
-    Imprt,
-    ImgWrap,
-    FullSizeRender,
-    CplAssets,
-}
-
-/// One asset given an odd shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OddFileTruth {
-    pub kind: OddKind,
-    pub uuid: String,
-    /// The original's media-relative path.
-    pub path: String,
-    /// `img_wrap` / `full_size_render`: the asset whose file names this one repeats.
-    pub same_name_as: Option<String>,
-}
+use super::jpeg;
+use super::options::OddFiles;
+use super::plan::{Recipe, Shape, capture};
+use super::truth::{AssetTruth, FileFormat, LibraryTruth, OddFileTruth, OddKind, Resource};
 
 /// Assets still free for an odd shape, in library order.
 struct Pool(Vec<usize>);
@@ -284,32 +191,4 @@ pub(super) fn apply(
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn odd_file_lists_parse_and_unknown_names_are_refused() {
-        let odd: OddFiles = "imprt, img-wrap".parse().unwrap();
-        assert_eq!(
-            odd,
-            OddFiles {
-                imprt: true,
-                img_wrap: true,
-                ..OddFiles::default()
-            }
-        );
-        assert_eq!("all".parse::<OddFiles>().unwrap(), OddFiles::all());
-        assert_eq!("".parse::<OddFiles>().unwrap(), OddFiles::default());
-        for name in ODD_NAMES {
-            assert_ne!(name.parse::<OddFiles>().unwrap(), OddFiles::default());
-        }
-        let err = "imprt,sd-card".parse::<OddFiles>().unwrap_err();
-        assert!(
-            err.contains("\"sd-card\"") && err.contains("cpl-assets"),
-            "{err}"
-        );
-    }
 }

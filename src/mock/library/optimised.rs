@@ -3,35 +3,11 @@
 //! stay under `PhotoData/Thumbnails` (the common one), or the file is still listed but reading
 //! it fails (EIO). Photos.sqlite is the same in both.
 
-use super::GenerateError;
+use super::error::{GenerateError, io_err};
 use super::truth::LibraryTruth;
-use serde::{Deserialize, Serialize};
 use std::fs;
-use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptimisedShape {
-    /// Listed and stat'ed like any file, but reads fail (`.iphone-mock/placeholders`).
-    #[default]
-    Placeholder,
-    /// Not in DCIM at all; a thumbnail is left under `PhotoData/Thumbnails/V2`.
-    Removed,
-}
-
-impl FromStr for OptimisedShape {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "placeholder" => Ok(OptimisedShape::Placeholder),
-            "removed" => Ok(OptimisedShape::Removed),
-            _ => Err(format!(
-                "unknown shape {s:?} for originals not on the phone; choose placeholder or removed"
-            )),
-        }
-    }
-}
+pub use super::options::OptimisedShape;
 
 /// The thumbnail a phone keeps for `original` (`PhotoData/Thumbnails/V2/DCIM/100APPLE/IMG_0001.HEIC/5005.JPG`).
 pub fn thumbnail_path(original: &str) -> String {
@@ -56,7 +32,7 @@ pub fn apply(
     {
         for res in std::iter::once(&a.original).chain(a.live_video.as_ref()) {
             let path = root.join(&res.path);
-            fs::remove_file(&path).map_err(super::io_err(&path))?;
+            fs::remove_file(&path).map_err(io_err(&path))?;
         }
     }
     truth.placeholders.clear();

@@ -9,7 +9,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::photos_db::SchemaShape;
+use super::schema_shape::SchemaShape;
 use super::truth::{AssetKind, AssetTruth, FaceTruth};
 
 /// Z_ENT of ZPERSON and ZDETECTEDFACE rows (stand-ins).

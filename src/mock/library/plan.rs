@@ -8,11 +8,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::describe::describe;
-use super::{
-    AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, DEVICE_MODEL, EmbeddedDate,
-    FileFormat, FolderTruth, IMG_NUMBERS, LibraryOptions, LibraryTruth, MetaTruth, OptimisedShape,
-    Resource, TRASH_RETENTION_DAYS, heic, jpeg, mov, people, screenshot, time,
+use super::options::{
+    DEVICE_MODEL, IMG_NUMBERS, LibraryOptions, OptimisedShape, TRASH_RETENTION_DAYS,
 };
+use super::truth::{
+    AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FileFormat,
+    FolderTruth, LibraryTruth, MetaTruth, Resource,
+};
+use super::{heic, jpeg, mov, people, screenshot, time};
 
 /// Time zones the simulated owner travels through (summer offsets; one has a half hour).
 const ZONES: [(&str, i32); 7] = [

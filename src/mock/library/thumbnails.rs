@@ -3,9 +3,11 @@
 //! layout). It stays when "Optimize iPhone Storage" removes the original, so a report can show
 //! which photo an item is even when its original is not on the phone.
 
+use super::error::{GenerateError, io_err};
+use super::files::write_bytes;
 use super::optimised::thumbnail_path;
 use super::truth::{LibraryTruth, Resource};
-use super::{GenerateError, fill::Filler, jpeg, write_bytes};
+use super::{fill::Filler, jpeg};
 use std::path::Path;
 
 /// A colour per asset, spread around the hue circle, so thumbnails tell items apart.
@@ -36,7 +38,7 @@ pub(crate) fn write_all(root: &Path, truth: &LibraryTruth) -> Result<(), Generat
             None,
             &Filler::new(a.z_pk as u64),
         )
-        .map_err(super::io_err(root))?;
+        .map_err(io_err(root))?;
         let mut res = Resource {
             path: thumbnail_path(&a.original.path),
             size: 0,
@@ -50,13 +52,18 @@ pub(crate) fn write_all(root: &Path, truth: &LibraryTruth) -> Result<(), Generat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::library::{LibraryOptions, generate};
+    use crate::mock::library::options::LibraryOptions;
+    use crate::mock::library::plan::plan;
+    use rand_chacha::ChaCha8Rng;
+    use rand_chacha::rand_core::SeedableRng;
     use std::collections::HashSet;
 
     #[test]
     fn every_asset_has_a_jpeg_thumbnail_in_the_phone_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let truth = generate(dir.path(), &LibraryOptions::demo()).unwrap();
+        let opts = LibraryOptions::demo();
+        let (truth, _) = plan(&mut ChaCha8Rng::seed_from_u64(opts.seed), &opts);
+        write_all(dir.path(), &truth).unwrap();
         for a in &truth.assets {
             let path = dir.path().join(format!(
                 "PhotoData/Thumbnails/V2/{}/5005.JPG",

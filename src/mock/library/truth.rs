@@ -1,6 +1,7 @@
 //! The known answers: what the generator put on the simulated phone, serialised to
 //! `.iphone-mock/truth.json` so later tests (AFC, importer, verification) compare against it.
 
+use super::options::OptimisedShape;
 use serde::{Deserialize, Serialize};
 
 /// What the user sees the asset as.
@@ -213,6 +214,29 @@ pub struct Counts {
     pub dcim_files: usize,
 }
 
+/// Which odd shape an asset was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OddKind {
+    HeicJpeg,
+    MovWideFirst,
+    Imprt,
+    ImgWrap,
+    FullSizeRender,
+    CplAssets,
+}
+
+/// One asset given an odd shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OddFileTruth {
+    pub kind: OddKind,
+    pub uuid: String,
+    /// The original's media-relative path.
+    pub path: String,
+    /// `img_wrap` / `full_size_render`: the asset whose file names this one repeats.
+    pub same_name_as: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryTruth {
     pub seed: u64,
@@ -247,10 +271,10 @@ pub struct LibraryTruth {
     pub placeholders: Vec<String>,
     /// How originals not on the phone show: listed placeholders, or removed from DCIM.
     #[serde(default)]
-    pub optimised: super::OptimisedShape,
+    pub optimised: OptimisedShape,
     /// Assets given an odd shape (`LibraryOptions::odd`).
     #[serde(default)]
-    pub odd_files: Vec<super::OddFileTruth>,
+    pub odd_files: Vec<OddFileTruth>,
     pub counts: Counts,
 }
 
@@ -265,7 +289,7 @@ impl LibraryTruth {
         self.assets
             .iter()
             .flat_map(|a| {
-                let gone = self.optimised == super::OptimisedShape::Removed
+                let gone = self.optimised == OptimisedShape::Removed
                     && (a.icloud_only || a.original_missing);
                 [
                     Some(&a.original).filter(|_| !gone),
