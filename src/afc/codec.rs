@@ -11,7 +11,7 @@ use super::opcode::Opcode;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// "CFA6LPAA" as it appears on the wire.
-pub const MAGIC: [u8; 8] = *b"CFA6LPAA";
+pub(crate) const MAGIC: [u8; 8] = *b"CFA6LPAA";
 pub const HEADER_LEN: usize = 40;
 // error.rs names the 40 in `ShortHeader`'s message (it does not import this module: no cycle).
 const _: () = assert!(HEADER_LEN == 40);
@@ -75,7 +75,7 @@ impl Header {
     }
 
     /// Bytes that follow the header (header data + payload); validated by `decode`.
-    pub fn body_len(&self) -> usize {
+    pub(crate) fn body_len(&self) -> usize {
         (self.entire_length - HEADER_LEN as u64) as usize
     }
 
@@ -115,7 +115,7 @@ pub fn encode_packet(packet_num: u64, operation: Opcode, body: &[u8]) -> Bytes {
 }
 
 /// Encode a reply whose body is payload (this_length = 40), as a real phone does for DATA.
-pub fn encode_payload_packet(packet_num: u64, operation: Opcode, payload: &[u8]) -> Bytes {
+pub(crate) fn encode_payload_packet(packet_num: u64, operation: Opcode, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(HEADER_LEN + payload.len());
     Header {
         entire_length: (HEADER_LEN + payload.len()) as u64,
@@ -153,7 +153,7 @@ pub fn decode_packet(
 }
 
 /// Read the little-endian u64 at `index` (in 8-byte words) of a body.
-pub fn body_u64(op: Opcode, body: &[u8], index: usize) -> Result<u64, AfcProtocolError> {
+pub(crate) fn body_u64(op: Opcode, body: &[u8], index: usize) -> Result<u64, AfcProtocolError> {
     let at = index * 8;
     body.get(at..at + 8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))

@@ -102,7 +102,7 @@ pub enum AfcProtocolError {
 impl AfcProtocolError {
     /// A reply that was framed correctly (the stream is still in step) but whose content is
     /// unusable: a garbage file info, a name that is not UTF-8, a read longer than asked.
-    pub fn is_item_content(&self) -> bool {
+    pub(crate) fn is_item_content(&self) -> bool {
         matches!(
             self,
             AfcProtocolError::ReadTooLong { .. }

@@ -18,7 +18,7 @@ use super::opcode::Opcode;
 use super::status_code::AfcStatus;
 
 /// FileRefOpen mode 1, "r" (O_RDONLY): the only mode the host ever sends.
-pub const OPEN_MODE_READ: u64 = 1;
+pub(crate) const OPEN_MODE_READ: u64 = 1;
 
 /// Where a seek offset counts from (values as on the wire: SEEK_SET/CUR/END).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ fn put_path(body: &mut BytesMut, path: &str) -> Result<(), AfcProtocolError> {
 }
 
 impl HostRequest<'_> {
-    pub fn opcode(&self) -> Opcode {
+    pub(crate) fn opcode(&self) -> Opcode {
         match self {
             HostRequest::ReadDir { .. } => Opcode::ReadDir,
             HostRequest::GetFileInfo { .. } => Opcode::GetFileInfo,
@@ -93,7 +93,7 @@ impl HostRequest<'_> {
     }
 
     /// The most reply body the host accepts for this request; checked before allocating.
-    pub fn max_reply_body(&self) -> usize {
+    pub(crate) fn max_reply_body(&self) -> usize {
         match self {
             // A read never returns more than was asked for.
             HostRequest::Read { len, .. } => (*len as usize).min(MAX_READ_LEN),
@@ -205,7 +205,7 @@ pub fn parse_list(body: &[u8], context: &'static str) -> Result<Vec<String>, Afc
 
 /// A NUL-separated list of names, each decoded lossily: one name that is not UTF-8 must not
 /// cost the others (it keeps a U+FFFD, by which callers recognise and report it).
-pub fn parse_list_lossy(body: &[u8]) -> Vec<String> {
+pub(crate) fn parse_list_lossy(body: &[u8]) -> Vec<String> {
     let body = body.strip_suffix(&[0]).unwrap_or(body);
     if body.is_empty() {
         return Vec::new();
@@ -276,7 +276,7 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    pub fn from_ifmt(s: &str) -> FileKind {
+    pub(crate) fn from_ifmt(s: &str) -> FileKind {
         match s {
             "S_IFREG" => FileKind::Regular,
             "S_IFDIR" => FileKind::Directory,
@@ -285,7 +285,7 @@ impl FileKind {
         }
     }
 
-    pub fn as_ifmt(&self) -> &str {
+    pub(crate) fn as_ifmt(&self) -> &str {
         match self {
             FileKind::Regular => "S_IFREG",
             FileKind::Directory => "S_IFDIR",

@@ -85,7 +85,7 @@ opcodes! {
 impl Opcode {
     /// Operations that change the phone's file system. The host never sends them; the
     /// simulated phone refuses and counts them.
-    pub fn changes_phone(self) -> bool {
+    pub(crate) fn changes_phone(self) -> bool {
         matches!(
             self,
             Opcode::WriteFile

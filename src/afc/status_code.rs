@@ -87,7 +87,7 @@ impl AfcStatus {
         }
     }
 
-    pub fn is_success(self) -> bool {
+    pub(crate) fn is_success(self) -> bool {
         self == AfcStatus::Success
     }
 

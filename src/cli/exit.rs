@@ -13,7 +13,7 @@ pub const PARTIAL: u8 = 3;
 /// No phone was found.
 pub const NO_DEVICE: u8 = 4;
 /// The phone is locked, or has not trusted this computer.
-pub const NOT_TRUSTED: u8 = 5;
+pub(crate) const NOT_TRUSTED: u8 = 5;
 /// `verify`: the archive is intact, but items on the phone are in no archive yet (run pull).
 pub const AT_RISK: u8 = 6;
 /// `verify`: archived files are missing or changed (takes precedence over [`AT_RISK`]).
@@ -22,7 +22,7 @@ pub const DAMAGED: u8 = 7;
 pub const STALLED: u8 = 8;
 
 /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
-pub const INTERRUPTED: u8 = 130;
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// The process exit code for one of the codes above.
 pub fn code(c: u8) -> ExitCode {

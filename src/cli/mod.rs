@@ -28,7 +28,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use error_text::error_text;
 
-pub use args::Cli;
+pub(crate) use args::Cli;
 
 /// Entry point of the `iphone-import` binary.
 pub fn main() -> ExitCode {

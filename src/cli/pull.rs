@@ -42,7 +42,7 @@ pub struct RunOptions {
 }
 
 /// Cache folder for one phone's Photos.sqlite copy: `$XDG_CACHE_HOME/iphone-import/<udid>/`.
-pub fn default_cache_dir(udid: &str) -> Option<PathBuf> {
+pub(crate) fn default_cache_dir(udid: &str) -> Option<PathBuf> {
     dirs::cache_dir().map(|d| {
         d.join("iphone-import")
             .join(crate::import::names::sanitize_component(udid))
@@ -78,11 +78,11 @@ pub async fn run_with(
 }
 
 /// `{udid}` in DEST: each phone gets its own folder, so its own lock and ledger.
-pub const DEST_UDID: &str = "{udid}";
+pub(crate) const DEST_UDID: &str = "{udid}";
 
 /// `args` with `{udid}` in DEST replaced by the phone's UDID, made safe as one folder name
 /// (the UDID comes from the phone or the usbmuxd daemon).
-pub fn for_phone(args: &PullArgs, udid: &str) -> PullArgs {
+pub(crate) fn for_phone(args: &PullArgs, udid: &str) -> PullArgs {
     let mut args = args.clone();
     let expanded = args
         .dest
@@ -99,7 +99,7 @@ pub fn for_phone(args: &PullArgs, udid: &str) -> PullArgs {
 /// One of several phones imported at once (`watch`): its lines start with its UDID, its JSON
 /// lines carry it, its progress bar is one of `bars`.
 #[derive(Clone)]
-pub struct PhoneLabel {
+pub(crate) struct PhoneLabel {
     /// The phone's UDID, starting its lines.
     pub udid: String,
     /// The progress bars shared by every phone.
@@ -152,7 +152,7 @@ fn select_albums(inventory: Inventory, args: &PullArgs, output: &Output) -> Resu
 }
 
 /// [`run_with_options`] for one phone of several, its output marked with `label`.
-pub async fn run_labelled(
+pub(crate) async fn run_labelled(
     connector: Arc<dyn AfcConnector>,
     device: &PullDevice,
     args: &PullArgs,
@@ -619,7 +619,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// Whether an error from `run_with` is the user's interrupt (for the exit code).
-pub fn is_cancelled(err: &anyhow::Error) -> bool {
+pub(crate) fn is_cancelled(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|c| matches!(c.downcast_ref::<PullError>(), Some(PullError::Cancelled)))
 }

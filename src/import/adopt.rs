@@ -13,7 +13,7 @@ use super::safe_write::{Destination, SafeWriteError, hash_file};
 
 /// Adoption failed: the ledger could not be read or written, or DEST could not be flushed.
 #[derive(Debug, thiserror::Error)]
-pub enum AdoptError {
+pub(crate) enum AdoptError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]

@@ -33,7 +33,7 @@ impl Claims {
     }
 
     /// The length of the file an earlier file of this batch will put at `path`, if any.
-    pub fn len_at(&self, path: &Path) -> Option<u64> {
+    pub(crate) fn len_at(&self, path: &Path) -> Option<u64> {
         self.taken.get(path).map(|(len, _)| *len)
     }
 }
@@ -116,7 +116,11 @@ impl Ready {
     /// Moves the file to its claimed path without replacing anything (or drops the temp when
     /// the path holds these bytes already). Should another program have put a file there since
     /// the claim, the next free suffix is claimed and used instead.
-    pub fn put(self, claim: Claim, claims: &mut Claims) -> Result<Committed, SafeWriteError> {
+    pub(crate) fn put(
+        self,
+        claim: Claim,
+        claims: &mut Claims,
+    ) -> Result<Committed, SafeWriteError> {
         let full = claim.rel.under(&self.root);
         if claim.present {
             fs::remove_file(&self.path).map_err(|source| SafeWriteError::TempFile {

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 /// Most bytes read from one file while looking for its date.
-pub const MAX_METADATA_READ: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_METADATA_READ: u64 = 16 * 1024 * 1024;
 /// Prefix of a TIFF/DNG file parsed for EXIF.
 const MAX_TIFF_PREFIX: u64 = 4 * 1024 * 1024;
 /// Largest QuickTime `meta` box read into memory.
@@ -116,7 +116,7 @@ pub fn capture_date_of(path: &std::path::Path, fallbacks: &Fallbacks) -> Option<
 }
 
 /// The date from the caller's fallbacks alone (Photos.sqlite, then birth time).
-pub fn fallback_date(fallbacks: &Fallbacks) -> Option<CaptureDate> {
+pub(crate) fn fallback_date(fallbacks: &Fallbacks) -> Option<CaptureDate> {
     if let Some(at) = fallbacks.photos_db {
         return Some(CaptureDate {
             at,
@@ -152,7 +152,7 @@ pub fn embedded_date<R: Read + Seek>(file: &mut R) -> Option<CaptureDate> {
 
 /// The raw EXIF (TIFF bytes, as a JPEG's APP1 holds them after `Exif\0\0`) of a JPEG or
 /// HEIC/HEIF, read within the same [`MAX_METADATA_READ`] budget as the dates.
-pub fn container_exif<R: Read + Seek>(file: &mut R) -> Option<Vec<u8>> {
+pub(crate) fn container_exif<R: Read + Seek>(file: &mut R) -> Option<Vec<u8>> {
     let mut budget = Budget {
         inner: &mut *file,
         left: MAX_METADATA_READ,

@@ -62,7 +62,7 @@ pub struct Filters {
 }
 
 /// Parses `YYYY-MM-DD`.
-pub fn parse_day(s: &str) -> Result<NaiveDate, FilterError> {
+pub(crate) fn parse_day(s: &str) -> Result<NaiveDate, FilterError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| FilterError::BadDate(s.into()))
 }
 

@@ -23,7 +23,7 @@ const SYNCFS_REPORTS_ERRORS: (u32, u32) = (5, 8);
 
 /// Makes a batch's files, then its folders, durable: one `syncfs` each, or an fsync per item.
 #[derive(Debug)]
-pub struct Flusher {
+pub(crate) struct Flusher {
     /// A folder of DEST's filesystem, open since the run started (the `syncfs` handle).
     dir: File,
     dir_path: PathBuf,
@@ -32,7 +32,7 @@ pub struct Flusher {
 
 impl Flusher {
     /// Opens `dir` (a folder on DEST's filesystem) and decides how rounds are made.
-    pub fn open(dir: &Path) -> Result<Flusher, SafeWriteError> {
+    pub(crate) fn open(dir: &Path) -> Result<Flusher, SafeWriteError> {
         let dir_file = File::open(dir).map_err(|source| SafeWriteError::Read {
             path: dir.to_path_buf(),
             source,
@@ -45,19 +45,14 @@ impl Flusher {
         })
     }
 
-    /// Whether rounds are one `syncfs` (else an fsync per file or folder).
-    pub fn uses_syncfs(&self) -> bool {
-        self.syncfs
-    }
-
     /// Test hook: rounds fsync each item whatever the filesystem.
-    #[doc(hidden)]
-    pub fn fsync_each(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn fsync_each(&mut self) {
         self.syncfs = false;
     }
 
     /// Makes the data and metadata (size, mtime) of `files` durable.
-    pub fn files(&self, files: &[&Path]) -> Result<(), SafeWriteError> {
+    pub(crate) fn files(&self, files: &[&Path]) -> Result<(), SafeWriteError> {
         if self.syncfs {
             return self.sync_fs();
         }
@@ -71,7 +66,10 @@ impl Flusher {
     }
 
     /// Makes the entries of `dirs` (renames, new folders) durable.
-    pub fn dirs<'a>(&self, dirs: impl IntoIterator<Item = &'a Path>) -> Result<(), SafeWriteError> {
+    pub(crate) fn dirs<'a>(
+        &self,
+        dirs: impl IntoIterator<Item = &'a Path>,
+    ) -> Result<(), SafeWriteError> {
         if self.syncfs {
             return self.sync_fs();
         }

@@ -20,10 +20,10 @@ use super::names::{InvalidName, NameProblem, sanitize_component, validate_name};
 pub const DEFAULT_LAYOUT: &str = "{year}/{month}/{name}";
 
 /// Folder under DEST that holds the importer's own state; no rendered path may start with it.
-pub const STATE_DIR: &str = ".iphone-import";
+pub(crate) const STATE_DIR: &str = ".iphone-import";
 
 /// Variables a template may use, in the order they are listed in error messages.
-pub const KNOWN_VARIABLES: &[&str] = &[
+pub(crate) const KNOWN_VARIABLES: &[&str] = &[
     "year",
     "month",
     "day",
@@ -39,7 +39,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
 ];
 
 /// What `{album}` becomes for an asset in no (selected) album.
-pub const NO_ALBUM: &str = "No Album";
+pub(crate) const NO_ALBUM: &str = "No Album";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Var {
@@ -163,7 +163,7 @@ impl Default for Layout {
 impl Layout {
     /// Whether the template names `{original_name}`, the one variable read from the phone's
     /// per-asset metadata.
-    pub fn uses_original_name(&self) -> bool {
+    pub(crate) fn uses_original_name(&self) -> bool {
         self.components
             .iter()
             .flatten()
@@ -255,7 +255,7 @@ impl Layout {
     }
 
     /// Whether the template uses `{album}` (then an asset gets a copy in each of its albums).
-    pub fn has_album(&self) -> bool {
+    pub(crate) fn has_album(&self) -> bool {
         self.components
             .iter()
             .flatten()
@@ -340,7 +340,7 @@ impl Layout {
 }
 
 /// Splits a file name into (stem, extension without the dot). A leading dot is part of the stem.
-pub fn split_name(name: &str) -> (&str, &str) {
+pub(crate) fn split_name(name: &str) -> (&str, &str) {
     match name.rfind('.') {
         Some(i) if i > 0 => (&name[..i], &name[i + 1..]),
         _ => (name, ""),
@@ -397,7 +397,7 @@ impl RelPath {
 
     /// The same path with a collision suffix on the file name: `IMG_0001 (2).HEIC` for `n = 2`
     /// (the convention of desktop file managers and immich-go); `n = 0` is the path itself.
-    pub fn with_suffix(&self, n: u32) -> Result<RelPath, InvalidName> {
+    pub(crate) fn with_suffix(&self, n: u32) -> Result<RelPath, InvalidName> {
         if n == 0 {
             return Ok(self.clone());
         }

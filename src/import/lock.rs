@@ -16,7 +16,7 @@ use chrono::{DateTime, Local};
 use super::layout::STATE_DIR;
 
 /// Lock file name inside the state folder.
-pub const LOCK_FILE: &str = "lock";
+pub(crate) const LOCK_FILE: &str = "lock";
 /// Most bytes of holder information read back.
 const MAX_HOLDER_INFO: u64 = 4096;
 

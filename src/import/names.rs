@@ -2,9 +2,8 @@
 //! from the phone is `untrusted::file_name`'s job; its items are re-exported here for the
 //! import layer's callers.
 
-pub(crate) use crate::untrusted::file_name::{
-    InvalidName, MAX_NAME_BYTES, NameProblem, validate_device_path, validate_name,
-};
+pub(crate) use crate::untrusted::file_name::{InvalidName, NameProblem};
+pub(crate) use crate::untrusted::file_name::{MAX_NAME_BYTES, validate_device_path, validate_name};
 use crate::untrusted::text::is_invisible_format;
 
 /// Turns a value from the phone (device name, folder name) into something usable *inside* one

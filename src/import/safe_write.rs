@@ -111,7 +111,7 @@ impl Destination {
     }
 
     /// How this DEST's batches are made durable.
-    pub fn flusher(&self) -> &Flusher {
+    pub(crate) fn flusher(&self) -> &Flusher {
         &self.flusher
     }
 
@@ -134,7 +134,7 @@ impl Destination {
     /// [`Self::begin`] for a file whose birth time on the phone is known: a file re-created
     /// with the same size and mtime is then another version too, and its temp file is not
     /// resumed.
-    pub fn begin_version(
+    pub(crate) fn begin_version(
         &self,
         key: &SourceKey<'_>,
         birth_ns: Option<u64>,
@@ -239,7 +239,7 @@ impl Partial {
 
     /// The kept bytes `[at, at + len)` of the temp file (clipped to what it holds), to compare
     /// with the phone's before resuming.
-    pub fn read_kept(&self, at: u64, len: u64) -> Result<Vec<u8>, SafeWriteError> {
+    pub(crate) fn read_kept(&self, at: u64, len: u64) -> Result<Vec<u8>, SafeWriteError> {
         use std::os::unix::fs::FileExt;
         let len = len.min(self.written.saturating_sub(at));
         let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
@@ -373,7 +373,7 @@ impl Partial {
     }
 
     /// Gives up on this file and deletes the temp file.
-    pub fn discard(self) -> Result<(), SafeWriteError> {
+    pub(crate) fn discard(self) -> Result<(), SafeWriteError> {
         drop(self.file);
         fs::remove_file(&self.path).map_err(|source| SafeWriteError::TempFile {
             path: self.path,
@@ -433,7 +433,7 @@ impl Staged {
 
     /// Sets the mtime (if given) and closes the file, which is not durable yet: a batch makes
     /// it so before it is renamed ([`Ready`]).
-    pub fn into_ready(self, mtime: Option<SystemTime>) -> Result<Ready, SafeWriteError> {
+    pub(crate) fn into_ready(self, mtime: Option<SystemTime>) -> Result<Ready, SafeWriteError> {
         if let Some(t) = mtime {
             self.file
                 .set_modified(t)

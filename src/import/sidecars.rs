@@ -85,7 +85,7 @@ fn sidecar_rel(dest_path: &str, style: XmpName) -> String {
 }
 
 /// Writes (or refreshes) the sidecars of `assets`' imported originals.
-pub fn write_sidecars(
+pub(crate) fn write_sidecars(
     dest: &Path,
     tmp_dir: &Path,
     ledger: &Ledger,
@@ -152,7 +152,7 @@ pub fn write_sidecars(
 
 /// `verify`: the sidecars `pull --xmp` wrote that are no longer in DEST (DEST-relative paths).
 /// A path the ledger holds that is not a plain relative path counts as missing.
-pub fn missing_sidecars(dest: &Path, ledger: &Ledger) -> Result<Vec<String>, LedgerError> {
+pub(crate) fn missing_sidecars(dest: &Path, ledger: &Ledger) -> Result<Vec<String>, LedgerError> {
     Ok(ledger
         .sidecar_paths()?
         .into_iter()

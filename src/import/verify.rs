@@ -35,7 +35,7 @@ use crate::afc::AfcError;
 use crate::library::{Asset, ResourceRole};
 
 /// Where `--repair` keeps the files it replaced: `DEST/.iphone-import/damaged/<run time>/`.
-pub const DAMAGED_DIR: &str = "damaged";
+pub(crate) const DAMAGED_DIR: &str = "damaged";
 /// Read size while hashing archived files.
 const HASH_BUF: usize = 1 << 20;
 
@@ -73,7 +73,7 @@ impl ProblemKind {
     }
 
     /// Short lower-case label for the human report.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ProblemKind::Missing => "missing",
             ProblemKind::SizeChanged => "size changed",
@@ -244,13 +244,13 @@ pub fn open_ledger(dest: &Path) -> Result<Ledger, VerifyError> {
 
 /// Opens DEST's ledger for `--repair`, read-write (migrating an older schema). Call it only
 /// while holding the DEST lock.
-pub fn open_ledger_for_repair(dest: &Path) -> Result<Ledger, VerifyError> {
+pub(crate) fn open_ledger_for_repair(dest: &Path) -> Result<Ledger, VerifyError> {
     require_ledger(dest)?;
     Ok(Ledger::open(dest)?)
 }
 
 /// Fails with [`VerifyError::NoLedger`] when DEST has no ledger (before anything is created).
-pub fn require_ledger(dest: &Path) -> Result<(), VerifyError> {
+pub(crate) fn require_ledger(dest: &Path) -> Result<(), VerifyError> {
     let path = ledger_path(dest);
     if !path.is_file() {
         return Err(VerifyError::NoLedger {

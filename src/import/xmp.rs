@@ -39,7 +39,7 @@ impl std::str::FromStr for XmpName {
 }
 
 /// The sidecar's file name for a file named `name`.
-pub fn sidecar_name(name: &str, style: XmpName) -> String {
+pub(crate) fn sidecar_name(name: &str, style: XmpName) -> String {
     match style {
         XmpName::Full => format!("{name}.xmp"),
         XmpName::Stem => match name.rsplit_once('.') {
@@ -50,9 +50,9 @@ pub fn sidecar_name(name: &str, style: XmpName) -> String {
 }
 
 /// Keyword given to assets hidden in Photos.
-pub const HIDDEN_KEYWORD: &str = "Hidden";
+pub(crate) const HIDDEN_KEYWORD: &str = "Hidden";
 /// Root of the album tags (`Albums|Trips|Iceland 2025`).
-pub const ALBUM_ROOT: &str = "Albums";
+pub(crate) const ALBUM_ROOT: &str = "Albums";
 
 const RDF: (&str, &str) = ("xmlns:rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#");
 
@@ -91,7 +91,7 @@ fn clean(s: &str) -> Cow<'_, str> {
 }
 
 /// XMP GPS coordinate: `DDD,MM.mmmmmmR` (degrees, decimal minutes, N/S or E/W).
-pub fn gps_coordinate(value: f64, positive: char, negative: char) -> String {
+pub(crate) fn gps_coordinate(value: f64, positive: char, negative: char) -> String {
     let hemisphere = if value < 0.0 { negative } else { positive };
     let micro_minutes = (value.abs() * 60.0 * 1e6).round() as u64;
     let (deg, rest) = (micro_minutes / 60_000_000, micro_minutes % 60_000_000);

@@ -17,9 +17,9 @@ use super::photos_db::{LibraryDb, open_checked, read_library};
 use super::scan::afc_path;
 use crate::afc::{AfcClient, AfcStatus, FileInfo};
 
-pub const DB_PATH: &str = "PhotoData/Photos.sqlite";
-pub const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
-pub const SHM_PATH: &str = "PhotoData/Photos.sqlite-shm";
+pub(crate) const DB_PATH: &str = "PhotoData/Photos.sqlite";
+pub(crate) const WAL_PATH: &str = "PhotoData/Photos.sqlite-wal";
+pub(crate) const SHM_PATH: &str = "PhotoData/Photos.sqlite-shm";
 
 const CACHE_DB: &str = "Photos.sqlite";
 const CACHE_WAL: &str = "Photos.sqlite-wal";
@@ -86,7 +86,7 @@ pub async fn fetch_db(
 }
 
 /// [`fetch_db`], reading each asset's metadata (titles, places, people…) only when `metadata`.
-pub async fn fetch_db_for(
+pub(crate) async fn fetch_db_for(
     afc: &AfcClient,
     cache_dir: &Path,
     metadata: bool,

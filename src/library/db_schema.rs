@@ -60,7 +60,7 @@ fn is_join_name(name: &str, suffix: &str) -> bool {
 }
 
 /// Finds the asset table, the album join table and every table's columns.
-pub fn detect_schema(conn: &Connection) -> Result<Schema, LibraryError> {
+pub(crate) fn detect_schema(conn: &Connection) -> Result<Schema, LibraryError> {
     let mut tables: Vec<String> = Vec::new();
     let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
     let mut rows = stmt.query([])?;

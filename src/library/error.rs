@@ -82,7 +82,7 @@ impl LibraryError {
     }
 
     /// The AFC connection is gone: nothing more can be read from the phone.
-    pub fn is_connection_lost(&self) -> bool {
+    pub(crate) fn is_connection_lost(&self) -> bool {
         matches!(self, LibraryError::Afc { source, .. } if source.is_fatal())
     }
 }

@@ -16,7 +16,7 @@ use crate::untrusted::file_name::validate_name;
 use crate::untrusted::text::for_terminal;
 
 pub const DCIM: &str = "DCIM";
-pub const CPL_ASSETS: &str = "PhotoData/CPLAssets";
+pub(crate) const CPL_ASSETS: &str = "PhotoData/CPLAssets";
 
 const PHOTO_EXTS: [&str; 10] = [
     "HEIC", "HEIF", "JPG", "JPEG", "PNG", "DNG", "GIF", "TIF", "TIFF", "WEBP",
@@ -64,7 +64,7 @@ pub struct Scan {
 
 /// What a file is, by its extension (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileClass {
+pub(crate) enum FileClass {
     Photo,
     Video,
     Sidecar,
@@ -72,7 +72,7 @@ pub enum FileClass {
 }
 
 /// Splits `IMG_0001.HEIC` into (`IMG_0001`, class). Names without an extension are `Other`.
-pub fn classify(name: &str) -> (&str, FileClass) {
+pub(crate) fn classify(name: &str) -> (&str, FileClass) {
     let Some((stem, ext)) = name.rsplit_once('.') else {
         return (name, FileClass::Other);
     };
@@ -213,13 +213,13 @@ pub async fn scan(afc: &AfcClient, opts: &ScanOptions) -> Result<Scan, LibraryEr
 }
 
 /// Most folders named only by Photos.sqlite that one scan lists.
-pub const MAX_DB_FOLDERS: usize = 10_000;
+pub(crate) const MAX_DB_FOLDERS: usize = 10_000;
 
 /// Lists the `PhotoData/CPLAssets/…` folders that Photos.sqlite names (ZDIRECTORY) but the scan
 /// did not list (the phone refused the CPLAssets listing, or a group not named `group*`), and
 /// adds their assets to `out`. Names are checked per component; a folder the phone does not
 /// have is skipped quietly (its rows stay "not on the phone"), one it refuses with a warning.
-pub async fn scan_db_folders<'a>(
+pub(crate) async fn scan_db_folders<'a>(
     afc: &AfcClient,
     opts: &ScanOptions,
     directories: impl Iterator<Item = &'a str>,

@@ -18,7 +18,7 @@ pub fn thumbnail_path(original: &str) -> String {
 }
 
 /// Whether `bytes` start like a JPEG (SOI then a marker): anything else is not shown.
-pub fn looks_like_jpeg(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_jpeg(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF])
 }
 

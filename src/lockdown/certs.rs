@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::error::CertError;
 
 /// Key size of the root and host keys (limd, pymobiledevice3, idevice all use 2048).
-pub const RSA_BITS: usize = 2048;
+pub(crate) const RSA_BITS: usize = 2048;
 const TEN_YEARS: Duration = Duration::from_secs(3652 * 24 * 3600);
 
 const OID_SUBJECT_KEY_IDENTIFIER: &[u64] = &[2, 5, 29, 14];
@@ -53,7 +53,7 @@ pub fn generate_rsa_key(bits: usize) -> Result<RsaPrivateKey, CertError> {
 }
 
 /// PKCS#8 PEM (`BEGIN PRIVATE KEY`) of an RSA key.
-pub fn private_key_pem(key: &RsaPrivateKey) -> Result<String, CertError> {
+pub(crate) fn private_key_pem(key: &RsaPrivateKey) -> Result<String, CertError> {
     Ok(key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| CertError::KeyGen(e.to_string()))?
@@ -82,7 +82,7 @@ impl PublicKeyData for DevicePublicKey {
 }
 
 /// Parse DevicePublicKey: PKCS#1 PEM as the phone sends it (SPKI PEM tolerated).
-pub fn parse_device_public_key(pem: &[u8]) -> Result<RsaPublicKey, CertError> {
+pub(crate) fn parse_device_public_key(pem: &[u8]) -> Result<RsaPublicKey, CertError> {
     let text = std::str::from_utf8(pem)
         .map_err(|e| CertError::DevicePublicKey(e.to_string()))?
         .trim();
@@ -147,7 +147,7 @@ pub fn generate(device_public_key_pem: &[u8]) -> Result<PairingCertificates, Cer
 }
 
 /// As `generate`, with given root and host keys (tests reuse keys; key generation is the slow part).
-pub fn generate_with_keys(
+pub(crate) fn generate_with_keys(
     device_public_key_pem: &[u8],
     root_key: &RsaPrivateKey,
     host_key: &RsaPrivateKey,

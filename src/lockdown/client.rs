@@ -23,7 +23,7 @@ use crate::usbmux::sans_io::SansIo;
 pub(crate) const LABEL: &str = "iphone-import";
 
 /// What to tell the user while the phone shows its Trust alert.
-pub const TRUST_PROMPT: &str =
+pub(crate) const TRUST_PROMPT: &str =
     "Unlock your iPhone and tap Trust on the 'Trust This Computer?' alert";
 
 /// How long to wait for Trust by default.
@@ -91,7 +91,7 @@ impl LockdownClient {
         LockdownClient::with_label(stream, LABEL)
     }
 
-    pub fn with_label(stream: DeviceStream, label: &str) -> LockdownClient {
+    pub(crate) fn with_label(stream: DeviceStream, label: &str) -> LockdownClient {
         LockdownClient {
             stream,
             channel: Channel::new(),

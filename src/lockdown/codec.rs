@@ -10,7 +10,7 @@ use crate::untrusted::plist::{Limits, PlistError, decode_dict};
 
 /// Largest lockdown message we accept. Real messages are a few KiB (the full GetValue dict,
 /// a Pair request with three certificates).
-pub const MAX_FRAME_LEN: usize = 1 << 20;
+pub(crate) const MAX_FRAME_LEN: usize = 1 << 20;
 
 /// Encode one message as length + XML plist (what limd, pymobiledevice3 and iOS all send).
 pub fn encode_frame(message: &Dictionary) -> Result<Vec<u8>, LockdownFrameError> {

@@ -20,7 +20,7 @@ macro_rules! device_errors {
 
         impl DeviceError {
             /// Map lockdownd's string to the typed error; unknown strings become `Other`.
-            pub fn from_wire(s: &str) -> DeviceError {
+            pub(crate) fn from_wire(s: &str) -> DeviceError {
                 match s {
                     $(stringify!($name) => DeviceError::$name,)*
                     other => DeviceError::Other(other.to_string()),
@@ -36,7 +36,7 @@ macro_rules! device_errors {
             }
 
             /// A short explanation for people.
-            pub fn hint(&self) -> &'static str {
+            pub(crate) fn hint(&self) -> &'static str {
                 match self {
                     $(DeviceError::$name => $hint,)*
                     DeviceError::Other(_) => "an error this program does not know",

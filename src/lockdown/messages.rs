@@ -9,7 +9,7 @@ use plist::{Dictionary, Value};
 use super::error::{DeviceError, LockdownError};
 
 /// Protocol version every current client sends with Pair and Unpair.
-pub const PROTOCOL_VERSION: &str = "2";
+pub(crate) const PROTOCOL_VERSION: &str = "2";
 /// QueryType's answer from a lockdownd (as opposed to a restore-mode service).
 pub const LOCKDOWN_TYPE: &str = "com.apple.mobile.lockdown";
 

@@ -27,13 +27,15 @@ pub(crate) mod tls;
 pub(crate) mod tls_stream;
 pub(crate) mod unlock;
 
+pub(crate) use client::TRUST_PROMPT;
 pub use client::{
-    LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, TRUST_PROMPT,
-    start_paired_session, start_service_once, unpair_device,
+    LockdownClient, PairingOptions, PairingProgress, ServiceEndpoint, start_paired_session,
+    start_service_once, unpair_device,
 };
 pub use error::{CertError, DeviceError, LockdownError, LockdownFrameError, RecordError};
 pub use pairing::{ensure_paired_session, pair_device};
 pub use record_dir::DirectoryStore;
 pub use records::{PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
 pub use tls_stream::TlsStream;
-pub use unlock::{UNLOCK_PROMPT, start_service_when_unlocked, start_session_when_unlocked};
+pub(crate) use unlock::start_session_when_unlocked;
+pub use unlock::{UNLOCK_PROMPT, start_service_when_unlocked};

@@ -108,7 +108,10 @@ impl PairRecord {
     }
 
     /// Read a record dictionary; `what` names it in errors (a path, "usbmuxd record …").
-    pub fn from_dictionary(dict: &Dictionary, what: &str) -> Result<PairRecord, RecordError> {
+    pub(crate) fn from_dictionary(
+        dict: &Dictionary,
+        what: &str,
+    ) -> Result<PairRecord, RecordError> {
         let escrow_bag = match dict.get("EscrowBag") {
             Some(Value::Data(d)) => Some(d.clone()),
             _ => None,
@@ -148,7 +151,7 @@ impl PairRecord {
     }
 
     /// The whole record, as saved (usbmuxd layout, limd 1.3.0 key set).
-    pub fn to_dictionary(&self) -> Dictionary {
+    pub(crate) fn to_dictionary(&self) -> Dictionary {
         let mut d = self.extra.clone();
         d.insert(
             "DeviceCertificate".into(),
@@ -185,7 +188,7 @@ impl PairRecord {
 
     /// The record as sent inside a Pair request: the saved record without private keys, escrow
     /// bag or extras (limd sends exactly these).
-    pub fn to_pair_request_dictionary(&self) -> Dictionary {
+    pub(crate) fn to_pair_request_dictionary(&self) -> Dictionary {
         const SENT: [&str; 5] = [
             "DeviceCertificate",
             "HostCertificate",
@@ -204,7 +207,7 @@ impl PairRecord {
     }
 
     /// XML plist bytes, as usbmuxd and /var/lib/lockdown keep them.
-    pub fn to_xml(&self) -> Vec<u8> {
+    pub(crate) fn to_xml(&self) -> Vec<u8> {
         let mut out = Vec::new();
         plist::to_writer_xml(&mut out, &Value::Dictionary(self.to_dictionary()))
             .expect("plist to memory");

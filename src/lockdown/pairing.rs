@@ -64,7 +64,7 @@ impl LockdownClient {
     /// Send Pair for an existing record until the phone decides; stores the EscrowBag in it.
     /// A locked phone (e.g. not unlocked since it restarted) cannot show the Trust alert: wait
     /// for the unlock first (up to `options.timeout`), then for Trust (as long again).
-    pub async fn pair_with_record<P, C>(
+    pub(crate) async fn pair_with_record<P, C>(
         &mut self,
         record: &mut PairRecord,
         options: &PairingOptions,

@@ -32,7 +32,7 @@ impl DirectoryStore {
     }
 
     /// A store we only read (the system's `/var/lib/lockdown`).
-    pub fn read_only(dir: impl Into<PathBuf>) -> DirectoryStore {
+    pub(crate) fn read_only(dir: impl Into<PathBuf>) -> DirectoryStore {
         DirectoryStore {
             dir: dir.into(),
             writable: false,
@@ -40,7 +40,7 @@ impl DirectoryStore {
     }
 
     /// `$XDG_DATA_HOME/iphone-import/lockdown` (default `~/.local/share/iphone-import/lockdown`).
-    pub fn default_own_dir() -> Result<PathBuf, RecordError> {
+    pub(crate) fn default_own_dir() -> Result<PathBuf, RecordError> {
         Ok(dirs::data_dir()
             .ok_or(RecordError::NoDataDir)?
             .join("iphone-import")
@@ -48,7 +48,7 @@ impl DirectoryStore {
     }
 
     /// Where usbmuxd and limd keep records on Linux.
-    pub const SYSTEM_DIR: &'static str = "/var/lib/lockdown";
+    pub(crate) const SYSTEM_DIR: &'static str = "/var/lib/lockdown";
 
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -90,7 +90,7 @@ impl DirectoryStore {
     }
 
     /// Read the record; a system store we may not read counts as empty.
-    pub fn read_sync(&self, udid: &str) -> Result<Option<PairRecord>, RecordError> {
+    pub(crate) fn read_sync(&self, udid: &str) -> Result<Option<PairRecord>, RecordError> {
         let path = self.record_path(udid)?;
         match Self::read_file(&path) {
             Ok(Some(bytes)) => Ok(Some(PairRecord::from_bytes(
@@ -157,7 +157,7 @@ impl DirectoryStore {
         result.map_err(io_err)
     }
 
-    pub fn save_sync(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
+    pub(crate) fn save_sync(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
         let path = self.record_path(udid)?;
         let name = path
             .file_name()
@@ -167,7 +167,7 @@ impl DirectoryStore {
         self.write_atomic(&name, &record.to_xml())
     }
 
-    pub fn delete_sync(&self, udid: &str) -> Result<(), RecordError> {
+    pub(crate) fn delete_sync(&self, udid: &str) -> Result<(), RecordError> {
         if !self.writable {
             return Err(RecordError::ReadOnly(self.dir.clone()));
         }
@@ -181,7 +181,7 @@ impl DirectoryStore {
     }
 
     /// SystemBUID from `SystemConfiguration.plist`, if present.
-    pub fn system_buid_sync(&self) -> Result<Option<String>, RecordError> {
+    pub(crate) fn system_buid_sync(&self) -> Result<Option<String>, RecordError> {
         let path = self.dir.join("SystemConfiguration.plist");
         let bytes = match Self::read_file(&path) {
             Ok(Some(b)) => b,
@@ -207,7 +207,7 @@ impl DirectoryStore {
     }
 
     /// Our SystemBUID: the stored one, or a new random upper-case UUID, stored for next time.
-    pub fn system_buid_or_create(&self) -> Result<String, RecordError> {
+    pub(crate) fn system_buid_or_create(&self) -> Result<String, RecordError> {
         if let Some(buid) = self.system_buid_sync()? {
             return Ok(buid);
         }

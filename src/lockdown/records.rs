@@ -43,13 +43,13 @@ impl PairRecordStores {
     }
 
     /// The real locations: our store under `$XDG_DATA_HOME` plus `/var/lib/lockdown`.
-    pub fn default_locations() -> Result<PairRecordStores, RecordError> {
+    pub(crate) fn default_locations() -> Result<PairRecordStores, RecordError> {
         Ok(PairRecordStores::new(DirectoryStore::default_own_dir()?)
             .with_system_dir(DirectoryStore::SYSTEM_DIR))
     }
 
     /// Also read (never write) records from a system directory like `/var/lib/lockdown`.
-    pub fn with_system_dir(mut self, dir: impl Into<PathBuf>) -> PairRecordStores {
+    pub(crate) fn with_system_dir(mut self, dir: impl Into<PathBuf>) -> PairRecordStores {
         self.system = Some(DirectoryStore::read_only(dir));
         self
     }
@@ -88,7 +88,11 @@ impl PairRecordStores {
     }
 
     /// Keep a new record: in our store, and in usbmuxd when used.
-    pub async fn save_new(&self, udid: &str, record: &PairRecord) -> Result<(), RecordError> {
+    pub(crate) async fn save_new(
+        &self,
+        udid: &str,
+        record: &PairRecord,
+    ) -> Result<(), RecordError> {
         self.own.save(udid, record).await?;
         if let Some(muxd) = &self.usbmuxd {
             muxd.save(udid, record).await?;
@@ -97,7 +101,7 @@ impl PairRecordStores {
     }
 
     /// Forget the record: in our store and in usbmuxd (the system directory is never written).
-    pub async fn delete(&self, udid: &str) -> Result<(), RecordError> {
+    pub(crate) async fn delete(&self, udid: &str) -> Result<(), RecordError> {
         self.own.delete(udid).await?;
         if let Some(muxd) = &self.usbmuxd {
             muxd.delete(udid).await?;

@@ -67,7 +67,7 @@ impl TlsStream {
     }
 
     /// Host role for a service: present the record's host certificate, accept the phone's.
-    pub async fn connect_service(
+    pub(crate) async fn connect_service(
         io: DeviceStream,
         record: &PairRecord,
     ) -> Result<TlsStream, LockdownError> {

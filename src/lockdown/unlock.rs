@@ -81,7 +81,7 @@ where
 }
 
 /// StartSession with `record`, waiting for the first unlock after a restart.
-pub async fn start_session_when_unlocked<P, C>(
+pub(crate) async fn start_session_when_unlocked<P, C>(
     client: &mut LockdownClient,
     record: &PairRecord,
     options: &PairingOptions,

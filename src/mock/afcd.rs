@@ -41,7 +41,7 @@ pub const MOCK_DIR: &str = ".iphone-mock";
 /// Inside `MOCK_DIR`: media-relative paths of iCloud-only placeholders, one per line.
 pub const PLACEHOLDERS_FILE: &str = "placeholders";
 /// The most bytes one FileRefRead returns (a client asking for more gets a short read).
-pub const MAX_SERVED_READ: usize = MAX_BODY_LEN;
+pub(crate) const MAX_SERVED_READ: usize = MAX_BODY_LEN;
 /// Open files per connection before FileRefOpen answers NO_RESOURCES.
 const MAX_OPEN_FILES: usize = 256;
 /// What a real phone reports as a directory's size.
@@ -231,7 +231,7 @@ impl AfcServer {
     }
 
     /// As `new`, reporting `model` (e.g. the phone's ProductType) in GetDeviceInfo.
-    pub fn with_model(
+    pub(crate) fn with_model(
         root: PathBuf,
         profile: Profile,
         faults: Faults,
@@ -260,7 +260,7 @@ impl AfcServer {
     }
 
     /// The service to register as "com.apple.afc" on a `SimulatedPhone`.
-    pub fn service_fn(self: &Arc<Self>) -> ServiceFn {
+    pub(crate) fn service_fn(self: &Arc<Self>) -> ServiceFn {
         let server = self.clone();
         Arc::new(move |stream| {
             let server = server.clone();

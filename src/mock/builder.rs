@@ -78,7 +78,7 @@ pub struct BuiltPhone {
 }
 
 impl BuiltPhone {
-    pub fn media_root(&self) -> &Path {
+    pub(crate) fn media_root(&self) -> &Path {
         &self.media_root
     }
 }

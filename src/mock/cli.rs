@@ -27,7 +27,7 @@ use crate::mock::stall::{Stall, silent_once};
     version,
     about = "A simulated iPhone for tests, demos and interop checks"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
@@ -158,7 +158,7 @@ pub fn main() -> ExitCode {
 
 /// The one place a served phone is put together: phone `index` (0-based) of `--phones`,
 /// identity plus the services it runs.
-pub fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<BuiltPhone> {
+pub(crate) fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<BuiltPhone> {
     let mut config = PhoneConfig::default();
     if let Some(udid) = &args.udid {
         config.identity.udid = crate::usbmux::device_info::dashed_udid(udid);

@@ -30,7 +30,7 @@ impl Profile {
     }
 
     /// A USB 2 iPhone: 40 MB/s shared, 0.25 ms per request.
-    pub fn usb2() -> Profile {
+    pub(crate) fn usb2() -> Profile {
         Profile {
             name: "usb2",
             bytes_per_sec: Some(40_000_000),
@@ -49,7 +49,7 @@ impl Profile {
 
     pub const NAMES: [&'static str; 3] = ["none", "usb2", "usb3"];
 
-    pub fn from_name(name: &str) -> Option<Profile> {
+    pub(crate) fn from_name(name: &str) -> Option<Profile> {
         match name {
             "none" => Some(Profile::none()),
             "usb2" => Some(Profile::usb2()),
@@ -86,14 +86,14 @@ impl FromStr for Profile {
 /// The phone's shared link: a pacer that hands out transmission slots in time order, so all
 /// connections together never exceed the rate (a token bucket with no burst allowance).
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     bytes_per_sec: u64,
     /// When the link is next free.
     next_free: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
-    pub fn new(bytes_per_sec: u64) -> Pacer {
+    pub(crate) fn new(bytes_per_sec: u64) -> Pacer {
         Pacer {
             bytes_per_sec: bytes_per_sec.max(1),
             next_free: Mutex::new(None),
@@ -102,7 +102,7 @@ impl Pacer {
 
     /// Reserve the link for `bytes`, starting no earlier than `not_before`; returns when the
     /// last byte has gone out.
-    pub fn reserve(&self, bytes: usize, not_before: Instant) -> Instant {
+    pub(crate) fn reserve(&self, bytes: usize, not_before: Instant) -> Instant {
         let cost = Duration::from_nanos(
             (bytes as u128 * 1_000_000_000 / self.bytes_per_sec as u128) as u64,
         );
@@ -121,7 +121,7 @@ impl Pacer {
 /// how long to wait. Small delays accumulate instead of each being rounded up to the timer's
 /// 1 ms resolution, so 0.25 ms per request stays 0.25 ms on average.
 #[derive(Debug)]
-pub struct ConnectionPace {
+pub(crate) struct ConnectionPace {
     clock: Option<Instant>,
 }
 
@@ -129,12 +129,12 @@ pub struct ConnectionPace {
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 
 impl ConnectionPace {
-    pub fn new() -> ConnectionPace {
+    pub(crate) fn new() -> ConnectionPace {
         ConnectionPace { clock: None }
     }
 
     /// When a reply of `bytes`, ready at `now`, may be sent; None = send it now.
-    pub fn reply_at(
+    pub(crate) fn reply_at(
         &mut self,
         now: Instant,
         profile: &Profile,

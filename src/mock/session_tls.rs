@@ -22,7 +22,9 @@ static ONLY_TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TL
 
 impl TlsOffer {
     /// The rustls versions to serve with; `None` for TLS 1.0, which rustls cannot speak.
-    pub fn rustls_versions(self) -> Option<&'static [&'static rustls::SupportedProtocolVersion]> {
+    pub(crate) fn rustls_versions(
+        self,
+    ) -> Option<&'static [&'static rustls::SupportedProtocolVersion]> {
         match self {
             TlsOffer::Any => Some(rustls::DEFAULT_VERSIONS),
             TlsOffer::Tls12 => Some(ONLY_TLS12),
@@ -106,7 +108,7 @@ impl Burst {
 
 /// A TLS 1.0 ServerHello (no extensions, TLS_RSA_WITH_AES_128_CBC_SHA): what a phone that only
 /// speaks TLS 1.0 answers to a ClientHello.
-pub fn tls10_server_hello() -> Vec<u8> {
+pub(crate) fn tls10_server_hello() -> Vec<u8> {
     let mut body = vec![0x03, 0x01];
     body.extend([0x5a; 32]); // server random
     body.extend([0x00, 0x00, 0x2f, 0x00]); // no session id, cipher suite, no compression

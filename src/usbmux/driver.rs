@@ -32,9 +32,9 @@ use super::sans_io::SansIo;
 use super::tcp::{ConnId, MuxEvent};
 
 /// How long the phone has to answer VERSION (the default, and the least `for_io_timeout` gives).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the phone has to answer a SYN (the default, and the least `for_io_timeout` gives).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timeouts for `MuxHost::start_with`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MuxOptions {
@@ -58,7 +58,7 @@ impl MuxOptions {
     /// The waits for a session whose phone may stay silent for `io_timeout` (`--io-timeout`):
     /// a sixth of it for VERSION and a third for a SYN, so the default 30 s gives the defaults
     /// above and a slow phone given more time gets it here too; never less than the defaults.
-    pub fn for_io_timeout(io_timeout: Duration) -> MuxOptions {
+    pub(crate) fn for_io_timeout(io_timeout: Duration) -> MuxOptions {
         MuxOptions {
             handshake_timeout: (io_timeout / 6).max(HANDSHAKE_TIMEOUT),
             connect_timeout: (io_timeout / 3).max(CONNECT_TIMEOUT),

@@ -73,7 +73,7 @@ impl MuxEngine {
     }
 
     /// The application has taken `n` received bytes: acknowledge them.
-    pub fn consumed(&mut self, conn: ConnId, n: usize) {
+    pub(crate) fn consumed(&mut self, conn: ConnId, n: usize) {
         self.conns.consumed(conn, n)
     }
 
@@ -84,7 +84,7 @@ impl MuxEngine {
     }
 
     /// Connections not yet forgotten.
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.conns.len()
     }
 

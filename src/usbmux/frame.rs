@@ -12,21 +12,21 @@ use std::collections::VecDeque;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Header protocol numbers.
-pub const PROTO_VERSION: u32 = 0;
-pub const PROTO_CONTROL: u32 = 1;
-pub const PROTO_SETUP: u32 = 2;
+pub(crate) const PROTO_VERSION: u32 = 0;
+pub(crate) const PROTO_CONTROL: u32 = 1;
+pub(crate) const PROTO_SETUP: u32 = 2;
 /// IPPROTO_TCP: the emulated TCP segments.
-pub const PROTO_TCP: u32 = 6;
+pub(crate) const PROTO_TCP: u32 = 6;
 /// Marks a v2 header.
-pub const MAGIC: u32 = 0xFEED_FACE;
-pub const V1_HEADER_LEN: usize = 8;
-pub const V2_HEADER_LEN: usize = 16;
+pub(crate) const MAGIC: u32 = 0xFEED_FACE;
+pub(crate) const V1_HEADER_LEN: usize = 8;
+pub(crate) const V2_HEADER_LEN: usize = 16;
 /// Largest mux packet the host accepts from a device (usbmuxd DEV_MRU).
 pub const DEV_MRU: usize = 65536;
 /// Largest mux packet a host sends (usbmuxd USB_MTU = 3 × 16384).
-pub const HOST_MTU: usize = 49152;
+pub(crate) const HOST_MTU: usize = 49152;
 /// The one-byte payload of the SETUP packet.
-pub const SETUP_PAYLOAD: u8 = 0x07;
+pub(crate) const SETUP_PAYLOAD: u8 = 0x07;
 /// VERSION body: major, minor, padding (u32 each).
 const VERSION_BODY_LEN: usize = 12;
 
@@ -70,7 +70,7 @@ pub struct Seqs {
 /// One side's v2 counters: our next tx_seq, and the peer's last tx_seq echoed as rx_seq.
 /// Both roles number packets the same way; v1 framing has no counters at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeqCounter {
+pub(crate) struct SeqCounter {
     v2: bool,
     tx_seq: u16,
     rx_seq: u16,
@@ -78,7 +78,7 @@ pub struct SeqCounter {
 
 impl SeqCounter {
     /// v1 until [`SeqCounter::set_v2`]; `rx_seq` is what we echo before hearing the peer.
-    pub fn new(rx_seq: u16) -> SeqCounter {
+    pub(crate) fn new(rx_seq: u16) -> SeqCounter {
         SeqCounter {
             v2: false,
             tx_seq: 0,
@@ -86,29 +86,25 @@ impl SeqCounter {
         }
     }
 
-    pub fn set_v2(&mut self, v2: bool) {
+    pub(crate) fn set_v2(&mut self, v2: bool) {
         self.v2 = v2;
     }
 
-    pub fn is_v2(&self) -> bool {
-        self.v2
-    }
-
     /// Restarts both counters (the host does so at SETUP).
-    pub fn restart(&mut self, tx_seq: u16, rx_seq: u16) {
+    pub(crate) fn restart(&mut self, tx_seq: u16, rx_seq: u16) {
         self.tx_seq = tx_seq;
         self.rx_seq = rx_seq;
     }
 
     /// Remembers the peer's counter from a received packet.
-    pub fn received(&mut self, seqs: Option<Seqs>) {
+    pub(crate) fn received(&mut self, seqs: Option<Seqs>) {
         if let Some(seqs) = seqs {
             self.rx_seq = seqs.tx_seq;
         }
     }
 
     /// Counters for the next packet we send (`None` in v1), advancing ours.
-    pub fn advance(&mut self) -> Option<Seqs> {
+    pub(crate) fn advance(&mut self) -> Option<Seqs> {
         if !self.v2 {
             return None;
         }

@@ -23,9 +23,9 @@ use super::muxd_proto::{
 use super::{DeviceStream, stream::AsyncStream};
 
 /// Where the daemon listens when `USBMUXD_SOCKET_ADDRESS` is not set.
-pub const DEFAULT_SOCKET_PATH: &str = "/var/run/usbmuxd";
+pub(crate) const DEFAULT_SOCKET_PATH: &str = "/var/run/usbmuxd";
 /// The environment variable every usbmuxd client honours.
-pub const SOCKET_ADDRESS_ENV: &str = "USBMUXD_SOCKET_ADDRESS";
+pub(crate) const SOCKET_ADDRESS_ENV: &str = "USBMUXD_SOCKET_ADDRESS";
 /// How long `probe` waits for a daemon to answer before deciding there is none.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -180,7 +180,7 @@ impl MuxdEvents {
     }
 
     /// The next event; `Ok(None)` when the daemon closed the connection.
-    pub async fn next_event(&mut self) -> Result<Option<DeviceEvent>, MuxdError> {
+    pub(crate) async fn next_event(&mut self) -> Result<Option<DeviceEvent>, MuxdError> {
         match self.conn.read_reply(&self.addr, "Listen").await {
             Ok(Reply::Event(event)) => Ok(Some(event)),
             Ok(other) => Err(unexpected(&self.addr, "Listen", &other)),
@@ -372,7 +372,7 @@ impl MuxdClient {
     }
 
     /// Remove the daemon's pair record for `udid`.
-    pub async fn delete_pair_record(&self, udid: &str) -> Result<(), MuxdError> {
+    pub(crate) async fn delete_pair_record(&self, udid: &str) -> Result<(), MuxdError> {
         const REQ: &str = "DeletePairRecord";
         let reply = self
             .request(

@@ -137,7 +137,7 @@ impl Transport {
     }
 
     /// The phone to work with: the one given by `udid`, or the only one connected.
-    pub async fn select(&self, udid: Option<&str>) -> Result<DeviceInfo, TransportError> {
+    pub(crate) async fn select(&self, udid: Option<&str>) -> Result<DeviceInfo, TransportError> {
         let devices = self.list().await?;
         pick_device(devices, udid, self.route_name())
     }

@@ -25,7 +25,7 @@ pub use watch::WatchArgs;
     version,
     about = "Copy the photos and videos of an iPhone to this computer over USB, and prove the copy is complete"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -33,7 +33,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// How to reach the phone: the usbmuxd daemon when it answers, else direct USB (auto).
     #[arg(long, global = true, value_enum, default_value_t = TransportArg::Auto, env = "IPHONE_IMPORT_TRANSPORT")]
     pub transport: TransportArg,
@@ -62,7 +62,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TransportArg {
+pub(crate) enum TransportArg {
     Auto,
     Usb,
     Usbmuxd,

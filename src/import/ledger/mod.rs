@@ -19,7 +19,7 @@ use super::layout::STATE_DIR;
 pub use super::ledger_error::{LedgerError, SCHEMA_VERSION};
 
 /// File name of the ledger inside the state folder.
-pub const LEDGER_FILE: &str = "ledger.sqlite";
+pub(crate) const LEDGER_FILE: &str = "ledger.sqlite";
 
 /// One imported resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,7 +312,7 @@ impl Ledger {
     }
 
     /// BLAKE3 of the sidecar at `path` (DEST-relative) as `pull --xmp` last wrote it.
-    pub fn sidecar_digest(&self, path: &str) -> Result<Option<[u8; 32]>, LedgerError> {
+    pub(crate) fn sidecar_digest(&self, path: &str) -> Result<Option<[u8; 32]>, LedgerError> {
         let blob: Option<Vec<u8>> = self
             .conn
             .query_row(
@@ -325,7 +325,7 @@ impl Ledger {
     }
 
     /// Every sidecar `pull --xmp` wrote (DEST-relative paths), for `verify`.
-    pub fn sidecar_paths(&self) -> Result<Vec<String>, LedgerError> {
+    pub(crate) fn sidecar_paths(&self) -> Result<Vec<String>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare("SELECT path FROM sidecars ORDER BY path")?;
@@ -336,7 +336,7 @@ impl Ledger {
     }
 
     /// Remembers what `pull --xmp` wrote at `path` (call after the sidecar is in place).
-    pub fn record_sidecar(&self, path: &str, digest: &[u8; 32]) -> Result<(), LedgerError> {
+    pub(crate) fn record_sidecar(&self, path: &str, digest: &[u8; 32]) -> Result<(), LedgerError> {
         self.conn.execute(
             "INSERT OR REPLACE INTO sidecars (path, digest) VALUES (?1, ?2)",
             params![path, &digest[..]],
@@ -419,7 +419,10 @@ impl Ledger {
 
     /// Records the `adopted` pending rows and forgets every other pending row, in one
     /// transaction.
-    pub fn settle_pending(&mut self, adopted: &[(Entry, String)]) -> Result<(), LedgerError> {
+    pub(crate) fn settle_pending(
+        &mut self,
+        adopted: &[(Entry, String)],
+    ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         for (entry, name) in adopted {
             Self::record_in(&tx, entry, name)?;
@@ -520,7 +523,7 @@ impl Ledger {
     }
 
     /// Number of entries and the sum of their sizes, over all devices (for a progress total).
-    pub fn totals(&self) -> Result<(u64, u64), LedgerError> {
+    pub(crate) fn totals(&self) -> Result<(u64, u64), LedgerError> {
         let (n, bytes): (i64, i64) = self.conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM resources",
             [],

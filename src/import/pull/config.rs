@@ -13,7 +13,7 @@ use crate::import::layout::Layout;
 use crate::import::xmp::XmpName;
 
 /// Upper bound on `--jobs` (each is an AFC connection on the phone).
-pub const MAX_JOBS: usize = 16;
+pub(crate) const MAX_JOBS: usize = 16;
 
 /// Why a connection could not be opened (lockdown, service start, transport): the lead's type.
 pub type ConnectError = Box<dyn std::error::Error + Send + Sync>;

@@ -62,7 +62,8 @@ use super::safe_write::{Destination, TMP_DIR};
 use super::sidecars::write_sidecars;
 use crate::afc::AfcClient;
 use crate::library::Asset;
-pub use config::{AfcConnector, ConnectError, MAX_JOBS, PullConfig, PullDevice};
+pub(crate) use config::MAX_JOBS;
+pub use config::{AfcConnector, ConnectError, PullConfig, PullDevice};
 use copy::{same_name_bundles, worker};
 pub use error::PullError;
 use error::internal;
@@ -70,7 +71,7 @@ pub use events::{Observer, Plan, PullEvent, Summary};
 use fetch::icloud_only_reason;
 use jpeg::jpeg_pass;
 use planner::{Job, Notice, Rules, selected};
-pub use shared::ORIGINAL_MISSING_REASON;
+pub(crate) use shared::ORIGINAL_MISSING_REASON;
 use shared::{Shared, report_failure, report_missing};
 
 /// Runs a pull. `cancel` stops it cleanly (Ctrl-C): the result is then `PullError::Cancelled`.
@@ -318,7 +319,7 @@ fn report(shared: &Shared, notice: Notice) -> Result<(), PullError> {
 }
 
 /// DEST's absolute form for messages (best effort).
-pub fn display_dest(dest: &Path) -> String {
+pub(crate) fn display_dest(dest: &Path) -> String {
     std::path::absolute(dest)
         .unwrap_or_else(|_| dest.to_path_buf())
         .display()

@@ -58,7 +58,7 @@ pub(super) fn report_failure(
 }
 
 /// Why a missing original was not copied: the phone has no copy and iCloud has none either.
-pub const ORIGINAL_MISSING_REASON: &str = "the original is missing: Photos.sqlite says it is neither on this phone nor in iCloud, so no setting on the phone can download it; look for it in a backup or on the computer or device it came from";
+pub(crate) const ORIGINAL_MISSING_REASON: &str = "the original is missing: Photos.sqlite says it is neither on this phone nor in iCloud, so no setting on the phone can download it; look for it in a backup or on the computer or device it came from";
 
 pub(super) fn report_missing(shared: &Shared, path: &str) -> Result<(), PullError> {
     {

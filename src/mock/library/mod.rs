@@ -36,11 +36,11 @@ pub(crate) mod truth;
 
 pub use error::GenerateError;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
+pub(crate) use options::{DEVICE_MODEL, MAX_FOLDERS, TRUTH_FILE};
 pub use options::{
-    DEVICE_MODEL, IMG_NUMBERS, IOS_VERSION, LibraryOptions, MAX_ASSETS, MAX_FOLDERS, MOCK_DIR,
-    ODD_NAMES, OddFiles, OptimisedShape, PHOTOS_DB, PLACEHOLDERS_FILE, TRASH_RETENTION_DAYS,
-    TRUTH_FILE,
+    IMG_NUMBERS, IOS_VERSION, MOCK_DIR, ODD_NAMES, PLACEHOLDERS_FILE, TRASH_RETENTION_DAYS,
 };
+pub use options::{LibraryOptions, MAX_ASSETS, OddFiles, OptimisedShape, PHOTOS_DB};
 pub use schema_shape::SchemaShape;
 pub use truth::{
     AlbumTruth, AssetKind, AssetTruth, CaptureTime, CloudState, Counts, EmbeddedDate, FaceTruth,

@@ -16,7 +16,7 @@ pub fn thumbnail_path(original: &str) -> String {
 
 /// In the `Removed` shape: deletes the not-local originals (and Live Photo videos) written to
 /// DCIM (their thumbnails stay, see `thumbnails`), and empties the placeholder list.
-pub fn apply(
+pub(crate) fn apply(
     root: &std::path::Path,
     truth: &mut LibraryTruth,
     shape: OptimisedShape,

@@ -11,10 +11,10 @@ pub const MOCK_DIR: &str = ".iphone-mock";
 /// One media-relative path per line: originals "not on the phone"; reads of them must fail.
 pub const PLACEHOLDERS_FILE: &str = ".iphone-mock/placeholders";
 /// `LibraryTruth` as JSON.
-pub const TRUTH_FILE: &str = ".iphone-mock/truth.json";
+pub(crate) const TRUTH_FILE: &str = ".iphone-mock/truth.json";
 /// The library database (with `-wal` beside it).
 pub const PHOTOS_DB: &str = "PhotoData/Photos.sqlite";
-pub const DEVICE_MODEL: &str = "iPhone 15 Pro";
+pub(crate) const DEVICE_MODEL: &str = "iPhone 15 Pro";
 pub const IOS_VERSION: &str = "17.5.1";
 /// IMG_NNNN has four digits: after IMG_9999 a phone starts again at IMG_0001 (in a new DCIM
 /// folder, so paths stay unique).
@@ -22,7 +22,7 @@ pub const IMG_NUMBERS: usize = 9999;
 /// Enough for the 100,000-asset benchmark library (docs/benchmarks.md).
 pub const MAX_ASSETS: usize = 200_000;
 /// DCIM folders are 100APPLE..999APPLE.
-pub const MAX_FOLDERS: usize = 900;
+pub(crate) const MAX_FOLDERS: usize = 900;
 /// Days Recently Deleted keeps an item (photo-library.md §8.2).
 pub const TRASH_RETENTION_DAYS: i64 = 30;
 

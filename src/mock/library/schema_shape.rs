@@ -106,7 +106,7 @@ impl SchemaShape {
     }
 
     /// Core Data entity of assets: the `m` of the join's `Z_<m>ASSETS` column.
-    pub fn asset_entity(self) -> i64 {
+    pub(crate) fn asset_entity(self) -> i64 {
         match self {
             SchemaShape::Ios13 => 34,
             _ => 3,
@@ -137,7 +137,7 @@ impl SchemaShape {
 
     /// The `k` of the keyword join's `Z_<k>KEYWORDS` column: it moves between versions
     /// (stand-in numbers, distinct per album entity, so the reader must find it by shape).
-    pub fn keyword_entity(self) -> i64 {
+    pub(crate) fn keyword_entity(self) -> i64 {
         self.album_entity() + 10
     }
 

@@ -87,7 +87,7 @@ impl Lockdownd {
     }
 
     /// The connection handler for port 62078.
-    pub fn service_fn(self: &Arc<Self>) -> ServiceFn {
+    pub(crate) fn service_fn(self: &Arc<Self>) -> ServiceFn {
         let me = self.clone();
         Arc::new(move |stream| {
             let me = me.clone();
@@ -113,7 +113,7 @@ impl Lockdownd {
 
     /// Stop answering a request (`Stall::LockdownRequest`) or the TLS handshake
     /// (`Stall::TlsHandshake`) the next time it comes; other stalls are not lockdownd's.
-    pub fn set_stall(&self, stall: Option<Stall>) {
+    pub(crate) fn set_stall(&self, stall: Option<Stall>) {
         self.state.lock().expect("lockdownd state").stall = stall;
     }
 
@@ -141,7 +141,7 @@ impl Lockdownd {
     }
 
     /// Make the next StartService find its session gone (SessionInactive), once.
-    pub fn answer_session_inactive_once(&self) {
+    pub(crate) fn answer_session_inactive_once(&self) {
         self.state
             .lock()
             .expect("lockdownd state")

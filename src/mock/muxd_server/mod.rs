@@ -115,7 +115,7 @@ impl MuxdServer {
     /// Simulate pulling every phone's cable out, or plugging it back in: Listen clients see
     /// Detached / Attached (same DeviceID again), ListDevices and Connect follow. Connections
     /// already open are left alone. Returns whether the phones are now plugged in.
-    pub fn toggle_plugged(&self) -> bool {
+    pub(crate) fn toggle_plugged(&self) -> bool {
         let mut now_plugged = true;
         for d in &self.devices {
             let was = d.plugged.fetch_xor(true, Ordering::SeqCst);
@@ -142,7 +142,7 @@ impl MuxdServer {
     }
 
     /// The devices as ListDevices reports them.
-    pub fn device_records(&self) -> Vec<DeviceRecord> {
+    pub(crate) fn device_records(&self) -> Vec<DeviceRecord> {
         self.devices
             .iter()
             .filter(|d| d.plugged.load(Ordering::SeqCst))

@@ -36,7 +36,7 @@ impl MuxdServer {
     }
 
     /// Accept TCP clients forever, each on its own task.
-    pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
+    pub(crate) async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
@@ -49,7 +49,7 @@ impl MuxdServer {
     }
 
     /// Accept unix-socket clients forever, each on its own task.
-    pub async fn serve_unix(self: Arc<Self>, listener: UnixListener) -> io::Result<()> {
+    pub(crate) async fn serve_unix(self: Arc<Self>, listener: UnixListener) -> io::Result<()> {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
@@ -62,7 +62,7 @@ impl MuxdServer {
 
     /// Serve one client connection until it closes, turns into a Listen subscription, or is
     /// handed to a phone's service by Connect.
-    pub async fn serve_connection<S>(self: Arc<Self>, mut stream: S)
+    pub(crate) async fn serve_connection<S>(self: Arc<Self>, mut stream: S)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {

@@ -20,7 +20,8 @@ mod frame;
 mod reply;
 mod request;
 
-pub use device::{DEVICE_RECORD_LEN, DeviceEvent, DeviceRecord};
+pub use device::DEVICE_RECORD_LEN;
+pub use device::{DeviceEvent, DeviceRecord};
 #[cfg(test)]
 pub(crate) use frame::message;
 pub use frame::{
@@ -28,7 +29,8 @@ pub use frame::{
     VERSION_BINARY, VERSION_PLIST,
 };
 pub use reply::{Reply, ResultCode};
-pub use request::{ClientInfo, LIBUSBMUX_VERSION, Request};
+pub use request::LIBUSBMUX_VERSION;
+pub use request::{ClientInfo, Request};
 
 #[cfg(test)]
 mod tests;

@@ -32,7 +32,7 @@ struct Outgoing {
 
 /// What one inbound segment did to a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnEvent {
+pub(crate) enum ConnEvent {
     Connected,
     Refused,
     Data(Bytes),
@@ -124,7 +124,7 @@ impl Connection {
     }
 
     /// Bytes sent (or queued) but not acknowledged.
-    pub fn in_flight(&self) -> u32 {
+    pub(crate) fn in_flight(&self) -> u32 {
         self.snd_nxt.wrapping_sub(self.snd_una)
     }
 
@@ -156,7 +156,7 @@ impl Connection {
     }
 
     /// The application took `n` bytes of received data: acknowledge them (immediately).
-    pub fn consumed(&mut self, n: usize) {
+    pub(crate) fn consumed(&mut self, n: usize) {
         let n = (n.min(u32::MAX as usize) as u32).min(self.unconsumed);
         if n > 0 {
             self.unconsumed -= n;
@@ -217,17 +217,17 @@ impl Connection {
         }
     }
 
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty() || self.ack_pending
     }
 
     /// Closed with nothing left to send: the table can forget it.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.state == State::Closed && self.out.is_empty()
     }
 
     /// The next segment to transmit, if any.
-    pub fn next_segment(&mut self) -> Option<(TcpHeader, Bytes)> {
+    pub(crate) fn next_segment(&mut self) -> Option<(TcpHeader, Bytes)> {
         let (flags, seq, payload) = match self.out.pop_front() {
             Some(o) => (o.flags, o.seq, o.payload),
             None if self.ack_pending => (ACK, self.snd_nxt, Bytes::new()),
@@ -254,7 +254,7 @@ impl Connection {
     }
 
     /// Process one inbound segment.
-    pub fn on_segment(&mut self, hdr: &TcpHeader, payload: Bytes) -> Option<ConnEvent> {
+    pub(crate) fn on_segment(&mut self, hdr: &TcpHeader, payload: Bytes) -> Option<ConnEvent> {
         match self.state {
             State::Closed => None,
             State::SynSent => {

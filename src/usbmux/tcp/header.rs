@@ -68,7 +68,7 @@ impl TcpHeader {
         Ok((hdr, data))
     }
 
-    pub fn window_bytes(&self) -> u32 {
+    pub(crate) fn window_bytes(&self) -> u32 {
         (self.window as u32) << 8
     }
 }

@@ -16,10 +16,12 @@ mod event;
 mod header;
 mod table;
 
-pub use connection::{ConnEvent, Connection, State};
+pub(crate) use connection::ConnEvent;
+pub use connection::{Connection, State};
 pub use event::{ConnId, MuxEvent};
-pub use header::{ACK, MAX_PAYLOAD, RST, SYN, TCP_HEADER_LEN, TcpHeader, WINDOW};
-pub use table::ConnTable;
+pub use header::{ACK, MAX_PAYLOAD, TCP_HEADER_LEN, WINDOW};
+pub use header::{RST, SYN, TcpHeader};
+pub(crate) use table::ConnTable;
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ struct Slot {
 /// All connections on one link, keyed by (our port, peer port), with round-robin transmit
 /// scheduling so one busy connection cannot starve the others.
 #[derive(Debug, Default)]
-pub struct ConnTable {
+pub(crate) struct ConnTable {
     slots: HashMap<ConnId, Slot>,
     by_ports: HashMap<(u16, u16), ConnId>,
     ready: VecDeque<ConnId>,
@@ -29,19 +29,20 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 
-    pub fn port_in_use(&self, local_port: u16) -> bool {
+    pub(crate) fn port_in_use(&self, local_port: u16) -> bool {
         self.by_ports.keys().any(|(l, _)| *l == local_port)
     }
 
-    pub fn insert(&mut self, conn: Connection) -> ConnId {
+    pub(crate) fn insert(&mut self, conn: Connection) -> ConnId {
         let id = ConnId(self.next_id);
         self.next_id += 1;
         self.by_ports
@@ -57,11 +58,11 @@ impl ConnTable {
         id
     }
 
-    pub fn get(&self, id: ConnId) -> Option<&Connection> {
+    pub(crate) fn get(&self, id: ConnId) -> Option<&Connection> {
         self.slots.get(&id).map(|s| &s.conn)
     }
 
-    pub fn lookup(&self, local_port: u16, remote_port: u16) -> Option<ConnId> {
+    pub(crate) fn lookup(&self, local_port: u16, remote_port: u16) -> Option<ConnId> {
         self.by_ports.get(&(local_port, remote_port)).copied()
     }
 
@@ -78,7 +79,7 @@ impl ConnTable {
 
     /// Drop every connection without sending anything: the peer that knew them is gone (a host
     /// that restarted its mux). Returns their ids so the owner can tear down what it holds.
-    pub fn forget_all(&mut self) -> Vec<ConnId> {
+    pub(crate) fn forget_all(&mut self) -> Vec<ConnId> {
         let ids = self.ids();
         for id in &ids {
             self.forget(*id);
@@ -96,7 +97,7 @@ impl ConnTable {
     }
 
     /// Queue data; returns how many bytes the peer's window let through.
-    pub fn send(&mut self, id: ConnId, data: Bytes) -> usize {
+    pub(crate) fn send(&mut self, id: ConnId, data: Bytes) -> usize {
         let n = self
             .slots
             .get_mut(&id)
@@ -106,18 +107,18 @@ impl ConnTable {
         n
     }
 
-    pub fn sendable(&self, id: ConnId) -> usize {
+    pub(crate) fn sendable(&self, id: ConnId) -> usize {
         self.get(id).map(|c| c.sendable()).unwrap_or(0)
     }
 
-    pub fn consumed(&mut self, id: ConnId, n: usize) {
+    pub(crate) fn consumed(&mut self, id: ConnId, n: usize) {
         if let Some(s) = self.slots.get_mut(&id) {
             s.conn.consumed(n);
         }
         self.schedule(id);
     }
 
-    pub fn close(&mut self, id: ConnId, reason: Option<&str>) {
+    pub(crate) fn close(&mut self, id: ConnId, reason: Option<&str>) {
         if let Some(s) = self.slots.get_mut(&id) {
             s.conn.close(reason);
         }
@@ -126,7 +127,11 @@ impl ConnTable {
 
     /// Route an inbound segment to its connection (by our port = its dport). Unknown
     /// connections get an anonymous RST, unless the segment is itself an RST.
-    pub fn on_segment(&mut self, hdr: &TcpHeader, payload: Bytes) -> Option<(ConnId, ConnEvent)> {
+    pub(crate) fn on_segment(
+        &mut self,
+        hdr: &TcpHeader,
+        payload: Bytes,
+    ) -> Option<(ConnId, ConnEvent)> {
         let Some(id) = self.lookup(hdr.dport, hdr.sport) else {
             self.anon_rst(hdr);
             return None;
@@ -138,7 +143,7 @@ impl ConnTable {
     }
 
     /// Answer a segment that belongs to no connection.
-    pub fn anon_rst(&mut self, hdr: &TcpHeader) {
+    pub(crate) fn anon_rst(&mut self, hdr: &TcpHeader) {
         if hdr.flags & RST == 0 {
             self.anon.push_back(TcpHeader {
                 sport: hdr.dport,
@@ -151,12 +156,12 @@ impl ConnTable {
         }
     }
 
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.ready.is_empty() || !self.anon.is_empty()
     }
 
     /// The next segment to transmit, round robin over connections.
-    pub fn next_segment(&mut self) -> Option<(TcpHeader, Bytes)> {
+    pub(crate) fn next_segment(&mut self) -> Option<(TcpHeader, Bytes)> {
         if let Some(hdr) = self.anon.pop_front() {
             return Some((hdr, Bytes::new()));
         }
@@ -175,7 +180,7 @@ impl ConnTable {
     }
 
     /// All connection ids (for teardown when the link dies).
-    pub fn ids(&self) -> Vec<ConnId> {
+    pub(crate) fn ids(&self) -> Vec<ConnId> {
         self.slots.keys().copied().collect()
     }
 }

@@ -22,7 +22,7 @@ const INTERFACE_LEN: usize = 9;
 const ENDPOINT_LEN: usize = 7;
 
 /// Endpoint address bit 7: set for IN (device → host).
-pub const ENDPOINT_DIR_IN: u8 = 0x80;
+pub(crate) const ENDPOINT_DIR_IN: u8 = 0x80;
 /// bmAttributes bits 0–1: transfer type; 2 = bulk.
 const TRANSFER_TYPE_MASK: u8 = 0x03;
 const TRANSFER_TYPE_BULK: u8 = 0x02;
@@ -65,11 +65,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn is_in(&self) -> bool {
+    pub(crate) fn is_in(&self) -> bool {
         self.address & ENDPOINT_DIR_IN != 0
     }
 
-    pub fn is_bulk(&self) -> bool {
+    pub(crate) fn is_bulk(&self) -> bool {
         self.attributes & TRANSFER_TYPE_MASK == TRANSFER_TYPE_BULK
     }
 }
@@ -199,7 +199,7 @@ impl UsbDescriptors {
 
     /// Parse the layout of Linux's `/sys/bus/usb/devices/*/descriptors` and of reading a usbfs
     /// device node: the 18-byte device descriptor, then its configurations.
-    pub fn parse_device_blob(bytes: &[u8]) -> Result<UsbDescriptors, DescriptorError> {
+    pub(crate) fn parse_device_blob(bytes: &[u8]) -> Result<UsbDescriptors, DescriptorError> {
         let device = need(bytes, 0, DEVICE_LEN)?;
         if (device[0] as usize) < DEVICE_LEN {
             return Err(DescriptorError::BadLength {

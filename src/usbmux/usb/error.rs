@@ -24,7 +24,7 @@ pub enum BusyHolder {
 
 impl BusyHolder {
     /// Guess the holder from whether usbmuxd's socket exists.
-    pub fn guess(usbmuxd_socket_exists: bool) -> BusyHolder {
+    pub(crate) fn guess(usbmuxd_socket_exists: bool) -> BusyHolder {
         if usbmuxd_socket_exists {
             BusyHolder::Usbmuxd
         } else {
@@ -33,7 +33,7 @@ impl BusyHolder {
     }
 
     /// Guess by looking at this machine.
-    pub fn detect() -> BusyHolder {
+    pub(crate) fn detect() -> BusyHolder {
         Self::guess(Path::new(USBMUXD_SOCKET).exists())
     }
 }
@@ -139,12 +139,12 @@ impl UsbError {
     }
 
     /// Translate a libusb failure, guessing who holds the phone when it is busy.
-    pub fn from_rusb(op: UsbOp, error: rusb::Error) -> UsbError {
+    pub(crate) fn from_rusb(op: UsbOp, error: rusb::Error) -> UsbError {
         Self::classify(op, error, BusyHolder::detect)
     }
 
     /// The translation itself, with the busy-holder guess injected (for tests).
-    pub fn classify(
+    pub(crate) fn classify(
         op: UsbOp,
         error: rusb::Error,
         holder: impl FnOnce() -> BusyHolder,

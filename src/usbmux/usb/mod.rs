@@ -28,7 +28,7 @@ use crate::usbmux::link::Link;
 /// Open the phone with `udid` (or the only phone connected, when `None`) and start a [`Link`] to
 /// its usbmux interface. Blocking (USB control requests): call it from `spawn_blocking` or use
 /// [`open`]. The link's writer task is spawned on `runtime`.
-pub fn open_link(
+pub(crate) fn open_link(
     udid: Option<&str>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(Link, DeviceInfo), UsbError> {

@@ -9,19 +9,19 @@ use super::descriptor::{Configuration, Endpoint, Interface, UsbDescriptors};
 
 /// The usbmux interface's class / subclass / protocol. All three must match: usbmuxd ORs them,
 /// which only works because Apple lists usbmux before USB Ethernet (255/253/1).
-pub const MUX_CLASS: u8 = 255;
-pub const MUX_SUBCLASS: u8 = 254;
-pub const MUX_PROTOCOL: u8 = 2;
+pub(crate) const MUX_CLASS: u8 = 255;
+pub(crate) const MUX_SUBCLASS: u8 = 254;
+pub(crate) const MUX_PROTOCOL: u8 = 2;
 
 /// Normal-mode iPhone/iPad/iPod product ids (usbmuxd's PID_RANGE_LOW..=PID_RANGE_MAX).
-pub const PID_FIRST: u16 = 0x1290;
-pub const PID_LAST: u16 = 0x12af;
+pub(crate) const PID_FIRST: u16 = 0x1290;
+pub(crate) const PID_LAST: u16 = 0x12af;
 
 /// Packet size assumed when a descriptor reports 0 (usbmuxd's fallback).
 const FALLBACK_MAX_PACKET: u16 = 64;
 
 /// Is this an iPhone/iPad/iPod in a mode that can offer usbmux?
-pub fn is_mux_product(vendor_id: u16, product_id: u16) -> bool {
+pub(crate) fn is_mux_product(vendor_id: u16, product_id: u16) -> bool {
     vendor_id == crate::usbmux::APPLE_VID && (PID_FIRST..=PID_LAST).contains(&product_id)
 }
 
@@ -146,7 +146,7 @@ pub fn needs_zlp(len: usize, max_packet: u16) -> bool {
 }
 
 /// Link speed in bits per second, reported like usbmuxd's ConnectionSpeed.
-pub fn speed_bits_per_second(speed: rusb::Speed) -> Option<u64> {
+pub(crate) fn speed_bits_per_second(speed: rusb::Speed) -> Option<u64> {
     match speed {
         rusb::Speed::Low => Some(1_500_000),
         rusb::Speed::Full => Some(12_000_000),
@@ -161,7 +161,7 @@ pub fn speed_bits_per_second(speed: rusb::Speed) -> Option<u64> {
 /// the bus in the top byte and one nibble per hub port below it (macOS LocationID style,
 /// e.g. bus 1, ports 2.3 → 0x0123_0000). A path that does not fit (more than 6 levels or a
 /// port above 15) falls back to usbmuxd's `(bus << 16) | address`.
-pub fn location_id(bus: u8, ports: &[u8], address: u8) -> u32 {
+pub(crate) fn location_id(bus: u8, ports: &[u8], address: u8) -> u32 {
     if !ports.is_empty() && ports.len() <= 6 && ports.iter().all(|&p| (1..=15).contains(&p)) {
         let mut id = (bus as u32) << 24;
         for (depth, &port) in ports.iter().enumerate() {
@@ -180,7 +180,7 @@ pub fn device_id(bus: u8, address: u8) -> u32 {
 }
 
 /// The kernel's sysfs name of a USB device: `<bus>-<port>.<port>…` (e.g. `1-2.3`).
-pub fn sysfs_name(bus: u8, ports: &[u8]) -> Option<String> {
+pub(crate) fn sysfs_name(bus: u8, ports: &[u8]) -> Option<String> {
     if ports.is_empty() {
         return None;
     }
