@@ -16,14 +16,14 @@ pub const HEADER_LEN: usize = 40;
 // error.rs names the 40 in `ShortHeader`'s message (it does not import this module: no cycle).
 const _: () = assert!(HEADER_LEN == 40);
 /// The largest read a host asks for in one request (pymobiledevice3's MAXIMUM_READ_SIZE).
-pub const MAX_READ_LEN: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_READ_LEN: usize = 4 * 1024 * 1024;
 /// The largest packet body either role accepts: twice the largest read, so a peer that answers
 /// a little more generously still works, while a hostile length cannot make us allocate much.
 pub const MAX_BODY_LEN: usize = 8 * 1024 * 1024;
 
 /// The fixed part of every AFC packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// Header + header data + payload.
     pub entire_length: u64,
     /// Header + header data.
@@ -38,7 +38,7 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
 
 impl Header {
     /// Parse and validate a header; `max_body` bounds what the caller is prepared to receive.
-    pub fn decode(buf: &[u8], max_body: usize) -> Result<Header, AfcProtocolError> {
+    pub(crate) fn decode(buf: &[u8], max_body: usize) -> Result<Header, AfcProtocolError> {
         if buf.len() < HEADER_LEN {
             return Err(AfcProtocolError::ShortHeader { got: buf.len() });
         }
@@ -79,7 +79,7 @@ impl Header {
         (self.entire_length - HEADER_LEN as u64) as usize
     }
 
-    pub fn encode(&self, out: &mut BytesMut) {
+    pub(crate) fn encode(&self, out: &mut BytesMut) {
         out.put_slice(&MAGIC);
         out.put_u64_le(self.entire_length);
         out.put_u64_le(self.this_length);

@@ -6,6 +6,7 @@
 
 use super::codec::{Packet, body_u64};
 use super::error::AfcProtocolError;
+#[cfg(feature = "mock")]
 use super::messages::OPEN_MODE_READ;
 use super::opcode::Opcode;
 
@@ -50,8 +51,9 @@ pub enum DeviceRequest {
 }
 
 impl DeviceRequest {
+    #[cfg(feature = "mock")]
     /// Whether a FileRefOpen in this mode could modify the file (modes 2–6 all write or create).
-    pub fn open_mode_writes(mode: u64) -> bool {
+    pub(crate) fn open_mode_writes(mode: u64) -> bool {
         mode != OPEN_MODE_READ
     }
 }

@@ -19,7 +19,7 @@ pub(crate) mod opcode;
 pub(crate) mod status_code;
 
 pub use client::{AfcClient, ClientOptions, FileHandle};
-pub use codec::{MAX_BODY_LEN, MAX_READ_LEN};
+pub use codec::MAX_BODY_LEN;
 pub use error::{AfcError, AfcProtocolError};
 pub use messages::{DeviceInfo, FileInfo, FileKind, Whence};
 pub use opcode::Opcode;

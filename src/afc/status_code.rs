@@ -65,11 +65,6 @@ const NAMED: [AfcStatus; 24] = [
 ];
 
 impl AfcStatus {
-    /// All statuses a device can send (codes 0–23), in code order.
-    pub fn all_known() -> &'static [AfcStatus] {
-        &NAMED
-    }
-
     pub fn from_code(code: u64) -> AfcStatus {
         usize::try_from(code)
             .ok()

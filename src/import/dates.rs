@@ -29,8 +29,9 @@ const MAX_QT_META: u64 = 1024 * 1024;
 const MAX_BOXES_PER_LEVEL: usize = 4096;
 /// Seconds from 1904-01-01 (QuickTime epoch) to 1970-01-01.
 const QT_EPOCH_OFFSET: i64 = 2_082_844_800;
+#[cfg(test)]
 /// Seconds from 1970-01-01 to 2001-01-01 (Core Data epoch, Photos.sqlite).
-pub const CORE_DATA_EPOCH_OFFSET: i64 = 978_307_200;
+pub(crate) const CORE_DATA_EPOCH_OFFSET: i64 = 978_307_200;
 
 /// Where a capture date came from (shown by verbose output; kept in the ledger if wanted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +88,13 @@ pub struct Fallbacks {
     pub birth_time: Option<SystemTime>,
 }
 
+#[cfg(test)]
 /// Converts a Photos.sqlite Core Data timestamp (seconds since 2001-01-01 UTC) and an optional
 /// offset in seconds east of UTC (ZTIMEZONEOFFSET) into a date. `None` on nonsense values.
-pub fn from_core_data(seconds: f64, offset_secs: Option<i32>) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn from_core_data(
+    seconds: f64,
+    offset_secs: Option<i32>,
+) -> Option<DateTime<FixedOffset>> {
     if !seconds.is_finite() || seconds.abs() > 1e11 {
         return None;
     }

@@ -64,8 +64,9 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    #[cfg(test)]
     /// Damage to the archive (as opposed to something not yet archived).
-    pub fn is_damage(self) -> bool {
+    pub(crate) fn is_damage(self) -> bool {
         !matches!(
             self,
             ProblemKind::AtRisk | ProblemKind::IcloudOnly | ProblemKind::OriginalMissing

@@ -17,9 +17,9 @@ use serde::Serialize;
 use super::error::LibraryError;
 
 /// Core Data timestamps count seconds from 2001-01-01 UTC.
-pub const CORE_DATA_EPOCH: i64 = 978_307_200;
+pub(crate) const CORE_DATA_EPOCH: i64 = 978_307_200;
 /// Rows accepted from one table: far above any real library, low enough to bound memory.
-pub const MAX_ROWS: usize = 5_000_000;
+pub(crate) const MAX_ROWS: usize = 5_000_000;
 
 /// ZASSET.ZKIND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -117,7 +117,7 @@ pub(super) fn text(v: ValueRef<'_>) -> Option<String> {
 }
 
 /// A Core Data timestamp at a UTC offset (seconds east; an invalid offset falls back to UTC).
-pub fn core_data_time(secs: f64, offset_secs: Option<i64>) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn core_data_time(secs: f64, offset_secs: Option<i64>) -> Option<DateTime<FixedOffset>> {
     let unix = secs + CORE_DATA_EPOCH as f64;
     if !(-1e12..1e12).contains(&unix) {
         return None;

@@ -47,10 +47,6 @@ impl Schema {
     pub fn has(&self, table: &str, column: &str) -> bool {
         self.columns.get(table).is_some_and(|c| c.contains(column))
     }
-
-    pub fn has_table(&self, table: &str) -> bool {
-        self.columns.contains_key(table)
-    }
 }
 
 fn is_join_name(name: &str, suffix: &str) -> bool {

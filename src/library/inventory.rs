@@ -25,7 +25,7 @@ use crate::untrusted::file_name::validate_name;
 use crate::untrusted::text::for_terminal;
 
 /// Days Recently Deleted keeps an item before purging it (photo-library.md §8.2).
-pub const TRASH_RETENTION_DAYS: i64 = 30;
+pub(crate) const TRASH_RETENTION_DAYS: i64 = 30;
 const MUTATIONS: &str = "PhotoData/Mutations";
 
 #[derive(Debug, Clone, Default)]

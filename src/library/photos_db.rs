@@ -23,7 +23,8 @@ use super::db_rows::Corrupt;
 use super::error::LibraryError;
 
 pub use super::db_records::{DbAlbum, DbAsset};
-pub use super::db_rows::{CORE_DATA_EPOCH, MAX_ROWS, core_data_time};
+#[cfg(test)]
+use super::db_rows::{CORE_DATA_EPOCH, core_data_time};
 pub use super::db_rows::{CloudState, DbKind, subtype_name};
 pub(crate) use super::db_schema::detect_schema;
 pub use super::db_schema::{JoinTable, Schema};

@@ -388,11 +388,6 @@ impl LockdownClient {
             .map_err(map_common)?;
         Ok(())
     }
-
-    /// Give the socket back (e.g. after stop_session).
-    pub fn into_stream(self) -> DeviceStream {
-        self.stream
-    }
 }
 
 /// A failure while TLS starts (handshake, or TLS 1.3's first answer, which is when the phone

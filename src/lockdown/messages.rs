@@ -10,8 +10,9 @@ use super::error::{DeviceError, LockdownError};
 
 /// Protocol version every current client sends with Pair and Unpair.
 pub(crate) const PROTOCOL_VERSION: &str = "2";
+#[cfg(feature = "mock")]
 /// QueryType's answer from a lockdownd (as opposed to a restore-mode service).
-pub const LOCKDOWN_TYPE: &str = "com.apple.mobile.lockdown";
+pub(crate) const LOCKDOWN_TYPE: &str = "com.apple.mobile.lockdown";
 
 fn request(name: &str, label: &str) -> Dictionary {
     let mut d = Dictionary::new();

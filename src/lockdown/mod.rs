@@ -36,6 +36,5 @@ pub use error::{CertError, DeviceError, LockdownError, LockdownFrameError, Recor
 pub use pairing::{ensure_paired_session, pair_device};
 pub use record_dir::DirectoryStore;
 pub use records::{PairRecord, PairRecordSource, PairRecordStores, RecordOrigin};
-pub use tls_stream::TlsStream;
 pub(crate) use unlock::start_session_when_unlocked;
 pub use unlock::{UNLOCK_PROMPT, start_service_when_unlocked};

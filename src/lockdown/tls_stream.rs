@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::pin::Pin;
+#[cfg(test)]
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
@@ -17,7 +18,7 @@ use super::tls::{host_client_config, host_client_connection};
 use crate::usbmux::DeviceStream;
 
 /// A TLS connection over a device stream; itself a `DeviceStream` once boxed.
-pub struct TlsStream {
+pub(crate) struct TlsStream {
     io: DeviceStream,
     conn: rustls::Connection,
     /// Encrypted bytes not yet written to `io`.
@@ -27,7 +28,7 @@ pub struct TlsStream {
 
 impl TlsStream {
     /// Complete the handshake on `io`, then hand back the stream.
-    pub async fn handshake(
+    pub(crate) async fn handshake(
         mut io: DeviceStream,
         conn: impl Into<rustls::Connection>,
     ) -> Result<TlsStream, LockdownError> {
@@ -75,8 +76,9 @@ impl TlsStream {
         TlsStream::handshake(io, host_client_connection(config)?).await
     }
 
+    #[cfg(test)]
     /// Device role for a service.
-    pub async fn accept(
+    pub(crate) async fn accept(
         io: DeviceStream,
         config: Arc<rustls::ServerConfig>,
     ) -> Result<TlsStream, LockdownError> {

@@ -37,9 +37,9 @@ use crate::mock::profile::{ConnectionPace, Pacer, Profile};
 use crate::usbmux::DeviceStream;
 
 /// The generator's metadata folder at the root; hidden from clients.
-pub const MOCK_DIR: &str = ".iphone-mock";
+pub(crate) const MOCK_DIR: &str = ".iphone-mock";
 /// Inside `MOCK_DIR`: media-relative paths of iCloud-only placeholders, one per line.
-pub const PLACEHOLDERS_FILE: &str = "placeholders";
+pub(crate) const PLACEHOLDERS_FILE: &str = "placeholders";
 /// The most bytes one FileRefRead returns (a client asking for more gets a short read).
 pub(crate) const MAX_SERVED_READ: usize = MAX_BODY_LEN;
 /// Open files per connection before FileRefOpen answers NO_RESOURCES.

@@ -47,7 +47,8 @@ impl Profile {
         }
     }
 
-    pub const NAMES: [&'static str; 3] = ["none", "usb2", "usb3"];
+    #[cfg(test)]
+    pub(crate) const NAMES: [&'static str; 3] = ["none", "usb2", "usb3"];
 
     pub(crate) fn from_name(name: &str) -> Option<Profile> {
         match name {

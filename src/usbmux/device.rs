@@ -5,7 +5,7 @@
 
 use super::engine::{Control, MuxEngine};
 use super::error::MuxProtocolError;
-use super::frame::{self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter, encode_control};
+use super::frame::{self, Decoder, HOST_MTU, Packet, Protocol, SeqCounter};
 use super::side::{DeviceSide, Side};
 use super::tcp::{Connection, MuxEvent, SYN, TcpHeader};
 
@@ -19,19 +19,13 @@ impl MuxEngine {
         MuxEngine::with_side(side, Decoder::new(HOST_MTU), SeqCounter::new(0))
     }
 
+    #[cfg(test)]
     /// Initial sequence number for accepted connections (0, as on a real phone; tests vary it).
     /// Device side only.
-    pub fn set_isn(&mut self, isn: u32) {
+    pub(crate) fn set_isn(&mut self, isn: u32) {
         if let Side::Device(device) = &mut self.side {
             device.isn = isn;
         }
-    }
-
-    /// A CONTROL message to the host (kind 3 error, 5 warning, 7 info). Device side only.
-    pub fn send_control(&mut self, kind: u8, text: &str) {
-        let seqs = self.seqs.advance();
-        self.control
-            .push_back(Control::Encoded(encode_control(seqs, kind, text)));
     }
 
     pub(super) fn handle_device(&mut self, packet: Packet) -> Result<(), MuxProtocolError> {

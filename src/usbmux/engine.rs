@@ -27,8 +27,6 @@ pub(super) enum Control {
     Version,
     /// SETUP; its v2 counters are assigned when it leaves (host only).
     Setup,
-    /// An already encoded packet (the device's CONTROL messages).
-    Encoded(Bytes),
 }
 
 /// A mux engine for one link.
@@ -57,8 +55,9 @@ impl MuxEngine {
         }
     }
 
+    #[cfg(test)]
     /// The peer's VERSION has been seen.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready
     }
 
@@ -67,8 +66,9 @@ impl MuxEngine {
         self.conns.send(conn, data)
     }
 
+    #[cfg(test)]
     /// How many bytes `send` would accept now.
-    pub fn sendable(&self, conn: ConnId) -> usize {
+    pub(crate) fn sendable(&self, conn: ConnId) -> usize {
         self.conns.sendable(conn)
     }
 
@@ -147,7 +147,6 @@ impl SansIo for MuxEngine {
                     let seqs = self.seqs.advance().expect("SETUP only in v2");
                     encode_setup(seqs)
                 }
-                Control::Encoded(packet) => packet,
             });
         }
         if !self.ready {

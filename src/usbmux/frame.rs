@@ -151,8 +151,9 @@ impl Decoder {
         self.v2 = v2;
     }
 
+    #[cfg(test)]
     /// Bytes received but not yet returned as packets.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buffered
     }
 
@@ -312,11 +313,6 @@ pub fn decode_version(payload: &[u8]) -> Result<(u32, u32), MuxFrameError> {
 pub fn encode_setup(seqs: Seqs) -> Bytes {
     encode(Protocol::Setup, Some(seqs), &[&[SETUP_PAYLOAD]])
 }
-
-/// CONTROL packet types (payload byte 0), device → host.
-pub const CONTROL_ERROR: u8 = 3;
-pub const CONTROL_WARNING: u8 = 5;
-pub const CONTROL_INFO: u8 = 7;
 
 /// CONTROL: type byte then ASCII text.
 pub fn encode_control(seqs: Option<Seqs>, kind: u8, text: &str) -> Bytes {

@@ -66,14 +66,6 @@ impl MuxdAddr {
         }
         Ok(MuxdAddr::Tcp(value.to_string()))
     }
-
-    /// `USBMUXD_SOCKET_ADDRESS` if set (and valid), else the default unix socket.
-    pub fn from_env() -> Result<MuxdAddr, MuxdError> {
-        match std::env::var(SOCKET_ADDRESS_ENV) {
-            Ok(v) if !v.trim().is_empty() => MuxdAddr::parse(&v),
-            _ => Ok(MuxdAddr::Unix(PathBuf::from(DEFAULT_SOCKET_PATH))),
-        }
-    }
 }
 
 impl fmt::Display for MuxdAddr {
@@ -166,8 +158,11 @@ pub struct MuxdEvents {
 }
 
 impl MuxdEvents {
+    #[cfg(test)]
     /// The events as a `futures::Stream`; it ends when the daemon closes the connection.
-    pub fn into_stream(self) -> impl futures::Stream<Item = Result<DeviceEvent, MuxdError>> + Send {
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = Result<DeviceEvent, MuxdError>> + Send {
         futures::stream::unfold(Some(self), |events| async move {
             let mut events = events?;
             match events.next_event().await {
@@ -205,7 +200,7 @@ impl Clone for MuxdClient {
 impl MuxdClient {
     /// A client for the daemon `USBMUXD_SOCKET_ADDRESS` names, else `/var/run/usbmuxd`.
     /// An unparsable value is reported by the first request (as `MuxdError::BadAddress`).
-    pub fn from_env() -> MuxdClient {
+    pub(crate) fn from_env() -> MuxdClient {
         MuxdClient::from_env_value(std::env::var(SOCKET_ADDRESS_ENV).ok())
     }
 

@@ -47,7 +47,7 @@ pub struct Entry {
 /// layout's one copy, `album:<path>` for an album's (`album:` alone for "No Album").
 /// Here, with the column it fills, so that `sidecars` and `jpeg_copies`, which walk an asset's
 /// copies, need nothing of `pull` (re-exported as `pull::copy_key`).
-pub fn copy_key(album: Option<&str>) -> String {
+pub(crate) fn copy_key(album: Option<&str>) -> String {
     album.map_or_else(String::new, |a| format!("album:{a}"))
 }
 

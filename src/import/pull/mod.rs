@@ -55,7 +55,6 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::adopt::adopt_pending;
-pub use super::ledger::copy_key;
 use super::ledger::{self, Ledger};
 use super::lock::DestLock;
 use super::safe_write::{Destination, TMP_DIR};

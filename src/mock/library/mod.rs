@@ -37,9 +37,6 @@ pub(crate) mod truth;
 pub use error::GenerateError;
 pub use mock_files::{is_mock_internal, read_placeholders, read_truth};
 pub(crate) use options::{DEVICE_MODEL, MAX_FOLDERS, TRUTH_FILE};
-pub use options::{
-    IMG_NUMBERS, IOS_VERSION, MOCK_DIR, ODD_NAMES, PLACEHOLDERS_FILE, TRASH_RETENTION_DAYS,
-};
 pub use options::{LibraryOptions, MAX_ASSETS, OddFiles, OptimisedShape, PHOTOS_DB};
 pub use schema_shape::SchemaShape;
 pub use truth::{

@@ -7,24 +7,23 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// Directory (relative to the media root) with the mock's own files; the AFC server hides it.
-pub const MOCK_DIR: &str = ".iphone-mock";
+pub(crate) const MOCK_DIR: &str = ".iphone-mock";
 /// One media-relative path per line: originals "not on the phone"; reads of them must fail.
-pub const PLACEHOLDERS_FILE: &str = ".iphone-mock/placeholders";
+pub(crate) const PLACEHOLDERS_FILE: &str = ".iphone-mock/placeholders";
 /// `LibraryTruth` as JSON.
 pub(crate) const TRUTH_FILE: &str = ".iphone-mock/truth.json";
 /// The library database (with `-wal` beside it).
 pub const PHOTOS_DB: &str = "PhotoData/Photos.sqlite";
 pub(crate) const DEVICE_MODEL: &str = "iPhone 15 Pro";
-pub const IOS_VERSION: &str = "17.5.1";
 /// IMG_NNNN has four digits: after IMG_9999 a phone starts again at IMG_0001 (in a new DCIM
 /// folder, so paths stay unique).
-pub const IMG_NUMBERS: usize = 9999;
+pub(crate) const IMG_NUMBERS: usize = 9999;
 /// Enough for the 100,000-asset benchmark library (docs/benchmarks.md).
 pub const MAX_ASSETS: usize = 200_000;
 /// DCIM folders are 100APPLE..999APPLE.
 pub(crate) const MAX_FOLDERS: usize = 900;
 /// Days Recently Deleted keeps an item (photo-library.md §8.2).
-pub const TRASH_RETENTION_DAYS: i64 = 30;
+pub(crate) const TRASH_RETENTION_DAYS: i64 = 30;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +113,7 @@ pub struct OddFiles {
 }
 
 /// The names `--odd-files` accepts, in the order of [`OddKind`](super::truth::OddKind).
-pub const ODD_NAMES: [&str; 6] = [
+pub(crate) const ODD_NAMES: [&str; 6] = [
     "heic-jpeg",
     "mov-wide-first",
     "imprt",

@@ -18,7 +18,7 @@ pub use state::{HostRecord, PresentedCertificate, TrustBehaviour};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use plist::{Dictionary, Value};
+use plist::Dictionary;
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::EncodePrivateKey;
 use rustls::pki_types::PrivatePkcs8KeyDer;
@@ -102,13 +102,6 @@ impl Lockdownd {
 
     pub fn phone(&self) -> &Arc<SimulatedPhone> {
         &self.phone
-    }
-
-    /// Script how the next Pair requests are answered.
-    pub fn set_behaviour(&self, behaviour: TrustBehaviour) {
-        let mut s = self.state.lock().expect("lockdownd state");
-        s.behaviour = behaviour;
-        s.pending_answers = 0;
     }
 
     /// Stop answering a request (`Stall::LockdownRequest`) or the TLS handshake
@@ -212,16 +205,6 @@ impl Lockdownd {
     /// The certificate the host presented in the last session.
     pub fn last_presented_certificate(&self) -> Option<PresentedCertificate> {
         self.state.lock().expect("lockdownd state").last_presented
-    }
-
-    /// Set a GetValue value (domain `None` = global), e.g. to change ProductVersion.
-    pub fn set_value(&self, domain: Option<&str>, key: &str, value: Value) {
-        self.domains
-            .lock()
-            .expect("lockdownd domains")
-            .entry(domain.unwrap_or("").to_string())
-            .or_default()
-            .insert(key.to_string(), value);
     }
 
     /// Fault: answer every `request` (e.g. "GetValue") with `body` as the plist, whatever it

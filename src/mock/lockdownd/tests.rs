@@ -4,6 +4,7 @@
 use super::device_values::{bluetooth_address, initial_domains};
 use super::state::Connection;
 use super::*;
+use plist::Value;
 
 fn request(pairs: &[(&str, Value)]) -> Dictionary {
     pairs

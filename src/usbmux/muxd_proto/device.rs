@@ -7,7 +7,7 @@ use super::fields::{get_str, get_u32, get_u64};
 use super::frame::{ProtoError, message};
 
 /// Length of the binary DEVICE_ADD record: id, product id, serial[256], padding, location.
-pub const DEVICE_RECORD_LEN: usize = 4 + 2 + 256 + 2 + 4;
+pub(crate) const DEVICE_RECORD_LEN: usize = 4 + 2 + 256 + 2 + 4;
 
 /// A device as the daemon describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

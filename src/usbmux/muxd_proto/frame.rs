@@ -8,13 +8,13 @@ use plist::{Dictionary, Value};
 pub const HEADER_LEN: usize = 16;
 /// Largest message we accept. Real messages are a few KiB (a pair record is the biggest);
 /// anything larger is garbage or hostile and is refused before allocating.
-pub const MAX_MESSAGE_LEN: usize = 1 << 20;
+pub(crate) const MAX_MESSAGE_LEN: usize = 1 << 20;
 /// Deepest plist nesting we accept (real messages nest three levels).
-pub const MAX_PLIST_DEPTH: usize = 16;
+pub(crate) const MAX_PLIST_DEPTH: usize = 16;
 
 /// Header versions.
-pub const VERSION_BINARY: u32 = 0;
-pub const VERSION_PLIST: u32 = 1;
+pub(crate) const VERSION_BINARY: u32 = 0;
+pub(crate) const VERSION_PLIST: u32 = 1;
 
 /// Header message types.
 pub(crate) mod message {
@@ -55,7 +55,7 @@ pub enum ProtoError {
 
 /// The fixed header in front of every message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// Whole message length, header included.
     pub length: u32,
     pub version: u32,
@@ -64,7 +64,7 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..4].copy_from_slice(&self.length.to_le_bytes());
         out[4..8].copy_from_slice(&self.version.to_le_bytes());
@@ -74,7 +74,7 @@ impl Header {
     }
 
     /// Parse and bound-check a header.
-    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtoError> {
+    pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtoError> {
         let word =
             |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let header = Header {
@@ -163,8 +163,9 @@ impl FrameDecoder {
         }
     }
 
+    #[cfg(test)]
     /// Bytes received but not yet returned as a frame.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
     }
 

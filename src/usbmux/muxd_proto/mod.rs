@@ -20,17 +20,20 @@ mod frame;
 mod reply;
 mod request;
 
-pub use device::DEVICE_RECORD_LEN;
 pub use device::{DeviceEvent, DeviceRecord};
+#[cfg(feature = "mock")]
+pub(crate) use frame::VERSION_BINARY;
 #[cfg(test)]
 pub(crate) use frame::message;
-pub use frame::{
-    Frame, FrameDecoder, HEADER_LEN, Header, MAX_MESSAGE_LEN, MAX_PLIST_DEPTH, ProtoError,
-    VERSION_BINARY, VERSION_PLIST,
-};
+pub use frame::{Frame, FrameDecoder, HEADER_LEN, ProtoError};
 pub use reply::{Reply, ResultCode};
-pub use request::LIBUSBMUX_VERSION;
 pub use request::{ClientInfo, Request};
+#[cfg(test)]
+pub(crate) use {
+    device::DEVICE_RECORD_LEN,
+    frame::Header,
+    frame::{MAX_MESSAGE_LEN, VERSION_PLIST},
+};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use super::fields::{get_str, get_u32, get_u64, parse_dict};
 use super::frame::{Frame, ProtoError, VERSION_BINARY, VERSION_PLIST, message};
 
 /// The `kLibUSBMuxVersion` real clients send.
-pub const LIBUSBMUX_VERSION: u64 = 3;
+pub(crate) const LIBUSBMUX_VERSION: u64 = 3;
 
 /// Who is asking: sent with every plist request, as real clients do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,18 +118,13 @@ impl Connection {
         self.state
     }
 
-    /// Largest payload per segment (default `MAX_PAYLOAD`).
-    pub fn set_max_payload(&mut self, n: usize) {
-        self.max_payload = n.clamp(1, MAX_PAYLOAD);
-    }
-
     /// Bytes sent (or queued) but not acknowledged.
     pub(crate) fn in_flight(&self) -> u32 {
         self.snd_nxt.wrapping_sub(self.snd_una)
     }
 
     /// How many more bytes `send` would take now.
-    pub fn sendable(&self) -> usize {
+    pub(crate) fn sendable(&self) -> usize {
         match self.state {
             State::Established | State::SynReceived => {
                 self.peer_window.saturating_sub(self.in_flight()) as usize

@@ -5,14 +5,14 @@ use bytes::Bytes;
 
 use crate::usbmux::error::MuxFrameError;
 
-pub const TCP_HEADER_LEN: usize = 20;
+pub(crate) const TCP_HEADER_LEN: usize = 20;
 pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
-pub const ACK: u8 = 0x10;
+pub(crate) const ACK: u8 = 0x10;
 /// Receive window both sides advertise (usbmuxd and rusbmux use 128 KiB).
-pub const WINDOW: u32 = 131072;
+pub(crate) const WINDOW: u32 = 131072;
 /// Largest payload in one host segment: 49152 − 16 − 20.
-pub const MAX_PAYLOAD: usize = 49116;
+pub(crate) const MAX_PAYLOAD: usize = 49116;
 /// Data offset byte: 5 words, no options.
 const DATA_OFFSET: u8 = 0x50;
 

@@ -19,7 +19,8 @@ mod table;
 pub(crate) use connection::ConnEvent;
 pub use connection::{Connection, State};
 pub use event::{ConnId, MuxEvent};
-pub use header::{ACK, MAX_PAYLOAD, TCP_HEADER_LEN, WINDOW};
+#[cfg(test)]
+pub(crate) use header::{ACK, MAX_PAYLOAD, WINDOW};
 pub use header::{RST, SYN, TcpHeader};
 pub(crate) use table::ConnTable;
 

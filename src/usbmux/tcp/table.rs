@@ -58,6 +58,7 @@ impl ConnTable {
         id
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, id: ConnId) -> Option<&Connection> {
         self.slots.get(&id).map(|s| &s.conn)
     }
@@ -107,6 +108,7 @@ impl ConnTable {
         n
     }
 
+    #[cfg(test)]
     pub(crate) fn sendable(&self, id: ConnId) -> usize {
         self.get(id).map(|c| c.sendable()).unwrap_or(0)
     }
