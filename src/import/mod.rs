@@ -71,6 +71,7 @@ pub(crate) mod resume;
 pub mod safe_write;
 pub(crate) mod same_name;
 pub mod sidecars;
+pub(crate) mod temp_index;
 pub mod verify;
 pub(crate) mod write_error;
 pub mod xmp;

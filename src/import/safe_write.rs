@@ -29,10 +29,11 @@ use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::flush::{Flusher, sync_dir};
 use super::layout::{RelPath, STATE_DIR};
+use super::temp_index::TempIndex;
 pub use super::write_error::SafeWriteError;
 use super::write_error::{MAX_SUFFIX, sync_error, write_error};
 
@@ -92,6 +93,8 @@ pub struct Destination {
     tmp_dir: PathBuf,
     /// How a batch of files is made durable (see [`Flusher`]).
     flusher: Arc<Flusher>,
+    /// The temp folder's names, listed once (see [`TempIndex`]).
+    temps: Arc<Mutex<TempIndex>>,
 }
 
 impl Destination {
@@ -103,10 +106,15 @@ impl Destination {
             source,
         })?;
         let flusher = Arc::new(Flusher::open(&tmp_dir)?);
+        let temps = TempIndex::load(&tmp_dir).map_err(|source| SafeWriteError::Read {
+            path: tmp_dir.clone(),
+            source,
+        })?;
         Ok(Destination {
             root: root.to_path_buf(),
             tmp_dir,
             flusher,
+            temps: Arc::new(Mutex::new(temps)),
         })
     }
 
@@ -144,27 +152,23 @@ impl Destination {
             path: self.tmp_dir.clone(),
             source,
         };
-        for item in fs::read_dir(&self.tmp_dir).map_err(read_dir)? {
-            let item = item.map_err(read_dir)?;
-            let file_name = item.file_name();
-            let file_name = file_name.to_string_lossy();
-            if file_name.starts_with(&prefix) && file_name != name {
-                // Best effort: a leftover we cannot delete does no harm beyond its space.
-                let _ = fs::remove_file(item.path());
-            }
-        }
         let path = self.tmp_dir.join(&name);
         let temp_err = |source| SafeWriteError::TempFile {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(temp_err)?;
+        let mut file = {
+            // Held until the file exists, so a relisting of the folder cannot miss it.
+            let mut temps = self.temps.lock().unwrap_or_else(PoisonError::into_inner);
+            temps.claim(&prefix, &name).map_err(read_dir)?;
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(temp_err)?
+        };
         let mut len = file.metadata().map_err(temp_err)?.len();
         if len > key.size {
             file.set_len(0).map_err(temp_err)?;
@@ -609,6 +613,10 @@ pub(super) fn create_dirs(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, SafeW
         }
     }
     missing.reverse();
+    if missing.is_empty() {
+        // The folder is there (the usual case: every file but a folder's first).
+        return Ok(missing);
+    }
     fs::create_dir_all(dir).map_err(|source| SafeWriteError::CreateDir {
         path: dir.to_path_buf(),
         source,
