@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use super::body_pool::BodyPool;
+use super::chunk_sink::{ChunkSink, WriteSink};
 use super::codec::{HEADER_LEN, Header, MAX_BODY_LEN, MAX_READ_LEN, Packet};
 use super::error::AfcError;
 use super::error::AfcProtocolError;
@@ -116,6 +118,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     meter: Arc<BufferMeter>,
+    /// Buffers of full-size reads, reused (see `body_pool`).
+    pool: Arc<BodyPool>,
     /// Wakes the watchdog when a wait starts.
     wake: Notify,
 }
@@ -182,6 +186,11 @@ fn expect_read(req: &HostRequest<'_>, reply: Reply) -> Result<Bytes, AfcError> {
         .into());
     }
     Ok(data)
+}
+
+/// The sink could not take the bytes (the disk writer failed or went away).
+fn output_error(e: io::Error) -> AfcError {
+    AfcError::Output(Arc::new(e))
 }
 
 fn expect_ok(req: &HostRequest<'_>, reply: Reply) -> Result<(), AfcError> {
@@ -276,12 +285,14 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
             break error;
         }
         let guard = BufferGuard::new(&shared.meter, len);
-        let mut body = vec![0u8; len];
-        if let Err(e) = input.read_exact(&mut body).await {
-            let error = connection_error(&e);
-            let _ = pending.reply.send(Err(error.clone()));
-            break error;
-        }
+        let body = match read_body(&mut input, shared.pool.take(len), len).await {
+            Ok(body) => body,
+            Err(e) => {
+                let error = connection_error(&e);
+                let _ = pending.reply.send(Err(error.clone()));
+                break error;
+            }
+        };
         reply_received(&shared);
         let packet = Packet {
             packet_num: header.packet_num,
@@ -295,6 +306,23 @@ async fn reader_loop(mut input: BufReader<ReadHalf<DeviceStream>>, shared: Arc<S
         let _ = pending.reply.send(reply);
     };
     shared.fail(error);
+}
+
+/// Exactly `len` bytes of a reply body, read into `body` (empty, with room for them) without
+/// zeroing it first: the socket fills it (zeroing 4 MiB per read was a measurable share of a
+/// copy's CPU).
+async fn read_body(
+    input: &mut BufReader<ReadHalf<DeviceStream>>,
+    mut body: Vec<u8>,
+    len: usize,
+) -> io::Result<Vec<u8>> {
+    while body.len() < len {
+        let want = len - body.len();
+        if input.read_buf(&mut (&mut body).limit(want)).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body)
 }
 
 /// Ends the connection when the phone stays silent for `io_timeout` while requests are
@@ -367,6 +395,7 @@ impl AfcClient {
                 deadline: ReplyDeadline::new(options.io_timeout),
             }),
             meter: Arc::new(BufferMeter::default()),
+            pool: Arc::new(BodyPool::new(options.read_chunk)),
             wake: Notify::new(),
         });
         let reader = tokio::spawn(reader_loop(
@@ -391,6 +420,12 @@ impl AfcClient {
     /// `read_chunk * reads_in_flight` whatever the file size.
     pub fn peak_buffered_bytes(&self) -> usize {
         self.shared.meter.peak.load(Ordering::SeqCst)
+    }
+
+    /// Where the full-size reads' buffers are kept: a consumer of [`Self::read_range_into`]'s
+    /// chunks gives each back when it is done with it, so the next reads reuse them.
+    pub fn body_pool(&self) -> Arc<BodyPool> {
+        self.shared.pool.clone()
     }
 
     /// Queue one request; the reply arrives on the returned channel.
@@ -525,13 +560,25 @@ impl AfcClient {
         out: &mut W,
     ) -> Result<u64, AfcError>
     where
-        W: AsyncWrite + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + Send + ?Sized,
     {
+        self.read_range_into(path, size, offset, &mut WriteSink(out))
+            .await
+    }
+
+    /// [`Self::read_range_to`] handing the reply bodies themselves to `sink`, without a copy.
+    pub async fn read_range_into(
+        &self,
+        path: &str,
+        size: u64,
+        offset: u64,
+        sink: &mut impl ChunkSink,
+    ) -> Result<u64, AfcError> {
         if offset >= size {
             return Ok(0);
         }
         if offset == 0 {
-            return self.read_file_to(path, Some(size), out).await;
+            return self.read_file_into(path, Some(size), sink).await;
         }
         let handle = self.open(path).await?;
         let copied = async {
@@ -547,15 +594,11 @@ impl AfcClient {
                         got: size - left,
                     });
                 }
-                out.write_all(&data)
-                    .await
-                    .map_err(|e| AfcError::Output(Arc::new(e)))?;
                 // `read` refuses replies longer than asked, and `want <= left`.
                 left = left.saturating_sub(data.len() as u64);
+                sink.put(data).await.map_err(output_error)?;
             }
-            out.flush()
-                .await
-                .map_err(|e| AfcError::Output(Arc::new(e)))?;
+            sink.finish().await.map_err(output_error)?;
             Ok(size - offset)
         }
         .await;
@@ -580,26 +623,33 @@ impl AfcClient {
         out: &mut W,
     ) -> Result<u64, AfcError>
     where
-        W: AsyncWrite + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + Send + ?Sized,
     {
+        self.read_file_into(path, known_size, &mut WriteSink(out))
+            .await
+    }
+
+    async fn read_file_into(
+        &self,
+        path: &str,
+        known_size: Option<u64>,
+        sink: &mut impl ChunkSink,
+    ) -> Result<u64, AfcError> {
         let handle = self.open(path).await?;
-        let copied = self.copy_handle(path, handle, known_size, out).await;
+        let copied = self.copy_handle(path, handle, known_size, sink).await;
         let closed = self.close(handle).await;
         let copied = copied?;
         closed?;
         Ok(copied)
     }
 
-    async fn copy_handle<W>(
+    async fn copy_handle(
         &self,
         path: &str,
         handle: FileHandle,
         known_size: Option<u64>,
-        out: &mut W,
-    ) -> Result<u64, AfcError>
-    where
-        W: AsyncWrite + Unpin + ?Sized,
-    {
+        sink: &mut impl ChunkSink,
+    ) -> Result<u64, AfcError> {
         let chunk = self.options.read_chunk as u64;
         let mut in_flight: VecDeque<(u64, HostRequest<'static>, oneshot::Receiver<ReplyResult>)> =
             VecDeque::new();
@@ -648,9 +698,9 @@ impl AfcClient {
             if known_size.is_some_and(|size| total > size) {
                 return Err(mismatch(total));
             }
-            out.write_all(&data)
-                .await
-                .map_err(|e| AfcError::Output(Arc::new(e)))?;
+            if got > 0 {
+                sink.put(data).await.map_err(output_error)?;
+            }
             drop(guard);
             copied = total;
             if got == 0 {
@@ -664,9 +714,7 @@ impl AfcClient {
                 requested = requested.saturating_sub(asked - got);
             }
         }
-        out.flush()
-            .await
-            .map_err(|e| AfcError::Output(Arc::new(e)))?;
+        sink.finish().await.map_err(output_error)?;
         Ok(copied)
     }
 

@@ -8,8 +8,11 @@
 //!   (`MAX_BODY_LEN` overall; a read's reply may not exceed what was asked), names that are not
 //!   UTF-8 are errors, and a reply to a packet nobody asked for ends the connection with an error.
 //! - Whole-file copies are open + pipelined reads (4 MiB each, 3 in flight) + close, with memory
-//!   bounded by the reads in flight, not by the file size.
+//!   bounded by the reads in flight, not by the file size. A consumer can take the reply bodies
+//!   themselves (`ChunkSink`) and give full-size ones back for reuse (`BodyPool`).
 
+pub(crate) mod body_pool;
+pub(crate) mod chunk_sink;
 pub(crate) mod client;
 pub mod codec;
 pub mod device;
@@ -18,6 +21,8 @@ pub mod messages;
 pub(crate) mod opcode;
 pub(crate) mod status_code;
 
+pub use body_pool::BodyPool;
+pub use chunk_sink::ChunkSink;
 pub use client::{AfcClient, ClientOptions, FileHandle};
 pub use codec::MAX_BODY_LEN;
 pub use error::{AfcError, AfcProtocolError};
