@@ -163,7 +163,7 @@ fn decode_asset(
     let trashed = int(get(7)?) == Some(1);
     let cloud = match int(get(12)?).and_then(|m| facts.master_cloud.get(&m)) {
         Some(s) => CloudState::from_code(Some(*s)),
-        None => CloudState::from_code(facts.originals.resource_cloud(pk)),
+        None => facts.originals.resource_cloud(pk),
     };
     let original = facts.originals.place(pk, cloud);
     let has_adjustments = if facts.has_flag_column {
