@@ -266,6 +266,8 @@ pub(crate) async fn scan_db_folders<'a>(
             Err(e) => return Err(e),
         }
     }
+    // As after the scan: a push onto its exact vector doubled it.
+    out.assets.shrink_to_fit();
     Ok(())
 }
 
