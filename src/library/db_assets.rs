@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use super::db_albums::read_albums;
-use super::db_meta::{MetaFields, read_meta};
+use super::db_meta::{AssetMeta, MetaFields, read_meta};
 use super::db_records::{DbAlbum, DbAsset};
 use super::db_rows::{
     CloudState, Corrupt, DbKind, core_data_time, for_rows, int, real, row_count, text,
@@ -31,6 +31,8 @@ struct SideFacts<'a> {
     meta: HashMap<i64, MetaFields>,
     /// iOS 18 dropped ZHASADJUSTMENTS: there an edit is ZADJUSTMENTSSTATE > 0.
     has_flag_column: bool,
+    /// The metadata of a screenshot that has no other, shared by every such row.
+    screenshot_only: AssetMeta,
 }
 
 /// The asset table's columns, in the order [`decode_asset`] reads them (after Z_PK).
@@ -89,6 +91,11 @@ pub(super) fn read_assets(
         membership: read_membership(conn, schema, &albums)?,
         meta,
         has_flag_column: schema.has(t, "ZHASADJUSTMENTS"),
+        screenshot_only: MetaFields {
+            screenshot: true,
+            ..MetaFields::default()
+        }
+        .into(),
     };
     let list: Vec<String> = ASSET_COLUMNS
         .iter()
@@ -163,7 +170,7 @@ fn decode_asset(
     let trashed = int(get(7)?) == Some(1);
     let cloud = match int(get(12)?).and_then(|m| facts.master_cloud.get(&m)) {
         Some(s) => CloudState::from_code(Some(*s)),
-        None => CloudState::from_code(facts.originals.resource_cloud(pk)),
+        None => facts.originals.resource_cloud(pk),
     };
     let original = facts.originals.place(pk, cloud);
     let has_adjustments = if facts.has_flag_column {
@@ -204,11 +211,13 @@ fn decode_asset(
         shared: matches!(bundle, Some(2 | 3)) || member_of.iter().any(|a| a.kind == 1505),
         albums,
         album_pks,
-        meta: MetaFields {
-            screenshot: int(get(4)?) == Some(10),
-            ..facts.meta.remove(&pk).unwrap_or_default()
-        }
-        .into(),
+        meta: AssetMeta::sharing(
+            MetaFields {
+                screenshot: int(get(4)?) == Some(10),
+                ..facts.meta.remove(&pk).unwrap_or_default()
+            },
+            &facts.screenshot_only,
+        ),
     }))
 }
 

@@ -233,7 +233,9 @@ fn join_db(inv: &mut Inventory, db: LibraryDb) -> HashMap<usize, bool> {
         mut has_edits,
     } = match_rows(inv, &rows, &album_index);
     // Optimised originals are deleted from DCIM on real phones: they still are assets, so
-    // pull, status and verify give the same account as when the file is listed.
+    // pull, status and verify give the same account as when the file is listed. Reserved
+    // exactly: a push onto the scan's exact vector would double it.
+    inv.assets.reserve_exact(absent.len());
     for ri in absent {
         if let Some(asset) = absent_asset(&rows[ri]) {
             has_edits.insert(inv.assets.len(), rows[ri].has_adjustments);

@@ -32,13 +32,17 @@ pub(crate) enum OriginalPlace {
     Missing,
 }
 
-/// The original resource's row.
-#[derive(Debug, Default)]
+/// The original resource's row, reduced to what [`Originals::place`] and
+/// [`Originals::resource_cloud`] read: 16 bytes a map entry with its key instead of 64 (8.5 MB
+/// at 100,000 assets, held with the asset rows at the inventory's peak).
+#[derive(Debug)]
 struct OriginalRow {
-    local: Option<i64>,
-    remote: Option<i64>,
+    /// ZLOCALAVAILABILITY is -1.
+    not_local: bool,
+    /// ZREMOTEAVAILABILITY: Some(true) for 1, Some(false) for 0, None otherwise.
+    remote: Option<bool>,
     fingerprint: bool,
-    cloud: Option<i64>,
+    cloud: CloudState,
 }
 
 /// Original-resource facts of every asset that has them.
@@ -80,10 +84,14 @@ impl Originals {
             for_rows(conn, &sql, |r| {
                 if let Some(asset) = int(r.get_ref(0)?) {
                     let row = OriginalRow {
-                        local: int(r.get_ref(1)?),
-                        remote: int(r.get_ref(2)?),
+                        not_local: int(r.get_ref(1)?) == Some(-1),
+                        remote: match int(r.get_ref(2)?) {
+                            Some(1) => Some(true),
+                            Some(0) => Some(false),
+                            _ => None,
+                        },
                         fingerprint: present(r.get_ref(3)?) || present(r.get_ref(4)?),
-                        cloud: int(r.get_ref(5)?),
+                        cloud: CloudState::from_code(int(r.get_ref(5)?)),
                     };
                     out.rows.insert(asset, row);
                 }
@@ -109,9 +117,12 @@ impl Originals {
         Ok(out)
     }
 
-    /// The original resource's ZCLOUDLOCALSTATE (used when ZCLOUDMASTER says nothing).
-    pub(super) fn resource_cloud(&self, asset: i64) -> Option<i64> {
-        self.rows.get(&asset).and_then(|r| r.cloud)
+    /// The cloud state of the original resource's ZCLOUDLOCALSTATE (used when ZCLOUDMASTER
+    /// says nothing).
+    pub(super) fn resource_cloud(&self, asset: i64) -> CloudState {
+        self.rows
+            .get(&asset)
+            .map_or(CloudState::Unknown, |r| r.cloud)
     }
 
     /// Where the original of `asset` (whose cloud state is `cloud`) is.
@@ -119,12 +130,12 @@ impl Originals {
         let Some(r) = self.rows.get(&asset) else {
             return OriginalPlace::OnPhone;
         };
-        if r.local != Some(-1) {
+        if !r.not_local {
             return OriginalPlace::OnPhone;
         }
         match r.remote {
-            Some(1) => OriginalPlace::IcloudOnly,
-            Some(0) => OriginalPlace::Missing,
+            Some(true) => OriginalPlace::IcloudOnly,
+            Some(false) => OriginalPlace::Missing,
             _ if cloud == CloudState::Synced
                 && (r.fingerprint || self.fingerprinted.contains(&asset)) =>
             {
@@ -132,5 +143,15 @@ impl Originals {
             }
             _ => OriginalPlace::Missing,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OriginalRow;
+
+    #[test]
+    fn a_map_entry_is_two_words() {
+        assert!(size_of::<(i64, OriginalRow)>() <= 16);
     }
 }

@@ -209,6 +209,9 @@ pub async fn scan(afc: &AfcClient, opts: &ScanOptions) -> Result<Scan, LibraryEr
         out.listed.push(folder.clone());
         group_folder(folder, names, &mut out);
     }
+    // The vector grew by doubling: up to half of it empty (~6 MB at 100,000 assets, held
+    // through the inventory's peak).
+    out.assets.shrink_to_fit();
     Ok(out)
 }
 
@@ -263,6 +266,8 @@ pub(crate) async fn scan_db_folders<'a>(
             Err(e) => return Err(e),
         }
     }
+    // As after the scan: a push onto its exact vector doubled it.
+    out.assets.shrink_to_fit();
     Ok(())
 }
 

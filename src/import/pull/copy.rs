@@ -34,7 +34,13 @@ pub(super) fn same_name_bundles(jobs: VecDeque<Job>, assets: &[Asset]) -> VecDeq
     let mut slots: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
     order
         .into_iter()
-        .map(|b| b.into_iter().filter_map(|k| slots[k].take()).collect())
+        .map(|b| {
+            // Exact: a collected Vec starts at four slots, and most bundles hold one job
+            // (~8 MB at 100,000 assets, held through the copy).
+            let mut bundle = Vec::with_capacity(b.len());
+            bundle.extend(b.into_iter().filter_map(|k| slots[k].take()));
+            bundle
+        })
         .collect()
 }
 
