@@ -101,6 +101,9 @@ impl TlsStream {
     }
 }
 
+/// The most plaintext one TLS record carries.
+const MAX_PLAINTEXT: usize = 16 * 1024;
+
 impl AsyncRead for TlsStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -109,7 +112,10 @@ impl AsyncRead for TlsStream {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            match this.conn.reader().read(buf.initialize_unfilled()) {
+            // At most one record's plaintext at a time: `initialize_unfilled` would zero all of
+            // a caller's free space (4 MiB for an AFC read) on every call, one call per record.
+            let want = buf.remaining().min(MAX_PLAINTEXT);
+            match this.conn.reader().read(buf.initialize_unfilled_to(want)) {
                 Ok(n) => {
                     // n == 0: the peer sent close_notify, a clean end of stream.
                     buf.advance(n);
