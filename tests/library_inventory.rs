@@ -433,3 +433,64 @@ async fn cpl_assets_are_listed_and_rows_without_files_counted() {
         Some(gone.original.path.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_cached_copy_whose_rows_fail_mid_join_is_fetched_again_and_listed_anew() {
+    let phone = Phone::new();
+    let db_path = phone.root.join("PhotoData/Photos.sqlite");
+    // Checkpointed on close: every asset row is in the main file, none in a -wal. Where the
+    // asset table's root page is (the cached copy is a byte copy of this file).
+    let (root_page, page_size) = {
+        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'ZASSET'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root as usize, size as usize)
+    };
+    let afc = phone.client();
+    // Without metadata, only the join reads the asset table's own pages.
+    let opts = InventoryOptions {
+        without_metadata: true,
+        ..phone.options(false)
+    };
+    let first = bounded(inventory(&afc, &opts)).await.unwrap();
+    assert!(first.db.as_ref().unwrap().fetched);
+    let (opens, listings) = (
+        phone.requests(Opcode::FileRefOpen),
+        phone.requests(Opcode::ReadDir),
+    );
+
+    // The cached copy (same size, so still taken as current) loses the asset table's root
+    // page: the side tables and the folder list read fine, the rows fail halfway.
+    let cached = phone.cache.join("Photos.sqlite");
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[(root_page - 1) * page_size..][..page_size].fill(0xA5);
+    std::fs::write(&cached, bytes).unwrap();
+
+    let second = bounded(inventory(&afc, &opts)).await.unwrap();
+    assert!(second.warnings.is_empty(), "{:?}", second.warnings);
+    assert!(second.db.as_ref().unwrap().fetched, "fetched anew");
+    assert!(phone.requests(Opcode::FileRefOpen) > opens);
+    // Listed twice: the half-joined assets were dropped and the folders listed again.
+    let again = phone.requests(Opcode::ReadDir) - listings;
+    assert_eq!(again, 2 * listings, "two listings of every folder");
+    assert_eq!(second.counts, first.counts);
+    let keys = |inv: &iphone_import::library::Inventory| -> Vec<(String, bool, bool)> {
+        let mut k: Vec<_> = inv
+            .assets
+            .iter()
+            .map(|a| (a.key.clone(), a.hidden, a.trashed))
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&second), keys(&first));
+    assert_eq!(phone.server.changing_ops(), 0);
+}

@@ -474,29 +474,11 @@ mod tests {
     use crate::library::{Resource, ResourceRole};
 
     fn asset(key: &str, name: &str) -> Asset {
+        let original = Resource::listed(ResourceRole::Original, format!("DCIM/100APPLE/{name}"));
+        let stem = name.split('.').next().unwrap().into();
         Asset {
             key: key.into(),
-            uuid: None,
-            folder: "DCIM/100APPLE".into(),
-            stem: name.split('.').next().unwrap().into(),
-            kind: AssetKind::Photo,
-            resources: vec![Resource {
-                role: ResourceRole::Original,
-                device_path: format!("DCIM/100APPLE/{name}"),
-                size: None,
-                mtime_ns: None,
-                birth_ns: None,
-            }],
-            created: None,
-            hidden: false,
-            trashed: false,
-            trashed_at: None,
-            icloud_only: false,
-            original_missing: false,
-            only_copy_on_phone: false,
-            favorite: false,
-            albums: Vec::new(),
-            meta: Default::default(),
+            ..Asset::from_original("DCIM/100APPLE".into(), stem, AssetKind::Photo, original)
         }
     }
 

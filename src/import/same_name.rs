@@ -51,30 +51,8 @@ mod tests {
 
     fn asset(folder: &str, name: &str) -> Asset {
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-        Asset {
-            key: format!("{folder}/{name}"),
-            uuid: None,
-            folder: folder.into(),
-            stem: stem.into(),
-            kind: AssetKind::Photo,
-            resources: vec![Resource {
-                role: ResourceRole::Original,
-                device_path: format!("{folder}/{name}"),
-                size: None,
-                mtime_ns: None,
-                birth_ns: None,
-            }],
-            created: None,
-            hidden: false,
-            trashed: false,
-            trashed_at: None,
-            icloud_only: false,
-            original_missing: false,
-            only_copy_on_phone: false,
-            favorite: false,
-            albums: Vec::new(),
-            meta: Default::default(),
-        }
+        let original = Resource::listed(ResourceRole::Original, format!("{folder}/{name}"));
+        Asset::from_original(folder.into(), stem.into(), AssetKind::Photo, original)
     }
 
     #[test]

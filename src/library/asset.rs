@@ -47,6 +47,17 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A file as a listing knows it: no size or times yet.
+    pub fn listed(role: ResourceRole, device_path: String) -> Resource {
+        Resource {
+            role,
+            device_path,
+            size: None,
+            mtime_ns: None,
+            birth_ns: None,
+        }
+    }
+
     /// The file name (last path component).
     pub fn name(&self) -> &str {
         self.device_path
@@ -88,6 +99,34 @@ pub struct Asset {
 }
 
 impl Asset {
+    /// An asset as a listing knows it: its original alone, keyed by the original's path,
+    /// nothing yet from Photos.sqlite.
+    pub fn from_original(
+        folder: String,
+        stem: String,
+        kind: AssetKind,
+        original: Resource,
+    ) -> Asset {
+        Asset {
+            key: original.device_path.clone(),
+            uuid: None,
+            folder,
+            stem,
+            kind,
+            resources: vec![original],
+            created: None,
+            hidden: false,
+            trashed: false,
+            trashed_at: None,
+            icloud_only: false,
+            original_missing: false,
+            only_copy_on_phone: false,
+            favorite: false,
+            albums: Vec::new(),
+            meta: Default::default(),
+        }
+    }
+
     pub fn original(&self) -> Option<&Resource> {
         self.resources
             .iter()

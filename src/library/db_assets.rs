@@ -19,14 +19,15 @@ use super::originals::{OriginalPlace, Originals};
 
 /// Per-asset facts from side tables, read before the asset rows (each only if its columns
 /// exist), and consumed row by row.
-struct SideFacts<'a> {
+struct SideFacts {
     /// ZADDITIONALASSETATTRIBUTES: asset pk → time-zone offset in seconds.
     offsets: HashMap<i64, i64>,
     /// ZCLOUDMASTER: master pk → ZCLOUDLOCALSTATE.
     master_cloud: HashMap<i64, i64>,
     originals: Originals,
-    /// Asset pk → the albums it is in (removed as each row is decoded).
-    membership: HashMap<i64, Vec<&'a DbAlbum>>,
+    /// Asset pk → the indices in `albums` of the albums it is in (removed as each row is
+    /// decoded).
+    membership: HashMap<i64, Vec<u32>>,
     /// Asset pk → titles, places, people… (empty unless asked for).
     meta: HashMap<i64, MetaFields>,
     /// iOS 18 dropped ZHASADJUSTMENTS: there an edit is ZADJUSTMENTSSTATE > 0.
@@ -54,68 +55,138 @@ const ASSET_COLUMNS: [&str; 15] = [
     "ZADJUSTMENTSSTATE",
 ];
 
-pub(super) fn read_assets(
-    conn: &Connection,
-    schema: &Schema,
-    metadata: bool,
-) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
-    let t = schema.asset_table.as_str();
-    if !schema.has(t, "Z_PK") {
-        return Err(Corrupt::Other(LibraryError::UnknownSchema));
-    }
-    const AA: &str = "ZADDITIONALASSETATTRIBUTES";
-    const CM: &str = "ZCLOUDMASTER";
-    let offsets = if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
-        int_pairs(conn, &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"))?
-    } else {
-        HashMap::new()
-    };
-    let originals = Originals::read(conn, schema)?;
-    let meta = if metadata {
-        read_meta(conn, schema)?
-    } else {
-        HashMap::new()
-    };
-    let master_cloud =
-        if schema.has(CM, "Z_PK") && schema.has(CM, "ZCLOUDLOCALSTATE") && schema.has(t, "ZMASTER")
+/// The asset rows, ready to be decoded one at a time: the side tables and albums are read, the
+/// rows not yet. A caller that joins each row as it comes never holds them all (at 100,000
+/// assets the decoded rows were 20 MB at the inventory's memory peak).
+pub(super) struct RowReader {
+    facts: SideFacts,
+    albums: Vec<DbAlbum>,
+    sql: String,
+    /// Rows in the asset table (at most the row limit), for sizing a collection.
+    rows: usize,
+}
+
+impl RowReader {
+    /// Reads the side tables and the albums.
+    pub(super) fn prepare(
+        conn: &Connection,
+        schema: &Schema,
+        metadata: bool,
+    ) -> Result<Self, Corrupt> {
+        let t = schema.asset_table.as_str();
+        if !schema.has(t, "Z_PK") {
+            return Err(Corrupt::Other(LibraryError::UnknownSchema));
+        }
+        const AA: &str = "ZADDITIONALASSETATTRIBUTES";
+        const CM: &str = "ZCLOUDMASTER";
+        let offsets = if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
+            int_pairs(conn, &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"))?
+        } else {
+            HashMap::new()
+        };
+        let originals = Originals::read(conn, schema)?;
+        let meta = if metadata {
+            read_meta(conn, schema)?
+        } else {
+            HashMap::new()
+        };
+        let master_cloud = if schema.has(CM, "Z_PK")
+            && schema.has(CM, "ZCLOUDLOCALSTATE")
+            && schema.has(t, "ZMASTER")
         {
             int_pairs(conn, &format!("SELECT Z_PK, ZCLOUDLOCALSTATE FROM {CM}"))?
         } else {
             HashMap::new()
         };
-    let albums = read_albums(conn, schema)?;
-    let mut facts = SideFacts {
-        offsets,
-        master_cloud,
-        originals,
-        membership: read_membership(conn, schema, &albums)?,
-        meta,
-        has_flag_column: schema.has(t, "ZHASADJUSTMENTS"),
-        screenshot_only: MetaFields {
-            screenshot: true,
-            ..MetaFields::default()
-        }
-        .into(),
-    };
-    let list: Vec<String> = ASSET_COLUMNS
-        .iter()
-        .map(|c| col(schema, t, "a", c))
-        .collect();
+        let albums = read_albums(conn, schema)?;
+        let facts = SideFacts {
+            offsets,
+            master_cloud,
+            originals,
+            membership: read_membership(conn, schema, &albums)?,
+            meta,
+            has_flag_column: schema.has(t, "ZHASADJUSTMENTS"),
+            screenshot_only: MetaFields {
+                screenshot: true,
+                ..MetaFields::default()
+            }
+            .into(),
+        };
+        let list: Vec<String> = ASSET_COLUMNS
+            .iter()
+            .map(|c| col(schema, t, "a", c))
+            .collect();
+        let sql = format!(
+            "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
+            list.join(", ")
+        );
+        Ok(RowReader {
+            facts,
+            albums,
+            sql,
+            rows: row_count(conn, t),
+        })
+    }
+
+    /// The user and shared albums (not trashed).
+    pub(super) fn albums(&self) -> &[DbAlbum] {
+        &self.albums
+    }
+
+    /// Rows in the asset table (at most the row limit).
+    pub(super) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Decodes every asset row in Z_PK order and hands each to `each`; returns the albums.
+    pub(super) fn for_each(
+        mut self,
+        conn: &Connection,
+        mut each: impl FnMut(DbAsset),
+    ) -> Result<Vec<DbAlbum>, Corrupt> {
+        let (facts, albums) = (&mut self.facts, &self.albums);
+        for_rows(conn, &self.sql, |r| {
+            if let Some(asset) = decode_asset(r, facts, albums)? {
+                each(asset);
+            }
+            Ok(())
+        })?;
+        Ok(self.albums)
+    }
+}
+
+/// Every asset row, decoded, and the albums.
+#[cfg(test)]
+pub(super) fn read_assets(
+    conn: &Connection,
+    schema: &Schema,
+    metadata: bool,
+) -> Result<(Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+    let reader = RowReader::prepare(conn, schema, metadata)?;
+    let mut assets = Vec::with_capacity(reader.rows);
+    let albums = reader.for_each(conn, |a| assets.push(a))?;
+    Ok((assets, albums))
+}
+
+/// The distinct ZDIRECTORY values, in the order of their first row (the folders the rows
+/// place originals in, read before the rows so that they can be listed first).
+pub(super) fn read_directories(conn: &Connection, schema: &Schema) -> Result<Vec<String>, Corrupt> {
+    let t = schema.asset_table.as_str();
+    if !schema.has(t, "ZDIRECTORY") || !schema.has(t, "Z_PK") {
+        return Ok(Vec::new());
+    }
     let sql = format!(
-        "SELECT a.Z_PK, {} FROM {t} a ORDER BY a.Z_PK",
-        list.join(", ")
+        "SELECT ZDIRECTORY, MIN(Z_PK) AS first FROM {t} WHERE ZDIRECTORY IS NOT NULL \
+         GROUP BY ZDIRECTORY ORDER BY first"
     );
-    // Sized once: growing by doubling held the old and the new buffer at once, the inventory's
-    // peak at 100,000 assets (`valgrind --tool=massif`).
-    let mut assets = Vec::with_capacity(row_count(conn, t));
+    let mut dirs = Vec::new();
     for_rows(conn, &sql, |r| {
-        if let Some(asset) = decode_asset(r, &mut facts)? {
-            assets.push(asset);
+        if let Some(d) = text(r.get_ref(0)?) {
+            dirs.push(d);
         }
         Ok(())
     })?;
-    drop(facts);
-    Ok((assets, albums))
+    Ok(dirs)
 }
 
 /// A two-integer query as a map (rows with a NULL are skipped).
@@ -131,16 +202,20 @@ fn int_pairs(conn: &Connection, sql: &str) -> Result<HashMap<i64, i64>, Corrupt>
 }
 
 /// Asset pk → the albums it is in, from the album join table (when the schema has one).
-fn read_membership<'a>(
+fn read_membership(
     conn: &Connection,
     schema: &Schema,
-    albums: &'a [DbAlbum],
-) -> Result<HashMap<i64, Vec<&'a DbAlbum>>, Corrupt> {
-    let mut membership: HashMap<i64, Vec<&DbAlbum>> = HashMap::new();
+    albums: &[DbAlbum],
+) -> Result<HashMap<i64, Vec<u32>>, Corrupt> {
+    let mut membership: HashMap<i64, Vec<u32>> = HashMap::new();
     let Some(j) = &schema.join else {
         return Ok(membership);
     };
-    let album_by_pk: HashMap<i64, &DbAlbum> = albums.iter().map(|a| (a.pk, a)).collect();
+    let album_by_pk: HashMap<i64, u32> = albums
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.pk, i as u32))
+        .collect();
     let sql = format!(
         "SELECT {}, {} FROM {}",
         j.album_column, j.asset_column, j.table
@@ -149,7 +224,7 @@ fn read_membership<'a>(
         if let (Some(al), Some(asset)) = (int(r.get_ref(0)?), int(r.get_ref(1)?))
             && let Some(album) = album_by_pk.get(&al)
         {
-            membership.entry(asset).or_default().push(album);
+            membership.entry(asset).or_default().push(*album);
         }
         Ok(())
     })?;
@@ -159,7 +234,8 @@ fn read_membership<'a>(
 /// One row of `SELECT a.Z_PK, ASSET_COLUMNS…` with its side facts; `None` without a pk.
 fn decode_asset(
     r: &rusqlite::Row<'_>,
-    facts: &mut SideFacts<'_>,
+    facts: &mut SideFacts,
+    albums: &[DbAlbum],
 ) -> rusqlite::Result<Option<DbAsset>> {
     let Some(pk) = int(r.get_ref(0)?) else {
         return Ok(None);
@@ -178,7 +254,13 @@ fn decode_asset(
     } else {
         int(get(14)?).is_some_and(|s| s > 0)
     };
-    let member_of = facts.membership.remove(&pk).unwrap_or_default();
+    let member_of: Vec<&DbAlbum> = facts
+        .membership
+        .remove(&pk)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| albums.get(i as usize))
+        .collect();
     let bundle = int(get(11)?);
     let mut albums: Vec<String> = member_of.iter().map(|a| a.path.clone()).collect();
     albums.sort();

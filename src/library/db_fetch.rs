@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db_rows::Corrupt;
 use super::error::LibraryError;
-use super::photos_db::{LibraryDb, open_checked, read_library};
+use super::photos_db::{LibraryDb, OpenLibrary, open_checked, open_library};
 use super::scan::afc_path;
 use crate::afc::{AfcClient, AfcStatus, FileInfo};
 
@@ -82,15 +82,74 @@ pub async fn fetch_db(
     afc: &AfcClient,
     cache_dir: &Path,
 ) -> Result<Option<LibraryDb>, LibraryError> {
-    fetch_db_for(afc, cache_dir, true).await
+    // A cached copy is not checked again: if its rows fail, it is forgotten and fetched anew.
+    let mut forgotten = false;
+    loop {
+        let Some(db) = open_db(afc, cache_dir, true).await? else {
+            return Ok(None);
+        };
+        let (reused, facts) = (db.reused, db.facts.clone());
+        let rows = tokio::task::spawn_blocking(move || db.library.collect())
+            .await
+            .map_err(reader_crashed)?;
+        match rows {
+            Ok((schema, assets, albums)) => {
+                return Ok(Some(LibraryDb {
+                    schema,
+                    assets,
+                    albums,
+                    wal_present: facts.wal_present,
+                    fetched: facts.fetched,
+                    cache_path: facts.cache_path,
+                }));
+            }
+            Err(_) if reused && !forgotten => {
+                forget_cache(cache_dir);
+                forgotten = true;
+            }
+            Err(Corrupt::Damaged(detail)) => return Err(LibraryError::DbCorrupt { detail }),
+            Err(Corrupt::Other(e)) => return Err(e),
+        }
+    }
 }
 
-/// [`fetch_db`], reading each asset's metadata (titles, places, people…) only when `metadata`.
-pub(crate) async fn fetch_db_for(
+/// About the copy of the database, apart from its contents.
+#[derive(Debug, Clone)]
+pub(super) struct CopyFacts {
+    /// Whether the phone had a `-wal` beside the database.
+    pub wal_present: bool,
+    /// True when this run copied the database; false when the cached copy was still current.
+    pub fetched: bool,
+    pub cache_path: std::path::PathBuf,
+}
+
+/// The database opened for reading its rows (see [`open_db`]).
+pub(super) struct OpenDb {
+    pub library: OpenLibrary,
+    pub facts: CopyFacts,
+    /// The cached copy was used without `quick_check`: if its rows fail, call
+    /// [`forget_cache`] and open again.
+    pub reused: bool,
+}
+
+pub(super) fn reader_crashed(e: tokio::task::JoinError) -> LibraryError {
+    LibraryError::DbCorrupt {
+        detail: format!("the reader crashed: {e}"),
+    }
+}
+
+/// Makes the next [`open_db`] fetch a fresh copy.
+pub(super) fn forget_cache(cache_dir: &Path) {
+    let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
+}
+
+/// Like [`fetch_db`], but stops before the asset rows: the caller decodes them one at a time
+/// (with `metadata`, also titles, places, people…).
+pub(super) async fn open_db(
     afc: &AfcClient,
     cache_dir: &Path,
     metadata: bool,
-) -> Result<Option<LibraryDb>, LibraryError> {
+) -> Result<Option<OpenDb>, LibraryError> {
     let mut fetched = false;
     let mut problem = Problem::Changing;
     for attempt in 0..MAX_FETCHES {
@@ -124,32 +183,32 @@ pub(crate) async fn fetch_db_for(
             let db_path = db_path.clone();
             // A reused copy passed quick_check on the run that fetched it (a failed one is
             // never reused); checking 60 MB again cost a no-op re-run 0.2 s at 100k assets.
-            move || open_checked(&db_path, !reused).and_then(|conn| read_library(&conn, metadata))
+            move || open_checked(&db_path, !reused).and_then(|conn| open_library(conn, metadata))
         })
         .await
-        .map_err(|e| LibraryError::DbCorrupt {
-            detail: format!("the reader crashed: {e}"),
-        })?;
+        .map_err(reader_crashed)?;
         match opened {
-            Ok((schema, assets, albums)) => {
-                return Ok(Some(LibraryDb {
-                    schema,
-                    assets,
-                    albums,
+            Ok(library) => {
+                let facts = CopyFacts {
                     wal_present: state.wal.is_some(),
                     fetched,
                     cache_path: db_path,
+                };
+                return Ok(Some(OpenDb {
+                    library,
+                    facts,
+                    reused,
                 }));
             }
             Err(Corrupt::Damaged(detail)) => {
                 problem = Problem::Damaged(detail);
                 // Forget the copy so a later run fetches it again too.
-                let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
+                forget_cache(cache_dir);
             }
             // Unchecked, a reused copy damaged since may fail in any way: fetch a checked one.
             Err(Corrupt::Other(e)) if reused => {
                 problem = Problem::Damaged(e.to_string());
-                let _ = std::fs::remove_file(cache_dir.join(CACHE_STATE));
+                forget_cache(cache_dir);
             }
             Err(Corrupt::Other(e)) => return Err(e),
         }

@@ -1,6 +1,7 @@
 //! The phone's library as the importer and `status` see it: the DCIM/CPLAssets scan, enriched
 //! from the cached Photos.sqlite (identity, dates, hidden/trashed/iCloud-only, albums) and, on
-//! request, the edited renders under `PhotoData/Mutations`.
+//! request, the edited renders under `PhotoData/Mutations`. The database's rows are joined to
+//! the listed assets one at a time as they are decoded (`db_join`), never all held at once.
 
 // missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
 #![allow(missing_docs)]
@@ -8,17 +9,18 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, FixedOffset};
 use futures::StreamExt;
 use futures::stream;
 use serde::Serialize;
 
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
-use super::db_fetch::fetch_db_for;
-use super::db_records::{DbAlbum, DbAsset};
-use super::db_rows::{CloudState, DbKind};
+use super::db_fetch::{OpenDb, forget_cache, open_db, reader_crashed};
+use super::db_join::Joiner;
+use super::db_records::DbAlbum;
+use super::db_rows::Corrupt;
 use super::error::{LibraryError, WITHOUT_DB};
-use super::photos_db::LibraryDb;
+use super::photos_db::OpenLibrary;
 use super::scan::{ScanOptions, list, scan, scan_db_folders};
 use crate::afc::{AfcClient, AfcStatus};
 use crate::untrusted::file_name::validate_name;
@@ -130,14 +132,57 @@ pub async fn inventory(
     afc: &AfcClient,
     opts: &InventoryOptions,
 ) -> Result<Inventory, LibraryError> {
+    let mut read_db = opts.cache_dir.is_some();
+    let mut forgotten = false;
+    let mut dropped: Option<String> = None;
+    loop {
+        let failed = match inventory_once(afc, opts, read_db, dropped.as_deref()).await? {
+            Ok(inv) => return Ok(inv),
+            Err(failed) => failed,
+        };
+        // The rows failed halfway through the join, so the assets are half enriched: list
+        // again. A cached copy (not checked again when reused) is fetched anew once; a fresh
+        // copy that fails leaves the database out, as when it cannot be read at all.
+        match (failed.reused && !forgotten, &opts.cache_dir) {
+            (true, Some(dir)) => {
+                forget_cache(dir);
+                forgotten = true;
+            }
+            _ => {
+                read_db = false;
+                dropped = Some(failed.error.to_string());
+            }
+        }
+    }
+}
+
+/// The database's rows failed while being joined.
+struct RowsFailed {
+    /// The copy was a cached one, used without `quick_check`.
+    reused: bool,
+    error: LibraryError,
+}
+
+/// One attempt: the listings, then (with `read_db`) the database joined row by row. `dropped`
+/// is why an earlier attempt left the database out (a warning).
+async fn inventory_once(
+    afc: &AfcClient,
+    opts: &InventoryOptions,
+    read_db: bool,
+    dropped: Option<&str>,
+) -> Result<Result<Inventory, RowsFailed>, LibraryError> {
     let mut scanned = scan(afc, &opts.scan).await?;
-    let db = read_db(afc, opts, &mut scanned.warnings).await?;
+    scanned.warnings.extend(dropped.map(str::to_owned));
+    let db = match read_db {
+        true => open_library_db(afc, opts, &mut scanned.warnings).await?,
+        false => None,
+    };
     if let Some(db) = &db {
         // Originals the database places in CPLAssets folders the scan did not list.
-        let dirs = db.assets.iter().filter_map(|r| r.directory.as_deref());
+        let dirs = db.library.directories.iter().map(String::as_str);
         scan_db_folders(afc, &opts.scan, dirs, &mut scanned).await?;
     }
-    let mut inv = Inventory {
+    let inv = Inventory {
         assets: scanned.assets,
         db: None,
         missing_files: Vec::new(),
@@ -148,9 +193,12 @@ pub async fn inventory(
     };
     // Per matched asset only whether it has edits: a clone of every row doubled peak memory
     // at 100,000 assets.
-    let has_edits = match db {
-        Some(db) => join_db(&mut inv, db),
-        None => HashMap::new(),
+    let (mut inv, has_edits) = match db {
+        Some(db) => match join_db(inv, db).await? {
+            Ok(joined) => joined,
+            Err(failed) => return Ok(Err(failed)),
+        },
+        None => (inv, HashMap::new()),
     };
     if opts.edited {
         let edited: Vec<usize> = (0..inv.assets.len())
@@ -166,20 +214,20 @@ pub async fn inventory(
         .filter(|a| a.kind == AssetKind::Photo)
         .count();
     c.videos = inv.assets.len() - c.photos;
-    Ok(inv)
+    Ok(Ok(inv))
 }
 
-/// Photos.sqlite when the options ask for it; unreadable or damaged is a warning (and `None`),
-/// a lost connection an error.
-async fn read_db(
+/// Photos.sqlite opened for its rows when the options ask for it; unreadable or damaged is a
+/// warning (and `None`), a lost connection an error.
+async fn open_library_db(
     afc: &AfcClient,
     opts: &InventoryOptions,
     warnings: &mut Vec<String>,
-) -> Result<Option<LibraryDb>, LibraryError> {
+) -> Result<Option<OpenDb>, LibraryError> {
     let Some(dir) = &opts.cache_dir else {
         return Ok(None);
     };
-    match fetch_db_for(afc, dir, !opts.without_metadata).await {
+    match open_db(afc, dir, !opts.without_metadata).await {
         Ok(db) => Ok(db),
         Err(e) if e.is_connection_lost() => Err(e),
         // PhotoData unreadable (denied, I/O error): say so, and what that leaves unknown.
@@ -196,269 +244,44 @@ async fn read_db(
     }
 }
 
-/// Joins the database's rows to the listed assets (uuid, kind, dates, flags, albums, metadata),
-/// adds the assets of rows whose original is absent, and counts. Returns, per matched asset
-/// index, whether its row has edits.
-fn join_db(inv: &mut Inventory, db: LibraryDb) -> HashMap<usize, bool> {
-    inv.db = Some(DbSummary {
-        asset_table: db.schema.asset_table.clone(),
-        join_table: db.schema.join.as_ref().map(|j| j.table.clone()),
-        rows: db.assets.len(),
-        albums: db.albums.len(),
-        wal_present: db.wal_present,
-        fetched: db.fetched,
-        cache_path: db.cache_path.clone(),
-    });
-    inv.albums = db
-        .albums
-        .iter()
-        .map(|a| AlbumMembers {
-            album: a.clone(),
-            asset_keys: Vec::new(),
-            items: 0,
-            not_on_phone: 0,
-            trashed: 0,
-        })
-        .collect();
-    let album_index: HashMap<i64, usize> = db
-        .albums
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.pk, i))
-        .collect();
-    let mut rows = db.assets;
-    let RowMatches {
-        mut matches,
-        absent,
-        mut has_edits,
-    } = match_rows(inv, &rows, &album_index);
-    // Optimised originals are deleted from DCIM on real phones: they still are assets, so
-    // pull, status and verify give the same account as when the file is listed. Reserved
-    // exactly: a push onto the scan's exact vector would double it.
-    inv.assets.reserve_exact(absent.len());
-    for ri in absent {
-        if let Some(asset) = absent_asset(&rows[ri]) {
-            has_edits.insert(inv.assets.len(), rows[ri].has_adjustments);
-            matches.push((inv.assets.len(), ri));
-            inv.assets.push(asset);
-        }
-    }
-    for (i, ri) in matches {
-        let asset = &mut inv.assets[i];
-        apply_row(asset, &mut rows[ri]);
-        for pk in &rows[ri].album_pks {
-            if let Some(&j) = album_index.get(pk) {
-                inv.albums[j].asset_keys.push(asset.key.clone());
-            }
-        }
-        count_row(&mut inv.counts, &rows[ri]);
-        asset.albums = std::mem::take(&mut rows[ri].albums);
-        asset.meta = std::mem::take(&mut rows[ri].meta);
-    }
-    inv.counts.files_without_db_row = inv.assets.len() - has_edits.len();
-    inv.counts.db_rows_without_files = inv.missing_files.len();
-    has_edits
-}
-
-/// Which rows matched which listed asset, and the rows to add as absent assets.
-struct RowMatches {
-    /// (asset index, row index): the rows stay where they are (a vector of moved rows was
-    /// 25 MB more at the peak of a 100,000-asset inventory).
-    matches: Vec<(usize, usize)>,
-    /// Rows whose original is not on the phone and not listed either (removed from DCIM).
-    absent: Vec<usize>,
-    /// Matched asset index → whether its row has edits (one row per asset: the first wins).
-    has_edits: HashMap<usize, bool>,
-}
-
-/// Matches each row to the listed asset at its path (exact, then case-insensitive), counting
-/// album figures as it goes; rows that match nothing become `missing_files` (and are counted)
-/// or, when their original is known to be absent, `absent`.
-fn match_rows(
-    inv: &mut Inventory,
-    rows: &[DbAsset],
-    album_index: &HashMap<i64, usize>,
-) -> RowMatches {
-    let assets = &inv.assets;
-    // Asset indices sorted by (folder, original name), searched by halving: a hash map of the
-    // same was 5 MB at 100,000 assets, at the inventory's memory peak. The case-insensitive
-    // map is only built on the first miss: at 100,000 assets it costs ~15 MB.
-    let path_of = |i: u32| {
-        let a = &assets[i as usize];
-        (a.folder.as_str(), a.original().map_or("", |o| o.name()))
-    };
-    let mut by_path: Vec<u32> = (0..assets.len() as u32)
-        .filter(|&i| assets[i as usize].original().is_some())
-        .collect();
-    by_path.sort_unstable_by(|&x, &y| path_of(x).cmp(&path_of(y)));
-    let mut by_lower: Option<HashMap<(String, String), usize>> = None;
-    let mut out = RowMatches {
-        matches: Vec::new(),
-        absent: Vec::new(),
-        has_edits: HashMap::new(),
-    };
-    for (ri, row) in rows.iter().enumerate() {
-        let found = match (&row.directory, &row.filename) {
-            (Some(d), Some(f)) => by_path
-                .binary_search_by(|&i| path_of(i).cmp(&(d.as_str(), f.as_str())))
-                .ok()
-                .map(|k| by_path[k] as usize)
-                .or_else(|| {
-                    by_lower
-                        .get_or_insert_with(|| lowercase_paths(assets))
-                        .get(&(d.to_lowercase(), f.to_lowercase()))
-                        .copied()
-                }),
-            _ => None,
-        };
-        let on_phone = matches!(found, Some(i) if !out.has_edits.contains_key(&i));
-        count_album_items(&mut inv.albums, album_index, row, on_phone);
-        match found {
-            Some(i) if !out.has_edits.contains_key(&i) => {
-                out.has_edits.insert(i, row.has_adjustments);
-                out.matches.push((i, ri));
-            }
-            None if (row.icloud_only || row.original_missing) && absent_asset(row).is_some() => {
-                out.absent.push(ri);
-            }
-            _ => {
-                inv.missing_files.push(missing_file(row));
-                count_row(&mut inv.counts, row);
-            }
-        }
-    }
-    out
-}
-
-/// Album figures of one row: an item, not on the phone (iCloud-only, missing, or no file
-/// listed for it), in Recently Deleted.
-fn count_album_items(
-    albums: &mut [AlbumMembers],
-    album_index: &HashMap<i64, usize>,
-    row: &DbAsset,
-    on_phone: bool,
-) {
-    for pk in &row.album_pks {
-        if let Some(m) = album_index.get(pk).map(|&j| &mut albums[j]) {
-            m.items += 1;
-            m.not_on_phone += (row.icloud_only || row.original_missing || !on_phone) as usize;
-            m.trashed += row.trashed as usize;
-        }
-    }
-}
-
-/// A row with no listed file.
-fn missing_file(row: &DbAsset) -> MissingFile {
-    MissingFile {
-        uuid: row.uuid.clone(),
-        path: match (&row.directory, &row.filename) {
-            // From the database, not a checked listing: escaped for printing.
-            (Some(d), Some(f)) => Some(for_terminal(&format!("{d}/{f}"))),
-            _ => None,
-        },
-        icloud_only: row.icloud_only,
-        original_missing: row.original_missing,
-        trashed: row.trashed,
-    }
-}
-
-/// What the matched row says of its asset (the uuid moves out of the row).
-fn apply_row(a: &mut Asset, row: &mut DbAsset) {
-    if let Some(uuid) = row.uuid.take() {
-        a.key = uuid.clone();
-        a.uuid = Some(uuid);
-    }
-    a.kind = match row.kind {
-        DbKind::Photo => AssetKind::Photo,
-        DbKind::Video => AssetKind::Video,
-        DbKind::Unknown => a.kind,
-    };
-    a.created = row.created;
-    a.hidden = row.hidden;
-    a.trashed = row.trashed;
-    a.trashed_at = row.trashed_at;
-    a.icloud_only = row.icloud_only;
-    a.original_missing = row.original_missing;
-    a.only_copy_on_phone = matches!(row.cloud, CloudState::PendingUpload | CloudState::NotSynced);
-    a.favorite = row.favorite;
-}
-
-/// The asset of a row whose original is not on the phone and not in the listings, at the path
-/// Photos.sqlite gives (`ZDIRECTORY/ZFILENAME`), if that path is made of safe names. Its
-/// original is never read (pull reports it, verify and status count it).
-fn absent_asset(row: &DbAsset) -> Option<Asset> {
-    let (dir, file) = (row.directory.as_deref()?, row.filename.as_deref()?);
-    if dir.is_empty()
-        || dir.split('/').any(|c| validate_name(c).is_err())
-        || validate_name(file).is_err()
-    {
-        return None;
-    }
-    let path = format!("{dir}/{file}");
-    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    Some(Asset {
-        key: path.clone(),
-        uuid: None,
-        folder: dir.to_owned(),
-        stem: stem.to_owned(),
-        kind: match row.kind {
-            DbKind::Video => AssetKind::Video,
-            _ => AssetKind::Photo,
-        },
-        resources: vec![Resource {
-            role: ResourceRole::Original,
-            device_path: path,
-            size: None,
-            mtime_ns: None,
-            birth_ns: None,
-        }],
-        created: None,
-        hidden: false,
-        trashed: false,
-        trashed_at: None,
-        icloud_only: false,
-        original_missing: false,
-        only_copy_on_phone: false,
-        favorite: false,
-        albums: Vec::new(),
-        meta: Default::default(),
+/// Joins the database's rows to the listed assets as they are decoded (on a blocking thread:
+/// SQLite). Returns the inventory and, per matched asset index, whether its row has edits.
+async fn join_db(
+    mut inv: Inventory,
+    db: OpenDb,
+) -> Result<Result<(Inventory, HashMap<usize, bool>), RowsFailed>, LibraryError> {
+    let OpenDb {
+        library,
+        facts,
+        reused,
+    } = db;
+    let OpenLibrary {
+        conn, schema, rows, ..
+    } = library;
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut joiner = Joiner::new(&mut inv, rows.albums());
+        let albums = rows.for_each(&conn, |row| joiner.row(row))?.len();
+        let (rows, has_edits) = joiner.finish();
+        inv.db = Some(DbSummary {
+            asset_table: schema.asset_table,
+            join_table: schema.join.map(|j| j.table),
+            rows,
+            albums,
+            wal_present: facts.wal_present,
+            fetched: facts.fetched,
+            cache_path: facts.cache_path,
+        });
+        Ok::<_, Corrupt>((inv, has_edits))
     })
-}
-
-/// (lower-case folder, lower-case original name) → asset index.
-fn lowercase_paths(assets: &[Asset]) -> HashMap<(String, String), usize> {
-    assets
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| {
-            a.original()
-                .map(|o| ((a.folder.to_lowercase(), o.name().to_lowercase()), i))
-        })
-        .collect()
-}
-
-/// Database-derived counts of one row (whether or not its file was found).
-fn count_row(c: &mut InventoryCounts, row: &DbAsset) {
-    c.hidden += row.hidden as usize;
-    c.favorites += row.favorite as usize;
-    c.edited += row.has_adjustments as usize;
-    c.icloud_only += row.icloud_only as usize;
-    c.original_missing += row.original_missing as usize;
-    c.shared += row.shared as usize;
-    match row.cloud {
-        CloudState::PendingUpload => c.pending_upload += 1,
-        CloudState::NotSynced => c.not_synced += 1,
-        CloudState::Synced | CloudState::Unknown => {}
-    }
-    if row.trashed {
-        c.trashed += 1;
-        if let Some(at) = row.trashed_at {
-            let purge = at + Duration::days(TRASH_RETENTION_DAYS);
-            if c.earliest_purge.is_none_or(|p| purge < p) {
-                c.earliest_purge = Some(purge);
-            }
-        }
-    }
+    .await
+    .map_err(reader_crashed)?;
+    Ok(joined.map_err(|e| RowsFailed {
+        reused,
+        error: match e {
+            Corrupt::Damaged(detail) => LibraryError::DbCorrupt { detail },
+            Corrupt::Other(e) => e,
+        },
+    }))
 }
 
 /// Lists `PhotoData/Mutations/<folder>/<stem>/Adjustments` of each edited asset (several in
@@ -516,13 +339,10 @@ async fn add_renders(
             .collect();
         renders.sort();
         match renders.first() {
-            Some(name) => assets[i].resources.push(Resource {
-                role: ResourceRole::EditedRender,
-                device_path: format!("{dir}/{name}"),
-                size: None,
-                mtime_ns: None,
-                birth_ns: None,
-            }),
+            Some(name) => assets[i].resources.push(Resource::listed(
+                ResourceRole::EditedRender,
+                format!("{dir}/{name}"),
+            )),
             None => warnings.push(format!("{dir}: edited, but no FullSizeRender file")),
         }
     }

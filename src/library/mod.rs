@@ -6,6 +6,7 @@ pub(crate) mod asset;
 mod db_albums;
 mod db_assets;
 pub mod db_fetch;
+mod db_join;
 pub(crate) mod db_meta;
 pub(crate) mod db_people;
 mod db_records;

@@ -1,5 +1,7 @@
-//! Photos.sqlite, read from a local copy (fetched by `db_fetch`): opens it, checks it, and
-//! drives the readers (`db_assets`, which calls the others) into a [`LibraryDb`].
+//! Photos.sqlite, read from a local copy (fetched by `db_fetch`): opens it, checks it, reads
+//! the side tables and albums (`db_assets`, which calls the others) into an [`OpenLibrary`]
+//! whose asset rows are then decoded one at a time (the inventory joins each as it comes), or
+//! all into a [`LibraryDb`].
 //!
 //! The shared pieces are leaves this file re-exports: `db_rows` (value decoders, `Corrupt`),
 //! `db_schema` (what [`detect_schema`] finds) and `db_records` ([`DbAsset`], [`DbAlbum`]).
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::db_assets::read_assets;
+use super::db_assets::{RowReader, read_directories};
 use super::db_rows::Corrupt;
 use super::error::LibraryError;
 
@@ -60,15 +62,36 @@ pub(super) fn open_checked(path: &Path, check: bool) -> Result<Connection, Corru
     Ok(conn)
 }
 
+/// The database with its side tables and albums read, its asset rows not yet.
+pub(super) struct OpenLibrary {
+    pub conn: Connection,
+    pub schema: Schema,
+    /// The distinct ZDIRECTORY values (see `read_directories`).
+    pub directories: Vec<String>,
+    pub rows: RowReader,
+}
+
 /// `metadata`: also read titles, places, people… into each asset's `meta` (see
 /// `InventoryOptions::without_metadata`).
-pub(super) fn read_library(
-    conn: &Connection,
-    metadata: bool,
-) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
-    let schema = detect_schema(conn)?;
-    let (assets, albums) = read_assets(conn, &schema, metadata)?;
-    Ok((schema, assets, albums))
+pub(super) fn open_library(conn: Connection, metadata: bool) -> Result<OpenLibrary, Corrupt> {
+    let schema = detect_schema(&conn)?;
+    let rows = RowReader::prepare(&conn, &schema, metadata)?;
+    let directories = read_directories(&conn, &schema)?;
+    Ok(OpenLibrary {
+        conn,
+        schema,
+        directories,
+        rows,
+    })
+}
+
+impl OpenLibrary {
+    /// Decodes every asset row into a vector.
+    pub(super) fn collect(self) -> Result<(Schema, Vec<DbAsset>, Vec<DbAlbum>), Corrupt> {
+        let mut assets = Vec::with_capacity(self.rows.len());
+        let albums = self.rows.for_each(&self.conn, |a| assets.push(a))?;
+        Ok((self.schema, assets, albums))
+    }
 }
 
 /// Opens a database file read-only and decodes it (for tools and tests on a local copy).
@@ -87,7 +110,9 @@ pub fn read_local(path: &Path) -> Result<LibraryDb, LibraryError> {
         Corrupt::Other(e) => e,
     };
     let conn = open_checked(path, true).map_err(damaged)?;
-    let (schema, assets, albums) = read_library(&conn, true).map_err(damaged)?;
+    let (schema, assets, albums) = open_library(conn, true)
+        .and_then(OpenLibrary::collect)
+        .map_err(damaged)?;
     Ok(LibraryDb {
         schema,
         assets,
@@ -128,7 +153,9 @@ mod tests {
             })
         );
         // Columns that do not exist (ZHIDDEN, ZTRASHEDSTATE, side tables) are simply not read.
-        let (assets, albums) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
+        let (assets, albums) = super::super::db_assets::read_assets(&conn, &schema, true)
+            .map_err(|_| ())
+            .unwrap();
         assert_eq!(albums.len(), 1);
         assert_eq!(assets.len(), 1);
         let a = &assets[0];
@@ -168,7 +195,9 @@ mod tests {
             ),
             ("Z_33ASSETS", "Z_33ALBUMS", "Z_3ASSETS")
         );
-        let (assets, albums) = read_assets(&conn, &schema, true).map_err(|_| ()).unwrap();
+        let (assets, albums) = super::super::db_assets::read_assets(&conn, &schema, true)
+            .map_err(|_| ())
+            .unwrap();
         let paths: Vec<&str> = albums.iter().map(|a| a.path.as_str()).collect();
         assert_eq!(paths, ["Family", "Trips/Iceland 2025"]);
         let a = &assets[0];

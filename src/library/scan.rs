@@ -350,25 +350,13 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
         birth_ns: None,
     };
     let new_asset = |kind, name: &str| {
-        let original = resource(ResourceRole::Original, name);
-        Asset {
-            key: original.device_path.clone(),
-            uuid: None,
-            folder: folder.to_owned(),
-            stem: classify(name).0.to_owned(),
+        let stem = classify(name).0.to_owned();
+        Asset::from_original(
+            folder.to_owned(),
+            stem,
             kind,
-            resources: vec![original],
-            created: None,
-            hidden: false,
-            trashed: false,
-            trashed_at: None,
-            icloud_only: false,
-            original_missing: false,
-            only_copy_on_phone: false,
-            favorite: false,
-            albums: Vec::new(),
-            meta: Default::default(),
-        }
+            resource(ResourceRole::Original, name),
+        )
     };
 
     // (stem, original name) → asset; the first photo with a stem takes its Live video.
