@@ -10,7 +10,7 @@ use chrono::Duration;
 use super::asset::{Asset, AssetKind, Resource, ResourceRole};
 use super::db_records::{DbAlbum, DbAsset};
 use super::db_rows::{CloudState, DbKind};
-use super::inventory::{
+use super::inventory_records::{
     AlbumMembers, Inventory, InventoryCounts, MissingFile, TRASH_RETENTION_DAYS,
 };
 use crate::untrusted::file_name::validate_name;

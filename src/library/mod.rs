@@ -14,6 +14,7 @@ mod db_rows;
 mod db_schema;
 pub(crate) mod error;
 pub mod inventory;
+mod inventory_records;
 pub(crate) mod originals;
 pub mod photos_db;
 pub mod scan;
