@@ -192,13 +192,14 @@ async fn stage_asset(
         let key = copy_key(album.as_deref());
         let companions: Vec<(ResourceRole, String, u64)> = pending
             .iter()
+            .map(|&i| &asset.resources[i])
             .filter(|r| r.role != ResourceRole::Original)
             .map(|c| (c.role, c.name().to_string(), c.size.unwrap_or(0)))
             .collect();
         // The date companions are dated with: the anchor's, or the staged original's.
         let mut date = anchor;
         let mut files = Vec::new();
-        for res in pending {
+        for res in pending.iter().map(|&i| &asset.resources[i]) {
             if res.role != ResourceRole::Original && date.is_none() {
                 break;
             }
@@ -210,7 +211,7 @@ async fn stage_asset(
                 key: &key,
                 local: local.get(&res.device_path),
             };
-            match stage_resource(shared, client, &asset, &res, date, target).await {
+            match stage_resource(shared, client, &asset, res, date, target).await {
                 Ok(file) => {
                     if res.role == ResourceRole::Original {
                         date = Some(file.own);

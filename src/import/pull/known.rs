@@ -43,18 +43,19 @@ pub(super) async fn load(
 
 /// The anchors of the (asset index, copy key) pairs whose original an earlier run imported:
 /// its destination's date and collision suffix, so a new companion (an AAE after an edit)
-/// lands beside it. A pair without an entry (or a date) has no anchor.
+/// lands beside it. A pair without an entry (or a date) has no anchor. The assets are lent to
+/// the blocking thread and given back.
 pub(super) async fn anchors(
     shared: &Arc<Shared>,
-    assets: Arc<Vec<Asset>>,
+    assets: Vec<Asset>,
     wanted: Vec<(usize, String)>,
-) -> Result<Anchors, PullError> {
+) -> Result<(Vec<Asset>, Anchors), PullError> {
     let mut found = Anchors::new();
     let Some(ledger) = shared.ledger.clone() else {
-        return Ok(found);
+        return Ok((assets, found));
     };
     if wanted.is_empty() {
-        return Ok(found);
+        return Ok((assets, found));
     }
     let udid = shared.device.udid.clone();
     let dest = shared.config.dest.clone();
@@ -88,7 +89,7 @@ pub(super) async fn anchors(
             };
             found.insert((index, key), anchor);
         }
-        Ok(found)
+        Ok((assets, found))
     })
     .await
     .map_err(internal)?

@@ -155,8 +155,9 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
     shared.observer.event(&PullEvent::Plan(plan));
     if shared.config.dry_run {
         for job in &jobs_planned {
+            let resources = &assets[job.asset].resources;
             for copy in &job.copies {
-                for r in &copy.pending {
+                for r in copy.pending.iter().map(|&i| &resources[i]) {
                     shared.observer.event(&PullEvent::WouldCopy {
                         device_path: r.device_path.clone(),
                         role: r.role,
@@ -275,12 +276,11 @@ async fn plan(
         .filter_map(|(i, a)| planner::draft(i, a, &known, &rules, &mut counts))
         .collect();
     drop(known);
-    let assets = Arc::new(assets);
     let wanted = drafts
         .iter()
         .flat_map(|d| d.anchors_wanted().map(|key| (d.index, key)))
         .collect();
-    let anchors = known::anchors(shared, assets.clone(), wanted).await?;
+    let (mut assets, anchors) = known::anchors(shared, assets, wanted).await?;
     let mut jobs = VecDeque::new();
     for draft in drafts {
         let index = draft.index;
@@ -290,10 +290,10 @@ async fn plan(
         }
         jobs.extend(job);
     }
-    let client = stat::stat_pending(shared, &mut jobs).await?;
-    planner::count(&jobs, &mut counts);
+    let client = stat::stat_pending(shared, &mut jobs, &mut assets).await?;
+    planner::count(&jobs, &assets, &mut counts);
     shared.summary.lock().map_err(internal)?.plan = counts;
-    Ok((jobs, assets, client))
+    Ok((jobs, Arc::new(assets), client))
 }
 
 /// Reports a decision of the planner.

@@ -45,12 +45,14 @@ pub(super) struct Job {
     pub copies: Vec<CopyWork>,
 }
 
-/// One copy of an asset: the resources it still lacks (size and mtime known), original first.
+/// One copy of an asset: the resources it still lacks, original first.
 #[derive(Debug)]
 pub(super) struct CopyWork {
     /// `Some(album path)` under a layout with `{album}` (empty = no album).
     pub album: Option<String>,
-    pub pending: Vec<Resource>,
+    /// Indices in the asset's resources, which [`draft`] sorted original first. Indices, not
+    /// clones: cloned resources with their paths were ~15 MB of a 100,000-asset first pull.
+    pub pending: Vec<usize>,
     /// Set when the original of this copy was imported by an earlier run.
     pub anchor: Option<Anchor>,
 }
@@ -199,7 +201,7 @@ pub(super) fn draft(
         // Exact: a growing Vec starts at four slots, 4x the one copy of a plain layout.
         copies.reserve_exact(albums.len());
         for album in albums {
-            copies.extend(lacking(album, &wanted, known, counts));
+            copies.extend(lacking(album, &wanted, &asset.resources, known, counts));
         }
     }
     if notices.is_empty() && copies.is_empty() {
@@ -212,16 +214,16 @@ pub(super) fn draft(
     })
 }
 
-/// The resources to import, with safe names; `None` when the original's name is unsafe (the
-/// asset is skipped).
-fn wanted<'a>(
-    asset: &'a Asset,
+/// The resources to import (indices), with safe names; `None` when the original's name is
+/// unsafe (the asset is skipped).
+fn wanted(
+    asset: &Asset,
     rules: &Rules<'_>,
     counts: &mut Plan,
     notices: &mut Vec<Notice>,
-) -> Option<Vec<&'a Resource>> {
+) -> Option<Vec<usize>> {
     let mut wanted = Vec::new();
-    for r in &asset.resources {
+    for (i, r) in asset.resources.iter().enumerate() {
         if r.role == ResourceRole::EditedRender && !rules.edited {
             continue;
         }
@@ -234,7 +236,7 @@ fn wanted<'a>(
                     .map(|e| format!("asset name: {e}"))
             });
         let Some(reason) = unsafe_reason else {
-            wanted.push(r);
+            wanted.push(i);
             continue;
         };
         counts.unsafe_names += 1;
@@ -264,19 +266,21 @@ fn albums(asset: &Asset, by_album: bool) -> Vec<Option<String>> {
 /// it lacks nothing.
 fn lacking(
     album: Option<String>,
-    wanted: &[&Resource],
+    wanted: &[usize],
+    resources: &[Resource],
     known: &Known,
     counts: &mut Plan,
 ) -> Option<(CopyWork, bool)> {
     let key = copy_key(album.as_deref());
     let mut pending = Vec::with_capacity(wanted.len());
     let mut original_known = false;
-    for r in wanted {
+    for &i in wanted {
+        let r = &resources[i];
         if known.contains(folder_of(&r.device_path), r.name(), &key) {
             counts.already_imported += 1;
             original_known |= r.role == ResourceRole::Original;
         } else {
-            pending.push((*r).clone());
+            pending.push(i);
         }
     }
     if pending.is_empty() {
@@ -310,7 +314,7 @@ pub(super) fn finish(draft: Draft, asset: &Asset, anchors: &Anchors) -> (Vec<Not
         Some(work)
     }));
     let copies = kept;
-    let first = copies.first().map(|c| &c.pending[0]);
+    let first = copies.first().map(|c| &asset.resources[c.pending[0]]);
     let Some(first) = first else {
         return (notices, None);
     };
@@ -335,59 +339,41 @@ pub(super) fn finish(draft: Draft, asset: &Asset, anchors: &Anchors) -> (Vec<Not
     )
 }
 
-/// A file to stat: (job, copy, resource) indices. Its path is read from the job when the stat
-/// is sent (a cloned path per request was ~6 MB at 100,000 assets).
-pub(super) type StatRequest = (usize, usize, usize);
+/// A file to stat: (asset, resource) indices in the run's asset list.
+pub(super) type StatRequest = (usize, usize);
 
-/// The files whose size or mtime is unknown; a file in several album copies of an asset is
-/// stat'ed once, for its first copy.
-pub(super) fn stat_requests(jobs: &VecDeque<Job>) -> Vec<StatRequest> {
+/// The files whose size or mtime is unknown, each once (a file in several album copies of an
+/// asset is the same resource of that asset).
+pub(super) fn stat_requests(jobs: &VecDeque<Job>, assets: &[Asset]) -> Vec<StatRequest> {
     let mut need = Vec::new();
-    for (j, job) in jobs.iter().enumerate() {
-        for (c, copy) in job.copies.iter().enumerate() {
-            for (i, r) in copy.pending.iter().enumerate() {
-                let earlier = job.copies[..c]
-                    .iter()
-                    .any(|e| e.pending.iter().any(|x| x.device_path == r.device_path));
-                if (r.size.is_none() || r.mtime_ns.is_none()) && !earlier {
-                    need.push((j, c, i));
-                }
+    for job in jobs {
+        let resources = &assets[job.asset].resources;
+        let start = need.len();
+        for &i in job.copies.iter().flat_map(|c| &c.pending) {
+            let r = &resources[i];
+            let unknown = r.size.is_none() || r.mtime_ns.is_none();
+            if unknown && !need[start..].contains(&(job.asset, i)) {
+                need.push((job.asset, i));
             }
         }
     }
     need
 }
 
-/// After the stats: later copies take the first copy's stat, files the phone refused
-/// (`dropped`: job index and device path) go, and so do companions left without an original
-/// to anchor them; jobs left empty go.
-pub(super) fn settle(jobs: &mut VecDeque<Job>, dropped: &HashSet<(usize, String)>) {
-    for (j, job) in jobs.iter_mut().enumerate() {
-        if job.copies.len() > 1 {
-            type Stat = (Option<u64>, Option<u64>, Option<u64>);
-            let known: HashMap<String, Stat> = job
-                .copies
-                .iter()
-                .flat_map(|c| &c.pending)
-                .filter(|r| r.size.is_some())
-                .map(|r| (r.device_path.clone(), (r.size, r.mtime_ns, r.birth_ns)))
-                .collect();
-            for r in job.copies.iter_mut().flat_map(|c| c.pending.iter_mut()) {
-                if let Some(&(size, mtime_ns, birth_ns)) = known.get(&r.device_path) {
-                    (r.size, r.mtime_ns, r.birth_ns) = (size, mtime_ns, birth_ns);
-                }
-            }
-        }
+/// After the stats: files the phone refused (`dropped`) go, and so do companions left without
+/// an original to anchor them; jobs left empty go.
+pub(super) fn settle(jobs: &mut VecDeque<Job>, assets: &[Asset], dropped: &HashSet<StatRequest>) {
+    for job in jobs.iter_mut() {
+        let resources = &assets[job.asset].resources;
         for copy in job.copies.iter_mut() {
             if !dropped.is_empty() {
-                copy.pending
-                    .retain(|r| !dropped.contains(&(j, r.device_path.clone())));
+                copy.pending.retain(|&i| !dropped.contains(&(job.asset, i)));
             }
             if copy.anchor.is_none()
                 && copy
                     .pending
                     .first()
-                    .is_none_or(|r| r.role != ResourceRole::Original)
+                    .is_none_or(|&i| resources[i].role != ResourceRole::Original)
             {
                 copy.pending.clear();
             }
@@ -398,14 +384,16 @@ pub(super) fn settle(jobs: &mut VecDeque<Job>, dropped: &HashSet<(usize, String)
 }
 
 /// Counts the files to copy and the bytes to read from the phone into `counts`.
-pub(super) fn count(jobs: &VecDeque<Job>, counts: &mut Plan) {
+pub(super) fn count(jobs: &VecDeque<Job>, assets: &[Asset], counts: &mut Plan) {
     for job in jobs {
-        let mut from_phone: HashSet<&str> = HashSet::new();
-        for r in job.copies.iter().flat_map(|c| &c.pending) {
+        let resources = &assets[job.asset].resources;
+        let mut from_phone: HashSet<usize> = HashSet::new();
+        for &i in job.copies.iter().flat_map(|c| &c.pending) {
             counts.files_to_copy += 1;
             // Further copies of a file are made from the first one, not read again.
-            if from_phone.insert(&r.device_path) {
-                counts.bytes_to_copy = counts.bytes_to_copy.saturating_add(r.size.unwrap_or(0));
+            if from_phone.insert(i) {
+                let size = resources[i].size.unwrap_or(0);
+                counts.bytes_to_copy = counts.bytes_to_copy.saturating_add(size);
             }
         }
     }
@@ -495,10 +483,13 @@ mod tests {
         plan_with(assets, known, rules, &Anchors::new())
     }
 
-    fn paths(copy: &CopyWork) -> Vec<&str> {
-        copy.pending
+    /// The device paths of a copy's pending files (`assets` as the plan left them).
+    fn paths<'a>(assets: &'a [Asset], job: &Job, copy: usize) -> Vec<&'a str> {
+        let resources = &assets[job.asset].resources;
+        job.copies[copy]
+            .pending
             .iter()
-            .map(|r| r.device_path.as_str())
+            .map(|&i| resources[i].device_path.as_str())
             .collect()
     }
 
@@ -546,12 +537,13 @@ mod tests {
             edited: false,
             by_album: false,
         };
-        let (counts, notices, jobs) = plan(&mut [a.clone()], &Known::default(), &rules);
+        let mut assets = [a.clone()];
+        let (counts, notices, jobs) = plan(&mut assets, &Known::default(), &rules);
         assert!(notices.is_empty());
         assert_eq!((counts.selected, counts.already_imported), (1, 0));
         assert_eq!(jobs.len(), 1);
         assert_eq!(
-            paths(&jobs[0].copies[0]),
+            paths(&assets, &jobs[0], 0),
             [
                 "DCIM/100APPLE/IMG_0001.HEIC",
                 "DCIM/100APPLE/IMG_0001.MOV",
@@ -559,10 +551,11 @@ mod tests {
             ]
         );
         rules.edited = true;
-        let (_, _, jobs) = plan(&mut [a], &Known::default(), &rules);
+        let mut assets = [a];
+        let (_, _, jobs) = plan(&mut assets, &Known::default(), &rules);
         assert_eq!(
-            jobs[0].copies[0].pending[3].role,
-            ResourceRole::EditedRender
+            paths(&assets, &jobs[0], 0)[3],
+            "DCIM/100APPLE/IMG_0001_edited.HEIC"
         );
     }
 
@@ -585,13 +578,14 @@ mod tests {
         assert_eq!(jobs[1].copies.len(), 1);
         assert_eq!(jobs[1].copies[0].album.as_deref(), Some(""));
         rules.by_album = false;
-        let (counts, _, jobs) = plan(&mut [a, none], &Known::default(), &rules);
+        let mut assets = [a, none];
+        let (counts, _, jobs) = plan(&mut assets, &Known::default(), &rules);
         assert!(
             jobs.iter()
                 .all(|j| j.copies.len() == 1 && j.copies[0].album.is_none())
         );
         let mut counted = Plan::default();
-        count(&jobs, &mut counted);
+        count(&jobs, &assets, &mut counted);
         assert_eq!((counts.selected, counted.files_to_copy), (2, 6));
     }
 
@@ -617,7 +611,7 @@ mod tests {
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].asset, 0);
         assert_eq!(jobs[0].copies[0].anchor, Some(anchor()));
-        assert_eq!(paths(&jobs[0].copies[0]), ["DCIM/100APPLE/IMG_0001.AAE"]);
+        assert_eq!(paths(&assets, &jobs[0], 0), ["DCIM/100APPLE/IMG_0001.AAE"]);
         // Only copies whose original is known ask for an anchor.
         let mut counts = Plan::default();
         let d = draft(1, &mut assets[1], &known, &rules, &mut counts).unwrap();
@@ -742,23 +736,30 @@ mod tests {
             edited: false,
             by_album: true,
         };
-        let (_, _, mut jobs) = plan(&mut [a, b], &Known::default(), &rules);
-        let requests = stat_requests(&jobs);
+        let mut assets = [a, b];
+        let (_, _, mut jobs) = plan(&mut assets, &Known::default(), &rules);
+        let requests = stat_requests(&jobs, &assets);
         // Three files of the first asset once (not per album), three of the second.
         assert_eq!(requests.len(), 6);
-        assert!(requests[..3].iter().all(|(j, c, _)| (*j, *c) == (0, 0)));
-        for (j, c, i) in &requests {
-            let r = &mut jobs[*j].copies[*c].pending[*i];
+        assert!(requests[..3].iter().all(|(a, _)| *a == 0));
+        for (a, i) in &requests {
+            let r = &mut assets[*a].resources[*i];
             (r.size, r.mtime_ns) = (Some(10), Some(1));
         }
-        // The phone refused the second asset's original: its companions go with it.
-        let dropped = HashSet::from([(1, "DCIM/100APPLE/IMG_0002.HEIC".to_string())]);
-        settle(&mut jobs, &dropped);
+        // Known sizes and mtimes are not asked again.
+        assert!(stat_requests(&jobs, &assets).is_empty());
+        // The phone refused the second asset's original (sorted first): its companions go
+        // with it.
+        assert_eq!(
+            assets[1].resources[0].device_path,
+            "DCIM/100APPLE/IMG_0002.HEIC"
+        );
+        let dropped = HashSet::from([(1, 0)]);
+        settle(&mut jobs, &assets, &dropped);
         assert_eq!(jobs.len(), 1);
-        // The later album copy took the first copy's stat.
-        assert!(jobs[0].copies[1].pending.iter().all(|r| r.size == Some(10)));
+        assert_eq!(jobs[0].copies.len(), 2);
         let mut counts = Plan::default();
-        count(&jobs, &mut counts);
+        count(&jobs, &assets, &mut counts);
         // Six files to copy, but each file's bytes come from the phone once (dry-run totals).
         assert_eq!((counts.files_to_copy, counts.bytes_to_copy), (6, 30));
     }

@@ -7,30 +7,33 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 
 use super::error::{PullError, internal};
-use super::planner::{self, Job};
+use super::planner::{self, Job, StatRequest};
 use super::shared::{Shared, connect, report_failure};
 use crate::afc::AfcClient;
+use crate::library::Asset;
 
 /// Stats kept in flight on the planning connection.
 const STATS_IN_FLIGHT: usize = 64;
 
-/// Stats the files of `jobs` whose size or mtime is unknown; a file the phone refuses is
-/// reported and dropped (see [`planner::settle`]). Returns the connection used, if any.
+/// Stats the files of `jobs` whose size or mtime is unknown, into `assets`; a file the phone
+/// refuses is reported and dropped (see [`planner::settle`]). Returns the connection used, if
+/// any.
 pub(super) async fn stat_pending(
     shared: &Arc<Shared>,
     jobs: &mut VecDeque<Job>,
+    assets: &mut [Asset],
 ) -> Result<Option<AfcClient>, PullError> {
-    let need_stat = planner::stat_requests(jobs);
+    let need_stat = planner::stat_requests(jobs, assets);
     if need_stat.is_empty() {
         return Ok(None);
     }
     let c = connect(shared).await?;
-    // The jobs are read when a stat is sent and written when its result arrives, never across
-    // an await (a Mutex, not a RefCell: the pull's future is Send).
-    let cell = Mutex::new(std::mem::take(jobs));
-    let path_of = |(j, ci, i): (usize, usize, usize)| {
+    // The assets are read when a stat is sent and written when its result arrives, never
+    // across an await (a Mutex, not a RefCell: the pull's future is Send).
+    let cell = Mutex::new(&mut *assets);
+    let path_of = |(a, i): StatRequest| {
         cell.lock()
-            .map(|jobs| jobs[j].copies[ci].pending[i].device_path.clone())
+            .map(|assets| assets[a].resources[i].device_path.clone())
             .map_err(internal)
     };
     // Results are applied as they arrive (a collected result list and a path map were ~50 MB
@@ -49,20 +52,20 @@ pub(super) async fn stat_pending(
             }
         })
         .buffer_unordered(STATS_IN_FLIGHT);
-    // (job, device path) of files the phone refused.
-    let mut dropped: HashSet<(usize, String)> = HashSet::new();
+    // The files the phone refused.
+    let mut dropped: HashSet<StatRequest> = HashSet::new();
     loop {
         let next = tokio::select! {
             n = stats.next() => n,
             _ = shared.stop.cancelled() => return Err(PullError::Cancelled),
         };
-        let Some(((j, ci, i), path, r)) = next.transpose()? else {
+        let Some(((a, i), path, r)) = next.transpose()? else {
             break;
         };
         match r {
             Ok((size, mtime_ns, birth_ns)) => {
-                let mut jobs = cell.lock().map_err(internal)?;
-                let res = &mut jobs[j].copies[ci].pending[i];
+                let mut assets = cell.lock().map_err(internal)?;
+                let res = &mut assets[a].resources[i];
                 (res.size, res.mtime_ns, res.birth_ns) = (Some(size), Some(mtime_ns), birth_ns);
             }
             Err(e) if e.is_fatal() => {
@@ -70,12 +73,11 @@ pub(super) async fn stat_pending(
             }
             Err(e) => {
                 report_failure(shared, &path, e.to_string(), false)?;
-                dropped.insert((j, path));
+                dropped.insert((a, i));
             }
         }
     }
     drop(stats);
-    *jobs = cell.into_inner().map_err(internal)?;
-    planner::settle(jobs, &dropped);
+    planner::settle(jobs, assets, &dropped);
     Ok(Some(c))
 }
