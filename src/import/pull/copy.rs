@@ -188,6 +188,7 @@ async fn stage_asset(
             album,
             pending,
             anchor,
+            ..
         } = copy;
         let key = copy_key(album.as_deref());
         let companions: Vec<(ResourceRole, String, u64)> = pending

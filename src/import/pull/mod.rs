@@ -270,26 +270,20 @@ async fn plan(
     };
     let folders = planner::folders(&assets, &rules);
     let known = known::load(shared, folders, rules.by_album).await?;
-    let drafts: Vec<_> = assets
+    let mut drafted = Vec::new();
+    let mut jobs: Vec<Job> = assets
         .iter_mut()
         .enumerate()
-        .filter_map(|(i, a)| planner::draft(i, a, &known, &rules, &mut counts))
+        .filter_map(|(i, a)| planner::draft(i, a, &known, &rules, &mut counts, &mut drafted))
         .collect();
     drop(known);
-    let wanted = drafts
+    let wanted = jobs
         .iter()
-        .flat_map(|d| d.anchors_wanted().map(|key| (d.index, key)))
+        .flat_map(|j| j.anchors_wanted().map(|key| (j.asset, key)))
         .collect();
     let (mut assets, anchors) = known::anchors(shared, assets, wanted).await?;
-    let mut jobs = VecDeque::new();
-    for draft in drafts {
-        let index = draft.index;
-        let (notices, job) = planner::finish(draft, &assets[index], &anchors);
-        for notice in notices {
-            report(shared, notice)?;
-        }
-        jobs.extend(job);
-    }
+    planner::finish(&mut jobs, &assets, &anchors, drafted, |n| report(shared, n))?;
+    let mut jobs = VecDeque::from(jobs);
     let client = stat::stat_pending(shared, &mut jobs, &mut assets).await?;
     planner::count(&jobs, &assets, &mut counts);
     shared.summary.lock().map_err(internal)?.plan = counts;

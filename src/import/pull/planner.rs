@@ -6,6 +6,7 @@
 //! Per asset, in two steps so the ledger is asked for an anchor only when one is needed:
 //! [`draft`] (filters, unsafe names, which copies and files are already imported) and
 //! [`finish`] (anchors applied, iCloud-only and missing originals reported instead of copied).
+//! Both work on the same [`Job`] list, so the plan of 100,000 assets is held once.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
@@ -55,6 +56,8 @@ pub(super) struct CopyWork {
     pub pending: Vec<usize>,
     /// Set when the original of this copy was imported by an earlier run.
     pub anchor: Option<Anchor>,
+    /// Drafted while the original of this copy is in the ledger: it needs an anchor.
+    original_known: bool,
 }
 
 /// A decision to report rather than act on, in the order it was made.
@@ -99,22 +102,13 @@ impl Known {
     }
 }
 
-/// One asset after [`draft`]: what it reported and the copies it lacks, some waiting for the
-/// anchor of an original an earlier run imported.
-#[derive(Debug)]
-pub(super) struct Draft {
-    pub index: usize,
-    notices: Vec<Notice>,
-    copies: Vec<(CopyWork, bool)>,
-}
-
-impl Draft {
+impl Job {
     /// Copy keys whose original is imported already: their anchor comes from the ledger.
     pub(super) fn anchors_wanted(&self) -> impl Iterator<Item = String> + '_ {
         self.copies
             .iter()
-            .filter(|(_, original_known)| *original_known)
-            .map(|(c, _)| copy_key(c.album.as_deref()))
+            .filter(|c| c.original_known)
+            .map(|c| copy_key(c.album.as_deref()))
     }
 }
 
@@ -176,15 +170,17 @@ pub(super) fn folders(assets: &[Asset], rules: &Rules<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-/// First step of an asset's plan; counts it into `counts`. `None` when there is nothing to
-/// report or copy. Sorts the asset's resources original first.
+/// First step of an asset's plan; counts it into `counts`. Its notices go to `notices`, with
+/// the asset's index; the job is `None` when there is nothing to copy. Sorts the asset's
+/// resources original first.
 pub(super) fn draft(
     index: usize,
     asset: &mut Asset,
     known: &Known,
     rules: &Rules<'_>,
     counts: &mut Plan,
-) -> Option<Draft> {
+    notices: &mut Vec<(usize, Notice)>,
+) -> Option<Job> {
     if !selected(rules.filters, asset) {
         counts.filtered_out += 1;
         return None;
@@ -193,8 +189,7 @@ pub(super) fn draft(
     counts.icloud_only += u64::from(asset.icloud_only);
     counts.original_missing += u64::from(asset.original_missing);
     asset.resources.sort_by_key(|r| role_rank(r.role));
-    let mut notices = Vec::new();
-    let wanted = wanted(asset, rules, counts, &mut notices);
+    let wanted = wanted(index, asset, rules, counts, notices);
     let mut copies = Vec::new();
     if let Some(wanted) = wanted.filter(|w| !w.is_empty()) {
         let albums = albums(asset, rules.by_album);
@@ -204,12 +199,11 @@ pub(super) fn draft(
             copies.extend(lacking(album, &wanted, &asset.resources, known, counts));
         }
     }
-    if notices.is_empty() && copies.is_empty() {
+    if copies.is_empty() {
         return None;
     }
-    Some(Draft {
-        index,
-        notices,
+    Some(Job {
+        asset: index,
         copies,
     })
 }
@@ -217,10 +211,11 @@ pub(super) fn draft(
 /// The resources to import (indices), with safe names; `None` when the original's name is
 /// unsafe (the asset is skipped).
 fn wanted(
+    index: usize,
     asset: &Asset,
     rules: &Rules<'_>,
     counts: &mut Plan,
-    notices: &mut Vec<Notice>,
+    notices: &mut Vec<(usize, Notice)>,
 ) -> Option<Vec<usize>> {
     let mut wanted = Vec::new();
     for (i, r) in asset.resources.iter().enumerate() {
@@ -240,10 +235,14 @@ fn wanted(
             continue;
         };
         counts.unsafe_names += 1;
-        notices.push(Notice::Unsafe {
-            device_path: r.device_path.clone(),
-            reason,
-        });
+        let device_path = r.device_path.clone();
+        notices.push((
+            index,
+            Notice::Unsafe {
+                device_path,
+                reason,
+            },
+        ));
         if r.role == ResourceRole::Original {
             return None;
         }
@@ -270,7 +269,7 @@ fn lacking(
     resources: &[Resource],
     known: &Known,
     counts: &mut Plan,
-) -> Option<(CopyWork, bool)> {
+) -> Option<CopyWork> {
     let key = copy_key(album.as_deref());
     let mut pending = Vec::with_capacity(wanted.len());
     let mut original_known = false;
@@ -286,57 +285,69 @@ fn lacking(
     if pending.is_empty() {
         return None;
     }
-    let work = CopyWork {
+    Some(CopyWork {
         album,
         pending,
         anchor: None,
-    };
-    Some((work, original_known))
+        original_known,
+    })
 }
 
-/// Second step of an asset's plan: its notices, in order, and its job if it has one.
-pub(super) fn finish(draft: Draft, asset: &Asset, anchors: &Anchors) -> (Vec<Notice>, Option<Job>) {
-    let Draft {
-        index,
-        mut notices,
-        copies,
-    } = draft;
-    // Exact, as in `draft`: 100,000 jobs are held until the copy starts.
-    let mut kept = Vec::with_capacity(copies.len());
-    kept.extend(copies.into_iter().filter_map(|(mut work, original_known)| {
-        if !original_known {
-            return Some(work);
+/// Second step of the plan, over the drafted `jobs` in asset order: anchors applied, jobs left
+/// with nothing to copy removed. Calls `report` with every notice, the drafted ones
+/// (`drafted`, in asset order) and its own, in the order of the assets.
+pub(super) fn finish<E>(
+    jobs: &mut Vec<Job>,
+    assets: &[Asset],
+    anchors: &Anchors,
+    drafted: Vec<(usize, Notice)>,
+    mut report: impl FnMut(Notice) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut drafted = drafted.into_iter().peekable();
+    for job in jobs.iter_mut() {
+        while let Some((_, notice)) = drafted.next_if(|(i, _)| *i <= job.asset) {
+            report(notice)?;
+        }
+        if let Some(notice) = finish_job(job, &assets[job.asset], anchors) {
+            report(notice)?;
+        }
+    }
+    for (_, notice) in drafted {
+        report(notice)?;
+    }
+    jobs.retain(|j| !j.copies.is_empty());
+    Ok(())
+}
+
+/// One job's second step: copies whose original an earlier run imported get its anchor, or
+/// go without one; a job whose original Photos.sqlite says is not on the phone is emptied
+/// and reported.
+fn finish_job(job: &mut Job, asset: &Asset, anchors: &Anchors) -> Option<Notice> {
+    let index = job.asset;
+    job.copies.retain_mut(|work| {
+        if !work.original_known {
+            return true;
         }
         // Without the anchor the original's copy is gone from the ledger's view; companions
         // wait for it.
         let key = (index, copy_key(work.album.as_deref()));
-        work.anchor = Some(*anchors.get(&key)?);
-        Some(work)
-    }));
-    let copies = kept;
-    let first = copies.first().map(|c| &asset.resources[c.pending[0]]);
-    let Some(first) = first else {
-        return (notices, None);
-    };
+        work.anchor = anchors.get(&key).copied();
+        work.anchor.is_some()
+    });
+    let first = &asset.resources[job.copies.first()?.pending[0]];
     if first.role == ResourceRole::Original && (asset.icloud_only || asset.original_missing) {
         // Photos.sqlite says the original is not on the phone (a fresh copy of the database is
         // fetched whenever it changes): reading it would only fail, and trying costs round
         // trips on every run. Its companions wait for it, as after a failed read.
+        job.copies.clear();
         let device_path = first.device_path.clone();
-        notices.push(if asset.icloud_only {
+        return Some(if asset.icloud_only {
             Notice::IcloudOnly { device_path }
         } else {
             Notice::Missing { device_path }
         });
-        return (notices, None);
     }
-    (
-        notices,
-        Some(Job {
-            asset: index,
-            copies,
-        }),
-    )
+    None
 }
 
 /// A file to stat: (asset, resource) indices in the run's asset list.
@@ -460,19 +471,19 @@ mod tests {
         anchors: &Anchors,
     ) -> (Plan, Vec<Notice>, VecDeque<Job>) {
         let mut counts = Plan::default();
-        let drafts: Vec<Draft> = assets
+        let mut drafted = Vec::new();
+        let mut jobs: Vec<Job> = assets
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, a)| draft(i, a, known, rules, &mut counts))
+            .filter_map(|(i, a)| draft(i, a, known, rules, &mut counts, &mut drafted))
             .collect();
-        let (mut notices, mut jobs) = (Vec::new(), VecDeque::new());
-        for d in drafts {
-            let i = d.index;
-            let (n, j) = finish(d, &assets[i], anchors);
-            notices.extend(n);
-            jobs.extend(j);
-        }
-        (counts, notices, jobs)
+        let mut notices = Vec::new();
+        finish(&mut jobs, assets, anchors, drafted, |n| {
+            notices.push(n);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        (counts, notices, jobs.into())
     }
 
     fn plan(
@@ -614,8 +625,16 @@ mod tests {
         assert_eq!(paths(&assets, &jobs[0], 0), ["DCIM/100APPLE/IMG_0001.AAE"]);
         // Only copies whose original is known ask for an anchor.
         let mut counts = Plan::default();
-        let d = draft(1, &mut assets[1], &known, &rules, &mut counts).unwrap();
-        assert_eq!(d.anchors_wanted().collect::<Vec<_>>(), [String::new()]);
+        let job = draft(
+            1,
+            &mut assets[1],
+            &known,
+            &rules,
+            &mut counts,
+            &mut Vec::new(),
+        );
+        let wanted: Vec<_> = job.unwrap().anchors_wanted().collect();
+        assert_eq!(wanted, [String::new()]);
     }
 
     #[test]
