@@ -24,6 +24,9 @@ pub(super) struct Joiner<'a> {
     /// Listed asset indices sorted by (folder, original name), searched by halving: a hash map
     /// of the same was 5 MB at 100,000 assets.
     by_path: Vec<u32>,
+    /// Where in `by_path` the previous row was found: rows mostly come in the order of their
+    /// files, so the next row's asset is usually the next one there.
+    last: usize,
     /// (lower-case folder, lower-case name) → index, built on the first exact miss only (about
     /// 15 MB at 100,000 assets).
     by_lower: Option<HashMap<(String, String), usize>>,
@@ -58,6 +61,7 @@ impl<'a> Joiner<'a> {
             listed: assets.len(),
             inv,
             by_path,
+            last: 0,
             by_lower: None,
             album_index,
             absent: Vec::new(),
@@ -72,10 +76,16 @@ impl<'a> Joiner<'a> {
             return None;
         };
         let assets = &self.inv.assets;
-        if let Ok(k) = self
-            .by_path
-            .binary_search_by(|&i| path_of(assets, i).cmp(&(d.as_str(), f.as_str())))
-        {
+        let path = (d.as_str(), f.as_str());
+        let next = self.last + 1;
+        let k = match self.by_path.get(next) {
+            Some(&i) if path_of(assets, i) == path => Ok(next),
+            _ => self
+                .by_path
+                .binary_search_by(|&i| path_of(assets, i).cmp(&path)),
+        };
+        if let Ok(k) = k {
+            self.last = k;
             return Some(self.by_path[k] as usize);
         }
         self.by_lower
