@@ -73,12 +73,21 @@ async fn inventory_once(
     read_db: bool,
     dropped: Option<&str>,
 ) -> Result<Result<Inventory, RowsFailed>, LibraryError> {
-    let mut scanned = scan(afc, &opts.scan).await?;
-    scanned.warnings.extend(dropped.map(str::to_owned));
-    let db = match read_db {
-        true => open_library_db(afc, opts, &mut scanned.warnings).await?,
-        false => None,
+    // The database is opened (fetched when it changed, its side tables read on a blocking
+    // thread) while the folders are listed and grouped: on two cores the two overlap.
+    let open = async {
+        let mut warnings = Vec::new();
+        let db = match read_db {
+            true => open_library_db(afc, opts, &mut warnings).await,
+            false => Ok(None),
+        };
+        (db, warnings)
     };
+    let (scanned, (db, db_warnings)) = tokio::join!(scan(afc, &opts.scan), open);
+    let mut scanned = scanned?;
+    scanned.warnings.extend(dropped.map(str::to_owned));
+    let db = db?;
+    scanned.warnings.extend(db_warnings);
     if let Some(db) = &db {
         // Originals the database places in CPLAssets folders the scan did not list.
         let dirs = db.library.directories.iter().map(String::as_str);
