@@ -48,6 +48,23 @@ fn live(folder: &str, stem: &str) -> Asset {
     a
 }
 
+/// `live` with an edited render (wanted only with `--edited`).
+fn live_edited(folder: &str, stem: &str) -> Asset {
+    let mut a = live(folder, stem);
+    let path = format!("{folder}/{stem}_edited.HEIC");
+    a.resources.push(res(ResourceRole::EditedRender, &path));
+    a
+}
+
+/// A plain layout without `--edited`.
+fn plain(filters: &Filters) -> Rules<'_> {
+    Rules {
+        filters,
+        edited: false,
+        by_album: false,
+    }
+}
+
 fn all() -> Filters {
     Filters::from_args(None, None, false, false, false, false).unwrap()
 }
@@ -125,17 +142,9 @@ fn date_filters_use_the_local_day_and_take_undated_assets() {
 
 #[test]
 fn originals_go_first_then_companions_and_edits_only_with_edited() {
-    let mut a = live("DCIM/100APPLE", "IMG_0001");
-    a.resources.push(res(
-        ResourceRole::EditedRender,
-        "DCIM/100APPLE/IMG_0001_edited.HEIC",
-    ));
+    let a = live_edited("DCIM/100APPLE", "IMG_0001");
     let filters = all();
-    let mut rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let mut rules = plain(&filters);
     let mut assets = [a.clone()];
     let (counts, notices, jobs) = plan(&mut assets, &Known::default(), &rules);
     assert!(notices.is_empty());
@@ -196,11 +205,7 @@ fn imported_files_are_skipped_and_companions_wait_for_an_anchor() {
     known.add_names(folder.into(), names.iter().map(|n| n.to_string()).collect());
     let mut assets = [live(folder, "IMG_0001"), live(folder, "IMG_0002")];
     let filters = all();
-    let rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let rules = plain(&filters);
     // The new AAEs need their original's anchor; without one nothing is copied.
     let (counts, notices, jobs) = plan(&mut assets, &known, &rules);
     assert_eq!(counts.already_imported, 3);
@@ -231,18 +236,10 @@ fn an_asset_whose_files_are_all_imported_is_counted_not_planned() {
     let mut known = Known::default();
     let names = ["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0001.AAE"];
     known.add_names(folder.into(), names.iter().map(|n| n.to_string()).collect());
-    let mut done = live(folder, "IMG_0001");
-    // Not asked for without --edited: it does not make the asset lack a file.
-    done.resources.push(res(
-        ResourceRole::EditedRender,
-        "DCIM/100APPLE/IMG_0001_edited.HEIC",
-    ));
+    // The render is not asked for without --edited: it does not make the asset lack a file.
+    let done = live_edited(folder, "IMG_0001");
     let filters = all();
-    let mut rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let mut rules = plain(&filters);
     let mut assets = [done];
     let (counts, notices, jobs) = plan(&mut assets, &known, &rules);
     assert_eq!((counts.selected, counts.already_imported), (1, 3));
@@ -295,11 +292,7 @@ fn same_names_in_another_folder_after_the_img_wrap_are_new() {
         live("DCIM/101APPLE", "IMG_0001"),
     ];
     let filters = all();
-    let rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let rules = plain(&filters);
     let folders: Vec<_> = folders(&assets, &rules).into_iter().collect();
     assert_eq!(folders, ["DCIM/100APPLE", "DCIM/101APPLE"]);
     let (counts, _, jobs) = plan(&mut assets, &known, &rules);
@@ -316,11 +309,7 @@ fn icloud_only_and_missing_originals_are_reported_not_copied() {
     let mut gone = live("DCIM/100APPLE", "IMG_0002");
     gone.original_missing = true;
     let filters = all();
-    let rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let rules = plain(&filters);
     let (counts, notices, jobs) = plan(&mut [cloud, gone], &Known::default(), &rules);
     assert!(jobs.is_empty());
     assert_eq!((counts.icloud_only, counts.original_missing), (1, 1));
@@ -346,11 +335,7 @@ fn filters_and_unsafe_names_leave_assets_out() {
     let mut bad_stem = live("DCIM/100APPLE", "IMG_0003");
     bad_stem.stem = "..".into();
     let filters = Filters::from_args(None, None, true, false, false, false).unwrap();
-    let rules = Rules {
-        filters: &filters,
-        edited: false,
-        by_album: false,
-    };
+    let rules = plain(&filters);
     let mut assets = [video, bad_companion, bad_stem];
     let (counts, notices, jobs) = plan(&mut assets, &Known::default(), &rules);
     assert_eq!((counts.filtered_out, counts.selected), (1, 2));
