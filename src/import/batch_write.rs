@@ -61,6 +61,16 @@ impl Ready {
         self.hash
     }
 
+    /// Bytes written.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no byte was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Chooses `DEST/rel`, or `rel` with the first suffix ≥ `first_suffix`, that is free both
     /// on disk and in this batch, or holds identical content (reused, as
     /// [`super::safe_write::Staged::commit`] does). Creates the parent folders.

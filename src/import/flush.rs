@@ -81,6 +81,21 @@ impl Flusher {
     }
 }
 
+/// Files at least this large have their cached pages dropped once durable ([`drop_cached`]);
+/// smaller ones are not worth the extra open.
+pub(crate) const DROP_CACHED_MIN: u64 = 1024 * 1024;
+
+/// Advises the kernel to drop the cached pages of a file whose data is durable (best effort).
+/// Its hash was taken as it was written, so the import does not read it again; without this an
+/// import of a whole library fills the page cache with it, evicting what the user had there.
+/// On a virtual machine, writing into pages the guest had not touched yet also cost the copy
+/// about four times more kernel CPU (docs/benchmarks.md).
+pub(crate) fn drop_cached(path: &Path) {
+    if let Ok(f) = File::open(path) {
+        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+    }
+}
+
 /// `syncfs` is enough on a trusted local filesystem of a kernel that reports its errors.
 fn syncfs_is_enough(dir: &File) -> bool {
     let release = rustix::system::uname();

@@ -17,6 +17,7 @@ use super::planner::{Anchor, CopyWork, Job};
 use super::shared::{Shared, connect, report_failure};
 use crate::afc::AfcClient;
 use crate::import::batch_write::{Claim, Claims};
+use crate::import::flush::{DROP_CACHED_MIN, drop_cached};
 use crate::import::internal_error::InternalError;
 use crate::import::layout::Layout;
 use crate::import::ledger::{Entry, Ledger, copy_key};
@@ -386,6 +387,10 @@ fn commit_blocking(group: &GroupContext, staged: Vec<StagedCopy>) -> GroupResult
     if let Err(e) = dest.flusher().files(&temps) {
         return (Vec::new(), Some(werr(e)));
     }
+    let large = staged.iter().flat_map(|c| &c.files).map(|f| &f.ready);
+    large
+        .filter(|r| r.len() >= DROP_CACHED_MIN)
+        .for_each(|r| drop_cached(r.temp_path()));
     let keys: Vec<String> = staged.iter().map(|c| c.key.clone()).collect();
     let mut claims = Claims::default();
     let mut planned = Vec::new();
