@@ -161,13 +161,18 @@ pub(super) fn selected(filters: &Filters, asset: &Asset) -> bool {
 
 /// The device folders whose ledger entries the plan of `assets` asks about.
 pub(super) fn folders(assets: &[Asset], rules: &Rules<'_>) -> BTreeSet<String> {
-    assets
+    // Inserted one borrowed name at a time: collecting owned names first held one string per
+    // file (about 9 MB at 100,000 assets) at the plan's memory peak.
+    let mut folders = BTreeSet::new();
+    let wanted = assets
         .iter()
         .filter(|a| selected(rules.filters, a))
         .flat_map(|a| &a.resources)
-        .filter(|r| rules.edited || r.role != ResourceRole::EditedRender)
-        .map(|r| folder_of(&r.device_path).to_string())
-        .collect()
+        .filter(|r| rules.edited || r.role != ResourceRole::EditedRender);
+    for r in wanted {
+        folders.insert(folder_of(&r.device_path));
+    }
+    folders.into_iter().map(str::to_owned).collect()
 }
 
 /// First step of an asset's plan; counts it into `counts`. Its notices go to `notices`, with
