@@ -6,8 +6,6 @@
 // missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
 #![allow(missing_docs)]
 
-use std::collections::HashMap;
-
 use futures::StreamExt;
 use futures::stream;
 
@@ -109,11 +107,11 @@ async fn inventory_once(
             Ok(joined) => joined,
             Err(failed) => return Ok(Err(failed)),
         },
-        None => (inv, HashMap::new()),
+        None => (inv, Vec::new()),
     };
     if opts.edited {
         let edited: Vec<usize> = (0..inv.assets.len())
-            .filter(|i| has_edits.get(i).copied().unwrap_or(false))
+            .filter(|&i| has_edits.get(i).copied().unwrap_or(false))
             .collect();
         add_renders(afc, opts, &mut inv.assets, &edited, &mut inv.warnings).await?;
     }
@@ -156,11 +154,11 @@ async fn open_library_db(
 }
 
 /// Joins the database's rows to the listed assets as they are decoded (on a blocking thread:
-/// SQLite). Returns the inventory and, per matched asset index, whether its row has edits.
+/// SQLite). Returns the inventory and, per asset index, whether its row has edits.
 async fn join_db(
     mut inv: Inventory,
     db: OpenDb,
-) -> Result<Result<(Inventory, HashMap<usize, bool>), RowsFailed>, LibraryError> {
+) -> Result<Result<(Inventory, Vec<bool>), RowsFailed>, LibraryError> {
     let OpenDb {
         library,
         facts,
