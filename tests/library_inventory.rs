@@ -75,7 +75,7 @@ async fn scan_groups_every_asset_with_listings_only() {
         .unwrap();
 
     assert_eq!(assets.len(), phone.truth.assets.len());
-    let by_key: HashMap<&str, _> = assets.iter().map(|a| (a.key.as_str(), a)).collect();
+    let by_key: HashMap<&str, _> = assets.iter().map(|a| (a.key(), a)).collect();
     for t in &phone.truth.assets {
         let a = by_key
             .get(t.original.path.as_str())
@@ -85,7 +85,7 @@ async fn scan_groups_every_asset_with_listings_only() {
             _ => AssetKind::Photo,
         };
         assert_eq!(a.kind, want_kind, "{}", t.original.path);
-        assert_eq!(a.folder, t.directory);
+        assert_eq!(a.folder(), t.directory);
         let mut want = vec![(ResourceRole::Original, t.original.path.clone())];
         if let Some(v) = &t.live_video {
             want.push((ResourceRole::LiveVideo, v.path.clone()));
@@ -128,8 +128,9 @@ async fn scan_groups_every_asset_with_listings_only() {
     let again = bounded(scan_dcim(&afc, &ScanOptions::default()))
         .await
         .unwrap();
-    let keys =
-        |v: &[iphone_import::library::Asset]| v.iter().map(|a| a.key.clone()).collect::<Vec<_>>();
+    let keys = |v: &[iphone_import::library::Asset]| {
+        v.iter().map(|a| a.key().to_owned()).collect::<Vec<_>>()
+    };
     assert_eq!(keys(&assets), keys(&again));
 }
 
@@ -177,7 +178,7 @@ async fn inventory_matches_truth() {
     assert_eq!(by_uuid.len(), truth.assets.len());
     for t in &truth.assets {
         let a = by_uuid[t.uuid.as_str()];
-        assert_eq!(a.key, t.uuid);
+        assert_eq!(a.key(), t.uuid);
         assert_eq!(a.original().unwrap().device_path, t.original.path);
         assert_eq!(a.hidden, t.hidden, "{}", t.uuid);
         assert_eq!(a.trashed, t.trashed, "{}", t.uuid);
@@ -417,9 +418,9 @@ async fn cpl_assets_are_listed_and_rows_without_files_counted() {
     let cpl = inv
         .assets
         .iter()
-        .find(|a| a.folder == "PhotoData/CPLAssets/group7")
+        .find(|a| a.folder() == "PhotoData/CPLAssets/group7")
         .expect("CPLAssets asset listed");
-    assert_eq!(cpl.stem, "0A1B2C3D-0000-4000-8000-000000000001");
+    assert_eq!(cpl.stem(), "0A1B2C3D-0000-4000-8000-000000000001");
     assert_eq!(inv.assets.len(), phone.truth.assets.len());
     assert_eq!(inv.counts.files_without_db_row, 1);
     assert_eq!(inv.counts.db_rows_without_files, 1);
@@ -486,7 +487,7 @@ async fn a_cached_copy_whose_rows_fail_mid_join_is_fetched_again_and_listed_anew
         let mut k: Vec<_> = inv
             .assets
             .iter()
-            .map(|a| (a.key.clone(), a.hidden, a.trashed))
+            .map(|a| (a.key().to_owned(), a.hidden, a.trashed))
             .collect();
         k.sort();
         k

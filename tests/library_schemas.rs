@@ -717,7 +717,7 @@ async fn inventory_through_the_simulated_phone_uses_the_detected_shape() {
     assert!(inv.assets.iter().any(|a| a.meta.location.is_some()));
     assert!(lean.assets.iter().any(|a| a.meta.screenshot));
     for (full, lean) in inv.assets.iter().zip(&lean.assets) {
-        assert_eq!((&full.key, &full.albums), (&lean.key, &lean.albums));
+        assert_eq!((full.key(), &full.albums), (lean.key(), &lean.albums));
         let want = iphone_import::library::AssetMeta::from(iphone_import::library::MetaFields {
             screenshot: full.meta.screenshot,
             ..Default::default()

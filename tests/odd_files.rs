@@ -298,7 +298,7 @@ async fn pull_and_check(layout: &str, jobs: usize, same_folder: bool) {
     for (a, _) in phone.odd(OddKind::CplAssets) {
         let found = assets.iter().find(|x| x.uuid.as_deref() == Some(&a.uuid));
         let found = found.expect("CPLAssets original matched to its Photos.sqlite row");
-        assert_eq!(found.folder, a.directory);
+        assert_eq!(found.folder(), a.directory);
     }
     assets.reverse();
     let summary = phone.pull(assets.clone(), &dest, layout, jobs).await;

@@ -179,14 +179,14 @@ async fn hostile_names_are_skipped_and_nothing_leaves_dest() {
     // path, and a stem that tries to climb out.
     let good = assets
         .iter()
-        .find(|a| a.stem == "IMG_0002")
+        .find(|a| a.stem() == "IMG_0002")
         .unwrap()
         .clone();
     let mut hostile_path = good.clone();
     hostile_path.resources[0].device_path = format!("DCIM/100APPLE/{}", hostile[0]);
-    hostile_path.stem = "IMG_0009".into();
     let mut climbing = good;
-    climbing.stem = "..".into();
+    // An original named `...JPG` has the stem `..`.
+    climbing.resources[0].device_path = "DCIM/100APPLE/...JPG".into();
     assets.push(hostile_path);
     assets.push(climbing);
     let (r, obs) = run_pull(&srv, assets, config(&dest)).await;
@@ -423,7 +423,6 @@ async fn files_the_phone_refuses_are_reported_and_the_rest_is_copied() {
     )
     .unwrap();
     let mut third = assets[1].clone();
-    third.stem = "IMG_0003".into();
     third.resources[0].device_path = "DCIM/100APPLE/IMG_0003.JPG".into();
     assets.push(third);
     // One file vanished between listing and stat, one cannot be opened (locked phone, EPERM).

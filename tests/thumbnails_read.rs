@@ -13,10 +13,7 @@ use iphone_import::mock::profile::Profile;
 
 fn asset(name: &str) -> Asset {
     Asset {
-        key: name.into(),
         uuid: None,
-        folder: "DCIM/100APPLE".into(),
-        stem: name.split('.').next().unwrap().into(),
         kind: AssetKind::Photo,
         resources: vec![Resource {
             role: ResourceRole::Original,

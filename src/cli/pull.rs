@@ -257,7 +257,7 @@ fn in_albums(
     }
     let mut assets = Vec::new();
     for asset in &inventory.assets {
-        if let Some(paths) = wanted.get(asset.key.as_str()) {
+        if let Some(paths) = wanted.get(asset.key()) {
             let mut a = asset.clone();
             a.albums = paths.iter().map(|p| p.to_string()).collect();
             a.albums.sort();

@@ -125,7 +125,7 @@ pub(super) fn thumbnails_wanted<'a>(groups: &[Group<'a>]) -> Vec<&'a Asset> {
             if out.len() == MAX_THUMBNAILS {
                 return out;
             }
-            if seen.insert(a.key.as_str()) {
+            if seen.insert(a.key()) {
                 out.push(*a);
             }
         }
@@ -379,13 +379,13 @@ fn item(h: &mut String, p: &Page, risk: Risk, a: &Asset) {
     let name = a
         .original()
         .map(|o| o.name().to_string())
-        .unwrap_or_else(|| a.stem.clone());
+        .unwrap_or_else(|| a.stem().to_owned());
     let kind = if a.kind == AssetKind::Video {
         "video"
     } else {
         "photo"
     };
-    let picture = match p.thumbnails.get(&a.key) {
+    let picture = match p.thumbnails.get(a.key()) {
         Some(jpeg) => format!(
             "<img alt=\"{}\" src=\"data:image/jpeg;base64,{}\">",
             esc(&name),
@@ -463,7 +463,7 @@ pub(super) async fn fetch_thumbnails(
     wanted
         .iter()
         .zip(read)
-        .filter_map(|(a, t)| Some((a.key.clone(), t?)))
+        .filter_map(|(a, t)| Some((a.key().to_owned(), t?)))
         .collect()
 }
 
@@ -475,10 +475,9 @@ mod tests {
 
     fn asset(key: &str, name: &str) -> Asset {
         let original = Resource::listed(ResourceRole::Original, format!("DCIM/100APPLE/{name}"));
-        let stem = name.split('.').next().unwrap().into();
         Asset {
-            key: key.into(),
-            ..Asset::from_original("DCIM/100APPLE".into(), stem, AssetKind::Photo, original)
+            uuid: Some(key.into()),
+            ..Asset::from_original(AssetKind::Photo, original)
         }
     }
 
@@ -608,7 +607,7 @@ mod tests {
         let groups = groups(&inventory);
         let wanted = thumbnails_wanted(&groups);
         assert_eq!(wanted.len(), MAX_THUMBNAILS);
-        assert_eq!(wanted[0].key, format!("k{}", MAX_THUMBNAILS + 10));
+        assert_eq!(wanted[0].key(), format!("k{}", MAX_THUMBNAILS + 10));
     }
 
     #[test]

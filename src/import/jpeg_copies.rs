@@ -19,13 +19,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::dates::container_exif;
-use super::layout::{RelPath, split_name};
+use super::layout::RelPath;
 use super::ledger::{Ledger, LedgerError};
 use super::libheif::{HeifError, Libheif, Rgb};
 use super::names::InvalidName;
 use super::safe_write::{Destination, SafeWriteError, SourceKey};
 use super::sidecars::copies;
 use crate::library::Asset;
+use crate::library::asset::split_name;
 
 /// JPEG quality of the copies (visually lossless for photos, a third of the HEIC's size more).
 pub(crate) const QUALITY: u8 = 90;

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::library::asset::split_name;
+
 use super::names::{InvalidName, NameProblem, sanitize_component, validate_name};
 
 /// The layout used when `--layout` is not given.
@@ -336,14 +338,6 @@ impl Layout {
             ext: edited_ext,
             ..*vars
         })
-    }
-}
-
-/// Splits a file name into (stem, extension without the dot). A leading dot is part of the stem.
-pub(crate) fn split_name(name: &str) -> (&str, &str) {
-    match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i + 1..]),
-        _ => (name, ""),
     }
 }
 

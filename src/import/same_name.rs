@@ -20,7 +20,7 @@ pub(crate) fn bundles<'a>(assets: impl Iterator<Item = &'a Asset>) -> Vec<Vec<us
     let mut groups: Vec<Vec<(usize, &Asset)>> = Vec::new();
     let mut by_stem: HashMap<String, usize> = HashMap::new();
     for (k, a) in assets.enumerate() {
-        let stem = a.stem.to_lowercase();
+        let stem = a.stem().to_lowercase();
         match by_stem.get(&stem) {
             Some(&g) => groups[g].push((k, a)),
             None => {
@@ -35,8 +35,8 @@ pub(crate) fn bundles<'a>(assets: impl Iterator<Item = &'a Asset>) -> Vec<Vec<us
         .map(|mut g| {
             if g.len() > 1 {
                 g.sort_by(|(_, x), (_, y)| {
-                    (x.folder.as_str(), x.original().map(|o| o.name()))
-                        .cmp(&(y.folder.as_str(), y.original().map(|o| o.name())))
+                    (x.folder(), x.original().map(|o| o.name()))
+                        .cmp(&(y.folder(), y.original().map(|o| o.name())))
                 });
             }
             g.into_iter().map(|(k, _)| k).collect()
@@ -50,9 +50,8 @@ mod tests {
     use crate::library::{AssetKind, Resource, ResourceRole};
 
     fn asset(folder: &str, name: &str) -> Asset {
-        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
         let original = Resource::listed(ResourceRole::Original, format!("{folder}/{name}"));
-        Asset::from_original(folder.into(), stem.into(), AssetKind::Photo, original)
+        Asset::from_original(AssetKind::Photo, original)
     }
 
     #[test]

@@ -196,10 +196,7 @@ mod tests {
 
     fn asset(favorite: bool) -> Asset {
         Asset {
-            key: "U1".into(),
             uuid: Some("U1".into()),
-            folder: "DCIM/100APPLE".into(),
-            stem: "IMG_0001".into(),
             kind: AssetKind::Photo,
             resources: vec![Resource {
                 role: ResourceRole::Original,

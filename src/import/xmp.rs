@@ -277,10 +277,7 @@ mod tests {
 
     fn asset() -> Asset {
         Asset {
-            key: "U1".into(),
             uuid: Some("U1".into()),
-            folder: "DCIM/100APPLE".into(),
-            stem: "IMG_0001".into(),
             kind: AssetKind::Photo,
             resources: Vec::new(),
             created: chrono::DateTime::parse_from_rfc3339("2025-07-01T12:30:05+02:00").ok(),

@@ -143,7 +143,7 @@ impl<'a> Joiner<'a> {
         apply_row(asset, &mut row);
         for pk in &row.album_pks {
             if let Some(&j) = self.album_index.get(pk) {
-                self.inv.albums[j].asset_keys.push(asset.key.clone());
+                self.inv.albums[j].asset_keys.push(asset.key().to_owned());
             }
         }
         count_row(&mut self.inv.counts, &row);
@@ -165,10 +165,13 @@ impl<'a> Joiner<'a> {
     }
 }
 
-/// (folder, original name) of listed asset `i`.
+/// (folder, original name) of listed asset `i`, from one split of the original's path: the
+/// sort asks for it on every comparison.
 fn path_of(assets: &[Asset], i: u32) -> (&str, &str) {
-    let a = &assets[i as usize];
-    (a.folder.as_str(), a.original().map_or("", |o| o.name()))
+    let path = assets[i as usize]
+        .original()
+        .map_or("", |o| o.device_path.as_str());
+    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 /// (lower-case folder, lower-case original name) → asset index.
@@ -178,7 +181,7 @@ fn lowercase_paths(assets: &[Asset]) -> HashMap<(String, String), usize> {
         .enumerate()
         .filter_map(|(i, a)| {
             a.original()
-                .map(|o| ((a.folder.to_lowercase(), o.name().to_lowercase()), i))
+                .map(|o| ((a.folder().to_lowercase(), o.name().to_lowercase()), i))
         })
         .collect()
 }
@@ -218,7 +221,6 @@ fn missing_file(row: &DbAsset) -> MissingFile {
 /// What the matched row says of its asset (the uuid moves out of the row).
 fn apply_row(a: &mut Asset, row: &mut DbAsset) {
     if let Some(uuid) = row.uuid.take() {
-        a.key = uuid.clone();
         a.uuid = Some(uuid);
     }
     a.kind = match row.kind {
@@ -247,18 +249,12 @@ fn absent_asset(row: &DbAsset) -> Option<Asset> {
     {
         return None;
     }
-    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
     let kind = match row.kind {
         DbKind::Video => AssetKind::Video,
         _ => AssetKind::Photo,
     };
     let original = Resource::listed(ResourceRole::Original, format!("{dir}/{file}"));
-    Some(Asset::from_original(
-        dir.to_owned(),
-        stem.to_owned(),
-        kind,
-        original,
-    ))
+    Some(Asset::from_original(kind, original))
 }
 
 /// Database-derived counts of one row (whether or not its file was found).

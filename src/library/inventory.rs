@@ -209,7 +209,7 @@ async fn add_renders(
             let a = &assets[i];
             (
                 i,
-                format!("{MUTATIONS}/{}/{}/Adjustments", a.folder, a.stem),
+                format!("{MUTATIONS}/{}/{}/Adjustments", a.folder(), a.stem()),
             )
         })
         .collect();

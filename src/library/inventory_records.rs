@@ -97,7 +97,7 @@ pub struct DbSummary {
     pub cache_path: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Inventory {
     pub assets: Vec<Asset>,
     /// None when the database was not read (absent, not asked for, or damaged: see `warnings`).

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use futures::StreamExt;
 use futures::stream;
 
-use super::asset::{Asset, AssetKind, Resource, ResourceRole};
+use super::asset::{Asset, AssetKind, Resource, ResourceRole, split_name};
 use super::error::LibraryError;
 use crate::afc::{AfcClient, AfcStatus};
 use crate::untrusted::file_name::validate_name;
@@ -73,11 +73,9 @@ pub(crate) enum FileClass {
 
 /// Splits `IMG_0001.HEIC` into (`IMG_0001`, class). Names without an extension are `Other`.
 pub(crate) fn classify(name: &str) -> (&str, FileClass) {
-    let Some((stem, ext)) = name.rsplit_once('.') else {
-        return (name, FileClass::Other);
-    };
-    if stem.is_empty() {
-        return (name, FileClass::Other);
+    let (stem, ext) = split_name(name);
+    if ext.is_empty() {
+        return (stem, FileClass::Other);
     }
     let is = |list: &[&str]| list.iter().any(|e| e.eq_ignore_ascii_case(ext));
     let class = if is(&PHOTO_EXTS) {
@@ -349,15 +347,8 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
         mtime_ns: None,
         birth_ns: None,
     };
-    let new_asset = |kind, name: &str| {
-        let stem = classify(name).0.to_owned();
-        Asset::from_original(
-            folder.to_owned(),
-            stem,
-            kind,
-            resource(ResourceRole::Original, name),
-        )
-    };
+    let new_asset =
+        |kind, name: &str| Asset::from_original(kind, resource(ResourceRole::Original, name));
 
     // (stem, original name) → asset; the first photo with a stem takes its Live video.
     let mut assets: BTreeMap<(String, String), Asset> = BTreeMap::new();
@@ -461,8 +452,9 @@ mod tests {
                 (AssetKind::Video, vec![(Original, "IMG_0004.MP4")]),
             ]
         );
-        assert_eq!(s.assets[0].key, "DCIM/100APPLE/IMG_0001.HEIC");
-        assert_eq!(s.assets[0].stem, "IMG_0001");
+        assert_eq!(s.assets[0].key(), "DCIM/100APPLE/IMG_0001.HEIC");
+        assert_eq!(s.assets[0].folder(), "DCIM/100APPLE");
+        assert_eq!(s.assets[0].stem(), "IMG_0001");
         assert!(
             s.assets
                 .iter()

@@ -169,12 +169,8 @@ pub(crate) fn assets_from_truth(truth: &LibraryTruth) -> Vec<Asset> {
             if let Some(e) = &a.edited_render {
                 resources.push(res(ResourceRole::EditedRender, e));
             }
-            let stem = a.filename.rsplit_once('.').map_or(&*a.filename, |(s, _)| s);
             Asset {
-                key: a.uuid.clone(),
                 uuid: Some(a.uuid.clone()),
-                folder: a.directory.clone(),
-                stem: stem.to_string(),
                 kind: if a.kind == TK::Video {
                     AssetKind::Video
                 } else {
@@ -283,17 +279,7 @@ pub(crate) fn small_tree(root: &Path) -> Vec<Asset> {
     fs::write(root.join(BIG), random_bytes(1, BIG_LEN)).unwrap();
     fs::write(root.join(SMALL), random_bytes(2, 300_000)).unwrap();
     let mk = |path: &str, kind| Asset {
-        key: path.into(),
         uuid: None,
-        folder: "DCIM/100APPLE".into(),
-        stem: path
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .split('.')
-            .next()
-            .unwrap()
-            .into(),
         kind,
         resources: vec![Resource {
             role: ResourceRole::Original,

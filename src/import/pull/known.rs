@@ -9,8 +9,8 @@ use super::error::{PullError, internal};
 use super::planner::{Anchor, Anchors, Known};
 use super::shared::Shared;
 use crate::import::dates::{self, Fallbacks};
-use crate::import::layout::split_name;
 use crate::library::Asset;
+use crate::library::asset::split_name;
 
 /// Reads which names (plain layout) or copies (`by_album`) of each folder the ledger holds.
 /// Without a ledger (a dry run on a fresh DEST) nothing is known.
@@ -85,7 +85,7 @@ pub(super) async fn anchors(
             let anchor = Anchor {
                 day: date.day(),
                 mtime: Some(date.system_time()),
-                suffix: collision_suffix(dest_stem, &asset.stem),
+                suffix: collision_suffix(dest_stem, asset.stem()),
             };
             found.insert((index, key), anchor);
         }

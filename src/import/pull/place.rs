@@ -10,9 +10,10 @@ use chrono::DateTime;
 use super::planner::Anchor;
 use crate::import::batch_write::{Claim, Claims};
 use crate::import::dates::{self, Fallbacks};
-use crate::import::layout::{Layout, LayoutError, ResourceVars, split_name};
+use crate::import::layout::{Layout, LayoutError, ResourceVars};
 use crate::import::safe_write::Ready;
 use crate::import::safe_write::SafeWriteError;
+use crate::library::asset::split_name;
 use crate::library::{Asset, AssetKind, ResourceRole};
 
 /// ` (N)` suffixes tried to keep an asset's files together before letting each find its own.
@@ -49,7 +50,7 @@ pub(super) fn claim(
     let (_, ext) = split_name(p.name);
     let vars = ResourceVars {
         date: placed.day,
-        stem: &p.asset.stem,
+        stem: p.asset.stem(),
         ext,
         device: p.device,
         dcim_folder: dcim_folder(p.asset),
@@ -122,7 +123,8 @@ fn kind_word(asset: &Asset) -> &'static str {
 
 /// The camera folder name (`100APPLE`) of a DCIM path, for `{dcim_folder}`.
 fn dcim_folder(asset: &Asset) -> &str {
-    asset.folder.rsplit('/').next().unwrap_or(&asset.folder)
+    let folder = asset.folder();
+    folder.rsplit('/').next().unwrap_or(folder)
 }
 
 /// The first collision suffix at which none of an asset's companions (Live Photo video, AAE,

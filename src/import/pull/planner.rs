@@ -256,7 +256,7 @@ fn wanted(
             .err()
             .map(|e| e.to_string())
             .or_else(|| {
-                names::validate_name(&asset.stem)
+                names::validate_name(asset.stem())
                     .err()
                     .map(|e| format!("asset name: {e}"))
             });

@@ -6,10 +6,7 @@ use chrono::DateTime;
 
 fn asset(kind: AssetKind, created: Option<&str>) -> Asset {
     Asset {
-        key: "k".into(),
         uuid: None,
-        folder: "DCIM/100APPLE".into(),
-        stem: "IMG_0001".into(),
         kind,
         resources: Vec::new(),
         created: created.map(|c| DateTime::parse_from_rfc3339(c).unwrap()),
@@ -38,8 +35,6 @@ fn res(role: ResourceRole, path: &str) -> Resource {
 /// A Live Photo in `folder` whose resources are listed companions first.
 fn live(folder: &str, stem: &str) -> Asset {
     let mut a = asset(AssetKind::Photo, Some("2025-06-14T12:00:00+02:00"));
-    a.folder = folder.into();
-    a.stem = stem.into();
     a.resources = vec![
         res(ResourceRole::Sidecar, &format!("{folder}/{stem}.AAE")),
         res(ResourceRole::LiveVideo, &format!("{folder}/{stem}.MOV")),
@@ -333,7 +328,8 @@ fn filters_and_unsafe_names_leave_assets_out() {
     let mut bad_companion = live("DCIM/100APPLE", "IMG_0002");
     bad_companion.resources[0].device_path = "DCIM/100APPLE/../IMG_0002.AAE".into();
     let mut bad_stem = live("DCIM/100APPLE", "IMG_0003");
-    bad_stem.stem = "..".into();
+    // An original named `...HEIC` has the stem `..`.
+    bad_stem.resources[2].device_path = "DCIM/100APPLE/...HEIC".into();
     let filters = Filters::from_args(None, None, true, false, false, false).unwrap();
     let rules = plain(&filters);
     let mut assets = [video, bad_companion, bad_stem];
