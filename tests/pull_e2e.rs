@@ -238,6 +238,17 @@ async fn disconnect_at_99_percent_resumes() {
     disconnect_then_resume(0.99).await;
 }
 
+/// The one temp file an interrupted run left in `dest`.
+fn kept_temp(dest: &std::path::Path) -> std::path::PathBuf {
+    let tmp_dir = dest.join(".iphone-import/tmp");
+    fs::read_dir(&tmp_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 /// What happens between an interrupted run and the next: the phone's file is replaced by one
 /// of the same size and mtime, or the kept temp bytes were garbled (lost in a power cut).
 #[derive(Clone, Copy, Debug)]
@@ -260,13 +271,7 @@ async fn interrupted_then(between: Between) {
     cfg.jobs = 1;
     let (r, _) = run_pull(&srv, assets.clone(), cfg.clone()).await;
     assert!(matches!(r, Err(PullError::Disconnected { .. })), "{r:?}");
-    let tmp_dir = dest.join(".iphone-import/tmp");
-    let part = fs::read_dir(&tmp_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let part = kept_temp(&dest);
     let kept = fs::metadata(&part).unwrap().len() as usize;
     assert!(kept > 0);
     match between {
@@ -307,6 +312,36 @@ async fn a_phone_file_replaced_with_the_same_size_and_mtime_is_copied_anew_not_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbled_kept_bytes_are_not_resumed() {
     interrupted_then(Between::TempBytesGarbled).await;
+}
+
+/// A small file is read whole before its temp file is written: bytes kept from an interrupted
+/// write of it are dropped and the file written anew, never spliced with the phone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_files_kept_bytes_are_written_anew_not_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    let mut assets = small_tree(&root);
+    assets.reverse(); // the small file first: its write fails part way
+    let srv = server(&root, Faults::none());
+    let mut cfg = config(&dest);
+    cfg.jobs = 1;
+    cfg.fail_writes_after = Some(100_000);
+    let (r, _) = run_pull(&srv, assets.clone(), cfg.clone()).await;
+    assert!(matches!(r, Err(PullError::Write { .. })), "{r:?}");
+    let part = kept_temp(&dest);
+    // What reached the temp file before the failure, garbled as a power cut may leave it.
+    assert_eq!(fs::metadata(&part).unwrap().len(), 100_000);
+    fs::write(&part, vec![0u8; 100_000]).unwrap();
+
+    cfg.fail_writes_after = None;
+    let (r, obs) = run_pull(&srv, assets, cfg).await;
+    let summary = r.unwrap();
+    assert_eq!(summary.files_resumed, 0, "{:?}", obs.events());
+    assert_same(&root, &dest, SMALL);
+    assert_same(&root, &dest, BIG);
+    assert_ledger_consistent(&dest, &[]);
+    assert_eq!(srv.changing_ops(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+
 use super::config::PullDevice;
 use super::error::{PullError, internal};
 use super::events::PullEvent;
-use super::fetch::{from_phone, prove_prefix, stage_local};
+use super::fetch::{
+    IN_MEMORY_MAX, from_phone, prove_prefix, small_from_phone, stage_local, write_failed,
+};
 use super::item::{AssetRef, ItemError};
 use super::place::{Placement, claim, own_anchor};
 use super::planner::{Anchor, CopyWork, Job};
@@ -465,6 +469,10 @@ async fn stage_resource(
     date: Option<Anchor>,
     target: CopyTarget<'_>,
 ) -> Result<StagedFile, ItemError> {
+    if target.local.is_none() && res.size.is_some_and(|s| s <= IN_MEMORY_MAX) {
+        let chunks = small_from_phone(shared, client, asset, res).await?;
+        return stage_small(shared, asset, res, date, target.key, chunks).await;
+    }
     let mut partial = begin(shared, res, target.key).await?;
     if partial.resume_offset() > 0 && target.local.is_none() {
         partial = prove_prefix(client, &res.device_path, partial).await?;
@@ -499,6 +507,55 @@ async fn stage_resource(
         received,
         offset,
         local: target.local.is_some(),
+    };
+    Ok(StagedFile { what, ready, own })
+}
+
+/// A small file read whole from the phone ([`small_from_phone`]) into a complete temp file with
+/// its date and mtime, in one blocking call. Kept bytes of an interrupted run are dropped: the
+/// whole file is at hand.
+async fn stage_small(
+    shared: &Arc<Shared>,
+    asset: &AssetRef,
+    res: &Resource,
+    date: Option<Anchor>,
+    key: &str,
+    chunks: Vec<Bytes>,
+) -> Result<StagedFile, ItemError> {
+    let temp_for = TempFor::new(shared, res, key)?;
+    let size = temp_for.size;
+    let fail_after = shared.config.fail_writes_after;
+    let (asset2, device_mtime) = (asset.clone(), device_mtime(res));
+    let staged = tokio::task::spawn_blocking(move || {
+        let mut partial = temp_for.begin()?;
+        if partial.resume_offset() > 0 {
+            partial.restart()?;
+        }
+        if let Some(n) = fail_after {
+            partial.fail_writes_after(n);
+        }
+        let temp = partial.temp_path().to_path_buf();
+        let written = chunks.iter().try_for_each(|c| partial.write_all(c));
+        let staged = match written.and_then(|()| partial.complete()) {
+            Ok(staged) => staged,
+            Err(e) => {
+                if matches!(e, SafeWriteError::SizeMismatch { .. }) {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                return Err(e);
+            }
+        };
+        let own = date.unwrap_or_else(|| own_anchor(staged.temp_path(), &asset2, device_mtime));
+        staged.into_ready(own.mtime).map(|r| (own, r))
+    })
+    .await
+    .map_err(internal)?;
+    let (own, ready) = staged.map_err(|e| write_failed(e, res))?;
+    let what = Fetched {
+        res: res.clone(),
+        received: size,
+        offset: 0,
+        local: false,
     };
     Ok(StagedFile { what, ready, own })
 }
@@ -548,31 +605,52 @@ fn device_mtime(res: &Resource) -> SystemTime {
 /// Blocking: the temp file of this version of `res` (resumable when one is left from an
 /// interrupted run).
 async fn begin(shared: &Shared, res: &Resource, key: &str) -> Result<Partial, ItemError> {
-    let dest = shared
-        .dest
-        .clone()
-        .ok_or_else(|| internal(InternalError::NoDestination))?;
-    let birth_ns = res.birth_ns;
-    let (udid, path, key) = (
-        shared.device.udid.clone(),
-        res.device_path.clone(),
-        key.to_string(),
-    );
-    let (size, mtime_ns) = (res.size.unwrap_or(0), res.mtime_ns.unwrap_or(0) as i64);
-    let partial = tokio::task::spawn_blocking(move || {
+    let temp_for = TempFor::new(shared, res, key)?;
+    tokio::task::spawn_blocking(move || temp_for.begin())
+        .await
+        .map_err(internal)?
+        .map_err(|e| write_error(res)(e).into())
+}
+
+/// What a blocking thread needs to open the temp file of one version of a resource's copy.
+struct TempFor {
+    dest: Destination,
+    udid: String,
+    path: String,
+    key: String,
+    size: u64,
+    mtime_ns: i64,
+    birth_ns: Option<u64>,
+}
+
+impl TempFor {
+    fn new(shared: &Shared, res: &Resource, key: &str) -> Result<TempFor, ItemError> {
+        let dest = shared
+            .dest
+            .clone()
+            .ok_or_else(|| internal(InternalError::NoDestination))?;
+        Ok(TempFor {
+            dest,
+            udid: shared.device.udid.clone(),
+            path: res.device_path.clone(),
+            key: key.to_string(),
+            size: res.size.unwrap_or(0),
+            mtime_ns: res.mtime_ns.unwrap_or(0) as i64,
+            birth_ns: res.birth_ns,
+        })
+    }
+
+    /// Blocking: opens (or resumes) the temp file.
+    fn begin(&self) -> Result<Partial, SafeWriteError> {
         let key = SourceKey {
-            udid: &udid,
-            device_path: &path,
-            copy: &key,
-            size,
-            mtime_ns,
+            udid: &self.udid,
+            device_path: &self.path,
+            copy: &self.key,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
         };
-        dest.begin_version(&key, birth_ns)
-    })
-    .await
-    .map_err(internal)?
-    .map_err(write_error(res))?;
-    Ok(partial)
+        self.dest.begin_version(&key, self.birth_ns)
+    }
 }
 
 /// Counts a committed file into the summary, reports it, and returns its ledger entry.

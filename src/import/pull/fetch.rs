@@ -5,10 +5,12 @@
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
+use bytes::Bytes;
+
 use super::error::{PullError, internal};
 use super::item::{AssetRef, ItemError};
 use super::shared::Shared;
-use crate::afc::{AfcClient, AfcError, AfcStatus};
+use crate::afc::{AfcClient, AfcError, AfcStatus, ChunkSink};
 use crate::import::phone_copy::{Durability, PhoneFile, phone_to_temp};
 use crate::import::resume::{self, ProveError, Verdict};
 use crate::import::safe_write::{Partial, SafeWriteError, Staged};
@@ -140,42 +142,102 @@ fn classify(
 ) -> Result<Staged, ItemError> {
     match (read, written) {
         (Ok(()), Ok(staged)) => Ok(staged),
-        (Err(e), _) if e.is_fatal() => Err(PullError::Disconnected {
-            path: res.device_path.clone(),
-            source: e,
+        (Err(e), _) if e.is_fatal() => Err(read_failed(e, res, asset_icloud_only)),
+        (Err(AfcError::Output(_)) | Ok(()), Err(source)) => {
+            if matches!(source, SafeWriteError::SizeMismatch { .. }) {
+                let _ = std::fs::remove_file(temp);
+            }
+            Err(write_failed(source, res))
         }
-        .into()),
-        (
-            Err(AfcError::Output(_)) | Ok(()),
-            Err(SafeWriteError::SizeMismatch { expected, got }),
-        ) => {
-            let _ = std::fs::remove_file(temp);
-            Err(ItemError::Item {
-                reason: format!(
-                    "the phone sent {got} bytes where {expected} were announced (the file changed); run again"
-                ),
-                icloud_only: false,
-            })
-        }
-        (Err(AfcError::Output(_)) | Ok(()), Err(source)) => Err(PullError::Write {
-            path: res.device_path.clone(),
-            source,
-        }
-        .into()),
         (Err(e), _) => {
             // The phone refused this file (vanished, unreadable, iCloud-only): drop its temp.
             let _ = std::fs::remove_file(temp);
-            let icloud = res.role == ResourceRole::Original
-                && (asset_icloud_only || e.status() == Some(AfcStatus::IoError));
-            let reason = if icloud {
-                icloud_only_reason(Some(&e))
-            } else {
-                e.to_string()
-            };
-            Err(ItemError::Item {
-                reason,
-                icloud_only: icloud,
-            })
+            Err(read_failed(e, res, asset_icloud_only))
         }
+    }
+}
+
+/// A read of `res` that failed: the run's failure when the phone is lost, else this item's
+/// (the phone refused the file: vanished, unreadable, iCloud-only).
+fn read_failed(e: AfcError, res: &Resource, asset_icloud_only: bool) -> ItemError {
+    if e.is_fatal() {
+        return PullError::Disconnected {
+            path: res.device_path.clone(),
+            source: e,
+        }
+        .into();
+    }
+    let icloud = res.role == ResourceRole::Original
+        && (asset_icloud_only || e.status() == Some(AfcStatus::IoError));
+    let reason = if icloud {
+        icloud_only_reason(Some(&e))
+    } else {
+        e.to_string()
+    };
+    ItemError::Item {
+        reason,
+        icloud_only: icloud,
+    }
+}
+
+/// A write of `res` into DEST that failed: this item's failure when the phone sent another
+/// length than it announced (the caller removes the temp file), else the run's.
+pub(super) fn write_failed(source: SafeWriteError, res: &Resource) -> ItemError {
+    match source {
+        SafeWriteError::SizeMismatch { expected, got } => ItemError::Item {
+            reason: format!(
+                "the phone sent {got} bytes where {expected} were announced (the file changed); run again"
+            ),
+            icloud_only: false,
+        },
+        source => PullError::Write {
+            path: res.device_path.clone(),
+            source,
+        }
+        .into(),
+    }
+}
+
+/// The largest file read whole into memory before its temp file is made ([`small_from_phone`]).
+/// Each worker holds at most one such file.
+pub(super) const IN_MEMORY_MAX: u64 = 1024 * 1024;
+
+/// Reads all of a file of at most [`IN_MEMORY_MAX`] bytes from the phone, as the reply bodies
+/// arrived. Its temp file is then made, written, dated and readied in one blocking call: for a
+/// small file, handing it between threads costs more than its bytes. Cancellation leaves no
+/// temp file (the next run reads the file again).
+pub(super) async fn small_from_phone(
+    shared: &Shared,
+    client: &AfcClient,
+    asset: &AssetRef,
+    res: &Resource,
+) -> Result<Vec<Bytes>, ItemError> {
+    let size = res.size.unwrap_or(0);
+    let mut sink = Collect(Vec::new());
+    let read = tokio::select! {
+        r = client.read_range_into(&res.device_path, size, 0, &mut sink) => r,
+        _ = shared.stop.cancelled() => return Err(PullError::Cancelled.into()),
+    };
+    match read {
+        Ok(_) => {
+            shared.observer.bytes(size);
+            Ok(sink.0)
+        }
+        Err(e) => Err(read_failed(e, res, asset.icloud_only)),
+    }
+}
+
+/// Keeps the chunks a read hands over (at most [`IN_MEMORY_MAX`] bytes: the read stops at the
+/// announced size).
+struct Collect(Vec<Bytes>);
+
+impl ChunkSink for Collect {
+    async fn put(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.0.push(chunk);
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
