@@ -147,27 +147,10 @@ impl Destination {
         key: &SourceKey<'_>,
         birth_ns: Option<u64>,
     ) -> Result<Partial, SafeWriteError> {
-        let (prefix, name) = key.temp_names(birth_ns);
-        let read_dir = |source| SafeWriteError::Read {
-            path: self.tmp_dir.clone(),
-            source,
-        };
-        let path = self.tmp_dir.join(&name);
+        let (mut file, path) = self.open_temp(key, birth_ns, false)?;
         let temp_err = |source| SafeWriteError::TempFile {
             path: path.clone(),
             source,
-        };
-        let mut file = {
-            // Held until the file exists, so a relisting of the folder cannot miss it.
-            let mut temps = self.temps.lock().unwrap_or_else(PoisonError::into_inner);
-            temps.claim(&prefix, &name).map_err(read_dir)?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(temp_err)?
         };
         let mut len = file.metadata().map_err(temp_err)?.len();
         if len > key.size {
@@ -190,17 +173,71 @@ impl Destination {
             file.sync_all().map_err(|e| sync_error(&path, e))?;
         }
         file.seek(SeekFrom::Start(len)).map_err(temp_err)?;
-        Ok(Partial {
+        Ok(self.partial(file, path, hasher, len, key.size))
+    }
+
+    /// [`Self::begin_version`] for a file written whole in one go: bytes an earlier run kept
+    /// are dropped unread (the file is opened truncated), so nothing is re-hashed or seeked.
+    pub(crate) fn begin_anew(
+        &self,
+        key: &SourceKey<'_>,
+        birth_ns: Option<u64>,
+    ) -> Result<Partial, SafeWriteError> {
+        let (file, path) = self.open_temp(key, birth_ns, true)?;
+        Ok(self.partial(file, path, blake3::Hasher::new(), 0, key.size))
+    }
+
+    /// A temp file opened for writing, holding (and hashed up to) `kept` bytes of `expected`.
+    fn partial(
+        &self,
+        file: File,
+        path: PathBuf,
+        hasher: blake3::Hasher,
+        kept: u64,
+        expected: u64,
+    ) -> Partial {
+        Partial {
             file,
             path,
             root: self.root.clone(),
             hasher,
-            written: len,
-            resumed_from: len,
-            expected: key.size,
+            written: kept,
+            resumed_from: kept,
+            expected,
             fail_after: None,
             poisoned: false,
-        })
+        }
+    }
+
+    /// Claims the temp name of this version of the device file (removing stale versions) and
+    /// opens it, keeping what it holds unless `truncate`.
+    fn open_temp(
+        &self,
+        key: &SourceKey<'_>,
+        birth_ns: Option<u64>,
+        truncate: bool,
+    ) -> Result<(File, PathBuf), SafeWriteError> {
+        let (prefix, name) = key.temp_names(birth_ns);
+        let path = self.tmp_dir.join(&name);
+        // Held until the file exists, so a relisting of the folder cannot miss it.
+        let mut temps = self.temps.lock().unwrap_or_else(PoisonError::into_inner);
+        temps
+            .claim(&prefix, &name)
+            .map_err(|source| SafeWriteError::Read {
+                path: self.tmp_dir.clone(),
+                source,
+            })?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(truncate)
+            .open(&path);
+        drop(temps);
+        match file {
+            Ok(file) => Ok((file, path)),
+            Err(source) => Err(SafeWriteError::TempFile { path, source }),
+        }
     }
 
     /// Deletes every temp file (after a run that completed; partials are worthless then).
@@ -667,17 +704,22 @@ pub(super) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// One version of a device file of `size` bytes.
+    fn key(size: u64) -> SourceKey<'static> {
+        SourceKey {
+            udid: "u",
+            device_path: "DCIM/A.JPG",
+            copy: "",
+            size,
+            mtime_ns: 5,
+        }
+    }
+
     #[test]
     fn another_birth_time_is_another_version_and_is_not_resumed() {
         let tmp = tempfile::tempdir().unwrap();
         let dest = Destination::open(tmp.path()).unwrap();
-        let key = SourceKey {
-            udid: "u",
-            device_path: "DCIM/A.JPG",
-            copy: "",
-            size: 10,
-            mtime_ns: 5,
-        };
+        let key = key(10);
         let mut p = dest.begin_version(&key, Some(1)).unwrap();
         p.write_all(b"hello").unwrap();
         let first = p.temp_path().to_path_buf();
@@ -690,5 +732,24 @@ mod tests {
         let p = dest.begin_version(&key, Some(2)).unwrap();
         assert_eq!(p.resume_offset(), 0);
         assert!(!first.exists());
+    }
+
+    #[test]
+    fn begun_anew_the_kept_bytes_are_dropped_and_not_hashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = Destination::open(tmp.path()).unwrap();
+        let key = key(4);
+        let mut p = dest.begin_version(&key, None).unwrap();
+        p.write_all(b"kep").unwrap();
+        let kept = p.temp_path().to_path_buf();
+        drop(p);
+        let mut p = dest.begin_anew(&key, None).unwrap();
+        assert_eq!((p.resume_offset(), p.written()), (0, 0));
+        assert_eq!(p.temp_path(), kept, "the same version's temp file");
+        assert_eq!(fs::metadata(&kept).unwrap().len(), 0);
+        p.write_all(b"abcd").unwrap();
+        let staged = p.complete().unwrap();
+        assert_eq!(fs::read(&kept).unwrap(), b"abcd");
+        assert_eq!(staged.blake3(), blake3::hash(b"abcd"));
     }
 }

@@ -527,10 +527,7 @@ async fn stage_small(
     let fail_after = shared.config.fail_writes_after;
     let (asset2, device_mtime) = (asset.clone(), device_mtime(res));
     let staged = tokio::task::spawn_blocking(move || {
-        let mut partial = temp_for.begin()?;
-        if partial.resume_offset() > 0 {
-            partial.restart()?;
-        }
+        let mut partial = temp_for.begin_anew()?;
         if let Some(n) = fail_after {
             partial.fail_writes_after(n);
         }
@@ -640,16 +637,25 @@ impl TempFor {
         })
     }
 
-    /// Blocking: opens (or resumes) the temp file.
-    fn begin(&self) -> Result<Partial, SafeWriteError> {
-        let key = SourceKey {
+    /// The temp file's key: this version of the device file, in this copy.
+    fn source_key(&self) -> SourceKey<'_> {
+        SourceKey {
             udid: &self.udid,
             device_path: &self.path,
             copy: &self.key,
             size: self.size,
             mtime_ns: self.mtime_ns,
-        };
-        self.dest.begin_version(&key, self.birth_ns)
+        }
+    }
+
+    /// Blocking: opens (or resumes) the temp file.
+    fn begin(&self) -> Result<Partial, SafeWriteError> {
+        self.dest.begin_version(&self.source_key(), self.birth_ns)
+    }
+
+    /// Blocking: opens the temp file empty, dropping what an earlier run kept in it.
+    fn begin_anew(&self) -> Result<Partial, SafeWriteError> {
+        self.dest.begin_anew(&self.source_key(), self.birth_ns)
     }
 }
 
