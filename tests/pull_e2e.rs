@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iphone_import::afc::Opcode;
 use iphone_import::import::layout::Layout;
@@ -14,7 +15,9 @@ use iphone_import::import::safe_write::SafeWriteError;
 use iphone_import::mock::afcd::Faults;
 use iphone_import::mock::library::{self};
 
+mod media_builders;
 mod pull_harness;
+use media_builders::jpeg_with_exif;
 use pull_harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,6 +345,68 @@ async fn a_small_files_kept_bytes_are_written_anew_not_resumed() {
     assert_same(&root, &dest, BIG);
     assert_ledger_consistent(&dest, &[]);
     assert_eq!(srv.changing_ops(), 0);
+}
+
+/// An original's capture date comes from its own bytes on either copy path: a small file read
+/// whole into memory, a large one streamed into its temp file. The phone's mtime (the fallback,
+/// as the assets have no library date) would place both in 2024.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_originals_date_is_read_from_its_bytes_small_or_large() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    fs::create_dir_all(root.join("DCIM/100APPLE")).unwrap();
+    let (small, large) = ("DCIM/100APPLE/IMG_0010.JPG", "DCIM/100APPLE/IMG_0011.JPG");
+    fs::write(
+        root.join(small),
+        jpeg_with_exif("2019:05:04 10:00:00", Some("+00:00")),
+    )
+    .unwrap();
+    let mut big = jpeg_with_exif("2017:08:09 12:00:00", Some("+00:00"));
+    big.resize(2 * 1024 * 1024 + 7, 0xAB); // past the in-memory limit: streamed
+    fs::write(root.join(large), big).unwrap();
+    let phone_mtime = UNIX_EPOCH + Duration::from_secs(1_710_000_000); // March 2024
+    for path in [small, large] {
+        let f = fs::File::options()
+            .write(true)
+            .open(root.join(path))
+            .unwrap();
+        f.set_modified(phone_mtime).unwrap();
+    }
+    // The small tree's photo, as a template (its files go elsewhere).
+    let template = small_tree(&tmp.path().join("unused")).pop().unwrap();
+    let assets: Vec<_> = [small, large]
+        .into_iter()
+        .map(|path| {
+            let mut a = template.clone();
+            a.created = None;
+            a.resources[0].device_path = path.into();
+            a
+        })
+        .collect();
+    let srv = server(&root, Faults::none());
+    let mut cfg = config(&dest);
+    cfg.layout = Layout::parse("{year}/{name}").unwrap();
+    let (r, obs) = run_pull(&srv, assets, cfg).await;
+    r.unwrap();
+    for (path, at, year) in [
+        (small, 1_556_964_000, "2019"),
+        (large, 1_502_280_000, "2017"),
+    ] {
+        assert_eq!(
+            dest_of(&dest, path).as_deref(),
+            Some(format!("{year}/{}", path.rsplit('/').next().unwrap()).as_str()),
+            "{:?}",
+            obs.events()
+        );
+        assert_same(&root, &dest, path);
+        let mtime = fs::metadata(dest.join(dest_of(&dest, path).unwrap()))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(mtime, SystemTime::UNIX_EPOCH + Duration::from_secs(at));
+    }
+    assert_ledger_consistent(&dest, &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,9 @@
 //! pending resources ([`fetch`](super::fetch) then [`place`](super::place)) and records the
 //! committed ones in the ledger in one transaction.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -496,7 +498,10 @@ async fn stage_resource(
     // The date (read from the file for an original), its mtime: local, blocking.
     let (asset2, device_mtime) = (asset.clone(), device_mtime(res));
     let (own, ready) = tokio::task::spawn_blocking(move || {
-        let own = date.unwrap_or_else(|| own_anchor(staged.temp_path(), &asset2, device_mtime));
+        let own = date.unwrap_or_else(|| {
+            let file = std::fs::File::open(staged.temp_path()).ok();
+            own_anchor(file, &asset2, device_mtime)
+        });
         staged.into_ready(own.mtime).map(|r| (own, r))
     })
     .await
@@ -542,7 +547,11 @@ async fn stage_small(
                 return Err(e);
             }
         };
-        let own = date.unwrap_or_else(|| own_anchor(staged.temp_path(), &asset2, device_mtime));
+        // The date is read from the bytes in hand, not from the temp file opened again.
+        let own = date.unwrap_or_else(|| {
+            let bytes = contiguous(&chunks);
+            own_anchor(Some(Cursor::new(&bytes[..])), &asset2, device_mtime)
+        });
         staged.into_ready(own.mtime).map(|r| (own, r))
     })
     .await
@@ -555,6 +564,16 @@ async fn stage_small(
         local: false,
     };
     Ok(StagedFile { what, ready, own })
+}
+
+/// A small file's chunks as one slice: borrowed when the read brought one chunk (the usual
+/// case: one AFC read holds up to 4 MiB), joined otherwise (at most [`IN_MEMORY_MAX`] bytes).
+fn contiguous(chunks: &[Bytes]) -> Cow<'_, [u8]> {
+    match chunks {
+        [] => Cow::Borrowed(&[]),
+        [one] => Cow::Borrowed(&one[..]),
+        many => Cow::Owned(many.concat()),
+    }
 }
 
 /// Blocking: an asset's committed files into the ledger, in one transaction.
@@ -726,4 +745,18 @@ fn now_ns() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_files_chunks_read_as_one_slice() {
+        let one = [Bytes::from_static(b"abc")];
+        assert!(matches!(contiguous(&one), Cow::Borrowed(b) if b == b"abc"));
+        let two = [Bytes::from_static(b"ab"), Bytes::from_static(b"cd")];
+        assert_eq!(&contiguous(&two)[..], b"abcd");
+        assert!(contiguous(&[]).is_empty());
+    }
 }

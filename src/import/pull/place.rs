@@ -2,6 +2,7 @@
 //! capture date (or the asset's anchor), the layout's path, the collision suffix that keeps an
 //! asset's files on one stem, claimed in the batch before anything is renamed.
 
+use std::io::{Read, Seek};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -86,13 +87,22 @@ pub(super) fn claim(
     Ok(Ok((claim, placed)))
 }
 
-/// An original's own placement: its capture date (the phone's mtime when it has none).
-pub(super) fn own_anchor(temp: &Path, asset: &Asset, device_mtime: SystemTime) -> Anchor {
+/// An original's own placement: its capture date, read from `file` (its temp file, or its
+/// bytes when they are still in memory; `None`: unreadable), else the asset's fallbacks (the
+/// phone's mtime when it has none).
+pub(super) fn own_anchor<R: Read + Seek>(
+    file: Option<R>,
+    asset: &Asset,
+    device_mtime: SystemTime,
+) -> Anchor {
     let fallbacks = Fallbacks {
         photos_db: asset.created,
         birth_time: Some(device_mtime),
     };
-    let date = dates::capture_date_of(temp, &fallbacks);
+    let date = match file {
+        Some(mut file) => dates::capture_date(&mut file, &fallbacks),
+        None => dates::fallback_date(&fallbacks),
+    };
     Anchor {
         day: date.map_or_else(
             || DateTime::<chrono::Utc>::from(device_mtime).date_naive(),
