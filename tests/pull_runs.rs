@@ -3,13 +3,17 @@
 //! phone refuses, and a second run on the same DEST.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use iphone_import::afc::{AfcClient, AfcStatus, Opcode};
 use iphone_import::import::filters::Filters;
 use iphone_import::import::layout::Layout;
-use iphone_import::import::pull::{PullError, PullEvent};
+use iphone_import::import::pull::{AfcConnector, ConnectError, PullError, PullEvent, pull};
 use iphone_import::library::{ScanOptions, scan, scan_dcim};
 use iphone_import::mock::afcd::{FaultOn, Faults, PathFault};
 use iphone_import::mock::library::{self};
@@ -492,4 +496,96 @@ async fn a_second_run_on_the_same_dest_is_refused_while_the_first_holds_it() {
     let err = r.unwrap_err();
     assert!(matches!(err, PullError::Lock(_)), "{err}");
     assert!(err.to_string().contains("pull other"), "{err}");
+}
+
+/// A phone that starts at most `left` more file-service connections, then refuses, as a phone
+/// with a limit on a service's instances does.
+struct Rationed {
+    server: Arc<iphone_import::mock::afcd::AfcServer>,
+    left: AtomicUsize,
+}
+
+impl AfcConnector for Rationed {
+    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>> {
+        Box::pin(async move {
+            match self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Ok(AfcClient::new(self.server.connect_in_process())),
+                Err(_) => Err("StartService com.apple.afc: service limit reached".into()),
+            }
+        })
+    }
+}
+
+async fn pull_rationed(
+    server: &Arc<iphone_import::mock::afcd::AfcServer>,
+    assets: Vec<iphone_import::library::Asset>,
+    cfg: iphone_import::import::pull::PullConfig,
+    connections: usize,
+) -> Result<iphone_import::import::pull::Summary, PullError> {
+    let connector = Arc::new(Rationed {
+        server: server.clone(),
+        left: AtomicUsize::new(connections),
+    });
+    let obs = Arc::new(Collect::default());
+    let run = pull(
+        connector,
+        device(),
+        assets,
+        cfg,
+        obs,
+        CancellationToken::new(),
+    );
+    tokio::time::timeout(LIMIT, run).await.expect("pull hung")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_opens_fewer_connections_than_jobs_is_still_copied_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    let truth = demo_library(&root);
+    let srv = server(&root, Faults::none());
+    let mut cfg = config(&dest);
+    cfg.jobs = 6;
+    // Two connections: the plan's stats and one more; four workers are refused.
+    let summary = pull_rationed(&srv, assets_from_truth(&truth), cfg, 2)
+        .await
+        .unwrap();
+    let on_phone = |a: &&library::AssetTruth| !a.trashed && !a.icloud_only && !a.original_missing;
+    let mut originals = 0;
+    for a in truth.assets.iter().filter(on_phone) {
+        assert_same(&root, &dest, &a.original.path);
+        originals += 1;
+    }
+    assert!(originals > 0);
+    assert_eq!(
+        summary.files_failed,
+        summary.icloud_only_failed + summary.original_missing_failed
+    );
+    assert_ledger_consistent(&dest, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_opens_no_connection_fails_the_run_with_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    let dest = tmp.path().join("dest");
+    let mut assets = small_tree(&root);
+    // Sizes and mtimes known: the plan stats nothing, so every worker asks for a connection.
+    for a in &mut assets {
+        let r = &mut a.resources[0];
+        let meta = fs::metadata(root.join(&r.device_path)).unwrap();
+        r.size = Some(meta.len());
+        r.mtime_ns = Some(meta.mtime() as u64 * 1_000_000_000);
+    }
+    let srv = server(&root, Faults::none());
+    let mut cfg = config(&dest);
+    cfg.jobs = 3;
+    let err = pull_rationed(&srv, assets, cfg, 0).await.unwrap_err();
+    assert!(matches!(err, PullError::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("service limit reached"), "{err}");
+    assert_eq!(dest_of(&dest, SMALL), None);
 }

@@ -51,25 +51,36 @@ pub(super) fn same_name_bundles(jobs: VecDeque<Job>, assets: &[Asset]) -> VecDeq
         .collect()
 }
 
+/// How a worker that did not fail the run ended.
+pub(super) enum WorkerEnd {
+    /// It worked until the queue was empty or the run stopped.
+    Done,
+    /// Its connection could not be opened: the others take its share. A phone may start only
+    /// a few instances of a service (libimobiledevice's maintainer gives five for
+    /// house_arrest); the run fails only when no worker got a connection.
+    NotConnected(PullError),
+}
+
 /// One worker: its own connection (or the planning one), bundles until the queue is empty.
 pub(super) async fn worker(
     shared: &Arc<Shared>,
     queue: Arc<Mutex<VecDeque<Vec<Job>>>>,
     assets: Arc<Vec<Asset>>,
     client: Option<AfcClient>,
-) -> Result<(), PullError> {
+) -> Result<WorkerEnd, PullError> {
     let client = match client {
         Some(c) => c,
         None => match connect(shared).await {
-            Err(PullError::Cancelled) => return Ok(()),
-            other => other?,
+            Ok(c) => c,
+            Err(PullError::Cancelled) => return Ok(WorkerEnd::Done),
+            Err(e) => return Ok(WorkerEnd::NotConnected(e)),
         },
     };
     let mut group = Group::default();
     let outcome = work(shared, &client, &queue, &assets, &mut group).await;
     // Files staged before a stop or a failure are committed and recorded all the same.
     let committed = group.commit(shared).await;
-    outcome.and(committed)
+    outcome.and(committed).map(|()| WorkerEnd::Done)
 }
 
 /// Files are committed in groups of about this many (or [`GROUP_BYTES`]), across assets.

@@ -61,9 +61,10 @@ use super::safe_write::{Destination, TMP_DIR};
 use super::sidecars::write_sidecars;
 use crate::afc::AfcClient;
 use crate::library::Asset;
+use crate::untrusted::text::for_terminal;
 pub(crate) use config::MAX_JOBS;
 pub use config::{AfcConnector, ConnectError, PullConfig, PullDevice};
-use copy::{same_name_bundles, worker};
+use copy::{WorkerEnd, same_name_bundles, worker};
 pub use error::PullError;
 use error::internal;
 pub use events::{Observer, Plan, PullEvent, Summary};
@@ -190,24 +191,57 @@ async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<()
             r
         }));
     }
+    join_workers(handles).await?;
+    after_copies(shared, assets).await
+}
+
+/// Waits for every worker. The run's error is the first worker's failure (its cause before the
+/// "cancelled" of the workers it stopped), else, when no worker got a connection, why the first
+/// could not; workers the phone refused while others worked are a warning.
+async fn join_workers(
+    handles: Vec<tokio::task::JoinHandle<Result<WorkerEnd, PullError>>>,
+) -> Result<(), PullError> {
+    let asked = handles.len();
     let mut first_error = None;
+    let mut refused = Vec::new();
     for h in handles {
-        let r = h.await.map_err(internal).and_then(|r| r);
-        if let Err(e) = r {
-            // The cause beats the "cancelled" of the workers it stopped.
-            let replace = match (&first_error, &e) {
-                (None, _) => true,
-                (Some(PullError::Cancelled), e) => !matches!(e, PullError::Cancelled),
-                _ => false,
-            };
-            if replace {
-                first_error = Some(e);
+        match h.await.map_err(internal).and_then(|r| r) {
+            Ok(WorkerEnd::Done) => {}
+            Ok(WorkerEnd::NotConnected(e)) => refused.push(e),
+            Err(e) => {
+                let replace = match (&first_error, &e) {
+                    (None, _) => true,
+                    (Some(PullError::Cancelled), e) => !matches!(e, PullError::Cancelled),
+                    _ => false,
+                };
+                if replace {
+                    first_error = Some(e);
+                }
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => after_copies(shared, assets).await,
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let worked = asked - refused.len();
+    let mut refused = refused.into_iter();
+    match (worked, refused.next()) {
+        (_, None) => Ok(()),
+        (0, Some(e)) => Err(e),
+        (_, Some(e)) => {
+            // The cause alone: the error's own advice (unlock, run again) is not this case's.
+            let why = match &e {
+                PullError::Connect(cause) => cause.to_string(),
+                e => e.to_string(),
+            };
+            tracing::warn!(
+                "the phone opened {worked} of the {asked} connections asked for (the first it \
+                 refused: {}); the copy went on over {worked}. Lower --jobs (or `jobs` in the \
+                 config file) to {worked} to ask for no more",
+                for_terminal(&why)
+            );
+            Ok(())
+        }
     }
 }
 
