@@ -36,6 +36,9 @@ pub struct PhoneConfig {
     pub locked_since_boot: bool,
     /// The first StartService finds its session gone (SessionInactive).
     pub session_inactive_once: bool,
+    /// At most this many connections to a service at once: StartService answers ServiceLimit
+    /// beyond (`None`: any number).
+    pub service_limit: Option<usize>,
 }
 
 impl Default for PhoneConfig {
@@ -49,6 +52,7 @@ impl Default for PhoneConfig {
             session_tls: SessionTls::default(),
             locked_since_boot: false,
             session_inactive_once: false,
+            service_limit: None,
         }
     }
 }
@@ -118,6 +122,7 @@ pub(crate) fn build(config: PhoneConfig) -> Result<BuiltPhone, BuildError> {
         source,
     })?;
     phone.add_named_service("com.apple.afc", afc.service_fn());
+    phone.limit_services(config.service_limit);
     Ok(BuiltPhone {
         phone,
         lockdownd,

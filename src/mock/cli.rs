@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// The first StartService finds its lockdown session ended (SessionInactive).
     #[arg(long)]
     pub session_inactive_once: bool,
+    /// At most N connections to a service (AFC) at once: StartService answers ServiceLimit
+    /// beyond, as a real phone limits a service's instances.
+    #[arg(long, value_name = "N")]
+    pub service_limit: Option<usize>,
     /// Odd files in the generated demo library (ignored with --library), comma-separated or
     /// `all`: heic-jpeg, mov-wide-first, imprt, img-wrap, full-size-render, cpl-assets.
     #[arg(long, value_name = "LIST")]
@@ -203,6 +207,7 @@ pub(crate) fn build_phone(args: &ServeArgs, index: usize) -> anyhow::Result<Buil
     config.faults.stall_once = true;
     config.locked_since_boot = faulty && args.locked_after_boot.is_some();
     config.session_inactive_once = faulty && args.session_inactive_once;
+    config.service_limit = args.service_limit.filter(|_| faulty);
     // The Trust alert is accepted at once: real clients would poll forever otherwise.
     let built = builder::build(config)?;
     match &stall {

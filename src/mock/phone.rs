@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::usbmux::DeviceStream;
@@ -49,8 +50,27 @@ impl Default for PhoneIdentity {
 const FIRST_SERVICE_PORT: u16 = 49152;
 
 struct Ports {
-    listening: HashMap<u16, ServiceFn>,
+    /// The service on each port, and the instance count it belongs to (a started service's).
+    listening: HashMap<u16, (ServiceFn, Option<Arc<Instances>>)>,
     next: u16,
+}
+
+/// How many instances of a named service run (from StartService until their connection
+/// ends), and how many may: a real phone refuses more with `ServiceLimit`.
+#[derive(Default)]
+struct Instances {
+    running: AtomicUsize,
+    /// `None`: no limit.
+    limit: Mutex<Option<usize>>,
+}
+
+/// Why StartService started nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRefused {
+    /// No service of that name.
+    Unknown,
+    /// As many instances as the phone allows already run.
+    Limit,
 }
 
 /// A simulated iPhone: identity plus the services listening on its ports.
@@ -58,7 +78,7 @@ pub struct SimulatedPhone {
     pub identity: PhoneIdentity,
     ports: Mutex<Ports>,
     /// Services that lockdownd's StartService can start, by name ("com.apple.afc").
-    named: Mutex<HashMap<String, ServiceFn>>,
+    named: Mutex<HashMap<String, (ServiceFn, Arc<Instances>)>>,
 }
 
 impl SimulatedPhone {
@@ -79,20 +99,44 @@ impl SimulatedPhone {
             .lock()
             .expect("ports lock")
             .listening
-            .insert(port, service);
+            .insert(port, (service, None));
     }
 
-    /// Make a named service startable through lockdownd's StartService.
+    /// Make a named service startable through lockdownd's StartService (a service replaced
+    /// keeps its instance count and limit).
     pub fn add_named_service(&self, name: &str, service: ServiceFn) {
-        self.named
-            .lock()
-            .expect("named lock")
-            .insert(name.to_string(), service);
+        let mut named = self.named.lock().expect("named lock");
+        let instances = named.remove(name).map(|(_, i)| i).unwrap_or_default();
+        named.insert(name.to_string(), (service, instances));
+    }
+
+    /// At most `limit` instances of every named service at once (`None`: any number).
+    pub fn limit_services(&self, limit: Option<usize>) {
+        for (_, instances) in self.named.lock().expect("named lock").values() {
+            *instances.limit.lock().expect("limit lock") = limit;
+        }
     }
 
     /// StartService: listen for the named service on a fresh port and return it.
-    pub fn start_service(&self, name: &str) -> Option<u16> {
-        let service = self.named.lock().expect("named lock").get(name).cloned()?;
+    pub fn start_service(&self, name: &str) -> Result<u16, StartRefused> {
+        let (service, instances) = self
+            .named
+            .lock()
+            .expect("named lock")
+            .get(name)
+            .cloned()
+            .ok_or(StartRefused::Unknown)?;
+        let limit = instances
+            .limit
+            .lock()
+            .expect("limit lock")
+            .unwrap_or(usize::MAX);
+        instances
+            .running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| StartRefused::Limit)?;
         let mut ports = self.ports.lock().expect("ports lock");
         loop {
             let port = ports.next;
@@ -102,8 +146,8 @@ impl SimulatedPhone {
                 ports.next + 1
             };
             if let std::collections::hash_map::Entry::Vacant(e) = ports.listening.entry(port) {
-                e.insert(service);
-                return Some(port);
+                e.insert((service, Some(instances)));
+                return Ok(port);
             }
         }
     }
@@ -127,8 +171,17 @@ impl SimulatedPhone {
             .get(&port)
             .cloned();
         match service {
-            Some(service) => {
-                tokio::spawn(service(stream));
+            Some((service, instances)) => {
+                let served = service(stream);
+                tokio::spawn(async move {
+                    served.await;
+                    // The instance ends with its connection.
+                    if let Some(i) = instances {
+                        let _ = i
+                            .running
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                    }
+                });
                 true
             }
             None => false,
@@ -143,5 +196,41 @@ impl crate::usbmux::driver::PortListener for SimulatedPhone {
 
     fn accept(&self, port: u16, stream: DeviceStream) -> bool {
         SimulatedPhone::accept(self, port, stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_limited_service_starts_again_once_a_connection_to_it_ends() {
+        let phone = SimulatedPhone::new(PhoneIdentity::default());
+        // Each instance serves until its connection's peer closes it.
+        phone.add_named_service(
+            "svc",
+            Arc::new(|mut stream: DeviceStream| {
+                Box::pin(async move {
+                    let mut buf = [0u8; 1];
+                    let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+                })
+            }),
+        );
+        phone.limit_services(Some(1));
+        assert_eq!(phone.start_service("nope"), Err(StartRefused::Unknown));
+        let port = phone.start_service("svc").unwrap();
+        assert_eq!(phone.start_service("svc"), Err(StartRefused::Limit));
+        let (host, device) = tokio::io::duplex(64);
+        assert!(phone.accept(port, Box::new(device)));
+        assert_eq!(phone.start_service("svc"), Err(StartRefused::Limit));
+        drop(host);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while phone.start_service("svc").is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the slot never came back"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 }

@@ -10,6 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::lockdown::error::DeviceError;
 use crate::lockdown::messages::LOCKDOWN_TYPE;
 use crate::lockdown::tls::{cert_der_from_pem, device_server_config_with_versions};
+use crate::mock::phone::StartRefused;
 
 use super::Lockdownd;
 use super::state::{Connection, HostRecord, Session, TrustBehaviour};
@@ -218,10 +219,10 @@ impl Lockdownd {
             .get("Service")
             .and_then(Value::as_string)
             .ok_or(DeviceError::MissingService)?;
-        let port = self
-            .phone
-            .start_service(name)
-            .ok_or(DeviceError::InvalidService)?;
+        let port = self.phone.start_service(name).map_err(|why| match why {
+            StartRefused::Unknown => DeviceError::InvalidService,
+            StartRefused::Limit => DeviceError::ServiceLimit,
+        })?;
         reply.insert("Service".into(), name.into());
         reply.insert("Port".into(), Value::Integer(u64::from(port).into()));
         Ok(())
