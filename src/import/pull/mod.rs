@@ -61,7 +61,7 @@ use super::safe_write::{Destination, TMP_DIR};
 use super::sidecars::write_sidecars;
 use crate::afc::AfcClient;
 use crate::library::Asset;
-use crate::untrusted::text::for_terminal;
+use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max};
 pub(crate) use config::MAX_JOBS;
 pub use config::{AfcConnector, ConnectError, PullConfig, PullDevice};
 use copy::{WorkerEnd, same_name_bundles, worker};
@@ -231,18 +231,30 @@ async fn join_workers(
         (_, Some(e)) => {
             // The cause alone: the error's own advice (unlock, run again) is not this case's.
             let why = match &e {
-                PullError::Connect(cause) => cause.to_string(),
-                e => e.to_string(),
+                PullError::Connect(cause) => with_causes(&**cause),
+                e => with_causes(e),
             };
             tracing::warn!(
                 "the phone opened {worked} of the {asked} connections asked for (the first it \
                  refused: {}); the copy went on over {worked}. Lower --jobs (or `jobs` in the \
                  config file) to {worked} to ask for no more",
-                for_terminal(&why)
+                for_terminal_max(&why, MAX_SHOWN_REASON)
             );
             Ok(())
         }
     }
+}
+
+/// An error and the errors under it, on one line (the phone's refusal is the last).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut under = e.source();
+    while let Some(cause) = under {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        under = cause.source();
+    }
+    line
 }
 
 /// What a run does once every original is in: the sidecars, then the JPEG copies.
