@@ -65,7 +65,7 @@ device_errors! {
     InvalidSessionID => "the SessionID is not the active one",
     MissingService => "the request named no service",
     InvalidService => "the phone has no such service",
-    ServiceLimit => "the phone runs too many instances of this service",
+    ServiceLimit => "the phone runs as many instances of this service as it allows: quit other programs using the phone (ifuse, a file manager) or unplug and replug it",
     MissingPairRecord => "the request carried no pair record",
     SavePairRecordFailed => "the phone could not save the pairing",
     InvalidPairRecord => "the phone rejected the pair record",
