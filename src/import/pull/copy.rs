@@ -23,6 +23,7 @@ use super::planner::{Anchor, CopyWork, Job};
 use super::shared::{Shared, connect, report_failure};
 use crate::afc::AfcClient;
 use crate::import::batch_write::{Claim, Claims};
+use crate::import::dates;
 use crate::import::flush::{DROP_CACHED_MIN, drop_cached};
 use crate::import::internal_error::InternalError;
 use crate::import::layout::Layout;
@@ -510,8 +511,9 @@ async fn stage_resource(
     let (asset2, device_mtime) = (asset.clone(), device_mtime(res));
     let (own, ready) = tokio::task::spawn_blocking(move || {
         let own = date.unwrap_or_else(|| {
-            let file = std::fs::File::open(staged.temp_path()).ok();
-            own_anchor(file, &asset2, device_mtime)
+            own_anchor(&asset2, device_mtime, |f| {
+                dates::capture_date_of(staged.temp_path(), f)
+            })
         });
         staged.into_ready(own.mtime).map(|r| (own, r))
     })
@@ -560,8 +562,9 @@ async fn stage_small(
         };
         // The date is read from the bytes in hand, not from the temp file opened again.
         let own = date.unwrap_or_else(|| {
-            let bytes = contiguous(&chunks);
-            own_anchor(Some(Cursor::new(&bytes[..])), &asset2, device_mtime)
+            own_anchor(&asset2, device_mtime, |f| {
+                dates::capture_date(&mut Cursor::new(&contiguous(&chunks)[..]), f)
+            })
         });
         staged.into_ready(own.mtime).map(|r| (own, r))
     })

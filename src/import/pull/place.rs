@@ -2,7 +2,6 @@
 //! capture date (or the asset's anchor), the layout's path, the collision suffix that keeps an
 //! asset's files on one stem, claimed in the batch before anything is renamed.
 
-use std::io::{Read, Seek};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -10,7 +9,7 @@ use chrono::DateTime;
 
 use super::planner::Anchor;
 use crate::import::batch_write::{Claim, Claims};
-use crate::import::dates::{self, Fallbacks};
+use crate::import::dates::{CaptureDate, Fallbacks};
 use crate::import::layout::{Layout, LayoutError, ResourceVars};
 use crate::import::safe_write::Ready;
 use crate::import::safe_write::SafeWriteError;
@@ -87,22 +86,20 @@ pub(super) fn claim(
     Ok(Ok((claim, placed)))
 }
 
-/// An original's own placement: its capture date, read from `file` (its temp file, or its
-/// bytes when they are still in memory; `None`: unreadable), else the asset's fallbacks (the
-/// phone's mtime when it has none).
-pub(super) fn own_anchor<R: Read + Seek>(
-    file: Option<R>,
+/// An original's own placement: its capture date as `date_of` reads it with the asset's
+/// fallbacks ([`capture_date_of`](crate::import::dates::capture_date_of) its temp file, or
+/// [`capture_date`](crate::import::dates::capture_date) its bytes while they are in memory),
+/// the phone's mtime when it has none.
+pub(super) fn own_anchor(
     asset: &Asset,
     device_mtime: SystemTime,
+    date_of: impl FnOnce(&Fallbacks) -> Option<CaptureDate>,
 ) -> Anchor {
     let fallbacks = Fallbacks {
         photos_db: asset.created,
         birth_time: Some(device_mtime),
     };
-    let date = match file {
-        Some(mut file) => dates::capture_date(&mut file, &fallbacks),
-        None => dates::fallback_date(&fallbacks),
-    };
+    let date = date_of(&fallbacks);
     Anchor {
         day: date.map_or_else(
             || DateTime::<chrono::Utc>::from(device_mtime).date_naive(),
