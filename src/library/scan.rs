@@ -4,7 +4,7 @@
 // missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
 #![allow(missing_docs)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
 use futures::stream;
@@ -321,50 +321,44 @@ fn hidden(folder: &str, name: &str, out: &mut Scan) -> bool {
 /// Groups one folder's files into assets: photo + same-stem video = Live Photo; `.AAE` = sidecar
 /// of the asset with its stem; other videos are assets of their own.
 fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
-    names.sort();
-    let mut photos: Vec<String> = Vec::new();
-    let mut videos: Vec<String> = Vec::new();
-    let mut sidecars: Vec<String> = Vec::new();
-    for name in names {
-        if !accept_name(folder, &name, out) || hidden(folder, &name, out) {
+    names.sort_unstable();
+    // Borrowed from `names` throughout: owned keys cost ~5 allocations per photo, a quarter of
+    // a 100,000-asset no-op's CPU.
+    let mut photos: Vec<&str> = Vec::new();
+    let mut videos: Vec<&str> = Vec::new();
+    let mut sidecars: Vec<&str> = Vec::new();
+    for name in &names {
+        if !accept_name(folder, name, out) || hidden(folder, name, out) {
             continue;
         }
-        match classify(&name).1 {
+        match classify(name).1 {
             FileClass::Photo => photos.push(name),
             FileClass::Video => videos.push(name),
             FileClass::Sidecar => sidecars.push(name),
             FileClass::Other => out.warnings.push(format!(
                 "{folder}/{}: not a photo, video or sidecar; skipped",
-                for_terminal(&name)
+                for_terminal(name)
             )),
         }
     }
 
-    let resource = |role, name: &str| Resource {
-        role,
-        device_path: format!("{folder}/{name}"),
-        size: None,
-        mtime_ns: None,
-        birth_ns: None,
-    };
+    let resource = |role, name: &str| Resource::listed(role, format!("{folder}/{name}"));
     let new_asset =
         |kind, name: &str| Asset::from_original(kind, resource(ResourceRole::Original, name));
 
     // (stem, original name) → asset; the first photo with a stem takes its Live video.
-    let mut assets: BTreeMap<(String, String), Asset> = BTreeMap::new();
-    let mut photo_by_stem: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for name in &photos {
-        let stem = classify(name).0.to_owned();
-        let id = (stem.clone(), name.clone());
-        photo_by_stem.entry(stem).or_insert_with(|| id.clone());
-        assets.insert(id, new_asset(AssetKind::Photo, name));
+    let mut assets: BTreeMap<(&str, &str), Asset> = BTreeMap::new();
+    let mut photo_by_stem: HashMap<&str, (&str, &str)> = HashMap::new();
+    for &name in &photos {
+        let stem = classify(name).0;
+        photo_by_stem.entry(stem).or_insert((stem, name));
+        assets.insert((stem, name), new_asset(AssetKind::Photo, name));
     }
-    let mut live_taken: BTreeMap<String, ()> = BTreeMap::new();
-    for name in &videos {
+    let mut live_taken: HashSet<&str> = HashSet::new();
+    for &name in &videos {
         let stem = classify(name).0;
         match photo_by_stem.get(stem) {
-            Some(id) if !live_taken.contains_key(stem) => {
-                live_taken.insert(stem.to_owned(), ());
+            Some(id) if live_taken.insert(stem) => {
                 if let Some(a) = assets.get_mut(id) {
                     // One slot at a time: a growth to 4 slots cost ~4 MB at 100,000 assets.
                     a.resources.reserve_exact(1);
@@ -372,24 +366,38 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
                 }
             }
             _ => {
-                let id = (stem.to_owned(), name.clone());
-                assets.insert(id, new_asset(AssetKind::Video, name));
+                assets.insert((stem, name), new_asset(AssetKind::Video, name));
             }
         }
     }
-    for name in &sidecars {
+    if !sidecars.is_empty() {
+        attach_sidecars(folder, &sidecars, &mut assets, out);
+    }
+    out.assets.extend(assets.into_values());
+}
+
+/// Gives each `.AAE` to the first asset (by original name) of its target stem.
+fn attach_sidecars(
+    folder: &str,
+    sidecars: &[&str],
+    assets: &mut BTreeMap<(&str, &str), Asset>,
+    out: &mut Scan,
+) {
+    let mut first_by_stem: HashMap<&str, (&str, &str)> = HashMap::new();
+    for &id in assets.keys() {
+        first_by_stem.entry(id.0).or_insert(id);
+    }
+    for &name in sidecars {
         let target = sidecar_target(classify(name).0);
-        let owner = assets
-            .range((target.clone(), String::new())..)
-            .next()
-            .filter(|((stem, _), _)| *stem == target)
-            .map(|(id, _)| id.clone());
-        match owner {
-            Some(id) => {
-                if let Some(a) = assets.get_mut(&id) {
-                    a.resources.reserve_exact(1);
-                    a.resources.push(resource(ResourceRole::Sidecar, name));
-                }
+        match first_by_stem
+            .get(target.as_str())
+            .and_then(|id| assets.get_mut(id))
+        {
+            Some(a) => {
+                a.resources.reserve_exact(1);
+                let path = format!("{folder}/{name}");
+                a.resources
+                    .push(Resource::listed(ResourceRole::Sidecar, path));
             }
             None => out.warnings.push(format!(
                 "{folder}/{}: edit sidecar without its photo; skipped",
@@ -397,7 +405,6 @@ fn group_folder(folder: &str, mut names: Vec<String>, out: &mut Scan) {
             )),
         }
     }
-    out.assets.extend(assets.into_values());
 }
 
 #[cfg(test)]
