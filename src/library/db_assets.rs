@@ -2,7 +2,7 @@
 //! tables know of it: time-zone offsets, the cloud state of its master, where its original is,
 //! the albums it is in and, when asked, the person's metadata.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -11,7 +11,7 @@ use super::db_albums::read_albums;
 use super::db_meta::{AssetMeta, MetaFields, read_meta};
 use super::db_records::{DbAlbum, DbAsset};
 use super::db_rows::{
-    CloudState, Corrupt, DbKind, core_data_time, for_rows, int, real, row_count, text,
+    CloudState, Corrupt, DbKind, core_data_time, for_rows, int, present, real, row_count, text,
 };
 use super::db_schema::{Schema, col};
 use super::error::LibraryError;
@@ -77,14 +77,9 @@ impl RowReader {
         if !schema.has(t, "Z_PK") {
             return Err(Corrupt::Other(LibraryError::UnknownSchema));
         }
-        const AA: &str = "ZADDITIONALASSETATTRIBUTES";
         const CM: &str = "ZCLOUDMASTER";
-        let offsets = if schema.has(AA, "ZASSET") && schema.has(AA, "ZTIMEZONEOFFSET") {
-            int_pairs(conn, &format!("SELECT ZASSET, ZTIMEZONEOFFSET FROM {AA}"))?
-        } else {
-            HashMap::new()
-        };
-        let originals = Originals::read(conn, schema)?;
+        let (offsets, fingerprinted) = read_attributes(conn, schema)?;
+        let originals = Originals::read(conn, schema, fingerprinted)?;
         let meta = if metadata {
             read_meta(conn, schema)?
         } else {
@@ -187,6 +182,40 @@ pub(super) fn read_directories(conn: &Connection, schema: &Schema) -> Result<Vec
         Ok(())
     })?;
     Ok(dirs)
+}
+
+/// ZADDITIONALASSETATTRIBUTES in one pass (a table about as large as the asset rows): asset pk
+/// → time-zone offset in seconds, and the assets whose row has a master fingerprint or an
+/// original stable hash.
+fn read_attributes(
+    conn: &Connection,
+    schema: &Schema,
+) -> Result<(HashMap<i64, i64>, HashSet<i64>), Corrupt> {
+    const AA: &str = "ZADDITIONALASSETATTRIBUTES";
+    let (mut offsets, mut fingerprinted) = (HashMap::new(), HashSet::new());
+    let wanted = [
+        "ZTIMEZONEOFFSET",
+        "ZMASTERFINGERPRINT",
+        "ZORIGINALSTABLEHASH",
+    ];
+    if !schema.has(AA, "ZASSET") || !wanted.iter().any(|c| schema.has(AA, c)) {
+        return Ok((offsets, fingerprinted));
+    }
+    let [offset, print, hash] = wanted.map(|c| col(schema, AA, "a", c));
+    let sql = format!("SELECT a.ZASSET, {offset}, {print}, {hash} FROM {AA} a");
+    for_rows(conn, &sql, |r| {
+        let Some(asset) = int(r.get_ref(0)?) else {
+            return Ok(());
+        };
+        if let Some(secs) = int(r.get_ref(1)?) {
+            offsets.insert(asset, secs);
+        }
+        if present(r.get_ref(2)?) || present(r.get_ref(3)?) {
+            fingerprinted.insert(asset);
+        }
+        Ok(())
+    })?;
+    Ok((offsets, fingerprinted))
 }
 
 /// A two-integer query as a map (rows with a NULL are skipped).
@@ -382,6 +411,40 @@ mod tests {
             .into_iter()
             .map(|(u, e, c, m)| (u.to_owned(), e, c, m))
             .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn one_attributes_row_gives_the_time_zone_and_the_fingerprint() {
+        // ZDATECREATED 0 is 2001-01-01 00:00:00 UTC; +7200 s puts it at 02:00 local time. The
+        // same ZADDITIONALASSETATTRIBUTES row's fingerprint makes the synced, not-local
+        // original iCloud-only.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE ZASSET (Z_PK INTEGER PRIMARY KEY, ZUUID VARCHAR, ZDATECREATED TIMESTAMP,
+               ZCLOUDLOCALSTATE INTEGER);
+             CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZTIMEZONEOFFSET INTEGER, ZORIGINALSTABLEHASH VARCHAR);
+             CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER, ZCLOUDLOCALSTATE INTEGER);
+             INSERT INTO ZASSET VALUES (1, 'east', 0, 3), (2, 'plain', 0, 3);
+             INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES (1, 1, 7200, 'h1'), (2, 2, NULL, NULL);
+             INSERT INTO ZINTERNALRESOURCE VALUES (1, 1, 1, -1, 3), (2, 2, 1, -1, 3);",
+        )
+        .unwrap();
+        let schema = detect_schema(&conn).unwrap();
+        let (assets, _) = read_assets(&conn, &schema, false).map_err(|_| ()).unwrap();
+        let got: Vec<_> = assets
+            .iter()
+            .map(|a| {
+                let created = a.created.map(|c| c.to_rfc3339());
+                (a.uuid.as_deref().unwrap(), created, a.icloud_only)
+            })
+            .collect();
+        let want = [
+            ("east", Some("2001-01-01T02:00:00+02:00".to_owned()), true),
+            ("plain", Some("2001-01-01T00:00:00+00:00".to_owned()), false),
+        ];
         assert_eq!(got, want);
     }
 }

@@ -108,6 +108,15 @@ pub(super) fn real(v: ValueRef<'_>) -> Option<f64> {
     }
 }
 
+/// A non-empty value.
+pub(super) fn present(v: ValueRef<'_>) -> bool {
+    match v {
+        ValueRef::Null => false,
+        ValueRef::Text(t) | ValueRef::Blob(t) => !t.is_empty(),
+        _ => true,
+    }
+}
+
 /// Text, capped: a name or UUID longer than this is garbage.
 pub(super) fn text(v: ValueRef<'_>) -> Option<String> {
     match v {

@@ -13,10 +13,9 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 use serde::Serialize;
 
-use super::db_rows::{CloudState, Corrupt, for_rows, int};
+use super::db_rows::{CloudState, Corrupt, for_rows, int, present};
 use super::db_schema::{Schema, col};
 
 /// Where the original of an asset is.
@@ -54,21 +53,20 @@ pub(super) struct Originals {
 }
 
 const IR: &str = "ZINTERNALRESOURCE";
-const AA: &str = "ZADDITIONALASSETATTRIBUTES";
-
-/// A non-empty value.
-fn present(v: ValueRef<'_>) -> bool {
-    match v {
-        ValueRef::Null => false,
-        ValueRef::Text(t) | ValueRef::Blob(t) => !t.is_empty(),
-        _ => true,
-    }
-}
 
 impl Originals {
     /// Reads what exists; a database without these tables or columns gives no facts.
-    pub(super) fn read(conn: &Connection, schema: &Schema) -> Result<Originals, Corrupt> {
-        let mut out = Originals::default();
+    /// `fingerprinted` comes from ZADDITIONALASSETATTRIBUTES (see `db_assets`, which reads that
+    /// table once for this and the time-zone offsets).
+    pub(super) fn read(
+        conn: &Connection,
+        schema: &Schema,
+        fingerprinted: HashSet<i64>,
+    ) -> Result<Originals, Corrupt> {
+        let mut out = Originals {
+            rows: HashMap::new(),
+            fingerprinted,
+        };
         if ["ZASSET", "ZDATASTORESUBTYPE"]
             .iter()
             .all(|c| schema.has(IR, c))
@@ -94,22 +92,6 @@ impl Originals {
                         cloud: CloudState::from_code(int(r.get_ref(5)?)),
                     };
                     out.rows.insert(asset, row);
-                }
-                Ok(())
-            })?;
-        }
-        let hashes = ["ZMASTERFINGERPRINT", "ZORIGINALSTABLEHASH"];
-        if schema.has(AA, "ZASSET") && hashes.iter().any(|c| schema.has(AA, c)) {
-            let sql = format!(
-                "SELECT a.ZASSET, {}, {} FROM {AA} a",
-                col(schema, AA, "a", hashes[0]),
-                col(schema, AA, "a", hashes[1]),
-            );
-            for_rows(conn, &sql, |r| {
-                if let Some(asset) = int(r.get_ref(0)?)
-                    && (present(r.get_ref(1)?) || present(r.get_ref(2)?))
-                {
-                    out.fingerprinted.insert(asset);
                 }
                 Ok(())
             })?;
