@@ -7,7 +7,7 @@
 //! - [`check_phone`]: every file `pull` would import by default (Recently Deleted and edited
 //!   renders left out) that the ledger does not list for this phone is *at risk*: it exists
 //!   only on the phone. Originals only in iCloud are reported apart (they cannot be copied).
-//! - [`repair`]: damaged or missing archive files are copied again from the phone, through the
+//! - [`super::repair`]: damaged or missing archive files are copied again from the phone, through the
 //!   same atomic writer as `pull`, only when the phone's file is unchanged since the import and
 //!   its bytes hash to the ledger's BLAKE3. The damaged file is kept under
 //!   `DEST/.iphone-import/damaged/<run time>/`, never silently deleted.
@@ -191,7 +191,7 @@ pub struct RepairOutcome {
     pub kept_as: Option<String>,
 }
 
-/// A damaged archive file of the connected phone, kept for [`repair`].
+/// A damaged archive file of the connected phone, kept for [`super::repair`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
     pub entry: Entry,
@@ -269,7 +269,7 @@ pub struct ArchiveOptions {
     pub checksums: bool,
     /// Hashing threads; 0 = one per core.
     pub threads: usize,
-    /// Keep the damaged entries of this phone (for [`repair`]); others are only reported.
+    /// Keep the damaged entries of this phone (for [`super::repair`]); others are only reported.
     pub collect_for: Option<String>,
 }
 

@@ -75,6 +75,8 @@ pub struct ServeArgs {
     /// Default: a small demo library generated into a temporary folder. Not with --phones > 1.
     #[arg(long, value_name = "DIR", conflicts_with = "libraries")]
     pub library: Option<PathBuf>,
+    // Clap's help text: `<UDID>` is meant as written there, not as HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     /// Keep each phone's generated library in DIR/<UDID>/ (truth in DIR/<UDID>/.iphone-mock/);
     /// a library already there from an earlier run is served as it is.
     #[arg(long, value_name = "DIR")]
@@ -111,6 +113,8 @@ pub struct ServeArgs {
     /// hostile phone could.
     #[arg(long, value_name = "LEVELS", hide = true)]
     pub fault_deep_getvalue: Option<u16>,
+    // Clap's help text: `PATH[@BYTES]` is meant as written there, not as a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     /// Stop answering once, here, staying connected (tests of the host's deadlines): muxd-accept,
     /// muxd-list, lockdown:REQUEST (e.g. lockdown:GetValue), tls, afc-after:N, afc-read:PATH[@BYTES],
     /// wrong-port (StartService names a port where nothing answers).

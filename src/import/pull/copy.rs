@@ -352,7 +352,7 @@ struct GroupContext {
 
 impl GroupContext {
     /// Notes the claimed rows as pending in the ledger before anything is renamed (see
-    /// [`super::adopt`]).
+    /// [`crate::import::adopt`]).
     fn intend(
         &self,
         planned: &[(usize, StagedFile, Claim)],

@@ -1,6 +1,7 @@
 //! The pull engine: plan what to copy, copy it over `jobs` AFC connections, record it.
 //!
-//! Input is a list of [`Asset`]s (from the library inventory, or [`super::scan`]). Per run:
+//! Input is a list of [`Asset`]s (from the library inventory, or
+//! [`mod@crate::library::scan`]). Per run:
 //!
 //! 1. **Plan.** Unsafe device names are skipped with a warning; filters apply per asset; each
 //!    resource whose name is in `ledger.known_paths(udid, folder)` is done already, so a no-op

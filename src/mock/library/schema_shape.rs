@@ -15,7 +15,7 @@ pub(super) const ENT_ADDITIONAL: i64 = 1;
 pub(super) const ENT_CLOUD_MASTER: i64 = 13;
 pub(super) const ENT_RESOURCE: i64 = 55;
 /// Entities of the decoy relations (suggestions, memories). `Z_12ASSETS` sorts before every
-/// real join table name, so "the first table named like Z_<n>ASSETS" is the wrong one.
+/// real join table name, so "the first table named like `Z_<n>ASSETS`" is the wrong one.
 pub(super) const ENT_SUGGESTION: i64 = 12;
 pub(super) const ENT_MEMORY: i64 = 57;
 

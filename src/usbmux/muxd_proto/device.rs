@@ -6,7 +6,7 @@ use plist::{Dictionary, Value};
 use super::fields::{get_str, get_u32, get_u64};
 use super::frame::{ProtoError, message};
 
-/// Length of the binary DEVICE_ADD record: id, product id, serial[256], padding, location.
+/// Length of the binary DEVICE_ADD record: id, product id, serial\[256\], padding, location.
 pub(crate) const DEVICE_RECORD_LEN: usize = 4 + 2 + 256 + 2 + 4;
 
 /// A device as the daemon describes it.

@@ -4,8 +4,9 @@
 //! Every message is a 16-byte little-endian header (length including the header, version
 //! 0 = binary / 1 = plist, message type, tag) and a body. Plist messages (type 8) carry an XML
 //! dictionary; binary ones carry fixed records. Bytes in, typed requests/replies out, and back.
-//! Both peers are untrusted: lengths are checked against [`MAX_MESSAGE_LEN`] before any buffer
-//! grows, and nothing here panics on garbage.
+//! Both peers are untrusted: lengths are checked against
+//! [`MAX_MESSAGE_LEN`](frame::MAX_MESSAGE_LEN) before any buffer grows, and nothing here panics
+//! on garbage.
 //!
 //! Split by concept: `frame` (header, limits, decoder), `fields` (typed reads from bodies),
 //! `device` (device records and events), `request` (what clients ask), `reply` (what the daemon
