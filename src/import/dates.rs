@@ -82,7 +82,8 @@ impl CaptureDate {
 /// Dates the caller knows from elsewhere, used when the file itself has none.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fallbacks {
-    /// Photos.sqlite ZDATECREATED with the asset's time-zone offset (see `from_core_data`).
+    /// Photos.sqlite ZDATECREATED with the asset's time-zone offset (as the library's
+    /// `db_rows::core_data_time` reads it).
     pub photos_db: Option<DateTime<FixedOffset>>,
     /// AFC `st_birthtime` of the file on the phone.
     pub birth_time: Option<SystemTime>,

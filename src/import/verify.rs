@@ -7,9 +7,9 @@
 //! - [`check_phone`]: every file `pull` would import by default (Recently Deleted and edited
 //!   renders left out) that the ledger does not list for this phone is *at risk*: it exists
 //!   only on the phone. Originals only in iCloud are reported apart (they cannot be copied).
-//! - [`super::repair`]: damaged or missing archive files are copied again from the phone, through the
-//!   same atomic writer as `pull`, only when the phone's file is unchanged since the import and
-//!   its bytes hash to the ledger's BLAKE3. The damaged file is kept under
+//! - [`super::repair`]: damaged or missing archive files are copied again from the phone,
+//!   through the same atomic writer as `pull`, only when the phone's file is unchanged since the
+//!   import and its bytes hash to the ledger's BLAKE3. The damaged file is kept under
 //!   `DEST/.iphone-import/damaged/<run time>/`, never silently deleted.
 //!
 //! Problems are streamed to a [`VerifyObserver`] as they are found; reports hold only counts.
