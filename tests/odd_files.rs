@@ -132,6 +132,7 @@ impl Phone {
             command_line: "pull test".into(),
             xmp: None,
             also_jpeg: None,
+            plan_chunk: iphone_import::import::pull::PLAN_CHUNK,
             fail_writes_after: None,
         };
         let device = PullDevice {

@@ -83,6 +83,7 @@ fn pull_while_locked(dest: &Path) {
             command_line: "pull test".into(),
             xmp: None,
             also_jpeg: None,
+            plan_chunk: iphone_import::import::pull::PLAN_CHUNK,
             fail_writes_after: None,
         };
         pull(

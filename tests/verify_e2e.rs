@@ -126,6 +126,7 @@ async fn pull_all(srv: &Arc<AfcServer>, dest: &Path) {
         command_line: "pull test".into(),
         xmp: None,
         also_jpeg: None,
+        plan_chunk: iphone_import::import::pull::PLAN_CHUNK,
         fail_writes_after: None,
     };
     let assets = listing(srv).await;

@@ -96,6 +96,7 @@ async fn run_with(
         command_line: "pull test".into(),
         xmp: xmp.then_some(XmpName::Full),
         also_jpeg: None,
+        plan_chunk: iphone_import::import::pull::PLAN_CHUNK,
         fail_writes_after: None,
     };
     let device = PullDevice {

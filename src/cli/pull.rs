@@ -303,6 +303,7 @@ fn config_from(args: &PullArgs) -> anyhow::Result<PullConfig> {
             None
         },
         also_jpeg: args.also_jpeg.clone(),
+        plan_chunk: crate::import::pull::PLAN_CHUNK,
         fail_writes_after: None,
     })
 }
@@ -499,7 +500,8 @@ impl Observer for Output {
         match &self.printer.style {
             Style::Json => self.json_line(event),
             Style::Bar(bar) => match event {
-                PullEvent::Plan(p) => {
+                // The bar grows as chunks are planned.
+                PullEvent::Plan(p) | PullEvent::Planning(p) => {
                     bar.set_length(p.bytes_to_copy);
                     self.files_total.store(p.files_to_copy, Ordering::Relaxed);
                     bar.set_message(format!("0/{} files", p.files_to_copy));
@@ -545,6 +547,8 @@ impl Observer for Output {
 
 fn plain_text(event: &PullEvent) -> Option<String> {
     Some(match event {
+        // The counts so far: the plan's line comes with its totals.
+        PullEvent::Planning(_) => return None,
         PullEvent::Plan(p) => format!(
             "{} assets on the phone, {} selected; {} files ({}) to copy, {} already imported",
             p.assets,

@@ -25,6 +25,10 @@ pub enum InternalError {
     HashersStopped,
     #[error("a copy was started without a destination folder (a bug): run again, and report this")]
     NoDestination,
+    #[error(
+        "the plan met an asset it had planned already (a bug); files already copied are kept: run again, and report this if it repeats"
+    )]
+    PlannedTwice,
 }
 
 impl From<tokio::task::JoinError> for InternalError {

@@ -103,6 +103,7 @@ pub(crate) fn config(dest: &Path) -> PullConfig {
         command_line: "pull test".into(),
         xmp: None,
         also_jpeg: None,
+        plan_chunk: iphone_import::import::pull::PLAN_CHUNK,
         fail_writes_after: None,
     }
 }

@@ -15,6 +15,11 @@ use crate::import::xmp::XmpName;
 /// Upper bound on `--jobs` (each is an AFC connection on the phone).
 pub(crate) const MAX_JOBS: usize = 16;
 
+/// Assets planned together, the default of [`PullConfig::plan_chunk`]: large enough that the
+/// per-chunk work (ledger reads, a pause in the stat pipeline) is small beside the chunk's,
+/// small enough that its jobs are a few hundred kilobytes.
+pub const PLAN_CHUNK: usize = 2000;
+
 /// Why a connection could not be opened (lockdown, service start, transport): the lead's type.
 pub type ConnectError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -59,6 +64,9 @@ pub struct PullConfig {
     pub xmp: Option<XmpName>,
     /// `--also-jpeg DIR`: a JPEG copy of every imported HEIC original under DIR.
     pub also_jpeg: Option<PathBuf>,
+    /// Assets planned at a time, while the chunks before are copied ([`PLAN_CHUNK`]; tests
+    /// make it small to run many chunks).
+    pub plan_chunk: usize,
     /// Test hook: every file's writes fail with "disk full" after this many bytes.
     #[doc(hidden)]
     pub fail_writes_after: Option<u64>,

@@ -1,9 +1,9 @@
-//! The copy workers: each takes bundles of jobs from the queue and, per asset, copies its
-//! pending resources ([`fetch`](super::fetch) then [`place`](super::place)) and records the
-//! committed ones in the ledger in one transaction.
+//! The copy of a bundle of jobs: per asset, its pending resources are fetched
+//! ([`fetch`](super::fetch)) into temp files, which are committed in groups across assets
+//! ([`place`](super::place)) and recorded in the ledger in one transaction per group.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,9 @@ use super::fetch::{
 };
 use super::item::{AssetRef, ItemError};
 use super::place::{Placement, claim, own_anchor};
-use super::planner::{Anchor, CopyWork, Job};
-use super::shared::{Shared, connect, report_failure};
+use super::planner::{Anchor, CopyWork};
+use super::queue::Bundle;
+use super::shared::{Shared, report_failure};
 use crate::afc::AfcClient;
 use crate::import::batch_write::{Claim, Claims};
 use crate::import::dates;
@@ -32,57 +33,7 @@ use crate::import::safe_write::Ready;
 use crate::import::safe_write::{
     Committed, Destination, Outcome, Partial, SafeWriteError, SourceKey,
 };
-use crate::import::same_name;
-use crate::library::{Asset, Resource, ResourceRole};
-
-/// The jobs in bundles of one stem, each copied by one worker in folder order (see
-/// [`same_name::bundles`]).
-pub(super) fn same_name_bundles(jobs: VecDeque<Job>, assets: &[Asset]) -> VecDeque<Vec<Job>> {
-    let order = same_name::bundles(jobs.iter().map(|j| &assets[j.asset]));
-    let mut slots: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .map(|b| {
-            // Exact: a collected Vec starts at four slots, and most bundles hold one job
-            // (~8 MB at 100,000 assets, held through the copy).
-            let mut bundle = Vec::with_capacity(b.len());
-            bundle.extend(b.into_iter().filter_map(|k| slots[k].take()));
-            bundle
-        })
-        .collect()
-}
-
-/// How a worker that did not fail the run ended.
-pub(super) enum WorkerEnd {
-    /// It worked until the queue was empty or the run stopped.
-    Done,
-    /// Its connection could not be opened: the others take its share. A phone may start only
-    /// a few instances of a service (libimobiledevice's maintainer gives five for
-    /// house_arrest); the run fails only when no worker got a connection.
-    NotConnected(PullError),
-}
-
-/// One worker: its own connection (or the planning one), bundles until the queue is empty.
-pub(super) async fn worker(
-    shared: &Arc<Shared>,
-    queue: Arc<Mutex<VecDeque<Vec<Job>>>>,
-    assets: Arc<Vec<Asset>>,
-    client: Option<AfcClient>,
-) -> Result<WorkerEnd, PullError> {
-    let client = match client {
-        Some(c) => c,
-        None => match connect(shared).await {
-            Ok(c) => c,
-            Err(PullError::Cancelled) => return Ok(WorkerEnd::Done),
-            Err(e) => return Ok(WorkerEnd::NotConnected(e)),
-        },
-    };
-    let mut group = Group::default();
-    let outcome = work(shared, &client, &queue, &assets, &mut group).await;
-    // Files staged before a stop or a failure are committed and recorded all the same.
-    let committed = group.commit(shared).await;
-    outcome.and(committed).map(|()| WorkerEnd::Done)
-}
+use crate::library::{Resource, ResourceRole};
 
 /// Files are committed in groups of about this many (or [`GROUP_BYTES`]), across assets.
 const GROUP_FILES: usize = 64;
@@ -90,7 +41,7 @@ const GROUP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A worker's staged copies not yet committed.
 #[derive(Default)]
-struct Group {
+pub(super) struct Group {
     copies: Vec<StagedCopy>,
     files: usize,
     bytes: u64,
@@ -110,7 +61,7 @@ impl Group {
     }
 
     /// Commits the group ([`commit_group`]) and records what reached its final path.
-    async fn commit(&mut self, shared: &Arc<Shared>) -> Result<(), PullError> {
+    pub(super) async fn commit(&mut self, shared: &Arc<Shared>) -> Result<(), PullError> {
         let copies = std::mem::take(&mut self.copies);
         (self.files, self.bytes) = (0, 0);
         let (entries, outcome) = match commit_group(shared, copies).await {
@@ -122,40 +73,32 @@ impl Group {
     }
 }
 
-/// The worker's loop: bundles from the queue until it is empty or the run stops.
-async fn work(
+/// Copies a bundle's jobs in order into the worker's `group`, committing it whenever it fills.
+pub(super) async fn copy_bundle(
     shared: &Arc<Shared>,
     client: &AfcClient,
-    queue: &Mutex<VecDeque<Vec<Job>>>,
-    assets: &Arc<Vec<Asset>>,
+    bundle: Bundle,
     group: &mut Group,
 ) -> Result<(), PullError> {
-    loop {
+    for job in bundle.jobs {
         if shared.stop.is_cancelled() {
             return Ok(());
         }
-        let Some(bundle) = queue.lock().map_err(internal)?.pop_front() else {
-            return Ok(());
+        let asset = AssetRef {
+            all: bundle.assets.clone(),
+            index: job.asset,
         };
-        for job in bundle {
-            if shared.stop.is_cancelled() {
-                return Ok(());
-            }
-            let asset = AssetRef {
-                all: assets.clone(),
-                index: job.asset,
-            };
-            let (staged, outcome) = stage_asset(shared, client, asset, job.copies).await;
-            group.add(staged);
-            match outcome {
-                Ok(()) | Err(PullError::Cancelled) => {}
-                Err(e) => return Err(e),
-            }
-            if group.is_full() {
-                group.commit(shared).await?;
-            }
+        let (staged, outcome) = stage_asset(shared, client, asset, job.copies).await;
+        group.add(staged);
+        match outcome {
+            Ok(()) | Err(PullError::Cancelled) => {}
+            Err(e) => return Err(e),
+        }
+        if group.is_full() {
+            group.commit(shared).await?;
         }
     }
+    Ok(())
 }
 
 /// A resource whose bytes are in a complete temp file, waiting for its asset's commit.

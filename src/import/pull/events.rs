@@ -9,7 +9,10 @@ use crate::import::jpeg_copies::JpegCounts;
 use crate::import::sidecars::SidecarCounts;
 use crate::library::ResourceRole;
 
-/// Counts of the plan, emitted before copying starts.
+/// Counts of the plan. The plan is made chunk by chunk while earlier chunks are copied:
+/// [`PullEvent::Planning`] carries the counts so far after each chunk but the last, and
+/// [`PullEvent::Plan`] the totals once all is planned (before any copy when the run is one
+/// chunk).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Plan {
     /// Assets in the inventory.
@@ -31,11 +34,28 @@ pub struct Plan {
     pub unsafe_names: u64,
 }
 
+impl Plan {
+    /// Adds the counts of a further chunk (`assets` is the inventory's, set apart).
+    pub(super) fn add(&mut self, chunk: &Plan) {
+        self.selected += chunk.selected;
+        self.filtered_out += chunk.filtered_out;
+        self.already_imported += chunk.already_imported;
+        self.files_to_copy += chunk.files_to_copy;
+        self.bytes_to_copy = self.bytes_to_copy.saturating_add(chunk.bytes_to_copy);
+        self.icloud_only += chunk.icloud_only;
+        self.original_missing += chunk.original_missing;
+        self.unsafe_names += chunk.unsafe_names;
+    }
+}
+
 /// One line of output per item (and the plan), serialised as JSON lines by `--json`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PullEvent {
+    /// The totals of the plan, once it is complete.
     Plan(Plan),
+    /// The counts of the chunks planned so far (more are to come).
+    Planning(Plan),
     /// `--dry-run`: this file would be copied.
     WouldCopy {
         device_path: String,
@@ -59,10 +79,7 @@ pub enum PullEvent {
         already_present: bool,
     },
     /// Not copied, by decision (unsafe name from the phone).
-    Skipped {
-        device_path: String,
-        reason: String,
-    },
+    Skipped { device_path: String, reason: String },
     /// Could not be copied; the run goes on.
     Failed {
         device_path: String,
@@ -80,14 +97,9 @@ pub enum PullEvent {
         jpeg_path: String,
     },
     /// `--also-jpeg`: the copy could not be made; the original is imported all the same.
-    JpegFailed {
-        dest_path: String,
-        reason: String,
-    },
+    JpegFailed { dest_path: String, reason: String },
     /// `--also-jpeg`: libheif could not be loaded, so no copies are made (once per run).
-    JpegUnavailable {
-        message: String,
-    },
+    JpegUnavailable { message: String },
 }
 
 /// What a run did.

@@ -1,21 +1,25 @@
 //! The pull engine: plan what to copy, copy it over `jobs` AFC connections, record it.
 //!
 //! Input is a list of [`Asset`]s (from the library inventory, or
-//! [`mod@crate::library::scan`]). Per run:
+//! [`mod@crate::library::scan`]). The plan is made in chunks of about
+//! [`PullConfig::plan_chunk`] assets, each holding every asset of its stems, while the
+//! workers copy the chunks planned before ([`stream`], [`queue`], [`workers`]):
 //!
-//! 1. **Plan.** Unsafe device names are skipped with a warning; filters apply per asset; each
-//!    resource whose name is in `ledger.known_paths(udid, folder)` is done already, so a no-op
-//!    re-run stats and reads nothing on the phone. Only new resources are stat'ed (pipelined on
-//!    one connection) for their size and mtime. iCloud-only assets are counted here.
-//! 2. **Copy.** `jobs` workers, each on its own AFC connection, take whole assets from a queue
-//!    (assets sharing a stem together, in folder order: [`super::same_name`]).
-//!    Per resource: `safe_write` temp file (resumed from its offset when the phone's file has
-//!    the same size and mtime), the phone's bytes streamed through a pipe into a blocking writer
-//!    that hashes (BLAKE3) and writes while the next reads are in flight, capture date from
-//!    the temp file, its mtime. Then the asset's files are committed as one group
-//!    ([`crate::import::batch_write`]): one durability round for their bytes, layout and
-//!    final paths, renames without replacing, one round for the folders touched.
-//! 3. **Record.** An asset's committed resources go into the ledger in one transaction.
+//! 1. **Plan** (per chunk). Unsafe device names are skipped with a warning; filters apply per
+//!    asset; each resource whose name is in `ledger.known_paths(udid, folder)` is done
+//!    already, so a no-op re-run stats and reads nothing on the phone. Only new resources are
+//!    stat'ed (pipelined on the planning worker's connection) for their size and mtime.
+//!    iCloud-only assets are counted here.
+//! 2. **Copy.** Up to `jobs` workers, each on its own AFC connection, take bundles of whole
+//!    assets from the queue (assets sharing a stem together, in folder order:
+//!    [`super::same_name`]). Per resource: `safe_write` temp file (resumed from its offset when
+//!    the phone's file has the same size and mtime), the phone's bytes streamed through a pipe
+//!    into a blocking writer that hashes (BLAKE3) and writes while the next reads are in
+//!    flight, capture date from the temp file, its mtime. Then a worker's staged files are
+//!    committed as one group ([`crate::import::batch_write`]): one durability round for their
+//!    bytes, layout and final paths, renames without replacing, one round for the folders
+//!    touched.
+//! 3. **Record.** A group's committed resources go into the ledger in one transaction.
 //!
 //! The original goes first; its date and collision suffix are the *anchor* every other
 //! resource of the asset (Live Photo video, AAE, edited render) is placed with, so they keep
@@ -26,12 +30,14 @@
 //!
 //! Modules: [`planner`] decides from data alone (no AFC, filesystem or SQLite); [`known`]
 //! reads the ledger's view of the planned folders and the anchors of imported originals on
-//! blocking threads; [`stat`] stats the files to copy; [`copy`] runs the workers and records
-//! each asset; [`jpeg`] makes the `--also-jpeg` copies at the end; [`fetch`] brings a file's bytes into its temp file; [`place`] dates, lays out
-//! and commits it. What they share lives in leaves that import none of them: [`config`] (what a
-//! run is given), [`events`] (what it reports), [`error`] ([`PullError`]), [`shared`] (the run's
-//! state and failure reports), [`item`] (what `copy` and `fetch` pass). This file re-exports
-//! the public API from those leaves, opens DEST and strings the parts together.
+//! blocking threads; [`stat`] stats the files to copy; [`stream`] plans one chunk after the
+//! other; [`queue`] holds the bundles and hands out the turn to plan; [`workers`] runs them;
+//! [`copy`] copies a bundle and records each group; [`fetch`] brings a file's bytes into its
+//! temp file; [`place`] dates, lays out and commits it; [`jpeg`] makes the `--also-jpeg`
+//! copies at the end. What they share lives in leaves that import none of them: [`config`]
+//! (what a run is given), [`events`] (what it reports), [`error`] ([`PullError`]), [`shared`]
+//! (the run's state and failure reports), [`item`] (what `copy` and `fetch` pass). This file
+//! re-exports the public API from those leaves, opens DEST and strings the parts together.
 
 // missing_docs: pub for the integration tests; the undocumented items are fields and variants named for what they hold.
 #![allow(missing_docs)]
@@ -46,10 +52,12 @@ mod jpeg;
 mod known;
 mod place;
 mod planner;
+mod queue;
 mod shared;
 mod stat;
+mod stream;
+mod workers;
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -60,20 +68,18 @@ use super::ledger::{self, Ledger};
 use super::lock::DestLock;
 use super::safe_write::{Destination, TMP_DIR};
 use super::sidecars::write_sidecars;
-use crate::afc::AfcClient;
 use crate::library::Asset;
-use crate::untrusted::text::{MAX_SHOWN_REASON, for_terminal_max};
 pub(crate) use config::MAX_JOBS;
-pub use config::{AfcConnector, ConnectError, PullConfig, PullDevice};
-use copy::{WorkerEnd, same_name_bundles, worker};
+pub use config::{AfcConnector, ConnectError, PLAN_CHUNK, PullConfig, PullDevice};
 pub use error::PullError;
 use error::internal;
 pub use events::{Observer, Plan, PullEvent, Summary};
-use fetch::icloud_only_reason;
 use jpeg::jpeg_pass;
-use planner::{Job, Notice, Rules, selected};
+use planner::selected;
 pub(crate) use shared::ORIGINAL_MISSING_REASON;
-use shared::{Shared, report_failure, report_missing};
+use shared::Shared;
+use stream::Planning;
+use workers::Crew;
 
 /// Runs a pull. `cancel` stops it cleanly (Ctrl-C): the result is then `PullError::Cancelled`.
 pub async fn pull(
@@ -151,111 +157,17 @@ fn open_dest(dest: &Path, dry_run: bool, command: &str) -> Result<OpenDest, Pull
     Ok((Some(lock), Some(writer), Some(ledger)))
 }
 
+/// Plans and copies (chunk by chunk, see [`stream`] and [`workers`]), then the passes that
+/// need every imported original.
 async fn run(shared: &Arc<Shared>, assets: Vec<Asset>, jobs: usize) -> Result<(), PullError> {
-    let (jobs_planned, assets, first_client) = plan(shared, assets).await?;
-    let plan = shared.summary.lock().map_err(internal)?.plan.clone();
-    shared.observer.event(&PullEvent::Plan(plan));
+    let cfg = &shared.config;
+    let keep = !cfg.dry_run && (cfg.xmp.is_some() || cfg.also_jpeg.is_some());
+    let planning = Planning::new(assets, cfg.plan_chunk, keep);
+    let planning = Crew::run(shared.clone(), planning, jobs).await?;
     if shared.config.dry_run {
-        for job in &jobs_planned {
-            let resources = &assets[job.asset].resources;
-            for copy in &job.copies {
-                for r in copy.pending.iter().map(|&i| &resources[i]) {
-                    shared.observer.event(&PullEvent::WouldCopy {
-                        device_path: r.device_path.clone(),
-                        role: r.role,
-                        bytes: r.size.unwrap_or(0),
-                        album: copy.album.clone(),
-                    });
-                }
-            }
-        }
         return Ok(());
     }
-    let queue = same_name_bundles(jobs_planned, &assets);
-    if queue.is_empty() {
-        return after_copies(shared, assets).await;
-    }
-    let workers = jobs.min(queue.len());
-    let queue = Arc::new(Mutex::new(queue));
-    let mut first_client = first_client;
-    let mut handles = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let sh = shared.clone();
-        let q = queue.clone();
-        let all = assets.clone();
-        let client = first_client.take();
-        handles.push(tokio::spawn(async move {
-            let r = worker(&sh, q, all, client).await;
-            if r.is_err() {
-                sh.stop.cancel();
-            }
-            r
-        }));
-    }
-    join_workers(handles).await?;
-    after_copies(shared, assets).await
-}
-
-/// Waits for every worker. The run's error is the first worker's failure (its cause before the
-/// "cancelled" of the workers it stopped), else, when no worker got a connection, why the first
-/// could not; workers the phone refused while others worked are a warning.
-async fn join_workers(
-    handles: Vec<tokio::task::JoinHandle<Result<WorkerEnd, PullError>>>,
-) -> Result<(), PullError> {
-    let asked = handles.len();
-    let mut first_error = None;
-    let mut refused = Vec::new();
-    for h in handles {
-        match h.await.map_err(internal).and_then(|r| r) {
-            Ok(WorkerEnd::Done) => {}
-            Ok(WorkerEnd::NotConnected(e)) => refused.push(e),
-            Err(e) => {
-                let replace = match (&first_error, &e) {
-                    (None, _) => true,
-                    (Some(PullError::Cancelled), e) => !matches!(e, PullError::Cancelled),
-                    _ => false,
-                };
-                if replace {
-                    first_error = Some(e);
-                }
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    let worked = asked - refused.len();
-    let mut refused = refused.into_iter();
-    match (worked, refused.next()) {
-        (_, None) => Ok(()),
-        (0, Some(e)) => Err(e),
-        (_, Some(e)) => {
-            // The cause alone: the error's own advice (unlock, run again) is not this case's.
-            let why = match &e {
-                PullError::Connect(cause) => with_causes(&**cause),
-                e => with_causes(e),
-            };
-            tracing::warn!(
-                "the phone opened {worked} of the {asked} connections asked for (the first it \
-                 refused: {}); the copy went on over {worked}. Lower --jobs (or `jobs` in the \
-                 config file) to {worked} to ask for no more",
-                for_terminal_max(&why, MAX_SHOWN_REASON)
-            );
-            Ok(())
-        }
-    }
-}
-
-/// An error and the errors under it, on one line (the phone's refusal is the last).
-fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut under = e.source();
-    while let Some(cause) = under {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        under = cause.source();
-    }
-    line
+    after_copies(shared, planning.into_assets()).await
 }
 
 /// What a run does once every original is in: the sidecars, then the JPEG copies.
@@ -295,67 +207,6 @@ async fn sidecar_pass(shared: &Arc<Shared>, assets: Arc<Vec<Asset>>) -> Result<(
     .map_err(internal)??;
     shared.summary.lock().map_err(internal)?.sidecars = counts;
     Ok(())
-}
-
-/// Decides what to copy: the ledger's view of the planned folders ([`known`], blocking
-/// threads), the decisions ([`planner`], pure), the stats of what will be copied ([`stat`]).
-/// Returns the jobs, the assets, and the connection used for stats (if any), which becomes
-/// the first worker's.
-async fn plan(
-    shared: &Arc<Shared>,
-    mut assets: Vec<Asset>,
-) -> Result<(VecDeque<Job>, Arc<Vec<Asset>>, Option<AfcClient>), PullError> {
-    let cfg = &shared.config;
-    let rules = Rules {
-        filters: &cfg.filters,
-        edited: cfg.edited,
-        by_album: cfg.layout.has_album(),
-    };
-    let mut counts = Plan {
-        assets: assets.len() as u64,
-        ..Plan::default()
-    };
-    let folders = planner::folders(&assets, &rules);
-    let known = known::load(shared, folders, rules.by_album).await?;
-    let mut drafted = Vec::new();
-    let mut jobs: Vec<Job> = assets
-        .iter_mut()
-        .enumerate()
-        .filter_map(|(i, a)| planner::draft(i, a, &known, &rules, &mut counts, &mut drafted))
-        .collect();
-    drop(known);
-    let wanted = jobs
-        .iter()
-        .flat_map(|j| j.anchors_wanted().map(|key| (j.asset, key)))
-        .collect();
-    let (mut assets, anchors) = known::anchors(shared, assets, wanted).await?;
-    planner::finish(&mut jobs, &assets, &anchors, drafted, |n| report(shared, n))?;
-    let mut jobs = VecDeque::from(jobs);
-    let client = stat::stat_pending(shared, &mut jobs, &mut assets).await?;
-    planner::count(&jobs, &assets, &mut counts);
-    shared.summary.lock().map_err(internal)?.plan = counts;
-    Ok((jobs, Arc::new(assets), client))
-}
-
-/// Reports a decision of the planner.
-fn report(shared: &Shared, notice: Notice) -> Result<(), PullError> {
-    match notice {
-        Notice::Unsafe {
-            device_path,
-            reason,
-        } => {
-            tracing::warn!(path = %device_path.escape_debug(), "skipping: {reason}");
-            shared.observer.event(&PullEvent::Skipped {
-                device_path,
-                reason: format!("unsafe name from the phone: {reason}"),
-            });
-            Ok(())
-        }
-        Notice::IcloudOnly { device_path } => {
-            report_failure(shared, &device_path, icloud_only_reason(None), true)
-        }
-        Notice::Missing { device_path } => report_missing(shared, &device_path),
-    }
 }
 
 /// DEST's absolute form for messages (best effort).

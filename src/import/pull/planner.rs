@@ -89,6 +89,23 @@ impl Known {
         self.copies.insert(folder, copies);
     }
 
+    /// Whether the names of `folder` are loaded.
+    pub(super) fn has_folder(&self, folder: &str) -> bool {
+        self.names.contains_key(folder) || self.copies.contains_key(folder)
+    }
+
+    /// Drops the folders not in `keep`.
+    pub(super) fn retain_folders(&mut self, keep: &BTreeSet<String>) {
+        self.names.retain(|f, _| keep.contains(f));
+        self.copies.retain(|f, _| keep.contains(f));
+    }
+
+    /// Adds the folders `other` loaded.
+    pub(super) fn absorb(&mut self, other: Known) {
+        self.names.extend(other.names);
+        self.copies.extend(other.copies);
+    }
+
     /// Whether the ledger has `name` of `folder`: any copy of it for a plain layout (`copy`
     /// empty), that very copy otherwise.
     pub(super) fn contains(&self, folder: &str, name: &str, copy: &str) -> bool {

@@ -1,5 +1,5 @@
-//! The phone's side of the plan: size and mtime of the files to copy, pipelined on one AFC
-//! connection, which then becomes the first worker's.
+//! The phone's side of the plan: size and mtime of the files to copy, pipelined on the AFC
+//! connection of the worker that plans.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,18 +16,22 @@ use crate::library::Asset;
 const STATS_IN_FLIGHT: usize = 64;
 
 /// Stats the files of `jobs` whose size or mtime is unknown, into `assets`; a file the phone
-/// refuses is reported and dropped (see [`planner::settle`]). Returns the connection used, if
-/// any.
+/// refuses is reported and dropped (see [`planner::settle`]). Stats go over `client`, opened
+/// here if it is not yet.
 pub(super) async fn stat_pending(
     shared: &Arc<Shared>,
     jobs: &mut VecDeque<Job>,
     assets: &mut [Asset],
-) -> Result<Option<AfcClient>, PullError> {
+    client: &mut Option<AfcClient>,
+) -> Result<(), PullError> {
     let need_stat = planner::stat_requests(jobs, assets);
     if need_stat.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    let c = connect(shared).await?;
+    let c = match client {
+        Some(c) => c,
+        None => client.insert(connect(shared).await?),
+    };
     // The assets are read when a stat is sent and written when its result arrives, never
     // across an await (a Mutex, not a RefCell: the pull's future is Send).
     let cell = Mutex::new(&mut *assets);
@@ -40,7 +44,7 @@ pub(super) async fn stat_pending(
     // at 100,000 assets).
     let mut stats = futures::stream::iter(need_stat)
         .map(|at| {
-            let (c, path) = (&c, path_of(at));
+            let (c, path) = (&*c, path_of(at));
             async move {
                 let path = path?;
                 let r = c.stat(&path).await;
@@ -79,5 +83,5 @@ pub(super) async fn stat_pending(
     }
     drop(stats);
     planner::settle(jobs, assets, &dropped);
-    Ok(Some(c))
+    Ok(())
 }
