@@ -1,12 +1,12 @@
-//! What to copy, decided from data alone: the run's assets, what the ledger holds for their
+//! What to copy, decided from data alone: a chunk's assets, what the ledger holds for their
 //! folders ([`Known`]), the anchors of originals an earlier run imported, and the pull options.
-//! No AFC, no filesystem, no SQLite here; `known` and `stat` fetch the data, `mod` reports the
-//! decisions ([`Notice`]) and hands the [`Job`]s to the workers.
+//! No AFC, no filesystem, no SQLite here; `known` and `stat` fetch the data, `stream` reports
+//! the decisions ([`Notice`]) and hands the [`Job`]s to the workers.
 //!
 //! Per asset, in two steps so the ledger is asked for an anchor only when one is needed:
 //! [`draft`] (filters, unsafe names, which copies and files are already imported) and
 //! [`finish`] (anchors applied, iCloud-only and missing originals reported instead of copied).
-//! Both work on the same [`Job`] list, so the plan of 100,000 assets is held once.
+//! Both work on the same [`Job`] list, so a chunk's plan is held once.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
