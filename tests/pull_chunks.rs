@@ -193,3 +193,22 @@ async fn a_dry_run_in_chunks_lists_what_one_plan_would_copy() {
     assert_eq!(many.plan, one.plan);
     assert!(!dest.exists(), "a dry run created DEST");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_with_no_photos_still_gets_a_plan_of_zeros() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    fs::create_dir_all(root.join("DCIM")).unwrap();
+    let srv = server(&root, Faults::none());
+    let (summary, events) = run(&srv, Vec::new(), &tmp.path().join("dest"), 1, false).await;
+    assert_eq!(summary.files_copied, 0);
+    let plans: Vec<_> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            PullEvent::Plan(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plans, vec![summary.plan.clone()]);
+    assert_eq!(summary.plan.assets, 0);
+}

@@ -40,7 +40,11 @@ pub(super) struct Planning {
 impl Planning {
     /// `keep`: the assets are wanted back after the copy ([`Planning::into_assets`]).
     pub(super) fn new(assets: Vec<Asset>, chunk: usize, keep: bool) -> Self {
-        let chunks = same_name::chunks(&assets, chunk);
+        let mut chunks = same_name::chunks(&assets, chunk);
+        if chunks.is_empty() {
+            // One empty chunk: a phone with nothing on it still gets its plan (of zeros).
+            chunks.push_back(Vec::new());
+        }
         Planning {
             inventory: assets.into_iter().map(Some).collect(),
             chunks,
