@@ -194,6 +194,54 @@ async fn a_dry_run_in_chunks_lists_what_one_plan_would_copy() {
     assert!(!dest.exists(), "a dry run created DEST");
 }
 
+/// Panics at the second `planning` event: a bug in the worker holding the turn to plan.
+#[derive(Default)]
+struct PanicsAtSecondChunk(Mutex<usize>);
+
+impl Observer for PanicsAtSecondChunk {
+    fn event(&self, event: &PullEvent) {
+        if matches!(event, PullEvent::Planning(_)) {
+            let mut seen = self.0.lock().unwrap();
+            *seen += 1;
+            if *seen == 2 {
+                drop(seen);
+                panic!("test: an observer bug while planning");
+            }
+        }
+    }
+    fn bytes(&self, _: u64) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_panics_holding_the_turn_to_plan_fails_the_run_without_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("phone");
+    wrapped_tree(&root);
+    let srv = server(&root, Faults::none());
+    let mut cfg = config(&tmp.path().join("dest"));
+    cfg.plan_chunk = 1;
+    cfg.jobs = 3;
+    let connector = Arc::new(Inproc(srv.clone()));
+    let run = pull(
+        connector,
+        device(),
+        list(&srv).await,
+        cfg,
+        Arc::new(PanicsAtSecondChunk::default()),
+        CancellationToken::new(),
+    );
+    // The other worker waits for the turn the panicking one held; the run must still end.
+    let err = tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("the run hung after a worker panicked")
+        .unwrap_err();
+    assert!(
+        matches!(err, iphone_import::import::pull::PullError::Internal(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("stopped with a bug"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_with_no_photos_still_gets_a_plan_of_zeros() {
     let tmp = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::copy::{Group, copy_bundle};
 use super::error::{PullError, internal};
@@ -65,6 +66,7 @@ impl Crew {
     fn spawn(self: &Arc<Self>) -> Result<(), PullError> {
         let crew = self.clone();
         let handle = tokio::spawn(async move {
+            let _unwinding = StopOnPanic(crew.shared.stop.clone());
             let r = worker(&crew).await;
             if r.is_err() {
                 crew.shared.stop.cancel();
@@ -99,6 +101,18 @@ impl Crew {
             }
         }
         outcome(ends)
+    }
+}
+
+/// Stops the run when a worker panics: the others may be waiting for the turn it held (the
+/// planning turn, a bundle while connecting), and would wait for ever.
+struct StopOnPanic(CancellationToken);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.cancel();
+        }
     }
 }
 
