@@ -3,10 +3,13 @@
 //! run in chunks sees what one chunk sees.
 
 use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
+use iphone_import::afc::AfcClient;
 use iphone_import::import::layout::Layout;
-use iphone_import::import::pull::{Observer, PullEvent, pull};
+use iphone_import::import::pull::{AfcConnector, ConnectError, Observer, PullEvent, pull};
 use iphone_import::library::{Asset, ScanOptions, scan_dcim};
 use iphone_import::mock::afcd::{AfcServer, Faults};
 use tokio_util::sync::CancellationToken;
@@ -40,9 +43,19 @@ fn wrapped_tree(root: &std::path::Path) -> Vec<String> {
     files
 }
 
+/// Counts the connections a run opens.
+struct Counted(Inproc, AtomicUsize);
+
+impl AfcConnector for Counted {
+    fn connect(&self) -> BoxFuture<'_, Result<AfcClient, ConnectError>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.connect()
+    }
+}
+
 /// The phone's assets as `pull` would be given them without a photo library.
 async fn list(srv: &Arc<AfcServer>) -> Vec<Asset> {
-    let client = iphone_import::afc::AfcClient::new(srv.connect_in_process());
+    let client = AfcClient::new(srv.connect_in_process());
     scan_dcim(&client, &ScanOptions::default()).await.unwrap()
 }
 
@@ -76,11 +89,11 @@ async fn run(
     cfg.jobs = 3;
     cfg.dry_run = dry_run;
     let log = Arc::new(Log::default());
-    let connector = Arc::new(Inproc(srv.clone()));
+    let connector = Arc::new(Counted(Inproc(srv.clone()), AtomicUsize::new(0)));
     let summary = tokio::time::timeout(
         LIMIT,
         pull(
-            connector,
+            connector.clone(),
             device(),
             assets,
             cfg,
@@ -91,6 +104,8 @@ async fn run(
     .await
     .expect("pull hung")
     .unwrap();
+    let connections = connector.1.load(Ordering::SeqCst);
+    assert!(connections <= 3, "{connections} connections with --jobs 3");
     let events = log.events.lock().unwrap().clone();
     (summary, events)
 }

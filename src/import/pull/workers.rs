@@ -56,13 +56,13 @@ impl Crew {
             shared,
             jobs,
         });
-        crew.spawn()?;
+        crew.top_up(0)?;
         crew.join().await?;
         let planning = std::mem::take(&mut *crew.planning.lock().await);
         Ok(planning)
     }
 
-    /// Starts one more worker.
+    /// Starts one more worker (counted by [`Crew::top_up`], its only caller).
     fn spawn(self: &Arc<Self>) -> Result<(), PullError> {
         let crew = self.clone();
         let handle = tokio::spawn(async move {
@@ -74,16 +74,18 @@ impl Crew {
             r
         });
         self.handles.lock().map_err(internal)?.push(handle);
-        *self.started.lock().map_err(internal)? += 1;
         Ok(())
     }
 
     /// Starts workers until there are `jobs`, or one per waiting bundle beside the planner.
+    /// The count is read and raised under one lock: a planning turn may end while the last
+    /// one's workers are still being started, and both must not start the same share.
     fn top_up(self: &Arc<Self>, waiting: usize) -> Result<(), PullError> {
-        let started = *self.started.lock().map_err(internal)?;
+        let mut started = self.started.lock().map_err(internal)?;
         let wanted = self.jobs.min(waiting + 1);
-        for _ in started..wanted {
+        while *started < wanted {
             self.spawn()?;
+            *started += 1;
         }
         Ok(())
     }
