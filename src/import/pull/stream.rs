@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::error::{PullError, internal};
 use super::events::{Plan, PullEvent};
+use super::fetch::icloud_only_reason;
 use super::known;
 use super::planner::{self, Job, Known, Notice, Rules};
 use super::queue::Bundle;
@@ -22,8 +23,6 @@ use crate::afc::AfcClient;
 use crate::import::internal_error::InternalError;
 use crate::import::same_name;
 use crate::library::Asset;
-
-use super::fetch::icloud_only_reason;
 
 /// The planning state between turns: what is left to plan and what the last turn loaded.
 #[derive(Default)]
