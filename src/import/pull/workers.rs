@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::copy::{Group, copy_bundle};
 use super::error::{PullError, internal};
@@ -66,10 +65,12 @@ impl Crew {
     fn spawn(self: &Arc<Self>) -> Result<(), PullError> {
         let crew = self.clone();
         let handle = tokio::spawn(async move {
-            let _unwinding = StopOnPanic(crew.shared.stop.clone());
+            // A worker that fails or panics stops the run: the others may be waiting for the
+            // turn it held (the planning turn, a bundle while connecting), and would wait for ever.
+            let stop_unless_ok = crew.shared.stop.clone().drop_guard();
             let r = worker(&crew).await;
-            if r.is_err() {
-                crew.shared.stop.cancel();
+            if r.is_ok() {
+                stop_unless_ok.disarm();
             }
             r
         });
@@ -103,18 +104,6 @@ impl Crew {
             }
         }
         outcome(ends)
-    }
-}
-
-/// Stops the run when a worker panics: the others may be waiting for the turn it held (the
-/// planning turn, a bundle while connecting), and would wait for ever.
-struct StopOnPanic(CancellationToken);
-
-impl Drop for StopOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.cancel();
-        }
     }
 }
 
